@@ -1,0 +1,3 @@
+from goldloop.cli.main import main
+
+main()

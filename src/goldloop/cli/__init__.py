@@ -1,0 +1,1 @@
+"""The `goldloop` command line."""

@@ -1,0 +1,263 @@
+"""`goldloop` CLI: serve, db, keys, settings. Every option maps onto one field of ``Settings``."""
+
+from __future__ import annotations
+
+import functools
+import sys
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import click
+
+from goldloop._version import __version__
+from goldloop.domain.clock import to_iso
+from goldloop.domain.errors import GoldloopError
+from goldloop.settings import Settings, SettingsError, load_settings, settings_markdown
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def storage_options(fn: F) -> F:
+    """--data-dir and --database-url, shared by every command that opens the store."""
+    fn = click.option(
+        "--database-url",
+        default=None,
+        help="Database URL; empty = SQLite in the data dir. [env GOLDLOOP_DATABASE_URL]",
+    )(fn)
+    fn = click.option(
+        "--data-dir",
+        default=None,
+        type=click.Path(file_okay=False),
+        help="Data directory (default ./.goldloop). [env GOLDLOOP_DATA_DIR]",
+    )(fn)
+    return fn
+
+
+def _settings(**overrides: Any) -> Settings:
+    try:
+        return load_settings(overrides)
+    except SettingsError as exc:
+        raise click.UsageError(str(exc)) from None
+
+
+def friendly_errors(fn: F) -> F:
+    """Turn Goldloop errors into a one-line message and exit code 1 instead of a traceback."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except GoldloopError as exc:
+            click.echo(f"error: {exc.message}", err=True)
+            sys.exit(1)
+
+    return wrapper  # type: ignore[return-value]
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="goldloop")
+def cli() -> None:
+    """Goldloop: traces -> feedback -> golden datasets -> experiments -> online evals -> alerts."""
+
+
+@cli.command()
+@storage_options
+@click.option(
+    "--host", default=None, help="Interface to bind (default 127.0.0.1). [env GOLDLOOP_HOST]"
+)
+@click.option("--port", default=None, type=int, help="Port (default 8700). [env GOLDLOOP_PORT]")
+@click.option(
+    "--workers-in-process/--no-workers",
+    default=None,
+    help="Run background workers inside the server (default on). [env GOLDLOOP_WORKERS_IN_PROCESS]",
+)
+@click.option(
+    "--log-level", default=None, help="debug, info, warning, error. [env GOLDLOOP_LOG_LEVEL]"
+)
+def serve(
+    data_dir: str | None,
+    database_url: str | None,
+    host: str | None,
+    port: int | None,
+    workers_in_process: bool | None,
+    log_level: str | None,
+) -> None:
+    """Run the API, OTLP receiver and dashboard (migrates the database first)."""
+    import uvicorn
+
+    from goldloop.http.app import create_app
+
+    settings = _settings(
+        data_dir=data_dir,
+        database_url=database_url,
+        host=host,
+        port=port,
+        workers_in_process=workers_in_process,
+        log_level=log_level,
+    )
+    click.echo(
+        f"Goldloop {__version__} on http://{settings.host}:{settings.port} "
+        f"(database: {settings.redacted_database_url()})"
+    )
+    uvicorn.run(
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        log_level=settings.log_level.lower(),
+        timeout_graceful_shutdown=int(settings.shutdown_timeout_s),
+        proxy_headers=False,
+        server_header=False,
+    )
+
+
+@cli.group()
+def db() -> None:
+    """Database schema management."""
+
+
+@db.command("upgrade")
+@storage_options
+def db_upgrade(data_dir: str | None, database_url: str | None) -> None:
+    """Apply all pending migrations."""
+    from goldloop.store import migrate
+    from goldloop.store.database import create_engine
+
+    settings = _settings(data_dir=data_dir, database_url=database_url)
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    engine = create_engine(settings.effective_database_url)
+    try:
+        before = migrate.current_revision(engine)
+        migrate.upgrade(engine)
+        after = migrate.current_revision(engine)
+    finally:
+        engine.dispose()
+    click.echo(f"database at {after} (was {before or 'empty'})")
+
+
+@db.command("current")
+@storage_options
+def db_current(data_dir: str | None, database_url: str | None) -> None:
+    """Show the applied and the latest migration."""
+    from goldloop.store import migrate
+    from goldloop.store.database import create_engine
+
+    settings = _settings(data_dir=data_dir, database_url=database_url)
+    engine = create_engine(settings.effective_database_url)
+    try:
+        click.echo(f"applied: {migrate.current_revision(engine) or 'none'}")
+    finally:
+        engine.dispose()
+    click.echo(f"latest:  {migrate.head_revision()}")
+
+
+@cli.group()
+def keys() -> None:
+    """API keys (run on the server's machine: talks to the database directly)."""
+
+
+def _open_ctx(settings: Settings) -> Any:
+    from goldloop.services.context import ServiceContext
+    from goldloop.store import migrate
+    from goldloop.store.database import Database
+
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    database = Database(settings.effective_database_url)
+    migrate.upgrade(database.engine)
+    database.start()
+    return ServiceContext(db=database, settings=settings)
+
+
+@keys.command("create")
+@storage_options
+@click.option("--workspace", default="default", show_default=True, help="Workspace name.")
+@click.option("--name", default="cli", show_default=True, help="A label for the key.")
+@click.option("--role", type=click.Choice(["admin", "member"]), default="member", show_default=True)
+@click.option("--create-workspace", is_flag=True, help="Create the workspace if it does not exist.")
+@friendly_errors
+def keys_create(
+    data_dir: str | None,
+    database_url: str | None,
+    workspace: str,
+    name: str,
+    role: str,
+    create_workspace: bool,
+) -> None:
+    """Create an API key and print it (the only time it is shown)."""
+    from goldloop.domain.errors import NotFound
+    from goldloop.services import auth
+
+    ctx = _open_ctx(_settings(data_dir=data_dir, database_url=database_url))
+    try:
+        try:
+            ws = auth.workspace_by_name(ctx, workspace)
+        except NotFound:
+            if not create_workspace:
+                raise
+            ws = auth.create_workspace(ctx, workspace)
+        key = auth.create_key(ctx, ws.id, name, role)
+    finally:
+        ctx.db.close()
+    click.echo(key.secret)
+    click.echo(f"created {role} key {key.record.id} in workspace {ws.name!r}", err=True)
+
+
+@keys.command("list")
+@storage_options
+@click.option("--workspace", default=None, help="Only this workspace's keys.")
+@friendly_errors
+def keys_list(data_dir: str | None, database_url: str | None, workspace: str | None) -> None:
+    """List API keys (never their secrets)."""
+    from goldloop.services import auth
+    from goldloop.store.tenancy import list_workspaces
+
+    ctx = _open_ctx(_settings(data_dir=data_dir, database_url=database_url))
+    try:
+        names = {w.id: w.name for w in ctx.db.read(list_workspaces)}
+        ws_id = auth.workspace_by_name(ctx, workspace).id if workspace else None
+        rows = auth.list_keys(ctx, ws_id)
+    finally:
+        ctx.db.close()
+    click.echo(f"{'id':36}  {'prefix':10}  {'role':6}  {'workspace':12}  {'status':8}  name")
+    for k in rows:
+        status = "revoked" if k.revoked_at else "active"
+        click.echo(
+            f"{k.id:36}  {k.prefix:10}  {k.role:6}  {names.get(k.workspace_id, '?'):12}  "
+            f"{status:8}  {k.name}  (created {to_iso(k.created_at)})"
+        )
+
+
+@keys.command("revoke")
+@storage_options
+@click.argument("key_id")
+@friendly_errors
+def keys_revoke(data_dir: str | None, database_url: str | None, key_id: str) -> None:
+    """Revoke the key with this id (see `goldloop keys list`)."""
+    from goldloop.services import auth
+
+    ctx = _open_ctx(_settings(data_dir=data_dir, database_url=database_url))
+    try:
+        auth.revoke_key(ctx, key_id)
+    finally:
+        ctx.db.close()
+    click.echo(f"revoked {key_id}")
+
+
+@cli.command("settings")
+@click.option("--markdown", is_flag=True, help="Print the configuration reference as Markdown.")
+def settings_cmd(markdown: bool) -> None:
+    """Show the effective settings (or the reference with --markdown)."""
+    if markdown:
+        click.echo(settings_markdown(), nl=False)
+        return
+    s = _settings()
+    for name in s.__dataclass_fields__:
+        value = s.redacted_database_url() if name == "database_url" else getattr(s, name)
+        click.echo(f"{name} = {value}")
+
+
+def main() -> None:
+    cli(prog_name="goldloop")
+
+
+if __name__ == "__main__":
+    main()

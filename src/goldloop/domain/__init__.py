@@ -1,0 +1,1 @@
+"""Pure domain code: models, rules and errors. Imports nothing else of Goldloop."""

@@ -1,0 +1,110 @@
+"""``create_app(settings)``: the one ASGI application."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import APIRouter, Depends, FastAPI
+from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
+
+from goldloop._version import __version__
+from goldloop.domain.clock import Clock, system_clock
+from goldloop.http import errors
+from goldloop.http.deps import get_principal
+from goldloop.http.limits import BodyLimitMiddleware
+from goldloop.http.routes import projects
+from goldloop.services import auth
+from goldloop.services.context import ServiceContext
+from goldloop.settings import Settings
+from goldloop.store import migrate
+from goldloop.store.database import Database
+
+log = logging.getLogger("goldloop.server")
+
+API_PREFIX = "/api/v1"
+
+
+def _api_router() -> APIRouter:
+    """Every /api/v1 route; each one requires an API key."""
+    api = APIRouter(prefix=API_PREFIX, dependencies=[Depends(get_principal)])
+    api.include_router(projects.router)
+    return api
+
+
+def create_app(settings: Settings, *, clock: Clock = system_clock) -> FastAPI:
+    db = Database(
+        settings.effective_database_url,
+        write_batch_max=settings.write_batch_max,
+        write_queue_max=settings.write_queue_max,
+    )
+    ctx = ServiceContext(db=db, settings=settings, clock=clock)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await run_in_threadpool(start, ctx)
+        app.state.ready = True
+        try:
+            yield
+        finally:
+            app.state.ready = False
+            log.info("shutting down: finishing in-flight writes")
+            await run_in_threadpool(db.close, settings.shutdown_timeout_s)
+
+    app = FastAPI(
+        title="Goldloop",
+        version=__version__,
+        summary="Traces, feedback, golden datasets, experiments, online evaluation and alerts.",
+        openapi_url=f"{API_PREFIX}/openapi.json",
+        docs_url=f"{API_PREFIX}/docs",
+        redoc_url=None,
+        lifespan=lifespan,
+    )
+    app.state.ctx = ctx
+    app.state.ready = False
+    errors.install(app)
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_request_bytes)
+
+    @app.get("/healthz", tags=["health"])
+    def healthz() -> dict[str, str]:
+        """Liveness: the process answers."""
+        return {"status": "ok"}
+
+    @app.get("/readyz", tags=["health"])
+    def readyz() -> JSONResponse:
+        """Readiness: migrations applied, database reachable, writer running."""
+        if not app.state.ready:
+            return errors.error_response(503, "starting", "the server is starting")
+        try:
+            db.read(lambda c: c.exec_driver_sql("SELECT 1").scalar())
+        except Exception as exc:  # the database is away: not ready, say why
+            return errors.error_response(503, "database_unavailable", type(exc).__name__)
+        return JSONResponse(
+            {"status": "ready", "database": db.dialect, "write_queue_depth": db.write_queue_depth}
+        )
+
+    app.include_router(_api_router())
+    return app
+
+
+def start(ctx: ServiceContext) -> None:
+    """Migrate, start the writer, and bootstrap an empty instance."""
+    ctx.settings.data_dir.mkdir(parents=True, exist_ok=True)
+    migrate.upgrade(ctx.db.engine)
+    ctx.db.start()
+    if ctx.settings.bootstrap:
+        key = auth.bootstrap(ctx)
+        if key is not None:
+            announce_bootstrap_key(key.secret, str(ctx.settings.admin_key_path))
+
+
+def announce_bootstrap_key(secret: str, path: str) -> None:
+    # Printed to the terminal once, deliberately not logged: log files must never hold secrets.
+    print(
+        "\nGoldloop: created the default workspace and its admin API key (shown only now):\n"
+        f"    {secret}\n"
+        f"It is also saved in {path} (mode 0600).\n",
+        flush=True,
+    )

@@ -1,0 +1,38 @@
+"""FastAPI dependencies: the service context and the authenticated principal."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Request
+from starlette.concurrency import run_in_threadpool
+
+from goldloop.services import auth
+from goldloop.services.context import Principal, ServiceContext
+
+
+def get_ctx(request: Request) -> ServiceContext:
+    ctx: ServiceContext = request.app.state.ctx
+    return ctx
+
+
+def presented_key(request: Request) -> str | None:
+    key = request.headers.get("x-api-key")
+    if key:
+        return key
+    authz = request.headers.get("authorization", "")
+    scheme, _, token = authz.partition(" ")
+    if scheme.lower() == "bearer" and token.strip():
+        return token.strip()
+    return None
+
+
+async def get_principal(request: Request) -> Principal:
+    ctx = get_ctx(request)
+    principal = await run_in_threadpool(auth.authenticate, ctx, presented_key(request))
+    request.state.principal = principal
+    return principal
+
+
+Ctx = Annotated[ServiceContext, Depends(get_ctx)]
+Who = Annotated[Principal, Depends(get_principal)]

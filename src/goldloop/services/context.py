@@ -1,0 +1,29 @@
+"""What every service needs: the database, the settings and a clock."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from goldloop.domain.clock import Clock, system_clock
+from goldloop.settings import Settings
+from goldloop.store.database import Database
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who is calling: an API key of one workspace. Every service call is scoped by it."""
+
+    workspace_id: str
+    key_id: str
+    role: str
+
+    @property
+    def is_admin(self) -> bool:
+        return self.role == "admin"
+
+
+@dataclass
+class ServiceContext:
+    db: Database
+    settings: Settings
+    clock: Clock = field(default=system_clock)

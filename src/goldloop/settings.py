@@ -1,0 +1,204 @@
+"""The one settings object of the Goldloop server.
+
+Built once at the edge (the CLI or ``create_app``) from, in order of precedence: explicit
+arguments, ``GOLDLOOP_*`` environment variables, defaults. Frozen and passed down; nothing else
+in the server reads the environment. Every field carries its documentation, and
+``docs/configuration.md`` is generated from it (a test checks the file is current).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+ENV_PREFIX = "GOLDLOOP_"
+
+
+class SettingsError(ValueError):
+    """A setting has a value that cannot be used; the message names the setting."""
+
+
+def _doc(help_text: str, env: bool = True) -> dict[str, Any]:
+    return {"help": help_text, "env": env}
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    data_dir: Path = field(
+        default=Path(".goldloop"),
+        metadata=_doc(
+            "Directory for the embedded SQLite database and the bootstrap admin key file."
+        ),
+    )
+    database_url: str = field(
+        default="",
+        metadata=_doc(
+            "SQLAlchemy-style database URL. Empty means SQLite at DATA_DIR/goldloop.db. "
+            "Use postgresql://user@host:5432/db for PostgreSQL (driver psycopg 3)."
+        ),
+    )
+    host: str = field(default="127.0.0.1", metadata=_doc("Interface `goldloop serve` binds."))
+    port: int = field(default=8700, metadata=_doc("TCP port `goldloop serve` listens on."))
+    workers_in_process: bool = field(
+        default=True,
+        metadata=_doc(
+            "Run background workers (rules, online evaluation, alerts) inside the server process."
+        ),
+    )
+    max_request_bytes: int = field(
+        default=32 * 1024 * 1024,
+        metadata=_doc(
+            "Largest accepted request body in bytes, after decompression; larger bodies get 413."
+        ),
+    )
+    log_level: str = field(
+        default="info",
+        metadata=_doc("Log level of the server: debug, info, warning or error."),
+    )
+    write_batch_max: int = field(
+        default=512,
+        metadata=_doc(
+            "SQLite only: most write requests the single writer commits in one transaction."
+        ),
+    )
+    write_queue_max: int = field(
+        default=2048,
+        metadata=_doc(
+            "Most write requests waiting for the database; beyond it the API answers 503 "
+            "with Retry-After instead of growing memory without limit."
+        ),
+    )
+    shutdown_timeout_s: float = field(
+        default=15.0,
+        metadata=_doc("Seconds a graceful shutdown waits for in-flight writes to finish."),
+    )
+    bootstrap: bool = field(
+        default=True,
+        metadata=_doc(
+            "On first start of an empty instance, create the default workspace and an admin "
+            "API key, print it once and write it to DATA_DIR/admin-key (mode 0600)."
+        ),
+    )
+
+    @property
+    def effective_database_url(self) -> str:
+        """The database URL actually used (SQLite in the data directory when unset)."""
+        if self.database_url:
+            return normalize_database_url(self.database_url)
+        return f"sqlite:///{(self.data_dir / 'goldloop.db').resolve()}"
+
+    @property
+    def admin_key_path(self) -> Path:
+        return self.data_dir / "admin-key"
+
+    def redacted_database_url(self) -> str:
+        """The database URL with any password replaced, safe for logs."""
+        return redact_url(self.effective_database_url)
+
+
+def normalize_database_url(url: str) -> str:
+    """Accept plain ``postgresql://`` URLs and select the psycopg 3 driver."""
+    for plain in ("postgresql://", "postgres://"):
+        if url.startswith(plain):
+            return "postgresql+psycopg://" + url[len(plain) :]
+    return url
+
+
+def redact_url(url: str) -> str:
+    scheme, sep, rest = url.partition("://")
+    if not sep or "@" not in rest:
+        return url
+    creds, _, hostpart = rest.rpartition("@")
+    user = creds.split(":", 1)[0]
+    return f"{scheme}://{user}:***@{hostpart}" if ":" in creds else url
+
+
+def env_name(field_name: str) -> str:
+    return ENV_PREFIX + field_name.upper()
+
+
+def setting_fields() -> tuple[dataclasses.Field[Any], ...]:
+    return dataclasses.fields(Settings)
+
+
+def _coerce(name: str, raw: Any, kind: Any) -> Any:
+    target = {"Path": Path, "str": str, "int": int, "float": float, "bool": bool}[str(kind)]
+    if isinstance(raw, target) and not (target is int and isinstance(raw, bool)):
+        return raw
+    text = str(raw).strip()
+    try:
+        if target is bool:
+            lowered = text.lower()
+            if lowered in ("1", "true", "yes", "on"):
+                return True
+            if lowered in ("0", "false", "no", "off"):
+                return False
+            raise ValueError("expected true or false")
+        return target(text)
+    except ValueError as exc:
+        raise SettingsError(
+            f"setting {name} ({env_name(name)}): cannot use {text!r}: {exc}"
+        ) from None
+
+
+def load_settings(
+    overrides: Mapping[str, Any] | None = None, environ: Mapping[str, str] | None = None
+) -> Settings:
+    """Build settings from overrides (e.g. CLI args; None values ignored) > env > defaults."""
+    env = os.environ if environ is None else environ
+    given = {k: v for k, v in (overrides or {}).items() if v is not None}
+    unknown = set(given) - {f.name for f in setting_fields()}
+    if unknown:
+        raise SettingsError(f"unknown settings: {', '.join(sorted(unknown))}")
+    values: dict[str, Any] = {}
+    for f in setting_fields():
+        if f.name in given:
+            values[f.name] = _coerce(f.name, given[f.name], f.type)
+        elif f.metadata.get("env", True) and env_name(f.name) in env:
+            values[f.name] = _coerce(f.name, env[env_name(f.name)], f.type)
+    settings = Settings(**values)
+    _validate(settings)
+    return settings
+
+
+def _validate(s: Settings) -> None:
+    if not 0 < s.port < 65536:
+        raise SettingsError(f"setting port ({env_name('port')}): {s.port} is not a TCP port")
+    for name in ("max_request_bytes", "write_batch_max", "write_queue_max"):
+        if getattr(s, name) <= 0:
+            raise SettingsError(f"setting {name} ({env_name(name)}): must be positive")
+    if s.log_level.lower() not in ("debug", "info", "warning", "error"):
+        raise SettingsError(
+            f"setting log_level ({env_name('log_level')}): use debug, info, warning or error"
+        )
+    url = s.effective_database_url
+    if not (url.startswith("sqlite") or url.startswith("postgresql")):
+        raise SettingsError(
+            f"setting database_url ({env_name('database_url')}): only sqlite:/// and "
+            "postgresql:// URLs are supported"
+        )
+
+
+def settings_markdown() -> str:
+    """The configuration reference, generated from the fields above."""
+    lines = [
+        "# Configuration reference",
+        "",
+        "<!-- Generated by `goldloop settings --markdown`; a test keeps it current. -->",
+        "",
+        "Every setting can be given as a command-line option (where the command has one), as an",
+        "environment variable, or left at its default. Command-line options win over environment",
+        "variables, which win over defaults.",
+        "",
+        "| setting | environment variable | default | meaning |",
+        "|---|---|---|---|",
+    ]
+    for f in setting_fields():
+        default = f.default if f.default is not dataclasses.MISSING else ""
+        shown = "(empty)" if default == "" else f"`{default}`"
+        lines.append(f"| `{f.name}` | `{env_name(f.name)}` | {shown} | {f.metadata['help']} |")
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,234 @@
+"""Connections and the write path.
+
+``Database.read(fn)`` runs ``fn(conn)`` on a pooled connection. ``Database.write(fn)`` runs it in a
+transaction and returns only after the transaction committed, so whatever the API acknowledges is
+durable:
+
+- On SQLite every write goes through one writer thread (SQLite allows one writer at a time).
+  The thread drains its bounded queue and commits up to ``write_batch_max`` jobs in a single
+  transaction, each inside its own SAVEPOINT so one failing job does not sink the others. This is
+  group commit: many small API writes cost one fsync.
+- On PostgreSQL each write runs on a pooled connection in the caller's thread.
+
+When the queue is full ``write`` raises ``Overloaded`` (the API turns it into 503 + Retry-After).
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import Future
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import orjson
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+
+from goldloop.domain.errors import Overloaded
+
+log = logging.getLogger("goldloop.store")
+
+T = TypeVar("T")
+WriteFn = Callable[[Connection], T]
+
+
+def _json_dumps(value: Any) -> str:
+    return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
+
+
+def create_engine(url: str) -> Engine:
+    if url.startswith("sqlite"):
+        engine = sa.create_engine(
+            url,
+            json_serializer=_json_dumps,
+            json_deserializer=orjson.loads,
+            connect_args={"check_same_thread": False, "timeout": 30},
+            pool_size=8,
+            max_overflow=8,
+        )
+        sa.event.listen(engine, "connect", _sqlite_pragmas)
+        return engine
+    return sa.create_engine(
+        url,
+        json_serializer=_json_dumps,
+        json_deserializer=orjson.loads,
+        pool_size=10,
+        max_overflow=20,
+        pool_pre_ping=True,
+    )
+
+
+def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+    cur = dbapi_conn.cursor()
+    # WAL: readers never block the writer and the writer never blocks readers.
+    cur.execute("PRAGMA journal_mode=WAL")
+    # NORMAL in WAL mode: a committed transaction survives a process crash (SIGKILL); only an OS
+    # crash or power loss can lose the last transactions. FULL would fsync on every commit.
+    cur.execute("PRAGMA synchronous=NORMAL")
+    # Enforce the ON DELETE CASCADE the schema declares (off by default in SQLite).
+    cur.execute("PRAGMA foreign_keys=ON")
+    # Wait instead of failing when another process (e.g. `goldloop worker`) holds the lock.
+    cur.execute("PRAGMA busy_timeout=30000")
+    # 64 MiB page cache per connection (negative = KiB): keeps hot indexes in memory.
+    cur.execute("PRAGMA cache_size=-65536")
+    # Sorts and temporary indexes in memory rather than temp files.
+    cur.execute("PRAGMA temp_store=MEMORY")
+    cur.close()
+
+
+@dataclass
+class _Job:
+    fn: Callable[[Connection], Any]
+    future: Future[Any]
+
+
+_STOP = object()
+
+
+class _SQLiteWriter:
+    """One thread that owns all writes to a SQLite database (see module docstring)."""
+
+    def __init__(self, engine: Engine, batch_max: int, queue_max: int) -> None:
+        self._engine = engine
+        self._batch_max = batch_max
+        self._queue: queue.Queue[Any] = queue.Queue(maxsize=queue_max)
+        self._thread: threading.Thread | None = None
+        self.committed_batches = 0
+        self.committed_jobs = 0
+
+    @property
+    def depth(self) -> int:
+        return self._queue.qsize()
+
+    def start(self) -> None:
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._run, name="goldloop-writer", daemon=True)
+            self._thread.start()
+
+    def submit(self, fn: Callable[[Connection], T]) -> Future[T]:
+        if self._thread is None:
+            raise RuntimeError("the database writer is not running")
+        future: Future[T] = Future()
+        try:
+            self._queue.put_nowait(_Job(fn, future))
+        except queue.Full:
+            raise Overloaded(
+                "the database write queue is full; retry shortly", retry_after=1.0
+            ) from None
+        return future
+
+    def stop(self, timeout: float) -> None:
+        """Finish every queued write, then stop the thread."""
+        if self._thread is None:
+            return
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                self._queue.put(_STOP, timeout=max(0.01, deadline - time.monotonic()))
+                break
+            except queue.Full:
+                if time.monotonic() >= deadline:
+                    break
+        self._thread.join(max(0.0, deadline - time.monotonic()))
+        if self._thread.is_alive():
+            log.warning("database writer did not finish within %.1fs", timeout)
+        self._thread = None
+
+    def _run(self) -> None:
+        with self._engine.connect() as conn:
+            stopping = False
+            while not stopping:
+                first = self._queue.get()
+                if first is _STOP:
+                    break
+                batch: list[_Job] = [first]
+                while len(batch) < self._batch_max:
+                    try:
+                        item = self._queue.get_nowait()
+                    except queue.Empty:
+                        break
+                    if item is _STOP:
+                        stopping = True
+                        break
+                    batch.append(item)
+                self._commit(conn, batch)
+
+    def _commit(self, conn: Connection, batch: list[_Job]) -> None:
+        outcomes: list[tuple[_Job, bool, Any]] = []
+        try:
+            with conn.begin():
+                for job in batch:
+                    if not job.future.set_running_or_notify_cancel():
+                        continue
+                    try:
+                        with conn.begin_nested():
+                            outcomes.append((job, True, job.fn(conn)))
+                    except Exception as exc:
+                        outcomes.append((job, False, exc))
+        except Exception as exc:  # the commit itself failed: nothing in the batch is durable
+            log.exception("database commit failed for a batch of %d writes", len(batch))
+            for job, _, _ in outcomes:
+                job.future.set_exception(exc)
+            return
+        self.committed_batches += 1
+        self.committed_jobs += len(outcomes)
+        for job, ok, value in outcomes:
+            if ok:
+                job.future.set_result(value)
+            else:
+                job.future.set_exception(value)
+
+
+class Database:
+    """The engine plus the write path; the only object services use to reach storage."""
+
+    def __init__(self, url: str, *, write_batch_max: int = 512, write_queue_max: int = 2048):
+        self.url = url
+        self.engine = create_engine(url)
+        self.dialect = self.engine.dialect.name
+        self._writer = (
+            _SQLiteWriter(self.engine, write_batch_max, write_queue_max)
+            if self.dialect == "sqlite"
+            else None
+        )
+        self._pg_inflight = threading.BoundedSemaphore(write_queue_max)
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.dialect == "sqlite"
+
+    @property
+    def write_queue_depth(self) -> int:
+        return self._writer.depth if self._writer else 0
+
+    def start(self) -> None:
+        if self._writer:
+            self._writer.start()
+
+    def stop(self, timeout: float = 15.0) -> None:
+        if self._writer:
+            self._writer.stop(timeout)
+
+    def close(self, timeout: float = 15.0) -> None:
+        self.stop(timeout)
+        self.engine.dispose()
+
+    def read(self, fn: Callable[[Connection], T]) -> T:
+        with self.engine.connect() as conn:
+            return fn(conn)
+
+    def write(self, fn: Callable[[Connection], T]) -> T:
+        """Run ``fn`` in a transaction; returns after commit. Raises ``Overloaded`` when full."""
+        if self._writer is not None:
+            return self._writer.submit(fn).result()
+        if not self._pg_inflight.acquire(blocking=False):
+            raise Overloaded("too many concurrent database writes; retry shortly")
+        try:
+            with self.engine.begin() as conn:
+                return fn(conn)
+        finally:
+            self._pg_inflight.release()

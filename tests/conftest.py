@@ -1,0 +1,131 @@
+"""Shared fixtures: a real database per backend (SQLite and PostgreSQL), the real app in-process.
+
+PostgreSQL: each pytest session creates its own schema in database ``test`` (so concurrent test
+runs never see each other), migrates it once, and truncates every table before each test. Set
+``GOLDLOOP_TEST_PG_URL`` to point elsewhere. Locally an unreachable PostgreSQL skips those tests;
+under ``CI=true`` it fails them.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+import sqlalchemy as sa
+from fastapi import FastAPI
+
+from goldloop.http.app import create_app
+from goldloop.services.context import ServiceContext
+from goldloop.settings import Settings, load_settings
+from goldloop.store import migrate
+from goldloop.store.database import Database
+from goldloop.store.schema import metadata
+
+PG_BASE_URL = os.environ.get(
+    "GOLDLOOP_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+)
+IN_CI = os.environ.get("CI", "").lower() == "true"
+BACKENDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+
+
+def _pg_unavailable(reason: str) -> None:
+    if IN_CI:
+        pytest.fail(f"PostgreSQL is required under CI=true but {reason}")
+    pytest.skip(f"PostgreSQL not available: {reason}")
+
+
+@pytest.fixture(scope="session")
+def pg_url() -> Iterator[str]:
+    """A private schema in the test database, migrated to head, dropped at the end."""
+    schema = f"gl_test_{uuid.uuid4().hex[:12]}"
+    admin = sa.create_engine(PG_BASE_URL, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f'CREATE SCHEMA "{schema}"')
+    except sa.exc.OperationalError as exc:
+        admin.dispose()
+        _pg_unavailable(str(exc.orig).splitlines()[0])
+    sep = "&" if "?" in PG_BASE_URL else "?"
+    url = f"{PG_BASE_URL}{sep}options=-csearch_path%3D{schema}"
+    engine = sa.create_engine(url)
+    migrate.upgrade(engine)
+    engine.dispose()
+    try:
+        yield url
+    finally:
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f'DROP SCHEMA "{schema}" CASCADE')
+        admin.dispose()
+
+
+def _truncate_pg(url: str) -> None:
+    engine = sa.create_engine(url)
+    names = ", ".join(f'"{t.name}"' for t in metadata.sorted_tables)
+    with engine.begin() as conn:
+        conn.exec_driver_sql(f"TRUNCATE {names} RESTART IDENTITY CASCADE")
+    engine.dispose()
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture
+def settings(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> Settings:
+    url = ""
+    if backend == "postgres":
+        url = request.getfixturevalue("pg_url")
+        _truncate_pg(url)
+    return load_settings({"data_dir": tmp_path / "data", "database_url": url}, environ={})
+
+
+@pytest.fixture
+def db(settings: Settings) -> Iterator[Database]:
+    """A migrated, started database (writer running) for store and service tests."""
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    database = Database(settings.effective_database_url)
+    migrate.upgrade(database.engine)
+    database.start()
+    yield database
+    database.close()
+
+
+@pytest.fixture
+def ctx(db: Database, settings: Settings) -> ServiceContext:
+    return ServiceContext(db=db, settings=settings)
+
+
+@pytest.fixture
+async def app(settings: Settings, capsys: pytest.CaptureFixture[str]) -> AsyncIterator[FastAPI]:
+    application = create_app(settings)
+    async with application.router.lifespan_context(application):
+        capsys.readouterr()  # the bootstrap banner
+        yield application
+
+
+@pytest.fixture
+def admin_key(app: FastAPI, settings: Settings) -> str:
+    return settings.admin_key_path.read_text().strip()
+
+
+@pytest.fixture
+async def anon(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    """A client with no API key."""
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://goldloop.test") as c:
+        yield c
+
+
+@pytest.fixture
+async def client(app: FastAPI, admin_key: str) -> AsyncIterator[httpx.AsyncClient]:
+    """A client authenticated with the bootstrap admin key of the default workspace."""
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(
+        transport=transport, base_url="http://goldloop.test", headers={"x-api-key": admin_key}
+    ) as c:
+        yield c

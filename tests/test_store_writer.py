@@ -1,0 +1,76 @@
+"""The write path: acknowledged means committed; one bad write does not sink its batch."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from goldloop.domain.errors import Overloaded
+from goldloop.store import migrate
+from goldloop.store.database import Database
+from goldloop.store.schema import workspaces
+
+
+def _insert(name: str) -> object:
+    def fn(conn: Connection) -> str:
+        conn.execute(sa.insert(workspaces).values(id=name, name=name, created_at=1))
+        return name
+
+    return fn
+
+
+def _names(db: Database) -> set[str]:
+    return set(db.read(lambda c: c.execute(sa.select(workspaces.c.name)).scalars().all()))
+
+
+def test_failing_write_does_not_sink_the_others(db: Database) -> None:
+    results: dict[str, object] = {}
+
+    def worker(name: str) -> None:
+        try:
+            results[name] = db.write(_insert(name))  # type: ignore[arg-type]
+        except Exception as exc:
+            results[name] = exc
+
+    # "dup" twice: exactly one must fail with an integrity error, every other write must land.
+    names = [f"w{i}" for i in range(40)] + ["dup", "dup"]
+    threads = [threading.Thread(target=worker, args=(n,)) for n in names]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert _names(db) == {f"w{i}" for i in range(40)} | {"dup"}
+    assert all(results[f"w{i}"] == f"w{i}" for i in range(40))
+
+
+def test_write_returns_only_after_commit_visible_to_readers(db: Database) -> None:
+    db.write(_insert("visible"))  # type: ignore[arg-type]
+    assert "visible" in _names(db)
+
+
+def test_full_queue_pushes_back_and_stop_drains(tmp_path: Path) -> None:
+    database = Database(f"sqlite:///{tmp_path / 'q.db'}", write_batch_max=1, write_queue_max=2)
+    migrate.upgrade(database.engine)
+    database.start()
+    gate = threading.Event()
+    entered = threading.Event()
+
+    def blocker(conn: Connection) -> None:
+        entered.set()
+        gate.wait(10)
+
+    first = database._writer.submit(blocker)  # type: ignore[union-attr]
+    assert entered.wait(5)
+    queued = [database._writer.submit(_insert(f"q{i}")) for i in range(2)]  # type: ignore[union-attr, arg-type]
+    with pytest.raises(Overloaded):
+        database.write(_insert("overflow"))  # type: ignore[arg-type]
+    gate.set()
+    database.stop(timeout=10)
+    assert first.result(1) is None
+    assert [f.result(1) for f in queued] == ["q0", "q1"]
+    assert _names(database) == {"q0", "q1"}
+    database.engine.dispose()
