@@ -76,6 +76,20 @@ class Settings:
         default=15.0,
         metadata=_doc("Seconds a graceful shutdown waits for in-flight writes to finish."),
     )
+    dashboard_session_ttl_s: int = field(
+        default=12 * 3600,
+        metadata=_doc(
+            "Seconds a dashboard sign-in stays valid; after that the browser must sign in again "
+            "with an API key. Revoking the key ends its sessions at once."
+        ),
+    )
+    dashboard_secure_cookie: bool = field(
+        default=False,
+        metadata=_doc(
+            "Always mark dashboard cookies Secure (HTTPS only). Set it when a TLS-terminating "
+            "proxy sits in front of Goldloop; requests that arrive over https get Secure anyway."
+        ),
+    )
     bootstrap: bool = field(
         default=True,
         metadata=_doc(
@@ -168,7 +182,12 @@ def load_settings(
 def _validate(s: Settings) -> None:
     if not 0 < s.port < 65536:
         raise SettingsError(f"setting port ({env_name('port')}): {s.port} is not a TCP port")
-    for name in ("max_request_bytes", "write_batch_max", "write_queue_max"):
+    for name in (
+        "max_request_bytes",
+        "write_batch_max",
+        "write_queue_max",
+        "dashboard_session_ttl_s",
+    ):
         if getattr(s, name) <= 0:
             raise SettingsError(f"setting {name} ({env_name(name)}): must be positive")
     if s.log_level.lower() not in ("debug", "info", "warning", "error"):

@@ -121,3 +121,28 @@ runs = sa.Table(
     sa.Index("ix_runs_trace", "workspace_id", "trace_id"),
     sa.Index("ix_runs_seq", "seq"),
 )
+
+# Dashboard sign-ins: one row per browser session. Only the SHA-256 of the session token is
+# stored (like API keys); deleting the row is logout. A session dies with its API key.
+dashboard_sessions = sa.Table(
+    "dashboard_sessions",
+    metadata,
+    sa.Column("token_hash", sa.String(64), primary_key=True),
+    sa.Column(
+        "workspace_id",
+        sa.String(36),
+        sa.ForeignKey("workspaces.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    sa.Column(
+        "key_id",
+        sa.String(36),
+        sa.ForeignKey("api_keys.id", ondelete="CASCADE"),
+        nullable=False,
+        index=True,
+    ),
+    # Synchronizer token for the session's forms (CSRF); random, unrelated to the session token.
+    sa.Column("csrf_token", sa.String(64), nullable=False),
+    sa.Column("created_at", sa.BigInteger, nullable=False),
+    sa.Column("expires_at", sa.BigInteger, nullable=False, index=True),
+)
