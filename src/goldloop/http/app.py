@@ -12,7 +12,7 @@ from starlette.concurrency import run_in_threadpool
 
 from goldloop._version import __version__
 from goldloop.domain.clock import Clock, system_clock
-from goldloop.http import errors
+from goldloop.http import dashboard, errors
 from goldloop.http.deps import get_principal
 from goldloop.http.limits import BodyLimitMiddleware
 from goldloop.http.routes import projects
@@ -86,6 +86,7 @@ def create_app(settings: Settings, *, clock: Clock = system_clock) -> FastAPI:
         )
 
     app.include_router(_api_router())
+    dashboard.install(app)
     return app
 
 

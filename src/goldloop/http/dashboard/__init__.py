@@ -1,0 +1,21 @@
+"""The web dashboard: server-rendered pages on the API's port (see docs/dashboard.md)."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+from starlette.staticfiles import StaticFiles
+
+from goldloop.http.dashboard import auth_pages, project_pages
+
+__all__ = ["install"]
+
+
+def install(app: FastAPI) -> None:
+    """Mount the static assets and every page route on ``app``."""
+    app.mount(
+        "/static",
+        StaticFiles(packages=[("goldloop.http.dashboard", "static")]),
+        name="static",
+    )
+    for module in (auth_pages, project_pages):
+        app.include_router(module.router)

@@ -1,0 +1,69 @@
+"""Jinja filters that turn stored values into short, readable text (escaping stays Jinja's job)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from urllib.parse import quote
+
+import jinja2
+
+
+def timestamp(us: int | None) -> str:
+    """Microseconds since the epoch as ``2026-11-26 12:03:04`` (UTC)."""
+    if us is None:
+        return "—"
+    return datetime.fromtimestamp(us / 1_000_000, tz=UTC).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def duration_us(us: int | float | None) -> str:
+    if us is None:
+        return "—"
+    if us < 1_000:
+        return f"{us:.0f} µs"
+    if us < 1_000_000:
+        return f"{us / 1_000:.0f} ms" if us >= 100_000 else f"{us / 1_000:.1f} ms"
+    if us < 60_000_000:
+        return f"{us / 1_000_000:.2f} s"
+    minutes, seconds = divmod(us / 1_000_000, 60)
+    return f"{minutes:.0f} m {seconds:.0f} s"
+
+
+def duration_ms(ms: int | float | None) -> str:
+    return "—" if ms is None else duration_us(ms * 1_000)
+
+
+def number(n: int | float | None) -> str:
+    if n is None:
+        return "—"
+    if isinstance(n, float) and not n.is_integer():
+        return f"{n:,.2f}"
+    return f"{int(n):,}"
+
+
+def cost(x: float | None) -> str:
+    if x is None:
+        return "—"
+    if x == 0:
+        return "$0"
+    return f"${x:,.4f}" if x < 1 else f"${x:,.2f}"
+
+
+def percent(x: float | None) -> str:
+    return "—" if x is None else f"{x * 100:.1f}%"
+
+
+def path_segment(value: object) -> str:
+    """Percent-encode one URL path segment (ids come from senders and may hold anything)."""
+    return quote(str(value), safe="")
+
+
+def install(env: jinja2.Environment) -> None:
+    env.filters.update(
+        timestamp=timestamp,
+        duration_us=duration_us,
+        duration_ms=duration_ms,
+        number=number,
+        cost=cost,
+        percent=percent,
+        seg=path_segment,
+    )

@@ -1,0 +1,3 @@
+// Goldloop dashboard behaviour. Progressive enhancement only: every page works without it.
+// Loaded as a static file (the Content-Security-Policy forbids inline scripts).
+"use strict";
