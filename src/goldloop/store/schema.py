@@ -146,3 +146,140 @@ dashboard_sessions = sa.Table(
     sa.Column("created_at", sa.BigInteger, nullable=False),
     sa.Column("expires_at", sa.BigInteger, nullable=False, index=True),
 )
+
+# Feedback: a score, value, comment and/or correction on a run or a trace. ``run_id`` and
+# ``trace_id`` are stored as the caller gave them: feedback may arrive before its run, so nothing
+# here references ``runs``; reads resolve the run (and the trace of run-only feedback) by id.
+feedback = sa.Table(
+    "feedback",
+    metadata,
+    sa.Column("pk", BigInt, primary_key=True, autoincrement=True),
+    sa.Column("workspace_id", sa.String(36), nullable=False),
+    sa.Column("id", sa.String(64), nullable=False),
+    sa.Column("run_id", sa.String(64), nullable=True),
+    sa.Column("trace_id", sa.String(64), nullable=True),
+    sa.Column("key", sa.String(100), nullable=False),
+    sa.Column("score", sa.Float, nullable=True),
+    # True when the score was sent as a boolean, so it is given back as one.
+    sa.Column("score_is_bool", sa.Boolean, nullable=False),
+    sa.Column("value", JSONDoc, nullable=True),
+    sa.Column("comment", sa.Text, nullable=True),
+    sa.Column("correction", JSONDoc, nullable=True),
+    sa.Column("has_correction", sa.Boolean, nullable=False),
+    sa.Column("source", sa.String(32), nullable=False),
+    sa.Column("source_info", JSONDoc, nullable=True),
+    # SHA-256 of the creation request, to tell an idempotent retry from a clashing reuse of an id.
+    sa.Column("request_hash", sa.String(64), nullable=False),
+    sa.Column("created_at", sa.BigInteger, nullable=False),
+    sa.Column("updated_at", sa.BigInteger, nullable=False),
+    sa.UniqueConstraint("workspace_id", "id"),
+    sa.Index("ix_feedback_run", "workspace_id", "run_id"),
+    sa.Index("ix_feedback_trace", "workspace_id", "trace_id"),
+    sa.Index("ix_feedback_key_created", "workspace_id", "key", "created_at"),
+    sa.Index("ix_feedback_created", "workspace_id", "created_at"),
+)
+
+# Declared feedback keys: what a score or value for this key must look like.
+feedback_keys = sa.Table(
+    "feedback_keys",
+    metadata,
+    sa.Column("workspace_id", sa.String(36), primary_key=True),
+    sa.Column("key", sa.String(100), primary_key=True),
+    sa.Column("kind", sa.String(16), nullable=False),
+    sa.Column("min_score", sa.Float, nullable=True),
+    sa.Column("max_score", sa.Float, nullable=True),
+    sa.Column("categories", JSONDoc, nullable=True),
+    sa.Column("description", sa.Text, nullable=True),
+    sa.Column("created_at", sa.BigInteger, nullable=False),
+    sa.Column("updated_at", sa.BigInteger, nullable=False),
+)
+
+datasets = sa.Table(
+    "datasets",
+    metadata,
+    sa.Column("id", sa.String(36), primary_key=True),
+    sa.Column(
+        "workspace_id",
+        sa.String(36),
+        sa.ForeignKey("workspaces.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    sa.Column("name", sa.String(200), nullable=False),
+    sa.Column("description", sa.Text, nullable=True),
+    sa.Column("inputs_schema", JSONDoc, nullable=True),
+    sa.Column("outputs_schema", JSONDoc, nullable=True),
+    # The newest version number; 0 = the empty dataset as created. Bumped (row-locked) by every
+    # write that changes examples, which serialises concurrent writers on PostgreSQL.
+    sa.Column("head_version", sa.BigInteger, nullable=False),
+    sa.Column("created_at", sa.BigInteger, nullable=False),
+    sa.Column("updated_at", sa.BigInteger, nullable=False),
+    sa.UniqueConstraint("workspace_id", "name"),
+)
+
+dataset_versions = sa.Table(
+    "dataset_versions",
+    metadata,
+    sa.Column(
+        "dataset_id",
+        sa.String(36),
+        sa.ForeignKey("datasets.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    sa.Column("version", sa.BigInteger, primary_key=True),
+    sa.Column("created_at", sa.BigInteger, nullable=False),
+    sa.Column("message", sa.Text, nullable=True),
+    sa.Column("added", sa.Integer, nullable=False),
+    sa.Column("updated", sa.Integer, nullable=False),
+    sa.Column("removed", sa.Integer, nullable=False),
+    sa.Index("ix_dataset_versions_created", "dataset_id", "created_at"),
+)
+
+dataset_tags = sa.Table(
+    "dataset_tags",
+    metadata,
+    sa.Column(
+        "dataset_id",
+        sa.String(36),
+        sa.ForeignKey("datasets.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    sa.Column("tag", sa.String(64), primary_key=True),
+    sa.Column("version", sa.BigInteger, nullable=False),
+    sa.Column("updated_at", sa.BigInteger, nullable=False),
+)
+
+# Examples as immutable rows valid over a half-open version range [version_from, version_to):
+# an update closes the current row and opens a new one, a delete only closes it. ``version_to``
+# is NULL while the row is current. Reading as of version v is one range query.
+dataset_examples = sa.Table(
+    "dataset_examples",
+    metadata,
+    sa.Column("pk", BigInt, primary_key=True, autoincrement=True),
+    sa.Column(
+        "dataset_id",
+        sa.String(36),
+        sa.ForeignKey("datasets.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    sa.Column("example_id", sa.String(64), nullable=False),
+    sa.Column("version_from", sa.BigInteger, nullable=False),
+    sa.Column("version_to", sa.BigInteger, nullable=True),
+    sa.Column("inputs", JSONDoc, nullable=False),
+    sa.Column("outputs", JSONDoc, nullable=True),
+    sa.Column("metadata", JSONDoc, nullable=True),
+    sa.Column("splits", JSONDoc, nullable=True),
+    # Where the example came from: {"run_id", "trace_id", "project_id", "feedback_ids",
+    # "outputs_from": "correction" | "run"}; NULL when written by hand or imported without it.
+    sa.Column("lineage", JSONDoc, nullable=True),
+    sa.Column("source_run_id", sa.String(64), nullable=True),
+    # SHA-256 of the canonical JSON of the inputs: finds examples with equal inputs.
+    sa.Column("inputs_hash", sa.String(64), nullable=False),
+    # When the example was first added (kept across updates), and when this row was written.
+    sa.Column("created_at", sa.BigInteger, nullable=False),
+    sa.Column("updated_at", sa.BigInteger, nullable=False),
+    sa.Index("ix_dataset_examples_asof", "dataset_id", "example_id", "version_from"),
+    sa.Index("ix_dataset_examples_current", "dataset_id", "version_to", "example_id"),
+    sa.Index("ix_dataset_examples_changes", "dataset_id", "version_from"),
+    sa.Index("ix_dataset_examples_hash", "dataset_id", "inputs_hash"),
+    sa.Index("ix_dataset_examples_run", "dataset_id", "source_run_id"),
+)
