@@ -15,7 +15,7 @@ from goldloop.domain.clock import Clock, system_clock
 from goldloop.http import dashboard, errors
 from goldloop.http.deps import get_principal
 from goldloop.http.limits import BodyLimitMiddleware
-from goldloop.http.routes import projects
+from goldloop.http.routes import feedback, projects
 from goldloop.services import auth
 from goldloop.services.context import ServiceContext
 from goldloop.settings import Settings
@@ -31,6 +31,7 @@ def _api_router() -> APIRouter:
     """Every /api/v1 route; each one requires an API key."""
     api = APIRouter(prefix=API_PREFIX, dependencies=[Depends(get_principal)])
     api.include_router(projects.router)
+    api.include_router(feedback.router)
     return api
 
 

@@ -1,0 +1,268 @@
+"""Feedback: create (idempotent with a client id), get, update, delete, list, statistics; and
+the workspace's declared feedback keys."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, replace
+from typing import Any
+
+from sqlalchemy.engine import Connection
+
+from goldloop.domain import feedback as rules
+from goldloop.domain.errors import Conflict, InvalidInput, NotFound
+from goldloop.domain.feedback import KeySpec
+from goldloop.services.context import Principal, ServiceContext
+from goldloop.store import feedback as store
+from goldloop.store import projects as project_store
+from goldloop.store.feedback import FeedbackFilter, FeedbackRow, StatsBucket
+
+MAX_LIMIT = 1000
+MAX_BUCKETS = 10_000
+
+
+@dataclass(frozen=True)
+class NewFeedback:
+    """What a caller sends to create feedback (field names as in the API)."""
+
+    key: str
+    run_id: str | None = None
+    trace_id: str | None = None
+    score: Any = None
+    value: Any = None
+    comment: str | None = None
+    correction: Any = None
+    source: str = "api"
+    source_info: dict[str, Any] | None = None
+    feedback_id: str | None = None
+
+    def as_request(self) -> dict[str, Any]:
+        return {
+            "run_id": self.run_id,
+            "trace_id": self.trace_id,
+            "key": self.key,
+            "score": self.score,
+            "value": self.value,
+            "comment": self.comment,
+            "correction": self.correction,
+            "source": self.source,
+            "source_info": self.source_info,
+        }
+
+
+@dataclass(frozen=True)
+class Created:
+    feedback: FeedbackRow
+    created: bool  # False when an identical earlier request already created it
+
+
+@dataclass(frozen=True)
+class FeedbackPage:
+    items: list[FeedbackRow]
+    next_cursor: str | None
+
+
+def create(ctx: ServiceContext, who: Principal, new: NewFeedback) -> Created:
+    if new.run_id is None and new.trace_id is None:
+        raise InvalidInput(
+            "feedback needs a run_id or a trace_id (or both)", details={"field": "run_id"}
+        )
+    rules.check_id("run_id", new.run_id)
+    rules.check_id("trace_id", new.trace_id)
+    rules.check_id("feedback_id", new.feedback_id)
+    rules.check_key(new.key)
+    rules.check_source(new.source)
+    score = rules.check_score(new.score)
+    value = rules.check_value(new.value)
+    digest = rules.request_hash(new.as_request())
+    feedback_id = new.feedback_id or str(uuid.uuid4())
+    now = ctx.clock()
+
+    def write(conn: Connection) -> bool:
+        spec = store.get_key(conn, who.workspace_id, new.key)
+        trace_id = new.trace_id
+        if trace_id is None and new.run_id is not None:
+            trace_id = store.run_trace_id(conn, who.workspace_id, new.run_id)
+        row = FeedbackRow(
+            id=feedback_id,
+            workspace_id=who.workspace_id,
+            run_id=new.run_id,
+            trace_id=trace_id,
+            key=new.key,
+            score=rules.fit(spec, score, value),
+            value=value,
+            comment=new.comment,
+            correction=new.correction,
+            source=new.source,
+            source_info=new.source_info,
+            created_at=now,
+            updated_at=now,
+        )
+        if store.insert_if_absent(conn, row, digest):
+            return True
+        if store.get_request_hash(conn, who.workspace_id, feedback_id) != digest:
+            raise Conflict(
+                f"feedback {feedback_id!r} already exists with a different body; "
+                "use a new feedback_id, or PATCH to change it",
+                details={"field": "feedback_id"},
+            )
+        return False
+
+    created = ctx.db.write(write)
+    return Created(get(ctx, who, feedback_id), created)
+
+
+def get(ctx: ServiceContext, who: Principal, feedback_id: str) -> FeedbackRow:
+    row = ctx.db.read(lambda c: store.get(c, who.workspace_id, feedback_id))
+    if row is None:
+        raise NotFound(f"no feedback with id {feedback_id!r}")
+    return row
+
+
+UPDATABLE = ("key", "score", "value", "comment", "correction", "source", "source_info")
+
+
+def update(
+    ctx: ServiceContext, who: Principal, feedback_id: str, changes: dict[str, Any]
+) -> FeedbackRow:
+    """Change the given fields (a field set to None is cleared; absent fields stay)."""
+    unknown = sorted(set(changes) - set(UPDATABLE))
+    if unknown:
+        raise InvalidInput(
+            f"cannot change {', '.join(unknown)}; updatable: {', '.join(UPDATABLE)}",
+            details={"field": unknown[0]},
+        )
+    if "key" in changes:
+        if changes["key"] is None:
+            raise InvalidInput("key cannot be cleared", details={"field": "key"})
+        rules.check_key(changes["key"])
+    if "source" in changes:
+        rules.check_source(changes["source"] or "")
+    if "score" in changes:
+        changes["score"] = rules.check_score(changes["score"])
+    if "value" in changes:
+        changes["value"] = rules.check_value(changes["value"])
+
+    def write(conn: Connection) -> None:
+        current = store.get(conn, who.workspace_id, feedback_id)
+        if current is None:
+            raise NotFound(f"no feedback with id {feedback_id!r}")
+        merged = replace(current, **changes, updated_at=ctx.clock())
+        spec = store.get_key(conn, who.workspace_id, merged.key)
+        score = merged.score if merged.score is None else rules.check_score(merged.score)
+        store.replace(conn, replace(merged, score=rules.fit(spec, score, merged.value)))
+
+    ctx.db.write(write)
+    return get(ctx, who, feedback_id)
+
+
+def delete(ctx: ServiceContext, who: Principal, feedback_id: str) -> None:
+    if not ctx.db.write(lambda c: store.delete(c, who.workspace_id, feedback_id)):
+        raise NotFound(f"no feedback with id {feedback_id!r}")
+
+
+def list_feedback(
+    ctx: ServiceContext,
+    who: Principal,
+    where: FeedbackFilter,
+    *,
+    limit: int = 100,
+    cursor: str | None = None,
+) -> FeedbackPage:
+    if not 1 <= limit <= MAX_LIMIT:
+        raise InvalidInput(f"limit must be between 1 and {MAX_LIMIT}", details={"field": "limit"})
+    before: int | None = None
+    if cursor is not None:
+        if not cursor.isdigit():
+            raise InvalidInput("cursor is not one this API gave out", details={"field": "cursor"})
+        before = int(cursor)
+    if where.source is not None:
+        rules.check_source(where.source)
+    rows = ctx.db.read(
+        lambda c: store.list_page(c, who.workspace_id, where, limit=limit + 1, before=before)
+    )
+    more = len(rows) > limit
+    rows = rows[:limit]
+    return FeedbackPage([r for _, r in rows], str(rows[-1][0]) if more and rows else None)
+
+
+def for_runs(ctx: ServiceContext, who: Principal, run_ids: list[str]) -> list[FeedbackRow]:
+    return ctx.db.read(lambda c: store.for_runs(c, who.workspace_id, run_ids))
+
+
+def project_stats(
+    ctx: ServiceContext,
+    who: Principal,
+    project_id: str,
+    *,
+    bucket: str = "1d",
+    since: int | None = None,
+    until: int | None = None,
+    key: str | None = None,
+) -> list[StatsBucket]:
+    bucket_us = rules.parse_bucket(bucket)
+    if since is not None and until is not None:
+        if since >= until:
+            raise InvalidInput("since must be before until", details={"field": "since"})
+        if (until - since) // bucket_us > MAX_BUCKETS:
+            raise InvalidInput(
+                f"more than {MAX_BUCKETS} buckets: choose a wider bucket or a shorter range",
+                details={"field": "bucket"},
+            )
+
+    def read(conn: Connection) -> list[StatsBucket]:
+        if project_store.get(conn, who.workspace_id, project_id) is None:
+            raise NotFound(f"no project with id {project_id!r}")
+        return store.project_stats(
+            conn,
+            who.workspace_id,
+            project_id,
+            bucket_us=bucket_us,
+            since=since,
+            until=until,
+            key=key,
+        )
+
+    return ctx.db.read(read)
+
+
+# --- declared keys -------------------------------------------------------------------------
+
+
+def put_key(
+    ctx: ServiceContext,
+    who: Principal,
+    key: str,
+    kind: str,
+    *,
+    min_score: float | None = None,
+    max_score: float | None = None,
+    categories: list[str] | None = None,
+    description: str | None = None,
+) -> tuple[KeySpec, bool]:
+    spec = rules.make_spec(
+        key,
+        kind,
+        min_score=min_score,
+        max_score=max_score,
+        categories=categories,
+        description=description,
+    )
+    created = ctx.db.write(lambda c: store.put_key(c, who.workspace_id, spec, ctx.clock()))
+    return spec, created
+
+
+def get_key(ctx: ServiceContext, who: Principal, key: str) -> KeySpec:
+    spec = ctx.db.read(lambda c: store.get_key(c, who.workspace_id, key))
+    if spec is None:
+        raise NotFound(f"feedback key {key!r} is not declared")
+    return spec
+
+
+def list_keys(ctx: ServiceContext, who: Principal) -> list[KeySpec]:
+    return ctx.db.read(lambda c: store.list_keys(c, who.workspace_id))
+
+
+def delete_key(ctx: ServiceContext, who: Principal, key: str) -> None:
+    if not ctx.db.write(lambda c: store.delete_key(c, who.workspace_id, key)):
+        raise NotFound(f"feedback key {key!r} is not declared")

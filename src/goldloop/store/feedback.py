@@ -1,0 +1,345 @@
+"""Feedback and declared feedback keys.
+
+Feedback keeps ``run_id`` and ``trace_id`` as given. The trace of run-only feedback is filled in
+at creation when the run is already stored, and otherwise resolved at read time by joining the
+run, so feedback that arrived before its run attaches to it as soon as the run lands.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from goldloop.domain.feedback import KeySpec
+from goldloop.store.schema import feedback, feedback_keys, runs
+
+
+@dataclass(frozen=True, slots=True)
+class FeedbackRow:
+    id: str
+    workspace_id: str
+    run_id: str | None
+    trace_id: str | None
+    key: str
+    score: float | bool | None
+    value: Any
+    comment: str | None
+    correction: Any
+    source: str
+    source_info: dict[str, Any] | None
+    created_at: int
+    updated_at: int
+
+
+@dataclass(frozen=True, slots=True)
+class FeedbackFilter:
+    run_id: str | None = None
+    trace_id: str | None = None
+    key: str | None = None
+    source: str | None = None
+    since: int | None = None
+    until: int | None = None
+    has_correction: bool | None = None
+
+
+def _resolved_trace() -> sa.ColumnElement[Any]:
+    return sa.func.coalesce(feedback.c.trace_id, runs.c.trace_id).label("resolved_trace_id")
+
+
+def _select() -> sa.Select[Any]:
+    joined = feedback.outerjoin(
+        runs,
+        sa.and_(runs.c.workspace_id == feedback.c.workspace_id, runs.c.id == feedback.c.run_id),
+    )
+    return sa.select(feedback, _resolved_trace()).select_from(joined)
+
+
+def _row(r: sa.Row[Any]) -> FeedbackRow:
+    m = r._mapping
+    score = m["score"]
+    if score is not None and m["score_is_bool"]:
+        score = bool(score)
+    return FeedbackRow(
+        id=m["id"],
+        workspace_id=m["workspace_id"],
+        run_id=m["run_id"],
+        trace_id=m["resolved_trace_id"],
+        key=m["key"],
+        score=score,
+        value=m["value"],
+        comment=m["comment"],
+        correction=m["correction"],
+        source=m["source"],
+        source_info=m["source_info"],
+        created_at=m["created_at"],
+        updated_at=m["updated_at"],
+    )
+
+
+def _columns(row: FeedbackRow) -> dict[str, Any]:
+    score = row.score
+    return {
+        "run_id": row.run_id,
+        "trace_id": row.trace_id,
+        "key": row.key,
+        "score": None if score is None else float(score),
+        "score_is_bool": isinstance(score, bool),
+        "value": row.value,
+        "comment": row.comment,
+        "correction": row.correction,
+        "has_correction": row.correction is not None,
+        "source": row.source,
+        "source_info": row.source_info,
+        "updated_at": row.updated_at,
+    }
+
+
+def insert_if_absent(conn: Connection, row: FeedbackRow, request_hash: str) -> bool:
+    """Insert unless a feedback with this id exists in the workspace (even one committed
+    concurrently); returns whether it was inserted."""
+    try:
+        with conn.begin_nested():
+            conn.execute(
+                sa.insert(feedback).values(
+                    workspace_id=row.workspace_id,
+                    id=row.id,
+                    request_hash=request_hash,
+                    created_at=row.created_at,
+                    **_columns(row),
+                )
+            )
+    except sa.exc.IntegrityError:
+        return False
+    return True
+
+
+def get(conn: Connection, workspace_id: str, feedback_id: str) -> FeedbackRow | None:
+    query = _select().where(feedback.c.workspace_id == workspace_id, feedback.c.id == feedback_id)
+    found = conn.execute(query).first()
+    return _row(found) if found else None
+
+
+def get_request_hash(conn: Connection, workspace_id: str, feedback_id: str) -> str | None:
+    query = sa.select(feedback.c.request_hash).where(
+        feedback.c.workspace_id == workspace_id, feedback.c.id == feedback_id
+    )
+    return conn.execute(query).scalar_one_or_none()
+
+
+def replace(conn: Connection, row: FeedbackRow) -> None:
+    """Store the changed fields of a feedback; its run and trace never change."""
+    values = _columns(row)
+    del values["run_id"], values["trace_id"]
+    conn.execute(
+        sa.update(feedback)
+        .where(feedback.c.workspace_id == row.workspace_id, feedback.c.id == row.id)
+        .values(**values)
+    )
+
+
+def delete(conn: Connection, workspace_id: str, feedback_id: str) -> bool:
+    result = conn.execute(
+        sa.delete(feedback).where(
+            feedback.c.workspace_id == workspace_id, feedback.c.id == feedback_id
+        )
+    )
+    return result.rowcount > 0
+
+
+def run_trace_id(conn: Connection, workspace_id: str, run_id: str) -> str | None:
+    """The trace of a stored run, or None when the run has not arrived (yet)."""
+    query = sa.select(runs.c.trace_id).where(
+        runs.c.workspace_id == workspace_id, runs.c.id == run_id
+    )
+    return conn.execute(query).scalar_one_or_none()
+
+
+def list_page(
+    conn: Connection, workspace_id: str, where: FeedbackFilter, *, limit: int, before: int | None
+) -> list[tuple[int, FeedbackRow]]:
+    """Newest first, keyset-paginated on the internal row number; returns (cursor, row) pairs."""
+    query = (
+        _select()
+        .add_columns(feedback.c.pk.label("cursor_pk"))
+        .where(feedback.c.workspace_id == workspace_id)
+        .order_by(feedback.c.pk.desc())
+        .limit(limit)
+    )
+    if before is not None:
+        query = query.where(feedback.c.pk < before)
+    if where.run_id is not None:
+        query = query.where(feedback.c.run_id == where.run_id)
+    if where.trace_id is not None:
+        runs_of_trace = sa.select(runs.c.id).where(
+            runs.c.workspace_id == workspace_id, runs.c.trace_id == where.trace_id
+        )
+        query = query.where(
+            sa.or_(
+                feedback.c.trace_id == where.trace_id,
+                sa.and_(feedback.c.trace_id.is_(None), feedback.c.run_id.in_(runs_of_trace)),
+            )
+        )
+    if where.key is not None:
+        query = query.where(feedback.c.key == where.key)
+    if where.source is not None:
+        query = query.where(feedback.c.source == where.source)
+    if where.since is not None:
+        query = query.where(feedback.c.created_at >= where.since)
+    if where.until is not None:
+        query = query.where(feedback.c.created_at < where.until)
+    if where.has_correction is not None:
+        query = query.where(feedback.c.has_correction == where.has_correction)
+    return [(int(r._mapping["cursor_pk"]), _row(r)) for r in conn.execute(query)]
+
+
+def for_runs(conn: Connection, workspace_id: str, run_ids: list[str]) -> list[FeedbackRow]:
+    """Feedback on these runs, plus trace-level feedback on the traces they are the root of;
+    oldest first."""
+    root_traces = sa.select(runs.c.trace_id).where(
+        runs.c.workspace_id == workspace_id, runs.c.id.in_(run_ids), runs.c.is_root.is_(True)
+    )
+    query = (
+        _select()
+        .where(
+            feedback.c.workspace_id == workspace_id,
+            sa.or_(
+                feedback.c.run_id.in_(run_ids),
+                sa.and_(feedback.c.run_id.is_(None), feedback.c.trace_id.in_(root_traces)),
+            ),
+        )
+        .order_by(feedback.c.created_at, feedback.c.pk)
+    )
+    return [_row(r) for r in conn.execute(query)]
+
+
+@dataclass(frozen=True, slots=True)
+class StatsBucket:
+    key: str
+    bucket_start: int
+    count: int
+    scored: int
+    mean_score: float | None
+
+
+def project_stats(
+    conn: Connection,
+    workspace_id: str,
+    project_id: str,
+    *,
+    bucket_us: int,
+    since: int | None,
+    until: int | None,
+    key: str | None,
+) -> list[StatsBucket]:
+    """Mean score and counts per key per time bucket (of feedback creation time)."""
+    run_ids = sa.select(runs.c.id).where(
+        runs.c.workspace_id == workspace_id, runs.c.project_id == project_id
+    )
+    trace_ids = sa.select(runs.c.trace_id).where(
+        runs.c.workspace_id == workspace_id, runs.c.project_id == project_id
+    )
+    bucket = ((feedback.c.created_at // bucket_us) * bucket_us).label("bucket")
+    query = (
+        sa.select(
+            feedback.c.key,
+            bucket,
+            sa.func.count().label("n"),
+            sa.func.count(feedback.c.score).label("scored"),
+            sa.func.avg(feedback.c.score).label("mean"),
+        )
+        .where(
+            feedback.c.workspace_id == workspace_id,
+            sa.or_(
+                feedback.c.run_id.in_(run_ids),
+                sa.and_(feedback.c.run_id.is_(None), feedback.c.trace_id.in_(trace_ids)),
+            ),
+        )
+        .group_by(feedback.c.key, bucket)
+        .order_by(feedback.c.key, bucket)
+    )
+    if since is not None:
+        query = query.where(feedback.c.created_at >= since)
+    if until is not None:
+        query = query.where(feedback.c.created_at < until)
+    if key is not None:
+        query = query.where(feedback.c.key == key)
+    return [
+        StatsBucket(
+            key=r.key,
+            bucket_start=int(r.bucket),
+            count=int(r.n),
+            scored=int(r.scored),
+            mean_score=None if r.mean is None else float(r.mean),
+        )
+        for r in conn.execute(query)
+    ]
+
+
+# --- declared keys -------------------------------------------------------------------------
+
+
+def _spec(r: sa.Row[Any]) -> KeySpec:
+    m = r._mapping
+    cats = m["categories"]
+    return KeySpec(
+        key=m["key"],
+        kind=m["kind"],
+        min_score=m["min_score"],
+        max_score=m["max_score"],
+        categories=tuple(cats) if cats is not None else None,
+        description=m["description"],
+    )
+
+
+def get_key(conn: Connection, workspace_id: str, key: str) -> KeySpec | None:
+    query = sa.select(feedback_keys).where(
+        feedback_keys.c.workspace_id == workspace_id, feedback_keys.c.key == key
+    )
+    found = conn.execute(query).first()
+    return _spec(found) if found else None
+
+
+def list_keys(conn: Connection, workspace_id: str) -> list[KeySpec]:
+    query = (
+        sa.select(feedback_keys)
+        .where(feedback_keys.c.workspace_id == workspace_id)
+        .order_by(feedback_keys.c.key)
+    )
+    return [_spec(r) for r in conn.execute(query)]
+
+
+def put_key(conn: Connection, workspace_id: str, spec: KeySpec, now: int) -> bool:
+    """Create or replace a declaration; returns True when it was created."""
+    values = {
+        "kind": spec.kind,
+        "min_score": spec.min_score,
+        "max_score": spec.max_score,
+        "categories": list(spec.categories) if spec.categories is not None else None,
+        "description": spec.description,
+        "updated_at": now,
+    }
+    updated = conn.execute(
+        sa.update(feedback_keys)
+        .where(feedback_keys.c.workspace_id == workspace_id, feedback_keys.c.key == spec.key)
+        .values(**values)
+    )
+    if updated.rowcount > 0:
+        return False
+    conn.execute(
+        sa.insert(feedback_keys).values(
+            workspace_id=workspace_id, key=spec.key, created_at=now, **values
+        )
+    )
+    return True
+
+
+def delete_key(conn: Connection, workspace_id: str, key: str) -> bool:
+    result = conn.execute(
+        sa.delete(feedback_keys).where(
+            feedback_keys.c.workspace_id == workspace_id, feedback_keys.c.key == key
+        )
+    )
+    return result.rowcount > 0
