@@ -55,6 +55,21 @@ class Settings:
             "Largest accepted request body in bytes, after decompression; larger bodies get 413."
         ),
     )
+    max_run_payload_bytes: int = field(
+        default=1024 * 1024,
+        metadata=_doc(
+            "Largest inputs or outputs of one run, as JSON bytes. A larger field is stored "
+            "truncated to this size with a marker saying so (never silently cut)."
+        ),
+    )
+    model_prices_file: str = field(
+        default="",
+        metadata=_doc(
+            "Path of a JSON file of model prices (USD per million input, output, cache_read and "
+            "cache_write tokens) laid over the built-in table used to compute run cost at "
+            'ingest; format: {"models": {"gpt-4o": {"input": 2.5, "output": 10}}}.'
+        ),
+    )
     log_level: str = field(
         default="info",
         metadata=_doc("Log level of the server: debug, info, warning or error."),
@@ -184,6 +199,7 @@ def _validate(s: Settings) -> None:
         raise SettingsError(f"setting port ({env_name('port')}): {s.port} is not a TCP port")
     for name in (
         "max_request_bytes",
+        "max_run_payload_bytes",
         "write_batch_max",
         "write_queue_max",
         "dashboard_session_ttl_s",

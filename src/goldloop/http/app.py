@@ -15,8 +15,8 @@ from goldloop.domain.clock import Clock, system_clock
 from goldloop.http import dashboard, errors
 from goldloop.http.deps import get_principal
 from goldloop.http.limits import BodyLimitMiddleware
-from goldloop.http.routes import feedback, projects
-from goldloop.services import auth
+from goldloop.http.routes import feedback, ingest_runs, projects
+from goldloop.services import auth, ingest
 from goldloop.services.context import ServiceContext
 from goldloop.settings import Settings
 from goldloop.store import migrate
@@ -32,6 +32,7 @@ def _api_router() -> APIRouter:
     api = APIRouter(prefix=API_PREFIX, dependencies=[Depends(get_principal)])
     api.include_router(projects.router)
     api.include_router(feedback.router)
+    api.include_router(ingest_runs.router)
     return api
 
 
@@ -95,6 +96,7 @@ def start(ctx: ServiceContext) -> None:
     """Migrate, start the writer, and bootstrap an empty instance."""
     ctx.settings.data_dir.mkdir(parents=True, exist_ok=True)
     migrate.upgrade(ctx.db.engine)
+    ingest.price_table(ctx)  # a broken model_prices_file fails the start, not each request
     ctx.db.start()
     if ctx.settings.bootstrap:
         key = auth.bootstrap(ctx)

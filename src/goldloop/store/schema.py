@@ -24,7 +24,9 @@ metadata = sa.MetaData(
     }
 )
 
-JSONDoc = sa.JSON().with_variant(postgresql.JSONB(), "postgresql")
+# none_as_null: Python None is stored as SQL NULL (not the JSON text 'null'), so "absent" is
+# one thing in the database and `IS NULL` finds it.
+JSONDoc = sa.JSON(none_as_null=True).with_variant(postgresql.JSONB(none_as_null=True), "postgresql")
 BigInt = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 
 workspaces = sa.Table(
@@ -71,6 +73,10 @@ projects = sa.Table(
     sa.Column("created_at", sa.BigInteger, nullable=False),
     sa.UniqueConstraint("workspace_id", "name"),
 )
+
+# PostgreSQL only (migration 0002): the source of runs.seq, safe for concurrent writers. SQLite,
+# with its single writer, uses max(seq) + 1 inside the write transaction instead.
+runs_seq = sa.Sequence("runs_seq", metadata=metadata)
 
 runs = sa.Table(
     "runs",

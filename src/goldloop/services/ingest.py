@@ -1,0 +1,125 @@
+"""Run ingestion: validated patches -> one batched, durable upsert per request.
+
+Used by the native batch API, the OTLP receiver and trace import. Returns only after commit, so
+what the API acknowledges is durable. Projects are created on first use, in the same transaction.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from goldloop.domain.errors import InvalidInput
+from goldloop.domain.prices import PriceTable
+from goldloop.domain.run_items import RunPatch, parse_batch
+from goldloop.domain.run_merge import merge, truncate_payloads
+from goldloop.services.context import Principal, ServiceContext
+from goldloop.store import run_writes
+
+log = logging.getLogger("goldloop.ingest")
+
+DEFAULT_PROJECT = "default"
+MAX_PROJECT_NAME = 200
+# PostgreSQL: deadlock / serialization failure; the whole batch is retried (it is idempotent).
+_RETRYABLE_SQLSTATES = ("40P01", "40001")
+_RETRIES = 5
+
+
+@functools.lru_cache(maxsize=4)
+def _price_table(user_file: str) -> PriceTable:
+    return PriceTable.load(user_file or None)
+
+
+def price_table(ctx: ServiceContext) -> PriceTable:
+    """The built-in prices overlaid with the user's file (loaded once; errors name the file)."""
+    return _price_table(ctx.settings.model_prices_file)
+
+
+def project_name(*candidates: Any) -> str:
+    """The first usable project name among the candidates, else ``default``."""
+    for candidate in candidates:
+        if isinstance(candidate, str) and candidate.strip():
+            name = candidate.strip()
+            if len(name) > MAX_PROJECT_NAME:
+                raise InvalidInput(
+                    f"project name is longer than {MAX_PROJECT_NAME} characters",
+                    details={"field": "project"},
+                )
+            return name
+    return DEFAULT_PROJECT
+
+
+def ingest_native(
+    ctx: ServiceContext,
+    who: Principal,
+    doc: Any,
+    *,
+    header_project: str | None = None,
+    body_bytes: int | None = None,
+) -> int:
+    """``POST /api/v1/runs/batch``: validate the whole batch, then write it. Returns item count."""
+    if not isinstance(doc, Mapping):
+        raise InvalidInput("the body must be a JSON object with a 'runs' array")
+    if "runs" not in doc:
+        raise InvalidInput(
+            "the body needs a 'runs' array", details=[{"field": "runs", "problem": "required"}]
+        )
+    patches = parse_batch(doc["runs"])
+    given = doc.get("project")
+    if given is not None and not isinstance(given, str):
+        raise InvalidInput(
+            "'project' must be a project name (string)", details={"field": "project"}
+        )
+    write_patches(
+        ctx,
+        who,
+        patches,
+        default_project=project_name(given, header_project),
+        body_bytes=body_bytes,
+    )
+    return len(patches)
+
+
+def write_patches(
+    ctx: ServiceContext,
+    who: Principal,
+    patches: Sequence[RunPatch],
+    *,
+    default_project: str,
+    body_bytes: int | None = None,
+) -> int:
+    """Write patches (each may name its own project); returns the number of distinct runs."""
+    if not patches:
+        return 0
+    limit = ctx.settings.max_run_payload_bytes
+    if body_bytes is None or body_bytes > limit:  # a smaller body cannot hold a larger field
+        for patch in patches:
+            truncate_payloads(patch, limit)
+    names = [project_name(p.project, default_project) for p in patches]
+    prices = price_table(ctx)
+    now = ctx.clock()
+
+    def merge_fn(
+        existing: Mapping[str, Any] | None, patch: RunPatch, project_id: str
+    ) -> dict[str, Any]:
+        return merge(existing, patch, project_id=project_id, now=now, prices=prices)
+
+    def write(conn: Connection) -> int:
+        ids = run_writes.ensure_projects(conn, who.workspace_id, names, now)
+        items = [(ids[name], patch) for name, patch in zip(names, patches, strict=True)]
+        return run_writes.upsert_runs(conn, who.workspace_id, items, merge_fn)
+
+    for attempt in range(_RETRIES):
+        try:
+            return ctx.db.write(write)
+        except sa.exc.DBAPIError as exc:
+            state = getattr(exc.orig, "sqlstate", None)
+            if state not in _RETRYABLE_SQLSTATES or attempt == _RETRIES - 1:
+                raise
+            log.info("run batch hit %s on attempt %d; retrying", state, attempt + 1)
+    raise AssertionError("unreachable")
