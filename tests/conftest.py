@@ -81,7 +81,9 @@ def settings(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> Se
     if backend == "postgres":
         url = request.getfixturevalue("pg_url")
         _truncate_pg(url)
-    return load_settings({"data_dir": tmp_path / "data", "database_url": url}, environ={})
+    # Background loops off: tests drive workers deterministically with flush().
+    overrides = {"data_dir": tmp_path / "data", "database_url": url, "workers_in_process": False}
+    return load_settings(overrides, environ={})
 
 
 @pytest.fixture

@@ -105,6 +105,32 @@ class Settings:
             "proxy sits in front of Goldloop; requests that arrive over https get Secure anyway."
         ),
     )
+    public_url: str = field(
+        default="",
+        metadata=_doc(
+            "Base URL people use to reach this server, for links in alert notifications and "
+            "webhooks. Empty means http://HOST:PORT."
+        ),
+    )
+    delivery_max_attempts: int = field(
+        default=8,
+        metadata=_doc(
+            "Attempts per outgoing notification (alert channels, rule webhooks) before it is "
+            "marked failed. Retries back off exponentially (2 s doubling, at most 5 min) and "
+            "honour Retry-After."
+        ),
+    )
+    delivery_timeout_s: float = field(
+        default=10.0,
+        metadata=_doc("Seconds one notification attempt may take before it counts as failed."),
+    )
+    worker_poll_s: float = field(
+        default=1.0,
+        metadata=_doc(
+            "Seconds between polls of the in-process or `goldloop worker` loops (rules, "
+            "alerts, deliveries) when they find nothing to do."
+        ),
+    )
     bootstrap: bool = field(
         default=True,
         metadata=_doc(
@@ -119,6 +145,11 @@ class Settings:
         if self.database_url:
             return normalize_database_url(self.database_url)
         return f"sqlite:///{(self.data_dir / 'goldloop.db').resolve()}"
+
+    @property
+    def base_url(self) -> str:
+        """Where people reach this server (for links): ``public_url`` or http://host:port."""
+        return (self.public_url or f"http://{self.host}:{self.port}").rstrip("/")
 
     @property
     def admin_key_path(self) -> Path:

@@ -110,6 +110,38 @@ def serve(
     )
 
 
+@cli.command()
+@storage_options
+@click.option(
+    "--log-level", default=None, help="debug, info, warning, error. [env GOLDLOOP_LOG_LEVEL]"
+)
+def worker(data_dir: str | None, database_url: str | None, log_level: str | None) -> None:
+    """Run the background workers (rules, alerts, deliveries) as a separate process.
+
+    Use with `goldloop serve --no-workers` at scale; several workers may share one PostgreSQL
+    database (each unit of work is claimed in the database, so none is done twice).
+    """
+    import logging
+    import signal
+    import threading
+
+    from goldloop.workers.service_loops import Workers
+
+    settings = _settings(data_dir=data_dir, database_url=database_url, log_level=log_level)
+    logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(name)s %(message)s")
+    ctx = _open_ctx(settings)
+    workers = Workers(ctx)
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    workers.start()
+    click.echo(f"goldloop worker running (database: {settings.redacted_database_url()})")
+    stop.wait()
+    click.echo("stopping: finishing the current work")
+    workers.stop(settings.shutdown_timeout_s)
+    ctx.db.close(settings.shutdown_timeout_s)
+
+
 @cli.group()
 def db() -> None:
     """Database schema management."""

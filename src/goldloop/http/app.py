@@ -15,12 +15,13 @@ from goldloop.domain.clock import Clock, system_clock
 from goldloop.http import dashboard, errors
 from goldloop.http.deps import get_principal
 from goldloop.http.limits import BodyLimitMiddleware
-from goldloop.http.routes import feedback, ingest_runs, projects
+from goldloop.http.routes import alerts, feedback, ingest_runs, projects
 from goldloop.services import auth, ingest
 from goldloop.services.context import ServiceContext
 from goldloop.settings import Settings
 from goldloop.store import migrate
 from goldloop.store.database import Database
+from goldloop.workers.service_loops import Workers
 
 log = logging.getLogger("goldloop.server")
 
@@ -33,6 +34,7 @@ def _api_router() -> APIRouter:
     api.include_router(projects.router)
     api.include_router(feedback.router)
     api.include_router(ingest_runs.router)
+    api.include_router(alerts.router)
     return api
 
 
@@ -47,12 +49,18 @@ def create_app(settings: Settings, *, clock: Clock = system_clock) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await run_in_threadpool(start, ctx)
+        workers = Workers(ctx) if settings.workers_in_process else None
+        if workers is not None:
+            workers.start()
+        app.state.workers = workers
         app.state.ready = True
         try:
             yield
         finally:
             app.state.ready = False
-            log.info("shutting down: finishing in-flight writes")
+            log.info("shutting down: stopping workers, finishing in-flight writes")
+            if workers is not None:
+                await run_in_threadpool(workers.stop, settings.shutdown_timeout_s)
             await run_in_threadpool(db.close, settings.shutdown_timeout_s)
 
     app = FastAPI(

@@ -289,3 +289,182 @@ dataset_examples = sa.Table(
     sa.Index("ix_dataset_examples_hash", "dataset_id", "inputs_hash"),
     sa.Index("ix_dataset_examples_run", "dataset_id", "source_run_id"),
 )
+
+
+# --- automation: rules, their cursors and actions; alerts, channels, deliveries (issue 7) ---
+
+rules = sa.Table(
+    "rules",
+    metadata,
+    sa.Column("id", sa.String(36), primary_key=True),
+    sa.Column("workspace_id", sa.String(36), nullable=False),
+    sa.Column(
+        "project_id",
+        sa.String(36),
+        sa.ForeignKey("projects.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    sa.Column("name", sa.String(200), nullable=False),
+    # "run" (new or updated runs) or "feedback" (new feedback)
+    sa.Column("trigger", sa.String(16), nullable=False),
+    sa.Column("filter", sa.Text, nullable=True),
+    sa.Column("sample_rate", sa.Float, nullable=False),
+    sa.Column("root_only", sa.Boolean, nullable=False),
+    sa.Column("actions", JSONDoc, nullable=False),
+    sa.Column("enabled", sa.Boolean, nullable=False),
+    sa.Column("daily_judge_budget", sa.Integer, nullable=True),
+    sa.Column("created_at", sa.BigInteger, nullable=False),
+    sa.Column("updated_at", sa.BigInteger, nullable=False),
+    sa.Index("ix_rules_workspace", "workspace_id"),
+)
+
+# One row per rule: how far its tailer has read the run or feedback log, and its health.
+rule_cursors = sa.Table(
+    "rule_cursors",
+    metadata,
+    sa.Column(
+        "rule_id",
+        sa.String(36),
+        sa.ForeignKey("rules.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    sa.Column("watermark", sa.BigInteger, nullable=False),
+    sa.Column("processed", sa.BigInteger, nullable=False),
+    sa.Column("matched", sa.BigInteger, nullable=False),
+    sa.Column("last_lag_ms", sa.BigInteger, nullable=True),
+    sa.Column("budget_day", sa.String(10), nullable=True),
+    sa.Column("budget_used", sa.Integer, nullable=False),
+    sa.Column("status", sa.String(200), nullable=True),
+    sa.Column("updated_at", sa.BigInteger, nullable=False),
+)
+
+# The outbox of rule actions: one row per (rule, object, action), so a replay never repeats one.
+rule_actions = sa.Table(
+    "rule_actions",
+    metadata,
+    sa.Column("pk", BigInt, primary_key=True, autoincrement=True),
+    sa.Column(
+        "rule_id",
+        sa.String(36),
+        sa.ForeignKey("rules.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    sa.Column("object_id", sa.String(64), nullable=False),
+    sa.Column("trace_id", sa.String(64), nullable=True),
+    sa.Column("action_index", sa.Integer, nullable=False),
+    sa.Column("action_type", sa.String(32), nullable=False),
+    # pending | done | failed | skipped
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("detail", JSONDoc, nullable=True),
+    sa.Column("attempts", sa.Integer, nullable=False),
+    sa.Column("next_attempt_at", sa.BigInteger, nullable=False),
+    sa.Column("ingested_at", sa.BigInteger, nullable=True),
+    sa.Column("created_at", sa.BigInteger, nullable=False),
+    sa.Column("updated_at", sa.BigInteger, nullable=False),
+    sa.UniqueConstraint("rule_id", "object_id", "action_index"),
+    sa.Index("ix_rule_actions_due", "status", "next_attempt_at"),
+)
+
+channels = sa.Table(
+    "channels",
+    metadata,
+    sa.Column("id", sa.String(36), primary_key=True),
+    sa.Column("workspace_id", sa.String(36), nullable=False),
+    sa.Column("name", sa.String(200), nullable=False),
+    # webhook | slack | pagerduty
+    sa.Column("kind", sa.String(16), nullable=False),
+    sa.Column("url", sa.Text, nullable=False),
+    # PagerDuty routing key; never returned by the API
+    sa.Column("secret", sa.Text, nullable=True),
+    sa.Column("created_at", sa.BigInteger, nullable=False),
+    sa.UniqueConstraint("workspace_id", "name"),
+)
+
+alert_rules = sa.Table(
+    "alert_rules",
+    metadata,
+    sa.Column("id", sa.String(36), primary_key=True),
+    sa.Column("workspace_id", sa.String(36), nullable=False),
+    sa.Column(
+        "project_id",
+        sa.String(36),
+        sa.ForeignKey("projects.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    sa.Column("name", sa.String(200), nullable=False),
+    sa.Column("metric", JSONDoc, nullable=False),
+    sa.Column("condition", JSONDoc, nullable=False),
+    sa.Column("window_s", sa.Integer, nullable=False),
+    sa.Column("every_s", sa.Integer, nullable=False),
+    sa.Column("cooldown_s", sa.Integer, nullable=False),
+    sa.Column("channel_ids", JSONDoc, nullable=False),
+    sa.Column("enabled", sa.Boolean, nullable=False),
+    # ok | firing
+    sa.Column("state", sa.String(16), nullable=False),
+    sa.Column("last_evaluated_at", sa.BigInteger, nullable=True),
+    sa.Column("last_evaluation", JSONDoc, nullable=True),
+    sa.Column("last_fired_at", sa.BigInteger, nullable=True),
+    sa.Column("last_resolved_at", sa.BigInteger, nullable=True),
+    sa.Column("acknowledged_at", sa.BigInteger, nullable=True),
+    sa.Column("acknowledged_by", sa.String(200), nullable=True),
+    sa.Column("created_at", sa.BigInteger, nullable=False),
+    sa.Column("updated_at", sa.BigInteger, nullable=False),
+    sa.Index("ix_alert_rules_workspace", "workspace_id"),
+)
+
+alert_events = sa.Table(
+    "alert_events",
+    metadata,
+    sa.Column("id", sa.String(36), primary_key=True),
+    sa.Column(
+        "alert_rule_id",
+        sa.String(36),
+        sa.ForeignKey("alert_rules.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    # fired | resolved | acknowledged
+    sa.Column("kind", sa.String(16), nullable=False),
+    sa.Column("at", sa.BigInteger, nullable=False),
+    sa.Column("reason", sa.Text, nullable=False),
+    sa.Column("numbers", JSONDoc, nullable=True),
+    sa.Column("worst_run_ids", JSONDoc, nullable=True),
+    sa.Index("ix_alert_events_rule_at", "alert_rule_id", "at"),
+)
+
+# Outbox of outgoing HTTP notifications (alert channels and rule webhooks), retried with backoff.
+deliveries = sa.Table(
+    "deliveries",
+    metadata,
+    sa.Column("id", sa.String(36), primary_key=True),
+    sa.Column("workspace_id", sa.String(36), nullable=False),
+    sa.Column("idempotency_key", sa.String(200), nullable=False, unique=True),
+    sa.Column("channel_id", sa.String(36), nullable=True),
+    sa.Column("url", sa.Text, nullable=False),
+    sa.Column("body", JSONDoc, nullable=False),
+    # pending | sent | failed
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("attempts", sa.Integer, nullable=False),
+    sa.Column("next_attempt_at", sa.BigInteger, nullable=False),
+    sa.Column("last_error", sa.Text, nullable=True),
+    sa.Column("created_at", sa.BigInteger, nullable=False),
+    sa.Column("updated_at", sa.BigInteger, nullable=False),
+    sa.Index("ix_deliveries_due", "status", "next_attempt_at"),
+)
+
+delivery_attempts = sa.Table(
+    "delivery_attempts",
+    metadata,
+    sa.Column("pk", BigInt, primary_key=True, autoincrement=True),
+    sa.Column(
+        "delivery_id",
+        sa.String(36),
+        sa.ForeignKey("deliveries.id", ondelete="CASCADE"),
+        nullable=False,
+        index=True,
+    ),
+    sa.Column("attempt", sa.Integer, nullable=False),
+    sa.Column("at", sa.BigInteger, nullable=False),
+    sa.Column("status_code", sa.Integer, nullable=True),
+    sa.Column("error", sa.Text, nullable=True),
+    sa.Column("duration_ms", sa.Integer, nullable=True),
+)

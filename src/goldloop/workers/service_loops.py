@@ -1,0 +1,37 @@
+"""The set of loops a Goldloop worker runs, built from one ServiceContext."""
+
+from __future__ import annotations
+
+import httpx
+
+from goldloop.services import alerts, deliveries
+from goldloop.services.context import ServiceContext
+from goldloop.workers.base import LoopWorker
+
+
+class Workers:
+    """Alert evaluation and notification delivery (rules join when they land)."""
+
+    def __init__(self, ctx: ServiceContext, *, http: httpx.Client | None = None) -> None:
+        self.ctx = ctx
+        self.http = http or httpx.Client(follow_redirects=False)
+        poll = ctx.settings.worker_poll_s
+        self.alerts = LoopWorker("alerts", lambda: len(alerts.evaluate_due(ctx)), poll)
+        self.deliveries = LoopWorker("deliveries", self._deliver, poll)
+        self.loops = [self.alerts, self.deliveries]
+
+    def _deliver(self) -> int:
+        report = deliveries.dispatch_due(self.ctx, self.http)
+        return report.sent + report.retrying + report.failed
+
+    def start(self) -> None:
+        for loop in self.loops:
+            loop.start()
+
+    def flush(self) -> int:
+        return sum(loop.flush() for loop in self.loops)
+
+    def stop(self, timeout: float = 10.0) -> None:
+        for loop in self.loops:
+            loop.stop(timeout)
+        self.http.close()
