@@ -1,0 +1,54 @@
+"""Evaluators: functions of a run (and its example) that return scores.
+
+Everything public is exported here; the ``_`` modules are private. Write your own as a plain
+function (``def correct(outputs, reference_outputs) -> bool``) or an :class:`Evaluator`
+subclass; register it with :func:`register_evaluator` to make it buildable by name.
+"""
+
+from goldloop.evaluation._budgets import CostBudget, LatencyBudget
+from goldloop.evaluation._distance import levenshtein, levenshtein_similarity
+from goldloop.evaluation._protocol import (
+    FUNCTION_PARAMETERS,
+    Evaluator,
+    FunctionEvaluator,
+    aevaluate_run,
+    as_evaluator,
+    coerce_results,
+    evaluate_run,
+)
+from goldloop.evaluation._registry import build_evaluator, evaluator_names, register_evaluator
+from goldloop.evaluation._structured import JsonParse, JsonSchema, NumericTolerance, RequiredFields
+from goldloop.evaluation._text import Contains, ExactMatch, RegexMatch, StringDistance
+from goldloop.evaluation._trajectory import ToolTrajectory, tool_calls
+from goldloop.evaluation._types import EvaluationResult, EvaluatorInfo, ExampleData, RunData
+
+__all__ = [
+    "FUNCTION_PARAMETERS",
+    "Contains",
+    "CostBudget",
+    "EvaluationResult",
+    "Evaluator",
+    "EvaluatorInfo",
+    "ExactMatch",
+    "ExampleData",
+    "FunctionEvaluator",
+    "JsonParse",
+    "JsonSchema",
+    "LatencyBudget",
+    "NumericTolerance",
+    "RegexMatch",
+    "RequiredFields",
+    "RunData",
+    "StringDistance",
+    "ToolTrajectory",
+    "aevaluate_run",
+    "as_evaluator",
+    "build_evaluator",
+    "coerce_results",
+    "evaluate_run",
+    "evaluator_names",
+    "levenshtein",
+    "levenshtein_similarity",
+    "register_evaluator",
+    "tool_calls",
+]
