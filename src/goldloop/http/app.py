@@ -15,7 +15,7 @@ from goldloop.domain.clock import Clock, system_clock
 from goldloop.http import dashboard, errors
 from goldloop.http.deps import get_principal
 from goldloop.http.limits import BodyLimitMiddleware
-from goldloop.http.routes import alerts, feedback, ingest_runs, projects
+from goldloop.http.routes import alerts, feedback, ingest_runs, otlp, projects
 from goldloop.services import auth, ingest
 from goldloop.services.context import ServiceContext
 from goldloop.settings import Settings
@@ -96,6 +96,7 @@ def create_app(settings: Settings, *, clock: Clock = system_clock) -> FastAPI:
         )
 
     app.include_router(_api_router())
+    app.include_router(otlp.router)
     dashboard.install(app)
     return app
 

@@ -1,0 +1,477 @@
+"""One OTel span -> one ``RunPatch``, following otel-genai.md section 5.
+
+Vocabularies understood: OTel GenAI (current and renamed older names), OpenInference,
+LangSmith, Langfuse and Traceloop hints. Where they collide on one span the precedence is
+vendor-explicit (``langsmith.*``, ``langfuse.*``) > current GenAI > OpenInference > deprecated
+GenAI > Traceloop > heuristics. Every original attribute, event, link, the resource and the scope
+are kept in ``extra.otel``, so nothing the sender gave is dropped and export is lossless.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Mapping
+from typing import Any
+
+from goldloop.domain import otel_messages as msgs
+from goldloop.domain.clock import from_iso
+from goldloop.domain.otel_decode import OtelSpan
+from goldloop.domain.otel_messages import parse_json
+from goldloop.domain.run_items import RunPatch
+
+_LANGSMITH_KINDS = {"llm", "chain", "tool", "retriever", "embedding", "prompt", "parser"}
+_LANGFUSE_KINDS = {
+    "generation": "llm",
+    "embedding": "embedding",
+    "agent": "agent",
+    "tool": "tool",
+    "chain": "chain",
+    "span": "chain",
+    "retriever": "retriever",
+    "guardrail": "guardrail",
+    "evaluator": "evaluator",
+    "event": "unknown",
+}
+_OI_KINDS = {
+    "LLM": "llm",
+    "EMBEDDING": "embedding",
+    "RETRIEVER": "retriever",
+    "RERANKER": "reranker",
+    "TOOL": "tool",
+    "AGENT": "agent",
+    "CHAIN": "chain",
+    "PROMPT": "prompt",
+    "GUARDRAIL": "guardrail",
+    "EVALUATOR": "evaluator",
+    "UNKNOWN": "unknown",
+    "DECISION": "chain",
+}
+_OPERATIONS = {
+    "chat": "llm",
+    "text_completion": "llm",
+    "completion": "llm",
+    "generate_content": "llm",
+    "embeddings": "embedding",
+    "embedding": "embedding",
+    "retrieval": "retriever",
+    "search_memory": "retriever",
+    "execute_tool": "tool",
+    "invoke_agent": "agent",
+    "create_agent": "agent",
+    "invoke_workflow": "chain",
+    "plan": "chain",
+}
+_TRACELOOP_KINDS = {
+    "workflow": "chain",
+    "task": "chain",
+    "agent": "agent",
+    "tool": "tool",
+    "unknown": "unknown",
+}
+_REQUEST_TYPES = {
+    "chat": "llm",
+    "completion": "llm",
+    "embedding": "embedding",
+    "rerank": "reranker",
+}
+_MODEL_KEYS = (
+    "langfuse.observation.model.name",
+    "gen_ai.response.model",
+    "llm.response.model_name",
+    "llm.model_name",
+    "gen_ai.request.model",
+    "embedding.model_name",
+)
+_PROVIDERS = {
+    "mistralai": "mistral_ai",
+    "xai": "x_ai",
+    "vertexai": "gcp.vertex_ai",
+    "vertex_ai": "gcp.vertex_ai",
+    "google": "gcp.vertex_ai",
+    "gemini": "gcp.gemini",
+    "aws": "aws.bedrock",
+    "amazon": "aws.bedrock",
+    "az.ai.inference": "azure.ai.inference",
+    "az.ai.openai": "azure.ai.openai",
+}
+
+
+def first(*values: Any) -> Any:
+    """The first value that is not None and not an empty string/list/dict."""
+    for value in values:
+        if value is not None and value != "" and value != [] and value != {}:
+            return value
+    return None
+
+
+def _tokens(value: Any) -> int | None:
+    if isinstance(value, bool) or value is None:
+        return None
+    if isinstance(value, int):
+        return value if value >= 0 else None
+    if isinstance(value, float) and value >= 0:
+        return int(value)
+    if isinstance(value, str) and value.strip().isdigit():
+        return int(value)
+    return None
+
+
+def _number(value: Any) -> float | None:
+    if isinstance(value, bool) or value is None:
+        return None
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def _prefixed(attrs: Mapping[str, Any], prefix: str) -> dict[str, Any]:
+    return {k[len(prefix) :]: v for k, v in attrs.items() if k.startswith(prefix)}
+
+
+def detect_kind(a: Mapping[str, Any]) -> str:
+    ls = a.get("langsmith.span.kind")
+    if isinstance(ls, str) and ls.lower() in _LANGSMITH_KINDS:
+        return ls.lower()
+    lf = a.get("langfuse.observation.type")
+    if isinstance(lf, str) and lf.lower() in _LANGFUSE_KINDS:
+        return _LANGFUSE_KINDS[lf.lower()]
+    oi = a.get("openinference.span.kind")
+    if isinstance(oi, str) and oi.upper() in _OI_KINDS:
+        return _OI_KINDS[oi.upper()]
+    op = a.get("gen_ai.operation.name")
+    if isinstance(op, str) and op in _OPERATIONS:
+        return _OPERATIONS[op]
+    tl = a.get("traceloop.span.kind")
+    if isinstance(tl, str) and tl.lower() in _TRACELOOP_KINDS:
+        return _TRACELOOP_KINDS[tl.lower()]
+    rt = first(a.get("llm.request.type"), a.get("traceloop.llm.request.type"))
+    if isinstance(rt, str) and rt.lower() in _REQUEST_TYPES:
+        return _REQUEST_TYPES[rt.lower()]
+    if first(a.get("gen_ai.tool.name"), a.get("gen_ai.tool.call.id")) is not None:
+        return "tool"
+    if any(a.get(k) for k in _MODEL_KEYS):
+        return "llm"
+    return "unknown"
+
+
+def provider(a: Mapping[str, Any]) -> str | None:
+    raw = first(a.get("gen_ai.provider.name"), a.get("gen_ai.system"))
+    if raw is None:
+        host, system = a.get("llm.provider"), a.get("llm.system")
+        if isinstance(host, str) and host.lower() == "azure" and system == "openai":
+            return "azure.ai.openai"
+        raw = first(system, host, a.get("langsmith.metadata.ls_provider"))
+    if not isinstance(raw, str):
+        return None
+    return _PROVIDERS.get(raw.lower(), raw.lower())[:100]
+
+
+def _usage(a: Mapping[str, Any], patch: RunPatch) -> None:
+    details = parse_json(a.get("langfuse.observation.usage_details"))
+    details = details if isinstance(details, dict) else {}
+    tin = _tokens(
+        first(
+            a.get("gen_ai.usage.input_tokens"),
+            a.get("gen_ai.usage.prompt_tokens"),
+            a.get("llm.token_count.prompt"),
+            details.get("input"),
+        )
+    )
+    tout = _tokens(
+        first(
+            a.get("gen_ai.usage.output_tokens"),
+            a.get("gen_ai.usage.completion_tokens"),
+            a.get("llm.token_count.completion"),
+            details.get("output"),
+        )
+    )
+    total = _tokens(
+        first(
+            a.get("llm.token_count.total"),
+            a.get("gen_ai.usage.total_tokens"),
+            a.get("llm.usage.total_tokens"),
+            details.get("total"),
+        )
+    )
+    for name, value in (("input_tokens", tin), ("output_tokens", tout), ("total_tokens", total)):
+        if value is not None:
+            patch.fields[name] = value
+    extra = {
+        "cache_read_tokens": first(
+            a.get("gen_ai.usage.cache_read.input_tokens"),
+            a.get("llm.token_count.prompt_details.cache_read"),
+        ),
+        "cache_write_tokens": first(
+            a.get("gen_ai.usage.cache_write.input_tokens"),
+            a.get("gen_ai.usage.cache_creation.input_tokens"),
+            a.get("llm.token_count.prompt_details.cache_write"),
+        ),
+        "reasoning_tokens": first(
+            a.get("gen_ai.usage.reasoning.output_tokens"),
+            a.get("llm.token_count.completion_details.reasoning"),
+            a.get("gen_ai.usage.details.reasoning_tokens"),
+        ),
+    }
+    usage = {k: t for k, v in extra.items() if (t := _tokens(v)) is not None}
+    if usage:
+        patch.extra["usage"] = usage
+
+
+def _cost(a: Mapping[str, Any], patch: RunPatch) -> None:
+    parts = {
+        "input": _number(a.get("llm.cost.prompt")),
+        "output": _number(a.get("llm.cost.completion")),
+        "total": _number(first(a.get("llm.cost.total"), a.get("gen_ai.usage.cost"))),
+    }
+    given = {k: v for k, v in parts.items() if v is not None}
+    if not given:
+        details = parse_json(a.get("langfuse.observation.cost_details"))
+        if isinstance(details, dict):
+            given = {k: n for k, v in details.items() if (n := _number(v)) is not None}
+    if not given:
+        return
+    total = given.get("total")
+    if total is None:
+        total = given.get("input", 0.0) + given.get("output", 0.0)
+    patch.fields["cost"] = total
+    patch.extra["cost"] = {**given, "total": total, "source": "sender"}
+
+
+def _text_or_json(a: Mapping[str, Any], value_key: str, mime_key: str) -> Any:
+    value = a.get(value_key)
+    mime = a.get(mime_key)
+    if isinstance(value, str) and isinstance(mime, str) and "json" in mime:
+        return parse_json(value)
+    return value
+
+
+def _documents(a: Mapping[str, Any]) -> list[Any] | None:
+    docs = parse_json(a.get("gen_ai.retrieval.documents"))
+    if isinstance(docs, list):
+        return docs
+    flats = msgs.unflatten(a, "retrieval.documents.")
+    if not flats:
+        return None
+    out = []
+    for flat in flats:
+        doc = {k[len("document.") :]: v for k, v in flat.items() if k.startswith("document.")}
+        if "metadata" in doc:
+            doc["metadata"] = parse_json(doc["metadata"])
+        out.append(doc)
+    return out
+
+
+def _event_bodies(span: OtelSpan) -> list[tuple[str, Mapping[str, Any]]]:
+    return [(e["name"], e["attributes"]) for e in span.events if e["name"].startswith("gen_ai.")]
+
+
+def _io(a: Mapping[str, Any], kind: str, span: OtelSpan) -> tuple[Any, Any]:
+    generic_in = first(
+        _text_or_json(a, "input.value", "input.mime_type"),
+        parse_json(a.get("traceloop.entity.input")),
+    )
+    generic_out = first(
+        _text_or_json(a, "output.value", "output.mime_type"),
+        parse_json(a.get("traceloop.entity.output")),
+    )
+    inputs: Any = None
+    outputs: Any = None
+    if kind in ("llm", "embedding", "agent"):
+        ev_in, ev_out = msgs.from_events(_event_bodies(span)) if span.events else (None, None)
+        m_in = first(
+            parse_json(a.get("gen_ai.input.messages")),
+            msgs.openinference(a, output=False),
+            msgs.legacy_genai(a, output=False),
+            ev_in,
+        )
+        system = parse_json(a.get("gen_ai.system_instructions"))
+        if m_in is not None or system is not None:
+            inputs = {k: v for k, v in (("messages", m_in), ("system", system)) if v is not None}
+        m_out = first(
+            parse_json(a.get("gen_ai.output.messages")),
+            msgs.openinference(a, output=True),
+            msgs.legacy_genai(a, output=True),
+            ev_out,
+        )
+        if m_out is not None:
+            outputs = {"messages": m_out}
+    elif kind == "tool":
+        inputs = parse_json(a.get("gen_ai.tool.call.arguments"))
+        outputs = parse_json(a.get("gen_ai.tool.call.result"))
+    elif kind == "retriever":
+        inputs = a.get("gen_ai.retrieval.query.text")
+        docs = _documents(a)
+        outputs = {"documents": docs} if docs is not None else None
+    lf_in = msgs.parse_json_value(a.get("langfuse.observation.input"))
+    lf_out = msgs.parse_json_value(a.get("langfuse.observation.output"))
+    return first(lf_in, inputs, generic_in), first(lf_out, outputs, generic_out)
+
+
+def _error(a: Mapping[str, Any], span: OtelSpan) -> dict[str, Any]:
+    exc: Mapping[str, Any] = {}
+    for event in span.events:
+        if event["name"] == "exception":
+            exc = event["attributes"]
+    error = {
+        "type": first(a.get("error.type"), exc.get("exception.type")),
+        "message": first(
+            span.status_message,
+            exc.get("exception.message"),
+            a.get("langfuse.observation.status_message"),
+        ),
+        "stacktrace": exc.get("exception.stacktrace"),
+    }
+    return {k: str(v) for k, v in error.items() if v is not None} or {"message": ""}
+
+
+def _tags(a: Mapping[str, Any]) -> list[str] | None:
+    raw = first(a.get("tag.tags"), a.get("langfuse.trace.tags"), a.get("langsmith.span.tags"))
+    raw = parse_json(raw)
+    if isinstance(raw, str):
+        raw = [t.strip() for t in raw.split(",") if t.strip()]
+    if not isinstance(raw, list):
+        return None
+    return list(dict.fromkeys(str(t) for t in raw))
+
+
+def _metadata(a: Mapping[str, Any]) -> dict[str, Any] | None:
+    base = parse_json(a.get("metadata"))
+    merged: dict[str, Any] = dict(base) if isinstance(base, dict) else {}
+    for prefix in (
+        "traceloop.association.properties.",
+        "langfuse.observation.metadata.",
+        "langfuse.trace.metadata.",
+        "langsmith.metadata.",
+    ):
+        merged.update(_prefixed(a, prefix))
+    return merged or None
+
+
+def _short(value: Any, limit: int) -> str | None:
+    if value is None or value == "":
+        return None
+    return str(value)[:limit]
+
+
+def _optional_extra(a: Mapping[str, Any], span: OtelSpan, start_us: int | None) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    if op := a.get("gen_ai.operation.name"):
+        out["operation"] = op
+    request = {
+        k: v for k, v in _prefixed(a, "gen_ai.request.").items() if k != "model" and v is not None
+    }
+    params = first(
+        request,
+        parse_json(a.get("llm.invocation_parameters")),
+        parse_json(a.get("langfuse.observation.model.parameters")),
+    )
+    if params is not None:
+        out["params"] = params
+    if rm := first(a.get("gen_ai.request.model"), a.get("llm.request.model_name")):
+        out["request_model"] = rm
+    agent = {k: v for k, v in _prefixed(a, "gen_ai.agent.").items() if v is not None}
+    if not agent and a.get("agent.name"):
+        agent = {"name": a["agent.name"]}
+    if agent:
+        out["agent"] = agent
+    tool = {
+        "name": first(a.get("gen_ai.tool.name"), a.get("tool.name")),
+        "call_id": first(a.get("gen_ai.tool.call.id"), a.get("tool.id")),
+        "description": first(a.get("gen_ai.tool.description"), a.get("tool.description")),
+        "type": a.get("gen_ai.tool.type"),
+    }
+    tool = {k: v for k, v in tool.items() if v is not None}
+    if tool:
+        out["tool"] = tool
+    first_token = a.get("langfuse.observation.completion_start_time")
+    ttfc = _number(a.get("gen_ai.response.time_to_first_chunk"))
+    if isinstance(first_token, str):
+        with contextlib.suppress(ValueError):
+            out["first_token_time"] = from_iso(first_token)
+    elif ttfc is not None and start_us is not None:
+        out["first_token_time"] = start_us + int(ttfc * 1_000_000)
+    return out
+
+
+def raw_otel(span: OtelSpan) -> dict[str, Any]:
+    """Everything the span carried, for lossless re-export (empty parts left out)."""
+    raw: dict[str, Any] = {
+        "attributes": span.attributes,
+        "resource": span.resource,
+        "scope": span.scope,
+        "span_kind": span.kind,
+        "status": {"code": span.status_code, "message": span.status_message},
+    }
+    for key, value in (
+        ("events", span.events),
+        ("links", span.links),
+        ("trace_state", span.trace_state),
+        ("flags", span.flags),
+        ("dropped", span.dropped),
+    ):
+        if value:
+            raw[key] = value
+    return raw
+
+
+def span_to_patch(span: OtelSpan) -> RunPatch:
+    a = span.attributes
+    patch = RunPatch(
+        id=str(first(a.get("langsmith.span.id"), span.span_id))[:64],
+        trace_id=str(first(a.get("langsmith.trace.id"), span.trace_id))[:64],
+        project=_short(span.resource.get("service.name"), 200),
+    )
+    f = patch.fields
+    parent = first(a.get("langsmith.span.parent_id"), span.parent_span_id)
+    if parent is not None:
+        f["parent_id"] = str(parent)[:64]
+    f["name"] = str(first(a.get("langsmith.trace.name"), span.name) or "")[:500]
+    kind = detect_kind(a)
+    f["kind"] = kind
+    start_us = span.start_ns // 1000 if span.start_ns > 0 else None
+    if start_us is not None:
+        f["start_time"] = start_us
+    if span.end_ns > 0:
+        f["end_time"] = span.end_ns // 1000
+    level = a.get("langfuse.observation.level")
+    if span.status_code == 2 or (isinstance(level, str) and level.upper() == "ERROR"):
+        f["status"] = "error"
+        f["error"] = _error(a, span)
+    inputs, outputs = _io(a, kind, span)
+    if inputs is not None:
+        f["inputs"] = inputs
+    if outputs is not None:
+        f["outputs"] = outputs
+    model = first(*(a.get(k) for k in _MODEL_KEYS))
+    if model is not None:
+        f["model"] = str(model)[:200]
+    if (prov := provider(a)) is not None:
+        f["provider"] = prov
+    _usage(a, patch)
+    _cost(a, patch)
+    session = first(
+        a.get("gen_ai.conversation.id"),
+        a.get("session.id"),
+        a.get("langfuse.session.id"),
+        a.get("langsmith.metadata.session_id"),
+        a.get("langsmith.metadata.thread_id"),
+        a.get("langsmith.metadata.conversation_id"),
+    )
+    if (s := _short(session, 200)) is not None:
+        f["session_id"] = s
+    user = first(
+        a.get("user.id"),
+        a.get("langfuse.user.id"),
+        a.get("enduser.id"),
+        a.get("langsmith.metadata.user_id"),
+    )
+    if (u := _short(user, 200)) is not None:
+        f["user_id"] = u
+    if (tags := _tags(a)) is not None:
+        f["tags"] = tags
+    if (meta := _metadata(a)) is not None:
+        f["metadata"] = meta
+    patch.extra.update(_optional_extra(a, span, start_us))
+    patch.extra["otel"] = raw_otel(span)
+    return patch

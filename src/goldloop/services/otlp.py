@@ -1,0 +1,88 @@
+"""OTLP/HTTP ingestion: decode, map each span (or GenAI log event) onto a run patch, write.
+
+Spans that cannot be read or mapped are rejected one by one (reported as ``partial_success``);
+the rest of the request is written and acknowledged only after commit.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from goldloop.domain.otel_decode import decode_traces
+from goldloop.domain.otel_logs import decode_logs, logs_to_patches
+from goldloop.domain.otel_mapping import span_to_patch
+from goldloop.domain.run_items import RunPatch
+from goldloop.services import ingest
+from goldloop.services.context import Principal, ServiceContext
+
+log = logging.getLogger("goldloop.otlp")
+
+_MAX_LISTED = 5
+
+
+@dataclass(frozen=True)
+class OtlpResult:
+    accepted: int
+    rejected: int
+    message: str
+
+
+def _message(problems: list[str]) -> str:
+    shown = "; ".join(problems[:_MAX_LISTED])
+    more = len(problems) - _MAX_LISTED
+    return shown + (f" (and {more} more)" if more > 0 else "")
+
+
+def _write(
+    ctx: ServiceContext,
+    who: Principal,
+    patches: list[RunPatch],
+    header_project: str | None,
+    body_bytes: int,
+) -> None:
+    project = header_project.strip() if header_project and header_project.strip() else None
+    if project is not None:
+        for patch in patches:
+            patch.project = project
+    ingest.write_patches(
+        ctx, who, patches, default_project=ingest.DEFAULT_PROJECT, body_bytes=body_bytes
+    )
+
+
+def ingest_traces(
+    ctx: ServiceContext,
+    who: Principal,
+    body: bytes,
+    encoding: str,
+    *,
+    header_project: str | None = None,
+) -> OtlpResult:
+    """Project: header, else the resource's ``service.name``, else ``default``."""
+    spans, problems = decode_traces(body, encoding)
+    patches: list[RunPatch] = []
+    for span in spans:
+        try:
+            patches.append(span_to_patch(span))
+        except Exception as exc:  # one odd span must not sink the batch: reject it, say why
+            log.warning("could not map span %s: %r", span.span_id, exc)
+            problems.append(f"span {span.name!r} ({span.span_id}): {type(exc).__name__}: {exc}")
+    _write(ctx, who, patches, header_project, len(body))
+    return OtlpResult(len(patches), len(problems), _message(problems))
+
+
+def ingest_logs(
+    ctx: ServiceContext,
+    who: Principal,
+    body: bytes,
+    encoding: str,
+    *,
+    header_project: str | None = None,
+) -> OtlpResult:
+    """GenAI content events sent as logs, attached to their spans' runs."""
+    records, problems = decode_logs(body, encoding)
+    patches, rejected, reasons = logs_to_patches(records)
+    _write(ctx, who, patches, header_project, len(body))
+    return OtlpResult(
+        len(records) - rejected, rejected + len(problems), _message(problems + reasons)
+    )

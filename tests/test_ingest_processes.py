@@ -1,0 +1,205 @@
+"""Ingestion against a real `goldloop serve` process: unmodified OpenTelemetry SDK exporters
+(protobuf and JSON), and a SIGKILL during sustained ingestion losing nothing acknowledged."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+from opentelemetry.exporter.otlp.json.http.trace_exporter import (
+    OTLPSpanExporter as JsonSpanExporter,
+)
+from opentelemetry.exporter.otlp.proto.http.trace_exporter import (
+    OTLPSpanExporter as ProtoSpanExporter,
+)
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.trace import Status, StatusCode
+
+from goldloop.settings import Settings
+from goldloop.store import run_rows
+from goldloop.store.database import Database
+from test_serve import start_server
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+def served(settings: Settings) -> Iterator[tuple[subprocess.Popen[str], str, str, Settings]]:
+    extra = ["--database-url", settings.database_url] if settings.database_url else []
+    proc, base = start_server(settings.data_dir, *extra)
+    key = settings.admin_key_path.read_text().strip()
+    yield proc, base, key, settings
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+    proc.communicate(timeout=30)  # also closes the output pipe
+
+
+def _rows_of_workspace(settings: Settings, trace_id: str) -> list[dict[str, Any]]:
+    db = Database(settings.effective_database_url)
+    try:
+        from goldloop.store.schema import runs
+
+        ws = db.read(lambda c: c.execute(runs.select().limit(1)).first())
+        assert ws is not None
+        return db.read(lambda c: run_rows.rows_by_trace(c, ws.workspace_id, trace_id))
+    finally:
+        db.engine.dispose()
+
+
+def _emit(provider: TracerProvider) -> None:
+    tracer = provider.get_tracer("support-bot", "2.1")
+    with tracer.start_as_current_span("invoke_agent support") as agent:
+        agent.set_attribute("gen_ai.operation.name", "invoke_agent")
+        agent.set_attribute("gen_ai.agent.name", "support")
+        agent.set_attribute("gen_ai.conversation.id", "conv-7")
+        with tracer.start_as_current_span("chat gpt-4o-mini") as llm:
+            llm.set_attribute("gen_ai.operation.name", "chat")
+            llm.set_attribute("gen_ai.provider.name", "openai")
+            llm.set_attribute("gen_ai.request.model", "gpt-4o-mini")
+            llm.set_attribute("gen_ai.usage.input_tokens", 120)
+            llm.set_attribute("gen_ai.usage.output_tokens", 8)
+            llm.set_attribute("gen_ai.request.stop_sequences", ["\n\n", "END"])
+            llm.set_attribute(
+                "gen_ai.input.messages",
+                '[{"role":"user","parts":[{"type":"text","content":"refund?"}]}]',
+            )
+        with tracer.start_as_current_span("execute_tool lookup_order") as tool:
+            tool.set_attribute("gen_ai.operation.name", "execute_tool")
+            tool.set_attribute("gen_ai.tool.name", "lookup_order")
+            tool.set_attribute("gen_ai.tool.call.arguments", '{"order": 42}')
+            tool.record_exception(KeyError("order 42"))
+            tool.set_status(Status(StatusCode.ERROR, "no such order"))
+
+
+def _send(exporter: Any, service: str) -> list[ReadableSpan]:
+    memory = InMemorySpanExporter()
+    provider = TracerProvider(resource=Resource.create({"service.name": service}))
+    provider.add_span_processor(SimpleSpanProcessor(memory))
+    provider.add_span_processor(BatchSpanProcessor(exporter))
+    _emit(provider)
+    assert provider.force_flush(30_000)
+    provider.shutdown()
+    return list(memory.get_finished_spans())
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, tuple):
+        return [_plain(v) for v in value]
+    return value
+
+
+def _check_landed(settings: Settings, sent: list[ReadableSpan]) -> list[dict[str, Any]]:
+    trace_hex = format(sent[0].context.trace_id, "032x")
+    rows = {r["id"]: r for r in _rows_of_workspace(settings, trace_hex)}
+    assert len(rows) == len(sent) == 3
+    for s in sent:
+        row = rows[format(s.context.span_id, "016x")]
+        parent = format(s.parent.span_id, "016x") if s.parent else None
+        assert row["parent_id"] == parent
+        assert row["name"] == s.name
+        assert row["start_time"] == s.start_time // 1000  # type: ignore[operator]
+        assert row["end_time"] == s.end_time // 1000  # type: ignore[operator]
+        attrs = {k: _plain(v) for k, v in (s.attributes or {}).items()}
+        assert row["extra"]["otel"]["attributes"] == attrs
+        assert row["extra"]["otel"]["scope"]["name"] == "support-bot"
+    by_name = {r["name"]: r for r in rows.values()}
+    agent, llm, tool = (
+        by_name["invoke_agent support"],
+        by_name["chat gpt-4o-mini"],
+        by_name["execute_tool lookup_order"],
+    )
+    assert (agent["kind"], llm["kind"], tool["kind"]) == ("agent", "llm", "tool")
+    assert agent["session_id"] == "conv-7"
+    assert llm["total_tokens"] == 128
+    assert llm["cost"] is not None
+    assert tool["status"] == "error"
+    assert tool["error"]["type"] == "KeyError"
+    assert tool["error"]["message"] == "no such order"
+    return list(rows.values())
+
+
+def _comparable(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    skip = {"pk", "seq", "id", "trace_id", "parent_id", "start_time", "end_time", "latency_us"}
+    skip |= {"created_at", "updated_at", "project_id", "extra"}
+    out = []
+    for r in sorted(rows, key=lambda r: r["name"]):
+        item = {k: v for k, v in r.items() if k not in skip}
+        otel = dict(r["extra"]["otel"])
+        otel.pop("events", None)  # exception events carry timestamps
+        otel["resource"] = {k: v for k, v in otel["resource"].items() if k not in ("service.name",)}
+        item["otel"] = otel
+        if item["error"]:
+            item["error"] = {k: v for k, v in item["error"].items() if k != "stacktrace"}
+        out.append(item)
+    return out
+
+
+def test_unmodified_sdk_exporters_protobuf_and_json(
+    served: tuple[subprocess.Popen[str], str, str, Settings],
+) -> None:
+    _, base, key, settings = served
+    proto = ProtoSpanExporter(endpoint=f"{base}/v1/traces", headers={"x-api-key": key})
+    sent_pb = _send(proto, "svc-proto")
+    json_exporter = JsonSpanExporter(
+        endpoint=f"{base}/v1/traces", headers={"authorization": f"Bearer {key}"}
+    )
+    sent_js = _send(json_exporter, "svc-json")
+    from_pb = _check_landed(settings, sent_pb)
+    from_js = _check_landed(settings, sent_js)
+    assert _comparable(from_pb) == _comparable(from_js)
+
+
+def test_sigkill_during_ingestion_loses_nothing_acknowledged(
+    served: tuple[subprocess.Popen[str], str, str, Settings],
+) -> None:
+    proc, base, key, settings = served
+    acknowledged: list[str] = []
+    enough = threading.Event()
+    stop = threading.Event()
+
+    def client(worker: int) -> None:
+        n = 0
+        with httpx.Client(base_url=base, headers={"x-api-key": key}, timeout=10) as c:
+            while not stop.is_set():
+                ids = [f"k{worker}-{n}-{i}" for i in range(50)]
+                n += 1
+                runs = [
+                    {"id": i, "trace_id": "kill-trace", "name": "x", "inputs": {"p": "y" * 300}}
+                    for i in ids
+                ]
+                try:
+                    r = c.post("/api/v1/runs/batch", json={"runs": runs})
+                except httpx.TransportError:
+                    return  # the server died mid-request: not acknowledged
+                if r.status_code == 202:
+                    acknowledged.extend(ids)
+                    if len(acknowledged) >= 2000:
+                        enough.set()
+
+    threads = [threading.Thread(target=client, args=(w,)) for w in range(4)]
+    for t in threads:
+        t.start()
+    assert enough.wait(120), "the server acknowledged too little"
+    proc.send_signal(signal.SIGKILL)  # requests are in flight right now
+    proc.communicate(timeout=10)
+    stop.set()
+    for t in threads:
+        t.join(30)
+    extra = ["--database-url", settings.database_url] if settings.database_url else []
+    proc2, _ = start_server(settings.data_dir, *extra)
+    try:
+        stored = {r["id"] for r in _rows_of_workspace(settings, "kill-trace")}
+    finally:
+        proc2.send_signal(signal.SIGTERM)
+        proc2.communicate(timeout=30)
+    missing = set(acknowledged) - stored
+    assert not missing, f"{len(missing)} acknowledged runs lost, e.g. {sorted(missing)[:3]}"
+    assert len(stored) >= len(acknowledged)
