@@ -7,6 +7,16 @@ subclass; register it with :func:`register_evaluator` to make it buildable by na
 
 from goldloop.evaluation._budgets import CostBudget, LatencyBudget
 from goldloop.evaluation._distance import levenshtein, levenshtein_similarity
+from goldloop.evaluation._judge import CRITERIA, LLMJudge
+from goldloop.evaluation._judge_cache import (
+    JsonlJudgeCache,
+    JudgeBudget,
+    JudgeCache,
+    MemoryJudgeCache,
+)
+from goldloop.evaluation._judge_http import ENV_VARS as JUDGE_ENV_VARS
+from goldloop.evaluation._judge_http import JudgeEndpoint, JudgeError
+from goldloop.evaluation._pairwise import PairwiseJudge, PairwiseResult
 from goldloop.evaluation._protocol import (
     FUNCTION_PARAMETERS,
     Evaluator,
@@ -23,7 +33,9 @@ from goldloop.evaluation._trajectory import ToolTrajectory, tool_calls
 from goldloop.evaluation._types import EvaluationResult, EvaluatorInfo, ExampleData, RunData
 
 __all__ = [
+    "CRITERIA",
     "FUNCTION_PARAMETERS",
+    "JUDGE_ENV_VARS",
     "Contains",
     "CostBudget",
     "EvaluationResult",
@@ -34,8 +46,17 @@ __all__ = [
     "FunctionEvaluator",
     "JsonParse",
     "JsonSchema",
+    "JsonlJudgeCache",
+    "JudgeBudget",
+    "JudgeCache",
+    "JudgeEndpoint",
+    "JudgeError",
+    "LLMJudge",
     "LatencyBudget",
+    "MemoryJudgeCache",
     "NumericTolerance",
+    "PairwiseJudge",
+    "PairwiseResult",
     "RegexMatch",
     "RequiredFields",
     "RunData",
