@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 ENV_PREFIX = "GOLDLOOP_"
+LANGSMITH_INGEST_MODES = ("batch", "multipart", "multipart-zstd")
 
 
 class SettingsError(ValueError):
@@ -139,6 +140,16 @@ class Settings:
         ),
     )
 
+    langsmith_ingest: str = field(
+        default="batch",
+        metadata=_doc(
+            "How `GET /langsmith/info` tells the LangSmith SDK to send runs: `batch` (JSON "
+            "`/runs/batch`, the simplest and most widely supported path), `multipart` "
+            "(`/runs/multipart`) or `multipart-zstd` (multipart, zstd-compressed). The server "
+            "accepts all three whatever is advertised."
+        ),
+    )
+
     @property
     def effective_database_url(self) -> str:
         """The database URL actually used (SQLite in the data directory when unset)."""
@@ -240,6 +251,11 @@ def _validate(s: Settings) -> None:
     if s.log_level.lower() not in ("debug", "info", "warning", "error"):
         raise SettingsError(
             f"setting log_level ({env_name('log_level')}): use debug, info, warning or error"
+        )
+    if s.langsmith_ingest not in LANGSMITH_INGEST_MODES:
+        raise SettingsError(
+            f"setting langsmith_ingest ({env_name('langsmith_ingest')}): use "
+            + ", ".join(LANGSMITH_INGEST_MODES)
         )
     url = s.effective_database_url
     if not (url.startswith("sqlite") or url.startswith("postgresql")):

@@ -12,20 +12,19 @@ from goldloop.domain.errors import InvalidInput, PayloadTooLarge
 def decode_zstd(data: bytes, limit: int) -> bytes:
     """Decompress with a streaming reader (one-shot decoders need the content size the SDK's
     frames lack), stopping at ``limit + 1`` bytes so a decompression bomb costs nothing."""
-    reader = zstandard.ZstdDecompressor().stream_reader(io.BytesIO(data), read_across_frames=True)
+    decompressor = zstandard.ZstdDecompressor()
     out = b""
     try:
-        while len(out) <= limit:
-            more = reader.read(limit + 1 - len(out))
-            if not more:
-                break
-            out += more
+        with decompressor.stream_reader(io.BytesIO(data), read_across_frames=True) as reader:
+            while len(out) <= limit:
+                more = reader.read(limit + 1 - len(out))
+                if not more:
+                    break
+                out += more
     except zstandard.ZstdError as exc:
         raise InvalidInput(
             f"the body is not valid zstd data: {exc}", details={"field": "Content-Encoding"}
         ) from None
-    finally:
-        reader.close()
     if len(out) > limit:
         raise PayloadTooLarge(
             f"request body is larger than the limit of {limit} bytes after decompression "

@@ -12,7 +12,7 @@ from starlette.concurrency import run_in_threadpool
 
 from goldloop._version import __version__
 from goldloop.domain.clock import Clock, system_clock
-from goldloop.http import dashboard, errors
+from goldloop.http import dashboard, errors, langsmith
 from goldloop.http.deps import get_principal
 from goldloop.http.limits import BodyLimitMiddleware
 from goldloop.http.routes import alerts, feedback, ingest_runs, otlp, projects
@@ -98,6 +98,8 @@ def create_app(settings: Settings, *, clock: Clock = system_clock) -> FastAPI:
     app.include_router(_api_router())
     app.include_router(otlp.router)
     dashboard.install(app)
+    for prefix in langsmith.PREFIXES:
+        app.include_router(langsmith.router(), prefix=prefix)
     return app
 
 

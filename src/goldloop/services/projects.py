@@ -33,10 +33,18 @@ def _clean_name(name: str) -> str:
 
 
 def create(
-    ctx: ServiceContext, who: Principal, name: str, description: str | None = None
+    ctx: ServiceContext,
+    who: Principal,
+    name: str,
+    description: str | None = None,
+    *,
+    project_id: str | None = None,
 ) -> ProjectRow:
+    """A new project; ``project_id`` lets a client choose the id (the LangSmith SDK does)."""
+    if project_id is not None and not 1 <= len(project_id) <= 36:
+        raise InvalidInput("a project id must be 1-36 characters", details={"field": "id"})
     row = ProjectRow(
-        id=str(uuid.uuid4()),
+        id=project_id or str(uuid.uuid4()),
         workspace_id=who.workspace_id,
         name=_clean_name(name),
         description=description,
@@ -48,6 +56,8 @@ def create(
             raise Conflict(
                 f"a project named {row.name!r} already exists", details={"field": "name"}
             )
+        if project_id is not None and store.exists(conn, project_id):
+            raise Conflict(f"a project with id {project_id!r} already exists")
         store.insert(conn, row)
 
     ctx.db.write(write)

@@ -45,6 +45,12 @@ def get(conn: Connection, workspace_id: str, project_id: str) -> ProjectRow | No
     return _row(row) if row else None
 
 
+def exists(conn: Connection, project_id: str) -> bool:
+    """Whether any workspace has a project with this id (ids are global primary keys)."""
+    query = sa.select(projects.c.id).where(projects.c.id == project_id)
+    return conn.execute(query).first() is not None
+
+
 def get_by_name(conn: Connection, workspace_id: str, name: str) -> ProjectRow | None:
     row = conn.execute(
         sa.select(projects).where(projects.c.workspace_id == workspace_id, projects.c.name == name)

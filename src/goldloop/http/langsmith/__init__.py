@@ -1,0 +1,24 @@
+"""The LangSmith-compatible REST API (see docs/langsmith.md and ref langsmith-wire.md).
+
+Mounted twice, under ``/langsmith`` and ``/langsmith/api/v1``, because the SDK appends paths to
+whatever endpoint it is given. Every route but ``/info`` needs a Goldloop API key in
+``x-api-key``. The routes stay out of Goldloop's OpenAPI document.
+"""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends
+
+from goldloop.http.deps import get_principal
+from goldloop.http.langsmith import info, sessions
+
+PREFIXES = ("/langsmith", "/langsmith/api/v1")
+
+
+def router() -> APIRouter:
+    api = APIRouter(include_in_schema=False)
+    api.include_router(info.router)
+    authed = APIRouter(dependencies=[Depends(get_principal)])
+    authed.include_router(sessions.router)
+    api.include_router(authed)
+    return api

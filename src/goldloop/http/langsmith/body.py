@@ -1,0 +1,34 @@
+"""Reading LangSmith request bodies: JSON, and zstd-compressed multipart without a content size."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+from fastapi import Request
+
+from goldloop.domain.errors import InvalidInput, UnsupportedMediaType
+from goldloop.domain.zstd_body import decode_zstd
+
+
+async def raw_body(request: Request, limit: int) -> bytes:
+    body = await request.body()
+    encoding = request.headers.get("content-encoding", "").strip().lower()
+    if encoding == "zstd":
+        return decode_zstd(body, limit)
+    if encoding not in ("", "identity"):
+        raise UnsupportedMediaType(
+            f"Content-Encoding {encoding!r} is not supported here; use zstd or none",
+            details={"field": "Content-Encoding"},
+        )
+    return body
+
+
+async def json_body(request: Request, limit: int) -> Any:
+    body = await raw_body(request, limit)
+    if not body.strip():
+        raise InvalidInput("the request body is empty; expected JSON")
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise InvalidInput(f"request body is not valid JSON: {exc}") from None

@@ -1,0 +1,79 @@
+"""Sessions (LangSmith's name for projects): ``/sessions``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request
+from starlette.concurrency import run_in_threadpool
+
+from goldloop.domain.clock import to_iso
+from goldloop.domain.errors import InvalidInput
+from goldloop.http.deps import Ctx, Who
+from goldloop.http.langsmith import params
+from goldloop.http.langsmith.body import json_body
+from goldloop.services import langsmith_sessions as svc
+from goldloop.services.context import Principal
+
+router = APIRouter()
+
+
+def session_json(s: svc.Session, who: Principal) -> dict[str, Any]:
+    """A TracerSession: ``tenant_id`` (a UUID) and ``reference_dataset_id`` must always be there."""
+    return {
+        "id": s.project.id,
+        "name": s.project.name,
+        "description": s.project.description,
+        "tenant_id": who.workspace_id,
+        "reference_dataset_id": s.reference_dataset_id,
+        "start_time": to_iso(s.project.created_at),
+        "end_time": to_iso(s.end_time),
+        "extra": s.extra,
+    }
+
+
+@router.post("/sessions")
+async def create_session(request: Request, ctx: Ctx, who: Who) -> dict[str, Any]:
+    body = await json_body(request, ctx.settings.max_request_bytes)
+    if not isinstance(body, dict):
+        raise InvalidInput("the body must be a session object")
+    upsert = bool(params.flag(request, "upsert"))
+    session = await run_in_threadpool(svc.create, ctx, who, body, upsert=upsert)
+    return session_json(session, who)
+
+
+@router.get("/sessions")
+def list_sessions(request: Request, ctx: Ctx, who: Who) -> list[dict[str, Any]]:
+    offset, limit = params.page(request)
+    sessions = svc.list_sessions(
+        ctx,
+        who,
+        ids=params.many(request, "id"),
+        name=params.one(request, "name"),
+        name_contains=params.one(request, "name_contains"),
+        reference_dataset=params.many(request, "reference_dataset"),
+        reference_free=params.flag(request, "reference_free"),
+        offset=offset,
+        limit=limit,
+    )
+    return [session_json(s, who) for s in sessions]
+
+
+@router.get("/sessions/{session_id}")
+def read_session(session_id: str, ctx: Ctx, who: Who) -> dict[str, Any]:
+    return session_json(svc.get(ctx, who, session_id), who)
+
+
+@router.patch("/sessions/{session_id}")
+async def update_session(session_id: str, request: Request, ctx: Ctx, who: Who) -> dict[str, Any]:
+    body = await json_body(request, ctx.settings.max_request_bytes)
+    if not isinstance(body, dict):
+        raise InvalidInput("the body must be a session object")
+    session = await run_in_threadpool(svc.update, ctx, who, session_id, body)
+    return session_json(session, who)
+
+
+@router.delete("/sessions/{session_id}")
+def delete_session(session_id: str, ctx: Ctx, who: Who) -> dict[str, Any]:
+    svc.delete(ctx, who, session_id)
+    return {}

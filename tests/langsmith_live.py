@@ -1,0 +1,105 @@
+"""The real Goldloop server on a real socket, and the real ``langsmith`` SDK pointed at it.
+
+Used by the LangSmith compatibility tests: uvicorn runs the app in a thread on 127.0.0.1 (an
+ephemeral port), and the SDK talks to it exactly as it would to any LangSmith endpoint.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import socket
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import httpx
+import langsmith
+import langsmith.utils
+import pytest
+import uvicorn
+from fastapi import FastAPI
+
+from goldloop.http.app import create_app
+from goldloop.settings import Settings
+
+INGEST_MODES = ["batch", "multipart-zstd"]
+
+
+class _Server(uvicorn.Server):
+    def __init__(self, config: uvicorn.Config) -> None:
+        super().__init__(config)
+        self.ready = threading.Event()
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().startup(sockets=sockets)
+        self.ready.set()
+
+    def install_signal_handlers(self) -> None:  # not the main thread: leave signals alone
+        pass
+
+
+@dataclass
+class Live:
+    base: str  # http://127.0.0.1:PORT
+    key: str  # the admin key of workspace "default"
+    app: FastAPI
+
+    @property
+    def endpoint(self) -> str:
+        return self.base + "/langsmith"
+
+    def api(self) -> httpx.Client:
+        """Goldloop's OWN API, to check what the SDK stored."""
+        return httpx.Client(base_url=self.base + "/api/v1", headers={"x-api-key": self.key})
+
+
+@contextmanager
+def live_server(settings: Settings, ingest_mode: str = "batch") -> Iterator[Live]:
+    settings = dataclasses.replace(settings, langsmith_ingest=ingest_mode)
+    app = create_app(settings)
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    server = _Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
+
+    def run() -> None:
+        asyncio.run(server.serve(sockets=[sock]))
+
+    thread = threading.Thread(target=run, name="goldloop-live", daemon=True)
+    thread.start()
+    try:
+        assert server.ready.wait(60), "the server did not start"
+        key = settings.admin_key_path.read_text().strip()
+        yield Live(f"http://127.0.0.1:{port}", key, app)
+    finally:
+        server.should_exit = True
+        thread.join(60)
+        sock.close()
+
+
+def sdk_env(monkeypatch: pytest.MonkeyPatch, live: Live, project: str) -> None:
+    """LANGSMITH_* for this test only, and the SDK's cached env lookups cleared around it."""
+    monkeypatch.setenv("LANGSMITH_TRACING", "true")
+    monkeypatch.setenv("LANGSMITH_ENDPOINT", live.endpoint)
+    monkeypatch.setenv("LANGSMITH_API_KEY", live.key)
+    monkeypatch.setenv("LANGSMITH_PROJECT", project)
+    for name in ("LANGCHAIN_TRACING_V2", "LANGCHAIN_ENDPOINT", "LANGCHAIN_API_KEY"):
+        monkeypatch.delenv(name, raising=False)
+    _clear_sdk_caches()
+
+
+def _clear_sdk_caches() -> None:
+    langsmith.utils.get_env_var.cache_clear()
+    langsmith.utils.get_tracer_project.cache_clear()
+
+
+@contextmanager
+def sdk_client(live: Live) -> Iterator[langsmith.Client]:
+    client = langsmith.Client(api_url=live.endpoint, api_key=live.key)
+    try:
+        yield client
+    finally:
+        client.close()
+        _clear_sdk_caches()
