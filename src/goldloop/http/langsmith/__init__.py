@@ -10,7 +10,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends
 
 from goldloop.http.deps import get_principal
-from goldloop.http.langsmith import info, sessions
+from goldloop.http.langsmith import feedback, info, sessions
 
 PREFIXES = ("/langsmith", "/langsmith/api/v1")
 
@@ -20,5 +20,6 @@ def router() -> APIRouter:
     api.include_router(info.router)
     authed = APIRouter(dependencies=[Depends(get_principal)])
     authed.include_router(sessions.router)
+    authed.include_router(feedback.router)
     api.include_router(authed)
     return api
