@@ -44,7 +44,8 @@ def to_new(body: Mapping[str, Any]) -> feedback.NewFeedback:
     key = body.get("key")
     if not isinstance(key, str) or not key:
         raise InvalidInput("feedback needs a 'key'", details={"field": "key"})
-    source = body.get("feedback_source") if isinstance(body.get("feedback_source"), dict) else {}
+    raw_source = body.get("feedback_source")
+    source: dict[str, Any] = raw_source if isinstance(raw_source, dict) else {}
     langsmith: dict[str, Any] = {k: body[k] for k in KEPT if body.get(k) is not None}
     if source:
         langsmith["feedback_source"] = source
