@@ -10,6 +10,7 @@ import asyncio
 import dataclasses
 import socket
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -20,11 +21,12 @@ import langsmith.utils
 import pytest
 import uvicorn
 from fastapi import FastAPI
+from starlette.types import Receive, Scope, Send
 
 from goldloop.http.app import create_app
 from goldloop.settings import Settings
 
-INGEST_MODES = ["batch", "multipart-zstd"]
+INGEST_MODES = ["batch", "multipart", "multipart-zstd"]
 
 
 class _Server(uvicorn.Server):
@@ -45,6 +47,11 @@ class Live:
     base: str  # http://127.0.0.1:PORT
     key: str  # the admin key of workspace "default"
     app: FastAPI
+    seen: list[tuple[str, str, str]]  # (method, path, content-encoding) of every request
+    mode: str  # what /info advertises (setting langsmith_ingest)
+
+    def paths(self, suffix: str) -> list[tuple[str, str, str]]:
+        return [r for r in self.seen if r[1].endswith(suffix)]
 
     @property
     def endpoint(self) -> str:
@@ -62,7 +69,15 @@ def live_server(settings: Settings, ingest_mode: str = "batch") -> Iterator[Live
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
-    server = _Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
+    seen: list[tuple[str, str, str]] = []
+
+    async def recording(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            encoding = dict(scope["headers"]).get(b"content-encoding", b"").decode()
+            seen.append((scope["method"], scope["path"], encoding))
+        await app(scope, receive, send)
+
+    server = _Server(uvicorn.Config(recording, log_level="warning", lifespan="on"))
 
     def run() -> None:
         asyncio.run(server.serve(sockets=[sock]))
@@ -72,7 +87,7 @@ def live_server(settings: Settings, ingest_mode: str = "batch") -> Iterator[Live
     try:
         assert server.ready.wait(60), "the server did not start"
         key = settings.admin_key_path.read_text().strip()
-        yield Live(f"http://127.0.0.1:{port}", key, app)
+        yield Live(f"http://127.0.0.1:{port}", key, app, seen, ingest_mode)
     finally:
         server.should_exit = True
         thread.join(60)
@@ -98,6 +113,13 @@ def _clear_sdk_caches() -> None:
 @contextmanager
 def sdk_client(live: Live) -> Iterator[langsmith.Client]:
     client = langsmith.Client(api_url=live.endpoint, api_key=live.key)
+    if live.mode == "multipart-zstd":
+        # The SDK's tracing thread reads /info and only then switches to zstd; runs traced
+        # before that go uncompressed. Wait (bounded) for the switch so the path is certain.
+        deadline = time.monotonic() + 30
+        while client.compressed_traces is None and time.monotonic() < deadline:
+            threading.Event().wait(0.01)
+        assert client.compressed_traces is not None, "the SDK did not switch to zstd"
     try:
         yield client
     finally:

@@ -7,7 +7,7 @@ evaluator run in ``feedback_source.metadata.__run``, a non-scalar ``value``...) 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from goldloop.domain.errors import InvalidInput
@@ -77,7 +77,7 @@ def create(ctx: ServiceContext, who: Principal, body: Mapping[str, Any]) -> Feed
     return feedback.create(ctx, who, to_new(body)).feedback
 
 
-def create_many(ctx: ServiceContext, who: Principal, bodies: list[Mapping[str, Any]]) -> None:
+def create_many(ctx: ServiceContext, who: Principal, bodies: Sequence[Mapping[str, Any]]) -> None:
     for body in bodies:
         create(ctx, who, body)
 

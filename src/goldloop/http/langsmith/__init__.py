@@ -10,7 +10,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends
 
 from goldloop.http.deps import get_principal
-from goldloop.http.langsmith import feedback, info, sessions
+from goldloop.http.langsmith import feedback, info, runs, sessions
 
 PREFIXES = ("/langsmith", "/langsmith/api/v1")
 
@@ -19,6 +19,7 @@ def router() -> APIRouter:
     api = APIRouter(include_in_schema=False)
     api.include_router(info.router)
     authed = APIRouter(dependencies=[Depends(get_principal)])
+    authed.include_router(runs.router)
     authed.include_router(sessions.router)
     authed.include_router(feedback.router)
     api.include_router(authed)

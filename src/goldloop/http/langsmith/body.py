@@ -7,7 +7,8 @@ from typing import Any
 import orjson
 from fastapi import Request
 
-from goldloop.domain.errors import InvalidInput, UnsupportedMediaType
+from goldloop.domain.body_encoding import decode_body
+from goldloop.domain.errors import InvalidInput
 from goldloop.domain.zstd_body import decode_zstd
 
 
@@ -16,12 +17,7 @@ async def raw_body(request: Request, limit: int) -> bytes:
     encoding = request.headers.get("content-encoding", "").strip().lower()
     if encoding == "zstd":
         return decode_zstd(body, limit)
-    if encoding not in ("", "identity"):
-        raise UnsupportedMediaType(
-            f"Content-Encoding {encoding!r} is not supported here; use zstd or none",
-            details={"field": "Content-Encoding"},
-        )
-    return body
+    return decode_body(body, encoding, limit)  # gzip, deflate or none
 
 
 async def json_body(request: Request, limit: int) -> Any:
