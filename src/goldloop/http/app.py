@@ -15,7 +15,7 @@ from goldloop.domain.clock import Clock, system_clock
 from goldloop.http import dashboard, errors, langsmith
 from goldloop.http.deps import get_principal
 from goldloop.http.limits import BodyLimitMiddleware
-from goldloop.http.routes import alerts, feedback, ingest_runs, otlp, projects
+from goldloop.http.routes import alerts, datasets, examples, feedback, ingest_runs, otlp, projects
 from goldloop.services import auth, ingest
 from goldloop.services.context import ServiceContext
 from goldloop.settings import Settings
@@ -35,6 +35,8 @@ def _api_router() -> APIRouter:
     api.include_router(feedback.router)
     api.include_router(ingest_runs.router)
     api.include_router(alerts.router)
+    api.include_router(datasets.router)
+    api.include_router(examples.router)
     return api
 
 
