@@ -1,0 +1,76 @@
+"""Test helpers: put runs straight into the runs table (the ingest API is another helper's) and
+create workspaces/projects/keys for isolation tests."""
+
+from __future__ import annotations
+
+import itertools
+from typing import Any
+
+import sqlalchemy as sa
+
+from goldloop.services import auth
+from goldloop.services import projects as project_svc
+from goldloop.services.context import Principal, ServiceContext
+from goldloop.store.database import Database
+from goldloop.store.schema import runs
+
+_seq = itertools.count(1)
+T0 = 1_764_150_000_000_000  # 2025-11-26T09:40:00Z, µs
+
+
+def run_row(workspace_id: str, project_id: str, run_id: str, **kw: Any) -> dict[str, Any]:
+    """A complete runs row with sensible defaults; keyword arguments override columns."""
+    start = kw.pop("start_time", T0)
+    latency = kw.pop("latency_us", 1_000_000)
+    row: dict[str, Any] = {
+        "workspace_id": workspace_id,
+        "project_id": project_id,
+        "id": run_id,
+        "trace_id": run_id,
+        "parent_id": None,
+        "seq": next(_seq),
+        "name": "step",
+        "kind": "chain",
+        "status": "success",
+        "start_time": start,
+        "end_time": None if start is None or latency is None else start + latency,
+        "latency_us": latency,
+        "error": None,
+        "inputs": {"question": "q"},
+        "outputs": {"answer": "a"},
+        "model": None,
+        "provider": None,
+        "input_tokens": None,
+        "output_tokens": None,
+        "total_tokens": None,
+        "cost": None,
+        "session_id": None,
+        "user_id": None,
+        "tags": [],
+        "metadata": {},
+        "extra": None,
+        "reference_example_id": None,
+        "created_at": T0,
+        "updated_at": T0,
+    }
+    row.update(kw)
+    if "is_root" not in kw:
+        row["is_root"] = row["parent_id"] is None
+    return row
+
+
+def insert(db: Database, rows: list[dict[str, Any]]) -> None:
+    def write(conn: sa.Connection) -> None:
+        for i in range(0, len(rows), 1000):
+            conn.execute(sa.insert(runs), rows[i : i + 1000])
+
+    db.write(write)
+
+
+def principal(ctx: ServiceContext, name: str = "ws") -> Principal:
+    ws = auth.create_workspace(ctx, name)
+    return Principal(workspace_id=ws.id, key_id="test", role="admin")
+
+
+def project_id(ctx: ServiceContext, who: Principal, name: str = "p") -> str:
+    return project_svc.get_or_create(ctx, who, name).id
