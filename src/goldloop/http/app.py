@@ -16,6 +16,7 @@ from goldloop.http import dashboard, errors, langsmith
 from goldloop.http.deps import get_principal
 from goldloop.http.limits import BodyLimitMiddleware
 from goldloop.http.routes import alerts, datasets, examples, feedback, ingest_runs, otlp, projects
+from goldloop.http.routes import alerts, feedback, ingest_runs, otlp, projects, run_queries
 from goldloop.services import auth, ingest
 from goldloop.services.context import ServiceContext
 from goldloop.settings import Settings
@@ -37,6 +38,7 @@ def _api_router() -> APIRouter:
     api.include_router(alerts.router)
     api.include_router(datasets.router)
     api.include_router(examples.router)
+    api.include_router(run_queries.router)
     return api
 
 

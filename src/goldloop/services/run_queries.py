@@ -1,0 +1,257 @@
+"""Reading runs: get one, get a trace as a tree, list with filter/sort/keyset pages, statistics."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from typing import Any
+
+import orjson
+
+from goldloop.domain import filters, percentiles, trace_tree
+from goldloop.domain.clock import from_iso, to_iso
+from goldloop.domain.errors import InvalidInput, NotFound
+from goldloop.services.context import Principal, ServiceContext
+from goldloop.services.run_views import run_view
+from goldloop.store import projects as project_store
+from goldloop.store import run_queries as store
+from goldloop.store.projects import ProjectRow
+from goldloop.store.run_filters import compile_filter
+
+SORTS = tuple(store.SORT_COLUMNS)
+MAX_LIMIT = 1000
+MAX_BUCKETS = 2000
+PERCENTILES = {"p50": 500, "p95": 950, "p99": 990}
+
+
+def get_run(ctx: ServiceContext, who: Principal, run_id: str) -> dict[str, Any]:
+    row = ctx.db.read(lambda c: store.get(c, who.workspace_id, run_id))
+    if row is None:
+        raise NotFound(f"no run with id {run_id!r}")
+    return run_view(row)
+
+
+def get_trace(
+    ctx: ServiceContext, who: Principal, trace_id: str, *, light: bool = False
+) -> dict[str, Any]:
+    """The runs of a trace as a flat tree (pre-order, with depth and children ids)."""
+    rows = ctx.db.read(lambda c: store.trace(c, who.workspace_id, trace_id, light=light))
+    if not rows:
+        raise NotFound(f"no trace with id {trace_id!r}")
+    nodes = trace_tree.build(rows)
+    out = []
+    for node in nodes:
+        view = run_view(rows[node.index], light=light)
+        view["depth"] = node.depth
+        view["children"] = node.children
+        view["orphan"] = node.orphan
+        out.append(view)
+    roots = [v["id"] for v in out if v["depth"] == 0]
+    starts = [r["start_time"] for r in rows if r["start_time"] is not None]
+    ends = [r["end_time"] for r in rows if r["end_time"] is not None]
+    return {
+        "trace_id": trace_id,
+        "run_count": len(out),
+        "root_ids": roots,
+        "start_time": min(starts) if starts else None,
+        "end_time": max(ends) if ends else None,
+        "runs": out,
+    }
+
+
+def resolve_project(ctx: ServiceContext, who: Principal, ref: str) -> ProjectRow:
+    """A project of the caller's workspace by id, else by name."""
+
+    def find(conn: Any) -> ProjectRow | None:
+        return project_store.get(conn, who.workspace_id, ref) or project_store.get_by_name(
+            conn, who.workspace_id, ref
+        )
+
+    row = ctx.db.read(find)
+    if row is None:
+        raise NotFound(f"no project with id or name {ref!r}")
+    return row
+
+
+def list_runs(
+    ctx: ServiceContext,
+    who: Principal,
+    *,
+    project: str | None = None,
+    filter: str | None = None,
+    sort: str = "start_time",
+    order: str = "desc",
+    limit: int = 50,
+    cursor: str | None = None,
+    light: bool = False,
+) -> dict[str, Any]:
+    if sort not in SORTS:
+        raise InvalidInput(f"sort must be one of {', '.join(SORTS)}", details={"field": "sort"})
+    if order not in ("asc", "desc"):
+        raise InvalidInput("order must be asc or desc", details={"field": "order"})
+    if not 1 <= limit <= MAX_LIMIT:
+        raise InvalidInput(f"limit must be between 1 and {MAX_LIMIT}", details={"field": "limit"})
+    node = filters.parse(filter or "")
+    after = _decode_cursor(cursor, sort, order) if cursor else None
+    project_id = resolve_project(ctx, who, project).id if project else None
+    condition = compile_filter(
+        node, dialect=ctx.db.dialect, workspace_id=who.workspace_id, now=ctx.clock()
+    )
+    page = ctx.db.read(
+        lambda c: store.list_page(
+            c,
+            who.workspace_id,
+            project_id=project_id,
+            condition=condition,
+            sort=sort,
+            descending=order == "desc",
+            after=after,
+            limit=limit,
+            light=light,
+        )
+    )
+    next_cursor = None
+    if page.more and page.rows:
+        last = page.rows[-1]
+        value = last[store.SORT_COLUMNS[sort].name]
+        next_cursor = _encode_cursor(sort, order, value, last["pk"])
+    return {"items": [run_view(r, light=light) for r in page.rows], "next_cursor": next_cursor}
+
+
+def _encode_cursor(sort: str, order: str, value: Any, pk: int) -> str:
+    raw = orjson.dumps([sort, order, value, pk])
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def _decode_cursor(cursor: str, sort: str, order: str) -> tuple[Any, int]:
+    bad = InvalidInput(
+        "cursor is not one this list returned (it is opaque; pass next_cursor unchanged)",
+        details={"field": "cursor"},
+    )
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        c_sort, c_order, value, pk = orjson.loads(raw)
+    except (ValueError, TypeError, binascii.Error, orjson.JSONDecodeError):
+        raise bad from None
+    if not isinstance(pk, int) or not (value is None or isinstance(value, int | float)):
+        raise bad
+    if (c_sort, c_order) != (sort, order):
+        raise InvalidInput(
+            f"cursor belongs to a list sorted by {c_sort} {c_order}; keep sort and order the "
+            "same while paging",
+            details={"field": "cursor"},
+        )
+    return value, pk
+
+
+def parse_time(text: str, field: str) -> int:
+    """Integer microseconds since the epoch, or an ISO-8601 string."""
+    text = text.strip()
+    try:
+        return int(text) if text.lstrip("-").isdigit() else from_iso(text)
+    except ValueError:
+        raise InvalidInput(
+            f"{field} must be an ISO-8601 time or integer microseconds, not {text!r}",
+            details={"field": field},
+        ) from None
+
+
+def parse_bucket(text: str) -> int:
+    try:
+        us = filters.parse_duration(text)
+    except ValueError as exc:
+        raise InvalidInput(str(exc), details={"field": "bucket"}) from None
+    if us < 1_000_000:
+        raise InvalidInput("bucket must be at least 1s", details={"field": "bucket"})
+    return us
+
+
+def project_stats(
+    ctx: ServiceContext,
+    who: Principal,
+    project: str,
+    *,
+    bucket: str = "1h",
+    start: str | None = None,
+    end: str | None = None,
+    filter: str | None = None,
+) -> dict[str, Any]:
+    """Per time bucket (by run start time): count, errors, error rate, latency percentiles,
+    tokens and cost of the project's runs that match the filter."""
+    bucket_us = parse_bucket(bucket)
+    end_us = parse_time(end, "end") if end else ctx.clock()
+    start_us = parse_time(start, "start") if start else end_us - 24 * 3_600_000_000
+    if end_us <= start_us:
+        raise InvalidInput("end must be after start", details={"field": "end"})
+    n_buckets = -(-(end_us - start_us) // bucket_us)
+    if n_buckets > MAX_BUCKETS:
+        raise InvalidInput(
+            f"{n_buckets} buckets requested; at most {MAX_BUCKETS}: use a larger bucket",
+            details={"field": "bucket"},
+        )
+    node = filters.parse(filter or "")
+    proj = resolve_project(ctx, who, project)
+    condition = compile_filter(
+        node, dialect=ctx.db.dialect, workspace_id=who.workspace_id, now=ctx.clock()
+    )
+    ws = who.workspace_id
+
+    def read(conn: Any) -> tuple[list[store.BucketTotals], dict[int, dict[int, int]]]:
+        totals = store.bucket_totals(
+            conn, ws, proj.id, condition, start=start_us, end=end_us, bucket_us=bucket_us
+        )
+        ranks = store.latency_order_statistics(
+            conn,
+            ws,
+            proj.id,
+            condition,
+            start=start_us,
+            end=end_us,
+            bucket_us=bucket_us,
+            permilles=list(PERCENTILES.values()),
+        )
+        return totals, ranks
+
+    totals, ranks = ctx.db.read(read)
+    by_start = {t.bucket: t for t in totals}
+    buckets = []
+    for i in range(n_buckets):
+        b_start = start_us + i * bucket_us
+        t = by_start.get(b_start)
+        buckets.append(_bucket_view(b_start, t, ranks.get(b_start, {})))
+    return {
+        "project_id": proj.id,
+        "start": start_us,
+        "end": end_us,
+        "start_iso": to_iso(start_us),
+        "end_iso": to_iso(end_us),
+        "bucket_us": bucket_us,
+        "filter": filter or "",
+        "buckets": buckets,
+    }
+
+
+def _bucket_view(
+    b_start: int, t: store.BucketTotals | None, ranks: dict[int, int]
+) -> dict[str, Any]:
+    count = t.count if t else 0
+    latency: dict[str, float | None] = {}
+    n = t.latency_count if t else 0
+    for label, permille in PERCENTILES.items():
+        value = percentiles.interpolate(n, permille, ranks) if n else None
+        latency[label] = None if value is None else value / 1000
+    latency["avg"] = None if not t or t.latency_avg_us is None else t.latency_avg_us / 1000
+    return {
+        "start": b_start,
+        "start_iso": to_iso(b_start),
+        "count": count,
+        "errors": t.errors if t else 0,
+        "error_rate": (t.errors / count) if t and count else None,
+        "latency_ms": latency,
+        "tokens": {
+            "input": t.input_tokens if t else 0,
+            "output": t.output_tokens if t else 0,
+            "total": t.total_tokens if t else 0,
+        },
+        "cost": t.cost if t else 0.0,
+    }

@@ -1,0 +1,221 @@
+"""Reads of the runs table: one run, one trace, a keyset-paginated list, time-bucket statistics.
+
+Writes to ``runs`` belong to the ingest path; this module only reads. Every query is scoped by
+``workspace_id``. Filters arrive already compiled (``goldloop.store.run_filters``).
+
+Ordering treats NULL as the smallest value on both dialects (SQLite's native order): ascending
+lists start with the runs that have no value, descending lists end with them. The integer ``pk``
+breaks ties, so a keyset cursor ``(value, pk)`` is exact.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+from sqlalchemy.sql.elements import ColumnElement
+
+from goldloop.store.schema import runs
+
+RunRow = Mapping[str, Any]
+
+SORT_COLUMNS: dict[str, sa.Column[Any]] = {
+    "start_time": runs.c.start_time,
+    "latency": runs.c.latency_us,
+    "cost": runs.c.cost,
+    "tokens": runs.c.total_tokens,
+}
+HEAVY_COLUMNS = ("inputs", "outputs", "extra")
+_LIGHT = [c for c in runs.c if c.name not in HEAVY_COLUMNS]
+
+
+def _columns(light: bool) -> list[sa.Column[Any]]:
+    return _LIGHT if light else list(runs.c)
+
+
+def get(conn: Connection, workspace_id: str, run_id: str) -> RunRow | None:
+    row = conn.execute(
+        sa.select(runs).where(runs.c.workspace_id == workspace_id, runs.c.id == run_id)
+    ).first()
+    return dict(row._mapping) if row else None
+
+
+def trace(conn: Connection, workspace_id: str, trace_id: str, *, light: bool) -> list[RunRow]:
+    query = sa.select(*_columns(light)).where(
+        runs.c.workspace_id == workspace_id, runs.c.trace_id == trace_id
+    )
+    return [dict(r._mapping) for r in conn.execute(query)]
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    rows: Sequence[RunRow]
+    more: bool
+
+
+def list_page(
+    conn: Connection,
+    workspace_id: str,
+    *,
+    project_id: str | None,
+    condition: ColumnElement[bool],
+    sort: str,
+    descending: bool,
+    after: tuple[Any, int] | None,
+    limit: int,
+    light: bool,
+) -> Page:
+    col = SORT_COLUMNS[sort]
+    query = sa.select(*_columns(light)).where(runs.c.workspace_id == workspace_id, condition)
+    if project_id is not None:
+        query = query.where(runs.c.project_id == project_id)
+    if after is not None:
+        query = query.where(_after(col, runs.c.pk, after, descending))
+    pg = conn.dialect.name == "postgresql"
+    if descending:
+        first = col.desc().nulls_last() if pg else col.desc()
+        query = query.order_by(first, runs.c.pk.desc())
+    else:
+        first = col.asc().nulls_first() if pg else col.asc()
+        query = query.order_by(first, runs.c.pk.asc())
+    rows = [dict(r._mapping) for r in conn.execute(query.limit(limit + 1))]
+    return Page(rows[:limit], len(rows) > limit)
+
+
+def _after(
+    col: sa.Column[Any], pk: sa.Column[Any], after: tuple[Any, int], descending: bool
+) -> ColumnElement[bool]:
+    """Rows strictly after the cursor row in (col, pk) order, NULL being the smallest value."""
+    value, last_pk = after
+    if descending:
+        if value is None:
+            return sa.and_(col.is_(None), pk < last_pk)
+        return sa.or_(sa.tuple_(col, pk) < sa.tuple_(value, last_pk), col.is_(None))
+    if value is None:
+        return sa.or_(col.isnot(None), sa.and_(col.is_(None), pk > last_pk))
+    return sa.tuple_(col, pk) > sa.tuple_(value, last_pk)
+
+
+# -- statistics -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class BucketTotals:
+    bucket: int  # start of the bucket, µs
+    count: int
+    errors: int
+    input_tokens: int
+    output_tokens: int
+    total_tokens: int
+    cost: float
+    latency_count: int
+    latency_avg_us: float | None
+
+
+def _scope(
+    workspace_id: str, project_id: str, condition: ColumnElement[bool], start: int, end: int
+) -> list[ColumnElement[bool]]:
+    return [
+        runs.c.workspace_id == workspace_id,
+        runs.c.project_id == project_id,
+        runs.c.start_time >= start,
+        runs.c.start_time < end,
+        condition,
+    ]
+
+
+def _bucket_expr(start: int, bucket_us: int) -> ColumnElement[int]:
+    # Integer division of non-negative integers truncates on both SQLite and PostgreSQL.
+    offset = runs.c.start_time - sa.literal(start, sa.BigInteger)
+    return (offset // sa.literal(bucket_us, sa.BigInteger)).label("b")
+
+
+def bucket_totals(
+    conn: Connection,
+    workspace_id: str,
+    project_id: str,
+    condition: ColumnElement[bool],
+    *,
+    start: int,
+    end: int,
+    bucket_us: int,
+) -> list[BucketTotals]:
+    b = _bucket_expr(start, bucket_us)
+    zero = sa.literal(0)
+    query = (
+        sa.select(
+            b,
+            sa.func.count(),
+            sa.func.sum(sa.case((runs.c.status == "error", 1), else_=0)),
+            sa.func.coalesce(sa.func.sum(runs.c.input_tokens), zero),
+            sa.func.coalesce(sa.func.sum(runs.c.output_tokens), zero),
+            sa.func.coalesce(sa.func.sum(runs.c.total_tokens), zero),
+            sa.func.coalesce(sa.func.sum(runs.c.cost), sa.literal(0.0)),
+            sa.func.count(runs.c.latency_us),
+            sa.func.avg(runs.c.latency_us),
+        )
+        .where(*_scope(workspace_id, project_id, condition, start, end))
+        .group_by(b)
+        .order_by(b)
+    )
+    out = []
+    for r in conn.execute(query):
+        avg = None if r[8] is None else float(r[8])
+        out.append(
+            BucketTotals(
+                start + int(r[0]) * bucket_us,
+                int(r[1]),
+                int(r[2]),
+                int(r[3]),
+                int(r[4]),
+                int(r[5]),
+                float(r[6]),
+                int(r[7]),
+                avg,
+            )
+        )
+    return out
+
+
+def latency_order_statistics(
+    conn: Connection,
+    workspace_id: str,
+    project_id: str,
+    condition: ColumnElement[bool],
+    *,
+    start: int,
+    end: int,
+    bucket_us: int,
+    permilles: Sequence[int],
+) -> dict[int, dict[int, int]]:
+    """For each bucket, the latencies at the 0-based ranks ``floor((n-1)*p/1000)`` and the next
+    one, for each permille ``p``: exactly what linear interpolation between closest ranks needs.
+
+    Portable (window functions exist on SQLite >= 3.25 and PostgreSQL; no percentile_cont), and
+    only a handful of rows per bucket leave the database. Returns {bucket start: {rank: µs}}.
+    """
+    b = _bucket_expr(start, bucket_us)
+    base = (
+        sa.select(b, runs.c.latency_us.label("v"))
+        .where(*_scope(workspace_id, project_id, condition, start, end))
+        .where(runs.c.latency_us.isnot(None))
+        .subquery("base")
+    )
+    ranked = sa.select(
+        base.c.b,
+        base.c.v,
+        (sa.func.row_number().over(partition_by=base.c.b, order_by=base.c.v) - 1).label("rank"),
+        sa.func.count().over(partition_by=base.c.b).label("n"),
+    ).subquery("ranked")
+    wanted: list[ColumnElement[bool]] = []
+    for p in permilles:
+        lo = (ranked.c.n - 1) * p // 1000
+        wanted += [ranked.c.rank == lo, ranked.c.rank == lo + 1]
+    query = sa.select(ranked.c.b, ranked.c.rank, ranked.c.v).where(sa.or_(*wanted))
+    out: dict[int, dict[int, int]] = {}
+    for bucket, rank, value in conn.execute(query):
+        out.setdefault(start + int(bucket) * bucket_us, {})[int(rank)] = int(value)
+    return out
