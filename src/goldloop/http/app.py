@@ -15,8 +15,16 @@ from goldloop.domain.clock import Clock, system_clock
 from goldloop.http import dashboard, errors, langsmith
 from goldloop.http.deps import get_principal
 from goldloop.http.limits import BodyLimitMiddleware
-from goldloop.http.routes import alerts, datasets, examples, feedback, ingest_runs, otlp, projects
-from goldloop.http.routes import alerts, feedback, ingest_runs, otlp, projects, run_queries
+from goldloop.http.routes import (
+    alerts,
+    datasets,
+    examples,
+    feedback,
+    ingest_runs,
+    otlp,
+    projects,
+    run_queries,
+)
 from goldloop.services import auth, ingest
 from goldloop.services.context import ServiceContext
 from goldloop.settings import Settings
