@@ -1,3 +1,33 @@
+"""Goldloop SDK: ``import goldloop``.
+
+Tracing that never hurts the application: ``@goldloop.traced``, ``goldloop.trace(...)`` blocks,
+a background batching exporter, the OpenAI wrapper and W3C trace propagation. Only httpx and
+orjson are needed; server code is never imported from here. See docs/sdk.md.
+"""
+
+from goldloop._config import ConfigError, SDKConfig
+from goldloop._propagation import continue_trace, inject_headers
+from goldloop._run import Run
+from goldloop._setup import configure, exporter_stats, flush, shutdown
+from goldloop._threads import ContextThreadPoolExecutor, copy_context_wrapper
+from goldloop._tracing import context, get_current_run, trace, traced
 from goldloop._version import __version__
 
-__all__ = ["__version__"]
+__all__ = [
+    "ConfigError",
+    "ContextThreadPoolExecutor",
+    "Run",
+    "SDKConfig",
+    "__version__",
+    "configure",
+    "context",
+    "continue_trace",
+    "copy_context_wrapper",
+    "exporter_stats",
+    "flush",
+    "get_current_run",
+    "inject_headers",
+    "shutdown",
+    "trace",
+    "traced",
+]
