@@ -10,7 +10,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends
 
 from goldloop.http.deps import get_principal
-from goldloop.http.langsmith import feedback, info, runs, sessions
+from goldloop.http.langsmith import datasets, examples, feedback, info, runs, sessions
 
 PREFIXES = ("/langsmith", "/langsmith/api/v1")
 
@@ -22,5 +22,7 @@ def router() -> APIRouter:
     authed.include_router(runs.router)
     authed.include_router(sessions.router)
     authed.include_router(feedback.router)
+    authed.include_router(datasets.router)
+    authed.include_router(examples.router)
     api.include_router(authed)
     return api
