@@ -6,6 +6,7 @@ orjson are needed; server code is never imported from here. See docs/sdk.md.
 """
 
 from goldloop._config import ConfigError, SDKConfig
+from goldloop._openai import wrap_openai
 from goldloop._propagation import continue_trace, inject_headers
 from goldloop._run import Run
 from goldloop._setup import configure, exporter_stats, flush, shutdown
@@ -30,4 +31,5 @@ __all__ = [
     "shutdown",
     "trace",
     "traced",
+    "wrap_openai",
 ]

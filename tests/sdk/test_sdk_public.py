@@ -32,6 +32,7 @@ PUBLIC = {
     "shutdown",
     "trace",
     "traced",
+    "wrap_openai",
 }
 
 
