@@ -7,6 +7,7 @@ subclass; register it with :func:`register_evaluator` to make it buildable by na
 
 from goldloop.evaluation._budgets import CostBudget, LatencyBudget
 from goldloop.evaluation._distance import levenshtein, levenshtein_similarity
+from goldloop.evaluation._embedding import EmbeddingSimilarity
 from goldloop.evaluation._judge import CRITERIA, LLMJudge
 from goldloop.evaluation._judge_cache import (
     JsonlJudgeCache,
@@ -38,6 +39,7 @@ __all__ = [
     "JUDGE_ENV_VARS",
     "Contains",
     "CostBudget",
+    "EmbeddingSimilarity",
     "EvaluationResult",
     "Evaluator",
     "EvaluatorInfo",

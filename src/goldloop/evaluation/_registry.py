@@ -68,6 +68,13 @@ def build_evaluator(name: str, config: Mapping[str, Any] | None = None) -> Evalu
 
 def _load_builtins() -> None:
     # importing the modules runs their @register_evaluator decorators
-    from goldloop.evaluation import _budgets, _judge, _structured, _text, _trajectory
+    from goldloop.evaluation import (
+        _budgets,
+        _embedding,
+        _judge,
+        _structured,
+        _text,
+        _trajectory,
+    )
 
-    del _budgets, _judge, _structured, _text, _trajectory
+    del _budgets, _embedding, _judge, _structured, _text, _trajectory
