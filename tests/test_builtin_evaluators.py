@@ -332,6 +332,30 @@ def test_levenshtein_matches_the_recursive_definition_on_random_strings() -> Non
         assert levenshtein(a, b) == _reference_distance(a, b), (a, b)
 
 
+def _dp_distance(a: str, b: str) -> int:
+    # Wagner-Fischer, the plain full-matrix dynamic programme
+    rows = [[i + j if i * j == 0 else 0 for j in range(len(b) + 1)] for i in range(len(a) + 1)]
+    for i in range(1, len(a) + 1):
+        for j in range(1, len(b) + 1):
+            rows[i][j] = min(
+                rows[i - 1][j] + 1,
+                rows[i][j - 1] + 1,
+                rows[i - 1][j - 1] + (a[i - 1] != b[j - 1]),
+            )
+    return rows[-1][-1]
+
+
+def test_levenshtein_matches_dynamic_programming_on_long_strings() -> None:
+    rng = random.Random(99)
+    for _ in range(60):
+        alphabet = rng.choice(["ab", "abcdef", "abcdefghijklmnopqrstuvwxyz ", "äöü€😀x"])
+        a = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 150)))
+        b = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 150)))
+        if rng.random() < 0.3:  # near-identical pairs exercise the prefix/suffix trimming
+            b = a[: len(a) // 3] + b[:10] + a[len(a) // 2 :]
+        assert levenshtein(a, b) == _dp_distance(a, b), (a, b)
+
+
 def test_similarity_and_the_evaluator() -> None:
     assert levenshtein_similarity("", "") == 1.0
     assert levenshtein_similarity("abc", "xyz") == 0.0
