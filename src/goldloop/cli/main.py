@@ -10,6 +10,7 @@ from typing import Any, TypeVar
 import click
 
 from goldloop._version import __version__
+from goldloop.cli.datasets import datasets as dataset_commands
 from goldloop.domain.clock import to_iso
 from goldloop.domain.errors import GoldloopError
 from goldloop.settings import Settings, SettingsError, load_settings, settings_markdown
@@ -285,6 +286,9 @@ def settings_cmd(markdown: bool) -> None:
     for name in s.__dataclass_fields__:
         value = s.redacted_database_url() if name == "database_url" else getattr(s, name)
         click.echo(f"{name} = {value}")
+
+
+cli.add_command(dataset_commands)
 
 
 def main() -> None:

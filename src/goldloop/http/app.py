@@ -17,6 +17,7 @@ from goldloop.http.deps import get_principal
 from goldloop.http.limits import BodyLimitMiddleware
 from goldloop.http.routes import (
     alerts,
+    dataset_files,
     datasets,
     examples,
     feedback,
@@ -47,6 +48,7 @@ def _api_router() -> APIRouter:
     api.include_router(datasets.router)
     api.include_router(examples.router)
     api.include_router(run_queries.router)
+    api.include_router(dataset_files.router)
     return api
 
 

@@ -1,0 +1,402 @@
+"""A plain API client for Goldloop: feedback, feedback keys, datasets, examples, versions.
+
+    from goldloop.client import Client
+    client = Client("http://127.0.0.1:8700", api_key="gl_...")
+    client.create_feedback(run_id=run_id, key="correctness", score=0,
+                           correction={"label": "non-refundable"})
+
+``endpoint`` and ``api_key`` default to ``GOLDLOOP_ENDPOINT`` and ``GOLDLOOP_API_KEY``, read once
+when the client is made. Every method is one HTTP call (list methods page through all results
+lazily); a 4xx/5xx raises ``ApiError`` with the server's code, message and details. Needs only
+httpx and orjson.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator, Mapping
+from typing import Any, cast
+from urllib.parse import quote
+
+import httpx
+import orjson
+
+DEFAULT_ENDPOINT = "http://127.0.0.1:8700"
+_UNSET: Any = object()
+
+__all__ = ["ApiError", "Client"]
+
+
+class ApiError(Exception):
+    """The server answered with an error: ``status``, ``code``, ``message``, ``details``."""
+
+    def __init__(self, status: int, code: str, message: str, details: Any = None) -> None:
+        super().__init__(f"{status} {code}: {message}")
+        self.status = status
+        self.code = code
+        self.message = message
+        self.details = details
+
+
+def _p(segment: str) -> str:
+    return quote(segment, safe="")
+
+
+def _clean(params: Mapping[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for k, v in params.items():
+        if v is None:
+            continue
+        out[k] = ("true" if v else "false") if isinstance(v, bool) else v
+    return out
+
+
+class Client:
+    """One Goldloop server, one API key. Thread-safe (one pooled ``httpx.Client``)."""
+
+    def __init__(
+        self,
+        endpoint: str | None = None,
+        api_key: str | None = None,
+        *,
+        timeout: float = 60.0,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        self.endpoint = (
+            endpoint or os.environ.get("GOLDLOOP_ENDPOINT") or DEFAULT_ENDPOINT
+        ).rstrip("/")
+        key = api_key or os.environ.get("GOLDLOOP_API_KEY")
+        headers = {"x-api-key": key} if key else {}
+        self._http = httpx.Client(
+            base_url=self.endpoint + "/api/v1",
+            headers=headers,
+            timeout=timeout,
+            transport=transport,
+        )
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+    # --- plumbing ------------------------------------------------------------------------
+
+    def _request(
+        self,
+        method: str,
+        path: str,
+        *,
+        json: Any = _UNSET,
+        params: Mapping[str, Any] | None = None,
+        content: bytes | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> httpx.Response:
+        send_headers = dict(headers or {})
+        if json is not _UNSET:
+            content = orjson.dumps(json)
+            send_headers["content-type"] = "application/json"
+        response = self._http.request(
+            method, path, params=_clean(params or {}), content=content, headers=send_headers
+        )
+        if response.status_code >= 400:
+            try:
+                error = response.json()["error"]
+                raise ApiError(
+                    response.status_code, error["code"], error["message"], error.get("details")
+                )
+            except (ValueError, KeyError, TypeError):
+                raise ApiError(response.status_code, "error", response.text[:500]) from None
+        return response
+
+    def _json(self, method: str, path: str, **kwargs: Any) -> Any:
+        return orjson.loads(self._request(method, path, **kwargs).content)
+
+    def _obj(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
+        return cast(dict[str, Any], self._json(method, path, **kwargs))
+
+    def _pages(self, path: str, params: Mapping[str, Any]) -> Iterator[dict[str, Any]]:
+        cursor: str | None = None
+        while True:
+            page = self._json("GET", path, params={**params, "cursor": cursor})
+            yield from page["items"]
+            cursor = page.get("next_cursor")
+            if not cursor:
+                return
+
+    # --- feedback ------------------------------------------------------------------------
+
+    def create_feedback(
+        self,
+        run_id: str | None = None,
+        key: str | None = None,
+        *,
+        trace_id: str | None = None,
+        score: float | bool | None = None,
+        value: Any = None,
+        comment: str | None = None,
+        correction: Any = None,
+        source: str = "api",
+        source_info: dict[str, Any] | None = None,
+        feedback_id: str | None = None,
+    ) -> dict[str, Any]:
+        """Score or correct a run (or a trace); the run need not have arrived yet. With a
+        ``feedback_id`` a retry is harmless (same id and body -> same feedback)."""
+        if key is None:
+            raise TypeError("create_feedback() needs a key, e.g. key='correctness'")
+        body = {
+            "run_id": run_id,
+            "trace_id": trace_id,
+            "key": key,
+            "score": score,
+            "value": value,
+            "comment": comment,
+            "correction": correction,
+            "source": source,
+            "source_info": source_info,
+            "feedback_id": feedback_id,
+        }
+        return self._obj("POST", "/feedback", json=body)
+
+    def get_feedback(self, feedback_id: str) -> dict[str, Any]:
+        return self._obj("GET", f"/feedback/{_p(feedback_id)}")
+
+    def update_feedback(self, feedback_id: str, **changes: Any) -> dict[str, Any]:
+        """Change e.g. ``score=``, ``correction=``, ``comment=`` (None clears a field)."""
+        return self._obj("PATCH", f"/feedback/{_p(feedback_id)}", json=changes)
+
+    def delete_feedback(self, feedback_id: str) -> None:
+        self._request("DELETE", f"/feedback/{_p(feedback_id)}")
+
+    def list_feedback(
+        self,
+        *,
+        run_id: str | None = None,
+        trace_id: str | None = None,
+        key: str | None = None,
+        source: str | None = None,
+        since: str | int | None = None,
+        until: str | int | None = None,
+        has_correction: bool | None = None,
+        page_size: int = 100,
+    ) -> Iterator[dict[str, Any]]:
+        params = {
+            "run_id": run_id,
+            "trace_id": trace_id,
+            "key": key,
+            "source": source,
+            "since": since,
+            "until": until,
+            "has_correction": has_correction,
+            "limit": page_size,
+        }
+        return self._pages("/feedback", params)
+
+    def declare_feedback_key(
+        self,
+        key: str,
+        kind: str,
+        *,
+        min: float | None = None,
+        max: float | None = None,
+        categories: list[str] | None = None,
+        description: str | None = None,
+    ) -> dict[str, Any]:
+        """Declare ``kind`` = continuous (min/max), categorical (categories) or boolean."""
+        body = {
+            "kind": kind,
+            "min": min,
+            "max": max,
+            "categories": categories,
+            "description": description,
+        }
+        return self._obj("PUT", f"/feedback-keys/{_p(key)}", json=body)
+
+    def get_feedback_key(self, key: str) -> dict[str, Any]:
+        return self._obj("GET", f"/feedback-keys/{_p(key)}")
+
+    def list_feedback_keys(self) -> list[dict[str, Any]]:
+        return cast(list[dict[str, Any]], self._obj("GET", "/feedback-keys")["items"])
+
+    def delete_feedback_key(self, key: str) -> None:
+        self._request("DELETE", f"/feedback-keys/{_p(key)}")
+
+    # --- datasets ------------------------------------------------------------------------
+
+    def create_dataset(
+        self,
+        name: str,
+        *,
+        description: str | None = None,
+        inputs_schema: dict[str, Any] | None = None,
+        outputs_schema: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        body = {
+            "name": name,
+            "description": description,
+            "inputs_schema": inputs_schema,
+            "outputs_schema": outputs_schema,
+        }
+        return self._obj("POST", "/datasets", json=body)
+
+    def get_dataset(self, dataset: str) -> dict[str, Any]:
+        """By id or by name."""
+        return self._obj("GET", f"/datasets/{_p(dataset)}")
+
+    def list_datasets(self, *, page_size: int = 100) -> Iterator[dict[str, Any]]:
+        return self._pages("/datasets", {"limit": page_size})
+
+    def update_dataset(self, dataset: str, **changes: Any) -> dict[str, Any]:
+        """``name=``, ``description=``, ``inputs_schema=``, ``outputs_schema=`` (None removes)."""
+        return self._obj("PATCH", f"/datasets/{_p(dataset)}", json=changes)
+
+    def delete_dataset(self, dataset: str) -> None:
+        self._request("DELETE", f"/datasets/{_p(dataset)}")
+
+    # --- examples ------------------------------------------------------------------------
+
+    def create_example(
+        self,
+        dataset: str,
+        inputs: Any,
+        outputs: Any = None,
+        *,
+        metadata: dict[str, Any] | None = None,
+        splits: list[str] | None = None,
+        example_id: str | None = None,
+    ) -> dict[str, Any]:
+        """Add one example (one new version); returns the example as stored."""
+        item = {
+            "inputs": inputs,
+            "outputs": outputs,
+            "metadata": metadata,
+            "splits": splits,
+            "id": example_id,
+        }
+        written = self.create_examples(dataset, [item])
+        return self.get_example(dataset, written["added"][0])
+
+    def create_examples(
+        self,
+        dataset: str,
+        examples: list[dict[str, Any]],
+        *,
+        message: str | None = None,
+        upsert: bool = False,
+    ) -> dict[str, Any]:
+        """Add many examples as one new version; returns the ids added/updated/unchanged."""
+        body = {"examples": examples, "message": message, "upsert": upsert}
+        return self._obj("POST", f"/datasets/{_p(dataset)}/examples", json=body)
+
+    def get_example(
+        self, dataset: str, example_id: str, *, as_of: str | int | None = None
+    ) -> dict[str, Any]:
+        path = f"/datasets/{_p(dataset)}/examples/{_p(example_id)}"
+        return self._obj("GET", path, params={"as_of": as_of})
+
+    def list_examples(
+        self,
+        dataset: str,
+        *,
+        as_of: str | int | None = None,
+        split: str | None = None,
+        metadata: dict[str, Any] | None = None,
+        page_size: int = 100,
+    ) -> Iterator[dict[str, Any]]:
+        """Examples at a version, tag or time (default: the newest), in the order added."""
+        params = {
+            "as_of": as_of,
+            "split": split,
+            "metadata": orjson.dumps(metadata).decode() if metadata else None,
+            "limit": page_size,
+        }
+        return self._pages(f"/datasets/{_p(dataset)}/examples", params)
+
+    def update_example(self, dataset: str, example_id: str, **changes: Any) -> dict[str, Any]:
+        """``inputs=``, ``outputs=``, ``metadata=``, ``splits=``; one new version."""
+        path = f"/datasets/{_p(dataset)}/examples/{_p(example_id)}"
+        return self._obj("PATCH", path, json=changes)
+
+    def delete_example(self, dataset: str, example_id: str) -> dict[str, Any]:
+        path = f"/datasets/{_p(dataset)}/examples/{_p(example_id)}"
+        return self._obj("DELETE", path)
+
+    def delete_examples(
+        self, dataset: str, example_ids: list[str], *, message: str | None = None
+    ) -> dict[str, Any]:
+        body = {"ids": example_ids, "message": message}
+        return self._obj("POST", f"/datasets/{_p(dataset)}/examples/delete", json=body)
+
+    def add_runs_to_dataset(
+        self,
+        dataset: str,
+        run_ids: list[str],
+        *,
+        prefer_correction: bool = False,
+        allow_duplicates: bool = False,
+        splits: list[str] | None = None,
+        metadata: dict[str, Any] | None = None,
+        message: str | None = None,
+    ) -> dict[str, Any]:
+        """Turn runs into examples; with ``prefer_correction`` the reference outputs are the
+        latest feedback correction. Returns what was added and what was skipped (and why)."""
+        body = {
+            "run_ids": run_ids,
+            "prefer_correction": prefer_correction,
+            "allow_duplicates": allow_duplicates,
+            "splits": splits,
+            "metadata": metadata,
+            "message": message,
+        }
+        return self._obj("POST", f"/datasets/{_p(dataset)}/runs", json=body)
+
+    # --- versions, tags, diff ------------------------------------------------------------
+
+    def list_versions(self, dataset: str, *, page_size: int = 100) -> Iterator[dict[str, Any]]:
+        return self._pages(f"/datasets/{_p(dataset)}/versions", {"limit": page_size})
+
+    def tag_version(
+        self, dataset: str, tag: str, *, as_of: str | int | None = None
+    ) -> dict[str, Any]:
+        """Point ``tag`` (e.g. ``prod``) at a version (default: the newest); moves it if set."""
+        path = f"/datasets/{_p(dataset)}/tags/{_p(tag)}"
+        return self._obj("PUT", path, json={"as_of": as_of})
+
+    def delete_tag(self, dataset: str, tag: str) -> None:
+        self._request("DELETE", f"/datasets/{_p(dataset)}/tags/{_p(tag)}")
+
+    def list_tags(self, dataset: str) -> dict[str, int]:
+        return cast(dict[str, int], self._obj("GET", f"/datasets/{_p(dataset)}/tags")["tags"])
+
+    def diff_versions(
+        self, dataset: str, from_version: str | int, to_version: str | int | None = None
+    ) -> dict[str, Any]:
+        params = {"from": from_version, "to": to_version}
+        return self._obj("GET", f"/datasets/{_p(dataset)}/diff", params=params)
+
+    # --- files ---------------------------------------------------------------------------
+
+    def export_dataset(
+        self, dataset: str, *, format: str = "jsonl", as_of: str | int | None = None
+    ) -> bytes:
+        """The examples of a version as JSONL, CSV or Parquet bytes."""
+        params = {"format": format, "as_of": as_of}
+        return self._request("GET", f"/datasets/{_p(dataset)}/export", params=params).content
+
+    def import_dataset(
+        self,
+        dataset: str,
+        data: bytes,
+        *,
+        format: str,
+        message: str | None = None,
+    ) -> dict[str, Any]:
+        """Add a JSONL, CSV or Parquet file's examples as one version (upsert by id)."""
+        params = {"format": format, "message": message}
+        headers = {"content-type": "application/octet-stream"}
+        path = f"/datasets/{_p(dataset)}/import"
+        response = self._request("POST", path, params=params, content=data, headers=headers)
+        return cast(dict[str, Any], orjson.loads(response.content))
