@@ -14,7 +14,12 @@ from goldloop._threads import ContextThreadPoolExecutor, copy_context_wrapper
 from goldloop._tracing import context, get_current_run, trace, traced
 from goldloop._version import __version__
 
+if False:  # for type checkers only (typing.TYPE_CHECKING without importing typing)
+    from goldloop.client import ApiError, Client
+
 __all__ = [
+    "ApiError",
+    "Client",
     "ConfigError",
     "ContextThreadPoolExecutor",
     "Run",
@@ -33,3 +38,12 @@ __all__ = [
     "traced",
     "wrap_openai",
 ]
+
+
+def __getattr__(name: str) -> object:
+    # The API client needs httpx, so it is imported on first use: `import goldloop` stays light.
+    if name in ("Client", "ApiError"):
+        from goldloop import client
+
+        return getattr(client, name)
+    raise AttributeError(f"module 'goldloop' has no attribute {name!r}")

@@ -16,6 +16,8 @@ SRC = str(ROOT / "src")
 SDK_DOC = ROOT / "docs" / "sdk.md"
 
 PUBLIC = {
+    "ApiError",
+    "Client",
     "ConfigError",
     "ContextThreadPoolExecutor",
     "Run",
