@@ -1,4 +1,5 @@
-"""Concurrent writers get consecutive versions; a workspace cannot reach another's runs."""
+"""Concurrent writers: consecutive dataset versions, one feedback per client id; and a workspace
+cannot reach another's runs."""
 
 from __future__ import annotations
 
@@ -8,9 +9,10 @@ import httpx
 from fastapi import FastAPI
 
 from fixture_runs import insert_run, other_workspace_client
-from goldloop.services import datasets, examples
+from goldloop.services import datasets, examples, feedback
 from goldloop.services.auth import create_key, create_workspace
 from goldloop.services.context import Principal, ServiceContext
+from goldloop.store.feedback import FeedbackFilter
 
 
 def test_concurrent_writes_make_consecutive_versions(ctx: ServiceContext) -> None:
@@ -70,3 +72,16 @@ async def test_runs_and_feedback_of_another_workspace_are_out_of_reach(
         example = await other.get(f"/api/v1/datasets/theirs/examples/{item['example_id']}")
         assert example.json()["outputs"] == {"a": "theirs"}
         assert example.json()["lineage"]["feedback_ids"] == []
+
+
+def test_concurrent_retries_of_one_feedback_create_it_once(ctx: ServiceContext) -> None:
+    ws = create_workspace(ctx, "w")
+    who = Principal(ws.id, create_key(ctx, ws.id, "k").record.id, "member")
+    new = feedback.NewFeedback(key="k", run_id="r", score=1.0, feedback_id="retry-me")
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        results = list(pool.map(lambda _: feedback.create(ctx, who, new), range(16)))
+    assert sum(r.created for r in results) == 1
+    assert {r.feedback.id for r in results} == {"retry-me"}
+    page = feedback.list_feedback(ctx, who, FeedbackFilter())
+    assert [f.id for f in page.items] == ["retry-me"]
