@@ -16,6 +16,7 @@ from google.protobuf import json_format
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceResponse
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
 
+from goldloop.domain.otel_dedupe import restore_content
 from ingest_helpers import stable, trace_rows
 from otlp_builders import T0_NS, logs_request, request, span, to_json
 
@@ -136,7 +137,7 @@ async def test_genai_spans_over_protobuf_map_onto_runs(
     assert llm["inputs"] == {"messages": IN_MSGS}
     assert llm["outputs"] == {"messages": OUT_MSGS}
     assert llm["extra"]["params"] == {"temperature": 0.2}
-    assert llm["extra"]["request_model"] == "gpt-4o"
+    assert llm["extra"]["otel"]["attributes"]["gen_ai.request.model"] == "gpt-4o"
     assert llm["cost"] == pytest.approx((60 * 2.5 + 40 * 1.25 + 20 * 10.0) / 1e6)
     assert llm["start_time"] == T0_NS // 1000
 
@@ -156,6 +157,12 @@ async def test_genai_spans_over_protobuf_map_onto_runs(
     assert otel["resource"] == {"service.name": "agent-svc", "deployment.environment": "t"}
     assert otel["scope"] == {"name": "test.instrumentation", "version": "1.0"}
     assert otel["span_kind"] == 3
+    # the content attributes are stored once, in inputs/outputs, and can be restored exactly
+    assert "gen_ai.input.messages" not in otel["attributes"]
+    assert otel["moved"]["gen_ai.input.messages"] == "python"  # json.dumps spelling
+    restored = restore_content(otel["attributes"], otel["moved"], llm)
+    # (byte for byte on SQLite; PostgreSQL's JSONB does not keep object key order)
+    assert json.loads(restored["gen_ai.output.messages"]) == OUT_MSGS
     assert tool["extra"]["otel"]["events"][0]["name"] == "exception"
     project = (await client.get("/api/v1/projects", params={"name": "agent-svc"})).json()
     assert project["items"][0]["id"] == root["project_id"]

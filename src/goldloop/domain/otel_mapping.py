@@ -16,6 +16,7 @@ from typing import Any
 from goldloop.domain import otel_messages as msgs
 from goldloop.domain.clock import from_iso
 from goldloop.domain.otel_decode import OtelSpan
+from goldloop.domain.otel_dedupe import move_content
 from goldloop.domain.otel_messages import parse_json
 from goldloop.domain.run_items import RunPatch
 
@@ -356,8 +357,6 @@ def _short(value: Any, limit: int) -> str | None:
 
 def _optional_extra(a: Mapping[str, Any], span: OtelSpan, start_us: int | None) -> dict[str, Any]:
     out: dict[str, Any] = {}
-    if op := a.get("gen_ai.operation.name"):
-        out["operation"] = op
     request = {
         k: v for k, v in _prefixed(a, "gen_ai.request.").items() if k != "model" and v is not None
     }
@@ -368,8 +367,8 @@ def _optional_extra(a: Mapping[str, Any], span: OtelSpan, start_us: int | None) 
     )
     if params is not None:
         out["params"] = params
-    if rm := first(a.get("gen_ai.request.model"), a.get("llm.request.model_name")):
-        out["request_model"] = rm
+    if (rm := a.get("llm.request.model_name")) and not a.get("gen_ai.request.model"):
+        out["request_model"] = rm  # (gen_ai.request.model is read from the attributes)
     agent = {k: v for k, v in _prefixed(a, "gen_ai.agent.").items() if v is not None}
     if not agent and a.get("agent.name"):
         agent = {"name": a["agent.name"]}
@@ -401,8 +400,9 @@ def raw_otel(span: OtelSpan) -> dict[str, Any]:
         "resource": span.resource,
         "scope": span.scope,
         "span_kind": span.kind,
-        "status": {"code": span.status_code, "message": span.status_message},
     }
+    if span.status_code or span.status_message:
+        raw["status"] = {"code": span.status_code, "message": span.status_message}
     for key, value in (
         ("events", span.events),
         ("links", span.links),
@@ -473,5 +473,9 @@ def span_to_patch(span: OtelSpan) -> RunPatch:
     if (meta := _metadata(a)) is not None:
         f["metadata"] = meta
     patch.extra.update(_optional_extra(a, span, start_us))
-    patch.extra["otel"] = raw_otel(span)
+    raw = raw_otel(span)
+    raw["attributes"], moved = move_content(a, f)
+    if moved:
+        raw["moved"] = moved
+    patch.extra["otel"] = raw
     return patch

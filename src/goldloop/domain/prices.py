@@ -60,6 +60,7 @@ class PriceTable:
         self._prices = prices
         # longest names first, so the most specific prefix wins
         self._names = sorted(prices, key=len, reverse=True)
+        self._found: dict[str, tuple[str, Price] | None] = {}  # model name -> lookup result
 
     @classmethod
     def load(cls, user_file: str | Path | None = None) -> PriceTable:
@@ -78,6 +79,14 @@ class PriceTable:
         return len(self._prices)
 
     def lookup(self, model: str) -> tuple[str, Price] | None:
+        if model in self._found:
+            return self._found[model]
+        found = self._lookup(model)
+        if len(self._found) < 10_000:  # bounded: model names come from senders
+            self._found[model] = found
+        return found
+
+    def _lookup(self, model: str) -> tuple[str, Price] | None:
         name = model.strip().lower()
         if name in self._prices:
             return name, self._prices[name]

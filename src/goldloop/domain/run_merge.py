@@ -120,13 +120,14 @@ def _apply_cost(row: dict[str, Any], patch: RunPatch, prices: PriceTable | None)
     )
     if cost is None:
         return
-    row["cost"] = cost.total
+    total = round(cost.total, 12)
+    row["cost"] = total
     row["extra"] = {
         **extra,
         "cost": {
-            "input": cost.input,
-            "output": cost.output,
-            "total": cost.total,
+            "input": round(cost.input, 12),
+            "output": round(cost.output, 12),
+            "total": total,
             "source": "price_table",
             "price_model": cost.model,
         },

@@ -64,6 +64,9 @@ def create_engine(url: str) -> Engine:
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur = dbapi_conn.cursor()
+    # 16 KiB pages (only takes effect when the file is created): runs of a few KB each pack
+    # several to a page instead of one per 4 KiB page with the rest wasted (~20% less disk).
+    cur.execute("PRAGMA page_size=16384")
     # WAL: readers never block the writer and the writer never blocks readers.
     cur.execute("PRAGMA journal_mode=WAL")
     # NORMAL in WAL mode: a committed transaction survives a process crash (SIGKILL); only an OS

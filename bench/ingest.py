@@ -1,0 +1,419 @@
+"""Ingestion benchmark: OTLP protobuf and native batch against a real `goldloop serve`.
+
+Load (issue 3): 10,000 spans of ~3 KB in 2,000 five-span GenAI traces. Request bodies are built
+before the clock starts, so the client's CPU is mostly HTTP; the server runs as its own process
+and its CPU time is read from /proc. "Queryable" is checked by counting the stored runs once every
+request was acknowledged (the server acknowledges only after commit).
+
+    python bench/ingest.py                          # SQLite, OTLP protobuf and native
+    python bench/ingest.py --database-url postgresql://postgres@127.0.0.1:5432/test
+
+Prints a table and writes bench/results/ingest-<backend>-<time>.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import httpx
+import sqlalchemy as sa
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "src"))
+sys.path.insert(0, str(ROOT / "tests"))
+
+from goldloop.settings import normalize_database_url  # noqa: E402
+from otlp_builders import request, span  # noqa: E402
+
+WORDS = ["refund", "order", "parcel", "delayed", "customer", "agent", "weather", "booking", "invoice", "policy"]
+
+
+def _text(rng: random.Random, size: int) -> str:
+    out: list[str] = []
+    n = 0
+    while n < size:
+        w = rng.choice(WORDS)
+        out.append(w)
+        n += len(w) + 1
+    return " ".join(out)[:size]
+
+
+def _msgs(role: str, content: str) -> str:
+    return json.dumps([{"role": role, "parts": [{"type": "text", "content": content}]}])
+
+
+def build_traces(n_traces: int, span_bytes: int, seed: int = 1) -> list[list[Any]]:
+    """Five-span GenAI traces: agent -> (llm, tool, llm, retriever), each span ~span_bytes."""
+    rng = random.Random(seed)
+    base = time.time_ns() - 3_600_000_000_000
+    traces = []
+    body = span_bytes - 900  # the rest is attribute keys, ids and fixed attributes
+    for t in range(n_traces):
+        trace = uuid.UUID(int=rng.getrandbits(128)).hex
+        ids = [f"{rng.getrandbits(64) | 1:016x}" for _ in range(5)]
+        start = base + t * 10_000_000
+        common = {"session.id": f"s-{t % 200}", "user.id": f"u-{t % 50}", "tag.tags": ["bench"]}
+        agent = {
+            "gen_ai.operation.name": "invoke_agent",
+            "gen_ai.agent.name": "support",
+            "input.value": _text(rng, body),
+            **common,
+        }
+
+        def llm(i: int) -> dict[str, Any]:
+            return {
+                "gen_ai.operation.name": "chat",
+                "gen_ai.provider.name": "openai",
+                "gen_ai.request.model": "gpt-4o-mini",
+                "gen_ai.response.model": "gpt-4o-mini-2024-07-18",
+                "gen_ai.usage.input_tokens": 400 + i,
+                "gen_ai.usage.output_tokens": 60 + i,
+                "gen_ai.request.temperature": 0.2,
+                "gen_ai.input.messages": _msgs("user", _text(rng, body * 2 // 3)),
+                "gen_ai.output.messages": _msgs("assistant", _text(rng, body // 3)),
+                **common,
+            }
+
+        tool = {
+            "gen_ai.operation.name": "execute_tool",
+            "gen_ai.tool.name": "lookup_order",
+            "gen_ai.tool.call.arguments": json.dumps({"q": _text(rng, body // 2)}),
+            "gen_ai.tool.call.result": json.dumps({"r": _text(rng, body // 2)}),
+            **common,
+        }
+        retr = {
+            "gen_ai.operation.name": "retrieval",
+            "gen_ai.retrieval.query.text": _text(rng, 100),
+            "gen_ai.retrieval.documents": json.dumps(
+                [{"id": f"d{i}", "content": _text(rng, body // 3)} for i in range(3)]
+            ),
+            **common,
+        }
+        ms = 1_000_000
+        traces.append(
+            [
+                span(
+                    trace,
+                    ids[0],
+                    None,
+                    "invoke_agent support",
+                    agent,
+                    start=start,
+                    end=start + 90 * ms,
+                ),
+                span(
+                    trace,
+                    ids[1],
+                    ids[0],
+                    "chat gpt-4o-mini",
+                    llm(1),
+                    start=start + ms,
+                    end=start + 30 * ms,
+                    kind=3,
+                ),
+                span(
+                    trace,
+                    ids[2],
+                    ids[0],
+                    "execute_tool lookup_order",
+                    tool,
+                    start=start + 31 * ms,
+                    end=start + 40 * ms,
+                ),
+                span(
+                    trace,
+                    ids[3],
+                    ids[0],
+                    "chat gpt-4o-mini",
+                    llm(2),
+                    start=start + 41 * ms,
+                    end=start + 80 * ms,
+                    kind=3,
+                ),
+                span(
+                    trace,
+                    ids[4],
+                    ids[0],
+                    "retrieval kb",
+                    retr,
+                    start=start + 81 * ms,
+                    end=start + 89 * ms,
+                    kind=3,
+                ),
+            ]
+        )
+    return traces
+
+
+def _attr_value(v: Any) -> Any:
+    return list(v) if isinstance(v, tuple) else v
+
+
+def native_items(traces: list[list[Any]]) -> list[dict[str, Any]]:
+    """The same spans as native items (one item per run, start and end together)."""
+    items = []
+    for spans in traces:
+        for s in spans:
+            attrs = {kv.key: kv.value.WhichOneof("value") for kv in s.attributes}
+            values = {}
+            for kv in s.attributes:
+                kind = attrs[kv.key]
+                val = getattr(kv.value, kind)
+                values[kv.key] = (
+                    list(v.string_value for v in val.values) if kind == "array_value" else val
+                )
+            op = values.get("gen_ai.operation.name")
+            kind = {"chat": "llm", "execute_tool": "tool", "retrieval": "retriever"}.get(
+                op, "agent"
+            )
+            item: dict[str, Any] = {
+                "id": s.span_id.hex(),
+                "trace_id": s.trace_id.hex(),
+                "parent_id": s.parent_span_id.hex() or None,
+                "name": s.name,
+                "kind": kind,
+                "start_time": s.start_time_unix_nano // 1000,
+                "end_time": s.end_time_unix_nano // 1000,
+                "session_id": values["session.id"],
+                "user_id": values["user.id"],
+                "tags": ["bench"],
+            }
+            if kind == "llm":
+                item["inputs"] = {"messages": json.loads(values["gen_ai.input.messages"])}
+                item["outputs"] = {"messages": json.loads(values["gen_ai.output.messages"])}
+                item["model"] = values["gen_ai.response.model"]
+                item["provider"] = "openai"
+                item["usage"] = {
+                    "input_tokens": values["gen_ai.usage.input_tokens"],
+                    "output_tokens": values["gen_ai.usage.output_tokens"],
+                }
+            elif kind == "tool":
+                item["inputs"] = json.loads(values["gen_ai.tool.call.arguments"])
+                item["outputs"] = json.loads(values["gen_ai.tool.call.result"])
+            elif kind == "retriever":
+                item["inputs"] = {"query": values["gen_ai.retrieval.query.text"]}
+                item["outputs"] = {"documents": json.loads(values["gen_ai.retrieval.documents"])}
+            else:
+                item["inputs"] = {"input": values["input.value"]}
+            items.append(item)
+    return items
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def start_server(data_dir: Path, database_url: str) -> tuple[subprocess.Popen[bytes], str]:
+    port = _free_port()
+    cmd = [
+        sys.executable,
+        "-m",
+        "goldloop",
+        "serve",
+        "--port",
+        str(port),
+        "--data-dir",
+        str(data_dir),
+    ]
+    cmd += ["--log-level", "warning"]
+    if database_url:
+        cmd += ["--database-url", database_url]
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    base = f"http://127.0.0.1:{port}"
+    for _ in range(300):
+        try:
+            if httpx.get(f"{base}/readyz", timeout=1).status_code == 200:
+                return proc, base
+        except httpx.TransportError:
+            pass
+        time.sleep(0.1)
+    proc.kill()
+    raise SystemExit("server did not start")
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    ticks = os.sysconf("SC_CLK_TCK")
+    return (int(fields[11]) + int(fields[12])) / ticks  # utime + stime
+
+
+def rss_mib(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def send_all(base: str, key: str, bodies: list[bytes], path: str, ctype: str, threads: int) -> int:
+    queue = list(reversed(bodies))
+    lock = threading.Lock()
+    retries = [0]
+
+    def worker() -> None:
+        with httpx.Client(
+            base_url=base, headers={"x-api-key": key, "content-type": ctype}, timeout=60
+        ) as c:
+            while True:
+                with lock:
+                    if not queue:
+                        return
+                    body = queue.pop()
+                while True:
+                    r = c.post(path, content=body)
+                    if r.status_code in (200, 202):
+                        break
+                    if r.status_code == 503:
+                        retries[0] += 1
+                        time.sleep(float(r.headers.get("retry-after", "1")) / 10)
+                        continue
+                    raise SystemExit(f"{path}: {r.status_code} {r.text[:300]}")
+
+    pool = [threading.Thread(target=worker) for _ in range(threads)]
+    for t in pool:
+        t.start()
+    for t in pool:
+        t.join()
+    return retries[0]
+
+
+def count_runs(url: str) -> int:
+    engine = sa.create_engine(url)
+    try:
+        with engine.connect() as conn:
+            return int(conn.execute(sa.text("SELECT count(*) FROM runs")).scalar_one())
+    finally:
+        engine.dispose()
+
+
+def disk_bytes(url: str, data_dir: Path) -> int:
+    engine = sa.create_engine(url)
+    try:
+        with engine.connect() as conn:
+            if url.startswith("sqlite"):
+                conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+                return sum(p.stat().st_size for p in data_dir.glob("goldloop.db*"))
+            return int(conn.execute(sa.text("SELECT pg_total_relation_size('runs')")).scalar_one())
+    finally:
+        engine.dispose()
+
+
+def run_one(mode: str, traces: list[list[Any]], args: argparse.Namespace) -> dict[str, Any]:
+    data_dir = Path(tempfile.mkdtemp(prefix=f"gl-bench-{mode}-"))
+    url = args.database_url
+    schema = None
+    if url:
+        schema = f"bench_{uuid.uuid4().hex[:8]}"
+        admin = sa.create_engine(normalize_database_url(url), isolation_level="AUTOCOMMIT")
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f'CREATE SCHEMA "{schema}"')
+        admin.dispose()
+        url = f"{url}{'&' if '?' in url else '?'}options=-csearch_path%3D{schema}"
+    proc, base = start_server(data_dir, url)
+    db_url = normalize_database_url(url) if url else f"sqlite:///{data_dir / 'goldloop.db'}"
+    key = (data_dir / "admin-key").read_text().strip()
+    n_spans = sum(len(t) for t in traces)
+    per = args.spans_per_request
+    flat = [s for t in traces for s in t]
+    if mode == "otlp-protobuf":
+        bodies = [request(flat[i : i + per]).SerializeToString() for i in range(0, n_spans, per)]
+        path, ctype = "/v1/traces", "application/x-protobuf"
+    else:
+        items = native_items(traces)
+        bodies = [
+            json.dumps({"project": "bench", "runs": items[i : i + per]}).encode()
+            for i in range(0, n_spans, per)
+        ]
+        path, ctype = "/api/v1/runs/batch", "application/json"
+    cpu0 = cpu_seconds(proc.pid)
+    t0 = time.perf_counter()
+    retries = send_all(base, key, bodies, path, ctype, args.threads)
+    stored = count_runs(db_url)
+    elapsed = time.perf_counter() - t0
+    cpu = cpu_seconds(proc.pid) - cpu0
+    peak = rss_mib(proc.pid)
+    proc.send_signal(signal.SIGTERM)
+    proc.wait(60)
+    size = disk_bytes(db_url, data_dir)
+    if schema:
+        admin = sa.create_engine(
+            normalize_database_url(args.database_url), isolation_level="AUTOCOMMIT"
+        )
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f'DROP SCHEMA "{schema}" CASCADE')
+        admin.dispose()
+    assert stored == n_spans, f"stored {stored} of {n_spans}"
+    return {
+        "mode": mode,
+        "spans": n_spans,
+        "requests": len(bodies),
+        "request_bytes_avg": sum(map(len, bodies)) // len(bodies),
+        "seconds": round(elapsed, 3),
+        "spans_per_s": round(n_spans / elapsed),
+        "server_cpu_ms_per_span": round(cpu * 1000 / n_spans, 3),
+        "server_peak_rss_mib": round(peak, 1),
+        "bytes_on_disk_per_run": size // n_spans,
+        "retries_503": retries,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--traces", type=int, default=2000)
+    parser.add_argument("--span-bytes", type=int, default=3000)
+    parser.add_argument("--spans-per-request", type=int, default=500)
+    parser.add_argument("--threads", type=int, default=4)
+    parser.add_argument("--database-url", default="", help="PostgreSQL URL; empty = SQLite")
+    parser.add_argument("--modes", default="otlp-protobuf,native")
+    args = parser.parse_args()
+    traces = build_traces(args.traces, args.span_bytes)
+    size = len(request(traces[0]).SerializeToString()) // 5
+    print(
+        f"{sum(map(len, traces))} spans in {len(traces)} traces, ~{size} bytes per span (protobuf)"
+    )
+    results = []
+    for mode in args.modes.split(","):
+        res = run_one(mode, traces, args)
+        results.append(res)
+        print(json.dumps(res))
+    backend = "postgresql" if args.database_url else "sqlite"
+    out = ROOT / "bench" / "results"
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / f"ingest-{backend}-{time.strftime('%Y%m%dT%H%M%S')}.json"
+    meta = {
+        "backend": backend,
+        "cpus": os.cpu_count(),
+        "span_bytes_protobuf": size,
+        "args": vars(args),
+    }
+    path.write_text(json.dumps({"meta": meta, "results": results}, indent=2))
+    print(
+        f"\n{'mode':15} {'spans/s':>9} {'cpu ms/span':>12} {'bytes/run':>10} {'peak RSS MiB':>13}"
+    )
+    for r in results:
+        print(
+            f"{r['mode']:15} {r['spans_per_s']:>9} {r['server_cpu_ms_per_span']:>12} "
+            f"{r['bytes_on_disk_per_run']:>10} {r['server_peak_rss_mib']:>13}"
+        )
+    print(f"written to {path}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,102 @@
+"""Content attributes stored once: moved into inputs/outputs on ingest, restored on export.
+
+A GenAI span usually carries its content in one attribute (``gen_ai.input.messages``,
+``input.value``, ``gen_ai.tool.call.result``, ...) which the mapping parses into the run's
+``inputs``/``outputs``. Keeping the attribute as well would store every prompt twice. So when the
+value at the run path equals the (parsed) attribute, the attribute is left out of
+``extra.otel.attributes`` and ``extra.otel.moved`` records, per attribute, whether it was a JSON
+string and in which common spelling (compact, or Python's ``json.dumps`` with or without
+``ensure_ascii``); the run path is fixed by ``MOVABLE``. Export puts back exactly the same
+string. An attribute whose text cannot be reproduced exactly is simply kept as it is. (On
+PostgreSQL, JSONB keeps no object key order, so there a restored string is equal as JSON, like
+every JSON value stored there.)
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+import orjson
+
+from goldloop.domain.otel_messages import parse_json_value
+
+# attribute -> (run field, key inside it or None for the whole field)
+MOVABLE: dict[str, tuple[str, str | None]] = {
+    "gen_ai.input.messages": ("inputs", "messages"),
+    "gen_ai.system_instructions": ("inputs", "system"),
+    "gen_ai.output.messages": ("outputs", "messages"),
+    "gen_ai.tool.call.arguments": ("inputs", None),
+    "gen_ai.tool.call.result": ("outputs", None),
+    "gen_ai.retrieval.query.text": ("inputs", None),
+    "gen_ai.retrieval.documents": ("outputs", "documents"),
+    "input.value": ("inputs", None),
+    "output.value": ("outputs", None),
+    "langfuse.observation.input": ("inputs", None),
+    "langfuse.observation.output": ("outputs", None),
+    "traceloop.entity.input": ("inputs", None),
+    "traceloop.entity.output": ("outputs", None),
+}
+_MISSING = object()
+_STYLES = ("compact", "python", "python-utf8")
+
+
+def _dump(value: Any, style: str) -> str:
+    if style == "python":
+        return json.dumps(value)
+    if style == "python-utf8":
+        return json.dumps(value, ensure_ascii=False)
+    return orjson.dumps(value).decode()
+
+
+def _at(fields: Mapping[str, Any], field: str, key: str | None) -> Any:
+    value = fields.get(field, _MISSING)
+    if key is None or value is _MISSING:
+        return value
+    return value.get(key, _MISSING) if isinstance(value, dict) else _MISSING
+
+
+def move_content(
+    attrs: dict[str, Any], fields: Mapping[str, Any]
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(attributes without the moved ones, {attribute: JSON spelling, or "" if not JSON})."""
+    moved: dict[str, Any] = {}
+    for name, (field, key) in MOVABLE.items():
+        raw = attrs.get(name, _MISSING)
+        if raw is _MISSING or raw is None:
+            continue
+        target = _at(fields, field, key)
+        if target is _MISSING:
+            continue
+        style: str
+        if target == raw:
+            style = ""
+        elif isinstance(raw, str) and target == parse_json_value(raw):
+            found = next((s for s in _STYLES if _dump(target, s) == raw), None)
+            if found is None:
+                continue
+            style = found
+        else:
+            continue
+        moved[name] = style
+    if not moved:
+        return attrs, moved
+    return {k: v for k, v in attrs.items() if k not in moved}, moved
+
+
+def restore_content(
+    attrs: Mapping[str, Any], moved: Mapping[str, Any], run: Mapping[str, Any]
+) -> dict[str, Any]:
+    """The attributes as sent, with moved content read back from the run."""
+    out = dict(attrs)
+    for name, style in moved.items():
+        if name not in MOVABLE:
+            continue
+        value = _at(run, *MOVABLE[name])
+        if value is _MISSING or value is None:
+            continue
+        if style:
+            value = _dump(value, str(style))
+        out[name] = value
+    return out
