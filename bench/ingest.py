@@ -38,7 +38,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 from goldloop.settings import normalize_database_url  # noqa: E402
 from otlp_builders import request, span  # noqa: E402
 
-WORDS = ["refund", "order", "parcel", "delayed", "customer", "agent", "weather", "booking", "invoice", "policy"]
+WORDS = "refund order parcel delayed customer agent weather booking invoice policy".split()  # noqa: SIM905
 
 
 def _text(rng: random.Random, size: int) -> str:
@@ -73,7 +73,7 @@ def build_traces(n_traces: int, span_bytes: int, seed: int = 1) -> list[list[Any
             **common,
         }
 
-        def llm(i: int) -> dict[str, Any]:
+        def llm(i: int, common: dict[str, Any] = common) -> dict[str, Any]:
             return {
                 "gen_ai.operation.name": "chat",
                 "gen_ai.provider.name": "openai",
@@ -173,7 +173,7 @@ def native_items(traces: list[list[Any]]) -> list[dict[str, Any]]:
                 kind = attrs[kv.key]
                 val = getattr(kv.value, kind)
                 values[kv.key] = (
-                    list(v.string_value for v in val.values) if kind == "array_value" else val
+                    [v.string_value for v in val.values] if kind == "array_value" else val
                 )
             op = values.get("gen_ai.operation.name")
             kind = {"chat": "llm", "execute_tool": "tool", "retrieval": "retriever"}.get(

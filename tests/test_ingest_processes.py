@@ -3,10 +3,13 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
+import sys
 import threading
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -27,7 +30,7 @@ from goldloop.domain.otel_dedupe import restore_content
 from goldloop.settings import Settings
 from goldloop.store import run_rows
 from goldloop.store.database import Database
-from test_serve import start_server
+from test_serve import SRC, start_server
 
 pytestmark = pytest.mark.slow
 
@@ -205,3 +208,56 @@ def test_sigkill_during_ingestion_loses_nothing_acknowledged(
     missing = set(acknowledged) - stored
     assert not missing, f"{len(missing)} acknowledged runs lost, e.g. {sorted(missing)[:3]}"
     assert len(stored) >= len(acknowledged)
+
+
+def test_cli_export_then_import_restores_a_deleted_project(
+    served: tuple[subprocess.Popen[str], str, str, Settings], tmp_path: Path
+) -> None:
+    from test_trace_export import NATIVE_TRACE, native_runs
+
+    _, base, key, settings = served
+    with httpx.Client(base_url=base, headers={"x-api-key": key}, timeout=30) as c:
+        assert (
+            c.post("/api/v1/runs/batch", json={"project": "src", "runs": native_runs()}).status_code
+            == 202
+        )
+    before = _rows_of_workspace(settings, NATIVE_TRACE)
+    out = tmp_path / "src.otlp.jsonl"
+
+    def cli(*args: str) -> subprocess.CompletedProcess[str]:
+        env = {**os.environ, "PYTHONPATH": SRC}
+        return subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "goldloop",
+                "traces",
+                *args,
+                "--endpoint",
+                base,
+                "--api-key",
+                key,
+            ],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=120,
+        )
+
+    exported = cli("export", "--project", "src", "-o", str(out))
+    assert exported.returncode == 0, exported.stderr
+    assert out.read_bytes().count(b"\n") == 1
+    with httpx.Client(base_url=base, headers={"x-api-key": key}, timeout=30) as c:
+        pid = c.get("/api/v1/projects", params={"name": "src"}).json()["items"][0]["id"]
+        assert c.delete(f"/api/v1/projects/{pid}").json()["runs_deleted"] == 4
+    imported = cli("import", str(out))
+    assert imported.returncode == 0, imported.stderr
+    assert "imported 1 batches (0 spans rejected)" in imported.stderr
+    after = _rows_of_workspace(settings, NATIVE_TRACE)
+    volatile = ("pk", "seq", "created_at", "updated_at", "project_id")
+    assert [{k: v for k, v in r.items() if k not in volatile} for r in after] == [
+        {k: v for k, v in r.items() if k not in volatile} for r in before
+    ]
+    missing = cli("export", "--project", "nope")
+    assert missing.returncode == 1
+    assert "no project named 'nope'" in missing.stderr

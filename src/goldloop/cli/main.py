@@ -290,6 +290,10 @@ def settings_cmd(markdown: bool) -> None:
 
 cli.add_command(dataset_commands)
 
+from goldloop.cli.traces import traces as _traces  # noqa: E402
+
+cli.add_command(_traces)
+
 
 def main() -> None:
     cli(prog_name="goldloop")

@@ -17,6 +17,7 @@ from goldloop.domain import otel_messages as msgs
 from goldloop.domain.clock import from_iso
 from goldloop.domain.otel_decode import OtelSpan
 from goldloop.domain.otel_dedupe import move_content
+from goldloop.domain.otel_export import GOLDLOOP_RUN
 from goldloop.domain.otel_messages import parse_json
 from goldloop.domain.run_items import RunPatch
 
@@ -415,6 +416,22 @@ def raw_otel(span: OtelSpan) -> dict[str, Any]:
     return raw
 
 
+def _apply_exact(patch: RunPatch, exact: Mapping[str, Any]) -> None:
+    """Fields of a ``goldloop.run`` attribute (see ``otel_export``) override the mapping."""
+    if isinstance(exact.get("id"), str):
+        patch.id = exact["id"][:64]
+    if isinstance(exact.get("trace_id"), str):
+        patch.trace_id = exact["trace_id"][:64]
+    f = patch.fields
+    f.pop("parent_id", None)
+    if isinstance(exact.get("parent_id"), str):
+        f["parent_id"] = exact["parent_id"][:64]
+    for name in ("kind", "status", "provider", "reference_example_id"):
+        if isinstance(exact.get(name), str):
+            f[name] = exact[name]
+    patch.extra = dict(exact["extra"]) if isinstance(exact.get("extra"), dict) else {}
+
+
 def span_to_patch(span: OtelSpan) -> RunPatch:
     a = span.attributes
     patch = RunPatch(
@@ -473,6 +490,10 @@ def span_to_patch(span: OtelSpan) -> RunPatch:
     if (meta := _metadata(a)) is not None:
         f["metadata"] = meta
     patch.extra.update(_optional_extra(a, span, start_us))
+    exact = parse_json(a.get(GOLDLOOP_RUN))
+    if isinstance(exact, dict):  # a run Goldloop exported: its own fields, exactly
+        _apply_exact(patch, exact)
+        return patch
     raw = raw_otel(span)
     raw["attributes"], moved = move_content(a, f)
     if moved:

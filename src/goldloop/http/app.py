@@ -25,6 +25,7 @@ from goldloop.http.routes import (
     otlp,
     projects,
     run_queries,
+    trace_export,
 )
 from goldloop.services import auth, ingest
 from goldloop.services.context import ServiceContext
@@ -44,6 +45,7 @@ def _api_router() -> APIRouter:
     api.include_router(projects.router)
     api.include_router(feedback.router)
     api.include_router(ingest_runs.router)
+    api.include_router(trace_export.router)
     api.include_router(alerts.router)
     api.include_router(datasets.router)
     api.include_router(examples.router)

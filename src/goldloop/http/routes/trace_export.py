@@ -1,0 +1,24 @@
+"""GET /api/v1/projects/{id}/export: a project's runs as OTLP/JSON Lines."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+from fastapi.responses import StreamingResponse
+
+from goldloop.http.deps import Ctx, Who
+from goldloop.services import trace_export
+
+router = APIRouter(tags=["projects"])
+
+
+@router.get(
+    "/projects/{project_id}/export",
+    response_class=StreamingResponse,
+    summary="Export a project's runs as OTLP/JSON Lines",
+    responses={200: {"content": {"application/x-ndjson": {}}}},
+)
+def export_project(project_id: str, ctx: Ctx, who: Who) -> StreamingResponse:
+    """Each line is an OTLP/JSON ExportTraceServiceRequest with GenAI attribute names; post the
+    lines to ``/v1/traces`` (``goldloop traces import``) to load them again."""
+    lines = trace_export.export_project(ctx, who, project_id)
+    return StreamingResponse(lines, media_type="application/x-ndjson")

@@ -1,0 +1,159 @@
+"""Export as OTLP/JSON Lines and import back: a round trip gives the same runs (both backends)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+import orjson
+import pytest
+from fastapi import FastAPI
+
+from goldloop.services import auth
+from ingest_helpers import app_ctx, stable, trace_rows
+from otlp_builders import request
+from test_otlp_ingest import PB, TRACE, genai_trace
+
+NATIVE_TRACE = "3f2c1a9e-8a5b-4c61-9d0e-1b2c3d4e5f60"
+
+
+def native_runs() -> list[dict[str, Any]]:
+    root = "6e1b0c4e-1111-4a7e-9a51-0c2d2f4c9a01"
+    return [
+        {
+            "id": root,
+            "trace_id": NATIVE_TRACE,
+            "name": "answer",
+            "kind": "chain",
+            "start_time": 1_764_150_816_000_000,
+            "end_time": 1_764_150_817_000_000,
+            "inputs": {"question": "refund?", "n": 3},
+            "outputs": "Yes, within 30 days.",
+            "tags": ["prod", "v2"],
+            "metadata": {"release": "r1", "nested": {"a": [1, 2]}},
+            "session_id": "conv-1",
+            "user_id": "u-9",
+            "events": [{"name": "retry", "time": 1}],
+        },
+        {
+            "id": "llm-call-1",
+            "trace_id": NATIVE_TRACE,
+            "parent_id": root,
+            "name": "ChatModel",
+            "kind": "llm",
+            "start_time": 1_764_150_816_100_000,
+            "end_time": 1_764_150_816_900_000,
+            "inputs": {
+                "messages": [{"role": "user", "parts": [{"type": "text", "content": "hi"}]}]
+            },
+            "outputs": {"messages": [{"role": "assistant", "parts": [], "finish_reason": "stop"}]},
+            "model": "gpt-4o-mini",
+            "provider": "OpenAI",
+            "usage": {"input_tokens": 10, "output_tokens": 4, "cache_read_tokens": 2},
+        },
+        {
+            "id": "tool-1",
+            "trace_id": NATIVE_TRACE,
+            "parent_id": root,
+            "name": "lookup",
+            "kind": "tool",
+            "start_time": 1_764_150_816_910_000,
+            "end_time": 1_764_150_816_950_000,
+            "inputs": {"order": 42},
+            "error": {"type": "KeyError", "message": "no order 42", "stacktrace": "Traceback"},
+            "cost": 0.25,
+        },
+        {
+            "id": "pending-1",
+            "trace_id": NATIVE_TRACE,
+            "parent_id": root,
+            "name": "still running",
+            "kind": "parser",
+            "start_time": 1_764_150_816_960_000,
+            "reference_example_id": "ex-1",
+        },
+    ]
+
+
+@pytest.fixture
+async def other(app: FastAPI) -> AsyncIterator[tuple[httpx.AsyncClient, str]]:
+    """A client of a second workspace: the same ids can be imported there without merging."""
+    ctx = app_ctx(app)
+    ws = auth.create_workspace(ctx, "elsewhere")
+    key = auth.create_key(ctx, ws.id, "k").secret
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(
+        transport=transport, base_url="http://t", headers={"x-api-key": key}
+    ) as c:
+        yield c, key
+
+
+async def _export(client: httpx.AsyncClient, project: str) -> list[bytes]:
+    found = (await client.get("/api/v1/projects", params={"name": project})).json()["items"]
+    r = await client.get(f"/api/v1/projects/{found[0]['id']}/export")
+    assert r.status_code == 200
+    assert r.headers["content-type"].startswith("application/x-ndjson")
+    return [line for line in r.content.split(b"\n") if line]
+
+
+async def _import(client: httpx.AsyncClient, lines: list[bytes], project: str) -> None:
+    for line in lines:
+        r = await client.post(
+            "/v1/traces",
+            content=line,
+            headers={"content-type": "application/json", "x-goldloop-project": project},
+        )
+        assert r.status_code == 200, r.text
+        assert r.json() == {}
+
+
+async def test_native_runs_round_trip(
+    app: FastAPI,
+    client: httpx.AsyncClient,
+    admin_key: str,
+    other: tuple[httpx.AsyncClient, str],
+) -> None:
+    r = await client.post("/api/v1/runs/batch", json={"project": "src", "runs": native_runs()})
+    assert r.status_code == 202
+    lines = await _export(client, "src")
+    doc = orjson.loads(lines[0])
+    spans = doc["resourceSpans"][0]["scopeSpans"][0]["spans"]
+    llm = next(s for s in spans if s["name"] == "ChatModel")
+    attrs = {a["key"]: a["value"] for a in llm["attributes"]}
+    assert attrs["gen_ai.operation.name"] == {"stringValue": "chat"}
+    assert attrs["gen_ai.usage.input_tokens"] == {"intValue": "10"}
+    assert "gen_ai.input.messages" in attrs
+    assert len(llm["traceId"]) == 32
+    assert len(llm["spanId"]) == 16
+    tool = next(s for s in spans if s["name"] == "lookup")
+    assert tool["status"] == {"code": 2, "message": "no order 42"}
+
+    other_client, other_key = other
+    await _import(other_client, lines, "copy")
+    before = stable(trace_rows(app, admin_key, NATIVE_TRACE))
+    after = stable(trace_rows(app, other_key, NATIVE_TRACE))
+    assert len(before) == 4
+    assert after == before
+
+
+async def test_otlp_runs_round_trip(
+    app: FastAPI,
+    client: httpx.AsyncClient,
+    admin_key: str,
+    other: tuple[httpx.AsyncClient, str],
+) -> None:
+    body = request(genai_trace()).SerializeToString()
+    assert (await client.post("/v1/traces", content=body, headers=PB)).status_code == 200
+    lines = await _export(client, "agent-svc")
+    spans = orjson.loads(lines[0])["resourceSpans"][0]["scopeSpans"][0]["spans"]
+    llm = next(s for s in spans if s["name"] == "chat gpt-4o")
+    keys = {a["key"] for a in llm["attributes"]}
+    assert "gen_ai.input.messages" in keys  # restored from the run
+    other_client, other_key = other
+    await _import(other_client, lines, "copy")
+    assert stable(trace_rows(app, other_key, TRACE)) == stable(trace_rows(app, admin_key, TRACE))
+
+
+async def test_export_of_unknown_project_is_404(client: httpx.AsyncClient) -> None:
+    assert (await client.get("/api/v1/projects/nope/export")).status_code == 404
