@@ -55,7 +55,8 @@ def _waiting_on_a_lock(ctx: ServiceContext) -> int:
 
 def test_concurrent_insert_of_the_same_new_run_merges(ctx: ServiceContext) -> None:
     """Writer B finds no row, tries to insert while writer A's insert of the same id is
-    uncommitted: B must wait, then merge onto A's row instead of failing or overwriting."""
+    uncommitted: B must wait, then (retrying its batch) merge onto A's row instead of failing
+    or overwriting it."""
     if ctx.db.dialect != "postgresql":
         pytest.skip("SQLite has a single writer; the race cannot happen")
     who = _who(ctx)
@@ -70,9 +71,7 @@ def test_concurrent_insert_of_the_same_new_run_merges(ctx: ServiceContext) -> No
 
     def writer_b() -> None:
         try:
-            outcome["n"] = ctx.db.write(
-                lambda c: run_writes.upsert_runs(c, who.workspace_id, [(pid, end)], _merge)
-            )
+            outcome["n"] = ingest.write_patches(ctx, who, [end], default_project="p")
         except Exception as exc:
             outcome["error"] = exc
 

@@ -8,13 +8,15 @@ from __future__ import annotations
 
 import functools
 import logging
+import random
+import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from goldloop.domain.errors import InvalidInput
+from goldloop.domain.errors import InvalidInput, Overloaded
 from goldloop.domain.prices import PriceTable
 from goldloop.domain.run_items import RunPatch, parse_batch
 from goldloop.domain.run_merge import merge, truncate_payloads
@@ -27,7 +29,7 @@ DEFAULT_PROJECT = "default"
 MAX_PROJECT_NAME = 200
 # PostgreSQL: deadlock / serialization failure; the whole batch is retried (it is idempotent).
 _RETRYABLE_SQLSTATES = ("40P01", "40001")
-_RETRIES = 5
+_RETRIES = 8
 
 
 @functools.lru_cache(maxsize=4)
@@ -117,9 +119,12 @@ def write_patches(
     for attempt in range(_RETRIES):
         try:
             return ctx.db.write(write)
+        except run_writes.InsertRace as exc:
+            reason = str(exc)
         except sa.exc.DBAPIError as exc:
-            state = getattr(exc.orig, "sqlstate", None)
-            if state not in _RETRYABLE_SQLSTATES or attempt == _RETRIES - 1:
+            reason = str(getattr(exc.orig, "sqlstate", None))
+            if reason not in _RETRYABLE_SQLSTATES:
                 raise
-            log.info("run batch hit %s on attempt %d; retrying", state, attempt + 1)
-    raise AssertionError("unreachable")
+        log.info("run batch retried (attempt %d): %s", attempt + 1, reason)
+        time.sleep(random.uniform(0, 0.02 * (attempt + 1)))  # de-synchronise the retries
+    raise Overloaded("concurrent writes to the same runs kept colliding; retry shortly")

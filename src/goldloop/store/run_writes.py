@@ -12,8 +12,12 @@ uses the sequence ``runs_seq``: values are unique and increasing in allocation o
 concurrent transactions may COMMIT out of order, so a tailer must re-read a short window behind
 its watermark (or wait for in-flight transactions) rather than assume commit order.
 
-On PostgreSQL two transactions may both try to insert the same new run: the INSERT uses
-``ON CONFLICT DO NOTHING`` and the rows another writer won are re-read (locked) and merged.
+On PostgreSQL concurrent batches stay deadlock-free by taking row locks in one global order:
+existing rows are locked ``FOR UPDATE`` in byte order of their ids (``COLLATE "C"``, the order
+Python sorts in, across chunks), new rows are inserted in that same order, and nothing is locked
+after the inserts. Two transactions that both insert the same new run: the second one's INSERT
+(``ON CONFLICT DO NOTHING``) waits for the first to commit and then skips the row; the batch then
+raises ``InsertRace`` and the caller retries it whole, when the row exists and is simply merged.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from typing import Any
 import orjson
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.dialects.postgresql import psycopg
 from sqlalchemy.engine import Connection
 
 from goldloop.domain.run_items import RunPatch
@@ -36,35 +41,53 @@ MergeFn = Callable[[Mapping[str, Any] | None, RunPatch, str], dict[str, Any]]
 
 _CHUNK = 500
 _sqlite = sqlite.dialect()
+_pg = psycopg.dialect(paramstyle="format", implicit_returning=False)  # type: ignore[no-untyped-call]
 _JSON_COLUMNS = frozenset(
     c.name for c in runs.c if isinstance(c.type.dialect_impl(_sqlite), sa.JSON)
 )
 _INSERT_COLUMNS = ("workspace_id", "id", "seq", *VALUE_COLUMNS)
 _UPDATE_COLUMNS = (*VALUE_COLUMNS, "seq")
+_READ_COLUMNS = [runs.c.pk, runs.c.id, *(runs.c[name] for name in VALUE_COLUMNS)]
 
 
-def _positional(stmt: Any) -> tuple[str, tuple[str, ...]]:
-    """SQLite SQL text with ``?`` placeholders, and the parameter names in placeholder order."""
-    compiled = stmt.compile(dialect=_sqlite)
+def _positional(stmt: Any, dialect: Any) -> tuple[str, tuple[str, ...]]:
+    """SQL text with positional placeholders, and the parameter names in placeholder order."""
+    compiled = stmt.compile(dialect=dialect)
     return str(compiled), tuple(compiled.positiontup or ())
 
 
-# SQLite fast path: the driver's executemany with JSON encoded here, skipping SQLAlchemy's
-# per-row parameter processing (it was the largest cost of a big batch).
-_SQLITE_INSERT, _INSERT_ORDER = _positional(
-    sa.insert(runs).values({c: sa.bindparam(c) for c in _INSERT_COLUMNS})
-)
-_SQLITE_UPDATE, _UPDATE_ORDER = _positional(
+# The batch statements go straight to the driver's executemany (one parsed statement, many
+# parameter tuples; psycopg pipelines them) with JSON encoded here: SQLAlchemy's per-row
+# parameter processing, and psycopg parsing a 500-row VALUES list, were most of a batch's cost.
+_INSERT = {
+    "sqlite": _positional(
+        sa.insert(runs).values({c: sa.bindparam(c) for c in _INSERT_COLUMNS}), _sqlite
+    ),
+    "postgresql": _positional(
+        postgresql.insert(runs)
+        .values({c: sa.bindparam(c) for c in _INSERT_COLUMNS})
+        .on_conflict_do_nothing(index_elements=["workspace_id", "id"]),
+        _pg,
+    ),
+}
+_UPDATE_STMT = (
     sa.update(runs)
     .values({c: sa.bindparam(c) for c in _UPDATE_COLUMNS})
     .where(runs.c.pk == sa.bindparam("pk"))
 )
-_READ_COLUMNS = [runs.c.pk, runs.c.id, *(runs.c[name] for name in VALUE_COLUMNS)]
-_UPDATE = (
-    sa.update(runs)
-    .where(runs.c.pk == sa.bindparam("u_pk"))
-    .values({name: sa.bindparam(f"u_{name}") for name in (*VALUE_COLUMNS, "seq")})
-)
+_UPDATE = {
+    "sqlite": _positional(_UPDATE_STMT, _sqlite),
+    "postgresql": _positional(_UPDATE_STMT, _pg),
+}
+
+
+def _executemany(conn: Connection, statement: tuple[str, tuple[str, ...]], rows: list[Any]) -> None:
+    sql, order = statement
+    cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+    try:
+        cursor.executemany(sql, [_values(r, order) for r in rows])
+    finally:
+        cursor.close()
 
 
 def _chunks(items: Sequence[Any], size: int = _CHUNK) -> Iterable[Sequence[Any]]:
@@ -101,19 +124,21 @@ def ensure_projects(
     return lookup()
 
 
+class InsertRace(Exception):
+    """Another transaction inserted some of these runs first; retry the whole batch."""
+
+
 def _select_existing(
     conn: Connection, workspace_id: str, ids: Sequence[str]
 ) -> dict[str, dict[str, Any]]:
     found: dict[str, dict[str, Any]] = {}
     lock = conn.dialect.name == "postgresql"
     for chunk in _chunks(ids):
-        query = (
-            sa.select(*_READ_COLUMNS)
-            .where(runs.c.workspace_id == workspace_id, runs.c.id.in_(chunk))
-            .order_by(runs.c.id)
+        query = sa.select(*_READ_COLUMNS).where(
+            runs.c.workspace_id == workspace_id, runs.c.id.in_(chunk)
         )
-        if lock:
-            query = query.with_for_update()
+        if lock:  # byte order = Python's sort order: one lock order for every transaction
+            query = query.order_by(runs.c.id.collate("C")).with_for_update()
         for r in conn.execute(query):
             found[r.id] = dict(r._mapping)
     return found
@@ -169,26 +194,15 @@ def upsert_runs(
     if inserts:
         for row in inserts:
             row["seq"] = next(seqs)
+        _executemany(conn, _INSERT[conn.dialect.name], inserts)
         if conn.dialect.name == "postgresql":
-            lost = _insert_pg(conn, inserts)
-            if lost:  # another transaction inserted these first: merge onto its rows
-                winners = _select_existing(conn, workspace_id, sorted(lost))
-                for run_id in sorted(lost):
-                    row = _fold(winners[run_id], by_id[run_id], merge)
-                    row["pk"] = winners[run_id]["pk"]
-                    row["seq"] = lost[run_id]
-                    updates.append(row)
-        else:
-            conn.exec_driver_sql(_SQLITE_INSERT, [_values(r, _INSERT_ORDER) for r in inserts])
+            lost = _lost_inserts(conn, workspace_id, inserts)
+            if lost:  # locking them now could deadlock: start over, they exist now
+                raise InsertRace(f"{len(lost)} runs were inserted concurrently, e.g. {min(lost)!r}")
     for row in updates:
-        row.setdefault("seq", None)
-        if row["seq"] is None:
-            row["seq"] = next(seqs)
-    if updates and conn.dialect.name == "sqlite":
-        conn.exec_driver_sql(_SQLITE_UPDATE, [_values(r, _UPDATE_ORDER) for r in updates])
-    elif updates:
-        params = [{f"u_{k}": row[k] for k in (*_UPDATE_COLUMNS, "pk")} for row in updates]
-        conn.execute(_UPDATE, params)
+        row["seq"] = next(seqs)
+    if updates:
+        _executemany(conn, _UPDATE[conn.dialect.name], updates)
     return len(ids)
 
 
@@ -201,14 +215,17 @@ def _values(row: Mapping[str, Any], columns: Sequence[str]) -> tuple[Any, ...]:
     )
 
 
-def _insert_pg(conn: Connection, rows: list[dict[str, Any]]) -> dict[str, int]:
-    """Insert, skipping ids another transaction inserted first; returns those ids -> their seq."""
-    stmt = (
-        postgresql.insert(runs)
-        .on_conflict_do_nothing(index_elements=["workspace_id", "id"])
-        .returning(runs.c.id)
-    )
-    inserted: set[str] = set()
-    for chunk in _chunks(rows):
-        inserted.update(conn.execute(stmt, list(chunk)).scalars())
-    return {row["id"]: row["seq"] for row in rows if row["id"] not in inserted}
+def _lost_inserts(
+    conn: Connection, workspace_id: str, rows: list[dict[str, Any]]
+) -> dict[str, int]:
+    """Ids whose insert was skipped (ON CONFLICT: another transaction inserted them first) ->
+    the seq meant for them. Ours carry our seq: sequence values are unique."""
+    mine = {row["id"]: row["seq"] for row in rows}
+    stored: dict[str, int] = {}
+    ids = list(mine)
+    for chunk in _chunks(ids):
+        query = sa.select(runs.c.id, runs.c.seq).where(
+            runs.c.workspace_id == workspace_id, runs.c.id.in_(chunk)
+        )
+        stored.update({r.id: r.seq for r in conn.execute(query)})
+    return {run_id: seq for run_id, seq in mine.items() if stored.get(run_id) != seq}
