@@ -1,8 +1,11 @@
 """Ingestion benchmark: OTLP protobuf and native batch against a real `goldloop serve`.
 
-Load (issue 3): 10,000 spans of ~3 KB in 2,000 five-span GenAI traces. Request bodies are built
-before the clock starts, so the client's CPU is mostly HTTP; the server runs as its own process
-and its CPU time is read from /proc. "Queryable" is checked by counting the stored runs once every
+Load (issue 3): 10,000 spans of ~3 KB in 2,000 five-span GenAI traces. Modes: ``otlp-protobuf``
+and ``native`` send request bodies built before the clock starts (500 spans each, 4 client
+threads), so the client's CPU is mostly HTTP; ``otel-sdk`` creates the spans with the unmodified
+OpenTelemetry SDK and exports them with its OTLP/HTTP exporter (one BatchSpanProcessor, as an
+application would). The server runs as its own process; its CPU time is read from /proc.
+"Queryable" is checked by counting the stored runs once every
 request was acknowledged (the server acknowledges only after commit).
 
     python bench/ingest.py                          # SQLite, OTLP protobuf and native
@@ -313,6 +316,46 @@ def disk_bytes(url: str, data_dir: Path) -> int:
         engine.dispose()
 
 
+def send_with_sdk(base: str, key: str, traces: list[list[Any]]) -> int:
+    """The same spans through the unmodified OpenTelemetry SDK and its OTLP/HTTP exporter
+    (BatchSpanProcessor, protobuf): includes the SDK's own CPU, on the same machine."""
+    from opentelemetry import trace
+    from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+    from opentelemetry.sdk.resources import Resource
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import BatchSpanProcessor
+
+    from goldloop.domain.otel_decode import pb_attrs
+
+    exporter = OTLPSpanExporter(endpoint=f"{base}/v1/traces", headers={"x-api-key": key})
+    provider = TracerProvider(resource=Resource.create({"service.name": "agent-svc"}))
+    provider.add_span_processor(
+        BatchSpanProcessor(exporter, max_queue_size=20_000, max_export_batch_size=512)
+    )
+    tracer = provider.get_tracer("bench")
+    for spans in traces:
+        root = spans[0]
+        parent = tracer.start_span(
+            root.name, start_time=root.start_time_unix_nano, attributes=pb_attrs(root.attributes)
+        )
+        ctx = trace.set_span_in_context(parent)
+        for s in spans[1:]:
+            child = tracer.start_span(
+                s.name,
+                context=ctx,
+                kind=trace.SpanKind.CLIENT,
+                start_time=s.start_time_unix_nano,
+                attributes=pb_attrs(s.attributes),
+            )
+            child.end(end_time=s.end_time_unix_nano)
+        parent.end(end_time=root.end_time_unix_nano)
+    ok = provider.force_flush(600_000)
+    provider.shutdown()
+    if not ok:
+        raise SystemExit("the SDK exporter did not flush")
+    return 0
+
+
 def run_one(mode: str, traces: list[list[Any]], args: argparse.Namespace) -> dict[str, Any]:
     data_dir = Path(tempfile.mkdtemp(prefix=f"gl-bench-{mode}-"))
     url = args.database_url
@@ -330,8 +373,11 @@ def run_one(mode: str, traces: list[list[Any]], args: argparse.Namespace) -> dic
     n_spans = sum(len(t) for t in traces)
     per = args.spans_per_request
     flat = [s for t in traces for s in t]
+    bodies: list[bytes] = []
     if mode == "otlp-protobuf":
         bodies = [request(flat[i : i + per]).SerializeToString() for i in range(0, n_spans, per)]
+        path, ctype = "/v1/traces", "application/x-protobuf"
+    elif mode == "otel-sdk":
         path, ctype = "/v1/traces", "application/x-protobuf"
     else:
         items = native_items(traces)
@@ -342,7 +388,10 @@ def run_one(mode: str, traces: list[list[Any]], args: argparse.Namespace) -> dic
         path, ctype = "/api/v1/runs/batch", "application/json"
     cpu0 = cpu_seconds(proc.pid)
     t0 = time.perf_counter()
-    retries = send_all(base, key, bodies, path, ctype, args.threads)
+    if mode == "otel-sdk":
+        retries = send_with_sdk(base, key, traces)
+    else:
+        retries = send_all(base, key, bodies, path, ctype, args.threads)
     stored = count_runs(db_url)
     elapsed = time.perf_counter() - t0
     cpu = cpu_seconds(proc.pid) - cpu0
@@ -361,8 +410,8 @@ def run_one(mode: str, traces: list[list[Any]], args: argparse.Namespace) -> dic
     return {
         "mode": mode,
         "spans": n_spans,
-        "requests": len(bodies),
-        "request_bytes_avg": sum(map(len, bodies)) // len(bodies),
+        "requests": len(bodies) or None,
+        "request_bytes_avg": sum(map(len, bodies)) // len(bodies) if bodies else None,
         "seconds": round(elapsed, 3),
         "spans_per_s": round(n_spans / elapsed),
         "server_cpu_ms_per_span": round(cpu * 1000 / n_spans, 3),
@@ -377,11 +426,11 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--traces", type=int, default=2000)
-    parser.add_argument("--span-bytes", type=int, default=3000)
+    parser.add_argument("--span-bytes", type=int, default=3450, help="~3 KB per protobuf span")
     parser.add_argument("--spans-per-request", type=int, default=500)
     parser.add_argument("--threads", type=int, default=4)
     parser.add_argument("--database-url", default="", help="PostgreSQL URL; empty = SQLite")
-    parser.add_argument("--modes", default="otlp-protobuf,native")
+    parser.add_argument("--modes", default="otlp-protobuf,native,otel-sdk")
     args = parser.parse_args()
     traces = build_traces(args.traces, args.span_bytes)
     size = len(request(traces[0]).SerializeToString()) // 5

@@ -91,6 +91,18 @@ async def test_start_and_end_merge_into_one_run(
     assert child["extra"]["cost"]["source"] == "price_table"
     assert child["tags"] == ["prod"]
     assert child["session_id"] == "conv-1"
+    # and the same through the query API
+    view = (await client.get("/api/v1/runs/t1-child")).json()
+    assert view["outputs"] == {"answer": "a-t1-child"}
+    assert view["usage"] == {
+        "input_tokens": 12,
+        "output_tokens": 30,
+        "total_tokens": 42,
+        "cache_read_tokens": 4,
+    }
+    assert view["latency_ms"] == 1.5
+    tree = (await client.get("/api/v1/traces/t1")).json()
+    assert [r["id"] for r in tree["runs"]] == ["t1-root", "t1-child"]
     projects = (await client.get("/api/v1/projects", params={"name": "agent-support"})).json()
     assert [p["id"] for p in projects["items"]] == [root["project_id"]]
 

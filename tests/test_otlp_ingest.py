@@ -191,6 +191,12 @@ async def test_json_encoding_lands_the_same_runs_as_protobuf(
         row["id"] = back[row["id"]]
         row["parent_id"] = back.get(row["parent_id"])
     assert sorted(from_js, key=lambda r: r["id"]) == from_pb
+    # the query API answers the same trace for both encodings
+    tree_pb = (await client.get(f"/api/v1/traces/{TRACE}")).json()
+    tree_js = (await client.get(f"/api/v1/traces/{other}")).json()
+    assert [r["name"] for r in tree_pb["runs"]] == [r["name"] for r in tree_js["runs"]]
+    assert [r["inputs"] for r in tree_pb["runs"]] == [r["inputs"] for r in tree_js["runs"]]
+    assert [r["usage"] for r in tree_pb["runs"]] == [r["usage"] for r in tree_js["runs"]]
 
 
 async def test_old_senders_base64_ids_are_converted_not_misread(
