@@ -3,32 +3,16 @@ sessions, CSRF, redirects, security headers and escaping."""
 
 from __future__ import annotations
 
-import re
 from collections.abc import AsyncIterator
 
 import httpx
 import pytest
 from fastapi import FastAPI
 
+from dashboard_helpers import csrf_of, sign_in
 from goldloop.http.dashboard.web import CONTENT_SECURITY_POLICY, SESSION_COOKIE
 from goldloop.services import auth
 from goldloop.services.context import ServiceContext
-
-CSRF_RE = re.compile(r'name="csrf" value="([^"]+)"')
-
-
-def csrf_of(html: str) -> str:
-    match = CSRF_RE.search(html)
-    assert match, "no CSRF field in the page"
-    return match.group(1)
-
-
-async def sign_in(browser: httpx.AsyncClient, key: str, next_path: str = "") -> httpx.Response:
-    page = await browser.get("/login")
-    assert page.status_code == 200
-    return await browser.post(
-        "/login", data={"csrf": csrf_of(page.text), "api_key": key, "next": next_path}
-    )
 
 
 @pytest.fixture

@@ -7,6 +7,8 @@ from urllib.parse import quote
 
 import jinja2
 
+from goldloop.http.dashboard.json_view import render_json
+
 
 def timestamp(us: int | None) -> str:
     """Microseconds since the epoch as ``2026-11-26 12:03:04`` (UTC)."""
@@ -18,6 +20,8 @@ def timestamp(us: int | None) -> str:
 def duration_us(us: int | float | None) -> str:
     if us is None:
         return "—"
+    if us == 0:
+        return "0"
     if us < 1_000:
         return f"{us:.0f} µs"
     if us < 1_000_000:
@@ -57,6 +61,28 @@ def path_segment(value: object) -> str:
     return quote(str(value), safe="")
 
 
+def error_parts(error: object) -> dict[str, str | None]:
+    """A stored run error (an object with type/message/stacktrace, or a string) as parts."""
+    if isinstance(error, dict):
+
+        def text(key: str) -> str | None:
+            value = error.get(key)
+            return None if value is None else str(value)
+
+        return {
+            "type": text("type"),
+            "message": text("message"),
+            "stacktrace": text("stacktrace") or text("traceback"),
+        }
+    return {"type": None, "message": None if error is None else str(error), "stacktrace": None}
+
+
+def error_summary(error: object) -> str:
+    parts = error_parts(error)
+    head = ": ".join(p for p in (parts["type"], parts["message"]) if p)
+    return head or "error"
+
+
 def install(env: jinja2.Environment) -> None:
     env.filters.update(
         timestamp=timestamp,
@@ -66,4 +92,7 @@ def install(env: jinja2.Environment) -> None:
         cost=cost,
         percent=percent,
         seg=path_segment,
+        error_parts=error_parts,
+        error_summary=error_summary,
+        json_html=render_json,
     )

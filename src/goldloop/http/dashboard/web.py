@@ -10,7 +10,7 @@ from __future__ import annotations
 import secrets
 from collections.abc import Callable, Coroutine, Mapping
 from typing import Annotated, Any, TypeVar
-from urllib.parse import parse_qsl, urlencode
+from urllib.parse import parse_qsl, quote, urlencode
 
 import jinja2
 from fastapi import Depends, Request
@@ -112,6 +112,17 @@ def query(base: str, params: Mapping[str, Any]) -> str:
     """``base`` plus a query string of the non-empty ``params``."""
     kept = {k: v for k, v in params.items() if v not in (None, "")}
     return f"{base}?{urlencode(kept)}" if kept else base
+
+
+def query_keep_empty(base: str, params: Mapping[str, Any], keep: tuple[str, ...] = ()) -> str:
+    """Like ``query``, but the names in ``keep`` stay in the URL even when empty."""
+    kept = {k: v for k, v in params.items() if v is not None and (v != "" or k in keep)}
+    return f"{base}?{urlencode(kept)}" if kept else base
+
+
+def seg(value: object) -> str:
+    """Percent-encode one URL path segment."""
+    return quote(str(value), safe="")
 
 
 def ctx_of(request: Request) -> ServiceContext:

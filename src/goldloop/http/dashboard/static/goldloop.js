@@ -1,3 +1,38 @@
 // Goldloop dashboard behaviour. Progressive enhancement only: every page works without it.
 // Loaded as a static file (the Content-Security-Policy forbids inline scripts).
 "use strict";
+
+// Trace page: selecting a run swaps the side panel in place instead of reloading the whole
+// (possibly 5,000-run) tree. The panel HTML comes from the server, already escaped.
+function enhanceTrace() {
+  const tree = document.querySelector(".tree[data-panel-url]");
+  const panel = document.getElementById("selected");
+  if (!tree || !panel) return;
+  tree.addEventListener("click", async (event) => {
+    const link = event.target.closest("a.rname");
+    if (!link || event.ctrlKey || event.metaKey || event.shiftKey || event.button !== 0) return;
+    const runId = link.dataset.run;
+    if (!runId) return;
+    event.preventDefault();
+    const url = tree.dataset.panelUrl + "?run=" + encodeURIComponent(runId);
+    let response;
+    try {
+      response = await fetch(url, { credentials: "same-origin", headers: { accept: "text/html" } });
+    } catch (err) {
+      window.location.href = link.href;
+      return;
+    }
+    if (!response.ok) {
+      window.location.href = link.href;
+      return;
+    }
+    panel.innerHTML = await response.text();
+    tree.querySelectorAll(".row.sel").forEach((row) => row.classList.remove("sel"));
+    const row = link.closest(".row");
+    if (row) row.classList.add("sel");
+    history.replaceState(null, "", link.href);
+    if (panel.getBoundingClientRect().top < 0) panel.scrollIntoView({ block: "start" });
+  });
+}
+
+document.addEventListener("DOMContentLoaded", enhanceTrace);

@@ -1,0 +1,256 @@
+"""Runs: the filterable, sortable run table of a project, a trace, and one run."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
+
+from goldloop.domain.errors import InvalidInput, NotFound
+from goldloop.http.dashboard import trace_layout, web
+from goldloop.http.dashboard.json_view import as_chat, render_json
+from goldloop.services import feedback, projects, run_queries
+from goldloop.services.sessions import Session
+
+router = APIRouter(route_class=web.PageRoute, include_in_schema=False)
+
+PAGE_SIZE = 50
+DEFAULT_FILTER = "root"
+SORTABLE = {"start_time": "Start", "latency": "Latency", "tokens": "Tokens", "cost": "Cost"}
+FACETS = [
+    ("Traces", "root"),
+    ("Errors", 'status = "error"'),
+    ("LLM calls", 'kind = "llm"'),
+    ("Tools", 'kind = "tool"'),
+    ("Slower than 5 s", "latency > 5s"),
+    ("Last hour", "start_time > 1h ago"),
+]
+
+
+def filter_string(value: str) -> str:
+    """``value`` as a double-quoted string literal of the filter language."""
+    escaped = (
+        value.replace("\\", "\\\\")
+        .replace('"', '\\"')
+        .replace("\n", "\\n")
+        .replace("\r", "\\r")
+        .replace("\t", "\\t")
+    )
+    return f'"{escaped}"'
+
+
+def and_filter(current: str, predicate: str) -> str:
+    current = current.strip()
+    if not current:
+        return predicate
+    if predicate in current:
+        return current
+    return f"({current}) and {predicate}" if " or " in current else f"{current} and {predicate}"
+
+
+@router.get("/projects/{project_id}/runs")
+def run_list(
+    request: Request,
+    project_id: str,
+    session: web.SignedIn,
+    filter: str | None = None,
+    sort: str = "start_time",
+    order: str = "desc",
+    cursor: str | None = None,
+) -> Response:
+    ctx = web.ctx_of(request)
+    project = projects.get(ctx, session.principal, project_id)
+    text = DEFAULT_FILTER if filter is None else filter
+    sort = sort if sort in SORTABLE else "start_time"
+    order = order if order in ("asc", "desc") else "desc"
+    base = f"/projects/{web.seg(project.id)}/runs"
+    problem: dict[str, Any] | None = None
+    items: list[dict[str, Any]] = []
+    next_cursor = None
+    try:
+        page = run_queries.list_runs(
+            ctx,
+            session.principal,
+            project=project.id,
+            filter=text,
+            sort=sort,
+            order=order,
+            limit=PAGE_SIZE,
+            cursor=cursor,
+            light=True,
+        )
+        items, next_cursor = page["items"], page["next_cursor"]
+    except InvalidInput as exc:
+        details = exc.details if isinstance(exc.details, dict) else {}
+        position = details.get("position")
+        problem = {
+            "message": exc.message,
+            "position": position if isinstance(position, int) else None,
+            "field": details.get("field"),
+        }
+
+    def url(**changes: Any) -> str:
+        params = {"filter": text, "sort": sort, "order": order, **changes}
+        if params["filter"] == DEFAULT_FILTER:
+            params.pop("filter")  # the default is implied; an empty filter (all runs) is kept
+        return web.query_keep_empty(base, params, keep=("filter",))
+
+    def sort_url(column: str) -> str:
+        flip = "asc" if (column == sort and order == "desc") else "desc"
+        return url(sort=column, order=flip, cursor=None)
+
+    return web.render(
+        request,
+        "runs.html",
+        project=project,
+        runs=items,
+        filter_text=text,
+        problem=problem,
+        sort=sort,
+        order=order,
+        sortable=SORTABLE,
+        sort_url=sort_url,
+        next_url=url(cursor=next_cursor) if next_cursor else None,
+        first_url=url(cursor=None) if cursor else None,
+        facets=[(label, url(filter=and_filter(text, p), cursor=None)) for label, p in FACETS],
+        all_url=url(filter="", cursor=None),
+        narrow=lambda field, value: url(
+            filter=and_filter(text, f"{field} = {filter_string(str(value))}"), cursor=None
+        ),
+    )
+
+
+@router.get("/runs/{run_id}")
+def run_page(request: Request, run_id: str, session: web.SignedIn) -> Response:
+    run = run_queries.get_run(web.ctx_of(request), session.principal, run_id)
+    return web.redirect(
+        web.query(f"/traces/{web.seg(run['trace_id'])}", {"run": run["id"]}) + "#selected"
+    )
+
+
+@router.get("/traces/{trace_id}")
+def trace_page(
+    request: Request,
+    trace_id: str,
+    session: web.SignedIn,
+    run: str | None = None,
+    saved: str | None = None,
+) -> Response:
+    return render_trace(request, session, trace_id, run, saved=saved)
+
+
+@router.get("/traces/{trace_id}/panel")
+def trace_panel(request: Request, trace_id: str, session: web.SignedIn, run: str) -> Response:
+    """Only the side panel of one run (the trace page's script swaps it in)."""
+    ctx = web.ctx_of(request)
+    selected = run_queries.get_run(ctx, session.principal, run)
+    if selected["trace_id"] != trace_id:
+        raise NotFound(f"no run {run!r} in trace {trace_id!r}")
+    return web.render(
+        request, "_run_panel.html", **panel_context(request, session, selected, None, None, None)
+    )
+
+
+def panel_context(
+    request: Request,
+    session: Session,
+    selected: dict[str, Any],
+    saved: str | None,
+    form: dict[str, str] | None,
+    problem: str | None,
+) -> dict[str, Any]:
+    ctx = web.ctx_of(request)
+    who = session.principal
+    run_feedback = feedback.for_runs(ctx, who, [selected["id"]])
+    return {
+        "selected": selected,
+        "panels": run_panels(selected),
+        "feedback": run_feedback,
+        "saved": saved if any(f.id == saved for f in run_feedback) else None,
+        "editor": {
+            "key": "correctness",
+            "score": "",
+            "value": "",
+            "comment": "",
+            "correction": correction_text(selected.get("outputs")),
+            **(form or {}),
+        },
+        "problem": problem,
+        "feedback_keys": [k.key for k in feedback.list_keys(ctx, who)],
+    }
+
+
+def render_trace(
+    request: Request,
+    session: Session,
+    trace_id: str,
+    run_id: str | None,
+    *,
+    saved: str | None = None,
+    form: dict[str, str] | None = None,
+    problem: str | None = None,
+) -> Response:
+    """The trace page; ``form`` and ``problem`` re-show a refused feedback form."""
+    ctx = web.ctx_of(request)
+    who = session.principal
+    trace = run_queries.get_trace(ctx, who, trace_id, light=True)
+    runs = trace["runs"]
+    selected_id = run_id if run_id and any(r["id"] == run_id for r in runs) else None
+    selected = run_queries.get_run(ctx, who, selected_id or trace["root_ids"][0])
+    project = projects.get(ctx, who, selected["project_id"])
+    root = next(r for r in runs if r["id"] == trace["root_ids"][0])
+    totals = {
+        "runs": len(runs),
+        "errors": sum(1 for r in runs if r["status"] == "error"),
+        "tokens": sum((r["usage"].get("total_tokens") or 0) for r in runs),
+        "cost": sum((r["cost"] or 0.0) for r in runs),
+        "llm_calls": sum(1 for r in runs if r["kind"] == "llm"),
+    }
+    duration = (
+        trace["end_time"] - trace["start_time"]
+        if trace["start_time"] is not None and trace["end_time"] is not None
+        else None
+    )
+    return web.render(
+        request,
+        "trace.html",
+        status_code=400 if problem else 200,
+        project=project,
+        trace=trace,
+        root=root,
+        rows=trace_layout.layout(trace, selected["id"]),
+        totals=totals,
+        duration_us=duration,
+        timeline=trace_layout.TIMELINE,
+        **panel_context(request, session, selected, saved, form, problem),
+    )
+
+
+def correction_text(outputs: Any) -> str:
+    """The run's output as the correction editor starts with it."""
+    if outputs is None:
+        return ""
+    if isinstance(outputs, str):
+        return outputs
+    return orjson.dumps(outputs, option=orjson.OPT_INDENT_2).decode()
+
+
+def run_panels(run: dict[str, Any]) -> list[dict[str, Any]]:
+    """Inputs and outputs as chat messages when they are messages, else as JSON."""
+    out = []
+    for label, key in (("Inputs", "inputs"), ("Outputs", "outputs")):
+        value = run.get(key)
+        chat = as_chat(value)
+        out.append(
+            {
+                "label": label,
+                "key": key,
+                "value": value,
+                "chat": chat,
+                "json": render_json(value),
+                "rest": render_json(chat.rest) if chat and chat.rest else None,
+            }
+        )
+    return out

@@ -1,0 +1,273 @@
+"""Runs, trace and feedback pages in-process over httpx, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import html as htmllib
+import re
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+import pytest
+from fastapi import FastAPI
+
+from dashboard_helpers import csrf_of, sign_in
+from goldloop.services import auth
+from goldloop.services.context import ServiceContext
+
+T0 = 1_764_150_816_000_000
+EVIL = '<script>window.__xss=1</script><img src=x onerror="window.__xss=1">'
+
+
+def trace_items(trace: str, *, evil: bool = False, error: bool = False) -> list[dict[str, Any]]:
+    name = EVIL if evil else "answer"
+    root = {
+        "id": f"{trace}-root",
+        "trace_id": trace,
+        "name": name,
+        "kind": "chain",
+        "start_time": T0,
+        "end_time": T0 + 2_000_000,
+        "inputs": {"question": EVIL if evil else "where is my order?"},
+        "outputs": {"answer": EVIL if evil else "It ships tomorrow."},
+        "metadata": {EVIL: EVIL} if evil else {"customer": "acme"},
+        "tags": ["prod"],
+    }
+    llm = {
+        "id": f"{trace}-llm",
+        "trace_id": trace,
+        "parent_id": f"{trace}-root",
+        "name": "openai.chat",
+        "kind": "llm",
+        "start_time": T0 + 100_000,
+        "end_time": T0 + 1_500_000,
+        "model": "gpt-4o-mini",
+        "inputs": {
+            "messages": [
+                {"role": "system", "content": "Be brief."},
+                {"role": "user", "content": EVIL},
+            ]
+        },
+        "outputs": {"choices": [{"message": {"role": "assistant", "content": EVIL}}]},
+        "usage": {"input_tokens": 120, "output_tokens": 30, "total_tokens": 150},
+    }
+    tool = {
+        "id": f"{trace}-tool",
+        "trace_id": trace,
+        "parent_id": f"{trace}-root",
+        "name": "lookup_order",
+        "kind": "tool",
+        "start_time": T0 + 1_600_000,
+        "end_time": T0 + 1_900_000,
+        "inputs": {"order": 42},
+        "outputs": {"status": "shipped"},
+    }
+    if error:
+        tool["error"] = {
+            "type": "KeyError",
+            "message": EVIL,
+            "stacktrace": "Traceback (most recent call last):\n  " + EVIL,
+        }
+    return [root, llm, tool]
+
+
+@pytest.fixture
+async def browser(app: FastAPI, admin_key: str) -> AsyncIterator[httpx.AsyncClient]:
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://goldloop.test") as c:
+        assert (await sign_in(c, admin_key)).status_code == 303
+        yield c
+
+
+async def ingest(client: httpx.AsyncClient, items: list[dict[str, Any]]) -> None:
+    r = await client.post("/api/v1/runs/batch", json={"project": "support", "runs": items})
+    assert r.status_code == 202, r.text
+
+
+async def project_id(client: httpx.AsyncClient) -> str:
+    page = (await client.get("/api/v1/projects")).json()
+    return str(next(p["id"] for p in page["items"] if p["name"] == "support"))
+
+
+def assert_escaped(text: str) -> None:
+    assert "<script>window.__xss" not in text
+    assert "<img src=x" not in text
+
+
+async def test_runs_table_filters_sorts_and_pages(
+    client: httpx.AsyncClient, browser: httpx.AsyncClient
+) -> None:
+    for i in range(3):
+        await ingest(client, trace_items(f"t{i}", evil=i == 0, error=i == 1))
+    pid = await project_id(client)
+    page = await browser.get(f"/projects/{pid}/runs")
+    assert page.status_code == 200
+    assert_escaped(page.text)
+    assert page.text.count('class="name"') == 3  # default filter: root runs
+    assert 'value="root"' in page.text
+
+    errors = await browser.get(f"/projects/{pid}/runs", params={"filter": 'status = "error"'})
+    assert errors.text.count('class="name"') == 1
+    assert "lookup_order" in errors.text
+    assert_escaped(errors.text)
+
+    everything = await browser.get(f"/projects/{pid}/runs", params={"filter": ""})
+    assert everything.text.count('class="name"') == 9
+
+    by_latency = await browser.get(
+        f"/projects/{pid}/runs", params={"filter": "", "sort": "latency", "order": "asc"}
+    )
+    names = re.findall(r'class="name"><a href="[^"]+">([^<]+)</a>', by_latency.text)
+    assert names[0] == "lookup_order"  # 0.3 s, the shortest
+
+    bad = await browser.get(f"/projects/{pid}/runs", params={"filter": "latency >> 2"})
+    assert bad.status_code == 200
+    assert "invalid filter at position" in bad.text
+    assert "^</pre>" in bad.text
+
+
+async def test_keyset_pages_visit_every_run_once(
+    client: httpx.AsyncClient, browser: httpx.AsyncClient
+) -> None:
+    items = []
+    for i in range(60):
+        items.append(
+            {
+                "id": f"r{i}",
+                "trace_id": f"tr{i}",
+                "name": f"run-{i}",
+                "start_time": T0 + i,
+                "end_time": T0 + i + 10,
+            }
+        )
+    await ingest(client, items)
+    pid = await project_id(client)
+    seen: list[str] = []
+    url: str | None = f"/projects/{pid}/runs"
+    while url:
+        page = await browser.get(url)
+        seen += re.findall(r">(run-\d+)</a>", page.text)
+        nxt = re.search(r'<a href="([^"]+)">Next page', page.text)
+        url = htmllib.unescape(nxt.group(1)) if nxt else None
+    assert sorted(seen) == sorted(f"run-{i}" for i in range(60))
+    assert len(seen) == 60
+
+
+async def test_trace_page_shows_tree_messages_error_and_escapes(
+    client: httpx.AsyncClient, browser: httpx.AsyncClient
+) -> None:
+    await ingest(client, trace_items("tx", evil=True, error=True))
+    page = await browser.get("/traces/tx")
+    assert page.status_code == 200
+    assert_escaped(page.text)
+    assert "openai.chat" in page.text
+    assert "lookup_order" in page.text
+    assert page.text.count('<details class="node"') == 1  # the root has children
+    llm = await browser.get("/traces/tx", params={"run": "tx-llm"})
+    assert 'class="msg role-system"' in llm.text  # chat messages, not raw JSON
+    assert "Be brief." in llm.text
+    assert "gpt-4o-mini" in llm.text
+    assert "150 total" in llm.text
+    assert_escaped(llm.text)
+    tool = await browser.get("/traces/tx", params={"run": "tx-tool"})
+    assert "KeyError" in tool.text
+    assert "Traceback (most recent call last)" in tool.text
+    assert_escaped(tool.text)
+    panel = await browser.get("/traces/tx/panel", params={"run": "tx-tool"})
+    assert panel.status_code == 200
+    assert "<html" not in panel.text
+    assert "KeyError" in panel.text
+    assert (await browser.get("/traces/tx/panel", params={"run": "nope"})).status_code == 404
+    by_run = await browser.get("/runs/tx-llm")
+    assert by_run.status_code == 303
+    assert by_run.headers["location"].startswith("/traces/tx?run=tx-llm")
+    assert (await browser.get("/traces/nope")).status_code == 404
+
+
+async def test_feedback_with_a_correction_from_the_trace_page(
+    client: httpx.AsyncClient, browser: httpx.AsyncClient
+) -> None:
+    await ingest(client, trace_items("tf"))
+    page = await browser.get("/traces/tf", params={"run": "tf-root"})
+    token = csrf_of(page.text)
+    assert "It ships tomorrow." in page.text  # correction editor pre-filled with the output
+    refused = await browser.post(
+        "/runs/tf-root/feedback", data={"key": "correctness", "score": "0"}
+    )
+    assert refused.status_code == 403
+    bad = await browser.post(
+        "/runs/tf-root/feedback",
+        data={"csrf": token, "key": "correctness", "score": "zero", "comment": EVIL},
+    )
+    assert bad.status_code == 400
+    assert "score must be a number" in bad.text
+    assert_escaped(bad.text)
+    saved = await browser.post(
+        "/runs/tf-root/feedback",
+        data={
+            "csrf": token,
+            "key": "correctness",
+            "score": "0",
+            "comment": EVIL,
+            "correction": '{"answer": "It shipped yesterday."}',
+        },
+    )
+    assert saved.status_code == 303
+    shown = await browser.get(saved.headers["location"])
+    assert "Feedback saved." in shown.text
+    assert_escaped(shown.text)
+    listed = (await client.get("/api/v1/feedback", params={"run_id": "tf-root"})).json()
+    [fb] = listed["items"]
+    assert fb["score"] == 0
+    assert fb["correction"] == {"answer": "It shipped yesterday."}
+    assert fb["source"] == "human"
+    # Unchanged editor text is no correction.
+    again = await browser.post(
+        "/runs/tf-root/feedback",
+        data={
+            "csrf": token,
+            "key": "helpful",
+            "score": "1",
+            "correction": '{\n  "answer": "It ships tomorrow."\n}',
+        },
+    )
+    assert again.status_code == 303
+    listed = (await client.get("/api/v1/feedback", params={"run_id": "tf-root"})).json()
+    helpful = next(f for f in listed["items"] if f["key"] == "helpful")
+    assert helpful["correction"] is None
+
+
+async def test_project_overview_has_stats_and_charts(
+    client: httpx.AsyncClient, browser: httpx.AsyncClient
+) -> None:
+    await ingest(client, trace_items("to", error=True))
+    pid = await project_id(client)
+    for rng in ("1h", "24h", "7d", "30d", "bogus"):
+        page = await browser.get(f"/projects/{pid}", params={"range": rng})
+        assert page.status_code == 200, rng
+        assert page.text.count("<svg") == 6
+
+
+async def test_another_workspace_sees_no_runs_or_traces(
+    client: httpx.AsyncClient, app: FastAPI
+) -> None:
+    await ingest(client, trace_items("ti"))
+    pid = await project_id(client)
+    ctx: ServiceContext = app.state.ctx
+    ws = auth.create_workspace(ctx, "other")
+    key = auth.create_key(ctx, ws.id, "k")
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://goldloop.test") as other:
+        assert (await sign_in(other, key.secret)).status_code == 303
+        for path in (
+            f"/projects/{pid}/runs",
+            "/traces/ti",
+            "/runs/ti-root",
+            "/traces/ti/panel?run=ti-root",
+        ):
+            assert (await other.get(path)).status_code == 404, path
+        token = csrf_of((await other.get("/projects")).text)
+        r = await other.post(
+            "/runs/ti-root/feedback", data={"csrf": token, "key": "k", "score": "1"}
+        )
+        assert r.status_code == 404
