@@ -42,9 +42,9 @@ class Pages:
     def goto(self, path: str) -> Any:
         return self.page.goto(self.server.base + path)
 
-    def shot(self, name: str) -> None:
+    def shot(self, name: str, *, full_page: bool = True) -> None:
         SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-        self.page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
+        self.page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=full_page)
 
     def xss_fired(self) -> bool:
         return bool(self.page.evaluate("() => window.__xss === true || window.__xss === 1"))
