@@ -5,7 +5,13 @@ from __future__ import annotations
 from fastapi import FastAPI
 from starlette.staticfiles import StaticFiles
 
-from goldloop.http.dashboard import auth_pages, feedback_pages, project_pages, run_pages
+from goldloop.http.dashboard import (
+    auth_pages,
+    dataset_pages,
+    feedback_pages,
+    project_pages,
+    run_pages,
+)
 
 __all__ = ["install"]
 
@@ -17,5 +23,5 @@ def install(app: FastAPI) -> None:
         StaticFiles(packages=[("goldloop.http.dashboard", "static")]),
         name="static",
     )
-    for module in (auth_pages, project_pages, run_pages, feedback_pages):
+    for module in (auth_pages, project_pages, run_pages, feedback_pages, dataset_pages):
         app.include_router(module.router)

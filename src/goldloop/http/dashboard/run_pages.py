@@ -11,7 +11,7 @@ from fastapi.responses import Response
 from goldloop.domain.errors import InvalidInput, NotFound
 from goldloop.http.dashboard import trace_layout, web
 from goldloop.http.dashboard.json_view import as_chat, render_json
-from goldloop.services import feedback, projects, run_queries
+from goldloop.services import datasets, feedback, projects, run_queries
 from goldloop.services.sessions import Session
 
 router = APIRouter(route_class=web.PageRoute, include_in_schema=False)
@@ -148,18 +148,17 @@ def trace_panel(request: Request, trace_id: str, session: web.SignedIn, run: str
     selected = run_queries.get_run(ctx, session.principal, run)
     if selected["trace_id"] != trace_id:
         raise NotFound(f"no run {run!r} in trace {trace_id!r}")
-    return web.render(
-        request, "_run_panel.html", **panel_context(request, session, selected, None, None, None)
-    )
+    return web.render(request, "_run_panel.html", **panel_context(request, session, selected))
 
 
 def panel_context(
     request: Request,
     session: Session,
     selected: dict[str, Any],
-    saved: str | None,
-    form: dict[str, str] | None,
-    problem: str | None,
+    saved: str | None = None,
+    form: dict[str, str] | None = None,
+    problem: str | None = None,
+    dataset_problem: str | None = None,
 ) -> dict[str, Any]:
     ctx = web.ctx_of(request)
     who = session.principal
@@ -179,6 +178,8 @@ def panel_context(
         },
         "problem": problem,
         "feedback_keys": [k.key for k in feedback.list_keys(ctx, who)],
+        "dataset_names": [d.row.name for d in datasets.list_datasets(ctx, who, limit=200).items],
+        "dataset_problem": dataset_problem,
     }
 
 
@@ -191,6 +192,7 @@ def render_trace(
     saved: str | None = None,
     form: dict[str, str] | None = None,
     problem: str | None = None,
+    dataset_problem: str | None = None,
 ) -> Response:
     """The trace page; ``form`` and ``problem`` re-show a refused feedback form."""
     ctx = web.ctx_of(request)
@@ -216,7 +218,7 @@ def render_trace(
     return web.render(
         request,
         "trace.html",
-        status_code=400 if problem else 200,
+        status_code=400 if problem or dataset_problem else 200,
         project=project,
         trace=trace,
         root=root,
@@ -224,7 +226,7 @@ def render_trace(
         totals=totals,
         duration_us=duration,
         timeline=trace_layout.TIMELINE,
-        **panel_context(request, session, selected, saved, form, problem),
+        **panel_context(request, session, selected, saved, form, problem, dataset_problem),
     )
 
 
