@@ -160,6 +160,31 @@ def test_runs_trace_and_feedback_with_hostile_content(
     with server.api() as api:
         stored = api.get("/api/v1/feedback", params={"run_id": "bt-5-root"}).json()["items"]
     assert stored[0]["correction"] == {"answer": "Your order shipped yesterday."}
+
+    # The corrected run becomes a dataset example (reference output = the correction).
+    tab.page.fill("#dataset input[name=dataset]", "support-golden")
+    tab.page.click("#dataset >> text=Add run")
+    tab.page.wait_for_selector("text=Run added as example")
+    assert "Your order shipped yesterday." in tab.page.inner_text("article.example.highlight")
+    assert "version 1" in tab.page.inner_text(".pagehead")
+    tab.shot("dataset-examples")
+    tab.goto("/traces/bt-3")
+    tab.page.fill("#dataset input[name=dataset]", "support-golden")
+    tab.page.click("#dataset >> text=Add run")
+    tab.page.wait_for_selector("text=Run added as example")
+    assert "version 2" in tab.page.inner_text(".pagehead")
+    tab.page.click("nav.tabs >> text=Versions")
+    tab.page.fill("input[name=tag]", "prod")
+    tab.page.fill("input[name=version]", "1")
+    tab.page.click("text=Set tag")
+    assert "prod" in tab.page.inner_text("table.grid")
+    tab.shot("dataset-versions")
+    tab.page.click("nav.tabs >> text=Diff")
+    assert "1 added, 0 removed, 0 changed" in tab.page.inner_text("main")
+    tab.shot("dataset-diff")
+    tab.page.click("nav.mainnav >> text=Datasets")
+    assert "support-golden" in tab.page.inner_text("table.grid")
+    tab.shot("datasets")
     assert not tab.xss_fired()
     assert tab.dialogs == []
     assert not [e for e in tab.console_errors if "Content Security Policy" in e]
