@@ -80,6 +80,17 @@ def _run(rid: str, parent: str | None, depth: int, start: int, end: int) -> dict
     return {"id": rid, "parent_id": parent, "depth": depth, "start_time": start, "end_time": end}
 
 
+def _balanced(rows: list[trace_layout.TreeRow], base: int = 0) -> bool:
+    """Every opened subtree is closed and closes never outrun opens."""
+    depth_open = 0
+    for r in rows:
+        depth_open += 1 if r.open else 0
+        depth_open -= r.closes
+        if depth_open < 0:
+            return False
+    return depth_open == 0
+
+
 def test_trace_layout_nests_and_closes_subtrees() -> None:
     runs = [
         _run("root", None, 0, 0, 1000),
@@ -88,32 +99,45 @@ def test_trace_layout_nests_and_closes_subtrees() -> None:
         _run("b", "root", 1, 500, 1000),
     ]
     rows = trace_layout.layout({"runs": runs, "start_time": 0, "end_time": 1000})
-    assert [(r.has_children, r.closes) for r in rows] == [
-        (True, 0),
-        (True, 0),
-        (False, 1),
-        (False, 1),
-    ]
+    assert [(r.open, r.closes) for r in rows] == [(True, 0), (True, 0), (False, 1), (False, 1)]
     assert [r.descendants for r in rows] == [3, 1, 0, 0]
-    # Opened and closed subtrees balance.
-    assert sum(r.has_children for r in rows) == sum(r.closes for r in rows)
+    assert _balanced(rows)
     a1 = rows[2]
     assert (a1.bar_x, a1.bar_w) == (100.0, 200.0)
     assert rows[0].bar_w == 1000.0
 
 
-def test_big_traces_start_collapsed_except_the_path_to_the_selection() -> None:
+def test_big_traces_send_only_a_budget_of_rows() -> None:
+    runs = [_run("root", None, 0, 0, 5000)]
+    for g in range(100):  # 100 groups of 49 steps under the root
+        runs.append(_run(f"g{g}", "root", 1, g * 50, g * 50 + 50))
+        for s in range(49):
+            runs.append(_run(f"g{g}-{s}", f"g{g}", 2, g * 50 + s, g * 50 + s + 1))
+    trace = {"runs": runs, "start_time": 0, "end_time": 5000}
+    rows = trace_layout.layout(trace)
+    assert len(rows) == 101  # the root and its 100 collapsed groups
+    assert _balanced(rows)
+    assert all(not r.open and r.descendants == 49 for r in rows[1:])
+    selected = trace_layout.layout(trace, "g7-3")
+    assert len(selected) == 101 + 49  # the selected run's group is open
+    assert _balanced(selected)
+    below = trace_layout.subtree(trace, "g7")
+    assert below is not None
+    assert [r.run["id"] for r in below] == [f"g7-{s}" for s in range(49)]
+    assert _balanced(below)
+    assert trace_layout.subtree(trace, "nope") is None
+
+
+def test_a_deep_chain_opens_the_path_to_the_selection() -> None:
     runs = [_run("root", None, 0, 0, 10)]
     for i in range(3000):  # a chain: every run is the parent of the next
-        runs.append(_run(f"r{i}", runs[-1]["id"], i + 1, i, i + 1))  # type: ignore[arg-type]
+        runs.append(_run(f"r{i}", str(runs[-1]["id"]), i + 1, i, i + 1))
     rows = trace_layout.layout({"runs": runs, "start_time": 0, "end_time": 3001}, "r2000")
-    opened = {r.run["id"] for r in rows if r.has_children and r.open}
-    assert "root" in opened
-    assert "r0" in opened
+    opened = {r.run["id"] for r in rows if r.open}
     assert "r1999" in opened
-    assert "r2000" not in opened
-    assert "r2500" not in opened
-    assert sum(r.has_children for r in rows) == sum(r.closes for r in rows)
+    assert "r2000" in opened  # the selection itself is open too
+    assert "r2500" not in {r.run["id"] for r in rows}  # deeper rows are not sent
+    assert _balanced(rows)
 
 
 def test_charts_scale_and_label() -> None:

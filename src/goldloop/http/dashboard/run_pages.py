@@ -151,6 +151,23 @@ def trace_panel(request: Request, trace_id: str, session: web.SignedIn, run: str
     return web.render(request, "_run_panel.html", **panel_context(request, session, selected))
 
 
+@router.get("/traces/{trace_id}/subtree")
+def trace_subtree(request: Request, trace_id: str, session: web.SignedIn, run: str) -> Response:
+    """The rows under one run of the trace (the page's script fetches them when a collapsed
+    subtree is opened)."""
+    trace = run_queries.get_trace(web.ctx_of(request), session.principal, trace_id, light=True)
+    rows = trace_layout.subtree(trace, run)
+    if rows is None:
+        raise NotFound(f"no run {run!r} in trace {trace_id!r}")
+    return web.render(
+        request,
+        "_tree_rows.html",
+        rows=rows,
+        selected_id=None,
+        timeline=trace_layout.TIMELINE,
+    )
+
+
 def panel_context(
     request: Request,
     session: Session,
@@ -223,6 +240,7 @@ def render_trace(
         trace=trace,
         root=root,
         rows=trace_layout.layout(trace, selected["id"]),
+        selected_id=selected["id"],
         totals=totals,
         duration_us=duration,
         timeline=trace_layout.TIMELINE,

@@ -35,4 +35,36 @@ function enhanceTrace() {
   });
 }
 
-document.addEventListener("DOMContentLoaded", enhanceTrace);
+// Trace page: a collapsed subtree's rows are not in the page; fetch them when it is opened.
+function lazySubtrees() {
+  const tree = document.querySelector(".tree[data-subtree-url]");
+  if (!tree) return;
+  tree.addEventListener(
+    "toggle",
+    async (event) => {
+      const node = event.target;
+      if (!node.matches("details.lazy") || !node.open || node.dataset.loaded) return;
+      node.dataset.loaded = "1";
+      const kids = node.querySelector(":scope > .kids");
+      const note = document.createElement("div");
+      note.className = "loading";
+      note.textContent = "loading…";
+      kids.replaceChildren(note);
+      const url = tree.dataset.subtreeUrl + "?run=" + encodeURIComponent(node.dataset.run);
+      try {
+        const response = await fetch(url, { credentials: "same-origin" });
+        if (!response.ok) throw new Error(String(response.status));
+        kids.innerHTML = await response.text();
+      } catch (err) {
+        note.textContent = "could not load these runs; select the run to open it";
+        delete node.dataset.loaded;
+      }
+    },
+    true,
+  );
+}
+
+document.addEventListener("DOMContentLoaded", () => {
+  enhanceTrace();
+  lazySubtrees();
+});
