@@ -146,6 +146,7 @@ async def page_times(args: argparse.Namespace) -> dict[str, Any]:
                 'filter: status = "error"': base + "?filter=status+%3D+%22error%22",
                 "sorted by latency": f"{base}?sort=latency&order=desc",
                 "project overview (24 h charts)": f"/projects/{pid}",
+                "projects list (with run counts)": "/projects",
                 "trace page (10 runs)": "/traces/t00000042",
             }
             timings: dict[str, dict[str, float]] = {}

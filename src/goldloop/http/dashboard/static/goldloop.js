@@ -22,7 +22,7 @@ function enhanceTrace() {
       window.location.href = link.href;
       return;
     }
-    if (!response.ok) {
+    if (!response.ok || response.redirected) {  // e.g. the session ended: go the slow way
       window.location.href = link.href;
       return;
     }
@@ -53,7 +53,7 @@ function lazySubtrees() {
       const url = tree.dataset.subtreeUrl + "?run=" + encodeURIComponent(node.dataset.run);
       try {
         const response = await fetch(url, { credentials: "same-origin" });
-        if (!response.ok) throw new Error(String(response.status));
+        if (!response.ok || response.redirected) throw new Error(String(response.status));
         kids.innerHTML = await response.text();
       } catch (err) {
         note.textContent = "could not load these runs; select the run to open it";
