@@ -237,3 +237,26 @@ def test_a_5000_run_trace_renders(tab: Pages, server: Server) -> None:
     group.locator(".kids a.rname").first.click()
     tab.page.wait_for_selector("#selected h2:has-text('step 151')")
     assert not tab.console_errors, tab.console_errors
+
+
+def test_alert_pages(tab: Pages, server: Server, seeded: str) -> None:
+    with server.api() as api:
+        made = api.post(
+            "/api/v1/alert-rules",
+            json={
+                "project_id": seeded,
+                "name": "error rate " + XSS,
+                "metric": {"kind": "error_rate"},
+                "condition": {"type": "threshold", "op": ">", "value": 0.2},
+            },
+        )
+        assert made.status_code == 201, made.text
+    tab.sign_in()
+    tab.page.click("nav.mainnav >> text=Alerts")
+    assert XSS in tab.page.inner_text("table.grid")
+    tab.shot("alerts")
+    tab.page.click("table.grid a[href^='/alerts/']")
+    tab.page.wait_for_selector("figure.chart")
+    tab.shot("alert")
+    assert not tab.xss_fired()
+    assert tab.dialogs == []

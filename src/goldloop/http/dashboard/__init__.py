@@ -6,6 +6,7 @@ from fastapi import FastAPI
 from starlette.staticfiles import StaticFiles
 
 from goldloop.http.dashboard import (
+    alert_pages,
     auth_pages,
     dataset_pages,
     feedback_pages,
@@ -23,5 +24,6 @@ def install(app: FastAPI) -> None:
         StaticFiles(packages=[("goldloop.http.dashboard", "static")]),
         name="static",
     )
-    for module in (auth_pages, project_pages, run_pages, feedback_pages, dataset_pages):
+    pages = (auth_pages, project_pages, run_pages, feedback_pages, dataset_pages, alert_pages)
+    for module in pages:
         app.include_router(module.router)

@@ -47,6 +47,7 @@ class Chart:
     yticks: list[tuple[float, str]] = field(default_factory=list)
     xticks: list[tuple[float, str]] = field(default_factory=list)
     legend: list[tuple[str, str]] = field(default_factory=list)
+    markers: list[Bar] = field(default_factory=list)  # thin vertical bars at moments in time
     total: str = ""
     empty: bool = True
 
@@ -132,7 +133,20 @@ def line_chart(
             y = TOP + plot_h * (1 - v / top)
             segment.append(f"{x:.1f},{y:.1f}")
             tip = f"{_time_label(starts[i], 0)} {label}: {fmt(v)}"
-            chart.dots.append(Bar(x - 3, y - 3, 6, 6, css, tip))
+            chart.dots.append(Bar(x - 2.5, y - 2.5, 5, 5, css, tip))
         if segment:
             chart.lines.append(Line(" ".join(segment), css))
     return chart
+
+
+def add_marker(
+    chart: Chart, starts: Sequence[int], at_us: int, css: str, tip: str, span_us: int
+) -> None:
+    """A vertical marker at ``at_us`` on a chart whose buckets start at ``starts``."""
+    if not starts:
+        return
+    slot = (WIDTH - LEFT - RIGHT) / len(starts)
+    bucket = (starts[1] - starts[0]) if len(starts) > 1 else max(span_us, 1)
+    position = (at_us - starts[0]) / bucket  # in buckets from the first one
+    x = LEFT + slot * min(max(position, 0.0), float(len(starts)))
+    chart.markers.append(Bar(x - 1, TOP, 2, HEIGHT - TOP - BOTTOM, css, tip))

@@ -28,8 +28,12 @@ def duration_us(us: int | float | None) -> str:
         return f"{us / 1_000:.0f} ms" if us >= 100_000 else f"{us / 1_000:.1f} ms"
     if us < 60_000_000:
         return f"{us / 1_000_000:.2f} s"
-    minutes, seconds = divmod(us / 1_000_000, 60)
-    return f"{minutes:.0f} m {seconds:.0f} s"
+    seconds = round(us / 1_000_000)
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    if hours:
+        return f"{hours} h {minutes} m" if minutes else f"{hours} h"
+    return f"{minutes} m {secs} s" if secs else f"{minutes} m"
 
 
 def duration_ms(ms: int | float | None) -> str:

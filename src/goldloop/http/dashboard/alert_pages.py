@@ -1,0 +1,169 @@
+"""Alerts: rules with their state and lag, one rule's history and score chart, acknowledge."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
+
+from goldloop.domain.errors import Conflict
+from goldloop.http.dashboard import charts, formatting, web
+from goldloop.services import alerts, feedback, projects, run_queries
+from goldloop.services.sessions import Session
+
+router = APIRouter(route_class=web.PageRoute, include_in_schema=False)
+
+CHART_DAYS = 7
+CHART_BUCKET = "6h"
+RUN_SERIES = {  # alert metric -> (bucket field, formatter)
+    "error_rate": (lambda b: b["error_rate"], formatting.percent),
+    "latency_p95": (lambda b: b["latency_ms"]["p95"], formatting.duration_ms),
+    "cost": (lambda b: b["cost"], formatting.cost),
+    "volume": (lambda b: float(b["count"]), formatting.number),
+}
+
+
+def describe_metric(metric: dict[str, Any]) -> str:
+    kind = str(metric.get("kind"))
+    parts = [kind.replace("_", " ")]
+    if metric.get("key"):
+        parts.append(f"of {metric['key']}")
+    if metric.get("category"):
+        parts.append(f"= {metric['category']}")
+    if metric.get("filter"):
+        parts.append(f"where {metric['filter']}")
+    return " ".join(parts)
+
+
+def describe_condition(cond: dict[str, Any]) -> str:
+    if cond.get("type") == "change":
+        return (
+            f"significant change (alpha {cond.get('alpha')}, at least "
+            f"{cond.get('min_samples')} samples, vs {cond.get('baseline_windows')} windows)"
+        )
+    return f"{cond.get('op')} {cond.get('value')}"
+
+
+def _rule_view(rule: dict[str, Any], names: dict[str, str], now: int) -> dict[str, Any]:
+    evaluated = rule.get("last_evaluated_at")
+    return {
+        **rule,
+        "project_name": names.get(rule["project_id"], rule["project_id"]),
+        "metric_text": describe_metric(rule["metric"]),
+        "condition_text": describe_condition(rule["condition"]),
+        "lag_us": None if evaluated is None else max(0, now - evaluated),
+        "last": rule.get("last_evaluation") or {},
+    }
+
+
+@router.get("/alerts")
+def alert_list(request: Request, session: web.SignedIn) -> Response:
+    ctx = web.ctx_of(request)
+    who = session.principal
+    names = {p.id: p.name for p in projects.list_projects(ctx, who, limit=1000).items}
+    now = ctx.clock()
+    rules = [_rule_view(r, names, now) for r in alerts.list_rules(ctx, who)]
+    rules.sort(key=lambda r: (r["state"] != "firing", not r["enabled"], r["name"]))
+    return web.render(request, "alerts.html", rules=rules)
+
+
+def _score_chart(
+    request: Request, session: Session, rule: dict[str, Any], history: list[dict[str, Any]]
+) -> charts.Chart | None:
+    """The rule's metric over the last week, with a marker per fired/resolved event."""
+    ctx = web.ctx_of(request)
+    who = session.principal
+    end = ctx.clock()
+    bucket_us = run_queries.parse_bucket(CHART_BUCKET)
+    start = end - CHART_DAYS * 86_400_000_000
+    metric = rule["metric"]
+    kind = metric.get("kind")
+    if kind in RUN_SERIES:
+        pick, fmt = RUN_SERIES[kind]
+        stats = run_queries.project_stats(
+            ctx,
+            who,
+            rule["project_id"],
+            bucket=CHART_BUCKET,
+            start=str(start),
+            end=str(end),
+            filter=metric.get("filter"),
+        )
+        buckets = stats["buckets"]
+        starts = [b["start"] for b in buckets]
+        chart = charts.line_chart(
+            describe_metric(metric), starts, [(kind, "s-a", [pick(b) for b in buckets])], fmt
+        )
+    elif metric.get("key"):
+        rows = feedback.project_stats(
+            ctx,
+            who,
+            rule["project_id"],
+            bucket=CHART_BUCKET,
+            since=start - bucket_us,
+            until=end,
+            key=metric["key"],
+        )
+        first = start // bucket_us * bucket_us
+        starts = list(range(first, end, bucket_us))
+        by_start = {r.bucket_start: r.mean_score for r in rows}
+        values = [by_start.get(s) for s in starts]
+        chart = charts.line_chart(
+            f"mean score of {metric['key']}",
+            starts,
+            [(str(metric["key"]), "s-a", [None if v is None else float(v) for v in values])],
+            formatting.number,
+        )
+    else:
+        return None
+    span = (starts[-1] - starts[0]) if len(starts) > 1 else 0
+    for event in history:
+        if event["kind"] in ("fired", "resolved") and starts and event["at"] >= starts[0]:
+            charts.add_marker(
+                chart,
+                starts,
+                event["at"],
+                "m-fired" if event["kind"] == "fired" else "m-resolved",
+                f"{event['kind']} {formatting.timestamp(event['at'])}: {event['reason']}",
+                span,
+            )
+    return chart
+
+
+@router.get("/alerts/{rule_id}")
+def alert_page(request: Request, rule_id: str, session: web.SignedIn) -> Response:
+    return _alert_page(request, session, rule_id)
+
+
+def _alert_page(
+    request: Request, session: Session, rule_id: str, problem: str | None = None
+) -> Response:
+    ctx = web.ctx_of(request)
+    who = session.principal
+    rule = alerts.get_rule(ctx, who, rule_id)
+    project = projects.get(ctx, who, rule["project_id"])
+    history = alerts.events(ctx, who, rule_id, limit=200)
+    return web.render(
+        request,
+        "alert.html",
+        status_code=409 if problem else 200,
+        rule=_rule_view(rule, {project.id: project.name}, ctx.clock()),
+        project=project,
+        history=history,
+        chart=_score_chart(request, session, rule, history),
+        problem=problem,
+    )
+
+
+@router.post("/alerts/{rule_id}/acknowledge")
+def alert_acknowledge(
+    request: Request, rule_id: str, session: web.SignedIn, form: web.Form
+) -> Response:
+    try:
+        alerts.acknowledge(
+            web.ctx_of(request), session.principal, rule_id, f"dashboard ({session.key_name})"
+        )
+    except Conflict as exc:
+        return _alert_page(request, session, rule_id, exc.message)
+    return web.redirect(f"/alerts/{web.seg(rule_id)}")

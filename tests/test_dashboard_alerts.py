@@ -1,0 +1,80 @@
+"""Alert pages in-process over httpx, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+from fastapi import FastAPI
+
+from dashboard_helpers import csrf_of, sign_in
+from goldloop.services import alerts, auth
+from goldloop.services.context import ServiceContext
+from test_dashboard_runs import EVIL, assert_escaped
+
+
+@pytest.fixture
+async def browser(app: FastAPI, admin_key: str) -> AsyncIterator[httpx.AsyncClient]:
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://goldloop.test") as c:
+        assert (await sign_in(c, admin_key)).status_code == 303
+        yield c
+
+
+async def test_rules_list_history_chart_and_acknowledge(
+    app: FastAPI, client: httpx.AsyncClient, browser: httpx.AsyncClient
+) -> None:
+    now = int(time.time() * 1_000_000)
+    runs = [
+        {
+            "id": f"a{i}",
+            "trace_id": f"a{i}",
+            "name": "answer",
+            "start_time": now - 60_000_000 + i,
+            "end_time": now - 59_000_000 + i,
+            "error": "boom" if i % 2 else None,
+        }
+        for i in range(40)
+    ]
+    r = await client.post("/api/v1/runs/batch", json={"project": "alerting", "runs": runs})
+    assert r.status_code == 202
+    project = next(
+        p for p in (await client.get("/api/v1/projects")).json()["items"] if p["name"] == "alerting"
+    )
+    made = await client.post(
+        "/api/v1/alert-rules",
+        json={
+            "project_id": project["id"],
+            "name": "errors " + EVIL,
+            "metric": {"kind": "error_rate"},
+            "condition": {"type": "threshold", "op": ">", "value": 0.1, "min_samples": 10},
+            "window_s": 600,
+        },
+    )
+    assert made.status_code == 201, made.text
+    rule_id = made.json()["id"]
+    ctx: ServiceContext = app.state.ctx
+    who = auth.authenticate(ctx, ctx.settings.admin_key_path.read_text().strip())
+    rule = alerts.get_rule(ctx, who, rule_id)
+    assert alerts.evaluate_rule(ctx, rule, ctx.clock()) == "fired"
+
+    listing = await browser.get("/alerts")
+    assert listing.status_code == 200
+    assert "firing" in listing.text
+    assert_escaped(listing.text)
+    page = await browser.get(f"/alerts/{rule_id}")
+    assert page.status_code == 200
+    assert_escaped(page.text)
+    assert 'class="marker m-fired"' in page.text
+    assert "Acknowledge" in page.text
+    token = csrf_of(page.text)
+    assert (await browser.post(f"/alerts/{rule_id}/acknowledge")).status_code == 403
+    acked = await browser.post(f"/alerts/{rule_id}/acknowledge", data={"csrf": token})
+    assert acked.status_code == 303
+    after = await browser.get(f"/alerts/{rule_id}")
+    assert "acknowledged by dashboard" in after.text
+    again = await browser.post(f"/alerts/{rule_id}/acknowledge", data={"csrf": token})
+    assert again.status_code == 303  # acknowledging twice is harmless
+    assert (await browser.get("/alerts/nope")).status_code == 404
