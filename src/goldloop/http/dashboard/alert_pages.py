@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -16,7 +17,8 @@ router = APIRouter(route_class=web.PageRoute, include_in_schema=False)
 
 CHART_DAYS = 7
 CHART_BUCKET = "6h"
-RUN_SERIES = {  # alert metric -> (bucket field, formatter)
+Pick = Callable[[dict[str, Any]], float | None]
+RUN_SERIES: dict[str, tuple[Pick, Callable[[float], str]]] = {  # metric -> (value, formatter)
     "error_rate": (lambda b: b["error_rate"], formatting.percent),
     "latency_p95": (lambda b: b["latency_ms"]["p95"], formatting.duration_ms),
     "cost": (lambda b: b["cost"], formatting.cost),
