@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from goldloop.domain import filters
 from goldloop.domain.errors import InvalidInput
 from goldloop.domain.langsmith_filter import to_goldloop
 
@@ -39,6 +40,8 @@ from goldloop.domain.langsmith_filter import to_goldloop
 )
 def test_translation(theirs: str, ours: str | None) -> None:
     assert to_goldloop(theirs) == ours
+    if ours is not None:
+        assert filters.parse(ours) is not None  # Goldloop's own parser accepts it
 
 
 @pytest.mark.parametrize(

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from goldloop.domain.errors import InvalidInput
+from goldloop.domain.filters import quote
 
 MAX_CHARS = 4000
 MAX_DEPTH = 50
@@ -137,12 +138,6 @@ def parse(text: str) -> Call | None:
     if not isinstance(tree, Call):
         raise _fail('expected a function call such as eq(name, "x")')
     return tree
-
-
-def quote(text: str) -> str:
-    body = text.replace("\\", "\\\\").replace('"', '\\"')
-    body = body.replace("\n", "\\n").replace("\t", "\\t").replace("\r", "\\r")
-    return f'"{body}"'
 
 
 def _literal(value: Any) -> str:

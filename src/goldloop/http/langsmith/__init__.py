@@ -10,7 +10,15 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends
 
 from goldloop.http.deps import get_principal
-from goldloop.http.langsmith import datasets, examples, feedback, info, runs, sessions
+from goldloop.http.langsmith import (
+    datasets,
+    examples,
+    feedback,
+    info,
+    run_reads,
+    runs,
+    sessions,
+)
 
 PREFIXES = ("/langsmith", "/langsmith/api/v1")
 
@@ -20,6 +28,7 @@ def router() -> APIRouter:
     api.include_router(info.router)
     authed = APIRouter(dependencies=[Depends(get_principal)])
     authed.include_router(runs.router)
+    authed.include_router(run_reads.router)
     authed.include_router(sessions.router)
     authed.include_router(feedback.router)
     authed.include_router(datasets.router)

@@ -1,0 +1,28 @@
+"""Run reads: ``POST /runs/query`` (``list_runs``) and ``GET /runs/{id}`` (``read_run``)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request
+from starlette.concurrency import run_in_threadpool
+
+from goldloop.domain.errors import InvalidInput
+from goldloop.http.deps import Ctx, Who
+from goldloop.http.langsmith.body import json_body
+from goldloop.services import langsmith_run_reads as svc
+
+router = APIRouter()
+
+
+@router.post("/runs/query")
+async def query_runs(request: Request, ctx: Ctx, who: Who) -> dict[str, Any]:
+    body = await json_body(request, ctx.settings.max_request_bytes)
+    if not isinstance(body, dict):
+        raise InvalidInput("the body must be a run query object")
+    return await run_in_threadpool(svc.query_runs, ctx, who, body)
+
+
+@router.get("/runs/{run_id}")
+def read_run(run_id: str, ctx: Ctx, who: Who) -> dict[str, Any]:
+    return svc.read_run(ctx, who, run_id)

@@ -1,0 +1,170 @@
+"""LangSmith run reads (``read_run``, ``list_runs``) on Goldloop's run query service.
+
+A ``/runs/query`` body becomes one Goldloop filter string (parsed and parameterized by
+Goldloop's own filter language) and the runs come back in LangSmith's shape.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping
+from typing import Any
+
+from goldloop.domain.errors import InvalidInput, NotFound
+from goldloop.domain.filters import quote
+from goldloop.domain.langsmith_filter import to_goldloop
+from goldloop.domain.langsmith_runs import dotted_ids, dotted_segment
+from goldloop.services import run_queries
+from goldloop.services.context import Principal, ServiceContext
+
+MAX_PAGE = 100
+UNSUPPORTED = ("trace_filter", "tree_filter")
+
+
+def as_uuid(value: str) -> str:
+    """LangSmith ids are UUIDs; a hex id (OTLP span/trace ids) is zero-padded into one."""
+    try:
+        return str(uuid.UUID(value))
+    except ValueError:
+        pass
+    if len(value) <= 32 and all(c in "0123456789abcdefABCDEF" for c in value):
+        return str(uuid.UUID(value.rjust(32, "0")))
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, "goldloop:" + value))
+
+
+def _error_text(error: Any) -> str | None:
+    if not isinstance(error, Mapping):
+        return None if error is None else str(error)
+    head = error.get("message") or ""
+    if error.get("type"):
+        head = f"{error['type']}({head!r})"
+    stack = error.get("stacktrace")
+    return f"{head}\n\n{stack}" if stack else head
+
+
+def ls_run(view: Mapping[str, Any], tenant_id: str) -> dict[str, Any]:
+    """A Goldloop run view as a LangSmith Run."""
+    extra = dict(view.get("extra") or {})
+    langsmith = extra.pop("langsmith", None) or {}
+    dotted = langsmith.get("dotted_order")
+    run_id = as_uuid(view["id"])
+    if not dotted and view.get("start_time") is not None:
+        dotted = dotted_segment(view["start_time"], run_id)
+    ls_extra = dict(langsmith.get("extra") or {})
+    ls_extra["metadata"] = view.get("metadata") or {}
+    usage = view.get("usage") or {}
+    ancestors = dotted_ids(dotted)[:-1] if dotted else []
+    project_id = view.get("project_id")
+    return {
+        "id": run_id,
+        "name": view.get("name") or "",
+        "run_type": view.get("kind") or "chain",
+        "start_time": view.get("start_time_iso"),
+        "end_time": view.get("end_time_iso"),
+        "trace_id": as_uuid(view["trace_id"]),
+        "parent_run_id": as_uuid(view["parent_id"]) if view.get("parent_id") else None,
+        "parent_run_ids": ancestors,
+        "dotted_order": dotted or "",
+        "session_id": project_id,
+        "status": view.get("status"),
+        "inputs": view.get("inputs") or {},
+        "outputs": view.get("outputs"),
+        "error": _error_text(view.get("error")),
+        "events": view.get("events") or [],
+        "tags": view.get("tags") or [],
+        "extra": ls_extra,
+        "serialized": langsmith.get("serialized"),
+        "reference_example_id": view.get("reference_example_id"),
+        "prompt_tokens": usage.get("input_tokens"),
+        "completion_tokens": usage.get("output_tokens"),
+        "total_tokens": usage.get("total_tokens"),
+        "total_cost": view.get("cost"),
+        "app_path": f"/o/{tenant_id}/projects/p/{project_id}/r/{run_id}?poll=true",
+    }
+
+
+def read_run(ctx: ServiceContext, who: Principal, run_id: str) -> dict[str, Any]:
+    try:
+        view = run_queries.get_run(ctx, who, run_id)
+    except NotFound:
+        parsed = uuid.UUID(run_id) if _is_uuid(run_id) else None
+        if parsed is None or not parsed.hex.startswith("0" * 16):
+            raise
+        view = run_queries.get_run(ctx, who, parsed.hex[16:])  # a padded OTLP span id
+    return ls_run(view, who.workspace_id)
+
+
+def _is_uuid(text: str) -> bool:
+    try:
+        uuid.UUID(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _strings(body: Mapping[str, Any], key: str) -> list[str]:
+    value = body.get(key)
+    if value is None:
+        return []
+    values = value if isinstance(value, list) else [value]
+    return [str(v) for v in values if v is not None]
+
+
+def _in(field: str, values: list[str]) -> str:
+    return f"{field} in ({', '.join(quote(v) for v in values)})"
+
+
+def query_filter(body: Mapping[str, Any]) -> str | None:
+    """The Goldloop filter string a LangSmith ``/runs/query`` body asks for."""
+    for key in UNSUPPORTED:
+        if body.get(key):
+            raise InvalidInput(f"'{key}' is not supported by this server", details={"field": key})
+    parts: list[str] = []
+    projects = _strings(body, "session") + _strings(body, "session_id")
+    if projects:
+        parts.append(_in("project", projects))
+    if body.get("run_type"):
+        parts.append(f"kind = {quote(str(body['run_type']).lower())}")
+    if isinstance(body.get("is_root"), bool):
+        parts.append(f"root = {'true' if body['is_root'] else 'false'}")
+    if isinstance(body.get("error"), bool):
+        parts.append('status = "error"' if body["error"] else 'status != "error"')
+    ids = _strings(body, "id")
+    if ids:
+        parts.append(_in("id", ids))
+    if body.get("trace"):
+        parts.append(f"trace_id = {quote(str(body['trace']))}")
+    if body.get("parent_run"):
+        parts.append(f"parent_id = {quote(str(body['parent_run']))}")
+    if body.get("start_time"):
+        parts.append(f"start_time >= {quote(str(body['start_time']))}")
+    if body.get("query"):
+        parts.append(f"text ~ {quote(str(body['query']))}")
+    translated = to_goldloop(body.get("filter") if isinstance(body.get("filter"), str) else None)
+    if translated:
+        parts.append(f"({translated})")
+    return " and ".join(parts) or None
+
+
+def query_runs(ctx: ServiceContext, who: Principal, body: Mapping[str, Any]) -> dict[str, Any]:
+    """One page: ``{"runs": [...], "cursors": {"next": ...}}``. ``reference_example`` has no
+    filter field, so it is applied to each page (pages may then be short, never empty while
+    more remain)."""
+    limit = body.get("limit")
+    size = max(1, min(limit if isinstance(limit, int) else MAX_PAGE, MAX_PAGE))
+    order = "asc" if str(body.get("order", "desc")).lower() == "asc" else "desc"
+    examples = set(_strings(body, "reference_example"))
+    text = query_filter(body)
+    cursor = body.get("cursor") if isinstance(body.get("cursor"), str) else None
+    while True:
+        page = run_queries.list_runs(ctx, who, filter=text, order=order, limit=size, cursor=cursor)
+        items = page["items"]
+        if examples:
+            items = [r for r in items if r.get("reference_example_id") in examples]
+        cursor = page["next_cursor"]
+        if items or cursor is None:
+            break
+    return {
+        "runs": [ls_run(v, who.workspace_id) for v in items],
+        "cursors": {"next": cursor},
+    }
