@@ -12,17 +12,9 @@ import click
 import httpx
 
 from goldloop.client import ApiError, Client
+from goldloop.domain.example_formats import FORMATS, format_for_filename
 
 F = TypeVar("F", bound=Callable[..., Any])
-FORMATS = ("jsonl", "csv", "parquet")
-
-
-def _format_for(path: str) -> str | None:
-    lowered = path.lower()
-    for ext, fmt in ((".jsonl", "jsonl"), (".ndjson", "jsonl"), (".csv", "csv")):
-        if lowered.endswith(ext):
-            return fmt
-    return "parquet" if lowered.endswith((".parquet", ".pq")) else None
 
 
 def http_options(fn: F) -> F:
@@ -97,7 +89,7 @@ def export_cmd(
     api_key: str | None,
 ) -> None:
     """Export DATASET (id or name) as JSONL, CSV or Parquet."""
-    fmt = fmt or (_format_for(output) if output else None) or "jsonl"
+    fmt = fmt or (format_for_filename(output) if output else None) or "jsonl"
     if output is None and fmt == "parquet" and sys.stdout.isatty():
         raise click.UsageError("Parquet is binary: write it to a file with -o")
     with Client(endpoint, api_key) as client:
@@ -130,7 +122,7 @@ def import_cmd(
     api_key: str | None,
 ) -> None:
     """Import FILE into DATASET as one new version (examples with a known id are updated)."""
-    fmt = fmt or _format_for(file)
+    fmt = fmt or format_for_filename(file)
     if fmt is None:
         raise click.UsageError(f"cannot tell the format of {file}: pass --format")
     with Client(endpoint, api_key) as client:
