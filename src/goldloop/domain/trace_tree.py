@@ -46,6 +46,7 @@ def build(runs: Sequence[Mapping[str, Any]]) -> list[TreeNode]:
 
     out: list[TreeNode] = []
     visited = [False] * len(runs)
+    ids = [run["id"] for run in runs]
 
     def walk(root: int) -> None:
         stack = [(root, 0)]
@@ -54,10 +55,12 @@ def build(runs: Sequence[Mapping[str, Any]]) -> list[TreeNode]:
             if visited[i]:
                 continue
             visited[i] = True
-            kids = [k for k in children.get(i, ()) if not visited[k]]
-            is_orphan = i == root and runs[i].get("parent_id") is not None
-            out.append(TreeNode(i, depth, [runs[k]["id"] for k in kids], is_orphan))
-            stack.extend((k, depth + 1) for k in reversed(kids))
+            kids = children.get(i)
+            if kids:
+                kids = [k for k in kids if not visited[k]]
+                stack.extend((k, depth + 1) for k in reversed(kids))
+            orphan = i == root and runs[i].get("parent_id") is not None
+            out.append(TreeNode(i, depth, [ids[k] for k in kids] if kids else [], orphan))
 
     for r in roots:
         walk(r)

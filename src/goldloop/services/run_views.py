@@ -7,52 +7,55 @@ Times come as integer microseconds and as ISO strings; token counts are grouped 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import functools
+import time
 from typing import Any
 
-from goldloop.domain.clock import to_iso
+_INTERNAL = ("pk", "workspace_id", "created_at", "updated_at")
 
 
-def run_view(row: Mapping[str, Any], *, light: bool = False) -> dict[str, Any]:
-    latency = row.get("latency_us")
-    extra = row.get("extra") if not light else None
-    extra_usage = extra.get("usage") if isinstance(extra, dict) else None
-    usage: dict[str, Any] = dict(extra_usage) if isinstance(extra_usage, dict) else {}
-    usage.update(
-        input_tokens=row.get("input_tokens"),
-        output_tokens=row.get("output_tokens"),
-        total_tokens=row.get("total_tokens"),
-    )
-    view: dict[str, Any] = {
-        "id": row["id"],
-        "trace_id": row["trace_id"],
-        "parent_id": row["parent_id"],
-        "project_id": row["project_id"],
-        "is_root": bool(row["is_root"]),
-        "name": row["name"],
-        "kind": row["kind"],
-        "status": row["status"],
-        "start_time": row["start_time"],
-        "end_time": row["end_time"],
-        "start_time_iso": to_iso(row["start_time"]),
-        "end_time_iso": to_iso(row["end_time"]),
-        "latency_ms": None if latency is None else latency / 1000,
-        "error": row["error"],
-        "model": row["model"],
-        "provider": row["provider"],
-        "usage": usage,
-        "cost": row["cost"],
-        "tags": row["tags"] or [],
-        "metadata": row["metadata"] or {},
-        "session_id": row["session_id"],
-        "user_id": row["user_id"],
-        "reference_example_id": row["reference_example_id"],
-        "seq": row["seq"],
-    }
-    if not light:
+@functools.lru_cache(maxsize=8192)
+def _second(sec: int) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(sec))
+
+
+def iso(us: int | None) -> str | None:
+    """Same text as ``goldloop.domain.clock.to_iso`` (a test checks), ~3x faster: the runs of
+    one trace share their seconds, so the calendar part is cached."""
+    if us is None:
+        return None
+    sec, micro = divmod(us, 1_000_000)
+    return f"{_second(sec)}.{micro:06d}+00:00" if micro else f"{_second(sec)}+00:00"
+
+
+def run_view(row: dict[str, Any], *, light: bool = False) -> dict[str, Any]:
+    """The API view of ``row``, built in place (the row dict is consumed: a trace of 10,000 runs
+    should not copy 10,000 dicts)."""
+    view = row
+    for key in _INTERNAL:
+        view.pop(key, None)
+    latency = view.pop("latency_us", None)
+    extra = None if light else view.pop("extra", None)
+    usage: dict[str, Any] = {}
+    if isinstance(extra, dict) and isinstance(extra.get("usage"), dict):
+        usage.update(extra["usage"])
+    usage["input_tokens"] = view.pop("input_tokens", None)
+    usage["output_tokens"] = view.pop("output_tokens", None)
+    usage["total_tokens"] = view.pop("total_tokens", None)
+    view["usage"] = usage
+    view["is_root"] = bool(view["is_root"])
+    view["start_time_iso"] = iso(view["start_time"])
+    view["end_time_iso"] = iso(view["end_time"])
+    view["latency_ms"] = None if latency is None else latency / 1000
+    if view["tags"] is None:
+        view["tags"] = []
+    if view["metadata"] is None:
+        view["metadata"] = {}
+    if light:
+        for key in ("inputs", "outputs", "extra"):
+            view.pop(key, None)
+    else:
         events = extra.get("events") if isinstance(extra, dict) else None
-        view["inputs"] = row["inputs"]
-        view["outputs"] = row["outputs"]
         view["events"] = events if isinstance(events, list) else []
         view["extra"] = extra or {}
     return view

@@ -10,7 +10,7 @@ breaks ties, so a keyset cursor ``(value, pk)`` is exact.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,7 +20,7 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from goldloop.store.schema import runs
 
-RunRow = Mapping[str, Any]
+RunRow = dict[str, Any]
 
 SORT_COLUMNS: dict[str, sa.Column[Any]] = {
     "start_time": runs.c.start_time,
@@ -36,18 +36,26 @@ def _columns(light: bool) -> list[sa.Column[Any]]:
     return _LIGHT if light else list(runs.c)
 
 
+def _dicts(conn: Connection, query: sa.Select[Any]) -> list[dict[str, Any]]:
+    """Rows as plain dicts; about twice as fast as ``dict(row._mapping)``. Keys are made plain
+    ``str`` (SQLAlchemy's are a subclass, which orjson refuses as dict keys)."""
+    result = conn.execute(query)
+    keys = [str(k) for k in result.keys()]  # noqa: SIM118 (a result is not a dict)
+    return [dict(zip(keys, row)) for row in result]  # noqa: B905 (rows have len(keys) items)
+
+
 def get(conn: Connection, workspace_id: str, run_id: str) -> RunRow | None:
-    row = conn.execute(
-        sa.select(runs).where(runs.c.workspace_id == workspace_id, runs.c.id == run_id)
-    ).first()
-    return dict(row._mapping) if row else None
+    rows = _dicts(
+        conn, sa.select(runs).where(runs.c.workspace_id == workspace_id, runs.c.id == run_id)
+    )
+    return rows[0] if rows else None
 
 
 def trace(conn: Connection, workspace_id: str, trace_id: str, *, light: bool) -> list[RunRow]:
     query = sa.select(*_columns(light)).where(
         runs.c.workspace_id == workspace_id, runs.c.trace_id == trace_id
     )
-    return [dict(r._mapping) for r in conn.execute(query)]
+    return _dicts(conn, query)
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,7 +89,7 @@ def list_page(
     else:
         first = col.asc().nulls_first() if pg else col.asc()
         query = query.order_by(first, runs.c.pk.asc())
-    rows = [dict(r._mapping) for r in conn.execute(query.limit(limit + 1))]
+    rows = _dicts(conn, query.limit(limit + 1))
     return Page(rows[:limit], len(rows) > limit)
 
 
