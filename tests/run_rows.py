@@ -1,11 +1,12 @@
-"""Test helpers: put runs straight into the runs table (the ingest API is another helper's) and
-create workspaces/projects/keys for isolation tests."""
+"""Test helpers: runs rows with defaults, stored straight into the runs table (store-level tests)
+or through ``POST /api/v1/runs/batch`` (API tests); workspaces and projects for isolation tests."""
 
 from __future__ import annotations
 
 import itertools
 from typing import Any
 
+import httpx
 import sqlalchemy as sa
 
 from goldloop.services import auth
@@ -74,3 +75,48 @@ def principal(ctx: ServiceContext, name: str = "ws") -> Principal:
 
 def project_id(ctx: ServiceContext, who: Principal, name: str = "p") -> str:
     return project_svc.get_or_create(ctx, who, name).id
+
+
+_ITEM_FIELDS = (
+    "id",
+    "trace_id",
+    "parent_id",
+    "name",
+    "kind",
+    "status",
+    "start_time",
+    "end_time",
+    "error",
+    "inputs",
+    "outputs",
+    "model",
+    "provider",
+    "cost",
+    "tags",
+    "metadata",
+    "session_id",
+    "user_id",
+)
+
+
+def batch_item(row: dict[str, Any]) -> dict[str, Any]:
+    """A runs row (as ``run_row`` makes it) as an item of ``POST /api/v1/runs/batch``."""
+    item = {k: row[k] for k in _ITEM_FIELDS if row.get(k) is not None}
+    usage = {
+        k: row[k]
+        for k in ("input_tokens", "output_tokens", "total_tokens")
+        if row.get(k) is not None
+    }
+    if usage:
+        item["usage"] = usage
+    return item
+
+
+async def post_runs(
+    client: httpx.AsyncClient, project: str, rows: list[dict[str, Any]], chunk: int = 2000
+) -> None:
+    """Store runs through the real ingestion API."""
+    for i in range(0, len(rows), chunk):
+        body = {"project": project, "runs": [batch_item(r) for r in rows[i : i + chunk]]}
+        r = await client.post("/api/v1/runs/batch", json=body)
+        assert r.status_code == 202, r.text

@@ -12,8 +12,7 @@ from fastapi import FastAPI
 
 from goldloop.domain import percentiles
 from goldloop.services import auth
-from goldloop.services.context import Principal, ServiceContext
-from run_rows import T0, insert, project_id, run_row
+from run_rows import T0, post_runs, run_row
 
 HOUR = 3_600_000_000
 
@@ -37,11 +36,9 @@ def test_interpolation_matches_the_statistics_module(n: int) -> None:
 
 
 @pytest.fixture
-def stats_data(app: FastAPI) -> dict[str, Any]:
-    ctx: ServiceContext = app.state.ctx
-    ws = auth.workspace_by_name(ctx, auth.DEFAULT_WORKSPACE)
-    who = Principal(ws.id, "test", "admin")
-    pid = project_id(ctx, who, "stats")
+async def stats_data(app: FastAPI, client: httpx.AsyncClient) -> dict[str, Any]:
+    ws = auth.workspace_by_name(app.state.ctx, auth.DEFAULT_WORKSPACE)
+    pid = "stats"
     rng = random.Random(7)
     rows, buckets = [], {0: [], 1: [], 3: []}  # hour 2 stays empty
     for hour, count in ((0, 200), (1, 57), (3, 1)):
@@ -65,8 +62,9 @@ def stats_data(app: FastAPI) -> dict[str, Any]:
             )
     rows.append(run_row(ws.id, pid, "pending", start_time=T0 + 10, latency_us=None))
     rows.append(run_row(ws.id, pid, "too-late", start_time=T0 + 4 * HOUR))
-    insert(ctx.db, rows)
-    return {"project": pid, "latencies": buckets}
+    await post_runs(client, "stats", rows)
+    found = (await client.get("/api/v1/projects", params={"name": "stats"})).json()
+    return {"project": found["items"][0]["id"], "latencies": buckets}
 
 
 async def test_stats_per_hour(client: httpx.AsyncClient, stats_data: dict[str, Any]) -> None:

@@ -7,11 +7,13 @@ from typing import Any
 
 import httpx
 import pytest
+import sqlalchemy as sa
 from fastapi import FastAPI
 
 from goldloop.services import auth
 from goldloop.services.context import Principal, ServiceContext
-from run_rows import T0, insert, project_id, run_row
+from goldloop.store.schema import runs
+from run_rows import T0, post_runs, run_row
 
 
 def _ctx(app: FastAPI) -> ServiceContext:
@@ -25,18 +27,16 @@ def _default(app: FastAPI) -> Principal:
 
 
 @pytest.fixture
-def seeded(app: FastAPI) -> dict[str, Any]:
-    """30 root runs in project "support" (and one child), 5 in "other", of the default workspace."""
-    ctx = _ctx(app)
-    who = _default(app)
-    support = project_id(ctx, who, "support")
-    other = project_id(ctx, who, "other")
+async def seeded(app: FastAPI, client: httpx.AsyncClient) -> dict[str, Any]:
+    """30 root runs in project "support" (and one child), 5 in "other", of the default workspace,
+    sent through the ingestion API."""
+    ws = _default(app).workspace_id
     rows = []
     for i in range(30):
         rows.append(
             run_row(
-                who.workspace_id,
-                support,
+                ws,
+                "support",
                 f"run-{i:02d}",
                 start_time=T0 + (i // 2) * 1000,  # pairs share a start time: ties need the pk
                 latency_us=None if i % 7 == 0 else (i * 37 % 11) * 100_000,
@@ -48,10 +48,18 @@ def seeded(app: FastAPI) -> dict[str, Any]:
                 metadata={"customer": "acme" if i < 10 else "globex"},
             )
         )
-    rows.append(run_row(who.workspace_id, support, "child", trace_id="run-00", parent_id="run-00"))
-    rows += [run_row(who.workspace_id, other, f"o-{i}") for i in range(5)]
-    insert(ctx.db, rows)
-    return {"support": support, "other": other, "rows": rows}
+    rows.append(run_row(ws, "support", "child", trace_id="run-00", parent_id="run-00"))
+    await post_runs(client, "support", rows)
+    others = [run_row(ws, "other", f"o-{i}") for i in range(5)]
+    await post_runs(client, "other", others)
+    ids = {}
+    for name in ("support", "other"):
+        found = (await client.get("/api/v1/projects", params={"name": name})).json()
+        ids[name] = found["items"][0]["id"]
+    pks = _ctx(app).db.read(lambda c: dict(c.execute(sa.select(runs.c.id, runs.c.pk)).all()))
+    for row in rows:
+        row["_pk"] = pks[row["id"]]
+    return {"support": ids["support"], "other": ids["other"], "rows": rows}
 
 
 async def test_get_run(client: httpx.AsyncClient, seeded: dict[str, Any]) -> None:
@@ -124,7 +132,7 @@ async def test_keyset_pages_visit_every_run_once_in_order(
 ) -> None:
     params = {"project": "support", "sort": sort, "order": order, "limit": 4, "filter": "root"}
     got = [r["id"] for r in await _all_pages(client, params)]
-    rows = [dict(r, _pk=i) for i, r in enumerate(seeded["rows"]) if r["id"].startswith("run-")]
+    rows = [r for r in seeded["rows"] if r["id"].startswith("run-")]
     rows.sort(key=_sort_key(sort), reverse=order == "desc")
     assert got == [r["id"] for r in rows]
 

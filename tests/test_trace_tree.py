@@ -6,11 +6,14 @@ from typing import Any
 
 import httpx
 from fastapi import FastAPI
+from hypothesis import given
+from hypothesis import strategies as st
 
 from goldloop.domain import trace_tree
+from goldloop.domain.clock import to_iso
 from goldloop.services import auth
-from goldloop.services.context import Principal, ServiceContext
-from run_rows import T0, insert, project_id, run_row
+from goldloop.services.run_views import iso
+from run_rows import T0, post_runs, run_row
 
 
 def _run(rid: str, parent: str | None, start: int | None) -> dict[str, Any]:
@@ -62,21 +65,18 @@ def test_a_chain_deeper_than_any_recursion_limit() -> None:
 
 
 async def test_trace_endpoint_with_10000_runs(app: FastAPI, client: httpx.AsyncClient) -> None:
-    ctx: ServiceContext = app.state.ctx
-    ws = auth.workspace_by_name(ctx, auth.DEFAULT_WORKSPACE)
-    who = Principal(ws.id, "test", "admin")
-    pid = project_id(ctx, who, "deep")
-    rows = [run_row(ws.id, pid, "t-root", trace_id="T", start_time=T0)]
+    ws = auth.workspace_by_name(app.state.ctx, auth.DEFAULT_WORKSPACE).id
+    rows = [run_row(ws, "deep", "t-root", trace_id="T", start_time=T0)]
     # 100 agent steps, each a chain of 99 nested calls: wide and 100 deep
     for step in range(100):
         parent = "t-root"
         for depth in range(99):
             rid = f"s{step}-{depth}"
             rows.append(
-                run_row(ws.id, pid, rid, trace_id="T", parent_id=parent, start_time=T0 + step)
+                run_row(ws, "deep", rid, trace_id="T", parent_id=parent, start_time=T0 + step)
             )
             parent = rid
-    insert(ctx.db, rows)
+    await post_runs(client, "deep", rows)
     r = await client.get("/api/v1/traces/T", params={"select": "light"})
     assert r.status_code == 200
     body = r.json()
@@ -91,3 +91,8 @@ async def test_trace_endpoint_with_10000_runs(app: FastAPI, client: httpx.AsyncC
     full = (await client.get("/api/v1/traces/T")).json()
     assert full["runs"][3]["inputs"] == {"question": "q"}
     assert (await client.get("/api/v1/traces/nope")).status_code == 404
+
+
+@given(st.integers(min_value=0, max_value=4_102_444_800_000_000))  # 1970-2100
+def test_fast_iso_matches_to_iso(us: int) -> None:
+    assert iso(us) == to_iso(us)
