@@ -66,14 +66,78 @@ def _meta_equals(found: Any, v: f.Value) -> bool:
     return isinstance(found, str) and found == v.value
 
 
-def evaluate(node: f.Node, run: dict[str, Any], project_name: str, now: int) -> bool:
+def _feedback_of(run: dict[str, Any], feedback: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """A run's feedback: by run_id, or trace-level feedback (no run_id) on the trace's root."""
+    return [
+        fb
+        for fb in feedback
+        if fb["workspace_id"] == run["workspace_id"]
+        and (
+            fb["run_id"] == run["id"]
+            or (fb["run_id"] is None and fb["trace_id"] == run["trace_id"] and run["is_root"])
+        )
+    ]
+
+
+def _feedback(node: f.Compare | f.In | f.Truthy, mine: list[dict[str, Any]], now: int) -> bool:
+    path = node.field.path
+    if node.field.name == "has_correction":
+        attr = "has_correction"
+    else:
+        if path:
+            mine = [fb for fb in mine if fb["key"] == path[0]]
+        attr = path[1] if len(path) == 2 else "score" if path else "any"
+    if isinstance(node, f.Truthy):
+        present = {
+            "has_correction": lambda fb: fb["has_correction"],
+            "comment": lambda fb: fb["comment"] is not None,
+            "value": lambda fb: fb["value"] is not None,
+            "score": lambda fb: len(path) < 2 or fb["score"] is not None,
+        }.get(attr, lambda fb: True)
+        return any(present(fb) for fb in mine)
+    if attr == "has_correction":
+        assert isinstance(node, f.Compare)
+        assert isinstance(node.value, f.Bool)
+        has = any(fb["has_correction"] for fb in mine)
+        return has if node.value.value == (node.op == "=") else not has
+    op = "in" if isinstance(node, f.In) else node.op
+    values = node.values if isinstance(node, f.In) else (node.value,)
+    positive = {"!=": "=", "!~": "~"}.get(op, op)
+
+    def match(fb: dict[str, Any]) -> bool:
+        if attr == "value":
+            if positive == "~":
+                return isinstance(fb["value"], str) and _contains(fb["value"], values[0].value)
+            return any(_meta_equals(fb["value"], v) for v in values)
+        if attr == "comment":
+            return _contains(fb["comment"], values[0].value)
+        if attr == "source":
+            return fb["source"] in [_value(v, now) for v in values]
+        wanted = [float(v.value) if isinstance(v, f.Bool) else _value(v, now) for v in values]
+        if positive == "in":
+            return fb["score"] is not None and fb["score"] in wanted
+        return _cmp(fb["score"], positive, wanted[0])
+
+    found = any(match(fb) for fb in mine)
+    return not found if op in ("!=", "!~") else found
+
+
+def evaluate(
+    node: f.Node,
+    run: dict[str, Any],
+    project_name: str,
+    now: int,
+    feedback: list[dict[str, Any]] | None = None,
+) -> bool:
     if isinstance(node, f.And):
-        return all(evaluate(i, run, project_name, now) for i in node.items)
+        return all(evaluate(i, run, project_name, now, feedback) for i in node.items)
     if isinstance(node, f.Or):
-        return any(evaluate(i, run, project_name, now) for i in node.items)
+        return any(evaluate(i, run, project_name, now, feedback) for i in node.items)
     if isinstance(node, f.Not):
-        return not evaluate(node.item, run, project_name, now)
+        return not evaluate(node.item, run, project_name, now, feedback)
     name = node.field.name
+    if name in ("feedback", "has_correction"):
+        return _feedback(node, _feedback_of(run, feedback or []), now)
     if name == "metadata":
         found: Any = run["metadata"]
         for key in node.field.path:

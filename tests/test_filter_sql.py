@@ -13,7 +13,7 @@ from filter_reference import evaluate
 from goldloop.domain import filters as f
 from goldloop.services.context import ServiceContext
 from goldloop.store.run_filters import compile_filter
-from goldloop.store.schema import runs
+from goldloop.store.schema import feedback, runs
 from run_rows import T0, insert, principal, project_id, run_row
 
 NOW = T0 + 3_600_000_000
@@ -96,15 +96,69 @@ def _corpus(ws: str, pid: str) -> list[dict[str, Any]]:
     return rows
 
 
+def _fb(ws: str, fid: str, run_id: str | None, key: str, **kw: Any) -> dict[str, Any]:
+    row = {
+        "workspace_id": ws,
+        "id": fid,
+        "run_id": run_id,
+        "trace_id": kw.pop("trace_id", None),
+        "key": key,
+        "score": None,
+        "score_is_bool": False,
+        "value": None,
+        "comment": None,
+        "correction": None,
+        "has_correction": False,
+        "source": "api",
+        "source_info": None,
+        "request_hash": "0" * 64,
+        "created_at": T0,
+        "updated_at": T0,
+    }
+    row.update(kw)
+    row["has_correction"] = row["correction"] is not None
+    return row
+
+
+def _feedback(ws: str, other_ws: str) -> list[dict[str, Any]]:
+    fix = {"answer": "the right one"}
+    return [
+        _fb(
+            ws,
+            "f1",
+            "r0",
+            "correctness",
+            score=0.0,
+            correction=fix,
+            source="human",
+            value="wrong",
+            comment="Bad answer, 50% off",
+        ),
+        _fb(ws, "f2", "r0", "helpful", score=1.0, score_is_bool=True),
+        _fb(ws, "f3", None, "correctness", trace_id="r1", score=1.0, source="model", value=3),
+        _fb(ws, "f4", "c1", "tone", value="rude", source="human"),
+        _fb(ws, "f5", "ghost", "correctness", score=0.0),  # its run never arrived
+        _fb(ws, "f6", None, "trace_q", trace_id="r0", score=0.5),  # on trace r0: its root
+        _fb(ws, "f7", "r2", "correctness", score=0.7, source="online-evaluator"),
+        _fb(other_ws, "f8", "r5", "correctness", score=0.1, correction=fix),  # another tenant
+    ]
+
+
 @pytest.fixture
 def corpus(ctx: ServiceContext) -> tuple[str, str, list[dict[str, Any]]]:
     who = principal(ctx, "filters")
     pid = project_id(ctx, who, "proj-a")
     other = principal(ctx, "elsewhere")  # must never appear in results
-    insert(ctx.db, [run_row(other.workspace_id, project_id(ctx, other, "proj-a"), "r0")])
+    insert(ctx.db, [run_row(other.workspace_id, project_id(ctx, other, "proj-a"), "r5")])
     rows = _corpus(who.workspace_id, pid)
     insert(ctx.db, rows)
+    fbs = _feedback(who.workspace_id, other.workspace_id)
+    ctx.db.write(lambda c: c.execute(sa.insert(feedback), fbs))
+    FEEDBACK[:] = fbs
     return who.workspace_id, pid, rows
+
+
+FEEDBACK: list[dict[str, Any]] = []  # the corpus' feedback, for the reference evaluator
 
 
 def _sql_ids(ctx: ServiceContext, ws: str, node: f.Node | None) -> set[str]:
@@ -114,7 +168,7 @@ def _sql_ids(ctx: ServiceContext, ws: str, node: f.Node | None) -> set[str]:
 
 
 def _expected(rows: list[dict[str, Any]], node: f.Node) -> set[str]:
-    return {r["id"] for r in rows if evaluate(node, r, "proj-a", NOW)}
+    return {r["id"] for r in rows if evaluate(node, r, "proj-a", NOW, FEEDBACK)}
 
 
 EXAMPLES = [
@@ -167,6 +221,29 @@ EXAMPLES = [
     ('project = "proj-a" and kind = "chain"', {"r3"}),
     ('project != "proj-a"', set()),
     ('(kind = "llm" or kind = "agent") and not error', {"r0", "r1", "c1"}),
+    ("feedback", {"r0", "r1", "r2", "c1"}),
+    ("not feedback", {"r3", "r4", "r5"}),
+    ("feedback.correctness < 0.5", {"r0"}),
+    ("feedback.correctness >= 0.5", {"r1", "r2"}),
+    ("feedback.correctness != 1", {"r0", "r2", "r3", "r4", "r5", "c1"}),
+    ("feedback.correctness in (0, 0.7)", {"r0", "r2"}),
+    ("feedback.correctness", {"r0", "r1", "r2"}),
+    ("feedback.helpful = true", {"r0"}),
+    ("feedback.helpful = false", set()),
+    ("has_correction", {"r0"}),
+    ("has_correction = false", {"r1", "r2", "r3", "r4", "r5", "c1"}),
+    ("feedback.correctness.has_correction", {"r0"}),
+    ('feedback.correctness.source = "human"', {"r0"}),
+    ('feedback.correctness.source in ("model", "online-evaluator")', {"r1", "r2"}),
+    ('feedback.tone.value = "rude"', {"c1"}),
+    ('feedback.tone.value != "rude"', {"r0", "r1", "r2", "r3", "r4", "r5"}),
+    ("feedback.correctness.value = 3", {"r1"}),
+    ('feedback.correctness.value ~ "WRO"', {"r0"}),
+    ('feedback.correctness.comment ~ "50%"', {"r0"}),
+    ("feedback.trace_q > 0.1", {"r0"}),
+    ("feedback.tone.score", set()),
+    ("feedback.tone", {"c1"}),
+    ('kind = "llm" and feedback.correctness < 0.5', {"r0"}),
 ]
 
 

@@ -101,7 +101,7 @@ def _error(text: str) -> InvalidInput:
         ('kind in ("llm" "tool")', 15, "',' or ')'"),
         ("tags = null", 7, "a non-null value"),
         ("cost > 1 ago", 9, "a unit before 'ago'"),
-        ("latency.x > 1s", 7, "only metadata has keys"),
+        ("latency.x > 1s", 7, "only metadata and feedback have keys"),
     ],
 )
 def test_errors_name_the_position_and_what_was_expected(

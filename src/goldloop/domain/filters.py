@@ -24,196 +24,82 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from dataclasses import field as dc_field
-from typing import Literal
 
 from goldloop.domain.clock import from_iso
 from goldloop.domain.errors import InvalidInput
-
-MAX_FILTER_CHARS = 4000
-MAX_DEPTH = 50
-MAX_IN_VALUES = 500
-
-RUN_KINDS = frozenset(
-    {
-        *("llm", "chain", "tool", "retriever", "embedding", "agent", "prompt", "parser"),
-        *("reranker", "guardrail", "evaluator", "unknown"),
-    }
+from goldloop.domain.filter_ast import (
+    Ago,
+    And,
+    Bool,
+    Compare,
+    Duration,
+    Field,
+    In,
+    Node,
+    Not,
+    Null,
+    Num,
+    Or,
+    Str,
+    Time,
+    Truthy,
+    Value,
+    quote,
+    to_text,
+    value_text,
 )
-RUN_STATUSES = frozenset({"success", "error", "pending"})
+from goldloop.domain.filter_fields import (
+    ALIASES,
+    ALL_OPS,
+    COMPARE_OPS,
+    DURATION_UNITS,
+    EQUALITY_OPS,
+    FEEDBACK_ATTRS,
+    FEEDBACK_SOURCES,
+    FIELDS,
+    MAX_DEPTH,
+    MAX_FILTER_CHARS,
+    MAX_IN_VALUES,
+    OPS_BY_TYPE,
+    RUN_KINDS,
+    RUN_STATUSES,
+    TEXT_OPS,
+    FieldSpec,
+    parse_duration,
+)
 
-# ---------------------------------------------------------------------------------------------
-# Field catalogue
-# ---------------------------------------------------------------------------------------------
-
-FieldType = Literal["string", "enum", "int", "number", "duration", "time", "bool", "tags", "text"]
-
-COMPARE_OPS = ("=", "!=", ">", ">=", "<", "<=")
-EQUALITY_OPS = ("=", "!=")
-TEXT_OPS = ("~", "!~")
-ALL_OPS = (*COMPARE_OPS, *TEXT_OPS, "in")
-
-_OPS_BY_TYPE: dict[str, tuple[str, ...]] = {
-    "string": (*EQUALITY_OPS, *TEXT_OPS, "in"),
-    "enum": (*EQUALITY_OPS, "in"),
-    "int": (*COMPARE_OPS, "in"),
-    "number": COMPARE_OPS,
-    "duration": COMPARE_OPS,
-    "time": COMPARE_OPS,
-    "bool": EQUALITY_OPS,
-    "tags": (*EQUALITY_OPS, "in"),
-    "text": TEXT_OPS,
-    "error": TEXT_OPS,
-    "metadata": ALL_OPS,
-}
-
-
-@dataclass(frozen=True, slots=True)
-class FieldSpec:
-    name: str  # canonical name
-    type: str
-    enum: frozenset[str] = frozenset()
-
-
-_SPECS = [
-    FieldSpec("id", "string"),
-    FieldSpec("trace_id", "string"),
-    FieldSpec("parent_id", "string"),
-    FieldSpec("project", "string"),
-    FieldSpec("name", "string"),
-    FieldSpec("kind", "enum", RUN_KINDS),
-    FieldSpec("status", "enum", RUN_STATUSES),
-    FieldSpec("error", "error"),
-    FieldSpec("model", "string"),
-    FieldSpec("provider", "string"),
-    FieldSpec("session_id", "string"),
-    FieldSpec("user_id", "string"),
-    FieldSpec("tags", "tags"),
-    FieldSpec("latency", "duration"),
-    FieldSpec("tokens", "int"),
-    FieldSpec("input_tokens", "int"),
-    FieldSpec("output_tokens", "int"),
-    FieldSpec("cost", "number"),
-    FieldSpec("start_time", "time"),
-    FieldSpec("end_time", "time"),
-    FieldSpec("root", "bool"),
-    FieldSpec("inputs", "text"),
-    FieldSpec("outputs", "text"),
-    FieldSpec("text", "text"),
-    FieldSpec("metadata", "metadata"),
+__all__ = [
+    "ALL_OPS",
+    "COMPARE_OPS",
+    "EQUALITY_OPS",
+    "FEEDBACK_SOURCES",
+    "FIELDS",
+    "RUN_KINDS",
+    "RUN_STATUSES",
+    "TEXT_OPS",
+    "Ago",
+    "And",
+    "Bool",
+    "Compare",
+    "Duration",
+    "Field",
+    "In",
+    "Node",
+    "Not",
+    "Null",
+    "Num",
+    "Or",
+    "Str",
+    "Time",
+    "Truthy",
+    "Value",
+    "parse",
+    "parse_duration",
+    "quote",
+    "to_text",
+    "tokenize",
+    "value_text",
 ]
-FIELDS: dict[str, FieldSpec] = {s.name: s for s in _SPECS}
-ALIASES = {
-    "trace": "trace_id",
-    "parent": "parent_id",
-    "session": "session_id",
-    "user": "user_id",
-    "tag": "tags",
-    "time": "start_time",
-    "start": "start_time",
-    "end": "end_time",
-    "total_tokens": "tokens",
-    "is_root": "root",
-    "meta": "metadata",
-}
-
-DURATION_UNITS = {"us": 1, "ms": 1_000, "s": 1_000_000, "m": 60_000_000, "min": 60_000_000}
-DURATION_UNITS |= {"h": 3_600_000_000, "d": 86_400_000_000, "w": 7 * 86_400_000_000}
-
-# ---------------------------------------------------------------------------------------------
-# AST
-# ---------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class Str:
-    value: str
-
-
-@dataclass(frozen=True, slots=True)
-class Num:
-    value: int | float
-
-
-@dataclass(frozen=True, slots=True)
-class Duration:
-    """A length of time, in microseconds (``2s``, ``150ms``)."""
-
-    us: int
-
-
-@dataclass(frozen=True, slots=True)
-class Ago:
-    """A moment relative to when the filter is evaluated (``1h ago``), microseconds back."""
-
-    us: int
-
-
-@dataclass(frozen=True, slots=True)
-class Time:
-    """An absolute moment, microseconds since the epoch (from an ISO string or an integer)."""
-
-    us: int
-
-
-@dataclass(frozen=True, slots=True)
-class Bool:
-    value: bool
-
-
-@dataclass(frozen=True, slots=True)
-class Null:
-    pass
-
-
-Value = Str | Num | Duration | Ago | Time | Bool | Null
-
-
-@dataclass(frozen=True, slots=True)
-class Field:
-    name: str  # canonical field name, e.g. "latency" or "metadata"
-    path: tuple[str, ...] = ()  # for metadata: the keys below it
-
-
-@dataclass(frozen=True, slots=True)
-class Compare:
-    field: Field
-    op: str
-    value: Value
-    pos: int = dc_field(default=0, compare=False)
-
-
-@dataclass(frozen=True, slots=True)
-class In:
-    field: Field
-    values: tuple[Value, ...]
-    pos: int = dc_field(default=0, compare=False)
-
-
-@dataclass(frozen=True, slots=True)
-class Truthy:
-    """A bare field: true / set / exists (see ``docs/filters.md``)."""
-
-    field: Field
-    pos: int = dc_field(default=0, compare=False)
-
-
-@dataclass(frozen=True, slots=True)
-class Not:
-    item: Node
-
-
-@dataclass(frozen=True, slots=True)
-class And:
-    items: tuple[Node, ...]
-
-
-@dataclass(frozen=True, slots=True)
-class Or:
-    items: tuple[Node, ...]
-
-
-Node = Compare | In | Truthy | Not | And | Or
 
 # ---------------------------------------------------------------------------------------------
 # Tokenizer
@@ -404,9 +290,11 @@ class _Parser:
     def predicate(self) -> Node:
         start = self.tok
         fld, spec = self.field()
-        allowed = _OPS_BY_TYPE[spec.type]
+        allowed = OPS_BY_TYPE[spec.type]
         if spec.type == "metadata" and not fld.path:
             raise self.error("'.' and a metadata key, e.g. metadata.customer")
+        if spec.type == "fb_any" and (self.tok.kind == "op" or self.is_keyword("in")):
+            raise self.error("'.' and a feedback key, e.g. feedback.correctness < 0.5")
         if self.tok.kind == "op":
             op_tok = self.advance()
             op = "=" if op_tok.text == "==" else op_tok.text
@@ -435,16 +323,37 @@ class _Parser:
         path: list[str] = []
         while self.tok.kind == ".":
             dot = self.advance()
-            if spec.type != "metadata":
-                raise self.error(f"an operator after {spec.name} (only metadata has keys)", dot)
+            if spec.type not in ("metadata", "feedback"):
+                raise self.error(
+                    f"an operator after {spec.name} (only metadata and feedback have keys)", dot
+                )
             part = self.tok
             if part.kind in ("name", "string") or (part.kind == "number" and part.text.isdigit()):
                 if not part.text or '"' in part.text:
-                    raise self.error("a non-empty metadata key without '\"'", part)
-                path.append(part.text)
+                    raise self.error(f"a non-empty {spec.name} key without '\"'", part)
+                if spec.type == "feedback" and len(path) == 1:
+                    if part.text.lower() not in FEEDBACK_ATTRS:
+                        attrs = ", ".join(FEEDBACK_ATTRS)
+                        raise self.error(
+                            f"one of {attrs} after feedback.KEY (quote a key that has dots: "
+                            'feedback."a.b")',
+                            part,
+                        )
+                    path.append(part.text.lower())
+                elif spec.type == "feedback" and len(path) == 2:
+                    raise self.error("an operator after feedback.KEY.ATTRIBUTE", dot)
+                else:
+                    path.append(part.text)
                 self.advance()
             else:
-                raise self.error("a metadata key (a name or a quoted string)", part)
+                raise self.error(f"a {spec.name} key (a name or a quoted string)", part)
+        if spec.type == "feedback":
+            fb_type = (
+                FEEDBACK_ATTRS[path[1]] if len(path) == 2 else "fb_score" if path else "fb_any"
+            )
+            spec = FieldSpec(
+                spec.name, fb_type, FEEDBACK_SOURCES if fb_type == "fb_source" else spec.enum
+            )
         return Field(spec.name, tuple(path)), spec
 
     def value_list(self, fld: Field, spec: FieldSpec) -> tuple[Value, ...]:
@@ -514,7 +423,8 @@ def _coerce(p: _Parser, tok: Token, raw: Value, fld: Field, spec: FieldSpec, op:
     kind = spec.type
     name = _field_text(fld)
     if isinstance(raw, Null):
-        if op in EQUALITY_OPS and kind not in ("enum", "bool", "tags", "text", "error"):
+        no_null = ("enum", "bool", "tags", "text", "error")
+        if op in EQUALITY_OPS and kind not in no_null and not kind.startswith("fb_"):
             return raw
         raise p.error(f"a non-null value for {name} {op} (use 'not {name}' to test for unset)", tok)
     if op in TEXT_OPS:
@@ -525,7 +435,11 @@ def _coerce(p: _Parser, tok: Token, raw: Value, fld: Field, spec: FieldSpec, op:
         if not isinstance(raw, Str):
             raise p.error(f"a quoted string for {name}", tok)
         return raw
-    if kind == "enum":
+    if kind == "fb_score":
+        if isinstance(raw, Num) or (isinstance(raw, Bool) and op in (*EQUALITY_OPS, "in")):
+            return raw
+        raise p.error(f"a number (or true/false with = != in) for {name}", tok)
+    if kind in ("enum", "fb_source"):
         if not isinstance(raw, Str) or raw.value.lower() not in spec.enum:
             raise p.error(f"one of {', '.join(sorted(spec.enum))} for {name}", tok)
         return Str(raw.value.lower())
@@ -552,11 +466,11 @@ def _coerce(p: _Parser, tok: Token, raw: Value, fld: Field, spec: FieldSpec, op:
             "integer microseconds, or a duration ago (1h ago)",
             tok,
         )
-    if kind == "bool":
+    if kind in ("bool", "fb_flag"):
         if not isinstance(raw, Bool):
             raise p.error(f"true or false for {name}", tok)
         return raw
-    # metadata: strings, numbers and booleans compare as themselves
+    # metadata and feedback values: strings, numbers and booleans compare as themselves
     if isinstance(raw, Duration | Ago):
         raise p.error(f"a string, number, true or false for {name} (no units)", tok)
     if op in (">", ">=", "<", "<=") and not isinstance(raw, Num):
@@ -567,52 +481,3 @@ def _coerce(p: _Parser, tok: Token, raw: Value, fld: Field, spec: FieldSpec, op:
 # ---------------------------------------------------------------------------------------------
 # Back to text (canonical form; ``parse(to_text(node)) == node``)
 # ---------------------------------------------------------------------------------------------
-
-
-def to_text(node: Node) -> str:
-    if isinstance(node, And | Or):
-        word = " and " if isinstance(node, And) else " or "
-        return "(" + word.join(to_text(i) for i in node.items) + ")"
-    if isinstance(node, Not):
-        return "not " + to_text(node.item)
-    if isinstance(node, Truthy):
-        return _path_text(node.field)
-    if isinstance(node, In):
-        return f"{_path_text(node.field)} in ({', '.join(value_text(v) for v in node.values)})"
-    return f"{_path_text(node.field)} {node.op} {value_text(node.value)}"
-
-
-def _path_text(fld: Field) -> str:
-    return ".".join([fld.name, *(quote(k) for k in fld.path)])
-
-
-def quote(text: str) -> str:
-    body = text.replace("\\", "\\\\").replace('"', '\\"')
-    body = body.replace("\n", "\\n").replace("\t", "\\t").replace("\r", "\\r")
-    return f'"{body}"'
-
-
-def value_text(v: Value) -> str:
-    if isinstance(v, Str):
-        return quote(v.value)
-    if isinstance(v, Num):
-        return repr(v.value)
-    if isinstance(v, Duration):
-        return f"{v.us}us"
-    if isinstance(v, Ago):
-        return f"{v.us}us ago"
-    if isinstance(v, Time):
-        return str(v.us)
-    if isinstance(v, Bool):
-        return "true" if v.value else "false"
-    return "null"
-
-
-def parse_duration(text: str) -> int:
-    """``"1h"``, ``"15m"``, ``"500ms"`` → microseconds; raises ``ValueError`` naming the units."""
-    m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([A-Za-z]+)\s*", text)
-    factor = DURATION_UNITS.get(m.group(2).lower()) if m else None
-    if m is None or factor is None:
-        units = ", ".join(DURATION_UNITS)
-        raise ValueError(f"expected a duration such as 1h or 15m (units: {units}), not {text!r}")
-    return round(float(m.group(1)) * factor)

@@ -19,7 +19,7 @@ from sqlalchemy.dialects import postgresql
 from sqlalchemy.sql.elements import ColumnElement
 
 from goldloop.domain import filters as f
-from goldloop.store.schema import projects, runs
+from goldloop.store.schema import feedback, projects, runs
 
 Cond = ColumnElement[bool]
 
@@ -75,6 +75,8 @@ class FilterCompiler:
         fld = node.field
         if fld.name == "metadata":
             return self._metadata(node)
+        if fld.name in ("feedback", "has_correction"):
+            return self._feedback(node)
         if fld.name == "tags":
             return self._tags(node)
         if fld.name == "project":
@@ -186,9 +188,19 @@ class FilterCompiler:
 
     # -- metadata.<path> --------------------------------------------------------------------------
     def _metadata(self, node: f.Compare | f.In | f.Truthy) -> Cond:
-        col = runs.c.metadata
-        path = node.field.path
-        if self.pg:
+        return self._json_value(runs.c.metadata, node.field.path, node)
+
+    def _json_value(
+        self, col: sa.Column[Any], path: tuple[str, ...], node: f.Compare | f.In | f.Truthy
+    ) -> Cond:
+        """A predicate on the JSON value at ``path`` inside ``col``, typed (see docs/filters.md)."""
+        extract: ColumnElement[Any]
+        as_text: ColumnElement[Any]
+        if self.pg and not path:
+            extract = col
+            as_text = col.op("#>>")(sa.bindparam(None, [], type_=postgresql.ARRAY(sa.Text)))
+            json_kind = sa.func.jsonb_typeof(col)
+        elif self.pg:
             extract = sa.func.jsonb_extract_path(col, *path)
             as_text = sa.func.jsonb_extract_path_text(col, *path)
             json_kind = sa.func.jsonb_typeof(extract)
@@ -234,6 +246,79 @@ class FilterCompiler:
             else_=sa.null(),
         )
         return _compare(as_number, op, self._value(node.value), nullable=True)
+
+    # -- feedback.KEY[.ATTRIBUTE], has_correction: the run's feedback (by run or by trace) --------
+    def _feedback(self, node: f.Compare | f.In | f.Truthy) -> Cond:
+        """Feedback belongs to a run by ``run_id``; feedback on a whole trace (no run_id) belongs
+        to the trace's root run. Negative operators (``!=``, ``!~``, ``= false``) are the
+        complement of the positive one: ``feedback.k != 1`` = no ``k`` feedback scored 1."""
+        fb = feedback
+        path = node.field.path
+        where: list[Cond] = [fb.c.workspace_id == self.workspace_id]
+        if node.field.name == "has_correction":
+            attr = "has_correction"
+        else:
+            if path:
+                where.append(fb.c.key == path[0])
+            attr = path[1] if len(path) == 2 else "score" if path else "any"
+        negate = False
+        if isinstance(node, f.Truthy):
+            where.append(self._feedback_present(attr, explicit=len(path) == 2))
+        elif attr == "has_correction":
+            assert isinstance(node, f.Compare)
+            assert isinstance(node.value, f.Bool)
+            where.append(fb.c.has_correction.is_(sa.true()))
+            negate = node.value.value != (node.op == "=")
+        else:
+            op = "in" if isinstance(node, f.In) else node.op
+            negate = op in ("!=", "!~")
+            positive = {"!=": "=", "!~": "~"}.get(op, op)
+            values = node.values if isinstance(node, f.In) else (node.value,)
+            where.append(self._feedback_match(attr, positive, values, node.field))
+        # Two uncorrelated IN subqueries (each evaluated once, then probed), not a correlated
+        # EXISTS with an OR inside: that one would scan the feedback of a key for every run.
+        # Both exclude NULLs, so IN is never NULL and `not` stays an exact complement.
+        by_run = sa.select(fb.c.run_id).where(*where, fb.c.run_id.isnot(None))
+        by_trace = sa.select(fb.c.trace_id).where(
+            *where, fb.c.run_id.is_(None), fb.c.trace_id.isnot(None)
+        )
+        found = sa.or_(
+            runs.c.id.in_(by_run), sa.and_(runs.c.is_root, runs.c.trace_id.in_(by_trace))
+        )
+        return sa.not_(found) if negate else found
+
+    def _feedback_present(self, attr: str, *, explicit: bool) -> Cond:
+        fb = feedback
+        if attr == "has_correction":
+            return fb.c.has_correction.is_(sa.true())
+        if attr == "comment":
+            return fb.c.comment.isnot(None)
+        if attr == "value":
+            return self._json_present(fb.c.value)
+        if attr == "score" and explicit:
+            return fb.c.score.isnot(None)
+        return sa.true()  # feedback, feedback.KEY, feedback.KEY.source: it exists
+
+    def _feedback_match(
+        self, attr: str, op: str, values: tuple[f.Value, ...], fld: f.Field
+    ) -> Cond:
+        fb = feedback
+        if attr == "value":
+            if op == "in":
+                return self._json_value(fb.c.value, (), f.In(fld, values))
+            return self._json_value(fb.c.value, (), f.Compare(fld, op, values[0]))
+        if attr == "comment":
+            return _contains(fb.c.comment, _value_str(values[0]))
+        if attr == "source":
+            return fb.c.source.in_([self._value(v) for v in values])
+        # float() for every value: a mixed int/float IN list would otherwise be typed by its
+        # first element on PostgreSQL (0.7 compared as an integer)
+        numbers = [
+            float(v.value) if isinstance(v, f.Bool) else float(self._value(v)) for v in values
+        ]
+        if op == "in":
+            return _guard(fb.c.score, fb.c.score.in_(numbers))
+        return _compare(fb.c.score, op, numbers[0], nullable=True)
 
 
 def _value_str(v: f.Value) -> str:
