@@ -126,6 +126,10 @@ runs = sa.Table(
     sa.Index("ix_runs_project_root_start", "project_id", "is_root", "start_time"),
     sa.Index("ix_runs_trace", "workspace_id", "trace_id"),
     sa.Index("ix_runs_seq", "seq"),
+    # Query paths (migration 0006): "runs of kind X" lists and "this conversation" lookups would
+    # otherwise scan every run of the project when the value is rare.
+    sa.Index("ix_runs_project_kind_start", "project_id", "kind", "start_time"),
+    sa.Index("ix_runs_project_session_start", "project_id", "session_id", "start_time"),
 )
 
 # Dashboard sign-ins: one row per browser session. Only the SHA-256 of the session token is
