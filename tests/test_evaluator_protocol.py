@@ -159,7 +159,8 @@ def test_exceptions_become_error_results_with_provenance() -> None:
     assert res.error == "RuntimeError: judge exploded"
     assert res.key == "boom"
     fb = res.to_feedback()
-    assert fb["source"] == "evaluator"
+    assert fb["source"] == "api"
+    assert res.to_feedback("online-evaluator")["source"] == "online-evaluator"
     assert fb["source_info"]["error"] == "RuntimeError: judge exploded"
     assert fb["source_info"]["evaluator"] == "boom"
 

@@ -73,6 +73,7 @@ def test_reference_based_binary_judgement_with_provenance(llm: FakeLLM) -> None:
     assert "Can I get a refund?" in section(prompt, "input")
     fb = good.to_feedback()
     assert fb["source_info"]["judge_model"] == "judge-1"
+    assert fb["source"] == "model"
     assert "sk-test-secret" not in orjson.dumps(fb).decode()
 
 

@@ -16,6 +16,7 @@ from goldloop._version import __version__
 
 if False:  # for type checkers only (typing.TYPE_CHECKING without importing typing)
     from goldloop.client import ApiError, Client
+    from goldloop.evaluation._runner import aevaluate, evaluate
 
 __all__ = [
     "ApiError",
@@ -25,10 +26,12 @@ __all__ = [
     "Run",
     "SDKConfig",
     "__version__",
+    "aevaluate",
     "configure",
     "context",
     "continue_trace",
     "copy_context_wrapper",
+    "evaluate",
     "exporter_stats",
     "flush",
     "get_current_run",
@@ -46,4 +49,9 @@ def __getattr__(name: str) -> object:
         from goldloop import client
 
         return getattr(client, name)
+    # the experiment runner (and the evaluators it brings) loads on first use too
+    if name in ("evaluate", "aevaluate"):
+        from goldloop.evaluation import _runner
+
+        return getattr(_runner, name)
     raise AttributeError(f"module 'goldloop' has no attribute {name!r}")

@@ -28,6 +28,8 @@ from goldloop.evaluation._protocol import (
     evaluate_run,
 )
 from goldloop.evaluation._registry import build_evaluator, evaluator_names, register_evaluator
+from goldloop.evaluation._results import ExperimentResults, ExperimentRow
+from goldloop.evaluation._runner import aevaluate, evaluate
 from goldloop.evaluation._structured import JsonParse, JsonSchema, NumericTolerance, RequiredFields
 from goldloop.evaluation._text import Contains, ExactMatch, RegexMatch, StringDistance
 from goldloop.evaluation._trajectory import ToolTrajectory, tool_calls
@@ -45,6 +47,8 @@ __all__ = [
     "EvaluatorInfo",
     "ExactMatch",
     "ExampleData",
+    "ExperimentResults",
+    "ExperimentRow",
     "FunctionEvaluator",
     "JsonParse",
     "JsonSchema",
@@ -64,10 +68,12 @@ __all__ = [
     "RunData",
     "StringDistance",
     "ToolTrajectory",
+    "aevaluate",
     "aevaluate_run",
     "as_evaluator",
     "build_evaluator",
     "coerce_results",
+    "evaluate",
     "evaluate_run",
     "evaluator_names",
     "levenshtein",

@@ -217,9 +217,10 @@ class EvaluationResult:
     def ok(self) -> bool:
         return self.error is None and self.skipped is None
 
-    def to_feedback(self) -> dict[str, Any]:
-        """The feedback fields for this result (``source`` = ``evaluator``, provenance in
-        ``source_info``)."""
+    def to_feedback(self, source: str | None = None) -> dict[str, Any]:
+        """The feedback fields for this result, provenance in ``source_info``. ``source``
+        defaults to ``model`` for a judge's score and ``api`` for other evaluators (online
+        evaluation passes ``online-evaluator``)."""
         info: dict[str, Any] = self.evaluator.to_dict() if self.evaluator else {}
         if self.error is not None:
             info["error"] = self.error
@@ -236,6 +237,6 @@ class EvaluationResult:
             "score": self.score,
             "value": self.value,
             "comment": self.comment,
-            "source": "evaluator",
+            "source": source or ("model" if info.get("judge_model") else "api"),
             "source_info": info,
         }

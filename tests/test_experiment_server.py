@@ -1,0 +1,77 @@
+"""The runner against the real server on a real socket: a dataset read by name at a pinned
+version, the experiment's runs in their own project, evaluator results stored as feedback."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+import goldloop
+from goldloop import _setup, _tracing
+from goldloop.evaluation import build_evaluator
+from goldloop.settings import Settings
+from langsmith_live import live_server
+
+
+@pytest.fixture
+def clean_sdk() -> Iterator[None]:
+    yield
+    goldloop.shutdown(5.0)
+    with _setup._lock:
+        _setup._config = None
+        _setup._exporter = None
+    _tracing._set_sink(None)
+    _tracing._ENABLED = True
+
+
+@goldloop.traced(kind="tool")
+def lookup(booking_id: str) -> str:
+    return "non-refundable" if booking_id in ("B1", "B3") else "refundable"
+
+
+def agent(inputs: dict[str, Any]) -> dict[str, str]:
+    return {"answer": lookup(inputs["booking_id"])}
+
+
+def test_evaluate_a_dataset_by_name(settings: Settings, clean_sdk: None) -> None:
+    with live_server(settings) as live, live.api() as api:
+        assert api.post("/datasets", json={"name": "support-golden"}).status_code == 201
+        v1 = [
+            {"id": f"ex-{b}", "inputs": {"booking_id": b}, "outputs": {"answer": a}}
+            for b, a in [("B1", "non-refundable"), ("B2", "refundable")]
+        ]
+        r = api.post("/datasets/support-golden/examples", json={"examples": v1})
+        assert r.status_code == 201, r.text
+        r = api.post(
+            "/datasets/support-golden/examples",
+            json={"examples": [{"id": "ex-B3", "inputs": {"booking_id": "B3"},
+                                "outputs": {"answer": "refundable"}}]},
+        )  # fmt: skip
+        assert r.status_code == 201, r.text
+
+        goldloop.configure(tracing=True, endpoint=live.base, api_key=live.key, project="prod")
+        exact = build_evaluator("exact_match", {"key": "correct"})
+        pinned = goldloop.evaluate(agent, "support-golden", [exact], as_of=1, progress=False)
+        latest = goldloop.evaluate(agent, "support-golden", [exact], progress=False)
+
+        assert (pinned.dataset, pinned.dataset_version) == ("support-golden", 1)
+        assert [r.example_key for r in pinned.rows] == ["ex-B1", "ex-B2"]
+        assert latest.dataset_version == 2
+        assert latest.summary()["correct"]["mean"] == pytest.approx(2 / 3)
+        assert latest.uploaded
+
+        runs = api.get("/runs", params={"project": latest.experiment, "limit": 100}).json()
+        names = sorted(r["name"] for r in runs["items"])
+        assert names == ["agent"] * 3 + ["lookup"] * 3
+        root = latest.rows[2]
+        fb = api.get("/feedback", params={"run_id": root.run.id}).json()["items"]
+        assert len(fb) == 1
+        assert (fb[0]["key"], fb[0]["score"]) == ("correct", 0.0)
+        assert fb[0]["source_info"]["experiment"] == latest.experiment
+        assert fb[0]["source_info"]["evaluator"] == "exact_match"
+        assert fb[0]["source_info"]["example_id"] == "ex-B3"
+
+        with pytest.raises(ValueError, match="could not read dataset"):
+            goldloop.evaluate(agent, "no-such-dataset", [exact], progress=False)
