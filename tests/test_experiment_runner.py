@@ -205,13 +205,15 @@ def test_injected_regression_is_named_and_noise_is_not() -> None:
     assert "10 regressed" in verdict.reason
 
     # the same agent twice, scored by a judge that flips 15% of verdicts at random
-    rng = random.Random(4)
     lock = threading.Lock()
+    calls: dict[str, int] = {}
 
     def noisy_judge(outputs: Any, reference_outputs: Any) -> bool:
+        # the n-th verdict on an example flips the same way whatever the thread order
         with lock:
-            flip = rng.random() < 0.15
-        return (outputs == reference_outputs) != flip
+            n = calls[outputs["output"]] = calls.get(outputs["output"], 0) + 1
+        flip = random.Random(f"{outputs['output']}-{n}").random() < 0.15
+        return (outputs["output"] == reference_outputs["answer"]) != flip
 
     run1 = goldloop.evaluate(good, GOLDEN, [noisy_judge], repetitions=3, progress=False)
     run2 = goldloop.evaluate(good, GOLDEN, [noisy_judge], repetitions=3, progress=False)

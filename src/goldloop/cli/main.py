@@ -295,6 +295,16 @@ from goldloop.cli.traces import traces as _traces  # noqa: E402
 cli.add_command(_traces)
 
 
+def _register_experiment_commands() -> None:
+    from goldloop.cli.experiments import compare, gate
+
+    cli.add_command(compare)
+    cli.add_command(gate)
+
+
+_register_experiment_commands()
+
+
 def main() -> None:
     cli(prog_name="goldloop")
 

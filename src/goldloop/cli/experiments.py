@@ -1,0 +1,228 @@
+"""`goldloop compare` and `goldloop gate`: experiments from the command line and in CI.
+
+Exit codes of `gate`: 0 every check passed, 1 a check failed, 2 usage or infrastructure error
+(bad arguments, a target that cannot be imported, a dataset that cannot be read).
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+import orjson
+
+from goldloop.domain.errors import GoldloopError
+
+
+def _fail_usage(message: str) -> None:
+    click.echo(f"error: {message}", err=True)
+    sys.exit(2)
+
+
+def _load_results(path: str) -> Any:
+    from goldloop.evaluation import ExperimentResults
+
+    try:
+        return ExperimentResults.load(path)
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        _fail_usage(f"cannot read experiment results {path}: {exc}")
+
+
+@click.command()
+@click.argument("baseline", type=click.Path(dir_okay=False))
+@click.argument("candidate", type=click.Path(dir_okay=False))
+@click.option("--alpha", default=0.05, show_default=True, help="Significance level.")
+@click.option("--lower-is-better", multiple=True, help="A key where lower scores are better.")
+@click.option("--examples", is_flag=True, help="Also list every example that moved.")
+@click.option("--json", "as_json", is_flag=True, help="Print the comparison as JSON.")
+def compare(
+    baseline: str, candidate: str, alpha: float, lower_is_better: tuple[str, ...],
+    examples: bool, as_json: bool,
+) -> None:  # fmt: skip
+    """Compare two saved experiments (results JSON from `evaluate(...).save()` or `gate --save`)
+    example by example: counts, mean difference with a 95% CI, paired test, verdict."""
+    from goldloop.domain.comparison import regression_verdicts
+
+    a, b = _load_results(baseline), _load_results(candidate)
+    comparisons = b.compare(a, lower_is_better=lower_is_better)
+    verdicts = regression_verdicts(comparisons, alpha=alpha)
+    if as_json:
+        out = [
+            {**c.to_dict(with_examples=examples), "verdict": v.to_dict()}
+            for c, v in zip(comparisons, verdicts, strict=True)
+        ]
+        click.echo(orjson.dumps(out, option=orjson.OPT_INDENT_2).decode())
+        return
+    click.echo(f"A = {a.experiment}   B = {b.experiment}")
+    click.echo(
+        f"{'key':24} {'pairs':>5} {'mean A':>8} {'mean B':>8} {'diff':>8} {'95% CI':>19} "
+        f"{'+/-/=':>11} {'test':>9} {'p':>8} {'noise':>6}"
+    )
+    for c, v in zip(comparisons, verdicts, strict=True):
+        noise = "-" if c.noise is None else f"{c.noise:.3f}"
+        counts = f"{c.improved}/{c.regressed}/{c.unchanged}"
+        click.echo(
+            f"{c.key:24} {c.n_pairs:5d} {c.mean_a:8.3f} {c.mean_b:8.3f} {c.mean_diff:+8.3f} "
+            f"[{c.ci_low:+.3f}, {c.ci_high:+.3f}] {counts:>11} {c.test.test:>9} "
+            f"{v.p_value:8.3g} {noise:>6}" + ("  REGRESSION" if v.regression else "")
+        )
+        if examples:
+            for e in c.examples:
+                if e.outcome != "unchanged":
+                    flag = "" if e.exceeds_noise is None else (
+                        " (beyond noise)" if e.exceeds_noise else " (within noise)")  # fmt: skip
+                    click.echo(
+                        f"    {e.outcome:9} {e.example_id}: {e.a_mean:.3f} -> {e.b_mean:.3f}{flag}"
+                    )
+
+
+def _import_target(spec: str) -> Any:
+    module_name, _, attr = spec.partition(":")
+    if not module_name or not attr:
+        _fail_usage(f"--target must be module:function, got {spec!r}")
+    if str(Path.cwd()) not in sys.path:
+        sys.path.insert(0, str(Path.cwd()))  # like `python -m`: the working directory first
+    try:
+        obj: Any = importlib.import_module(module_name)
+        for part in attr.split("."):
+            obj = getattr(obj, part)
+    except Exception as exc:
+        _fail_usage(f"cannot import {spec}: {type(exc).__name__}: {exc}")
+    return obj
+
+
+def _evaluators(specs: tuple[str, ...], from_module: str | None) -> list[Any]:
+    from goldloop.evaluation import build_evaluator
+
+    out: list[Any] = []
+    for spec in specs:
+        name, _, raw = spec.partition("=")
+        try:
+            config = orjson.loads(raw) if raw else {}
+        except orjson.JSONDecodeError as exc:
+            _fail_usage(f"--evaluator {name}: config is not JSON: {exc}")
+        try:
+            out.append(build_evaluator(name, config))
+        except GoldloopError as exc:
+            _fail_usage(exc.message)
+    if from_module:
+        extra = _import_target(from_module)
+        out.extend(extra if isinstance(extra, list | tuple) else [extra])
+    if not out:
+        _fail_usage("give at least one --evaluator or --evaluators")
+    return out
+
+
+def _data(spec: str) -> Any:
+    path = Path(spec)
+    if path.suffix in (".jsonl", ".json") and path.exists():
+        text = path.read_bytes()
+        try:
+            if path.suffix == ".json":
+                return orjson.loads(text)
+            return [orjson.loads(line) for line in text.splitlines() if line.strip()]
+        except orjson.JSONDecodeError as exc:
+            _fail_usage(f"{spec} is not valid JSON: {exc}")
+    import goldloop
+
+    goldloop.configure()  # a dataset on the server: endpoint and key from GOLDLOOP_* env
+    return spec
+
+
+def _min_means(items: tuple[str, ...]) -> dict[str, float]:
+    out = {}
+    for item in items:
+        key, _, value = item.partition("=")
+        try:
+            out[key] = float(value)
+        except ValueError:
+            _fail_usage(f"--min-mean wants KEY=NUMBER, got {item!r}")
+    return out
+
+
+@click.command()
+@click.option("--target", required=True, help="The agent to run, as module:function.")
+@click.option(
+    "--data", required=True, help="A dataset name (on the server) or a .json/.jsonl file."
+)
+@click.option("--as-of", default=None, help="Dataset version, tag or time (default: newest).")
+@click.option(
+    "--evaluator",
+    "evaluator_specs",
+    multiple=True,
+    help='A built-in by name, with optional JSON config: exact_match or regex={"pattern": "x"}.',
+)
+@click.option(
+    "--evaluators",
+    "evaluators_from",
+    default=None,
+    help="module:attr holding a list of evaluators (your own functions).",
+)
+@click.option("--repetitions", default=1, show_default=True)
+@click.option("--max-concurrency", default=8, show_default=True)
+@click.option("--min-mean", multiple=True, help="KEY=NUMBER: fail when the key's mean is lower.")
+@click.option("--max-failures", default=None, type=int, help="Fail when more target calls raise.")
+@click.option(
+    "--baseline",
+    default=None,
+    type=click.Path(dir_okay=False),
+    help="Saved results of the baseline; fail on a significant regression against it.",
+)
+@click.option("--alpha", default=0.05, show_default=True, help="Significance level.")
+@click.option(
+    "--min-effect",
+    default=0.0,
+    show_default=True,
+    help="Ignore significant drops smaller than this (score units).",
+)
+@click.option("--lower-is-better", multiple=True, help="A key where lower scores are better.")
+@click.option("--save", default=None, type=click.Path(dir_okay=False), help="Write results JSON.")
+@click.option(
+    "--report", default=None, type=click.Path(dir_okay=False), help="Write the text report."
+)
+@click.option("--junit", default=None, type=click.Path(dir_okay=False), help="Write JUnit XML.")
+@click.option(
+    "--markdown",
+    default=None,
+    type=click.Path(dir_okay=False),
+    help="Write a Markdown summary (for a pull-request comment).",
+)
+@click.option("--experiment-prefix", default=None, help="Name prefix of the experiment.")
+def gate(
+    target: str, data: str, as_of: str | None, evaluator_specs: tuple[str, ...],
+    evaluators_from: str | None, repetitions: int, max_concurrency: int,
+    min_mean: tuple[str, ...], max_failures: int | None, baseline: str | None, alpha: float,
+    min_effect: float, lower_is_better: tuple[str, ...], save: str | None, report: str | None,
+    junit: str | None, markdown: str | None, experiment_prefix: str | None,
+) -> None:  # fmt: skip
+    """Run TARGET on a dataset, check the scores, and exit 0 (pass), 1 (fail) or 2 (error)."""
+    import goldloop
+    from goldloop.evaluation._gate import run_gate_checks
+
+    fn = _import_target(target)
+    evaluators = _evaluators(evaluator_specs, evaluators_from)
+    thresholds = _min_means(min_mean)
+    base = _load_results(baseline) if baseline else None
+    examples = _data(data)
+    try:
+        results = goldloop.evaluate(
+            fn, examples, evaluators, repetitions=repetitions, max_concurrency=max_concurrency,
+            experiment_prefix=experiment_prefix, as_of=as_of, progress=False,
+        )  # fmt: skip
+    except (ValueError, TypeError, OSError) as exc:
+        _fail_usage(f"the experiment could not run: {exc}")
+    if save:
+        results.save(save)
+    outcome = run_gate_checks(
+        results, min_mean=thresholds, max_failures=max_failures, baseline=base, alpha=alpha,
+        min_effect=min_effect, lower_is_better=lower_is_better,
+    )  # fmt: skip
+    text = outcome.text()
+    click.echo(text, nl=False)
+    for path, body in ((report, text), (junit, outcome.junit()), (markdown, outcome.markdown())):
+        if path:
+            Path(path).write_text(body, encoding="utf-8")
+    sys.exit(0 if outcome.passed else 1)
