@@ -63,6 +63,14 @@ class Settings:
             "truncated to this size with a marker saying so (never silently cut)."
         ),
     )
+    ingest_max_inflight: int = field(
+        default=64,
+        metadata=_doc(
+            "Most ingestion requests (OTLP /v1/traces and /v1/logs, /api/v1/runs/batch) a "
+            "server process handles at once; beyond it they get 503 with Retry-After before "
+            "their bodies are read, which bounds the memory they hold."
+        ),
+    )
     model_prices_file: str = field(
         default="",
         metadata=_doc(
@@ -242,6 +250,7 @@ def _validate(s: Settings) -> None:
     for name in (
         "max_request_bytes",
         "max_run_payload_bytes",
+        "ingest_max_inflight",
         "write_batch_max",
         "write_queue_max",
         "dashboard_session_ttl_s",

@@ -14,6 +14,7 @@ from goldloop._version import __version__
 from goldloop.domain.clock import Clock, system_clock
 from goldloop.http import dashboard, errors, langsmith
 from goldloop.http.deps import get_principal
+from goldloop.http.ingest_gate import IngestGateMiddleware
 from goldloop.http.limits import BodyLimitMiddleware
 from goldloop.http.routes import (
     alerts,
@@ -92,6 +93,8 @@ def create_app(settings: Settings, *, clock: Clock = system_clock) -> FastAPI:
     app.state.ready = False
     errors.install(app)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_request_bytes)
+    # outermost: refuse ingestion beyond the bound before the body limit reads any body
+    app.add_middleware(IngestGateMiddleware, max_inflight=settings.ingest_max_inflight)
 
     @app.get("/healthz", tags=["health"])
     def healthz() -> dict[str, str]:
