@@ -14,6 +14,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from goldloop.domain.feedback import KeySpec
+from goldloop.store import log_horizon
 from goldloop.store.schema import feedback, feedback_keys, runs
 
 
@@ -100,6 +101,8 @@ def _columns(row: FeedbackRow) -> dict[str, Any]:
 def insert_if_absent(conn: Connection, row: FeedbackRow, request_hash: str) -> bool:
     """Insert unless a feedback with this id exists in the workspace (even one committed
     concurrently); returns whether it was inserted."""
+    # Rules tail feedback by ``pk``: see log_horizon for why writers hold this lock.
+    log_horizon.hold_writer_lock(conn)
     try:
         with conn.begin_nested():
             conn.execute(

@@ -9,8 +9,8 @@ runs and one executemany UPDATE for merged ones.
 table can be tailed as a log. SQLite has one writer at a time (the write lock is held from the
 first write to the commit), so ``max(seq) + 1`` read inside the transaction is safe. PostgreSQL
 uses the sequence ``runs_seq``: values are unique and increasing in allocation order, but
-concurrent transactions may COMMIT out of order, so a tailer must re-read a short window behind
-its watermark (or wait for in-flight transactions) rather than assume commit order.
+concurrent transactions may COMMIT out of order; writers hold ``log_horizon``'s shared lock
+while they draw numbers, so a tailer can wait for in-flight writers instead of skipping them.
 
 On PostgreSQL concurrent batches stay deadlock-free by taking row locks in one global order:
 existing rows are locked ``FOR UPDATE`` in byte order of their ids (``COLLATE "C"``, the order
@@ -34,6 +34,7 @@ from sqlalchemy.engine import Connection
 
 from goldloop.domain.run_items import RunPatch
 from goldloop.domain.run_merge import VALUE_COLUMNS
+from goldloop.store import log_horizon
 from goldloop.store.schema import projects, runs
 
 # merge(existing row or None, patch, project_id for a new row) -> full row of VALUE_COLUMNS
@@ -148,6 +149,8 @@ def _next_seqs(conn: Connection, n: int) -> list[int]:
     if n == 0:
         return []
     if conn.dialect.name == "postgresql":
+        # Rule tailers must not read past a number a writer still holds: see log_horizon.
+        log_horizon.hold_writer_lock(conn)
         values = conn.execute(
             sa.text("SELECT nextval('runs_seq') FROM generate_series(1, :n)"), {"n": n}
         ).scalars()
