@@ -25,6 +25,7 @@ from goldloop.http.routes import (
     ingest_runs,
     otlp,
     projects,
+    rules,
     run_queries,
     trace_export,
 )
@@ -52,6 +53,7 @@ def _api_router() -> APIRouter:
     api.include_router(examples.router)
     api.include_router(run_queries.router)
     api.include_router(dataset_files.router)
+    api.include_router(rules.router)
     return api
 
 

@@ -130,6 +130,8 @@ runs = sa.Table(
     # otherwise scan every run of the project when the value is rare.
     sa.Index("ix_runs_project_kind_start", "project_id", "kind", "start_time"),
     sa.Index("ix_runs_project_session_start", "project_id", "session_id", "start_time"),
+    # Rule tailers read one project's log from a watermark (migration 0007).
+    sa.Index("ix_runs_project_seq", "project_id", "seq"),
 )
 
 # Dashboard sign-ins: one row per browser session. Only the SHA-256 of the session token is
@@ -317,6 +319,8 @@ rules = sa.Table(
     sa.Column("actions", JSONDoc, nullable=False),
     sa.Column("enabled", sa.Boolean, nullable=False),
     sa.Column("daily_judge_budget", sa.Integer, nullable=True),
+    # trigger "feedback": conditions on the feedback itself (domain.rules.parse_feedback_match)
+    sa.Column("feedback_match", JSONDoc, nullable=True),
     sa.Column("created_at", sa.BigInteger, nullable=False),
     sa.Column("updated_at", sa.BigInteger, nullable=False),
     sa.Index("ix_rules_workspace", "workspace_id"),

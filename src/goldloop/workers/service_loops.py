@@ -4,21 +4,26 @@ from __future__ import annotations
 
 import httpx
 
-from goldloop.services import alerts, deliveries
+from goldloop.services import alerts, deliveries, rule_actions, rules
+
+# The built-in action handlers register themselves on import.
+from goldloop.services import rule_handlers  # noqa: F401  # isort: skip
 from goldloop.services.context import ServiceContext
 from goldloop.workers.base import LoopWorker
 
 
 class Workers:
-    """Alert evaluation and notification delivery (rules join when they land)."""
+    """Rule tailing, rule actions, alert evaluation and notification delivery."""
 
     def __init__(self, ctx: ServiceContext, *, http: httpx.Client | None = None) -> None:
         self.ctx = ctx
         self.http = http or httpx.Client(follow_redirects=False)
         poll = ctx.settings.worker_poll_s
+        self.rules = LoopWorker("rules", lambda: rules.tail_once(ctx), poll)
+        self.actions = LoopWorker("actions", lambda: rule_actions.execute_due(ctx), poll)
         self.alerts = LoopWorker("alerts", lambda: len(alerts.evaluate_due(ctx)), poll)
         self.deliveries = LoopWorker("deliveries", self._deliver, poll)
-        self.loops = [self.alerts, self.deliveries]
+        self.loops = [self.rules, self.actions, self.alerts, self.deliveries]
 
     def _deliver(self) -> int:
         report = deliveries.dispatch_due(self.ctx, self.http)

@@ -1,0 +1,134 @@
+"""Automation rules: what a rule is and how its parts are checked (pure).
+
+A rule watches one project. On every completed run (``trigger: run``; root runs unless
+``root_only`` is false) or every new feedback (``trigger: feedback``) that passes its filter and
+falls in its deterministic sample, it performs its actions, each at most once per object:
+
+- ``add_to_dataset``: add the run to a dataset (``prefer_correction`` takes the reference
+  output from the latest correction), with lineage;
+- ``evaluate``: run online evaluators on the run and store their results as feedback (source
+  ``online-evaluator``); deterministic evaluators first, an optional judge as tiebreaker;
+- ``webhook``: POST the run, its trace link and the rule to a URL (through the delivery outbox).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlsplit
+
+from goldloop.domain.errors import InvalidInput
+
+TRIGGERS = ("run", "feedback")
+ACTION_TYPES = ("add_to_dataset", "evaluate", "webhook")
+
+
+@dataclass(frozen=True, slots=True)
+class Action:
+    type: str
+    config: dict[str, Any] = field(default_factory=dict)
+
+
+def _fail(message: str, where: str) -> InvalidInput:
+    return InvalidInput(message, details={"field": where})
+
+
+def parse_actions(raw: Any) -> list[Action]:
+    if not isinstance(raw, list) or not raw:
+        raise _fail("actions must be a non-empty list", "actions")
+    actions = []
+    for i, item in enumerate(raw):
+        where = f"actions[{i}]"
+        if not isinstance(item, dict) or item.get("type") not in ACTION_TYPES:
+            raise _fail(f"{where}.type must be one of {', '.join(ACTION_TYPES)}", where)
+        config = {k: v for k, v in item.items() if k != "type"}
+        _check_action(item["type"], config, where)
+        actions.append(Action(item["type"], config))
+    return actions
+
+
+def _check_action(kind: str, config: dict[str, Any], where: str) -> None:
+    if kind == "add_to_dataset":
+        if not isinstance(config.get("dataset"), str) or not config["dataset"]:
+            raise _fail(f"{where}.dataset (a dataset name or id) is required", where)
+        if not isinstance(config.get("prefer_correction", True), bool):
+            raise _fail(f"{where}.prefer_correction must be true or false", where)
+        split = config.get("split")
+        if split is not None and not isinstance(split, str):
+            raise _fail(f"{where}.split must be a string", where)
+    elif kind == "evaluate":
+        evaluators = config.get("evaluators")
+        if not isinstance(evaluators, list) or not evaluators:
+            raise _fail(f"{where}.evaluators must be a non-empty list", where)
+        for j, ev in enumerate(evaluators):
+            if not isinstance(ev, dict) or not isinstance(ev.get("name"), str):
+                raise _fail(f"{where}.evaluators[{j}] needs a name", where)
+            if not isinstance(ev.get("config", {}), dict):
+                raise _fail(f"{where}.evaluators[{j}].config must be an object", where)
+        judge = config.get("judge")
+        if judge is not None and (not isinstance(judge, dict) or "name" not in judge):
+            raise _fail(f"{where}.judge must be an evaluator object with a name", where)
+    elif kind == "webhook":
+        url = config.get("url")
+        parts = urlsplit(url) if isinstance(url, str) else None
+        if parts is None or parts.scheme not in ("http", "https") or not parts.netloc:
+            raise _fail(f"{where}.url must be an http(s) URL", where)
+
+
+def check_rule(trigger: str, sample_rate: float, actions: list[Action]) -> None:
+    if trigger not in TRIGGERS:
+        raise _fail(f"trigger must be one of {', '.join(TRIGGERS)}", "trigger")
+    if not 0.0 <= sample_rate <= 1.0:
+        raise _fail("sample_rate must be between 0 and 1", "sample_rate")
+    if trigger == "feedback" and any(a.type == "evaluate" for a in actions):
+        raise _fail("evaluate actions need trigger 'run'", "actions")
+
+
+def action_key(rule_id: str, object_id: str, index: int) -> str:
+    """The idempotency key of one action on one object (also sent to webhook receivers)."""
+    return f"rule:{rule_id}:{object_id}:{index}"
+
+
+FEEDBACK_MATCH_KEYS = ("key", "has_correction", "min_score", "max_score", "source", "value")
+
+
+def parse_feedback_match(raw: Any) -> dict[str, Any] | None:
+    """Conditions on the feedback itself, for ``trigger: feedback`` rules, e.g.
+    ``{"key": "correctness", "has_correction": true}`` or ``{"min_score": 1}``."""
+    if raw is None:
+        return None
+    if not isinstance(raw, dict):
+        raise _fail("feedback_match must be an object", "feedback_match")
+    unknown = set(raw) - set(FEEDBACK_MATCH_KEYS)
+    if unknown:
+        raise _fail(
+            f"feedback_match: unknown condition {sorted(unknown)[0]!r}; use "
+            + ", ".join(FEEDBACK_MATCH_KEYS),
+            "feedback_match",
+        )
+    for bound in ("min_score", "max_score"):
+        if bound in raw and (
+            isinstance(raw[bound], bool) or not isinstance(raw[bound], int | float)
+        ):
+            raise _fail(f"feedback_match.{bound} must be a number", "feedback_match")
+    if "has_correction" in raw and not isinstance(raw["has_correction"], bool):
+        raise _fail("feedback_match.has_correction must be true or false", "feedback_match")
+    return dict(raw)
+
+
+def feedback_matches(match: dict[str, Any] | None, fb: dict[str, Any]) -> bool:
+    """Whether one feedback (key, score, value, has_correction, source) meets the conditions."""
+    if not match:
+        return True
+    if "key" in match and fb.get("key") != match["key"]:
+        return False
+    if "has_correction" in match and bool(fb.get("has_correction")) != match["has_correction"]:
+        return False
+    if "source" in match and fb.get("source") != match["source"]:
+        return False
+    if "value" in match and fb.get("value") != match["value"]:
+        return False
+    score = fb.get("score")
+    if "min_score" in match and (score is None or score < match["min_score"]):
+        return False
+    return not ("max_score" in match and (score is None or score > match["max_score"]))

@@ -1,0 +1,152 @@
+"""The built-in rule actions that write into Goldloop: add to a dataset, evaluate online.
+
+They register through the same ``rule_actions.handler`` decorator a new action type would use.
+Both are idempotent on the action: adding the same run to a dataset twice is reported as
+``already_added`` by the datasets service, and online scores are stored as feedback with an id
+derived from (rule, run, evaluator, key), so a replay rewrites nothing.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from sqlalchemy.engine import Connection
+
+from goldloop.domain.errors import NotFound
+from goldloop.evaluation import EvaluationResult, RunData, build_evaluator, evaluate_run
+from goldloop.services import dataset_runs, feedback
+from goldloop.services.context import Principal, ServiceContext
+from goldloop.services.rule_actions import ActionSkipped, handler
+from goldloop.services.rules import today
+from goldloop.store import rules as rule_store
+from goldloop.store.rule_reads import feedback_target, trace_runs
+
+Row = dict[str, Any]
+_FEEDBACK_NS = uuid.UUID("8f1d7c52-4b1e-4f55-9a63-3c0b6f6e2a10")
+
+
+def rule_principal(rule: Row) -> Principal:
+    """Rules act inside their own workspace only, as a member (never an admin)."""
+    return Principal(workspace_id=rule["workspace_id"], key_id=f"rule:{rule['id']}", role="member")
+
+
+def _target_run(ctx: ServiceContext, rule: Row, action: Row) -> tuple[str, str]:
+    """(run id, trace id) the action is about: the run itself, or the feedback's run."""
+    if rule["trigger"] == "run":
+        return action["object_id"], action["trace_id"]
+    found = ctx.db.read(lambda c: feedback_target(c, rule["workspace_id"], action["object_id"]))
+    if found is None:
+        raise ActionSkipped("the feedback's run has not arrived (or was deleted)")
+    return found
+
+
+@handler("add_to_dataset")
+def add_to_dataset(ctx: ServiceContext, rule: Row, action: Row, config: Row) -> Row:
+    run_id, _ = _target_run(ctx, rule, action)
+    split = config.get("split")
+    try:
+        result = dataset_runs.add_runs(
+            ctx,
+            rule_principal(rule),
+            config["dataset"],
+            [run_id],
+            prefer_correction=bool(config.get("prefer_correction", True)),
+            splits=[split] if split else None,
+            metadata={"added_by_rule": rule["id"]},
+            message=f"rule {rule['name']!r}",
+        )
+    except NotFound as exc:
+        raise ActionSkipped(exc.message) from None
+    if result.added:
+        added = result.added[0]
+        return {
+            "dataset": config["dataset"],
+            "example_id": added.example_id,
+            "outputs_from": added.outputs_from,
+            "version": result.write.version,
+        }
+    skipped = result.skipped[0]
+    return {
+        "dataset": config["dataset"],
+        "skipped": skipped.reason,
+        "example_id": skipped.example_id,
+    }
+
+
+def _needs_tiebreak(results: list[EvaluationResult], mode: str) -> bool:
+    """Call the judge when asked always, or when the deterministic checks did not settle it:
+    none produced a score, or their verdicts disagree (some pass, some fail)."""
+    if mode == "always":
+        return True
+    scores = [r.score for r in results if r.ok and r.score is not None]
+    if not scores:
+        return True
+    verdicts = {s >= 0.5 for s in scores}
+    return len(verdicts) > 1
+
+
+def _take_judge_budget(ctx: ServiceContext, rule: Row) -> bool:
+    """Count one judged evaluation against the rule's daily budget; False if none is left."""
+    budget = rule["daily_judge_budget"]
+    now = ctx.clock()
+
+    def write(conn: Connection) -> bool:
+        cursor = rule_store.get_cursor(conn, rule["id"])
+        if cursor is None:
+            return False
+        day = today(now)
+        used = cursor["budget_used"] if cursor["budget_day"] == day else 0
+        if budget is not None and used >= budget:
+            return False
+        rule_store.update_cursor(conn, rule["id"], {"budget_day": day, "budget_used": used + 1})
+        return True
+
+    return ctx.db.write(write)
+
+
+@handler("evaluate")
+def evaluate_online(ctx: ServiceContext, rule: Row, action: Row, config: Row) -> Row:
+    run_id, trace_id = _target_run(ctx, rule, action)
+    rows = ctx.db.read(lambda c: trace_runs(c, rule["workspace_id"], trace_id))
+    if not any(r["id"] == run_id for r in rows):
+        raise ActionSkipped("the run no longer exists")
+    run = RunData.from_trace(rows, root_id=run_id)
+    results: list[EvaluationResult] = []
+    for spec in config["evaluators"]:
+        results += evaluate_run(build_evaluator(spec["name"], spec.get("config")), run)
+    judged = "not needed"
+    judge = config.get("judge")
+    if judge and _needs_tiebreak(results, str(config.get("judge_mode", "tiebreak"))):
+        if _take_judge_budget(ctx, rule):
+            results += evaluate_run(build_evaluator(judge["name"], judge.get("config")), run)
+            judged = "judged"
+        else:
+            judged = "skipped: the rule's daily judge budget is spent"
+    who = rule_principal(rule)
+    stored = []
+    for res in results:
+        if not res.ok:
+            continue
+        name = res.evaluator.name if res.evaluator else "evaluator"
+        fid = uuid.uuid5(_FEEDBACK_NS, f"{rule['id']}:{run_id}:{name}:{res.key}")
+        fields = res.to_feedback()
+        info = {**fields["source_info"], "rule_id": rule["id"]}
+        feedback.create(
+            ctx,
+            who,
+            feedback.NewFeedback(
+                key=res.key,
+                run_id=run_id,
+                trace_id=trace_id,
+                score=res.score,
+                value=res.value,
+                comment=res.comment,
+                source="online-evaluator",
+                source_info=info,
+                feedback_id=str(fid),
+            ),
+        )
+        stored.append({"key": res.key, "score": res.score, "value": res.value, "evaluator": name})
+    errors = [{"key": r.key, "error": r.error or r.skipped} for r in results if not r.ok]
+    return {"scores": stored, "errors": errors, "judge": judged}

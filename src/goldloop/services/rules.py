@@ -1,0 +1,311 @@
+"""Automation rules: CRUD, the tailer that turns new runs into pending actions, backfill.
+
+The tailer reads each rule's project from the rule's durable watermark up to the log horizon
+(``store.log_horizon``), samples deterministically on the trace id, and writes one pending action
+per (rule, run, action) together with the new watermark, in one transaction. Executing actions is
+``services.rule_actions``' job. A crash anywhere replays from the last committed watermark, and
+the (rule, object, action) key makes the replay a no-op for work already recorded.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from functools import partial
+from typing import Any
+
+from sqlalchemy.engine import Connection
+from sqlalchemy.sql.elements import ColumnElement
+
+from goldloop.domain import rules as domain
+from goldloop.domain.errors import InvalidInput, NotFound
+from goldloop.domain.sampling import is_sampled
+from goldloop.evaluation import build_evaluator
+from goldloop.services.context import Principal, ServiceContext
+from goldloop.store import log_horizon
+from goldloop.store import projects as project_store
+from goldloop.store import rules as store
+from goldloop.store.schema import feedback, runs
+
+Row = dict[str, Any]
+TAIL_BATCH = 500
+
+
+def compile_match(ctx: ServiceContext, workspace_id: str, text: str | None) -> Any:
+    """The rule's filter as a SQL condition (None: every run). Raises InvalidInput if bad."""
+    if not text or not text.strip():
+        return None
+    from goldloop.domain import filters
+    from goldloop.store.run_filters import compile_filter
+
+    node = filters.parse(text)
+    return compile_filter(node, dialect=ctx.db.dialect, workspace_id=workspace_id, now=ctx.clock())
+
+
+def _clean(ctx: ServiceContext, who: Principal, data: Row) -> Row:
+    actions = domain.parse_actions(data["actions"])
+    domain.check_rule(data["trigger"], float(data["sample_rate"]), actions)
+    compile_match(ctx, who.workspace_id, data.get("filter"))  # validates the filter text
+    _check_evaluators(actions)
+    feedback_match = domain.parse_feedback_match(data.get("feedback_match"))
+    if feedback_match is not None and data["trigger"] != "feedback":
+        raise InvalidInput(
+            "feedback_match applies to rules with trigger 'feedback'",
+            details={"field": "feedback_match"},
+        )
+    budget = data.get("daily_judge_budget")
+    if budget is not None and budget < 0:
+        raise InvalidInput("daily_judge_budget must not be negative", details={"field": "budget"})
+    return {
+        "name": (data.get("name") or "").strip() or "rule",
+        "trigger": data["trigger"],
+        "filter": data.get("filter") or None,
+        "sample_rate": float(data["sample_rate"]),
+        "root_only": bool(data.get("root_only", True)),
+        "actions": [{"type": a.type, **a.config} for a in actions],
+        "enabled": bool(data.get("enabled", True)),
+        "daily_judge_budget": budget,
+        "feedback_match": feedback_match,
+    }
+
+
+def _check_evaluators(actions: list[domain.Action]) -> None:
+    """Build every evaluator once so a bad name or config is a 400 now, not a failure later."""
+    for i, action in enumerate(actions):
+        if action.type != "evaluate":
+            continue
+        specs = list(action.config["evaluators"])
+        if action.config.get("judge"):
+            specs.append(action.config["judge"])
+        for spec in specs:
+            try:
+                build_evaluator(spec["name"], spec.get("config"))
+            except InvalidInput as exc:
+                raise InvalidInput(
+                    f"actions[{i}]: {exc.message}", details={"field": "actions"}
+                ) from None
+
+
+def create_rule(ctx: ServiceContext, who: Principal, project_id: str, data: Row) -> Row:
+    values = _clean(ctx, who, data)
+    now = ctx.clock()
+    row = {
+        "id": str(uuid.uuid4()),
+        "workspace_id": who.workspace_id,
+        "project_id": project_id,
+        "created_at": now,
+        "updated_at": now,
+        **values,
+    }
+
+    def write(conn: Connection) -> None:
+        if project_store.get(conn, who.workspace_id, project_id) is None:
+            raise NotFound(f"no project with id {project_id!r}")
+        store.insert_rule(conn, row, now)
+
+    ctx.db.write(write)
+    return get_rule(ctx, who, row["id"])
+
+
+def get_rule(ctx: ServiceContext, who: Principal, rule_id: str) -> Row:
+    def read(conn: Connection) -> Row | None:
+        rule = store.get_rule(conn, who.workspace_id, rule_id)
+        if rule is None:
+            return None
+        cursor = store.get_cursor(conn, rule_id) or {}
+        return {**rule, **cursor, "outcomes": store.action_counts(conn, rule_id)}
+
+    row = ctx.db.read(read)
+    if row is None:
+        raise NotFound(f"no rule with id {rule_id!r}")
+    return row
+
+
+def list_rules(ctx: ServiceContext, who: Principal, project_id: str | None = None) -> list[Row]:
+    return ctx.db.read(lambda c: store.list_rules(c, who.workspace_id, project_id))
+
+
+def update_rule(ctx: ServiceContext, who: Principal, rule_id: str, changes: Row) -> Row:
+    current = get_rule(ctx, who, rule_id)
+    merged = {**current, **{k: v for k, v in changes.items() if v is not None}}
+    if "daily_judge_budget" in changes and changes["daily_judge_budget"] is None:
+        merged["daily_judge_budget"] = current["daily_judge_budget"]
+    values = {**_clean(ctx, who, merged), "updated_at": ctx.clock()}
+    ctx.db.write(lambda c: store.update_rule(c, who.workspace_id, rule_id, values))
+    return get_rule(ctx, who, rule_id)
+
+
+def delete_rule(ctx: ServiceContext, who: Principal, rule_id: str) -> None:
+    if not ctx.db.write(lambda c: store.delete_rule(c, who.workspace_id, rule_id)):
+        raise NotFound(f"no rule with id {rule_id!r}")
+
+
+def history(
+    ctx: ServiceContext,
+    who: Principal,
+    rule_id: str,
+    *,
+    status: str | None = None,
+    limit: int = 100,
+    before: int | None = None,
+) -> list[Row]:
+    get_rule(ctx, who, rule_id)
+    return ctx.db.read(
+        lambda c: store.list_actions(c, rule_id, status=status, limit=limit, before_pk=before)
+    )
+
+
+def today(now_us: int) -> str:
+    return datetime.fromtimestamp(now_us / 1_000_000, tz=UTC).strftime("%Y-%m-%d")
+
+
+def _pending_rows(rule: Row, found: list[Row], now: int, skip_eval: bool) -> list[Row]:
+    """One pending action row per action for each sampled object (a run or a feedback)."""
+    rows = []
+    for obj in found:
+        trace_id = obj["trace_id"] or obj.get("run_id") or obj["id"]
+        if not is_sampled(rule["id"], trace_id, rule["sample_rate"]):
+            continue
+        for index, action in enumerate(rule["actions"]):
+            if skip_eval and action["type"] == "evaluate":
+                continue
+            rows.append(
+                {
+                    "rule_id": rule["id"],
+                    "object_id": obj["id"],
+                    "trace_id": obj["trace_id"],
+                    "action_index": index,
+                    "action_type": action["type"],
+                    "status": "pending",
+                    "detail": None,
+                    "attempts": 0,
+                    "next_attempt_at": now,
+                    "ingested_at": obj.get("updated_at", obj["created_at"]),
+                    "created_at": now,
+                    "updated_at": now,
+                }
+            )
+    return rows
+
+
+def _queue_new(conn: Connection, rule_id: str, pending: list[Row]) -> int:
+    """Record the actions of objects the rule has not acted on yet; returns how many objects."""
+    objects = list({r["object_id"] for r in pending})
+    seen = store.objects_with_actions(conn, rule_id, objects)
+    store.add_actions(conn, [r for r in pending if r["object_id"] not in seen])
+    return len(objects) - len(seen)
+
+
+def budget_spent(rule: Row, cursor: Row, now: int) -> bool:
+    budget = rule["daily_judge_budget"]
+    has_eval = any(a["type"] == "evaluate" for a in rule["actions"])
+    used = cursor["budget_used"] if cursor["budget_day"] == today(now) else 0
+    return has_eval and budget is not None and used >= budget
+
+
+def _tail_rule(
+    ctx: ServiceContext, rule_id: str, horizons: dict[str, int], conn: Connection
+) -> int:
+    locked = store.lock_rule(conn, rule_id)
+    if locked is None:  # disabled, deleted, or another worker has it right now
+        return 0
+    rule, cursor = locked
+    upto = horizons[rule["trigger"]]
+    match: ColumnElement[bool] | None
+    try:
+        match = compile_match(ctx, rule["workspace_id"], rule["filter"])
+    except InvalidInput as exc:
+        store.update_cursor(conn, rule_id, {"status": f"filter error: {exc.message}"[:200]})
+        return 0
+    if rule["trigger"] == "run":
+        found, top = store.tail_runs(
+            conn,
+            rule["project_id"],
+            after=cursor["watermark"],
+            upto=upto,
+            root_only=rule["root_only"],
+            match=match,
+            limit=TAIL_BATCH,
+        )
+    else:
+        candidates, top = store.tail_feedback(
+            conn,
+            rule["workspace_id"],
+            rule["project_id"],
+            after=cursor["watermark"],
+            upto=upto,
+            match=match,
+            limit=TAIL_BATCH,
+        )
+        found = [f for f in candidates if domain.feedback_matches(rule["feedback_match"], f)]
+    if top == cursor["watermark"]:
+        return 0
+    now = ctx.clock()
+    spent = budget_spent(rule, cursor, now)
+    pending = _pending_rows(rule, found, now, skip_eval=spent)
+    queued = _queue_new(conn, rule_id, pending)
+    status = (
+        f"judge budget of {rule['daily_judge_budget']} for {today(now)} spent: "
+        "online evaluation paused until tomorrow"
+        if spent
+        else "ok"
+    )
+    store.update_cursor(
+        conn,
+        rule_id,
+        {
+            "watermark": top,
+            "processed": cursor["processed"] + len(found),
+            "matched": cursor["matched"] + queued,
+            "status": status,
+            "updated_at": now,
+        },
+    )
+    return max(1, len(found))
+
+
+def tail_once(ctx: ServiceContext) -> int:
+    """One pass over every enabled rule; returns how much work it found."""
+    ids = ctx.db.read(lambda c: store.enabled_rule_ids(c, None))
+    if not ids:
+        return 0
+    horizons = {
+        "run": ctx.db.read(lambda c: log_horizon.horizon(c, runs.c.seq, "runs_seq")),
+        "feedback": ctx.db.read(lambda c: log_horizon.horizon(c, feedback.c.pk, "feedback_pk_seq")),
+    }
+    return sum(ctx.db.write(partial(_tail_rule, ctx, rule_id, horizons)) for rule_id in ids)
+
+
+def backfill(
+    ctx: ServiceContext, who: Principal, rule_id: str, *, start_us: int, end_us: int
+) -> Row:
+    """Apply a rule to runs started in ``[start, end)``: the same sampling and idempotency as
+    live tailing, so runs already handled are not handled again."""
+    if end_us <= start_us:
+        raise InvalidInput("end must be after start", details={"field": "end"})
+    rule = get_rule(ctx, who, rule_id)
+    if rule["trigger"] != "run":
+        raise InvalidInput("backfill applies to rules with trigger 'run'")
+    match = compile_match(ctx, who.workspace_id, rule["filter"])
+    scanned = queued = 0
+    after = 0
+    while True:
+        page = ctx.db.read(
+            partial(
+                store.runs_in_range,
+                project_id=rule["project_id"],
+                start_us=start_us,
+                end_us=end_us,
+                root_only=rule["root_only"],
+                match=match,
+                after_pk=after,
+                limit=TAIL_BATCH,
+            )
+        )
+        if not page:
+            break
+        after = page[-1]["pk"]
+        scanned += len(page)
+        pending = _pending_rows(rule, page, ctx.clock(), skip_eval=False)
+        queued += ctx.db.write(partial(_queue_new, rule_id=rule_id, pending=pending))
+    return {"rule_id": rule_id, "runs_scanned": scanned, "runs_queued": queued}

@@ -1,0 +1,234 @@
+"""Automation rules end to end: runs through the real batch API, the tailer and the action
+outbox driven with flush(), a real webhook receiver on 127.0.0.1."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+
+import httpx
+import pytest
+from fastapi import FastAPI
+from tests.receiver import Receiver, receiver
+
+from goldloop.domain.sampling import is_sampled
+from goldloop.workers.service_loops import Workers
+
+
+@pytest.fixture
+def hook() -> Iterator[Receiver]:
+    with receiver() as r:
+        yield r
+
+
+@pytest.fixture
+def workers(app: FastAPI) -> Iterator[Workers]:
+    w = Workers(app.state.ctx)
+    yield w
+    w.stop()
+
+
+def run_items(n: int, *, project: str = "agent-support", error_every: int = 0) -> list[dict]:
+    items = []
+    for i in range(n):
+        rid = uuid.uuid4().hex
+        item = {
+            "id": rid,
+            "trace_id": rid,
+            "name": "answer",
+            "kind": "chain",
+            "start_time": 1_790_000_000_000_000 + i,
+            "end_time": 1_790_000_000_500_000 + i,
+            "inputs": {"question": f"q{i}"},
+            "outputs": {"answer": f"a{i}"},
+        }
+        if error_every and i % error_every == 0:
+            item["error"] = {"type": "ValueError", "message": "boom"}
+        items.append(item)
+    return items
+
+
+async def post_runs(
+    client: httpx.AsyncClient, items: list[dict], project: str = "agent-support"
+) -> None:
+    r = await client.post("/api/v1/runs/batch", json={"project": project, "runs": items})
+    assert r.status_code == 202, r.text
+
+
+async def project_id(client: httpx.AsyncClient, name: str = "agent-support") -> str:
+    listed = (await client.get("/api/v1/projects", params={"name": name})).json()
+    if listed["items"]:
+        return str(listed["items"][0]["id"])
+    return str((await client.post("/api/v1/projects", json={"name": name})).json()["id"])
+
+
+async def test_webhook_rule_samples_deterministically_and_never_repeats(
+    client: httpx.AsyncClient, hook: Receiver, workers: Workers
+) -> None:
+    pid = await project_id(client)
+    rule = await client.post(
+        "/api/v1/rules",
+        json={
+            "project_id": pid,
+            "name": "sample to hook",
+            "sample_rate": 0.3,
+            "actions": [{"type": "webhook", "url": hook.url}],
+        },
+    )
+    assert rule.status_code == 201, rule.text
+    rule_id = rule.json()["id"]
+    items = run_items(200)
+    await post_runs(client, items)
+    workers.flush()
+
+    expected = {i["id"] for i in items if is_sampled(rule_id, i["trace_id"], 0.3)}
+    got = {b["run"]["id"] for b in hook.bodies()}
+    assert got == expected
+    assert 30 < len(got) < 90
+    body = hook.bodies()[0]
+    assert body["rule"]["id"] == rule_id
+    assert body["trace_url"].endswith(f"/traces/{body['run']['trace_id']}")
+    assert hook.requests[0].headers["idempotency-key"].startswith(f"rule:{rule_id}:")
+
+    # Re-delivering the same runs (a client retry) and running the workers again: nothing new.
+    await post_runs(client, items)
+    workers.flush()
+    assert len(hook.requests) == len(expected)
+
+    status = (await client.get(f"/api/v1/rules/{rule_id}")).json()
+    assert status["matched"] == len(expected)
+    assert status["outcomes"] == {"done": len(expected)}
+    assert status["lag_ms"] is not None
+    history = (await client.get(f"/api/v1/rules/{rule_id}/history", params={"limit": 5})).json()
+    assert len(history) == 5
+    assert history[0]["detail"]["delivery"] == "queued"
+
+
+async def test_only_completed_runs_trigger_and_a_late_end_still_does(
+    client: httpx.AsyncClient, hook: Receiver, workers: Workers
+) -> None:
+    pid = await project_id(client)
+    await client.post(
+        "/api/v1/rules",
+        json={"project_id": pid, "name": "all", "actions": [{"type": "webhook", "url": hook.url}]},
+    )
+    rid = uuid.uuid4().hex
+    start = {"id": rid, "trace_id": rid, "name": "slow", "start_time": 1_790_000_000_000_000}
+    await post_runs(client, [start])
+    workers.flush()
+    assert hook.requests == []  # still running: nothing to judge yet
+    await post_runs(
+        client,
+        [
+            {
+                "id": rid,
+                "trace_id": rid,
+                "end_time": 1_790_000_009_000_000,
+                "outputs": {"answer": "done"},
+            }
+        ],
+    )
+    workers.flush()
+    assert [b["run"]["outputs"] for b in hook.bodies()] == [{"answer": "done"}]
+
+
+async def test_backfill_applies_a_new_rule_to_the_past_without_duplicates(
+    client: httpx.AsyncClient, hook: Receiver, workers: Workers
+) -> None:
+    items = run_items(20)
+    await post_runs(client, items)
+    pid = await project_id(client)
+    rule = (
+        await client.post(
+            "/api/v1/rules",
+            json={
+                "project_id": pid,
+                "name": "late",
+                "actions": [{"type": "webhook", "url": hook.url}],
+            },
+        )
+    ).json()
+    workers.flush()  # the tailer starts at the beginning of the log: all 20
+    assert len(hook.requests) == 20
+    res = await client.post(
+        f"/api/v1/rules/{rule['id']}/backfill",
+        json={"start": "2026-01-01T00:00:00Z", "end": "2027-01-01T00:00:00Z"},
+    )
+    assert res.json() == {"rule_id": rule["id"], "runs_scanned": 20, "runs_queued": 0}
+    workers.flush()
+    assert len(hook.requests) == 20
+
+
+async def test_crash_between_tail_and_action_replays_without_loss_or_repeat(
+    client: httpx.AsyncClient, app: FastAPI, hook: Receiver
+) -> None:
+    pid = await project_id(client)
+    await client.post(
+        "/api/v1/rules",
+        json={"project_id": pid, "name": "r", "actions": [{"type": "webhook", "url": hook.url}]},
+    )
+    await post_runs(client, run_items(30))
+    first = Workers(app.state.ctx)
+    first.rules.flush()  # pending actions recorded with the watermark ...
+    first.stop()  # ... then the worker "dies" before executing any
+    assert hook.requests == []
+    second = Workers(app.state.ctx)
+    second.flush()
+    second.flush()
+    second.stop()
+    assert len(hook.requests) == 30
+    assert len({b["run"]["id"] for b in hook.bodies()}) == 30
+
+
+async def test_bad_rules_get_clear_errors(
+    client: httpx.AsyncClient, anon: httpx.AsyncClient
+) -> None:
+    pid = await project_id(client)
+    cases = [
+        ({"actions": []}, "non-empty list"),
+        ({"actions": [{"type": "email"}]}, "actions[0].type"),
+        ({"actions": [{"type": "webhook", "url": "file:///etc/passwd"}]}, "http(s) URL"),
+        ({"actions": [{"type": "add_to_dataset"}]}, "dataset"),
+        ({"actions": [{"type": "evaluate", "evaluators": []}]}, "evaluators"),
+        (
+            {"actions": [{"type": "evaluate", "evaluators": [{"name": "nope"}]}]},
+            "unknown evaluator",
+        ),
+        (
+            {"actions": [{"type": "evaluate", "evaluators": [{"name": "regex", "config": {}}]}]},
+            "bad config for evaluator 'regex'",
+        ),
+        ({"filter": "latency >"}, "position"),
+        (
+            {
+                "trigger": "feedback",
+                "actions": [{"type": "evaluate", "evaluators": [{"name": "x"}]}],
+            },
+            "trigger 'run'",
+        ),
+    ]
+    for extra, message in cases:
+        r = await client.post("/api/v1/rules", json={"project_id": pid, "name": "x", **extra})
+        assert r.status_code == 400, (extra, r.text)
+        assert message in r.json()["error"]["message"], (extra, r.json())
+    rate = await client.post(
+        "/api/v1/rules",
+        json={
+            "project_id": pid,
+            "name": "x",
+            "sample_rate": 2,
+            "actions": [{"type": "webhook", "url": "http://h/"}],
+        },
+    )
+    assert rate.status_code == 400
+    missing = await client.post(
+        "/api/v1/rules",
+        json={
+            "project_id": "nope",
+            "name": "x",
+            "actions": [{"type": "webhook", "url": "http://h/"}],
+        },
+    )
+    assert missing.status_code == 404
+    assert (await anon.get("/api/v1/rules")).status_code == 401
+    assert (await client.get("/api/v1/rules/nope")).status_code == 404
