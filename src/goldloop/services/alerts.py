@@ -224,15 +224,27 @@ def events(ctx: ServiceContext, who: Principal, rule_id: str, limit: int = 100) 
 
 
 def _window(conn: Connection, rule: Row, spec: MetricSpec, start: int, end: int) -> WindowStats:
-    if spec.kind not in RUN_METRICS:
-        raise InvalidInput(f"metric {spec.kind} is not available yet")
-    agg = alert_metrics.run_metric(conn, spec.kind, rule["project_id"], start, end)
+    if spec.kind in RUN_METRICS:
+        agg = alert_metrics.run_metric(conn, spec.kind, rule["project_id"], start, end)
+    else:
+        assert spec.key is not None  # validated on create
+        agg = alert_metrics.feedback_metric(
+            conn,
+            spec.kind,
+            rule["workspace_id"],
+            rule["project_id"],
+            spec.key,
+            start,
+            end,
+            pass_threshold=spec.pass_threshold,
+            category=spec.category,
+        )
     worst = tuple(agg.get("worst", ()))
     n = agg["n"]
-    if spec.kind == "error_rate":
+    if "successes" in agg:  # a rate: error_rate, feedback_pass_rate, category_share
         value = agg["successes"] / n if n else None
         return WindowStats(n, value, successes=agg["successes"], worst_run_ids=worst)
-    if spec.kind == "cost":
+    if "sum" in agg:  # a mean: cost, feedback_mean
         moments = Moments.from_sums(n, agg["sum"], agg["sum_sq"])
         return WindowStats(n, moments.mean if n else None, moments=moments, worst_run_ids=worst)
     if spec.kind == "latency_p95":

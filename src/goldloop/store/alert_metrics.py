@@ -1,8 +1,8 @@
 """Window aggregates for alert rules: one metric of one project between two instants.
 
-Run metrics look at root runs by ``start_time``; feedback metrics at feedback by ``created_at``
-on runs of the project. Aggregates are computed in SQL (counts, sums, sums of squares) so a
-window of a million runs costs one indexed scan, not a million rows in Python.
+Run metrics look at root runs by ``start_time``; feedback metrics at the feedback on runs of the
+project that started in the window. Aggregates are computed in SQL (counts, sums, sums of
+squares) so a window of a million runs costs one indexed scan, not a million rows in Python.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from goldloop.store.schema import runs
+from goldloop.store.schema import feedback, runs
 
 WORST = 5
 
@@ -82,3 +82,81 @@ def run_metric(
 
 def _ids(conn: Connection, query: sa.Select[Any]) -> list[str]:
     return [str(v) for v in conn.execute(query.limit(WORST)).scalars()]
+
+
+def _json_text(col: sa.ColumnElement[Any], dialect: str) -> sa.ColumnElement[Any]:
+    """A top-level JSON string value as SQL text (for category values)."""
+    if dialect == "postgresql":
+        return col.op("#>>")(sa.literal_column("'{}'"))
+    return sa.func.json_extract(col, "$")
+
+
+def feedback_metric(
+    conn: Connection,
+    kind: str,
+    workspace_id: str,
+    project_id: str,
+    key: str,
+    start_us: int,
+    end_us: int,
+    *,
+    pass_threshold: float = 1.0,
+    category: str | None = None,
+) -> dict[str, Any]:
+    """Aggregates for ``feedback_mean``, ``feedback_pass_rate`` or ``category_share`` over
+    feedback with this key on runs of the project that STARTED in the window (trace-level
+    feedback counts for the trace's root run). Windowing by the run, not by when the score was
+    written, keeps online scores and late human scores on the traffic they judge."""
+    joined = feedback.join(
+        runs,
+        sa.and_(
+            runs.c.workspace_id == feedback.c.workspace_id,
+            sa.or_(
+                runs.c.id == feedback.c.run_id,
+                sa.and_(
+                    feedback.c.run_id.is_(None),
+                    runs.c.trace_id == feedback.c.trace_id,
+                    runs.c.is_root.is_(True),
+                ),
+            ),
+        ),
+    )
+    where = [
+        feedback.c.workspace_id == workspace_id,
+        feedback.c.key == key,
+        runs.c.project_id == project_id,
+        runs.c.start_time >= start_us,
+        runs.c.start_time < end_us,
+    ]
+
+    def select(*cols: Any) -> sa.Select[Any]:
+        return sa.select(*cols).select_from(joined)
+
+    if kind == "category_share":
+        is_cat = _json_text(feedback.c.value, conn.dialect.name) == category
+        hits = sa.func.coalesce(sa.func.sum(sa.case((is_cat, 1), else_=0)), 0)
+        n, found = conn.execute(select(sa.func.count(), hits).where(*where)).one()
+        worst = _ids(
+            conn, select(runs.c.id).where(*where, is_cat).order_by(runs.c.start_time.desc())
+        )
+        return {"n": int(n), "successes": int(found), "worst": worst}
+    scored = [*where, feedback.c.score.is_not(None)]
+    worst = _ids(
+        conn, select(runs.c.id).where(*scored).order_by(feedback.c.score, runs.c.start_time)
+    )
+    if kind == "feedback_pass_rate":
+        passed = sa.func.coalesce(
+            sa.func.sum(sa.case((feedback.c.score >= pass_threshold, 1), else_=0)), 0
+        )
+        n, ok = conn.execute(select(sa.func.count(), passed).where(*scored)).one()
+        return {"n": int(n), "successes": int(ok), "worst": worst}
+    if kind == "feedback_mean":
+        n, total, total_sq = conn.execute(
+            select(
+                sa.func.count(),
+                sa.func.coalesce(sa.func.sum(feedback.c.score), 0.0),
+                sa.func.coalesce(sa.func.sum(feedback.c.score * feedback.c.score), 0.0),
+            ).where(*scored)
+        ).one()
+        return {"n": int(n), "sum": float(total), "sum_sq": float(total_sq), "worst": worst}
+    raise ValueError(f"not a feedback metric: {kind}")
