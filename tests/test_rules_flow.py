@@ -198,7 +198,10 @@ async def test_bad_rules_get_clear_errors(
             {"actions": [{"type": "evaluate", "evaluators": [{"name": "regex", "config": {}}]}]},
             "bad config for evaluator 'regex'",
         ),
-        ({"filter": "latency >"}, "position"),
+        (
+            {"filter": "latency >", "actions": [{"type": "webhook", "url": "http://h/"}]},
+            "position",
+        ),
         (
             {
                 "trigger": "feedback",
@@ -232,3 +235,24 @@ async def test_bad_rules_get_clear_errors(
     assert missing.status_code == 404
     assert (await anon.get("/api/v1/rules")).status_code == 401
     assert (await client.get("/api/v1/rules/nope")).status_code == 404
+
+
+async def test_filter_selects_the_runs_a_rule_acts_on(
+    client: httpx.AsyncClient, hook: Receiver, workers: Workers
+) -> None:
+    pid = await project_id(client)
+    await client.post(
+        "/api/v1/rules",
+        json={
+            "project_id": pid,
+            "name": "errors to hook",
+            "filter": 'error and name = "answer"',
+            "actions": [{"type": "webhook", "url": hook.url}],
+        },
+    )
+    items = run_items(30, error_every=3)
+    await post_runs(client, items)
+    workers.flush()
+    errored = {i["id"] for i in items if "error" in i}
+    assert len(errored) == 10
+    assert {b["run"]["id"] for b in hook.bodies()} == errored
