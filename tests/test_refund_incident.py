@@ -176,7 +176,9 @@ def test_refund_incident_closes_the_loop_and_survives_a_killed_worker(tmp_path: 
             # window is scored: enough samples, clearly worse than the clean baseline.
             assert 30 <= numbers["samples"] <= 200
             assert numbers["value"] < 0.9
-            assert numbers["baseline"] == pytest.approx(1.0)
+            # The window slides with the clock: a slow machine can move the first recent runs
+            # into the baseline, so it is nearly, not exactly, clean.
+            assert numbers["baseline"] >= 0.99
             assert numbers["p_value"] < 0.01
             wrong_ids = {r["id"] for r in runs if r["outputs"]["answer"] == BAD}
             assert {w["id"] for w in fired[0]["worst_runs"]} <= wrong_ids
