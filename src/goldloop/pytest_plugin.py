@@ -1,0 +1,125 @@
+"""pytest plugin: the Goldloop gate inside a test suite.
+
+Enable it in a ``conftest.py`` with ``pytest_plugins = ["goldloop.pytest_plugin"]`` (or run
+``pytest -p goldloop.pytest_plugin``), then::
+
+    def test_agent_quality(goldloop_gate):
+        goldloop_gate(agent, data="golden.jsonl", evaluators=[correct],
+                      min_mean={"correct": 0.9}, max_failures=0, repetitions=3)
+
+The test fails with the gate's report when a check fails. ``--goldloop-baseline-dir DIR``
+compares each gate with ``DIR/<name>.json`` (name = the test's name unless given);
+``--goldloop-save-dir DIR`` saves each experiment there, to serve as the next baseline.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+
+from goldloop.evaluation._gate import GateReport, run_gate_checks
+from goldloop.evaluation._results import ExperimentResults
+from goldloop.evaluation._runner import evaluate
+
+__all__ = ["GoldloopGate"]
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("goldloop", "Goldloop quality gate")
+    group.addoption(
+        "--goldloop-baseline-dir",
+        default=None,
+        help="Directory of saved experiment results (NAME.json) that gates compare against.",
+    )
+    group.addoption(
+        "--goldloop-save-dir",
+        default=None,
+        help="Save each gated experiment's results here as NAME.json (the next baseline).",
+    )
+
+
+def _load_data(data: Any) -> Any:
+    if isinstance(data, str | Path) and Path(data).suffix in (".json", ".jsonl"):
+        raw = Path(data).read_bytes()
+        if Path(data).suffix == ".json":
+            return orjson.loads(raw)
+        return [orjson.loads(line) for line in raw.splitlines() if line.strip()]
+    return data
+
+
+class GoldloopGate:
+    """The ``goldloop_gate`` fixture: call it to run and check an experiment."""
+
+    def __init__(self, config: pytest.Config, node: pytest.Item) -> None:
+        self.config, self.node = config, node
+        self.reports: list[GateReport] = []
+
+    def __call__(
+        self,
+        target: Callable[..., Any],
+        data: str | Path | Iterable[Any],
+        evaluators: Sequence[Any],
+        *,
+        name: str | None = None,
+        min_mean: Mapping[str, float] | None = None,
+        max_failures: int | None = None,
+        baseline: str | Path | ExperimentResults | None = None,
+        alpha: float = 0.05,
+        min_effect: float = 0.0,
+        lower_is_better: Sequence[str] = (),
+        repetitions: int = 1,
+        max_concurrency: int = 8,
+    ) -> GateReport:
+        name = name or self.node.name
+        results = evaluate(
+            target,
+            _load_data(data),
+            evaluators,
+            repetitions=repetitions,
+            max_concurrency=max_concurrency,
+            experiment_prefix=name,
+            progress=False,
+        )
+        base = self._baseline(name, baseline)
+        report = run_gate_checks(
+            results,
+            min_mean=min_mean,
+            max_failures=max_failures,
+            baseline=base,
+            alpha=alpha,
+            min_effect=min_effect,
+            lower_is_better=lower_is_better,
+        )
+        save_dir = self.config.getoption("--goldloop-save-dir")
+        if save_dir:
+            Path(save_dir).mkdir(parents=True, exist_ok=True)
+            results.save(Path(save_dir) / f"{name}.json")
+        self.reports.append(report)
+        self.node.user_properties.append(("goldloop_gate", report.text()))
+        if not report.passed:
+            pytest.fail(report.text(), pytrace=False)
+        return report
+
+    def _baseline(
+        self, name: str, baseline: str | Path | ExperimentResults | None
+    ) -> ExperimentResults | None:
+        if isinstance(baseline, ExperimentResults):
+            return baseline
+        if baseline is not None:
+            return ExperimentResults.load(baseline)
+        directory = self.config.getoption("--goldloop-baseline-dir")
+        if directory and (Path(directory) / f"{name}.json").exists():
+            return ExperimentResults.load(Path(directory) / f"{name}.json")
+        return None
+
+
+@pytest.fixture
+def goldloop_gate(request: pytest.FixtureRequest) -> GoldloopGate:
+    """Run an experiment and fail the test when the gate's checks fail."""
+    node = request.node
+    assert isinstance(node, pytest.Item)
+    return GoldloopGate(request.config, node)
