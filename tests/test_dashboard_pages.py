@@ -142,6 +142,7 @@ async def test_static_assets_are_served_locally(browser: httpx.AsyncClient) -> N
     for path in ("/static/goldloop.css", "/static/goldloop.js", "/static/favicon.svg"):
         r = await browser.get(path)
         assert r.status_code == 200, path
+        assert r.headers["x-content-type-options"] == "nosniff"
     html = (await browser.get("/login")).text
     assert "http://" not in html
     assert "https://" not in html

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from fastapi import FastAPI
+from starlette.responses import Response
 from starlette.staticfiles import StaticFiles
+from starlette.types import Scope
 
 from goldloop.http.dashboard import (
     alert_pages,
@@ -17,11 +19,20 @@ from goldloop.http.dashboard import (
 __all__ = ["install"]
 
 
+class _Assets(StaticFiles):
+    """The dashboard's own CSS, JS and icons, with ``nosniff`` so a browser never guesses."""
+
+    async def get_response(self, path: str, scope: Scope) -> Response:
+        response = await super().get_response(path, scope)
+        response.headers["X-Content-Type-Options"] = "nosniff"
+        return response
+
+
 def install(app: FastAPI) -> None:
     """Mount the static assets and every page route on ``app``."""
     app.mount(
         "/static",
-        StaticFiles(packages=[("goldloop.http.dashboard", "static")]),
+        _Assets(packages=[("goldloop.http.dashboard", "static")]),
         name="static",
     )
     pages = (auth_pages, project_pages, run_pages, feedback_pages, dataset_pages, alert_pages)
