@@ -17,6 +17,8 @@ from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsSer
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
 
 from goldloop.domain.otel_dedupe import restore_content
+from goldloop.http.app import create_app
+from goldloop.settings import Settings, SettingsError, load_settings
 from ingest_helpers import stable, trace_rows
 from otlp_builders import T0_NS, logs_request, request, span, to_json
 
@@ -453,3 +455,40 @@ async def test_deprecated_message_events_as_logs(
     assert row["outputs"]["messages"] == [
         {"role": "assistant", "parts": [{"type": "text", "content": "yo"}], "finish_reason": "stop"}
     ]
+
+
+async def test_prefixed_path_and_payload_limit(
+    settings: Settings, capsys: pytest.CaptureFixture[str]
+) -> None:
+    custom = load_settings(
+        {
+            "data_dir": settings.data_dir,
+            "database_url": settings.database_url,
+            "otlp_path_prefix": "/otel",
+            "max_run_payload_bytes": 300,
+        },
+        environ={},
+    )
+    application = create_app(custom)
+    async with application.router.lifespan_context(application):
+        capsys.readouterr()
+        key = custom.admin_key_path.read_text().strip()
+        transport = httpx.ASGITransport(app=application)
+        async with httpx.AsyncClient(
+            transport=transport, base_url="http://t", headers={"x-api-key": key}
+        ) as c:
+            # flattened OpenInference messages: small attributes, a large mapped `inputs`
+            attrs: dict[str, Any] = {"openinference.span.kind": "LLM"}
+            for i in range(20):
+                attrs[f"llm.input_messages.{i}.message.role"] = "user"
+                attrs[f"llm.input_messages.{i}.message.content"] = f"message {i}"
+            body = request([span(TRACE, LLM, None, "chat", attrs)]).SerializeToString()
+            r = await c.post("/otel/v1/traces", content=body, headers=PB)
+            assert r.status_code == 200, r.text
+            row = trace_rows(application, key, TRACE)[0]
+            assert row["inputs"]["_goldloop_truncated"]["original_bytes"] > 300
+            assert row["extra"]["truncated"] == {
+                "inputs": row["inputs"]["_goldloop_truncated"]["original_bytes"]
+            }
+    with pytest.raises(SettingsError):
+        load_settings({"otlp_path_prefix": "otel/"}, environ={})

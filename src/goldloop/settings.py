@@ -71,6 +71,14 @@ class Settings:
             "their bodies are read, which bounds the memory they hold."
         ),
     )
+    otlp_path_prefix: str = field(
+        default="",
+        metadata=_doc(
+            "Also serve the OTLP receiver under this prefix (e.g. `/otel` for "
+            "`/otel/v1/traces`), for exporters configured with a full traces endpoint of another "
+            "backend. The standard `/v1/traces` and `/v1/logs` are always served."
+        ),
+    )
     model_prices_file: str = field(
         default="",
         metadata=_doc(
@@ -265,6 +273,11 @@ def _validate(s: Settings) -> None:
         raise SettingsError(
             f"setting langsmith_ingest ({env_name('langsmith_ingest')}): use "
             + ", ".join(LANGSMITH_INGEST_MODES)
+        )
+    prefix = s.otlp_path_prefix
+    if prefix and (not prefix.startswith("/") or prefix.endswith("/") or " " in prefix):
+        raise SettingsError(
+            f"setting otlp_path_prefix ({env_name('otlp_path_prefix')}): use a path like /otel"
         )
     url = s.effective_database_url
     if not (url.startswith("sqlite") or url.startswith("postgresql")):

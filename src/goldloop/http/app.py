@@ -14,7 +14,7 @@ from goldloop._version import __version__
 from goldloop.domain.clock import Clock, system_clock
 from goldloop.http import dashboard, errors, langsmith
 from goldloop.http.deps import get_principal
-from goldloop.http.ingest_gate import IngestGateMiddleware
+from goldloop.http.ingest_gate import IngestGateMiddleware, ingest_paths
 from goldloop.http.limits import BodyLimitMiddleware
 from goldloop.http.routes import (
     alerts,
@@ -96,7 +96,11 @@ def create_app(settings: Settings, *, clock: Clock = system_clock) -> FastAPI:
     errors.install(app)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_request_bytes)
     # outermost: refuse ingestion beyond the bound before the body limit reads any body
-    app.add_middleware(IngestGateMiddleware, max_inflight=settings.ingest_max_inflight)
+    app.add_middleware(
+        IngestGateMiddleware,
+        max_inflight=settings.ingest_max_inflight,
+        paths=ingest_paths(settings.otlp_path_prefix),
+    )
 
     @app.get("/healthz", tags=["health"])
     def healthz() -> dict[str, str]:
@@ -118,6 +122,8 @@ def create_app(settings: Settings, *, clock: Clock = system_clock) -> FastAPI:
 
     app.include_router(_api_router())
     app.include_router(otlp.router)
+    if settings.otlp_path_prefix:
+        app.include_router(otlp.router, prefix=settings.otlp_path_prefix)
     dashboard.install(app)
     for prefix in langsmith.PREFIXES:
         app.include_router(langsmith.router(), prefix=prefix)

@@ -15,6 +15,12 @@ from goldloop.http.errors import error_response
 INGEST_PATHS = frozenset({"/v1/traces", "/v1/logs", "/api/v1/runs/batch"})
 
 
+def ingest_paths(otlp_prefix: str = "") -> frozenset[str]:
+    """The gated paths, including the OTLP ones under an extra prefix."""
+    extra = {f"{otlp_prefix}/v1/traces", f"{otlp_prefix}/v1/logs"} if otlp_prefix else set()
+    return INGEST_PATHS | extra
+
+
 class IngestGateMiddleware:
     def __init__(self, app: ASGIApp, max_inflight: int, paths: frozenset[str] = INGEST_PATHS):
         self.app = app

@@ -45,9 +45,10 @@ def _write(
     if project is not None:
         for patch in patches:
             patch.project = project
-    ingest.write_patches(
-        ctx, who, patches, default_project=ingest.DEFAULT_PROJECT, body_bytes=body_bytes
-    )
+    # body_bytes is not passed on: inputs mapped from attributes (e.g. flattened OpenInference
+    # messages) can be larger as JSON than the protobuf body, so every field is checked.
+    del body_bytes
+    ingest.write_patches(ctx, who, patches, default_project=ingest.DEFAULT_PROJECT)
 
 
 def ingest_traces(
