@@ -100,7 +100,7 @@ class FilterCompiler:
     def _column(self, node: f.Compare | f.In | f.Truthy, col: sa.Column[Any]) -> Cond:
         if isinstance(node, f.Truthy):
             if node.field.name == "root":
-                return col.is_(sa.true())
+                return col == sa.true()  # `=`, not IS: an index serves equality
             return col.isnot(None) if col.nullable else sa.true()
         if isinstance(node, f.In):
             return _guard(col, col.in_([self._value(v) for v in node.values]), bool(col.nullable))
@@ -267,7 +267,7 @@ class FilterCompiler:
         elif attr == "has_correction":
             assert isinstance(node, f.Compare)
             assert isinstance(node.value, f.Bool)
-            where.append(fb.c.has_correction.is_(sa.true()))
+            where.append(fb.c.has_correction == sa.true())
             negate = node.value.value != (node.op == "=")
         else:
             op = "in" if isinstance(node, f.In) else node.op
@@ -290,7 +290,7 @@ class FilterCompiler:
     def _feedback_present(self, attr: str, *, explicit: bool) -> Cond:
         fb = feedback
         if attr == "has_correction":
-            return fb.c.has_correction.is_(sa.true())
+            return fb.c.has_correction == sa.true()
         if attr == "comment":
             return fb.c.comment.isnot(None)
         if attr == "value":

@@ -76,35 +76,41 @@ def list_page(
     limit: int,
     light: bool,
 ) -> Page:
+    """One page in (sort value, pk) order, after the cursor row ``after`` = (value, pk).
+
+    The runs with a value and the runs without one (NULL) are read as two segments, each with a
+    plain ORDER BY that an index serves on both dialects (a single ``NULLS LAST`` ordering would
+    defeat PostgreSQL's indexes): values then NULLs when descending, NULLs then values when
+    ascending.
+    """
     col = SORT_COLUMNS[sort]
-    query = sa.select(*_columns(light)).where(runs.c.workspace_id == workspace_id, condition)
+    base = sa.select(*_columns(light)).where(runs.c.workspace_id == workspace_id, condition)
     if project_id is not None:
-        query = query.where(runs.c.project_id == project_id)
-    if after is not None:
-        query = query.where(_after(col, runs.c.pk, after, descending))
-    pg = conn.dialect.name == "postgresql"
-    if descending:
-        first = col.desc().nulls_last() if pg else col.desc()
-        query = query.order_by(first, runs.c.pk.desc())
-    else:
-        first = col.asc().nulls_first() if pg else col.asc()
-        query = query.order_by(first, runs.c.pk.asc())
-    rows = _dicts(conn, query.limit(limit + 1))
+        base = base.where(runs.c.project_id == project_id)
+    segments = ["values", "nulls"] if descending else ["nulls", "values"]
+    if after is not None:  # resume in the cursor's segment
+        segments = segments[segments.index("nulls" if after[0] is None else "values") :]
+    pk = runs.c.pk
+    rows: list[RunRow] = []
+    for i, segment in enumerate(segments):
+        if segment == "values":
+            query = base.where(col.isnot(None))
+            if after is not None and i == 0:
+                value, last_pk = after
+                if descending:
+                    query = query.where(col <= value, sa.tuple_(col, pk) < (value, last_pk))
+                else:
+                    query = query.where(col >= value, sa.tuple_(col, pk) > (value, last_pk))
+            order = [col.desc(), pk.desc()] if descending else [col.asc(), pk.asc()]
+        else:
+            query = base.where(col.is_(None))
+            if after is not None and i == 0:
+                query = query.where(pk < after[1] if descending else pk > after[1])
+            order = [pk.desc() if descending else pk.asc()]
+        rows += _dicts(conn, query.order_by(*order).limit(limit + 1 - len(rows)))
+        if len(rows) > limit:
+            break
     return Page(rows[:limit], len(rows) > limit)
-
-
-def _after(
-    col: sa.Column[Any], pk: sa.Column[Any], after: tuple[Any, int], descending: bool
-) -> ColumnElement[bool]:
-    """Rows strictly after the cursor row in (col, pk) order, NULL being the smallest value."""
-    value, last_pk = after
-    if descending:
-        if value is None:
-            return sa.and_(col.is_(None), pk < last_pk)
-        return sa.or_(sa.tuple_(col, pk) < sa.tuple_(value, last_pk), col.is_(None))
-    if value is None:
-        return sa.or_(col.isnot(None), sa.and_(col.is_(None), pk > last_pk))
-    return sa.tuple_(col, pk) > sa.tuple_(value, last_pk)
 
 
 # -- statistics -----------------------------------------------------------------------------------
