@@ -62,6 +62,8 @@ def test_the_refund_loop_through_the_client(settings: Settings) -> None:
         assert fb["trace_id"] == "trace-1"
         assert [f["id"] for f in client.list_feedback(has_correction=True)] == ["fb-1"]
         assert client.update_feedback("fb-1", comment="ticket T-88")["comment"] == "ticket T-88"
+        exported = client.export_feedback(key="correctness")
+        assert [json.loads(x)["id"] for x in exported.splitlines()] == ["fb-1"]
 
         client.create_dataset("support-golden")
         seed = client.create_example("support-golden", {"question": "Pets?"}, {"label": "no"})

@@ -1,8 +1,11 @@
 from __future__ import annotations
 
+import io
+import json
 from typing import Any
 
 import httpx
+import pyarrow.parquet as pq
 from fastapi import FastAPI
 
 from fixture_runs import StepClock, insert_run, other_workspace_client
@@ -299,3 +302,31 @@ async def test_project_feedback_stats(app: FastAPI, client: httpx.AsyncClient) -
     assert "not a duration" in bad.json()["error"]["message"]
     unknown = await client.get(f"{API}/projects/nope/feedback-stats")
     assert unknown.status_code == 404
+
+
+async def test_export_feedback_as_jsonl_and_parquet(client: httpx.AsyncClient) -> None:
+    await post(client, run_id="r1", key="correctness", score=0, correction={"label": "x"})
+    await post(client, run_id="r2", key="helpful", score=True, source_info={"user": "u"})
+    await post(client, trace_id="t3", key="tone", value="calm", comment="ok")
+
+    r = await client.get(f"{API}/feedback-export", params={"format": "jsonl"})
+    assert r.status_code == 200
+    assert r.headers["x-goldloop-feedback-count"] == "3"
+    lines = [json.loads(x) for x in r.text.splitlines()]
+    assert [x["key"] for x in lines] == ["tone", "helpful", "correctness"]
+    assert lines[1]["score"] is True
+    assert lines[2]["correction"] == {"label": "x"}
+    listed = (await client.get(f"{API}/feedback")).json()["items"]
+    assert [x["id"] for x in lines] == [x["id"] for x in listed]
+
+    only = await client.get(
+        f"{API}/feedback-export", params={"format": "parquet", "has_correction": "true"}
+    )
+    table = pq.read_table(io.BytesIO(only.content))
+    assert table.schema.metadata[b"goldloop.format"] == b"feedback/1"
+    assert table.column("key").to_pylist() == ["correctness"]
+    assert table.column("correction").to_pylist() == ['{"label":"x"}']
+
+    bad = await client.get(f"{API}/feedback-export", params={"format": "xml"})
+    assert bad.status_code == 400
+    assert "format must be one of jsonl, parquet" in bad.json()["error"]["message"]

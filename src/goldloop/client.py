@@ -195,6 +195,11 @@ class Client:
         }
         return self._pages("/feedback", params)
 
+    def export_feedback(self, *, format: str = "jsonl", **filters: Any) -> bytes:
+        """All feedback matching the list filters, as JSONL or Parquet bytes."""
+        params = {"format": format, **filters}
+        return self._request("GET", "/feedback-export", params=params).content
+
     def declare_feedback_key(
         self,
         key: str,

@@ -94,7 +94,7 @@ def encode(records: Iterable[Record], fmt: str, *, meta: dict[str, str] | None =
     return _encode_parquet(records, meta or {})
 
 
-def _pyarrow() -> Any:
+def load_pyarrow() -> Any:
     try:
         import pyarrow
         import pyarrow.parquet
@@ -111,7 +111,7 @@ def _dump(value: Any) -> str | None:
 
 
 def _encode_parquet(records: Iterable[Record], meta: dict[str, str]) -> bytes:
-    pa = _pyarrow()
+    pa = load_pyarrow()
     rows = list(records)
     schema = pa.schema(
         [
@@ -213,7 +213,7 @@ def _decode_csv(data: bytes) -> list[Record]:
 
 
 def _decode_parquet(data: bytes) -> list[Record]:
-    pa = _pyarrow()
+    pa = load_pyarrow()
     try:
         table = pa.parquet.read_table(io.BytesIO(data))
     except Exception as exc:  # pyarrow raises several types for a damaged file

@@ -12,6 +12,7 @@ from goldloop.domain.feedback import KeySpec
 from goldloop.http.deps import Ctx, Who
 from goldloop.http.params import parse_time
 from goldloop.services import feedback as svc
+from goldloop.services import feedback_export as export_svc
 from goldloop.store.feedback import FeedbackFilter, FeedbackRow
 
 router = APIRouter(tags=["feedback"])
@@ -151,6 +152,44 @@ def update_feedback(feedback_id: str, body: FeedbackPatch, ctx: Ctx, who: Who) -
 def delete_feedback(feedback_id: str, ctx: Ctx, who: Who) -> Deleted:
     svc.delete(ctx, who, feedback_id)
     return Deleted(id=feedback_id, deleted=True)
+
+
+@router.get(
+    "/feedback-export",
+    response_class=Response,
+    responses={200: {"content": {t: {} for t in export_svc.FORMATS.values()}}},
+)
+def export_feedback(
+    ctx: Ctx,
+    who: Who,
+    format: str = Query(default="jsonl", description="jsonl or parquet."),
+    run_id: str | None = None,
+    trace_id: str | None = None,
+    key: str | None = None,
+    source: str | None = None,
+    since: str | None = Query(default=None, description="Created at or after (ISO or µs)."),
+    until: str | None = Query(default=None, description="Created before (ISO or µs)."),
+    has_correction: bool | None = None,
+) -> Response:
+    """All feedback matching the same filters as the list, as one JSONL or Parquet file."""
+    where = FeedbackFilter(
+        run_id=run_id,
+        trace_id=trace_id,
+        key=key,
+        source=source,
+        since=parse_time("since", since),
+        until=parse_time("until", until),
+        has_correction=has_correction,
+    )
+    count, data, media_type = export_svc.export(ctx, who, where, format)
+    return Response(
+        content=data,
+        media_type=media_type,
+        headers={
+            "Content-Disposition": f"attachment; filename=feedback.{format}",
+            "X-Goldloop-Feedback-Count": str(count),
+        },
+    )
 
 
 # --- declared keys -------------------------------------------------------------------------
