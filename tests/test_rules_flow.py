@@ -256,3 +256,28 @@ async def test_filter_selects_the_runs_a_rule_acts_on(
     errored = {i["id"] for i in items if "error" in i}
     assert len(errored) == 10
     assert {b["run"]["id"] for b in hook.bodies()} == errored
+
+
+async def test_metrics_expose_lag_and_backlog(
+    client: httpx.AsyncClient, anon: httpx.AsyncClient, hook: Receiver, workers: Workers
+) -> None:
+    pid = await project_id(client)
+    rule = (
+        await client.post(
+            "/api/v1/rules",
+            json={
+                "project_id": pid,
+                "name": 'quote" rule',
+                "actions": [{"type": "webhook", "url": hook.url}],
+            },
+        )
+    ).json()
+    await post_runs(client, run_items(4))
+    workers.rules.flush()  # queued, not yet done
+    text = (await client.get("/api/v1/metrics")).text
+    assert f'goldloop_rule_pending_actions{{rule_id="{rule["id"]}",rule="quote\\" rule"}} 4' in text
+    workers.flush()
+    text = (await client.get("/api/v1/metrics")).text
+    assert f'goldloop_rule_pending_actions{{rule_id="{rule["id"]}",rule="quote\\" rule"}} 0' in text
+    assert "goldloop_rule_lag_seconds{" in text
+    assert (await anon.get("/api/v1/metrics")).status_code == 401

@@ -1,4 +1,5 @@
-"""A plain API client for Goldloop: feedback, feedback keys, datasets, examples, versions.
+"""A plain API client for Goldloop: feedback, feedback keys, datasets, examples, versions,
+automation rules and alerts.
 
     from goldloop.client import Client
     client = Client("http://127.0.0.1:8700", api_key="gl_...")
@@ -20,6 +21,8 @@ from urllib.parse import quote
 
 import httpx
 import orjson
+
+from goldloop._client_automation import AutomationMixin
 
 DEFAULT_ENDPOINT = "http://127.0.0.1:8700"
 _UNSET: Any = object()
@@ -51,7 +54,7 @@ def _clean(params: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
-class Client:
+class Client(AutomationMixin):
     """One Goldloop server, one API key. Thread-safe (one pooled ``httpx.Client``)."""
 
     def __init__(

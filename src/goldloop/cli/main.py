@@ -10,6 +10,7 @@ from typing import Any, TypeVar
 import click
 
 from goldloop._version import __version__
+from goldloop.cli import automation
 from goldloop.cli.datasets import datasets as dataset_commands
 from goldloop.domain.clock import to_iso
 from goldloop.domain.errors import GoldloopError
@@ -289,6 +290,8 @@ def settings_cmd(markdown: bool) -> None:
 
 
 cli.add_command(dataset_commands)
+cli.add_command(automation.rules)
+cli.add_command(automation.alerts)
 
 from goldloop.cli.traces import traces as _traces  # noqa: E402
 

@@ -23,6 +23,7 @@ from goldloop.http.routes import (
     examples,
     feedback,
     ingest_runs,
+    metrics,
     otlp,
     projects,
     rules,
@@ -54,6 +55,7 @@ def _api_router() -> APIRouter:
     api.include_router(run_queries.router)
     api.include_router(dataset_files.router)
     api.include_router(rules.router)
+    api.include_router(metrics.router)
     return api
 
 

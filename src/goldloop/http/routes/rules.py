@@ -128,7 +128,7 @@ class BackfillIn(BaseModel):
 
 class BackfillOut(BaseModel):
     rule_id: str
-    runs_scanned: int
+    runs_scanned: int = Field(description="Completed runs in the range that pass the filter.")
     runs_queued: int = Field(description="Runs newly sampled in (ones already handled are not).")
 
 

@@ -1,0 +1,172 @@
+"""Client methods for automation rules, alert rules, channels and deliveries.
+
+Mixed into ``goldloop.client.Client``; each method is one HTTP call to ``/api/v1`` and returns
+the JSON the server answers (see docs/rules.md and docs/alerts.md).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, cast
+from urllib.parse import quote
+
+import httpx
+
+Doc = dict[str, Any]
+
+
+def _p(segment: str) -> str:
+    return quote(segment, safe="")
+
+
+class AutomationMixin:
+    """Rules (``/rules``), alert rules (``/alert-rules``), ``/channels`` and ``/deliveries``."""
+
+    if TYPE_CHECKING:  # provided by goldloop.client.Client
+
+        def _request(
+            self,
+            method: str,
+            path: str,
+            *,
+            json: Any = ...,
+            params: Mapping[str, Any] | None = None,
+            content: bytes | None = None,
+            headers: Mapping[str, str] | None = None,
+        ) -> httpx.Response: ...
+
+        def _json(self, method: str, path: str, **kwargs: Any) -> Any: ...
+
+        def _obj(self, method: str, path: str, **kwargs: Any) -> Doc: ...
+
+    # --- automation rules ----------------------------------------------------------------
+
+    def create_rule(
+        self,
+        project_id: str,
+        name: str,
+        actions: list[Doc],
+        *,
+        trigger: str = "run",
+        filter: str | None = None,
+        sample_rate: float = 1.0,
+        root_only: bool = True,
+        feedback_match: Doc | None = None,
+        daily_judge_budget: int | None = None,
+        enabled: bool = True,
+    ) -> Doc:
+        """A rule on the project's completed runs (or new feedback): see docs/rules.md."""
+        body = {
+            "project_id": project_id,
+            "name": name,
+            "actions": actions,
+            "trigger": trigger,
+            "filter": filter,
+            "sample_rate": sample_rate,
+            "root_only": root_only,
+            "feedback_match": feedback_match,
+            "daily_judge_budget": daily_judge_budget,
+            "enabled": enabled,
+        }
+        return self._obj("POST", "/rules", json=body)
+
+    def get_rule(self, rule_id: str) -> Doc:
+        """The rule with its status, watermark, lag and outcome counts."""
+        return self._obj("GET", f"/rules/{_p(rule_id)}")
+
+    def list_rules(self, project_id: str | None = None) -> list[Doc]:
+        return cast(list[Doc], self._json("GET", "/rules", params={"project_id": project_id}))
+
+    def update_rule(self, rule_id: str, **changes: Any) -> Doc:
+        return self._obj("PATCH", f"/rules/{_p(rule_id)}", json=changes)
+
+    def set_rule_enabled(self, rule_id: str, enabled: bool) -> Doc:
+        """Pause (False) or resume (True) a rule; it keeps its place in the run log."""
+        return self._obj("PATCH", f"/rules/{_p(rule_id)}", json={"enabled": enabled})
+
+    def delete_rule(self, rule_id: str) -> None:
+        self._request("DELETE", f"/rules/{_p(rule_id)}")
+
+    def rule_history(
+        self,
+        rule_id: str,
+        *,
+        status: str | None = None,
+        limit: int = 100,
+        before: int | None = None,
+    ) -> list[Doc]:
+        """Actions newest first; pass the last ``id`` as ``before`` for the next page."""
+        params = {"status": status, "limit": limit, "before": before}
+        path = f"/rules/{_p(rule_id)}/history"
+        return cast(list[Doc], self._json("GET", path, params=params))
+
+    def backfill_rule(self, rule_id: str, start: str, end: str) -> Doc:
+        """Apply the rule to runs started in [start, end) (ISO-8601), without duplicates."""
+        body = {"start": start, "end": end}
+        return self._obj("POST", f"/rules/{_p(rule_id)}/backfill", json=body)
+
+    # --- alerts --------------------------------------------------------------------------
+
+    def create_channel(self, name: str, kind: str, url: str, *, secret: str | None = None) -> Doc:
+        """A notification channel: ``webhook``, ``slack`` or ``pagerduty`` (routing key in
+        ``secret``)."""
+        body = {"name": name, "kind": kind, "url": url, "secret": secret}
+        return self._obj("POST", "/channels", json=body)
+
+    def list_channels(self) -> list[Doc]:
+        return cast(list[Doc], self._json("GET", "/channels"))
+
+    def delete_channel(self, channel_id: str) -> None:
+        self._request("DELETE", f"/channels/{_p(channel_id)}")
+
+    def create_alert_rule(
+        self,
+        project_id: str,
+        name: str,
+        metric: Doc,
+        condition: Doc,
+        *,
+        window_s: int = 3600,
+        every_s: int = 60,
+        cooldown_s: int = 900,
+        channel_ids: list[str] | None = None,
+        enabled: bool = True,
+    ) -> Doc:
+        """An alert on a project metric: a threshold or a significant change (docs/alerts.md)."""
+        body = {
+            "project_id": project_id,
+            "name": name,
+            "metric": metric,
+            "condition": condition,
+            "window_s": window_s,
+            "every_s": every_s,
+            "cooldown_s": cooldown_s,
+            "channel_ids": channel_ids or [],
+            "enabled": enabled,
+        }
+        return self._obj("POST", "/alert-rules", json=body)
+
+    def get_alert_rule(self, alert_rule_id: str) -> Doc:
+        return self._obj("GET", f"/alert-rules/{_p(alert_rule_id)}")
+
+    def list_alert_rules(self, project_id: str | None = None) -> list[Doc]:
+        params = {"project_id": project_id}
+        return cast(list[Doc], self._json("GET", "/alert-rules", params=params))
+
+    def update_alert_rule(self, alert_rule_id: str, **changes: Any) -> Doc:
+        return self._obj("PATCH", f"/alert-rules/{_p(alert_rule_id)}", json=changes)
+
+    def delete_alert_rule(self, alert_rule_id: str) -> None:
+        self._request("DELETE", f"/alert-rules/{_p(alert_rule_id)}")
+
+    def acknowledge_alert(self, alert_rule_id: str, by: str) -> Doc:
+        return self._obj("POST", f"/alert-rules/{_p(alert_rule_id)}/ack", json={"by": by})
+
+    def alert_events(self, alert_rule_id: str, *, limit: int = 100) -> list[Doc]:
+        path = f"/alert-rules/{_p(alert_rule_id)}/events"
+        return cast(list[Doc], self._json("GET", path, params={"limit": limit}))
+
+    def list_deliveries(self, *, status: str | None = None, limit: int = 100) -> list[Doc]:
+        """Outgoing notifications with every attempt (status code, error, duration)."""
+        params = {"status": status, "limit": limit}
+        return cast(list[Doc], self._json("GET", "/deliveries", params=params))
