@@ -81,7 +81,7 @@ def main() -> None:
         key = (data / "admin-key").read_text().strip()
         api = httpx.Client(base_url=base, headers={"x-api-key": key}, timeout=30)
         pid = api.post("/api/v1/projects", json={"name": "bench"}).json()["id"]
-        rule = api.post(
+        made = api.post(
             "/api/v1/rules",
             json={
                 "project_id": pid,
@@ -101,13 +101,16 @@ def main() -> None:
                             },
                             {
                                 "name": "contains",
-                                "config": {"key": "mentions_policy", "value": "policy"},
+                                "config": {"key": "mentions_policy", "substrings": "policy"},
                             },
                         ],
                     }
                 ],
             },
-        ).json()
+        )
+        if made.status_code != 201:
+            raise SystemExit(f"could not create the rule: {made.text}")
+        rule = made.json()
 
         batch = 10
         interval = batch / args.rate
