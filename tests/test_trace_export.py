@@ -157,3 +157,14 @@ async def test_otlp_runs_round_trip(
 
 async def test_export_of_unknown_project_is_404(client: httpx.AsyncClient) -> None:
     assert (await client.get("/api/v1/projects/nope/export")).status_code == 404
+
+
+async def test_another_workspace_cannot_export_a_project(
+    client: httpx.AsyncClient, other: tuple[httpx.AsyncClient, str]
+) -> None:
+    await client.post("/api/v1/runs/batch", json={"project": "src", "runs": native_runs()})
+    pid = (await client.get("/api/v1/projects", params={"name": "src"})).json()["items"][0]["id"]
+    other_client, _ = other
+    r = await other_client.get(f"/api/v1/projects/{pid}/export")
+    assert r.status_code == 404
+    assert b"answer" not in r.content
