@@ -260,3 +260,31 @@ def test_alert_pages(tab: Pages, server: Server, seeded: str) -> None:
     tab.shot("alert")
     assert not tab.xss_fired()
     assert tab.dialogs == []
+
+
+def test_rule_pages(tab: Pages, server: Server, seeded: str) -> None:
+    with server.api() as api:
+        assert api.post("/api/v1/datasets", json={"name": "errors-to-review"}).status_code in (
+            201,
+            409,
+        )
+        made = api.post(
+            "/api/v1/rules",
+            json={
+                "project_id": seeded,
+                "name": "failed runs to review " + XSS,
+                "filter": 'status = "error"',
+                "root_only": False,
+                "actions": [{"type": "add_to_dataset", "dataset": "errors-to-review"}],
+            },
+        )
+        assert made.status_code == 201, made.text
+    tab.sign_in()
+    tab.page.click("nav.mainnav >> text=Rules")
+    assert XSS in tab.page.inner_text("table.grid")
+    tab.shot("rules")
+    tab.page.click("table.grid a[href^='/rules/']")
+    tab.page.wait_for_selector("h1")
+    tab.shot("rule")
+    assert not tab.xss_fired()
+    assert tab.dialogs == []

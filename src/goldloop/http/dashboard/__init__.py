@@ -13,6 +13,7 @@ from goldloop.http.dashboard import (
     dataset_pages,
     feedback_pages,
     project_pages,
+    rule_pages,
     run_pages,
 )
 
@@ -35,6 +36,14 @@ def install(app: FastAPI) -> None:
         _Assets(packages=[("goldloop.http.dashboard", "static")]),
         name="static",
     )
-    pages = (auth_pages, project_pages, run_pages, feedback_pages, dataset_pages, alert_pages)
+    pages = (
+        auth_pages,
+        project_pages,
+        run_pages,
+        feedback_pages,
+        dataset_pages,
+        alert_pages,
+        rule_pages,
+    )
     for module in pages:
         app.include_router(module.router)

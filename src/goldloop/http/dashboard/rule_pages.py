@@ -1,0 +1,65 @@
+"""Automation rules: each rule with its status, lag and outcomes; one rule's action history."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
+
+from goldloop.http.dashboard import web
+from goldloop.services import projects, rules
+
+router = APIRouter(route_class=web.PageRoute, include_in_schema=False)
+
+HISTORY = 200
+
+
+def describe_actions(actions: list[dict[str, Any]]) -> str:
+    parts = []
+    for action in actions:
+        kind = str(action.get("type", "?"))
+        config = action.get("config") or action
+        target = config.get("dataset") or config.get("evaluator") or config.get("url")
+        parts.append(f"{kind} → {target}" if target else kind)
+    return ", ".join(parts)
+
+
+@router.get("/rules")
+def rule_list(request: Request, session: web.SignedIn) -> Response:
+    ctx = web.ctx_of(request)
+    who = session.principal
+    names = {p.id: p.name for p in projects.list_projects(ctx, who, limit=1000).items}
+    items = [rules.get_rule(ctx, who, r["id"]) for r in rules.list_rules(ctx, who)]
+    for item in items:
+        item["project_name"] = names.get(item["project_id"], item["project_id"])
+        item["actions_text"] = describe_actions(item.get("actions") or [])
+    items.sort(key=lambda r: (not r["enabled"], r["name"]))
+    return web.render(request, "rules.html", rules=items)
+
+
+@router.get("/rules/{rule_id}")
+def rule_page(
+    request: Request, rule_id: str, session: web.SignedIn, status: str | None = None
+) -> Response:
+    ctx = web.ctx_of(request)
+    who = session.principal
+    rule = rules.get_rule(ctx, who, rule_id)
+    project = projects.get(ctx, who, rule["project_id"])
+    shown = status if status in ("pending", "done", "failed", "skipped") else None
+    actions = rules.history(ctx, who, rule_id, status=shown, limit=HISTORY)
+    for a in actions:
+        a["lag_us"] = (
+            None
+            if a.get("ingested_at") is None or a["status"] == "pending"
+            else max(0, a["updated_at"] - a["ingested_at"])
+        )
+    return web.render(
+        request,
+        "rule.html",
+        rule={**rule, "actions_text": describe_actions(rule.get("actions") or [])},
+        project=project,
+        actions=actions,
+        status=shown,
+        limit=HISTORY,
+    )
