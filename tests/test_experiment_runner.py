@@ -228,3 +228,26 @@ def test_bad_arguments() -> None:
         goldloop.evaluate(agent, DATA, repetitions=0)
     with pytest.raises(TypeError, match="dataset name or an iterable"):
         goldloop.evaluate(agent, {"inputs": {}})
+
+
+def test_experiments_running_at_the_same_time_keep_their_traces_apart() -> None:
+    from goldloop import _tracing
+
+    sink_before = (_tracing._SINK, _tracing._ENABLED)
+    out: dict[str, ExperimentResults] = {}
+
+    def run(name: str) -> None:
+        out[name] = goldloop.evaluate(agent, DATA * 5, [TRAJECTORY], experiment_prefix=name,
+                                      max_concurrency=4, progress=False)  # fmt: skip
+
+    threads = [threading.Thread(target=run, args=(n,)) for n in ("left", "right")]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for name, res in out.items():
+        assert len(res.rows) == 20
+        assert res.summary()["trajectory"]["mean"] == 1.0
+        assert all(r.run.metadata["experiment"] == res.experiment for r in res.rows)
+        assert res.experiment.startswith(name)
+    assert sink_before == (_tracing._SINK, _tracing._ENABLED)

@@ -31,6 +31,7 @@ from goldloop.evaluation._types import EvaluationResult, ExampleData, RunData
 __all__ = ["aevaluate", "evaluate"]
 
 _INSTALL_LOCK = threading.Lock()
+_installed: dict[str, Any] = {"collector": None, "users": 0, "saved": (None, True)}
 
 
 class _Collector:
@@ -64,18 +65,26 @@ class _Collector:
 
 @contextlib.contextmanager
 def _collecting() -> Iterator[_Collector]:
-    """Install the collector as the SDK's sink for the duration of an experiment (tracing is
-    on for it even when the SDK is not configured to send anything)."""
+    """Install the collector as the SDK's sink while experiments run (tracing is on for them
+    even when the SDK is not configured to send anything). Experiments running at the same
+    time share one collector; the SDK's own sink is back when the last one ends."""
     _tracing._ensure_configured()
     with _INSTALL_LOCK:
-        old_sink, old_enabled = _tracing._SINK, _tracing._ENABLED
-        collector = _Collector(old_sink if old_enabled else None)
-        _tracing._set_sink(collector)
+        if _installed["users"] == 0:
+            old_sink, old_enabled = _tracing._SINK, _tracing._ENABLED
+            _installed["saved"] = (old_sink, old_enabled)
+            _installed["collector"] = _Collector(old_sink if old_enabled else None)
+            _tracing._set_sink(_installed["collector"])
+        _installed["users"] += 1
+        collector: _Collector = _installed["collector"]
     try:
         yield collector
     finally:
         with _INSTALL_LOCK:
-            _tracing._SINK, _tracing._ENABLED = old_sink, old_enabled
+            _installed["users"] -= 1
+            if _installed["users"] == 0:
+                _tracing._SINK, _tracing._ENABLED = _installed["saved"]
+                _installed["collector"] = None
 
 
 def _examples(
@@ -236,7 +245,8 @@ class _Experiment:
         return ExperimentRow(example, self.key(index, example), rep, run, error)
 
     def results(self, rows: list[ExperimentRow], wall_s: float) -> ExperimentResults:
-        rows.sort(key=lambda r: (self.examples.index(r.example), r.repetition))
+        position = {id(ex): i for i, ex in enumerate(self.examples)}
+        rows.sort(key=lambda r: (position[id(r.example)], r.repetition))
         return ExperimentResults(
             experiment=self.name,
             rows=rows,
