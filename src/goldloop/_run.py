@@ -106,37 +106,48 @@ def _short_repr(value: Any) -> str:
     return text if len(text) <= MAX_REPR else text[:MAX_REPR] + "…"
 
 
-class Run:
+class _RunDefaults:
+    """Class-level defaults of the fields most runs never set (cheaper than setting them all)."""
+
+    __slots__ = ()
+
+    end_time: int | None = None
+    outputs: dict[str, Any] | None = None
+    output_set: bool = False
+    error: dict[str, str] | None = None
+    extra_tags: list[str] | None = None
+    model: str | None = None
+    provider: str | None = None
+    usage: dict[str, int] | None = None
+    events: list[dict[str, Any]] | None = None
+    start_sent: bool = False
+    recording: bool = True
+
+
+class Run(_RunDefaults):
     """One traced unit of work. Get the current one with ``goldloop.get_current_run()``.
 
     Ids are assigned when the run starts, so ``run.id`` and ``run.trace_id`` can be handed to
-    feedback or logs before the traced function returns. Setters replace values instead of
-    mutating them, so the exporter thread always reads a consistent value.
+    feedback or logs before the traced function returns (the id's text form is made on first
+    use). Setters replace values instead of mutating them, so the exporter thread always reads a
+    consistent value.
     """
 
+    # Fields every run sets are slots; the rest live in __dict__ only once set.
     __slots__ = (
-        "end_time",
-        "error",
-        "events",
-        "extra_tags",
-        "id",
+        "__dict__",
+        "_id",
+        "_id_bits",
         "inputs",
         "kind",
         "metadata",
-        "model",
         "name",
-        "output_set",
-        "outputs",
         "parent_id",
         "project",
-        "provider",
-        "recording",
         "session_id",
-        "start_sent",
         "start_time",
         "tags",
         "trace_id",
-        "usage",
         "user_id",
     )
 
@@ -154,29 +165,30 @@ class Run:
         project: str | None,
         recording: bool = True,
     ) -> None:
-        self.id = new_run_id()
+        self._id_bits = _randbits(128)
+        self._id: str | None = None
         self.trace_id = trace_id
         self.parent_id = parent_id
         self.name = name
         self.kind = kind
         self.start_time = now_us()
-        self.end_time: int | None = None
         self.inputs = inputs
-        self.outputs: dict[str, Any] | None = None
-        self.output_set = False
-        self.error: dict[str, str] | None = None
         self.tags = tags
-        self.extra_tags: list[str] | None = None
         self.metadata = metadata
         self.session_id = session_id
         self.user_id = user_id
         self.project = project
-        self.model: str | None = None
-        self.provider: str | None = None
-        self.usage: dict[str, int] | None = None
-        self.events: list[dict[str, Any]] | None = None
-        self.recording = recording
-        self.start_sent = False
+        if not recording:
+            self.recording = False
+
+    @property
+    def id(self) -> str:
+        """The run id: a random (version 4) UUID string."""
+        text = self._id
+        if text is None:
+            h = "%032x" % ((self._id_bits & _V4_CLEAR) | _V4_SET)
+            text = self._id = f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+        return text
 
     def __repr__(self) -> str:
         return f"<Run {self.name!r} kind={self.kind} id={self.id} trace_id={self.trace_id}>"
@@ -221,7 +233,23 @@ class Run:
         tags = self.tags
         if self.extra_tags:
             tags = [*(tags or []), *self.extra_tags]
-        item: dict[str, Any] = {
+        if start_only:
+            return {
+                "id": self.id,
+                "trace_id": self.trace_id,
+                "parent_id": self.parent_id,
+                "name": self.name,
+                "kind": self.kind,
+                "start_time": self.start_time,
+                "inputs": self.inputs,
+                "tags": tags,
+                "metadata": self.metadata,
+                "session_id": self.session_id,
+                "user_id": self.user_id,
+                "project": self.project,
+            }
+        end_time = self.end_time
+        return {
             "id": self.id,
             "trace_id": self.trace_id,
             "parent_id": self.parent_id,
@@ -234,20 +262,15 @@ class Run:
             "session_id": self.session_id,
             "user_id": self.user_id,
             "project": self.project,
+            "end_time": end_time,
+            "outputs": self.outputs,
+            "error": self.error,
+            "status": None if end_time is None else ("error" if self.error else "success"),
+            "model": self.model,
+            "provider": self.provider,
+            "usage": self.usage,
+            "events": self.events,
         }
-        if start_only:
-            return item
-        item.update(
-            end_time=self.end_time,
-            outputs=self.outputs,
-            error=self.error,
-            status=None if self.end_time is None else ("error" if self.error else "success"),
-            model=self.model,
-            provider=self.provider,
-            usage=self.usage,
-            events=self.events,
-        )
-        return item
 
 
 def as_outputs(value: Any) -> dict[str, Any]:
