@@ -20,13 +20,12 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-import httpx
-
-from goldloop import _setup, _tracing
+from goldloop import _tracing
 from goldloop._run import Run
+from goldloop.evaluation._experiment_io import fetch_dataset, maybe_upload
 from goldloop.evaluation._protocol import Evaluator, aevaluate_run, as_evaluator, evaluate_run
 from goldloop.evaluation._results import ExperimentResults, ExperimentRow
-from goldloop.evaluation._types import EvaluationResult, ExampleData, RunData
+from goldloop.evaluation._types import ExampleData, RunData
 
 __all__ = ["aevaluate", "evaluate"]
 
@@ -91,59 +90,13 @@ def _examples(
     data: Any, as_of: str | int | None
 ) -> tuple[list[ExampleData], str | None, int | None]:
     if isinstance(data, str):
-        return _fetch_dataset(data, as_of)
+        return fetch_dataset(data, as_of)
     if isinstance(data, Mapping):
         raise TypeError("data must be a dataset name or an iterable of examples")
     out = []
     for item in data:
         out.append(item if isinstance(item, ExampleData) else ExampleData.from_dict(item))
     return out, None, None
-
-
-def _fetch_dataset(name: str, as_of: str | int | None) -> tuple[list[ExampleData], str, int]:
-    """Read every example of a dataset at one version (pinned at the first page)."""
-    config = _setup.current_config()
-    if config is None or not config.endpoint:
-        raise ValueError(
-            "reading a dataset by name needs goldloop.configure(endpoint=..., api_key=...)"
-        )
-    headers = {"x-api-key": config.api_key} if config.api_key else {}
-    transport = config.transport if isinstance(config.transport, httpx.BaseTransport) else None
-    examples: list[ExampleData] = []
-    version: int | None = None
-    cursor: str | None = None
-    with httpx.Client(
-        base_url=config.endpoint, headers=headers, timeout=config.timeout_s, transport=transport
-    ) as client:
-        while True:
-            params: dict[str, Any] = {"limit": 1000}
-            pin = version if version is not None else as_of
-            if pin is not None:
-                params["as_of"] = str(pin)
-            if cursor:
-                params["cursor"] = cursor
-            resp = client.get(f"/api/v1/datasets/{name}/examples", params=params)
-            if resp.status_code >= 400:
-                raise ValueError(
-                    f"could not read dataset {name!r}: {resp.status_code} {resp.text[:200]}"
-                )
-            page = resp.json()
-            version = int(page["version"])
-            for item in page["items"]:
-                splits = item.get("splits") or []
-                examples.append(
-                    ExampleData(
-                        inputs=item.get("inputs") or {},
-                        outputs=item.get("outputs"),
-                        metadata=item.get("metadata") or {},
-                        id=str(item["id"]),
-                        split=splits[0] if splits else None,
-                    )
-                )
-            cursor = page.get("next_cursor")
-            if not cursor:
-                break
-    return examples, name, int(version or 0)
 
 
 def _call_style(target: Callable[..., Any]) -> str:
@@ -321,7 +274,7 @@ def evaluate(
             for fut in [pool.submit(job, *j) for j in exp.jobs]:
                 fut.result()
     results = exp.results(rows, time.perf_counter() - started)
-    _maybe_upload(results, upload)
+    maybe_upload(results, upload)
     return results
 
 
@@ -378,50 +331,5 @@ async def aevaluate(
     with _collecting() as collector:
         rows = list(await asyncio.gather(*(job(collector, *j) for j in exp.jobs)))
     results = exp.results(rows, time.perf_counter() - started)
-    await asyncio.to_thread(_maybe_upload, results, upload)
+    await asyncio.to_thread(maybe_upload, results, upload)
     return results
-
-
-def _maybe_upload(results: ExperimentResults, upload: bool | None) -> None:
-    """Send the evaluator results as feedback on the experiment's runs (the runs themselves go
-    through the SDK's exporter). ``upload=None``: when the SDK is configured to trace."""
-    config = _setup.current_config()
-    enabled = config is not None and config.tracing if upload is None else upload
-    if not enabled:
-        return
-    if config is None or not config.tracing:
-        raise ValueError("upload needs goldloop.configure(tracing=True, endpoint=..., api_key=...)")
-    _setup.flush(timeout=30.0)
-    headers = {"x-api-key": config.api_key} if config.api_key else {}
-    transport = config.transport if isinstance(config.transport, httpx.BaseTransport) else None
-    with httpx.Client(
-        base_url=config.endpoint, headers=headers, timeout=config.timeout_s, transport=transport
-    ) as client:
-        for row in results.rows:
-            for res in row.results:
-                if res.score is None and res.value is None and res.error is None:
-                    continue
-                body = _feedback_body(res, row, results)
-                resp = client.post("/api/v1/feedback", json=body)
-                if resp.status_code >= 400:
-                    raise ValueError(
-                        f"could not store feedback: {resp.status_code} {resp.text[:200]}"
-                    )
-    results.uploaded = True
-
-
-def _feedback_body(
-    res: EvaluationResult, row: ExperimentRow, results: ExperimentResults
-) -> dict[str, Any]:
-    body = res.to_feedback()
-    body["run_id"] = row.run.id
-    body["trace_id"] = row.run.trace_id
-    body["source_info"] = {
-        **body["source_info"],
-        "experiment": results.experiment,
-        "example_id": row.example_key,
-        "repetition": row.repetition,
-    }
-    # idempotent: the same result of the same run is stored once
-    body["feedback_id"] = str(uuid.uuid5(uuid.NAMESPACE_URL, f"{row.run.id}/{res.key}"))
-    return body
