@@ -48,11 +48,19 @@ def _seed(live: Live, name: str) -> tuple[str, list[str]]:
 ANSWERS = {"2+2": "4", "capital of France": "Lyon", "largest ocean": "Pacific Ocean"}
 
 
-def _check(live: Live, experiment: str, example_ids: list[str]) -> None:
+def _check(live: Live, experiment: str, example_ids: list[str], dataset_id: str) -> None:
     with live.api() as api:
         projects = api.get("/projects", params={"name": experiment}).json()["items"]
         assert len(projects) == 1, experiment
         project_id = projects[0]["id"]
+        # The experiment's dataset and the SDK's closing metadata (PATCH /sessions/{id}).
+        assert projects[0]["extra"]["reference_dataset_id"] == dataset_id
+        assert projects[0]["extra"]["metadata"]["dataset_version"]
+        with sdk_client(live) as client:
+            session = client.read_project(project_name=experiment)
+            assert str(session.reference_dataset_id) == dataset_id
+            listed = client.list_projects(reference_dataset_id=dataset_id)
+            assert [p.name for p in listed] == [experiment]
         page = api.get("/runs", params={"project": project_id, "filter": "root", "limit": 100})
         roots = page.json()["items"]
         assert sorted(r["reference_example_id"] for r in roots) == sorted(example_ids)
@@ -74,7 +82,7 @@ def _check(live: Live, experiment: str, example_ids: list[str]) -> None:
 
 
 def test_evaluate_with_two_evaluators(live: Live, monkeypatch: pytest.MonkeyPatch) -> None:
-    _, example_ids = _seed(live, "ls-eval")
+    dataset_id, example_ids = _seed(live, "ls-eval")
     sdk_env(monkeypatch, live, "ls-eval-traces")
 
     def target(inputs: dict[str, Any]) -> dict[str, Any]:
@@ -93,11 +101,11 @@ def test_evaluate_with_two_evaluators(live: Live, monkeypatch: pytest.MonkeyPatc
         client.flush()
         experiment = results.experiment_name
     assert len(rows) == 3
-    _check(live, experiment, example_ids)
+    _check(live, experiment, example_ids, dataset_id)
 
 
 def test_aevaluate_with_two_evaluators(live: Live, monkeypatch: pytest.MonkeyPatch) -> None:
-    _, example_ids = _seed(live, "ls-aeval")
+    dataset_id, example_ids = _seed(live, "ls-aeval")
     sdk_env(monkeypatch, live, "ls-aeval-traces")
 
     async def target(inputs: dict[str, Any]) -> dict[str, Any]:
@@ -120,4 +128,4 @@ def test_aevaluate_with_two_evaluators(live: Live, monkeypatch: pytest.MonkeyPat
 
     experiment, count = asyncio.run(run())
     assert count == 3
-    _check(live, experiment, example_ids)
+    _check(live, experiment, example_ids, dataset_id)

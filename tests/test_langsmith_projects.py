@@ -22,7 +22,8 @@ def live(settings: Settings) -> Iterator[Live]:
 
 def test_project_lifecycle(live: Live) -> None:
     with sdk_client(live) as client:
-        made = client.create_project("ls-proj", description="d")
+        made = client.create_project("ls-proj", description="d", metadata={"team": "a"})
+        assert made.metadata == {"team": "a"}
         assert made.tenant_id is not None
         assert made.reference_dataset_id is None
         with pytest.raises(LangSmithConflictError):
@@ -38,9 +39,14 @@ def test_project_lifecycle(live: Live) -> None:
         updated = client.update_project(made.id, name="ls-renamed")
         assert updated.name == "ls-renamed"
         assert updated.description == "d"  # null = unchanged
+        assert updated.metadata == {"team": "a"}
+        closed = client.update_project(made.id, metadata={"team": "b"}, end_time=made.start_time)
+        assert closed.metadata == {"team": "b"}
+        assert closed.end_time == made.start_time
         with live.api() as api:
             mine = api.get(f"/projects/{made.id}").json()
         assert (mine["name"], mine["description"]) == ("ls-renamed", "d")
+        assert mine["extra"]["metadata"] == {"team": "b"}
         client.delete_project(project_id=made.id)
         with pytest.raises(LangSmithNotFoundError):
             client.read_project(project_id=made.id)

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from goldloop.domain.errors import Conflict, InvalidInput, NotFound
+from goldloop.domain.langsmith_runs import WireError, to_micros
 from goldloop.services import projects
 from goldloop.services.context import Principal, ServiceContext
 from goldloop.store.projects import ProjectRow
@@ -26,7 +27,37 @@ class Session:
 
 
 def _session(ctx: ServiceContext, who: Principal, row: ProjectRow) -> Session:
-    return Session(row)
+    extra = row.extra or {}
+    metadata = extra.get("metadata")
+    end_time = extra.get("end_time")
+    return Session(
+        row,
+        reference_dataset_id=extra.get("reference_dataset_id"),
+        extra={"metadata": metadata} if metadata is not None else None,
+        end_time=end_time if isinstance(end_time, int) else None,
+    )
+
+
+def _extra_of(body: Mapping[str, Any], current: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The project's ``extra`` after this body (null fields = unchanged); None if no change."""
+    doc = dict(current or {})
+    changed = False
+    given = body.get("extra")
+    if isinstance(given, Mapping) and given.get("metadata") is not None:
+        if not isinstance(given["metadata"], Mapping):
+            raise InvalidInput("'extra.metadata' must be an object", details={"field": "extra"})
+        doc["metadata"] = dict(given["metadata"])
+        changed = True
+    if body.get("reference_dataset_id") is not None:
+        doc["reference_dataset_id"] = str(body["reference_dataset_id"])
+        changed = True
+    if body.get("end_time") is not None:
+        try:
+            doc["end_time"] = to_micros(body["end_time"], "end_time")
+        except WireError as exc:
+            raise InvalidInput(str(exc), details={"field": "end_time"}) from None
+        changed = True
+    return doc if changed else None
 
 
 def _text(body: Mapping[str, Any], key: str) -> str | None:
@@ -45,7 +76,12 @@ def create(
     project_id = _text(body, "id")
     try:
         row = projects.create(
-            ctx, who, name, _text(body, "description"), project_id=project_id or None
+            ctx,
+            who,
+            name,
+            _text(body, "description"),
+            project_id=project_id or None,
+            extra=_extra_of(body, None),
         )
     except Conflict:
         if not upsert:
@@ -108,8 +144,14 @@ def update(
     ctx: ServiceContext, who: Principal, session_id: str, body: Mapping[str, Any]
 ) -> Session:
     """``PATCH /sessions/{id}``: a null field means unchanged."""
+    current = projects.get(ctx, who, session_id)
     row = projects.update(
-        ctx, who, session_id, name=_text(body, "name"), description=_text(body, "description")
+        ctx,
+        who,
+        session_id,
+        name=_text(body, "name"),
+        description=_text(body, "description"),
+        extra=_extra_of(body, current.extra),
     )
     return _session(ctx, who, row)
 

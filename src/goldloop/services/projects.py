@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy.engine import Connection
 
@@ -39,6 +40,7 @@ def create(
     description: str | None = None,
     *,
     project_id: str | None = None,
+    extra: dict[str, Any] | None = None,
 ) -> ProjectRow:
     """A new project; ``project_id`` lets a client choose the id (the LangSmith SDK does)."""
     if project_id is not None and not 1 <= len(project_id) <= 36:
@@ -49,6 +51,7 @@ def create(
         name=_clean_name(name),
         description=description,
         created_at=ctx.clock(),
+        extra=extra,
     )
 
     def write(conn: Connection) -> None:
@@ -116,7 +119,9 @@ def update(
     *,
     name: str | None = None,
     description: str | None = None,
+    extra: dict[str, Any] | None = None,
 ) -> ProjectRow:
+    """Change what is given (None = unchanged); ``extra`` replaces the whole document."""
     new_name = _clean_name(name) if name is not None else None
 
     def write(conn: Connection) -> bool:
@@ -127,7 +132,7 @@ def update(
                     f"a project named {new_name!r} already exists", details={"field": "name"}
                 )
         return store.update(
-            conn, who.workspace_id, project_id, name=new_name, description=description
+            conn, who.workspace_id, project_id, name=new_name, description=description, extra=extra
         )
 
     if not ctx.db.write(write):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
@@ -17,11 +18,14 @@ class ProjectRow:
     name: str
     description: str | None
     created_at: int
+    extra: dict[str, Any] | None = None
 
 
 def _row(r: sa.Row[tuple[object, ...]]) -> ProjectRow:
     m = r._mapping
-    return ProjectRow(m["id"], m["workspace_id"], m["name"], m["description"], m["created_at"])
+    return ProjectRow(
+        m["id"], m["workspace_id"], m["name"], m["description"], m["created_at"], m["extra"]
+    )
 
 
 def insert(conn: Connection, p: ProjectRow) -> None:
@@ -32,6 +36,7 @@ def insert(conn: Connection, p: ProjectRow) -> None:
             name=p.name,
             description=p.description,
             created_at=p.created_at,
+            extra=p.extra,
         )
     )
 
@@ -80,12 +85,15 @@ def update(
     *,
     name: str | None,
     description: str | None,
+    extra: dict[str, Any] | None = None,
 ) -> bool:
     values: dict[str, object] = {}
     if name is not None:
         values["name"] = name
     if description is not None:
         values["description"] = description
+    if extra is not None:
+        values["extra"] = extra
     if not values:
         return get(conn, workspace_id, project_id) is not None
     result = conn.execute(

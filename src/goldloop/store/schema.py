@@ -71,6 +71,9 @@ projects = sa.Table(
     sa.Column("name", sa.String(200), nullable=False),
     sa.Column("description", sa.Text, nullable=True),
     sa.Column("created_at", sa.BigInteger, nullable=False),
+    # Attributes the sender gave: {"metadata": {...}, "reference_dataset_id": ..., "end_time": µs}
+    # (the LangSmith API stores its session metadata and experiment dataset here).
+    sa.Column("extra", JSONDoc, nullable=True),
     sa.UniqueConstraint("workspace_id", "name"),
 )
 

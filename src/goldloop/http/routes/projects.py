@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import APIRouter, Query
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -31,11 +33,19 @@ class ProjectOut(BaseModel):
     name: str
     description: str | None
     created_at: str | None
+    extra: dict[str, Any] | None = Field(
+        default=None,
+        description="Attributes the sender gave (metadata, reference_dataset_id, end_time).",
+    )
 
     @classmethod
     def of(cls, row: ProjectRow) -> ProjectOut:
         return cls(
-            id=row.id, name=row.name, description=row.description, created_at=to_iso(row.created_at)
+            id=row.id,
+            name=row.name,
+            description=row.description,
+            created_at=to_iso(row.created_at),
+            extra=row.extra,
         )
 
 
