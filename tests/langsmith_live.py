@@ -26,6 +26,8 @@ from starlette.types import Receive, Scope, Send
 from goldloop.http.app import create_app
 from goldloop.settings import Settings
 
+# Generous: the test machine may be heavily loaded; no test asserts on time.
+HTTP_TIMEOUT = 120.0
 INGEST_MODES = ["batch", "multipart", "multipart-zstd"]
 
 
@@ -59,7 +61,9 @@ class Live:
 
     def api(self) -> httpx.Client:
         """Goldloop's OWN API, to check what the SDK stored."""
-        return httpx.Client(base_url=self.base + "/api/v1", headers={"x-api-key": self.key})
+        return httpx.Client(
+            timeout=HTTP_TIMEOUT, base_url=self.base + "/api/v1", headers={"x-api-key": self.key}
+        )
 
 
 @contextmanager
@@ -116,7 +120,7 @@ def sdk_client(live: Live) -> Iterator[langsmith.Client]:
     if live.mode == "multipart-zstd":
         # The SDK's tracing thread reads /info and only then switches to zstd; runs traced
         # before that go uncompressed. Wait (bounded) for the switch so the path is certain.
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + 120
         while client.compressed_traces is None and time.monotonic() < deadline:
             threading.Event().wait(0.01)
         assert client.compressed_traces is not None, "the SDK did not switch to zstd"

@@ -10,7 +10,7 @@ import pytest
 from langsmith.utils import LangSmithConflictError, LangSmithNotFoundError
 
 from goldloop.settings import Settings
-from langsmith_live import Live, live_server, sdk_client
+from langsmith_live import HTTP_TIMEOUT, Live, live_server, sdk_client
 
 pytestmark = pytest.mark.slow
 
@@ -106,7 +106,7 @@ def test_dataset_examples_versions_tags_and_as_of(live: Live) -> None:
 
 def test_bulk_create_is_idempotent_and_pages_honour_limit(live: Live) -> None:
     headers = {"x-api-key": live.key}
-    with httpx.Client(base_url=live.endpoint, headers=headers) as raw:
+    with httpx.Client(timeout=HTTP_TIMEOUT, base_url=live.endpoint, headers=headers) as raw:
         ds = raw.post("/datasets", json={"name": "paged", "data_type": "kv"}).json()
         assert {"id", "name", "created_at", "example_count"} <= set(ds)
         body = [

@@ -10,7 +10,7 @@ import pytest
 from langsmith.schemas import FeedbackSourceType
 
 from goldloop.settings import Settings
-from langsmith_live import Live, live_server, sdk_client
+from langsmith_live import HTTP_TIMEOUT, Live, live_server, sdk_client
 
 pytestmark = pytest.mark.slow
 
@@ -68,7 +68,7 @@ def test_feedback_with_corrections_by_run_and_by_trace(live: Live) -> None:
 def test_feedback_is_idempotent_and_never_404s(live: Live) -> None:
     body = {"id": str(uuid.uuid4()), "run_id": str(uuid.uuid4()), "key": "k", "score": True}
     headers = {"x-api-key": live.key}
-    with httpx.Client(base_url=live.endpoint, headers=headers) as raw:
+    with httpx.Client(timeout=HTTP_TIMEOUT, base_url=live.endpoint, headers=headers) as raw:
         first = raw.post("/feedback", json=body)
         again = raw.post("/feedback", json=body)
         assert first.status_code == again.status_code == 200

@@ -13,7 +13,7 @@ from langsmith.utils import LangSmithNotFoundError
 
 from goldloop.services import auth
 from goldloop.settings import Settings
-from langsmith_live import Live, live_server, sdk_client
+from langsmith_live import HTTP_TIMEOUT, Live, live_server, sdk_client
 
 pytestmark = [pytest.mark.slow, pytest.mark.filterwarnings("ignore::DeprecationWarning")]
 
@@ -91,4 +91,4 @@ def test_the_api_v1_endpoint_form(live: Live) -> None:
         assert client.info.batch_ingest_config["size_limit"] == 100
     finally:
         client.close()
-    assert httpx.get(live.endpoint + "/api/v1/info").status_code == 200
+    assert httpx.get(timeout=HTTP_TIMEOUT, url=live.endpoint + "/api/v1/info").status_code == 200

@@ -9,7 +9,7 @@ import pytest
 from langsmith.utils import LangSmithConflictError, LangSmithNotFoundError
 
 from goldloop.settings import Settings
-from langsmith_live import Live, live_server, sdk_client
+from langsmith_live import HTTP_TIMEOUT, Live, live_server, sdk_client
 
 pytestmark = pytest.mark.slow
 
@@ -63,9 +63,17 @@ def test_offset_paging_and_auth(live: Live) -> None:
     assert listed[:5] == ["pg-0", "pg-1", "pg-2", "pg-3", "pg-4"]
     headers = {"x-api-key": live.key}
     page = httpx.get(
-        live.endpoint + "/sessions", params={"limit": 3, "offset": 2}, headers=headers
+        timeout=HTTP_TIMEOUT,
+        url=live.endpoint + "/sessions",
+        params={"limit": 3, "offset": 2},
+        headers=headers,
     ).json()
     assert [p["name"] for p in page] == ["pg-2", "pg-3", "pg-4"]
     assert all(p["tenant_id"] and "reference_dataset_id" in p for p in page)
-    assert httpx.get(live.endpoint + "/sessions").status_code == 401
-    assert httpx.get(live.endpoint + "/api/v1/sessions", headers=headers).status_code == 200
+    assert httpx.get(timeout=HTTP_TIMEOUT, url=live.endpoint + "/sessions").status_code == 401
+    assert (
+        httpx.get(
+            timeout=HTTP_TIMEOUT, url=live.endpoint + "/api/v1/sessions", headers=headers
+        ).status_code
+        == 200
+    )

@@ -14,7 +14,7 @@ from langsmith import traceable
 from langsmith.run_trees import RunTree
 
 from goldloop.settings import Settings
-from langsmith_live import Live, live_server, sdk_client, sdk_env
+from langsmith_live import HTTP_TIMEOUT, Live, live_server, sdk_client, sdk_env
 
 # list_runs/read_run are deprecated in the 0.15 SDK in favour of its v2 API, but remain its
 # default v1 path.
@@ -104,7 +104,7 @@ def test_list_runs_with_filters_and_read_run(live: Live, monkeypatch: pytest.Mon
 
 def test_unsupported_queries_say_so(live: Live) -> None:
     headers = {"x-api-key": live.key}
-    with httpx.Client(base_url=live.endpoint, headers=headers) as raw:
+    with httpx.Client(timeout=HTTP_TIMEOUT, base_url=live.endpoint, headers=headers) as raw:
         r = raw.post("/runs/query", json={"trace_filter": 'eq(name, "x")'})
         assert r.status_code == 400
         assert "trace_filter" in r.json()["error"]["message"]

@@ -20,7 +20,7 @@ from langsmith import traceable
 from langsmith.run_trees import RunTree
 
 from goldloop.settings import Settings
-from langsmith_live import INGEST_MODES, Live, live_server, sdk_client, sdk_env
+from langsmith_live import HTTP_TIMEOUT, INGEST_MODES, Live, live_server, sdk_client, sdk_env
 
 pytestmark = pytest.mark.slow
 
@@ -40,7 +40,7 @@ def _runs_of_trace(live: Live, trace_id: str) -> dict[str, dict[str, Any]]:
 
 
 def test_info_selects_the_advertised_path(live: Live) -> None:
-    info = httpx.get(live.endpoint + "/info").json()
+    info = httpx.get(timeout=HTTP_TIMEOUT, url=live.endpoint + "/info").json()
     config = info["batch_ingest_config"]
     # Every key the SDK's tracing thread reads must be there (a partial object kills tracing).
     for key in ("size_limit", "scale_up_qsize_trigger", "scale_up_nthreads_limit"):
@@ -48,7 +48,7 @@ def test_info_selects_the_advertised_path(live: Live) -> None:
     assert isinstance(config["scale_down_nempty_trigger"], int)
     with sdk_client(live) as client:
         assert client.info.batch_ingest_config == config
-    same = httpx.get(live.endpoint + "/api/v1/info").json()
+    same = httpx.get(timeout=HTTP_TIMEOUT, url=live.endpoint + "/api/v1/info").json()
     assert same == info
 
 
@@ -179,12 +179,15 @@ def test_a_patch_before_its_post_and_duplicates_converge(live: Live) -> None:
         "session_id": None,
     }
     headers = {"x-api-key": live.key}
-    with httpx.Client(base_url=live.endpoint, headers=headers) as raw:
+    with httpx.Client(timeout=HTTP_TIMEOUT, base_url=live.endpoint, headers=headers) as raw:
         for body in ({"patch": [patch]}, {"post": [post]}, {"post": [post], "patch": [patch]}):
             r = raw.post("/runs/batch", json=body)
             assert (r.status_code, r.json()) == (202, {})
         assert raw.post("/runs/batch", json={"post": [{"name": "no id"}]}).status_code == 400
-        assert httpx.post(live.endpoint + "/runs/batch", json={}).status_code == 401
+        assert (
+            httpx.post(timeout=HTTP_TIMEOUT, url=live.endpoint + "/runs/batch", json={}).status_code
+            == 401
+        )
         bad = raw.post("/runs/batch", json={}, headers={"x-api-key": "gl_wrong"})
         assert bad.status_code == 401
     stored = _runs_of_trace(live, run_id)[run_id]
@@ -249,7 +252,9 @@ def test_raw_zstd_multipart_with_feedback_and_attachment(live: Live) -> None:
         "content-type": f"multipart/form-data; boundary={boundary}",
         "content-encoding": "zstd",
     }
-    r = httpx.post(live.endpoint + "/runs/multipart", content=frame, headers=headers)
+    r = httpx.post(
+        timeout=HTTP_TIMEOUT, url=live.endpoint + "/runs/multipart", content=frame, headers=headers
+    )
     assert (r.status_code, r.json()) == (202, {})
     stored = _runs_of_trace(live, run_id)[run_id]
     assert (stored["inputs"], stored["outputs"], stored["kind"]) == (
@@ -261,7 +266,8 @@ def test_raw_zstd_multipart_with_feedback_and_attachment(live: Live) -> None:
     with live.api() as api:
         assert api.get(f"/feedback/{feedback_id}").json()["run_id"] == run_id
     broken = httpx.post(
-        live.endpoint + "/runs/multipart",
+        timeout=HTTP_TIMEOUT,
+        url=live.endpoint + "/runs/multipart",
         content=b"--x\r\n",
         headers={"x-api-key": live.key, "content-type": "multipart/form-data; boundary=x"},
     )
