@@ -163,6 +163,12 @@ async def test_filter_light_mode_and_post_query(
     )
     assert [i["id"] for i in posted.json()["items"]] == expected[:2]
     assert posted.json()["items"][0]["inputs"]["blob"] == "x" * 200
+    pinned = await client.post(
+        "/api/v1/runs/query", json={"filter": f'project = "support" and {filt}'}
+    )
+    assert [i["id"] for i in pinned.json()["items"]] == expected
+    nowhere = await client.post("/api/v1/runs/query", json={"filter": 'project = "nope"'})
+    assert nowhere.json()["items"] == []
     other = await client.get("/api/v1/runs", params={"project": "other"})
     assert {i["id"] for i in other.json()["items"]} == {f"o-{i}" for i in range(5)}
 

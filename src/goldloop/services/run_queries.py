@@ -93,7 +93,7 @@ def list_runs(
         raise InvalidInput(f"limit must be between 1 and {MAX_LIMIT}", details={"field": "limit"})
     node = filters.parse(filter or "")
     after = _decode_cursor(cursor, sort, order) if cursor else None
-    project_id = resolve_project(ctx, who, project).id if project else None
+    project_id = resolve_project(ctx, who, project).id if project else _project_in(ctx, who, node)
     condition = compile_filter(
         node, dialect=ctx.db.dialect, workspace_id=who.workspace_id, now=ctx.clock()
     )
@@ -116,6 +116,24 @@ def list_runs(
         value = last[store.SORT_COLUMNS[sort].name]
         next_cursor = _encode_cursor(sort, order, value, last["pk"])
     return {"items": [run_view(r, light=light) for r in page.rows], "next_cursor": next_cursor}
+
+
+def _project_in(ctx: ServiceContext, who: Principal, node: filters.Node | None) -> str | None:
+    """The project a filter pins with a top-level ``project = "x"`` conjunct, so the list can
+    walk that project's indexes (the filter still applies as written)."""
+    items = node.items if isinstance(node, filters.And) else (node,)
+    for item in items:
+        if (
+            isinstance(item, filters.Compare)
+            and item.field.name == "project"
+            and item.op == "="
+            and isinstance(item.value, filters.Str)
+        ):
+            try:
+                return resolve_project(ctx, who, item.value.value).id
+            except NotFound:
+                return None
+    return None
 
 
 def _encode_cursor(sort: str, order: str, value: Any, pk: int) -> str:
