@@ -20,18 +20,9 @@ from typing import Any
 
 import httpx
 
+from goldloop.client import ApiError
+
 __all__ = ["ApiError", "RunsClient"]
-
-
-class ApiError(Exception):
-    """The server answered with an error (``status``, ``code``, ``message``, ``details``)."""
-
-    def __init__(self, status: int, code: str, message: str, details: Any = None) -> None:
-        super().__init__(f"{status} {code}: {message}")
-        self.status = status
-        self.code = code
-        self.message = message
-        self.details = details
 
 
 class RunsClient:

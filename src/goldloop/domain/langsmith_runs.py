@@ -15,23 +15,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 from goldloop.domain.clock import from_iso
+from goldloop.domain.run_items import KINDS as RUN_KINDS
 
-NATIVE_KINDS = frozenset(
-    {
-        "llm",
-        "chain",
-        "tool",
-        "retriever",
-        "embedding",
-        "agent",
-        "prompt",
-        "parser",
-        "reranker",
-        "guardrail",
-        "evaluator",
-        "unknown",
-    }
-)
+NATIVE_KINDS = frozenset(RUN_KINDS)
 
 # Metadata keys LangSmith uses for a conversation thread (first one present wins).
 THREAD_KEYS = ("session_id", "thread_id", "conversation_id")
