@@ -273,3 +273,26 @@ def test_raw_zstd_multipart_with_feedback_and_attachment(live: Live) -> None:
     )
     assert broken.status_code == 400
     assert "multipart" in broken.json()["error"]["message"]
+
+
+def test_runs_naming_their_project_by_id(live: Live) -> None:
+    with sdk_client(live) as client:
+        project = client.create_project(f"by-id-{uuid.uuid4().hex[:6]}")
+    run_id = str(uuid.uuid4())
+    post = {
+        "id": run_id,
+        "trace_id": run_id,
+        "session_id": str(project.id),
+        "name": "r",
+        "dotted_order": f"20261126T100000000000Z{run_id}",
+        "start_time": "2026-11-26T10:00:00+00:00",
+    }
+    headers = {"x-api-key": live.key}
+    r = httpx.post(
+        timeout=HTTP_TIMEOUT,
+        url=live.endpoint + "/runs/batch",
+        json={"post": [post]},
+        headers=headers,
+    )
+    assert r.status_code == 202
+    assert _runs_of_trace(live, run_id)[run_id]["project_id"] == str(project.id)
