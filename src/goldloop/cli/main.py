@@ -297,6 +297,10 @@ from goldloop.cli.traces import traces as _traces  # noqa: E402
 
 cli.add_command(_traces)
 
+from goldloop.cli.demo import demo as _demo  # noqa: E402
+
+cli.add_command(_demo)
+
 from goldloop.cli.reference import reference as _reference  # noqa: E402
 
 cli.add_command(_reference)
