@@ -121,6 +121,28 @@ def test_demo_closes_the_loop(tmp_path: Path) -> None:
                 mean = sum(f["score"] for f in stored) / len(stored)
                 assert mean == pytest.approx(g["means"]["correct"])
                 assert (mean == 1.0) == g["passed"]
+
+            # the gate commands docs/demo.md gives: v1 fails the corrected dataset, v2 passes
+            for target, code in (("support_agent_v1", 1), ("support_agent_v2", 0)):
+                gate = subprocess.run(
+                    [
+                        *(sys.executable, "-m", "goldloop", "gate"),
+                        *("--target", f"goldloop.demo.agent:{target}", "--data", "support-golden"),
+                        *("--evaluator", 'exact_match={"field": "answer", "key": "correct"}'),
+                        *("--min-mean", "correct=1.0"),
+                    ],
+                    capture_output=True,
+                    text=True,
+                    env={
+                        **os.environ,
+                        "PYTHONPATH": SRC,
+                        "GOLDLOOP_ENDPOINT": base,
+                        "GOLDLOOP_API_KEY": key,
+                    },
+                    timeout=300,
+                    check=False,
+                )
+                assert gate.returncode == code, gate.stdout + gate.stderr
     finally:
         server.send_signal(signal.SIGTERM)
         server.communicate(timeout=60)

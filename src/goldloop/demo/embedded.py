@@ -46,7 +46,10 @@ class EmbeddedServer:
         deadline = time.monotonic() + timeout_s
         while not self._server.started:
             if not self._thread.is_alive():
-                raise DemoError(f"the server did not start on {self.settings.host}:{self.port}")
+                raise DemoError(
+                    f"the server did not start on {self.settings.host}:{self.port} "
+                    "(is the port in use? --port 0 picks a free one)"
+                )
             if time.monotonic() > deadline:
                 raise DemoError(f"the server did not start within {timeout_s:.0f} s")
             time.sleep(0.05)
