@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import sys
 import tempfile
 import threading
@@ -56,10 +57,11 @@ def demo(port: int, data_dir: Path | None, seed: int, exit_after: bool, timeout:
         click.echo(f"\nThe loop is closed. Outcomes: {data_dir / 'demo.json'}")
         if not exit_after:
             click.echo(f"Dashboard: {server.base_url}/  (Ctrl-C to stop)")
-            try:
-                threading.Event().wait()
-            except KeyboardInterrupt:
-                click.echo("\nstopping")
+            stop = threading.Event()
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                signal.signal(sig, lambda *_: stop.set())
+            stop.wait()
+            click.echo("\nstopping")
     except DemoError as exc:
         click.echo(f"\ndemo failed: {exc}", err=True)
         sys.exit(1)
