@@ -36,6 +36,16 @@ T = TypeVar("T")
 WriteFn = Callable[[Connection], T]
 
 
+def _json_loads(value: Any) -> Any:
+    """Parse a JSON column. SQLite gives columns declared ``JSON`` NUMERIC affinity, so a
+    document that is a bare number (``5``, ``2.5``) comes back as an int or float rather than
+    text; it is already the parsed value (an integral float such as ``1.0`` comes back as 1,
+    equal as JSON)."""
+    if isinstance(value, int | float):
+        return value
+    return orjson.loads(value)
+
+
 def _json_dumps(value: Any) -> str:
     return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
 
@@ -45,7 +55,7 @@ def create_engine(url: str) -> Engine:
         engine = sa.create_engine(
             url,
             json_serializer=_json_dumps,
-            json_deserializer=orjson.loads,
+            json_deserializer=_json_loads,
             connect_args={"check_same_thread": False, "timeout": 30},
             pool_size=8,
             max_overflow=8,
