@@ -281,3 +281,87 @@ async def test_metrics_expose_lag_and_backlog(
     assert f'goldloop_rule_pending_actions{{rule_id="{rule["id"]}",rule="quote\\" rule"}} 0' in text
     assert "goldloop_rule_lag_seconds{" in text
     assert (await anon.get("/api/v1/metrics")).status_code == 401
+
+
+async def test_judge_tiebreak_respects_the_daily_budget_and_hides_its_key(
+    client: httpx.AsyncClient, workers: Workers
+) -> None:
+    from fake_llm import FakeLLM, completion
+
+    judge = FakeLLM(lambda body: (200, completion('{"reasoning": "fine", "score": 1}'), {}))
+    try:
+        pid = await project_id(client)
+        rule = await client.post(
+            "/api/v1/rules",
+            json={
+                "project_id": pid,
+                "name": "judge everything, twice a day",
+                "daily_judge_budget": 2,
+                "actions": [
+                    {
+                        "type": "evaluate",
+                        "evaluators": [{"name": "regex", "config": {"key": "ok", "pattern": "a"}}],
+                        "judge": {
+                            "name": "llm_judge",
+                            "config": {
+                                "base_url": judge.url,
+                                "model": "judge-1",
+                                "api_key": "sk-secret-judge",
+                                "cache": False,
+                            },
+                        },
+                        "judge_mode": "always",
+                    }
+                ],
+            },
+        )
+        assert rule.status_code == 201, rule.text
+        assert "sk-secret-judge" not in rule.text
+        rule_id = rule.json()["id"]
+        await post_runs(client, run_items(5))
+        workers.flush()
+        assert judge.calls == 2
+        history = (await client.get(f"/api/v1/rules/{rule_id}/history")).json()
+        assert all(a["status"] == "done" for a in history), [
+            (a["status"], a["detail"]) for a in history
+        ]
+        verdicts = sorted(a["detail"]["judge"] for a in history)
+        assert verdicts.count("judged") == 2
+        assert verdicts.count("skipped: the rule's daily judge budget is spent") == 3
+        scores = (await client.get("/api/v1/feedback", params={"limit": 100})).json()["items"]
+        assert sorted(f["key"] for f in scores).count("ok") == 5
+        assert all(f["source"] == "online-evaluator" for f in scores)
+        # New traffic: the budget is spent, so evaluation is not even sampled, and the rule says so.
+        await post_runs(client, run_items(3))
+        workers.flush()
+        status = (await client.get(f"/api/v1/rules/{rule_id}")).json()
+        assert "judge budget of 2" in status["status"]
+        assert status["outcomes"] == {"done": 5}
+        assert judge.calls == 2
+    finally:
+        judge.stop()
+
+
+async def test_two_workers_at_once_never_do_the_same_action_twice(
+    client: httpx.AsyncClient, app: FastAPI, hook: Receiver
+) -> None:
+    import threading
+
+    pid = await project_id(client)
+    await client.post(
+        "/api/v1/rules",
+        json={"project_id": pid, "name": "all", "actions": [{"type": "webhook", "url": hook.url}]},
+    )
+    items = run_items(120)
+    await post_runs(client, items)
+    pool = [Workers(app.state.ctx) for _ in range(3)]
+    threads = [threading.Thread(target=w.flush) for w in pool]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    for w in pool:
+        w.flush()
+        w.stop()
+    ids = [b["run"]["id"] for b in hook.bodies()]
+    assert sorted(ids) == sorted(i["id"] for i in items)  # each run exactly once

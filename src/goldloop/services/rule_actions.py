@@ -140,7 +140,9 @@ def _run_one(ctx: ServiceContext, rule: Row, action: Row, attempt: int) -> Row:
         final = isinstance(exc, GoldloopError) or attempt >= ctx.settings.delivery_max_attempts
         reason = exc.message if isinstance(exc, GoldloopError) else f"{type(exc).__name__}: {exc}"
         if not isinstance(exc, GoldloopError):
-            log.warning("rule %s action %s failed: %s", rule["id"], action["pk"], reason)
+            log.warning(
+                "rule %s action %s failed: %s", rule["id"], action["pk"], reason, exc_info=exc
+            )
         if final:
             outcome = {"status": "failed", "detail": {"reason": reason, "attempts": attempt}}
         else:

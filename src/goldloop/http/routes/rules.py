@@ -70,6 +70,18 @@ class RuleOut(BaseModel):
     outcomes: dict[str, int] = Field(default_factory=dict)
 
 
+_SECRET_KEYS = ("api_key", "secret", "token", "password")
+
+
+def _masked(value: Any) -> Any:
+    """Actions as shown to API callers: evaluator credentials (e.g. a judge's api_key) masked."""
+    if isinstance(value, dict):
+        return {k: "***" if k in _SECRET_KEYS and v else _masked(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_masked(v) for v in value]
+    return value
+
+
 def _out(row: dict[str, Any]) -> RuleOut:
     return RuleOut(
         id=row["id"],
@@ -79,7 +91,7 @@ def _out(row: dict[str, Any]) -> RuleOut:
         filter=row["filter"],
         sample_rate=row["sample_rate"],
         root_only=row["root_only"],
-        actions=row["actions"],
+        actions=_masked(row["actions"]),
         enabled=row["enabled"],
         daily_judge_budget=row["daily_judge_budget"],
         feedback_match=row["feedback_match"],
