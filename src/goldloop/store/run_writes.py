@@ -100,6 +100,7 @@ def ensure_projects(
     conn: Connection, workspace_id: str, names: Iterable[str], now: int
 ) -> dict[str, str]:
     """Project name -> id, creating the missing ones (concurrency-safe on PostgreSQL)."""
+    log_horizon.hold_writer_lock(conn)  # first, before any lock: see upsert_runs
     wanted = sorted(set(names))
     if not wanted:
         return {}
@@ -149,8 +150,6 @@ def _next_seqs(conn: Connection, n: int) -> list[int]:
     if n == 0:
         return []
     if conn.dialect.name == "postgresql":
-        # Rule tailers must not read past a number a writer still holds: see log_horizon.
-        log_horizon.hold_writer_lock(conn)
         values = conn.execute(
             sa.text("SELECT nextval('runs_seq') FROM generate_series(1, :n)"), {"n": n}
         ).scalars()
@@ -176,6 +175,9 @@ def upsert_runs(
     merge: MergeFn,
 ) -> int:
     """Apply every (project_id, patch) in order; returns the number of distinct runs written."""
+    # Rule tailers must not read past a seq a writer still holds (see log_horizon). Taken before
+    # any row lock, so a writer never waits for it while holding locks another writer needs.
+    log_horizon.hold_writer_lock(conn)
     by_id: dict[str, list[tuple[str, RunPatch]]] = {}
     for project_id, patch in items:
         by_id.setdefault(patch.id, []).append((project_id, patch))
