@@ -237,3 +237,81 @@ async def test_channel_secrets_are_not_returned_and_bad_rules_are_explained(
     )
     assert other_project.status_code == 404
     assert (await anon.get("/api/v1/alert-rules")).status_code == 401
+
+
+async def test_metric_filter_narrows_the_runs_an_alert_watches(
+    client: httpx.AsyncClient, hook: Receiver, workers: Workers
+) -> None:
+    project = (await client.post("/api/v1/projects", json={"name": "agent-support"})).json()
+    pid = project["id"]
+    base = {
+        "project_id": pid,
+        "window_s": 600,
+        "every_s": 60,
+        "cooldown_s": 0,
+        "condition": {"type": "threshold", "op": ">", "value": 0.5, "min_samples": 10},
+    }
+    # Errors only among runs named "checkout": 30 of them all fail, 300 others succeed.
+    add_runs(workers.ctx, pid, T0 - 300 * S, 300, 0)
+    checkout = (
+        await client.post(
+            "/api/v1/alert-rules",
+            json={
+                **base,
+                "name": "checkout errors",
+                "metric": {"kind": "error_rate", "filter": 'name = "checkout"'},
+            },
+        )
+    ).json()
+    everything = (
+        await client.post(
+            "/api/v1/alert-rules",
+            json={
+                **base,
+                "name": "all errors",
+                "metric": {"kind": "error_rate"},
+            },
+        )
+    ).json()
+    ws = workers.ctx.db.read(
+        lambda c: c.exec_driver_sql("SELECT workspace_id FROM projects").scalar()
+    )
+
+    def failing_checkouts(conn: sa.Connection) -> None:
+        rows = []
+        for i in range(30):
+            rid = uuid.uuid4().hex
+            rows.append(
+                {
+                    "workspace_id": ws,
+                    "project_id": pid,
+                    "id": rid,
+                    "trace_id": rid,
+                    "seq": 0,
+                    "is_root": True,
+                    "name": "checkout",
+                    "kind": "chain",
+                    "status": "error",
+                    "start_time": T0 - 200 * S + i,
+                    "end_time": T0 - 199 * S,
+                    "latency_us": 1,
+                    "created_at": T0,
+                    "updated_at": T0,
+                }
+            )
+        conn.execute(sa.insert(runs), rows)
+
+    workers.ctx.db.write(failing_checkouts)
+    workers.flush()
+    assert (await client.get(f"/api/v1/alert-rules/{checkout['id']}")).json()["state"] == "firing"
+    assert (await client.get(f"/api/v1/alert-rules/{everything['id']}")).json()["state"] == "ok"
+    bad = await client.post(
+        "/api/v1/alert-rules",
+        json={
+            **base,
+            "name": "x",
+            "metric": {"kind": "error_rate", "filter": "name ="},
+        },
+    )
+    assert bad.status_code == 400
+    assert "position" in bad.json()["error"]["message"]

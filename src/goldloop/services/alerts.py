@@ -23,6 +23,7 @@ from goldloop.domain.notifications import CHANNEL_KINDS, AlertNotice, body_for
 from goldloop.domain.significance import Moments
 from goldloop.services import deliveries
 from goldloop.services.context import Principal, ServiceContext
+from goldloop.services.rules import compile_match
 from goldloop.store import alert_metrics
 from goldloop.store import alerts as store
 from goldloop.store import projects as project_store
@@ -125,6 +126,7 @@ def create_rule(
 ) -> Row:
     spec, cond = parse_metric(metric), parse_condition(condition)
     domain.validate(spec, cond)
+    compile_match(ctx, who.workspace_id, spec.filter)  # a bad filter is a 400 now
     _check_timing(window_s, every_s, cooldown_s)
     now = ctx.clock()
     row: Row = {
@@ -170,6 +172,7 @@ def update_rule(ctx: ServiceContext, who: Principal, rule_id: str, changes: Row)
     merged = {**current, **{k: v for k, v in changes.items() if v is not None}}
     spec, cond = parse_metric(merged["metric"]), parse_condition(merged["condition"])
     domain.validate(spec, cond)
+    compile_match(ctx, who.workspace_id, spec.filter)
     _check_timing(merged["window_s"], merged["every_s"], merged["cooldown_s"])
     allowed = ("name", "window_s", "every_s", "cooldown_s", "channel_ids", "enabled")
     values = {k: merged[k] for k in allowed}
@@ -223,9 +226,13 @@ def events(ctx: ServiceContext, who: Principal, rule_id: str, limit: int = 100) 
 # --- evaluation -----------------------------------------------------------------------------
 
 
-def _window(conn: Connection, rule: Row, spec: MetricSpec, start: int, end: int) -> WindowStats:
+def _window(
+    conn: Connection, rule: Row, spec: MetricSpec, match: Any, start: int, end: int
+) -> WindowStats:
     if spec.kind in RUN_METRICS:
-        agg = alert_metrics.run_metric(conn, spec.kind, rule["project_id"], start, end)
+        agg = alert_metrics.run_metric(
+            conn, spec.kind, rule["project_id"], start, end, extra_where=match
+        )
     else:
         assert spec.key is not None  # validated on create
         agg = alert_metrics.feedback_metric(
@@ -238,6 +245,7 @@ def _window(conn: Connection, rule: Row, spec: MetricSpec, start: int, end: int)
             end,
             pass_threshold=spec.pass_threshold,
             category=spec.category,
+            extra_where=match,
         )
     worst = tuple(agg.get("worst", ()))
     n = agg["n"]
@@ -256,12 +264,14 @@ def measure(ctx: ServiceContext, rule: Row, now: int) -> Evaluation:
     spec, cond = parse_metric(rule["metric"]), parse_condition(rule["condition"])
     window = rule["window_s"] * 1_000_000
     start = now - window
+    match = compile_match(ctx, rule["workspace_id"], spec.filter)
 
     def read(conn: Connection) -> tuple[WindowStats, WindowStats | None]:
-        current = _window(conn, rule, spec, start, now)
+        current = _window(conn, rule, spec, match, start, now)
         if cond.type != "change":
             return current, None
-        return current, _window(conn, rule, spec, start - window * cond.baseline_windows, start)
+        baseline_start = start - window * cond.baseline_windows
+        return current, _window(conn, rule, spec, match, baseline_start, start)
 
     current, baseline = ctx.db.read(read)
     return domain.evaluate(spec, cond, current, baseline)

@@ -102,6 +102,7 @@ def feedback_metric(
     *,
     pass_threshold: float = 1.0,
     category: str | None = None,
+    extra_where: sa.ColumnElement[bool] | None = None,
 ) -> dict[str, Any]:
     """Aggregates for ``feedback_mean``, ``feedback_pass_rate`` or ``category_share`` over
     feedback with this key on runs of the project that STARTED in the window (trace-level
@@ -128,6 +129,8 @@ def feedback_metric(
         runs.c.start_time >= start_us,
         runs.c.start_time < end_us,
     ]
+    if extra_where is not None:  # a run filter: only feedback on runs that pass it
+        where.append(extra_where)
 
     def select(*cols: Any) -> sa.Select[Any]:
         return sa.select(*cols).select_from(joined)
