@@ -74,3 +74,27 @@ def test_full_queue_pushes_back_and_stop_drains(tmp_path: Path) -> None:
     assert [f.result(1) for f in queued] == ["q0", "q1"]
     assert _names(database) == {"q0", "q1"}
     database.engine.dispose()
+
+
+def test_sqlite_writer_keeps_planner_statistics(tmp_path: Path) -> None:
+    """The writer runs ANALYZE when it starts idle (and hourly), so filters on rare values use
+    the right index; sqlite_stat1 holds the statistics."""
+    path = tmp_path / "stats.db"
+    first = Database(f"sqlite:///{path}")
+    migrate.upgrade(first.engine)
+    first.start()
+    for i in range(20):
+        first.write(_insert(f"ws{i}"))  # type: ignore[arg-type]
+    first.close()
+    second = Database(f"sqlite:///{path}")
+    second.start()
+    assert second._writer is not None
+    assert second._writer.analyzed_event.wait(10), "the idle writer never analyzed"
+    second.stop(timeout=10)
+    stats = second.read(
+        lambda c: c.exec_driver_sql(
+            "SELECT count(*) FROM sqlite_stat1 WHERE tbl = 'workspaces'"
+        ).scalar_one()
+    )
+    assert stats >= 1
+    second.engine.dispose()
