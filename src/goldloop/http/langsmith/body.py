@@ -28,3 +28,11 @@ async def json_body(request: Request, limit: int) -> Any:
         return orjson.loads(body)
     except orjson.JSONDecodeError as exc:
         raise InvalidInput(f"request body is not valid JSON: {exc}") from None
+
+
+async def json_object(request: Request, limit: int, what: str = "a JSON object") -> dict[str, Any]:
+    """The body as a JSON object; anything else is a 400 saying what was expected."""
+    body = await json_body(request, limit)
+    if not isinstance(body, dict):
+        raise InvalidInput(f"the body must be {what}")
+    return body

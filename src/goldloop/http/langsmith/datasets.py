@@ -11,7 +11,7 @@ from goldloop.domain.clock import to_iso
 from goldloop.domain.errors import InvalidInput
 from goldloop.http.deps import Ctx, Who
 from goldloop.http.langsmith import params
-from goldloop.http.langsmith.body import json_body
+from goldloop.http.langsmith.body import json_object
 from goldloop.services import langsmith_datasets as svc
 from goldloop.services.datasets import DatasetInfo
 
@@ -35,16 +35,9 @@ def dataset_json(info: DatasetInfo) -> dict[str, Any]:
     }
 
 
-async def _object(request: Request, limit: int) -> dict[str, Any]:
-    body = await json_body(request, limit)
-    if not isinstance(body, dict):
-        raise InvalidInput("the body must be a JSON object")
-    return body
-
-
 @router.post("/datasets")
 async def create_dataset(request: Request, ctx: Ctx, who: Who) -> dict[str, Any]:
-    body = await _object(request, ctx.settings.max_request_bytes)
+    body = await json_object(request, ctx.settings.max_request_bytes)
     return dataset_json(await run_in_threadpool(svc.create, ctx, who, body))
 
 
@@ -70,7 +63,7 @@ def read_dataset(dataset_id: str, ctx: Ctx, who: Who) -> dict[str, Any]:
 
 @router.patch("/datasets/{dataset_id}")
 async def update_dataset(dataset_id: str, request: Request, ctx: Ctx, who: Who) -> dict[str, Any]:
-    body = await _object(request, ctx.settings.max_request_bytes)
+    body = await json_object(request, ctx.settings.max_request_bytes)
     return dataset_json(await run_in_threadpool(svc.update, ctx, who, dataset_id, body))
 
 
@@ -103,7 +96,7 @@ def diff_versions(dataset_id: str, request: Request, ctx: Ctx, who: Who) -> dict
 
 @router.put("/datasets/{dataset_id}/tags")
 async def update_tag(dataset_id: str, request: Request, ctx: Ctx, who: Who) -> dict[str, Any]:
-    body = await _object(request, ctx.settings.max_request_bytes)
+    body = await json_object(request, ctx.settings.max_request_bytes)
     await run_in_threadpool(svc.set_tag, ctx, who, dataset_id, body)
     return {}
 
@@ -115,6 +108,6 @@ def list_splits(dataset_id: str, request: Request, ctx: Ctx, who: Who) -> list[s
 
 @router.put("/datasets/{dataset_id}/splits")
 async def update_splits(dataset_id: str, request: Request, ctx: Ctx, who: Who) -> dict[str, Any]:
-    body = await _object(request, ctx.settings.max_request_bytes)
+    body = await json_object(request, ctx.settings.max_request_bytes)
     await run_in_threadpool(svc.update_splits, ctx, who, dataset_id, body)
     return {}

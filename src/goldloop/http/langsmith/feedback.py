@@ -9,10 +9,9 @@ from fastapi import APIRouter, Request
 from starlette.concurrency import run_in_threadpool
 
 from goldloop.domain.clock import to_iso
-from goldloop.domain.errors import InvalidInput
 from goldloop.http.deps import Ctx, Who
 from goldloop.http.langsmith import params
-from goldloop.http.langsmith.body import json_body
+from goldloop.http.langsmith.body import json_object
 from goldloop.services import langsmith_feedback as svc
 from goldloop.store.feedback import FeedbackRow
 
@@ -47,16 +46,9 @@ def feedback_json(row: FeedbackRow) -> dict[str, Any]:
     }
 
 
-async def _object(request: Request, limit: int) -> dict[str, Any]:
-    body = await json_body(request, limit)
-    if not isinstance(body, dict):
-        raise InvalidInput("the body must be a feedback object")
-    return body
-
-
 @router.post("/feedback")
 async def create_feedback(request: Request, ctx: Ctx, who: Who) -> dict[str, Any]:
-    body = await _object(request, ctx.settings.max_request_bytes)
+    body = await json_object(request, ctx.settings.max_request_bytes, "a feedback object")
     return feedback_json(await run_in_threadpool(svc.create, ctx, who, body))
 
 
@@ -82,7 +74,7 @@ def read_feedback(feedback_id: str, ctx: Ctx, who: Who) -> dict[str, Any]:
 
 @router.patch("/feedback/{feedback_id}")
 async def update_feedback(feedback_id: str, request: Request, ctx: Ctx, who: Who) -> dict[str, Any]:
-    body = await _object(request, ctx.settings.max_request_bytes)
+    body = await json_object(request, ctx.settings.max_request_bytes, "a feedback object")
     return feedback_json(await run_in_threadpool(svc.update, ctx, who, feedback_id, body))
 
 
