@@ -14,6 +14,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from sqlalchemy.engine import Connection
+from sqlalchemy.sql.elements import ColumnElement
 
 from goldloop.domain import alerts as domain
 from goldloop.domain.alerts import Condition, Evaluation, MetricSpec, WindowStats
@@ -227,7 +228,12 @@ def events(ctx: ServiceContext, who: Principal, rule_id: str, limit: int = 100) 
 
 
 def _window(
-    conn: Connection, rule: Row, spec: MetricSpec, match: Any, start: int, end: int
+    conn: Connection,
+    rule: Row,
+    spec: MetricSpec,
+    match: ColumnElement[bool] | None,
+    start: int,
+    end: int,
 ) -> WindowStats:
     if spec.kind in RUN_METRICS:
         agg = alert_metrics.run_metric(

@@ -17,6 +17,7 @@ from typing import Any
 from sqlalchemy.engine import Connection
 from sqlalchemy.sql.elements import ColumnElement
 
+from goldloop.domain import filters
 from goldloop.domain import rules as domain
 from goldloop.domain.errors import InvalidInput, NotFound
 from goldloop.domain.sampling import is_sampled
@@ -25,19 +26,19 @@ from goldloop.services.context import Principal, ServiceContext
 from goldloop.store import log_horizon
 from goldloop.store import projects as project_store
 from goldloop.store import rules as store
+from goldloop.store.run_filters import compile_filter
 from goldloop.store.schema import feedback, runs
 
 Row = dict[str, Any]
 TAIL_BATCH = 500
 
 
-def compile_match(ctx: ServiceContext, workspace_id: str, text: str | None) -> Any:
+def compile_match(
+    ctx: ServiceContext, workspace_id: str, text: str | None
+) -> ColumnElement[bool] | None:
     """The rule's filter as a SQL condition (None: every run). Raises InvalidInput if bad."""
     if not text or not text.strip():
         return None
-    from goldloop.domain import filters
-    from goldloop.store.run_filters import compile_filter
-
     node = filters.parse(text)
     return compile_filter(node, dialect=ctx.db.dialect, workspace_id=workspace_id, now=ctx.clock())
 
