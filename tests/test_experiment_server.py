@@ -75,3 +75,23 @@ def test_evaluate_a_dataset_by_name(settings: Settings, clean_sdk: None) -> None
 
         with pytest.raises(ValueError, match="could not read dataset"):
             goldloop.evaluate(agent, "no-such-dataset", [exact], progress=False)
+
+
+def test_evaluate_finds_the_server_in_the_environment(
+    settings: Settings, clean_sdk: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No configure() and no traced call before evaluate(): GOLDLOOP_ENDPOINT and
+    GOLDLOOP_API_KEY are read as at the first traced call (as docs/experiments.md says)."""
+    with live_server(settings) as live, live.api() as api:
+        assert api.post("/datasets", json={"name": "support-golden"}).status_code == 201
+        example = {"id": "ex-B1", "inputs": {"booking_id": "B1"}, "outputs": {"answer": "x"}}
+        r = api.post("/datasets/support-golden/examples", json={"examples": [example]})
+        assert r.status_code == 201, r.text
+        monkeypatch.setenv("GOLDLOOP_ENDPOINT", live.base)
+        monkeypatch.setenv("GOLDLOOP_API_KEY", live.key)
+        monkeypatch.delenv("GOLDLOOP_TRACING", raising=False)
+        assert _setup.current_config() is None
+        exact = build_evaluator("exact_match", {"key": "correct"})
+        results = goldloop.evaluate(agent, "support-golden", [exact], progress=False)
+    assert (results.dataset, results.dataset_version) == ("support-golden", 1)
+    assert [r.example_key for r in results.rows] == ["ex-B1"]

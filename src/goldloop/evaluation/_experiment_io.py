@@ -17,6 +17,9 @@ __all__ = ["fetch_dataset", "maybe_upload"]
 
 def _client() -> httpx.Client:
     config = _setup.current_config()
+    if config is None:  # neither configure() nor a traced call yet: the same implicit set-up
+        _setup.configure_from_env()
+        config = _setup.current_config()
     if config is None or not config.endpoint:
         raise ValueError(
             "reading a dataset by name needs goldloop.configure(endpoint=..., api_key=...)"
