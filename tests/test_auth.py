@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import re
 import stat
 
 import httpx
@@ -60,7 +61,7 @@ async def test_workspaces_are_isolated(
 ) -> None:
     ctx = app.state.ctx
     other_ws = auth.create_workspace(ctx, "other-team")
-    other = {"x-api-key": auth.create_key(ctx, other_ws.id, "theirs").secret}
+    other = {"x-api-key": auth.create_key(ctx, other_ws.id, "theirs", role="admin").secret}
     mine = (await client.post("/api/v1/projects", json={"name": "agent-support"})).json()
 
     r = await anon.get(f"/api/v1/projects/{mine['id']}", headers=other)
@@ -79,3 +80,84 @@ async def test_workspaces_are_isolated(
 def test_role_is_validated(ctx: object) -> None:
     with pytest.raises(auth.InvalidInput, match="role must be one of"):
         auth.create_key(ctx, "ws", "x", role="root")  # type: ignore[arg-type]
+
+
+# Every route that needs an admin key. A new route that asks for one must be added here, so the
+# decision is made on purpose (and a route that silently lost the check fails below).
+ADMIN_ROUTES = {
+    ("POST", "/api/v1/channels"),
+    ("DELETE", "/api/v1/channels/{channel_id}"),
+    ("POST", "/api/v1/alert-rules"),
+    ("PATCH", "/api/v1/alert-rules/{rule_id}"),
+    ("DELETE", "/api/v1/alert-rules/{rule_id}"),
+    ("POST", "/api/v1/rules"),
+    ("PATCH", "/api/v1/rules/{rule_id}"),
+    ("DELETE", "/api/v1/rules/{rule_id}"),
+    ("POST", "/api/v1/rules/{rule_id}/backfill"),
+    ("DELETE", "/api/v1/projects/{project_id}"),
+    ("DELETE", "/api/v1/datasets/{dataset}"),
+}
+
+
+async def test_admin_routes_are_exactly_the_declared_ones(
+    app: FastAPI, client: httpx.AsyncClient, anon: httpx.AsyncClient
+) -> None:
+    """Call every route of the API schema with a member key: exactly the declared admin routes
+    answer 403 (the role is checked before the path's object or the body is looked at)."""
+    ctx = app.state.ctx
+    ws = auth.workspace_by_name(ctx, auth.DEFAULT_WORKSPACE)
+    member = {"x-api-key": auth.create_key(ctx, ws.id, "member").secret}
+    schema = (await client.get("/api/v1/openapi.json")).json()
+    forbidden = set()
+    for template, methods in schema["paths"].items():
+        path = re.sub(r"\{[^}]+\}", "00000000-0000-0000-0000-000000000000", template)
+        for method in methods:
+            if method.upper() not in {"GET", "POST", "PUT", "PATCH", "DELETE"}:
+                continue
+            body = {} if method.upper() in {"POST", "PUT", "PATCH"} else None
+            r = await anon.request(method.upper(), path, json=body, headers=member)
+            if r.status_code == 403:
+                assert r.json()["error"]["code"] == "forbidden"
+                forbidden.add((method.upper(), template))
+    assert forbidden == ADMIN_ROUTES
+
+
+async def test_a_member_key_is_refused_admin_routes_and_allowed_the_rest(
+    app: FastAPI, client: httpx.AsyncClient, anon: httpx.AsyncClient
+) -> None:
+    ctx = app.state.ctx
+    ws = auth.workspace_by_name(ctx, auth.DEFAULT_WORKSPACE)
+    member = {"x-api-key": auth.create_key(ctx, ws.id, "member").secret}
+    project = (await client.post("/api/v1/projects", json={"name": "agent-support"})).json()
+    await client.post("/api/v1/datasets", json={"name": "golden"})
+
+    refused = [
+        ("POST", "/api/v1/rules", {"name": "r", "project": "agent-support", "actions": []}),
+        (
+            "POST",
+            "/api/v1/channels",
+            {"name": "c", "type": "webhook", "url": "http://127.0.0.1:9/"},
+        ),
+        ("DELETE", f"/api/v1/projects/{project['id']}", None),
+        ("DELETE", "/api/v1/datasets/golden", None),
+    ]
+    for method, path, body in refused:
+        r = await anon.request(method, path, json=body, headers=member)
+        assert r.status_code == 403, (method, path, r.text)
+        assert r.json()["error"]["code"] == "forbidden"
+        assert "admin" in r.json()["error"]["message"]
+    # Nothing was deleted.
+    assert (await client.get(f"/api/v1/projects/{project['id']}")).status_code == 200
+    assert (await client.get("/api/v1/datasets/golden")).status_code == 200
+
+    # A member key does the daily work: send traces, read them, score them, curate datasets.
+    assert (
+        await anon.post("/api/v1/projects", json={"name": "p2"}, headers=member)
+    ).status_code == 201
+    ex = await anon.post(
+        "/api/v1/datasets/golden/examples",
+        json={"examples": [{"inputs": {"q": "x"}}]},
+        headers=member,
+    )
+    assert ex.status_code == 201, ex.text
+    assert (await anon.get("/api/v1/rules", headers=member)).status_code == 200

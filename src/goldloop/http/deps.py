@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 from starlette.concurrency import run_in_threadpool
 
+from goldloop.domain.errors import Forbidden
 from goldloop.services import auth
 from goldloop.services.context import Principal, ServiceContext
 
@@ -34,5 +35,16 @@ async def get_principal(request: Request) -> Principal:
     return principal
 
 
+async def get_admin(request: Request) -> Principal:
+    """The principal, who must hold an admin key: for what reaches outside Goldloop (rules,
+    alert rules and channels make outgoing requests and spend judge budget) or deletes a
+    project's or a dataset's history."""
+    principal = await get_principal(request)
+    if not principal.is_admin:
+        raise Forbidden("this needs an admin API key (goldloop keys create --role admin)")
+    return principal
+
+
 Ctx = Annotated[ServiceContext, Depends(get_ctx)]
 Who = Annotated[Principal, Depends(get_principal)]
+Admin = Annotated[Principal, Depends(get_admin)]

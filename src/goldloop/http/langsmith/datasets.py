@@ -9,7 +9,7 @@ from starlette.concurrency import run_in_threadpool
 
 from goldloop.domain.clock import to_iso
 from goldloop.domain.errors import InvalidInput
-from goldloop.http.deps import Ctx, Who
+from goldloop.http.deps import Admin, Ctx, Who
 from goldloop.http.langsmith import params
 from goldloop.http.langsmith.body import json_object
 from goldloop.services import langsmith_datasets as svc
@@ -68,7 +68,7 @@ async def update_dataset(dataset_id: str, request: Request, ctx: Ctx, who: Who) 
 
 
 @router.delete("/datasets/{dataset_id}")
-def delete_dataset(dataset_id: str, ctx: Ctx, who: Who) -> dict[str, Any]:
+def delete_dataset(dataset_id: str, ctx: Ctx, who: Admin) -> dict[str, Any]:
     svc.delete(ctx, who, dataset_id)
     return {}
 

@@ -9,7 +9,7 @@ from starlette.concurrency import run_in_threadpool
 
 from goldloop.domain.clock import to_iso
 from goldloop.domain.errors import InvalidInput
-from goldloop.http.deps import Ctx, Who
+from goldloop.http.deps import Admin, Ctx, Who
 from goldloop.http.langsmith import params
 from goldloop.http.langsmith.body import json_body
 from goldloop.services import langsmith_sessions as svc
@@ -74,6 +74,6 @@ async def update_session(session_id: str, request: Request, ctx: Ctx, who: Who) 
 
 
 @router.delete("/sessions/{session_id}")
-def delete_session(session_id: str, ctx: Ctx, who: Who) -> dict[str, Any]:
+def delete_session(session_id: str, ctx: Ctx, who: Admin) -> dict[str, Any]:
     svc.delete(ctx, who, session_id)
     return {}

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Query
 from pydantic import BaseModel, ConfigDict, Field
 
 from goldloop.domain.clock import to_iso
-from goldloop.http.deps import Ctx, Who
+from goldloop.http.deps import Admin, Ctx, Who
 from goldloop.services import alerts as svc
 from goldloop.services import deliveries
 
@@ -46,7 +46,7 @@ def _channel(row: dict[str, Any]) -> ChannelOut:
 
 
 @router.post("/channels", status_code=201, response_model=ChannelOut)
-def create_channel(body: ChannelIn, ctx: Ctx, who: Who) -> ChannelOut:
+def create_channel(body: ChannelIn, ctx: Ctx, who: Admin) -> ChannelOut:
     row = svc.create_channel(
         ctx, who, name=body.name, kind=body.kind, url=body.url, secret=body.secret
     )
@@ -59,7 +59,7 @@ def list_channels(ctx: Ctx, who: Who) -> list[ChannelOut]:
 
 
 @router.delete("/channels/{channel_id}", status_code=204)
-def delete_channel(channel_id: str, ctx: Ctx, who: Who) -> None:
+def delete_channel(channel_id: str, ctx: Ctx, who: Admin) -> None:
     svc.delete_channel(ctx, who, channel_id)
 
 
@@ -149,7 +149,7 @@ def _rule(row: dict[str, Any]) -> AlertRuleOut:
 
 
 @router.post("/alert-rules", status_code=201, response_model=AlertRuleOut)
-def create_alert_rule(body: AlertRuleIn, ctx: Ctx, who: Who) -> AlertRuleOut:
+def create_alert_rule(body: AlertRuleIn, ctx: Ctx, who: Admin) -> AlertRuleOut:
     data = body.model_dump()
     return _rule(svc.create_rule(ctx, who, **data))
 
@@ -167,12 +167,12 @@ def get_alert_rule(rule_id: str, ctx: Ctx, who: Who) -> AlertRuleOut:
 
 
 @router.patch("/alert-rules/{rule_id}", response_model=AlertRuleOut)
-def update_alert_rule(rule_id: str, body: AlertRulePatch, ctx: Ctx, who: Who) -> AlertRuleOut:
+def update_alert_rule(rule_id: str, body: AlertRulePatch, ctx: Ctx, who: Admin) -> AlertRuleOut:
     return _rule(svc.update_rule(ctx, who, rule_id, body.model_dump(exclude_none=True)))
 
 
 @router.delete("/alert-rules/{rule_id}", status_code=204)
-def delete_alert_rule(rule_id: str, ctx: Ctx, who: Who) -> None:
+def delete_alert_rule(rule_id: str, ctx: Ctx, who: Admin) -> None:
     svc.delete_rule(ctx, who, rule_id)
 
 

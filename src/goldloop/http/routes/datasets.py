@@ -9,7 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from goldloop.domain.clock import to_iso
 from goldloop.domain.errors import NotFound
-from goldloop.http.deps import Ctx, Who
+from goldloop.http.deps import Admin, Ctx, Who
 from goldloop.services import datasets as svc
 
 router = APIRouter(prefix="/datasets", tags=["datasets"])
@@ -169,7 +169,7 @@ def update_dataset(dataset: str, body: DatasetPatch, ctx: Ctx, who: Who) -> Data
 
 
 @router.delete("/{dataset}", response_model=DatasetDeleted)
-def delete_dataset(dataset: str, ctx: Ctx, who: Who) -> DatasetDeleted:
+def delete_dataset(dataset: str, ctx: Ctx, who: Admin) -> DatasetDeleted:
     """Delete the dataset with all its versions, examples and tags."""
     return DatasetDeleted(id=svc.delete(ctx, who, dataset), deleted=True)
 

@@ -9,7 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from goldloop.domain.clock import to_iso
 from goldloop.domain.errors import NotFound
-from goldloop.http.deps import Ctx, Who
+from goldloop.http.deps import Admin, Ctx, Who
 from goldloop.services import projects as svc
 from goldloop.store.projects import ProjectRow
 
@@ -96,6 +96,6 @@ def update_project(project_id: str, body: ProjectPatch, ctx: Ctx, who: Who) -> P
 
 
 @router.delete("/{project_id}", response_model=ProjectDeleted)
-def delete_project(project_id: str, ctx: Ctx, who: Who) -> ProjectDeleted:
+def delete_project(project_id: str, ctx: Ctx, who: Admin) -> ProjectDeleted:
     removed = svc.delete(ctx, who, project_id)
     return ProjectDeleted(id=project_id, deleted=True, runs_deleted=removed)

@@ -9,7 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from goldloop.domain.clock import from_iso, to_iso
 from goldloop.domain.errors import InvalidInput
-from goldloop.http.deps import Ctx, Who
+from goldloop.http.deps import Admin, Ctx, Who
 from goldloop.services import rules as svc
 
 router = APIRouter(prefix="/rules", tags=["rules"])
@@ -106,7 +106,7 @@ def _out(row: dict[str, Any]) -> RuleOut:
 
 
 @router.post("", status_code=201, response_model=RuleOut)
-def create_rule(body: RuleIn, ctx: Ctx, who: Who) -> RuleOut:
+def create_rule(body: RuleIn, ctx: Ctx, who: Admin) -> RuleOut:
     data = body.model_dump()
     project_id = data.pop("project_id")
     return _out(svc.create_rule(ctx, who, project_id, data))
@@ -123,12 +123,12 @@ def get_rule(rule_id: str, ctx: Ctx, who: Who) -> RuleOut:
 
 
 @router.patch("/{rule_id}", response_model=RuleOut)
-def update_rule(rule_id: str, body: RulePatch, ctx: Ctx, who: Who) -> RuleOut:
+def update_rule(rule_id: str, body: RulePatch, ctx: Ctx, who: Admin) -> RuleOut:
     return _out(svc.update_rule(ctx, who, rule_id, body.model_dump(exclude_unset=True)))
 
 
 @router.delete("/{rule_id}", status_code=204)
-def delete_rule(rule_id: str, ctx: Ctx, who: Who) -> None:
+def delete_rule(rule_id: str, ctx: Ctx, who: Admin) -> None:
     svc.delete_rule(ctx, who, rule_id)
 
 
@@ -145,7 +145,7 @@ class BackfillOut(BaseModel):
 
 
 @router.post("/{rule_id}/backfill", response_model=BackfillOut)
-def backfill(rule_id: str, body: BackfillIn, ctx: Ctx, who: Who) -> BackfillOut:
+def backfill(rule_id: str, body: BackfillIn, ctx: Ctx, who: Admin) -> BackfillOut:
     try:
         start, end = from_iso(body.start), from_iso(body.end)
     except ValueError as exc:
