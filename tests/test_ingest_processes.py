@@ -228,20 +228,14 @@ def test_cli_export_then_import_restores_a_deleted_project(
     before = _rows_of_workspace(settings, NATIVE_TRACE)
     out = tmp_path / "src.otlp.jsonl"
 
-    def cli(*args: str) -> subprocess.CompletedProcess[str]:
+    def cli(*args: str, via_env: bool = False) -> subprocess.CompletedProcess[str]:
         env = {**os.environ, "PYTHONPATH": SRC}
+        connection = ["--endpoint", base, "--api-key", key]
+        if via_env:  # the same variables as the SDK and the other remote commands
+            env.update(GOLDLOOP_ENDPOINT=base, GOLDLOOP_API_KEY=key)
+            connection = []
         return subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "goldloop",
-                "traces",
-                *args,
-                "--endpoint",
-                base,
-                "--api-key",
-                key,
-            ],
+            [sys.executable, "-m", "goldloop", "traces", *args, *connection],
             capture_output=True,
             text=True,
             env=env,
@@ -254,7 +248,7 @@ def test_cli_export_then_import_restores_a_deleted_project(
     with httpx.Client(base_url=base, headers={"x-api-key": key}, timeout=30) as c:
         pid = c.get("/api/v1/projects", params={"name": "src"}).json()["items"][0]["id"]
         assert c.delete(f"/api/v1/projects/{pid}").json()["runs_deleted"] == 4
-    imported = cli("import", str(out))
+    imported = cli("import", str(out), via_env=True)
     assert imported.returncode == 0, imported.stderr
     assert "imported 1 batches (0 spans rejected)" in imported.stderr
     after = _rows_of_workspace(settings, NATIVE_TRACE)

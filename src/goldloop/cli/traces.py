@@ -48,9 +48,18 @@ def _connection(fn: Any) -> Any:
         show_default=True,
         help="Read the API key from this file when --api-key is not given.",
     )(fn)
-    fn = click.option("--api-key", default=None, help="API key of the workspace.")(fn)
     fn = click.option(
-        "--endpoint", default=DEFAULT_ENDPOINT, show_default=True, help="Goldloop server URL."
+        "--api-key",
+        envvar="GOLDLOOP_API_KEY",
+        default=None,
+        help="API key of the workspace. [env GOLDLOOP_API_KEY]",
+    )(fn)
+    fn = click.option(
+        "--endpoint",
+        envvar="GOLDLOOP_ENDPOINT",
+        default=DEFAULT_ENDPOINT,
+        show_default=True,
+        help="Goldloop server URL. [env GOLDLOOP_ENDPOINT]",
     )(fn)
     return fn
 
