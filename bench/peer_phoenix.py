@@ -1,0 +1,547 @@
+"""Goldloop and Arize Phoenix side by side: the same OTLP span load, the same machine, one run.
+
+Load (issue 3): 10,000 OpenTelemetry spans of ~3 KB in 2,000 five-span GenAI traces, built by
+``bench/ingest.py``'s ``build_traces``. Each product runs as its own server on 127.0.0.1 with
+its data in a fresh temporary directory, on SQLite:
+
+- ``goldloop serve --data-dir TMP`` (this checkout, the bench's interpreter);
+- ``phoenix serve`` from its own virtualenv (default ``/tmp/goldloop-bench/phoenix-venv``,
+  created with ``pip install arize-phoenix`` when missing), ``PHOENIX_WORKING_DIR=TMP``,
+  telemetry and external resources off.
+
+Modes (a fresh server for each product and mode):
+
+- ``otel-sdk``: the unmodified OpenTelemetry SDK creates the spans and its OTLP/HTTP exporter
+  (opentelemetry-exporter-otlp-proto-http, BatchSpanProcessor, protobuf) sends them to
+  ``/v1/traces``, as an application would; the SDK's CPU shares the machine with the server;
+- ``otlp-protobuf``: the same spans as ExportTraceServiceRequest bodies of 500 spans, encoded
+  before the clock starts, posted by 4 threads (the server's capacity rather than the SDK's).
+
+Measured per product and mode: wall time from the first span to "all 10,000 queryable" through
+the product's own query API (Goldloop: ``GET /api/v1/projects/{p}/stats``; Phoenix: GraphQL
+``Project.recordCount``), polled every 0.1 s; server CPU (user + system of the server's process
+tree, from /proc) per span; the database files' growth per span (after a WAL checkpoint, server
+stopped); and the latency of listing the latest 50 root spans through each product's query API
+(p50/p95 over ``--list-calls`` calls on one keep-alive connection):
+
+- Goldloop ``GET /api/v1/runs?project=P&filter=root&limit=50&select=light`` (table columns:
+  latency, tokens, cost, status) and ``select=full`` (with inputs/outputs);
+- Phoenix GraphQL ``Project.spans(first: 50, sort: startTime desc, filterCondition: "parent_id
+  is None")`` with the traces table's columns, and REST ``GET /v1/projects/P/spans?limit=50&
+  sort=start_time&order=desc&parent_id=null`` (whole spans with attributes).
+
+``--grow-to 100000`` then adds spans (pre-encoded protobuf, not timed as ingest) until the store
+holds that many and lists again.
+
+    python bench/peer_phoenix.py                               # both products, both modes
+    python bench/peer_phoenix.py --products goldloop           # Goldloop half only
+    python bench/peer_phoenix.py --modes otel-sdk --grow-to 100000
+
+Prints one table and writes bench/results/peer-phoenix-<time>.json. Servers are killed on exit.
+"""
+
+from __future__ import annotations
+
+import argparse
+import atexit
+import json
+import os
+import shutil
+import signal
+import sqlite3
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+BENCH = Path(__file__).resolve().parent
+ROOT = BENCH.parent
+sys.path.insert(0, str(BENCH))
+
+# bench/ingest.py: the load, the senders, the Goldloop server; it puts tests/ on sys.path
+import ingest  # noqa: E402
+
+from otlp_builders import request  # noqa: E402
+
+DEFAULT_VENV = Path(tempfile.gettempdir()) / "goldloop-bench" / "phoenix-venv"
+GOLDLOOP_PROJECT = "agent-svc"  # the load's resource service.name
+PHOENIX_PROJECT = "default"  # Phoenix reads openinference.project.name, absent here
+
+_servers: list[subprocess.Popen[bytes]] = []
+
+
+# --- processes ---------------------------------------------------------------------------------
+
+
+def _children() -> dict[int, list[int]]:
+    out: dict[int, list[int]] = {}
+    for d in Path("/proc").iterdir():
+        if not d.name.isdigit():
+            continue
+        try:
+            ppid = int((d / "stat").read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, IndexError, ValueError):
+            continue
+        out.setdefault(ppid, []).append(int(d.name))
+    return out
+
+
+def tree_cpu_seconds(pid: int) -> float:
+    """user + system CPU seconds of ``pid`` and its live descendants."""
+    kids = _children()
+    total, todo = 0.0, [pid]
+    while todo:
+        p = todo.pop()
+        try:
+            total += ingest.cpu_seconds(p)
+        except (OSError, IndexError, ValueError):
+            continue
+        todo += kids.get(p, [])
+    return total
+
+
+def rss_mib(pid: int, field: str = "VmRSS") -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def stop(proc: subprocess.Popen[bytes]) -> None:
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(60)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(10)
+    if proc in _servers:
+        _servers.remove(proc)
+
+
+@atexit.register
+def _kill_servers() -> None:
+    for proc in list(_servers):
+        if proc.poll() is None:
+            proc.kill()
+
+
+def sqlite_bytes(data_dir: Path, name: str) -> int:
+    """Size of the SQLite database files after folding the WAL into the main file."""
+    db = data_dir / name
+    if db.exists():
+        conn = sqlite3.connect(db)
+        try:
+            conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        finally:
+            conn.close()
+    return sum(p.stat().st_size for p in data_dir.glob(name + "*"))
+
+
+# --- the products --------------------------------------------------------------------------------
+
+
+class Product:
+    name: str
+    db_file: str
+    proc: subprocess.Popen[bytes]
+    base: str
+    data_dir: Path
+    headers: dict[str, str]
+    project: str
+
+    def start(self) -> None:
+        raise NotImplementedError
+
+    def count(self, client: httpx.Client) -> int:
+        raise NotImplementedError
+
+    def list_calls(self, client: httpx.Client) -> dict[str, Callable[[], Any]]:
+        raise NotImplementedError
+
+    def version(self) -> str:
+        raise NotImplementedError
+
+
+class Goldloop(Product):
+    name = "Goldloop"
+    db_file = "goldloop.db"
+    project = GOLDLOOP_PROJECT
+
+    def start(self) -> None:
+        self.data_dir = Path(tempfile.mkdtemp(prefix="gl-peer-goldloop-"))
+        self.proc, self.base = ingest.start_server(self.data_dir, "")
+        _servers.append(self.proc)
+        self.headers = {"x-api-key": (self.data_dir / "admin-key").read_text().strip()}
+
+    def count(self, client: httpx.Client) -> int:
+        now = time.time_ns() // 1000
+        r = client.get(
+            f"/api/v1/projects/{self.project}/stats",
+            params={"bucket": "1d", "start": now - 3 * 86_400_000_000, "end": now + 60_000_000},
+        )
+        if r.status_code == 404:  # the project appears with its first span
+            return 0
+        r.raise_for_status()
+        return sum(int(b["count"]) for b in r.json()["buckets"])
+
+    def list_calls(self, client: httpx.Client) -> dict[str, Callable[[], Any]]:
+        def runs(select: str) -> Callable[[], Any]:
+            params: dict[str, str | int] = {
+                "project": self.project,
+                "filter": "root",
+                "limit": 50,
+                "select": select,
+            }
+
+            def call() -> Any:
+                r = client.get("/api/v1/runs", params=params)
+                r.raise_for_status()
+                items = r.json()["items"]
+                assert len(items) == 50, r.text[:200]
+                assert all(i["is_root"] for i in items)
+                return items
+
+            return call
+
+        return {
+            "latest 50 roots, table columns": runs("light"),
+            "latest 50 roots, full": runs("full"),
+        }
+
+    def version(self) -> str:
+        sys.path.insert(0, str(ROOT / "src"))
+        from goldloop import __version__
+
+        return str(__version__)
+
+
+PHOENIX_SPANS = """
+query ($id: ID!) {
+  node(id: $id) {
+    ... on Project {
+      spans(first: 50, sort: {col: startTime, dir: desc}, filterCondition: "parent_id is None") {
+        edges { node {
+          id spanId name spanKind statusCode startTime latencyMs
+          tokenCountTotal tokenCountPrompt tokenCountCompletion
+          cumulativeTokenCountTotal costSummary { total { cost } }
+          trace { traceId }
+        } }
+        pageInfo { hasNextPage endCursor }
+      }
+    }
+  }
+}
+"""
+
+
+class Phoenix(Product):
+    name = "Phoenix"
+    db_file = "phoenix.db"
+    project = PHOENIX_PROJECT
+
+    def __init__(self, venv: Path) -> None:
+        self.venv = venv
+        self.headers = {}
+        self._project_gid: str | None = None
+
+    def start(self) -> None:
+        self.data_dir = Path(tempfile.mkdtemp(prefix="gl-peer-phoenix-"))
+        port, grpc = ingest._free_port(), ingest._free_port()
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("PHOENIX_", "OTEL_"))} | {
+            "PHOENIX_WORKING_DIR": str(self.data_dir),
+            "PHOENIX_HOST": "127.0.0.1",
+            "PHOENIX_PORT": str(port),
+            "PHOENIX_GRPC_PORT": str(grpc),
+            "PHOENIX_TELEMETRY_ENABLED": "false",
+            "PHOENIX_ALLOW_EXTERNAL_RESOURCES": "false",
+        }
+        log = (self.data_dir / "server.log").open("wb")
+        self.proc = subprocess.Popen(
+            [str(self.venv / "bin" / "phoenix"), "serve"],
+            env=env,
+            cwd=self.data_dir,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        _servers.append(self.proc)
+        self.base = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 180
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                break
+            try:
+                if httpx.get(f"{self.base}/healthz", timeout=1).status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass
+            time.sleep(0.2)
+        tail = (self.data_dir / "server.log").read_text(errors="replace")[-3000:]
+        stop(self.proc)
+        raise SystemExit(f"phoenix serve did not start (exit {self.proc.returncode}):\n{tail}")
+
+    def _gql(self, client: httpx.Client, query: str, **variables: Any) -> Any:
+        r = client.post("/graphql", json={"query": query, "variables": variables})
+        r.raise_for_status()
+        body = r.json()
+        if body.get("errors"):
+            raise SystemExit(f"Phoenix GraphQL error: {body['errors']}")
+        return body["data"]
+
+    def count(self, client: httpx.Client) -> int:
+        data = self._gql(client, "{ projects { edges { node { id name recordCount } } } }")
+        for edge in data["projects"]["edges"]:
+            if edge["node"]["name"] == self.project:
+                self._project_gid = edge["node"]["id"]
+                return int(edge["node"]["recordCount"])
+        return 0
+
+    def list_calls(self, client: httpx.Client) -> dict[str, Callable[[], Any]]:
+        if self._project_gid is None:
+            self.count(client)
+
+        def graphql() -> Any:
+            data = self._gql(client, PHOENIX_SPANS, id=self._project_gid)
+            edges = data["node"]["spans"]["edges"]
+            assert len(edges) == 50, edges[:1]
+            return edges
+
+        def rest() -> Any:
+            r = client.get(
+                f"/v1/projects/{self.project}/spans",
+                params={"limit": 50, "sort": "start_time", "order": "desc", "parent_id": "null"},
+            )
+            r.raise_for_status()
+            items = r.json()["data"]
+            assert len(items) == 50, r.text[:200]
+            return items
+
+        return {"latest 50 roots, table columns": graphql, "latest 50 roots, full": rest}
+
+    def version(self) -> str:
+        out = subprocess.run(
+            [str(self.venv / "bin" / "python"), "-c", "import phoenix; print(phoenix.__version__)"],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        return out.stdout.strip()
+
+
+def ensure_phoenix(venv: Path, spec: str) -> None:
+    """Create the virtualenv and install Phoenix into it when ``phoenix`` is not there yet."""
+    if (venv / "bin" / "phoenix").exists():
+        return
+    print(f"installing {spec} into {venv} (its own virtualenv)", flush=True)
+    venv.parent.mkdir(parents=True, exist_ok=True)
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    pip = [str(venv / "bin" / "python"), "-m", "pip", "install", "--quiet"]
+    subprocess.run([*pip, "--upgrade", "pip"], check=True)
+    proc = subprocess.run([*pip, spec], capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise SystemExit(f"pip install {spec} failed:\n{proc.stderr[-3000:]}")
+
+
+# --- measuring ------------------------------------------------------------------------------------
+
+
+def wait_queryable(p: Product, client: httpx.Client, n: int, timeout: float) -> int:
+    deadline = time.monotonic() + timeout
+    seen = 0
+    while time.monotonic() < deadline:
+        seen = p.count(client)
+        if seen >= n:
+            return seen
+        time.sleep(0.1)
+    raise SystemExit(f"{p.name}: only {seen} of {n} spans queryable after {timeout:.0f} s")
+
+
+def time_calls(fn: Callable[[], Any], calls: int) -> dict[str, float]:
+    for _ in range(3):
+        fn()
+    times = []
+    for _ in range(calls):
+        t = time.perf_counter()
+        fn()
+        times.append((time.perf_counter() - t) * 1000)
+    times.sort()
+    return {
+        "p50_ms": round(statistics.median(times), 2),
+        "p95_ms": round(times[int(0.95 * (len(times) - 1))], 2),
+    }
+
+
+def send(p: Product, mode: str, traces: list[list[Any]], per: int, threads: int) -> int:
+    """Send the load; returns the number of 503 retries (the SDK exporter retries by itself)."""
+    key = p.headers.get("x-api-key", "")
+    if mode == "otel-sdk":
+        return ingest.send_with_sdk(p.base, key, traces)
+    flat = [s for t in traces for s in t]
+    bodies = [request(flat[i : i + per]).SerializeToString() for i in range(0, len(flat), per)]
+    return ingest.send_all(p.base, key, bodies, "/v1/traces", "application/x-protobuf", threads)
+
+
+def grow(p: Product, client: httpx.Client, target: int, args: argparse.Namespace) -> float:
+    """Add pre-encoded spans until the store holds ``target``; returns the seconds it took."""
+    have = p.count(client)
+    extra = (target - have) // 5
+    if extra <= 0:
+        return 0.0
+    t0 = time.perf_counter()
+    key = p.headers.get("x-api-key", "")
+    chunk = 2000  # traces built and sent per round, so the client's memory stays small
+    for start in range(0, extra, chunk):
+        traces = ingest.build_traces(min(chunk, extra - start), args.span_bytes, seed=100 + start)
+        flat = [s for t in traces for s in t]
+        per = args.spans_per_request
+        bodies = [request(flat[i : i + per]).SerializeToString() for i in range(0, len(flat), per)]
+        ingest.send_all(p.base, key, bodies, "/v1/traces", "application/x-protobuf", args.threads)
+    wait_queryable(p, client, have + extra * 5, args.timeout)
+    return time.perf_counter() - t0
+
+
+def run_one(
+    p: Product, mode: str, traces: list[list[Any]], args: argparse.Namespace
+) -> dict[str, Any]:
+    n = sum(len(t) for t in traces)
+    p.start()
+    try:
+        with httpx.Client(base_url=p.base, headers=p.headers, timeout=120) as client:
+            size0 = sqlite_bytes(p.data_dir, p.db_file)
+            cpu0 = tree_cpu_seconds(p.proc.pid)
+            t0 = time.perf_counter()
+            retries = send(p, mode, traces, args.spans_per_request, args.threads)
+            sent = time.perf_counter() - t0
+            stored = wait_queryable(p, client, n, args.timeout)
+            elapsed = time.perf_counter() - t0
+            cpu = tree_cpu_seconds(p.proc.pid) - cpu0
+            rss = rss_mib(p.proc.pid, "VmHWM")
+            lists = {k: time_calls(fn, args.list_calls) for k, fn in p.list_calls(client).items()}
+            grown: dict[str, Any] = {}
+            if args.grow_to > n:
+                seconds = grow(p, client, args.grow_to, args)
+                grown = {
+                    "spans": p.count(client),
+                    "fill_seconds": round(seconds, 1),
+                    "lists": {
+                        k: time_calls(fn, args.list_calls) for k, fn in p.list_calls(client).items()
+                    },
+                }
+    finally:
+        stop(p.proc)
+    size = sqlite_bytes(p.data_dir, p.db_file)
+    if not args.keep:
+        shutil.rmtree(p.data_dir, ignore_errors=True)
+    spans_on_disk = grown.get("spans", stored)
+    return {
+        "product": p.name,
+        "mode": mode,
+        "spans": n,
+        "queryable": stored,
+        "send_seconds": round(sent, 3),
+        "seconds": round(elapsed, 3),
+        "spans_per_s": round(n / elapsed),
+        "server_cpu_s": round(cpu, 2),
+        "server_cpu_ms_per_span": round(cpu * 1000 / n, 3),
+        "server_peak_rss_mib": round(rss, 1),
+        "db_bytes_empty": size0,
+        "db_bytes": size,
+        "db_bytes_per_span": (size - size0) // spans_on_disk,
+        "list_at_10k": lists,
+        "grown": grown,
+        "retries_503": retries,
+        "data_dir": str(p.data_dir),
+    }
+
+
+def uptime() -> str:
+    return " ".join(Path("/proc/loadavg").read_text().split()[:3])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--products", default="goldloop,phoenix")
+    parser.add_argument("--modes", default="otel-sdk,otlp-protobuf")
+    parser.add_argument("--traces", type=int, default=2000)
+    parser.add_argument("--span-bytes", type=int, default=3450, help="~3 KB per protobuf span")
+    parser.add_argument("--spans-per-request", type=int, default=500)
+    parser.add_argument("--threads", type=int, default=4)
+    parser.add_argument("--list-calls", type=int, default=50)
+    parser.add_argument("--grow-to", type=int, default=0, help="then list again at this many spans")
+    parser.add_argument("--timeout", type=float, default=1200, help="seconds to wait for queryable")
+    parser.add_argument("--keep", action="store_true", help="keep the servers' data dirs")
+    parser.add_argument("--phoenix-venv", type=Path, default=DEFAULT_VENV)
+    parser.add_argument("--phoenix-spec", default="arize-phoenix", help="pip requirement")
+    args = parser.parse_args()
+
+    traces = ingest.build_traces(args.traces, args.span_bytes)
+    n = sum(map(len, traces))
+    size = len(request(traces[0]).SerializeToString()) // 5
+    print(f"{n} spans in {len(traces)} traces, ~{size} bytes per span (protobuf)", flush=True)
+    products: list[Product] = []
+    for name in args.products.split(","):
+        if name == "goldloop":
+            products.append(Goldloop())
+        elif name == "phoenix":
+            ensure_phoenix(args.phoenix_venv, args.phoenix_spec)
+            products.append(Phoenix(args.phoenix_venv))
+        else:
+            raise SystemExit(f"unknown product {name!r}")
+    versions = {p.name: p.version() for p in products}
+    load_before = uptime()
+    results = []
+    for mode in args.modes.split(","):
+        for p in products:
+            res = run_one(p, mode, traces, args)
+            results.append(res)
+            print(json.dumps(res), flush=True)
+    load_after = uptime()
+
+    out = ROOT / "bench" / "results"
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / f"peer-phoenix-{time.strftime('%Y%m%dT%H%M%S')}.json"
+    meta = {
+        "versions": versions,
+        "cpus": os.cpu_count(),
+        "span_bytes_protobuf": size,
+        "loadavg_before": load_before,
+        "loadavg_after": load_after,
+        "args": {k: str(v) for k, v in vars(args).items()},
+    }
+    path.write_text(json.dumps({"meta": meta, "results": results}, indent=2))
+
+    print(f"\nversions {versions}; load average before {load_before}, after {load_after}")
+    head = (
+        f"{'product':9} {'mode':14} {'spans/s':>8} {'CPU ms/span':>11} {'bytes/span':>10} "
+        f"{'RSS MiB':>8} {'list p50 table':>14} {'list p50 full':>13}"
+    )
+    print(head)
+    for r in results:
+        lists = r["list_at_10k"]
+        print(
+            f"{r['product']:9} {r['mode']:14} {r['spans_per_s']:>8} "
+            f"{r['server_cpu_ms_per_span']:>11} {r['db_bytes_per_span']:>10} "
+            f"{r['server_peak_rss_mib']:>8} "
+            f"{lists['latest 50 roots, table columns']['p50_ms']:>11} ms "
+            f"{lists['latest 50 roots, full']['p50_ms']:>10} ms"
+        )
+        if r["grown"]:
+            g = r["grown"]["lists"]
+            print(
+                f"{'':9} {'at ' + str(r['grown']['spans']):14} {'':>8} {'':>11} {'':>10} {'':>8} "
+                f"{g['latest 50 roots, table columns']['p50_ms']:>11} ms "
+                f"{g['latest 50 roots, full']['p50_ms']:>10} ms"
+            )
+    print(f"written to {path}")
+
+
+if __name__ == "__main__":
+    main()
