@@ -21,6 +21,7 @@ from goldloop.http.routes import (
     dataset_files,
     datasets,
     examples,
+    experiments,
     feedback,
     ingest_runs,
     metrics,
@@ -56,6 +57,7 @@ def _api_router() -> APIRouter:
     api.include_router(dataset_files.router)
     api.include_router(rules.router)
     api.include_router(metrics.router)
+    api.include_router(experiments.router)
     return api
 
 

@@ -21,7 +21,7 @@ class ProjectRow:
     extra: dict[str, Any] | None = None
 
 
-def _row(r: sa.Row[tuple[object, ...]]) -> ProjectRow:
+def project_row(r: sa.Row[tuple[object, ...]]) -> ProjectRow:
     m = r._mapping
     return ProjectRow(
         m["id"], m["workspace_id"], m["name"], m["description"], m["created_at"], m["extra"]
@@ -47,7 +47,7 @@ def get(conn: Connection, workspace_id: str, project_id: str) -> ProjectRow | No
             projects.c.workspace_id == workspace_id, projects.c.id == project_id
         )
     ).first()
-    return _row(row) if row else None
+    return project_row(row) if row else None
 
 
 def exists(conn: Connection, project_id: str) -> bool:
@@ -60,7 +60,7 @@ def get_by_name(conn: Connection, workspace_id: str, name: str) -> ProjectRow | 
     row = conn.execute(
         sa.select(projects).where(projects.c.workspace_id == workspace_id, projects.c.name == name)
     ).first()
-    return _row(row) if row else None
+    return project_row(row) if row else None
 
 
 def list_page(
@@ -75,7 +75,7 @@ def list_page(
     )
     if after_name is not None:
         query = query.where(projects.c.name > after_name)
-    return [_row(r) for r in conn.execute(query)]
+    return [project_row(r) for r in conn.execute(query)]
 
 
 def update(

@@ -263,6 +263,28 @@ dataset_tags = sa.Table(
     sa.Column("updated_at", sa.BigInteger, nullable=False),
 )
 
+# Tags on experiments (projects marked as experiments), unique per dataset: "the ``main``
+# baseline of dataset X" is one row, and setting the tag on another experiment moves it.
+experiment_tags = sa.Table(
+    "experiment_tags",
+    metadata,
+    sa.Column(
+        "dataset_id",
+        sa.String(36),
+        sa.ForeignKey("datasets.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    sa.Column("tag", sa.String(64), primary_key=True),
+    sa.Column(
+        "project_id",
+        sa.String(36),
+        sa.ForeignKey("projects.id", ondelete="CASCADE"),
+        nullable=False,
+        index=True,
+    ),
+    sa.Column("updated_at", sa.BigInteger, nullable=False),
+)
+
 # Examples as immutable rows valid over a half-open version range [version_from, version_to):
 # an update closes the current row and opens a new one, a delete only closes it. ``version_to``
 # is NULL while the row is current. Reading as of version v is one range query.

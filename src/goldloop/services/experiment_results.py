@@ -1,0 +1,233 @@
+"""An experiment's results (one row per target call: example, repetition, run, scores) and the
+paired comparison of two experiments (``goldloop.domain.comparison``, the same code the SDK's
+``ExperimentResults.compare`` runs)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy.engine import Connection
+
+from goldloop.domain.comparison import KeyComparison, Verdict, compare_key, regression_verdicts
+from goldloop.domain.errors import InvalidInput
+from goldloop.services.context import Principal, ServiceContext
+from goldloop.services.experiments import Experiment, build, load
+from goldloop.store import experiments as store
+from goldloop.store.experiments import RunScore
+
+MAX_LIMIT = 1000
+_PAGE = 5000
+_PROVENANCE = ("evaluator", "evaluator_version", "judge_model", "prompt_hash", "error", "skipped")
+
+__all__ = ["Comparison", "ResultRow", "ResultsPage", "compare_experiments", "experiment_results"]
+
+
+@dataclass(frozen=True)
+class ResultRow:
+    """One call of the target: its example and repetition, its root run, and every score given
+    to that run (``results``: key, score, value, comment and the evaluator's provenance)."""
+
+    run_id: str
+    trace_id: str
+    example_id: str
+    repetition: int
+    inputs: Any
+    outputs: Any
+    error: str | None
+    latency_ms: float | None
+    start_time: int | None
+    results: list[dict[str, Any]]
+
+    @property
+    def scores(self) -> dict[str, float | bool | None]:
+        """The first score of each key."""
+        out: dict[str, float | bool | None] = {}
+        for r in self.results:
+            out.setdefault(r["key"], r["score"])
+        return out
+
+
+@dataclass(frozen=True)
+class ResultsPage:
+    experiment: Experiment
+    rows: list[ResultRow]
+    next_cursor: str | None
+
+
+@dataclass(frozen=True)
+class Comparison:
+    baseline: Experiment
+    candidate: Experiment
+    alpha: float
+    comparisons: list[KeyComparison]
+    verdicts: list[Verdict]
+
+
+def _position(run: dict[str, Any]) -> tuple[str, int]:
+    """(example id, repetition): the runner's metadata, else the run's reference example."""
+    meta = run["metadata"] if isinstance(run["metadata"], dict) else {}
+    example = meta.get("example_id")
+    if example is None:
+        example = run["reference_example_id"] or run["id"]
+    rep = meta.get("repetition")
+    return str(example), rep if isinstance(rep, int) and not isinstance(rep, bool) else 0
+
+
+def _error_text(run: dict[str, Any]) -> str | None:
+    err = run["error"]
+    if err is None:
+        return "error" if run["status"] == "error" else None
+    if isinstance(err, dict):
+        kind, message = err.get("type"), str(err.get("message") or "")
+        text = message.splitlines()[0][:500] if message else ""
+        head = str(kind) if kind else "error"
+        return f"{head}: {text}" if text else head
+    return str(err)[:500]
+
+
+def _result(score: RunScore) -> dict[str, Any]:
+    info = score.source_info or {}
+    out: dict[str, Any] = {
+        "key": score.key,
+        "score": score.score,
+        "value": score.value,
+        "comment": score.comment,
+    }
+    for name in _PROVENANCE:
+        if info.get(name) is not None:
+            out[name] = info[name]
+    return out
+
+
+def experiment_results(
+    ctx: ServiceContext, who: Principal, ref: str, *, limit: int = 100, cursor: str | None = None
+) -> ResultsPage:
+    """One page of rows in the order the runs were stored (keyset on that order)."""
+    if not 1 <= limit <= MAX_LIMIT:
+        raise InvalidInput(f"limit must be between 1 and {MAX_LIMIT}", details={"field": "limit"})
+    try:
+        after = int(cursor) if cursor is not None else None
+    except ValueError:
+        raise InvalidInput("not a cursor from this list", details={"field": "cursor"}) from None
+
+    def read(conn: Connection) -> tuple[Experiment, list[dict[str, Any]], list[RunScore]]:
+        row = load(conn, who, ref)
+        runs = store.root_runs_page(
+            conn, who.workspace_id, row.id, after_pk=after, limit=limit + 1, with_io=True
+        )
+        scores = store.scores_for_runs(conn, who.workspace_id, [r["id"] for r in runs[:limit]])
+        return build(conn, who, [row])[0], runs, scores
+
+    experiment, runs, scores = ctx.db.read(read)
+    more = len(runs) > limit
+    runs = runs[:limit]
+    by_run: dict[str, list[dict[str, Any]]] = {}
+    for s in scores:
+        by_run.setdefault(s.run_id, []).append(_result(s))
+    rows = []
+    for run in runs:
+        example, rep = _position(run)
+        latency = run["latency_us"]
+        rows.append(
+            ResultRow(
+                run_id=run["id"],
+                trace_id=run["trace_id"],
+                example_id=example,
+                repetition=rep,
+                inputs=run["inputs"],
+                outputs=run["outputs"],
+                error=_error_text(run),
+                latency_ms=None if latency is None else latency / 1000.0,
+                start_time=run["start_time"],
+                results=by_run.get(run["id"], []),
+            )
+        )
+    return ResultsPage(experiment, rows, str(runs[-1]["pk"]) if more and runs else None)
+
+
+ScoreMap = dict[str, dict[str, list[float | bool | None]]]
+
+
+def _score_map(conn: Connection, who: Principal, project_id: str) -> ScoreMap:
+    """``{key: {example: [the run's first score of key, per run in repetition order]}}``: what
+    ``ExperimentResults.scores`` gives for results held in memory."""
+    runs: list[dict[str, Any]] = []
+    after: int | None = None
+    while True:
+        page = store.root_runs_page(
+            conn, who.workspace_id, project_id, after_pk=after, limit=_PAGE, with_io=False
+        )
+        runs += page
+        if len(page) < _PAGE:
+            break
+        after = page[-1]["pk"]
+    first: dict[str, dict[str, float | bool | None]] = {}
+    keys: set[str] = set()
+    for s in store.scores_for_project(conn, who.workspace_id, project_id):
+        keys.add(s.key)
+        first.setdefault(s.run_id, {}).setdefault(s.key, s.score)
+    placed = sorted(((*_position(r), r["pk"]), r["id"]) for r in runs)
+    out: ScoreMap = {key: {} for key in sorted(keys)}
+    for (example, _rep, _pk), run_id in placed:
+        got = first.get(run_id, {})
+        for key, per_example in out.items():
+            per_example.setdefault(example, []).append(got.get(key))
+    return out
+
+
+def _examples(scores: ScoreMap, conn: Connection, who: Principal, project_id: str) -> set[str]:
+    found = {ex for per_example in scores.values() for ex in per_example}
+    if found:
+        return found
+    runs = store.root_runs_page(
+        conn, who.workspace_id, project_id, after_pk=None, limit=_PAGE, with_io=False
+    )
+    return {_position(r)[0] for r in runs}
+
+
+def compare_experiments(
+    ctx: ServiceContext,
+    who: Principal,
+    baseline: str,
+    candidate: str,
+    *,
+    alpha: float = 0.05,
+    min_effect: float = 0.0,
+    lower_is_better: Sequence[str] = (),
+) -> Comparison:
+    """Paired comparison of ``candidate`` (B) with ``baseline`` (A), by id or name, for every
+    score key both have; verdicts Holm-adjusted across keys. Both must be on the same dataset
+    (or, without a dataset, share examples)."""
+    if not 0.0 < alpha < 1.0:
+        raise InvalidInput("alpha must be between 0 and 1", details={"field": "alpha"})
+    if min_effect < 0:
+        raise InvalidInput("min_effect must not be negative", details={"field": "min_effect"})
+
+    def read(conn: Connection) -> tuple[list[Experiment], ScoreMap, ScoreMap, set[str]]:
+        a_row, b_row = load(conn, who, baseline), load(conn, who, candidate)
+        a, b = build(conn, who, [a_row, b_row])
+        if a.dataset_id and b.dataset_id and a.dataset_id != b.dataset_id:
+            raise InvalidInput(
+                f"experiments {a.name!r} and {b.name!r} ran on different datasets "
+                f"({a.dataset or a.dataset_id!r} and {b.dataset or b.dataset_id!r})",
+                details={"field": "candidate"},
+            )
+        a_scores, b_scores = _score_map(conn, who, a.id), _score_map(conn, who, b.id)
+        shared = _examples(a_scores, conn, who, a.id) & _examples(b_scores, conn, who, b.id)
+        return [a, b], a_scores, b_scores, shared
+
+    (a, b), a_scores, b_scores, shared = ctx.db.read(read)
+    if not shared:
+        raise InvalidInput(
+            f"experiments {a.name!r} and {b.name!r} share no examples",
+            details={"field": "candidate"},
+        )
+    keys = [k for k in a_scores if k in b_scores]
+    comparisons = [
+        compare_key(k, a_scores[k], b_scores[k], higher_is_better=k not in lower_is_better)
+        for k in keys
+    ]
+    verdicts = regression_verdicts(comparisons, alpha=alpha, min_effect=min_effect)
+    return Comparison(a, b, alpha, comparisons, verdicts)
