@@ -122,6 +122,7 @@ class _RunDefaults:
     events: list[dict[str, Any]] | None = None
     start_sent: bool = False
     recording: bool = True
+    reference_example_id: str | None = None
 
 
 class Run(_RunDefaults):
@@ -249,7 +250,7 @@ class Run(_RunDefaults):
                 "project": self.project,
             }
         end_time = self.end_time
-        return {
+        item = {
             "id": self.id,
             "trace_id": self.trace_id,
             "parent_id": self.parent_id,
@@ -271,6 +272,9 @@ class Run(_RunDefaults):
             "usage": self.usage,
             "events": self.events,
         }
+        if self.reference_example_id is not None:  # experiments only: keep other items small
+            item["reference_example_id"] = self.reference_example_id
+        return item
 
 
 def as_outputs(value: Any) -> dict[str, Any]:

@@ -1,5 +1,6 @@
-"""The experiment runner's talk with the server: reading a dataset at a pinned version, and
-storing evaluator results as feedback on the experiment's runs."""
+"""The experiment runner's talk with the server: reading a dataset at a pinned version,
+registering the experiment when it starts, and storing evaluator results as feedback on the
+experiment's runs."""
 
 from __future__ import annotations
 
@@ -7,12 +8,13 @@ import uuid
 from typing import Any
 
 import httpx
+import orjson
 
 from goldloop import _setup
 from goldloop.evaluation._results import ExperimentResults, ExperimentRow
 from goldloop.evaluation._types import EvaluationResult, ExampleData
 
-__all__ = ["fetch_dataset", "maybe_upload"]
+__all__ = ["fetch_dataset", "register_experiment", "upload_enabled", "upload_results"]
 
 
 def _client() -> httpx.Client:
@@ -68,15 +70,46 @@ def fetch_dataset(name: str, as_of: str | int | None) -> tuple[list[ExampleData]
     return examples, name, int(version or 0)
 
 
-def maybe_upload(results: ExperimentResults, upload: bool | None) -> None:
-    """Send the evaluator results as feedback on the experiment's runs (the runs themselves go
-    through the SDK's exporter). ``upload=None``: when the SDK is configured to trace."""
+def upload_enabled(upload: bool | None) -> bool:
+    """Whether the experiment goes to the server: ``upload=None`` means when the SDK is
+    configured to trace. Call after the SDK read its configuration."""
     config = _setup.current_config()
     enabled = config is not None and config.tracing if upload is None else upload
-    if not enabled:
-        return
-    if config is None or not config.tracing:
+    if enabled and (config is None or not config.tracing):
         raise ValueError("upload needs goldloop.configure(tracing=True, endpoint=..., api_key=...)")
+    return bool(enabled)
+
+
+def register_experiment(
+    name: str,
+    *,
+    dataset: str | None,
+    dataset_version: int | None,
+    repetitions: int,
+    evaluators: list[str],
+    metadata: dict[str, Any],
+) -> None:
+    """Make the experiment's project an experiment on the server before any run arrives (its
+    dataset and pinned version, repetitions, evaluators, metadata)."""
+    body = {
+        "name": name,
+        "dataset": dataset,
+        "dataset_version": dataset_version,
+        "repetitions": repetitions,
+        "evaluators": evaluators,
+        "metadata": metadata,
+    }
+    with _client() as client:
+        resp = client.post("/api/v1/experiments", content=_json(body), headers=_JSON)
+    if resp.status_code >= 400:
+        raise ValueError(
+            f"could not register experiment {name!r}: {resp.status_code} {resp.text[:200]}"
+        )
+
+
+def upload_results(results: ExperimentResults) -> None:
+    """Send the evaluator results as feedback on the experiment's runs (the runs themselves go
+    through the SDK's exporter, flushed first)."""
     _setup.flush(timeout=30.0)
     with _client() as client:
         for row in results.rows:
@@ -84,12 +117,20 @@ def maybe_upload(results: ExperimentResults, upload: bool | None) -> None:
                 if res.score is None and res.value is None and res.error is None:
                     continue
                 body = _feedback_body(res, row, results)
-                resp = client.post("/api/v1/feedback", json=body)
+                resp = client.post("/api/v1/feedback", content=_json(body), headers=_JSON)
                 if resp.status_code >= 400:
                     raise ValueError(
                         f"could not store feedback: {resp.status_code} {resp.text[:200]}"
                     )
     results.uploaded = True
+
+
+_JSON = {"content-type": "application/json"}
+
+
+def _json(body: Any) -> bytes:
+    # default=str: metadata and values may hold anything the caller put there
+    return orjson.dumps(body, default=str)
 
 
 def _feedback_body(

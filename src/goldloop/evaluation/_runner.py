@@ -22,7 +22,12 @@ from typing import Any
 
 from goldloop import _tracing
 from goldloop._run import Run
-from goldloop.evaluation._experiment_io import fetch_dataset, maybe_upload
+from goldloop.evaluation._experiment_io import (
+    fetch_dataset,
+    register_experiment,
+    upload_enabled,
+    upload_results,
+)
 from goldloop.evaluation._protocol import Evaluator, aevaluate_run, as_evaluator, evaluate_run
 from goldloop.evaluation._results import ExperimentResults, ExperimentRow
 from goldloop.evaluation._types import ExampleData, RunData
@@ -175,6 +180,28 @@ class _Experiment:
             meta.update(dataset=self.dataset, dataset_version=self.version)
         return meta
 
+    def reference(self, example: ExampleData) -> str | None:
+        """The dataset example a root run links to (examples read from the server only)."""
+        if self.dataset is None or example.id is None or len(example.id) > 36:
+            return None
+        return example.id
+
+    def start(self, upload: bool | None) -> bool:
+        """Decide whether the experiment goes to the server and, if so, register it there
+        (its runs then land in an experiment from the first one)."""
+        _tracing._ensure_configured()
+        if not upload_enabled(upload):
+            return False
+        register_experiment(
+            self.name,
+            dataset=self.dataset,
+            dataset_version=self.version,
+            repetitions=self.repetitions,
+            evaluators=[ev.name for ev in self.evaluators],
+            metadata=self.metadata,
+        )
+        return True
+
     def call_args(self, example: ExampleData) -> tuple[tuple[Any, ...], dict[str, Any]]:
         inputs = dict(example.inputs)
         return ((inputs,), {}) if self.style == "dict" else ((), inputs)
@@ -243,6 +270,7 @@ def evaluate(
         target, data, evaluators, repetitions=repetitions,
         experiment_prefix=experiment_prefix, metadata=metadata, as_of=as_of,
     )  # fmt: skip
+    uploading = exp.start(upload)
     bar = _Progress(len(exp.jobs), sys.stderr.isatty() if progress is None else progress)
     started = time.perf_counter()
     rows: list[ExperimentRow] = []
@@ -259,6 +287,7 @@ def evaluate(
                         getattr(target, "__name__", "target"), inputs=dict(example.inputs)
                     ) as root:
                         collector.watch(root.trace_id)
+                        root.reference_example_id = exp.reference(example)
                         output = target(*args, **kwargs)
                         root.set_output(output)
                 except Exception as exc:
@@ -274,7 +303,8 @@ def evaluate(
             for fut in [pool.submit(job, *j) for j in exp.jobs]:
                 fut.result()
     results = exp.results(rows, time.perf_counter() - started)
-    maybe_upload(results, upload)
+    if uploading:
+        upload_results(results)
     return results
 
 
@@ -297,6 +327,7 @@ async def aevaluate(
         _Experiment, target, data, evaluators, repetitions=repetitions,
         experiment_prefix=experiment_prefix, metadata=metadata, as_of=as_of,
     )  # fmt: skip
+    uploading = await asyncio.to_thread(exp.start, upload)
     bar = _Progress(len(exp.jobs), sys.stderr.isatty() if progress is None else progress)
     started = time.perf_counter()
     gate = asyncio.Semaphore(max_concurrency)
@@ -315,6 +346,7 @@ async def aevaluate(
                         getattr(target, "__name__", "target"), inputs=dict(example.inputs)
                     ) as root:
                         collector.watch(root.trace_id)
+                        root.reference_example_id = exp.reference(example)
                         if is_async:
                             output = await target(*args, **kwargs)
                         else:  # to_thread carries the context (the current run) along
@@ -331,5 +363,6 @@ async def aevaluate(
     with _collecting() as collector:
         rows = list(await asyncio.gather(*(job(collector, *j) for j in exp.jobs)))
     results = exp.results(rows, time.perf_counter() - started)
-    await asyncio.to_thread(maybe_upload, results, upload)
+    if uploading:
+        await asyncio.to_thread(upload_results, results)
     return results
