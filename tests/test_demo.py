@@ -9,9 +9,11 @@ import signal
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
+from tests.fake_llm import FakeLLM, completion, user_text
 from tests.test_serve import SRC, start_server
 
 from goldloop.demo import agent
@@ -143,6 +145,76 @@ def test_demo_closes_the_loop(tmp_path: Path) -> None:
                     check=False,
                 )
                 assert gate.returncode == code, gate.stdout + gate.stderr
+    finally:
+        server.send_signal(signal.SIGTERM)
+        server.communicate(timeout=60)
+
+
+def _writer(body: dict[str, Any]) -> tuple[int, Any, dict[str, str]]:
+    """A model that words the decision its own way, keeping its meaning as the prompt asks."""
+    decision = user_text(body).split("Decision: ", 1)[1]
+    if "full refund" in decision:
+        words = "Yes! Cancel whenever you like and you will receive a full refund."
+    elif "will not return the payment" in decision:
+        words = "Sorry, this payment cannot be returned, though we can move your stay at no cost."
+    else:
+        words = f"Happy to help. {decision}"
+    return 200, completion(words, prompt_tokens=90, completion_tokens=20), {}
+
+
+def test_demo_with_a_model_wording_the_replies(tmp_path: Path) -> None:
+    """`goldloop demo --llm-base-url ... --llm-model ...`: a real HTTP model words every reply,
+    each call is traced as an llm run with its tokens, and the loop still closes."""
+    writer = FakeLLM(_writer)
+    data_dir = tmp_path / "demo"
+    try:
+        done = subprocess.run(
+            [
+                *(sys.executable, "-m", "goldloop", "demo", "--exit", "--port", "0"),
+                *("--data-dir", str(data_dir), "--seed", "11", "--timeout", "300"),
+                *("--llm-base-url", writer.url, "--llm-model", "writer-1"),
+            ],
+            capture_output=True,
+            text=True,
+            env={**os.environ, "PYTHONPATH": SRC, "GOLDLOOP_DEMO_LLM_API_KEY": "sk-demo-test"},
+            timeout=900,
+            check=False,
+        )
+    finally:
+        writer.stop()
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert f"worded by writer-1 at {writer.url}" in done.stdout
+    assert "promises a full refund exactly when the reference does" in done.stdout
+    # 60 live requests plus the gate's three experiments each called the model once per answer.
+    assert writer.calls >= 60
+    assert {h.get("authorization") for h in writer.headers} == {"Bearer sk-demo-test"}
+    assert all(r["model"] == "writer-1" and r["temperature"] == 0 for r in writer.requests)
+    summary = json.loads((data_dir / "demo.json").read_text())
+    verdicts = [(g["agent"], g["dataset_version"], g["passed"]) for g in summary["gate"]]
+    assert verdicts == [
+        ("support-agent-v1", 1, True),
+        ("support-agent-v1", 2, False),
+        ("support-agent-v2", 2, True),
+    ]
+
+    server, base = start_server(data_dir, "--no-workers")
+    try:
+        key = (data_dir / "admin-key").read_text().strip()
+        with httpx.Client(base_url=base, headers={"x-api-key": key}, timeout=60) as api:
+            llm_runs = api.get(
+                "/api/v1/runs",
+                params={"project": "agent-support", "filter": 'kind = "llm"', "limit": 1000},
+            ).json()["items"]
+            assert len(llm_runs) == 60
+            assert {r["model"] for r in llm_runs} == {"writer-1"}
+            assert all(r["usage"]["total_tokens"] == 110 for r in llm_runs)
+            roots = api.get(
+                "/api/v1/runs",
+                params={"project": "agent-support", "filter": "root", "limit": 1000},
+            ).json()["items"]
+            # The replies carry the model's words, and the online check still caught v1's bug.
+            assert any("Cancel whenever you like" in r["outputs"]["answer"] for r in roots)
+            assert summary["alert"]["event"] == "fired"
     finally:
         server.send_signal(signal.SIGTERM)
         server.communicate(timeout=60)

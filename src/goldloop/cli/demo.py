@@ -29,11 +29,44 @@ import click
     show_default=True,
     help="Longest wait, in seconds, for any one step's background work.",
 )
-def demo(port: int, data_dir: Path | None, seed: int, exit_after: bool, timeout: float) -> None:
+@click.option(
+    "--llm-base-url",
+    envvar="GOLDLOOP_DEMO_LLM_BASE_URL",
+    default=None,
+    help="OpenAI-compatible endpoint (up to /chat/completions) that words the agent's replies; "
+    "its key is read from GOLDLOOP_DEMO_LLM_API_KEY. [env GOLDLOOP_DEMO_LLM_BASE_URL]",
+)
+@click.option(
+    "--llm-model",
+    envvar="GOLDLOOP_DEMO_LLM_MODEL",
+    default=None,
+    help="Model name for --llm-base-url. [env GOLDLOOP_DEMO_LLM_MODEL]",
+)
+def demo(
+    port: int,
+    data_dir: Path | None,
+    seed: int,
+    exit_after: bool,
+    timeout: float,
+    llm_base_url: str | None,
+    llm_model: str | None,
+) -> None:
     """Play the whole loop on an embedded server: traffic, online check, alert, correction,
-    golden dataset, gate. No LLM and nothing else to install; the dashboard stays up."""
+    golden dataset, gate. No LLM needed (give --llm-base-url and --llm-model to have a real
+    model word the agent's replies) and nothing else to install; the dashboard stays up."""
+    import os
+
+    from goldloop.demo import agent
     from goldloop.demo.embedded import DemoError, EmbeddedServer, WebhookReceiver
     from goldloop.demo.loop import Demo, DemoOptions, demo_settings
+
+    if llm_base_url:
+        if not llm_model:
+            raise click.UsageError("--llm-base-url needs --llm-model")
+        api_key = os.environ.get("GOLDLOOP_DEMO_LLM_API_KEY") or None
+        agent.use_chat_model(agent.ChatModel(llm_base_url.rstrip("/"), llm_model, api_key))
+    else:
+        agent.use_chat_model(None)
 
     if data_dir is None:
         data_dir = Path(tempfile.mkdtemp(prefix="goldloop-demo-"))
@@ -47,6 +80,9 @@ def demo(port: int, data_dir: Path | None, seed: int, exit_after: bool, timeout:
         click.echo(f"\n{text}")
 
     click.echo(f"Goldloop demo: embedded server with SQLite in {data_dir}")
+    model = agent.chat_model()
+    if model is not None:
+        click.echo(f"The agent's replies are worded by {model.model} at {model.base_url}")
     pager.start()
     player: Demo | None = None
     try:

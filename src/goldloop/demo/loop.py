@@ -298,10 +298,13 @@ class Demo:
         from goldloop.evaluation import build_evaluator
         from goldloop.evaluation._gate import run_gate_checks
 
-        evaluators = [
-            build_evaluator("regex", dict(agent.POLICY_CHECK)),
-            build_evaluator("exact_match", {"field": "answer", "key": "correct"}),
-        ]
+        worded_by_model = agent.chat_model() is not None
+        correct = (
+            agent.refund_promise_matches
+            if worded_by_model
+            else build_evaluator("exact_match", {"field": "answer", "key": "correct"})
+        )
+        evaluators = [build_evaluator("regex", dict(agent.POLICY_CHECK)), correct]
         plans = [
             ("support-agent-v1", agent.support_agent_v1, 1, "v1 against version 1"),
             ("support-agent-v1", agent.support_agent_v1, self.summary["golden_version"], "v1"),
@@ -336,10 +339,14 @@ class Demo:
             + ", ".join(f"{k} {m:.2f}" for k, m in sorted(v["means"].items()))
             for v in verdicts
         ]
+        second = (
+            "a check that each answer promises a full refund exactly when the reference does"
+            if worded_by_model
+            else "an exact match on the reference answer"
+        )
         self.say(
             "6. Gate. The experiment runner replayed each agent over the golden dataset with "
-            "the same check plus an exact match on the reference answer, and the gate required "
-            "a mean of 1.0 for both:\n"
+            f"the same check plus {second}, and the gate required a mean of 1.0 for both:\n"
             + "\n".join(lines)
             + "\n   Version 1 let the bug ship; the corrected example catches it, and only the "
             "fix passes. In CI: goldloop gate --target goldloop.demo.agent:support_agent_v2 "
