@@ -17,6 +17,8 @@ from typing import Any
 
 ENV_PREFIX = "GOLDLOOP_"
 LANGSMITH_INGEST_MODES = ("batch", "multipart", "multipart-zstd")
+SECRET_SETTINGS = ("judge_api_key",)
+"""Settings that are credentials: never logged, printed as ``***``."""
 
 
 class SettingsError(ValueError):
@@ -156,6 +158,28 @@ class Settings:
         ),
     )
 
+    judge_base_url: str = field(
+        default="",
+        metadata=_doc(
+            "Server-side LLM judges (rule `evaluate` actions): the OpenAI-compatible endpoint "
+            "(up to, not including, /chat/completions) used when a rule's judge names no "
+            "base_url. The same variable configures local judges (`goldloop gate`)."
+        ),
+    )
+    judge_model: str = field(
+        default="",
+        metadata=_doc("Server-side LLM judges: the model used when a rule's judge names none."),
+    )
+    judge_api_key: str = field(
+        default="",
+        repr=False,
+        metadata=_doc(
+            "Server-side LLM judges: bearer key sent only to `judge_base_url` (a rule's judge "
+            "with another base_url gets only its own api_key). Never logged or returned; "
+            "`goldloop settings` shows it as ***. The server never reads OPENAI_API_KEY."
+        ),
+    )
+
     langsmith_ingest: str = field(
         default="batch",
         metadata=_doc(
@@ -185,6 +209,15 @@ class Settings:
     def redacted_database_url(self) -> str:
         """The database URL with any password replaced, safe for logs."""
         return redact_url(self.effective_database_url)
+
+    def shown(self, name: str) -> Any:
+        """A setting's value as safe to print: secrets masked, the database password hidden."""
+        if name == "database_url":
+            return self.redacted_database_url()
+        value = getattr(self, name)
+        if name in SECRET_SETTINGS:
+            return "***" if value else ""
+        return value
 
 
 def normalize_database_url(url: str) -> str:

@@ -285,8 +285,7 @@ def settings_cmd(markdown: bool) -> None:
         return
     s = _settings()
     for name in s.__dataclass_fields__:
-        value = s.redacted_database_url() if name == "database_url" else getattr(s, name)
-        click.echo(f"{name} = {value}")
+        click.echo(f"{name} = {s.shown(name)}")
 
 
 cli.add_command(dataset_commands)

@@ -41,9 +41,19 @@ def evaluator_names() -> list[str]:
         return sorted(_factories)
 
 
-def build_evaluator(name: str, config: Mapping[str, Any] | None = None) -> Evaluator:
+def build_evaluator(
+    name: str,
+    config: Mapping[str, Any] | None = None,
+    *,
+    inject: Mapping[str, Any] | None = None,
+) -> Evaluator:
     """Build a registered evaluator from its JSON config; a bad name or config raises
-    :class:`~goldloop.domain.errors.InvalidInput` naming what was wrong."""
+    :class:`~goldloop.domain.errors.InvalidInput` naming what was wrong.
+
+    ``inject``: arguments the caller supplies, not the config, given to the factory only when
+    it takes a parameter of that name (the server passes the judge's ``environ`` this way, so a
+    stored config never reaches the process environment). A config that sets one is refused.
+    """
     _load_builtins()
     with _lock:
         factory = _factories.get(name)
@@ -52,6 +62,16 @@ def build_evaluator(name: str, config: Mapping[str, Any] | None = None) -> Evalu
             f"unknown evaluator {name!r}", details={"evaluator": name, "known": evaluator_names()}
         )
     params = dict(config or {})
+    if inject:
+        taken = sorted(set(inject) & set(params))
+        if taken:
+            raise InvalidInput(
+                f"bad config for evaluator {name!r}: {taken[0]!r} is set by the server, "
+                "not in the config",
+                details={"evaluator": name},
+            )
+        accepted = inspect.signature(factory).parameters
+        params.update({k: v for k, v in inject.items() if k in accepted})
     try:
         inspect.signature(factory).bind(**params)
     except TypeError as exc:

@@ -21,7 +21,7 @@ from goldloop.domain import filters
 from goldloop.domain import rules as domain
 from goldloop.domain.errors import InvalidInput, NotFound
 from goldloop.domain.sampling import is_sampled
-from goldloop.evaluation import build_evaluator
+from goldloop.services import rule_evaluators
 from goldloop.services.context import Principal, ServiceContext
 from goldloop.store import log_horizon
 from goldloop.store import projects as project_store
@@ -47,7 +47,7 @@ def _clean(ctx: ServiceContext, who: Principal, data: Row) -> Row:
     actions = domain.parse_actions(data["actions"])
     domain.check_rule(data["trigger"], float(data["sample_rate"]), actions)
     compile_match(ctx, who.workspace_id, data.get("filter"))  # validates the filter text
-    _check_evaluators(actions)
+    _check_evaluators(ctx, actions)
     feedback_match = domain.parse_feedback_match(data.get("feedback_match"))
     if feedback_match is not None and data["trigger"] != "feedback":
         raise InvalidInput(
@@ -70,7 +70,7 @@ def _clean(ctx: ServiceContext, who: Principal, data: Row) -> Row:
     }
 
 
-def _check_evaluators(actions: list[domain.Action]) -> None:
+def _check_evaluators(ctx: ServiceContext, actions: list[domain.Action]) -> None:
     """Build every evaluator once so a bad name or config is a 400 now, not a failure later."""
     for i, action in enumerate(actions):
         if action.type != "evaluate":
@@ -80,7 +80,7 @@ def _check_evaluators(actions: list[domain.Action]) -> None:
             specs.append(action.config["judge"])
         for spec in specs:
             try:
-                build_evaluator(spec["name"], spec.get("config"))
+                rule_evaluators.build(ctx.settings, spec)
             except InvalidInput as exc:
                 raise InvalidInput(
                     f"actions[{i}]: {exc.message}", details={"field": "actions"}
