@@ -1,5 +1,5 @@
 """A plain API client for Goldloop: feedback, feedback keys, datasets, examples, versions,
-automation rules and alerts.
+experiments, automation rules and alerts.
 
     from goldloop.client import Client
     client = Client("http://127.0.0.1:8700", api_key="gl_...")
@@ -23,6 +23,7 @@ import httpx
 import orjson
 
 from goldloop._client_automation import AutomationMixin
+from goldloop._client_experiments import ExperimentsMixin
 
 DEFAULT_ENDPOINT = "http://127.0.0.1:8700"
 _UNSET: Any = object()
@@ -54,7 +55,7 @@ def _clean(params: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
-class Client(AutomationMixin):
+class Client(AutomationMixin, ExperimentsMixin):
     """One Goldloop server, one API key. Thread-safe (one pooled ``httpx.Client``)."""
 
     def __init__(

@@ -1,7 +1,7 @@
 """`goldloop compare` and `goldloop gate`: experiments from the command line and in CI.
 
 Exit codes of `gate`: 0 every check passed, 1 a check failed, 2 usage or infrastructure error
-(bad arguments, a target that cannot be imported, a dataset that cannot be read).
+(bad arguments, a target that cannot be imported, a dataset or baseline that cannot be read).
 """
 
 from __future__ import annotations
@@ -14,39 +14,34 @@ from typing import Any
 import click
 import orjson
 
+from goldloop.cli.experiments_remote import fail_usage, load_experiment, tag_on_pass
+from goldloop.cli.remote import http_options
 from goldloop.domain.errors import GoldloopError
 
 
 def _fail_usage(message: str) -> None:
-    click.echo(f"error: {message}", err=True)
-    sys.exit(2)
-
-
-def _load_results(path: str) -> Any:
-    from goldloop.evaluation import ExperimentResults
-
-    try:
-        return ExperimentResults.load(path)
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        _fail_usage(f"cannot read experiment results {path}: {exc}")
+    fail_usage(message)
 
 
 @click.command()
-@click.argument("baseline", type=click.Path(dir_okay=False))
-@click.argument("candidate", type=click.Path(dir_okay=False))
+@click.argument("baseline")
+@click.argument("candidate")
 @click.option("--alpha", default=0.05, show_default=True, help="Significance level.")
 @click.option("--lower-is-better", multiple=True, help="A key where lower scores are better.")
 @click.option("--examples", is_flag=True, help="Also list every example that moved.")
 @click.option("--json", "as_json", is_flag=True, help="Print the comparison as JSON.")
+@http_options
 def compare(
     baseline: str, candidate: str, alpha: float, lower_is_better: tuple[str, ...],
-    examples: bool, as_json: bool,
+    examples: bool, as_json: bool, endpoint: str, api_key: str | None,
 ) -> None:  # fmt: skip
-    """Compare two saved experiments (results JSON from `evaluate(...).save()` or `gate --save`)
-    example by example: counts, mean difference with a 95% CI, paired test, verdict."""
+    """Compare two experiments example by example: counts, mean difference with a 95% CI,
+    paired test, verdict. Each of BASELINE and CANDIDATE is a saved results file (from
+    `evaluate(...).save()` or `gate --save`) or an experiment id or name on the server."""
     from goldloop.domain.comparison import regression_verdicts
 
-    a, b = _load_results(baseline), _load_results(candidate)
+    a = load_experiment(baseline, endpoint=endpoint, api_key=api_key)
+    b = load_experiment(candidate, endpoint=endpoint, api_key=api_key)
     comparisons = b.compare(a, lower_is_better=lower_is_better)
     verdicts = regression_verdicts(comparisons, alpha=alpha)
     if as_json:
@@ -116,7 +111,11 @@ def _evaluators(specs: tuple[str, ...], from_module: str | None) -> list[Any]:
     return out
 
 
-def _data(spec: str) -> Any:
+def _is_file(spec: str) -> bool:
+    return Path(spec).suffix in (".jsonl", ".json") and Path(spec).exists()
+
+
+def _data(spec: str, store: bool) -> Any:
     path = Path(spec)
     if path.suffix in (".jsonl", ".json") and path.exists():
         text = path.read_bytes()
@@ -128,7 +127,9 @@ def _data(spec: str) -> Any:
             _fail_usage(f"{spec} is not valid JSON: {exc}")
     import goldloop
 
-    goldloop.configure()  # a dataset on the server: endpoint and key from GOLDLOOP_* env
+    # a dataset on the server: endpoint and key from GOLDLOOP_* env; `store` keeps the
+    # experiment there too (its runs and scores), whatever GOLDLOOP_TRACING says
+    goldloop.configure(tracing=True if store else None)
     return spec
 
 
@@ -168,8 +169,17 @@ def _min_means(items: tuple[str, ...]) -> dict[str, float]:
 @click.option(
     "--baseline",
     default=None,
-    type=click.Path(dir_okay=False),
-    help="Saved results of the baseline; fail on a significant regression against it.",
+    help="The baseline: a saved results file, an experiment id or name on the server, or "
+    "tag:NAME (the experiment of --data carrying tag NAME). Fail on a significant regression "
+    "against it.",
+)
+@click.option(
+    "--tag-on-pass",
+    "tag_on_pass_name",
+    default=None,
+    metavar="NAME",
+    help="When every check passed, tag this experiment NAME on the server (e.g. main: the "
+    "next gates' tag:main baseline).",
 )
 @click.option("--alpha", default=0.05, show_default=True, help="Significance level.")
 @click.option(
@@ -197,6 +207,7 @@ def gate(
     min_mean: tuple[str, ...], max_failures: int | None, baseline: str | None, alpha: float,
     min_effect: float, lower_is_better: tuple[str, ...], save: str | None, report: str | None,
     junit: str | None, markdown: str | None, experiment_prefix: str | None,
+    tag_on_pass_name: str | None,
 ) -> None:  # fmt: skip
     """Run TARGET on a dataset, check the scores, and exit 0 (pass), 1 (fail) or 2 (error)."""
     import goldloop
@@ -205,8 +216,15 @@ def gate(
     fn = _import_target(target)
     evaluators = _evaluators(evaluator_specs, evaluators_from)
     thresholds = _min_means(min_mean)
-    base = _load_results(baseline) if baseline else None
-    examples = _data(data)
+    on_server = not _is_file(data)
+    if tag_on_pass_name and not on_server:
+        _fail_usage("--tag-on-pass needs --data to be a dataset on the server")
+    base = None
+    if baseline:
+        base = load_experiment(
+            baseline, endpoint=None, api_key=None, dataset=data if on_server else None
+        )
+    examples = _data(data, store=bool(tag_on_pass_name))
     try:
         results = goldloop.evaluate(
             fn, examples, evaluators, repetitions=repetitions, max_concurrency=max_concurrency,
@@ -225,4 +243,6 @@ def gate(
     for path, body in ((report, text), (junit, outcome.junit()), (markdown, outcome.markdown())):
         if path:
             Path(path).write_text(body, encoding="utf-8")
+    if outcome.passed and tag_on_pass_name:
+        click.echo(tag_on_pass(results.experiment, tag_on_pass_name))
     sys.exit(0 if outcome.passed else 1)

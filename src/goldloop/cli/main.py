@@ -307,9 +307,11 @@ cli.add_command(_reference)
 
 def _register_experiment_commands() -> None:
     from goldloop.cli.experiments import compare, gate
+    from goldloop.cli.experiments_remote import experiments
 
     cli.add_command(compare)
     cli.add_command(gate)
+    cli.add_command(experiments)
 
 
 _register_experiment_commands()

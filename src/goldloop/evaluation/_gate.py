@@ -135,6 +135,8 @@ def run_gate_checks(
         comparisons = results.compare(baseline, lower_is_better=lower_is_better)
         if not comparisons:
             checks.append(Check("no regression", False, "no score key in common with the baseline"))
+        elif all(c.n_pairs == 0 for c in comparisons):
+            checks.append(Check("no regression", False, "no example in common with the baseline"))
         for verdict in regression_verdicts(comparisons, alpha=alpha, min_effect=min_effect):
             checks.append(
                 Check(f"no regression {verdict.key}", not verdict.regression, verdict.reason)

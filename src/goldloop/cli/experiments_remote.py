@@ -1,0 +1,178 @@
+"""`goldloop experiments list|show|tag|untag`, and where `compare` and `gate --baseline` find an
+experiment: a saved results file, an experiment id or name on the server, or ``tag:NAME`` (the
+experiment of the dataset carrying that tag)."""
+
+from __future__ import annotations
+
+import math
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, NoReturn
+
+import click
+import httpx
+import orjson
+
+from goldloop.cli.remote import api_errors, http_options
+from goldloop.client import ApiError, Client
+
+if TYPE_CHECKING:
+    from goldloop.evaluation import ExperimentResults
+
+
+def fail_usage(message: str) -> NoReturn:
+    click.echo(f"error: {message}", err=True)
+    sys.exit(2)
+
+
+def load_results_file(path: str) -> ExperimentResults:
+    from goldloop.evaluation import ExperimentResults
+
+    try:
+        return ExperimentResults.load(path)
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        fail_usage(f"cannot read experiment results {path}: {exc}")
+
+
+def load_experiment(
+    spec: str, *, endpoint: str | None, api_key: str | None, dataset: str | None = None
+) -> ExperimentResults:
+    """``spec`` is a results file, an experiment id or name on the server, or ``tag:NAME`` with
+    ``dataset`` (a dataset on the server). Anything that cannot be found exits with code 2."""
+    if not spec.startswith("tag:") and Path(spec).is_file():
+        return load_results_file(spec)
+    with Client(endpoint, api_key) as client:
+        try:
+            if spec.startswith("tag:"):
+                tag = spec[4:]
+                if not dataset:
+                    fail_usage(f"{spec}: a tagged baseline needs the dataset on the server")
+                found = client.tagged_experiment(dataset, tag)
+                if found is None:
+                    fail_usage(f"no experiment of dataset {dataset!r} is tagged {tag!r}")
+                return client.experiment_results(found["id"])
+            return client.experiment_results(spec)
+        except ApiError as exc:
+            if exc.status == 404 and not spec.startswith("tag:"):
+                fail_usage(
+                    f"{spec!r} is neither a results file nor an experiment on {client.endpoint}"
+                )
+            fail_usage(f"cannot read experiment {spec!r}: {exc.message} ({exc.status})")
+        except httpx.TransportError as exc:
+            where = client.endpoint
+            fail_usage(f"{spec!r} is not a results file, and {where} is out of reach: {exc}")
+
+
+def tag_on_pass(experiment: str, tag: str) -> str:
+    """Tag the experiment the gate just passed; returns the line to print."""
+    with Client() as client:
+        try:
+            moved = client.tag_experiment(experiment, tag)
+        except ApiError as exc:
+            fail_usage(f"cannot tag experiment {experiment!r} as {tag!r}: {exc.message}")
+        except httpx.TransportError as exc:
+            fail_usage(f"cannot tag experiment {experiment!r}: {client.endpoint}: {exc}")
+    previous = moved.get("previous")
+    return f"tagged experiment {experiment} as {tag!r}" + (
+        f" (moved from {previous})" if previous else ""
+    )
+
+
+# --- goldloop experiments ... -----------------------------------------------------------------
+
+
+def _scores(e: dict[str, Any]) -> str:
+    parts = []
+    for key, s in e["scores"].items():
+        mean = s["mean"]
+        shown = "-" if mean is None or math.isnan(mean) else f"{mean:.3f}"
+        parts.append(f"{key}={shown} (n={s['n']})")
+    return ", ".join(parts)
+
+
+def _dataset(e: dict[str, Any]) -> str:
+    if not e["dataset_id"]:
+        return "-"
+    name = e["dataset"] or e["dataset_id"]
+    return f"{name}@v{e['dataset_version']}" if e["dataset_version"] is not None else name
+
+
+@click.group()
+def experiments() -> None:
+    """Experiments on a running server: list, show, tag baselines."""
+
+
+@experiments.command("list")
+@click.option("--dataset", default=None, help="Only experiments on this dataset (id or name).")
+@click.option("--tag", default=None, help="Only the experiment(s) carrying this tag.")
+@click.option("--limit", default=20, show_default=True, help="At most this many, newest first.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON Lines.")
+@http_options
+@api_errors
+def list_cmd(
+    dataset: str | None, tag: str | None, limit: int, as_json: bool, endpoint: str,
+    api_key: str | None,
+) -> None:  # fmt: skip
+    """Experiments, newest first: dataset and version, runs, errors, tags, mean per score key."""
+    with Client(endpoint, api_key) as client:
+        for i, e in enumerate(client.list_experiments(dataset=dataset, tag=tag)):
+            if i >= limit:
+                break
+            if as_json:
+                click.echo(orjson.dumps(e).decode())
+                continue
+            tags = ",".join(e["tags"]) or "-"
+            click.echo(
+                f"{e['name']}\t{_dataset(e)}\t{e['run_count']} runs\t{e['error_count']} errors"
+                f"\t{tags}\t{_scores(e)}"
+            )
+
+
+@experiments.command("show")
+@click.argument("experiment")
+@click.option("--json", "as_json", is_flag=True, help="Print the experiment as JSON.")
+@http_options
+@api_errors
+def show_cmd(experiment: str, as_json: bool, endpoint: str, api_key: str | None) -> None:
+    """One experiment (id or name) with its aggregate scores per key."""
+    with Client(endpoint, api_key) as client:
+        e = client.get_experiment(experiment)
+    if as_json:
+        click.echo(orjson.dumps(e, option=orjson.OPT_INDENT_2).decode())
+        return
+    click.echo(f"Experiment {e['name']} ({e['id']}), created {e['created_at']}")
+    click.echo(f"dataset: {_dataset(e)}   repetitions: {e['repetitions'] or '-'}")
+    click.echo(f"runs: {e['run_count']}   errors: {e['error_count']}")
+    click.echo(f"tags: {', '.join(e['tags']) or '-'}")
+    if e["metadata"]:
+        click.echo(f"metadata: {orjson.dumps(e['metadata']).decode()}")
+    click.echo(f"{'key':28} {'mean':>8} {'n':>6} {'binary':>7}")
+    for key, s in e["scores"].items():
+        mean = "-" if s["mean"] is None else f"{s['mean']:.3f}"
+        click.echo(f"{key:28} {mean:>8} {s['n']:6d} {'yes' if s['binary'] else 'no':>7}")
+
+
+@experiments.command("tag")
+@click.argument("experiment")
+@click.argument("tag")
+@http_options
+@api_errors
+def tag_cmd(experiment: str, tag: str, endpoint: str, api_key: str | None) -> None:
+    """Tag EXPERIMENT (e.g. `main`); the tag leaves the dataset's experiment that had it."""
+    with Client(endpoint, api_key) as client:
+        moved = client.tag_experiment(experiment, tag)
+    name = moved["experiment"]["name"]
+    previous = moved["previous"]
+    click.echo(f"tagged {name} as {tag!r}" + (f" (moved from {previous})" if previous else ""))
+
+
+@experiments.command("untag")
+@click.argument("experiment")
+@click.argument("tag")
+@http_options
+@api_errors
+def untag_cmd(experiment: str, tag: str, endpoint: str, api_key: str | None) -> None:
+    """Remove TAG from EXPERIMENT."""
+    with Client(endpoint, api_key) as client:
+        e = client.untag_experiment(experiment, tag)
+    click.echo(f"removed tag {tag!r} from {e['name']}")

@@ -1,0 +1,177 @@
+"""The gate, `goldloop compare`, `goldloop experiments` and the SDK against a real server on a
+real socket: baselines by tag (`--baseline tag:main`, `--tag-on-pass main`), by name, and the
+errors that must exit 2."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import orjson
+import pytest
+from click.testing import CliRunner
+
+import goldloop
+from goldloop import _setup, _tracing
+from goldloop.cli.main import cli
+from goldloop.client import Client
+from goldloop.settings import Settings
+from live_api import LiveApi, live_api
+from test_gate_cli import AGENTS, EXACT
+
+
+@pytest.fixture
+def live(settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[LiveApi]:
+    (tmp_path / "gl_agents.py").write_text(AGENTS)
+    monkeypatch.chdir(tmp_path)
+    with live_api(settings) as api:
+        monkeypatch.setenv("GOLDLOOP_ENDPOINT", api.endpoint)
+        monkeypatch.setenv("GOLDLOOP_API_KEY", api.key)
+        monkeypatch.delenv("GOLDLOOP_TRACING", raising=False)
+        headers = {"x-api-key": api.key}
+        with httpx.Client(base_url=api.endpoint + "/api/v1", headers=headers) as http:
+            assert http.post("/datasets", json={"name": "golden"}).status_code == 201
+            examples = [
+                {"id": f"q{i}", "inputs": {"q": i}, "outputs": {"answer": f"a{i}"}}
+                for i in range(100)
+            ]
+            r = http.post("/datasets/golden/examples", json={"examples": examples})
+            assert r.status_code == 201, r.text
+        yield api
+        goldloop.shutdown(5.0)
+    with _setup._lock:
+        _setup._config = None
+        _setup._exporter = None
+    _tracing._set_sink(None)
+    _tracing._ENABLED = True
+    sys.modules.pop("gl_agents", None)
+
+
+def run(*args: str) -> tuple[int, str]:
+    result = CliRunner().invoke(cli, list(args))
+    return result.exit_code, result.output
+
+
+def gate(target: str, *args: str) -> tuple[int, str]:
+    return run(
+        "gate", "--target", f"gl_agents:{target}", "--data", "golden", "--evaluator", EXACT,
+        "--evaluators", "gl_agents:EVALUATORS", *args,
+    )  # fmt: skip
+
+
+def experiment_of(output: str) -> str:
+    head = output.splitlines()[0]  # goldloop gate: PASS — experiment NAME
+    return head.rsplit(" ", 1)[-1]
+
+
+@pytest.fixture
+def client(live: LiveApi) -> Iterator[Client]:
+    with Client(live.endpoint, live.key) as c:
+        yield c
+
+
+def test_tag_baselines_gate_pull_requests(client: Client) -> None:
+    # push to main: no baseline yet; passing tags the experiment `main`
+    code, out = gate("good", "--min-mean", "correct=0.95", "--tag-on-pass", "main")
+    assert code == 0, out
+    first = experiment_of(out)
+    assert f"tagged experiment {first} as 'main'" in out
+    stored = client.get_experiment(first)
+    assert stored["tags"] == ["main"]
+    assert (stored["dataset"], stored["dataset_version"], stored["run_count"]) == ("golden", 1, 100)
+    assert stored["scores"]["correct"]["mean"] == 1.0
+
+    # a pull request with 10% of the answers wrong: fails against tag:main, names the key
+    code, out = gate("broken", "--baseline", "tag:main", "--tag-on-pass", "main")
+    assert code == 1, out
+    assert f"baseline: {first}" in out
+    assert "[FAIL] no regression correct" in out
+    assert "tagged experiment" not in out
+    assert client.tagged_experiment("golden", "main")["name"] == first  # type: ignore[index]
+
+    # the same agent again, its noisy judge flipping other verdicts: passes, and moves the tag
+    code, out = gate("good", "--baseline", "tag:main", "--tag-on-pass", "main")
+    assert code == 0, out
+    assert "[pass] no regression correct" in out
+    assert "[pass] no regression judge" in out
+    second = experiment_of(out)
+    assert f"tagged experiment {second} as 'main' (moved from {stored['id']})" in out
+    assert client.get_experiment(first)["tags"] == []
+
+    # a baseline given by name works as well
+    code, out = gate("broken", "--baseline", first)
+    assert code == 1, out
+    assert "[FAIL] no regression correct" in out
+
+
+def test_bad_baselines_exit_2(live: LiveApi, tmp_path: Path) -> None:
+    code, out = gate("good", "--baseline", "tag:main")
+    assert code == 2
+    assert "no experiment of dataset 'golden' is tagged 'main'" in out
+    code, out = gate("good", "--baseline", "agent-v0-gone")
+    assert code == 2
+    assert "'agent-v0-gone' is neither a results file nor an experiment" in out
+    (tmp_path / "golden.jsonl").write_bytes(b'{"id": "q1", "inputs": {"q": 1}}\n')
+    code, out = run(
+        "gate", "--target", "gl_agents:good", "--data", "golden.jsonl", "--evaluator", EXACT,
+        "--tag-on-pass", "main",
+    )  # fmt: skip
+    assert code == 2
+    assert "--tag-on-pass needs --data to be a dataset on the server" in out
+    code, out = run(
+        "gate", "--target", "gl_agents:good", "--data", "golden.jsonl", "--evaluator", EXACT,
+        "--baseline", "tag:main",
+    )  # fmt: skip
+    assert code == 2
+    assert "needs the dataset on the server" in out
+    code, out = run("compare", "nope-a", "nope-b")
+    assert code == 2
+    assert "'nope-a' is neither a results file nor an experiment" in out
+
+
+def test_compare_and_experiments_commands(client: Client) -> None:
+    code, out = gate("good", "--tag-on-pass", "main", "--save", "good.json")
+    assert code == 0, out
+    good = experiment_of(out)
+    code, out = gate("broken", "--tag-on-pass", "candidate", "--min-mean", "correct=0.5")
+    assert code == 0, out
+    broken = experiment_of(out)
+
+    # server vs server, and a file vs the server: the same comparison
+    code, remote = run("compare", good, broken, "--json")
+    assert code == 0, remote
+    code, mixed = run("compare", "good.json", broken, "--json")
+    assert code == 0, mixed
+    assert orjson.loads(remote) == orjson.loads(mixed)
+    correct = next(c for c in orjson.loads(remote) if c["key"] == "correct")
+    assert (correct["regressed"], correct["verdict"]["regression"]) == (10, True)
+
+    # ... and the server's own comparison agrees with the SDK's local one
+    local = client.experiment_results(broken).compare(client.experiment_results(good))
+    served = client.compare_experiments(good, broken, examples=True)["comparisons"]
+    for c in local:
+        mirror = next(s for s in served if s["key"] == c.key)
+        mirror.pop("verdict")
+        assert mirror == orjson.loads(orjson.dumps(c.to_dict()))
+
+    code, out = run("experiments", "list", "--dataset", "golden")
+    assert code == 0, out
+    lines = out.splitlines()
+    assert [line.split("\t")[0] for line in lines] == [broken, good]
+    assert "golden@v1\t100 runs\t0 errors\tcandidate\tcorrect=0.900 (n=100)" in lines[0]
+    code, out = run("experiments", "show", good)
+    assert code == 0, out
+    assert "tags: main" in out
+    assert "correct" in out
+    code, out = run("experiments", "tag", broken, "main")
+    assert code == 0, out
+    assert f"tagged {broken} as 'main' (moved from" in out
+    code, out = run("experiments", "list", "--tag", "main", "--json")
+    assert [orjson.loads(line)["name"] for line in out.splitlines()] == [broken]
+    code, out = run("experiments", "untag", broken, "main")
+    assert code == 0, out
+    code, out = run("experiments", "untag", broken, "main")
+    assert code == 1
+    assert "has no tag 'main'" in out
