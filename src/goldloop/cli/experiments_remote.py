@@ -37,10 +37,11 @@ def load_results_file(path: str) -> ExperimentResults:
 def load_experiment(
     spec: str, *, endpoint: str | None, api_key: str | None, dataset: str | None = None
 ) -> ExperimentResults:
-    """``spec`` is a results file, an experiment id or name on the server, or ``tag:NAME`` with
-    ``dataset`` (a dataset on the server). Anything that cannot be found exits with code 2."""
-    if not spec.startswith("tag:") and Path(spec).is_file():
-        return load_results_file(spec)
+    """``spec`` is a results file (any existing file, or a name ending in ``.json``), an
+    experiment id or name on the server, or ``tag:NAME`` with ``dataset`` (a dataset on the
+    server). Anything that cannot be found exits with code 2."""
+    if not spec.startswith("tag:") and (Path(spec).is_file() or spec.endswith(".json")):
+        return load_results_file(spec)  # a missing *.json is a missing file, not a name
     with Client(endpoint, api_key) as client:
         try:
             if spec.startswith("tag:"):
