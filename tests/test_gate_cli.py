@@ -157,3 +157,22 @@ def test_compare_command(workdir: Path) -> None:
     assert entry["regressed"] == 10
     assert entry["test"]["test"] == "mcnemar"
     assert entry["verdict"]["regression"] is True
+
+
+def test_compare_several_candidates_with_one_baseline(workdir: Path) -> None:
+    assert gate("--target", "gl_agents:good", "--evaluator", EXACT, "--save", "a.json")[0] == 0
+    assert gate("--target", "gl_agents:good", "--evaluator", EXACT, "--save", "a2.json")[0] == 0
+    assert gate("--target", "gl_agents:broken", "--evaluator", EXACT, "--save", "b.json")[0] == 0
+    text = CliRunner().invoke(cli, ["compare", "a.json", "a2.json", "b.json"])
+    assert text.exit_code == 0, text.output
+    blocks = text.output.split("\n\n")
+    assert len(blocks) == 2
+    assert "REGRESSION" not in blocks[0]
+    assert "REGRESSION" in blocks[1]
+    as_json = CliRunner().invoke(cli, ["compare", "a.json", "a2.json", "b.json", "--json"])
+    same, worse = orjson.loads(as_json.output)
+    assert (same["keys"][0]["regressed"], same["keys"][0]["verdict"]["regression"]) == (0, False)
+    assert (worse["keys"][0]["regressed"], worse["keys"][0]["verdict"]["regression"]) == (10, True)
+    assert same["baseline"] == worse["baseline"] != same["candidate"] != worse["candidate"]
+    missing = CliRunner().invoke(cli, ["compare", "a.json"])
+    assert missing.exit_code == 2

@@ -25,33 +25,53 @@ def _fail_usage(message: str) -> None:
 
 @click.command()
 @click.argument("baseline")
-@click.argument("candidate")
+@click.argument("candidates", nargs=-1, required=True, metavar="CANDIDATE...")
 @click.option("--alpha", default=0.05, show_default=True, help="Significance level.")
 @click.option("--lower-is-better", multiple=True, help="A key where lower scores are better.")
 @click.option("--examples", is_flag=True, help="Also list every example that moved.")
 @click.option("--json", "as_json", is_flag=True, help="Print the comparison as JSON.")
 @http_options
 def compare(
-    baseline: str, candidate: str, alpha: float, lower_is_better: tuple[str, ...],
+    baseline: str, candidates: tuple[str, ...], alpha: float, lower_is_better: tuple[str, ...],
     examples: bool, as_json: bool, endpoint: str, api_key: str | None,
 ) -> None:  # fmt: skip
-    """Compare two experiments example by example: counts, mean difference with a 95% CI,
-    paired test, verdict. Each of BASELINE and CANDIDATE is a saved results file (from
-    `evaluate(...).save()` or `gate --save`) or an experiment id or name on the server."""
+    """Compare experiments example by example with a baseline: counts, mean difference with a
+    95% CI, paired test, verdict. BASELINE and each CANDIDATE is a saved results file (from
+    `evaluate(...).save()` or `gate --save`) or an experiment id or name on the server. With
+    several candidates, each is compared with the baseline on its own (each verdict at
+    --alpha: with many candidates, expect some false alarms, or lower --alpha)."""
     from goldloop.domain.comparison import regression_verdicts
 
     a = load_experiment(baseline, endpoint=endpoint, api_key=api_key)
-    b = load_experiment(candidate, endpoint=endpoint, api_key=api_key)
-    comparisons = b.compare(a, lower_is_better=lower_is_better)
-    verdicts = regression_verdicts(comparisons, alpha=alpha)
+    blocks = []
+    for candidate in candidates:
+        b = load_experiment(candidate, endpoint=endpoint, api_key=api_key)
+        comparisons = b.compare(a, lower_is_better=lower_is_better)
+        blocks.append((b, comparisons, regression_verdicts(comparisons, alpha=alpha)))
     if as_json:
-        out = [
-            {**c.to_dict(with_examples=examples), "verdict": v.to_dict()}
-            for c, v in zip(comparisons, verdicts, strict=True)
+        docs = [
+            [
+                {**c.to_dict(with_examples=examples), "verdict": v.to_dict()}
+                for c, v in zip(comparisons, verdicts, strict=True)
+            ]
+            for _, comparisons, verdicts in blocks
         ]
+        out: Any = docs[0] if len(docs) == 1 else [
+            {"baseline": a.experiment, "candidate": b.experiment, "keys": doc}
+            for (b, _, _), doc in zip(blocks, docs, strict=True)
+        ]  # fmt: skip
         click.echo(orjson.dumps(out, option=orjson.OPT_INDENT_2).decode())
         return
-    click.echo(f"A = {a.experiment}   B = {b.experiment}")
+    for i, (b, comparisons, verdicts) in enumerate(blocks):
+        if i:
+            click.echo("")
+        _print_comparison(a.experiment, b.experiment, comparisons, verdicts, examples)
+
+
+def _print_comparison(
+    name_a: str | None, name_b: str | None, comparisons: Any, verdicts: Any, examples: bool
+) -> None:
+    click.echo(f"A = {name_a}   B = {name_b}")
     click.echo(
         f"{'key':24} {'pairs':>5} {'mean A':>8} {'mean B':>8} {'diff':>8} {'95% CI':>19} "
         f"{'+/-/=':>11} {'test':>9} {'p':>8} {'noise':>6}"
