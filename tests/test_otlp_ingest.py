@@ -161,7 +161,7 @@ async def test_genai_spans_over_protobuf_map_onto_runs(
     assert otel["span_kind"] == 3
     # the content attributes are stored once, in inputs/outputs, and can be restored exactly
     assert "gen_ai.input.messages" not in otel["attributes"]
-    assert otel["moved"]["gen_ai.input.messages"] == "python"  # json.dumps spelling
+    assert otel["moved"]["gen_ai.input.messages"] == "spaced"  # json.dumps spelling (ASCII)
     restored = restore_content(otel["attributes"], otel["moved"], llm)
     # (byte for byte on SQLite; PostgreSQL's JSONB does not keep object key order)
     assert json.loads(restored["gen_ai.output.messages"]) == OUT_MSGS

@@ -15,6 +15,7 @@ from typing import Any
 
 from goldloop.domain import otel_messages as msgs
 from goldloop.domain.clock import from_iso
+from goldloop.domain.otel_attrs import SpanAttributes
 from goldloop.domain.otel_decode import OtelSpan
 from goldloop.domain.otel_dedupe import move_content
 from goldloop.domain.otel_export import GOLDLOOP_RUN
@@ -127,11 +128,7 @@ def _number(value: Any) -> float | None:
         return None
 
 
-def _prefixed(attrs: Mapping[str, Any], prefix: str) -> dict[str, Any]:
-    return {k[len(prefix) :]: v for k, v in attrs.items() if k.startswith(prefix)}
-
-
-def detect_kind(a: Mapping[str, Any]) -> str:
+def detect_kind(a: SpanAttributes) -> str:
     ls = a.get("langsmith.span.kind")
     if isinstance(ls, str) and ls.lower() in _LANGSMITH_KINDS:
         return ls.lower()
@@ -157,7 +154,7 @@ def detect_kind(a: Mapping[str, Any]) -> str:
     return "unknown"
 
 
-def provider(a: Mapping[str, Any]) -> str | None:
+def provider(a: SpanAttributes) -> str | None:
     raw = first(a.get("gen_ai.provider.name"), a.get("gen_ai.system"))
     if raw is None:
         host, system = a.get("llm.provider"), a.get("llm.system")
@@ -169,58 +166,77 @@ def provider(a: Mapping[str, Any]) -> str | None:
     return _PROVIDERS.get(raw.lower(), raw.lower())[:100]
 
 
-def _usage(a: Mapping[str, Any], patch: RunPatch) -> None:
-    details = parse_json(a.get("langfuse.observation.usage_details"))
+_INPUT_TOKENS = (
+    "gen_ai.usage.input_tokens",
+    "gen_ai.usage.prompt_tokens",
+    "llm.token_count.prompt",
+)
+_OUTPUT_TOKENS = (
+    "gen_ai.usage.output_tokens",
+    "gen_ai.usage.completion_tokens",
+    "llm.token_count.completion",
+)
+_TOTAL_TOKENS = ("llm.token_count.total", "gen_ai.usage.total_tokens", "llm.usage.total_tokens")
+_USAGE_DETAILS = {
+    "cache_read_tokens": (
+        "gen_ai.usage.cache_read.input_tokens",
+        "llm.token_count.prompt_details.cache_read",
+    ),
+    "cache_write_tokens": (
+        "gen_ai.usage.cache_write.input_tokens",
+        "gen_ai.usage.cache_creation.input_tokens",
+        "llm.token_count.prompt_details.cache_write",
+    ),
+    "reasoning_tokens": (
+        "gen_ai.usage.reasoning.output_tokens",
+        "llm.token_count.completion_details.reasoning",
+        "gen_ai.usage.details.reasoning_tokens",
+    ),
+}
+_LANGFUSE_USAGE = "langfuse.observation.usage_details"
+# A span with none of these attributes has no usage (most spans: agents, tools, retrievals).
+_USAGE_KEYS = frozenset(
+    {
+        _LANGFUSE_USAGE,
+        *_INPUT_TOKENS,
+        *_OUTPUT_TOKENS,
+        *_TOTAL_TOKENS,
+        *(key for keys in _USAGE_DETAILS.values() for key in keys),
+    }
+)
+
+
+def _usage(a: SpanAttributes, patch: RunPatch) -> None:
+    details = a.json(_LANGFUSE_USAGE)
     details = details if isinstance(details, dict) else {}
-    tin = _tokens(
-        first(
-            a.get("gen_ai.usage.input_tokens"),
-            a.get("gen_ai.usage.prompt_tokens"),
-            a.get("llm.token_count.prompt"),
-            details.get("input"),
-        )
-    )
-    tout = _tokens(
-        first(
-            a.get("gen_ai.usage.output_tokens"),
-            a.get("gen_ai.usage.completion_tokens"),
-            a.get("llm.token_count.completion"),
-            details.get("output"),
-        )
-    )
-    total = _tokens(
-        first(
-            a.get("llm.token_count.total"),
-            a.get("gen_ai.usage.total_tokens"),
-            a.get("llm.usage.total_tokens"),
-            details.get("total"),
-        )
-    )
+    tin = _tokens(first(*map(a.get, _INPUT_TOKENS), details.get("input")))
+    tout = _tokens(first(*map(a.get, _OUTPUT_TOKENS), details.get("output")))
+    total = _tokens(first(*map(a.get, _TOTAL_TOKENS), details.get("total")))
     for name, value in (("input_tokens", tin), ("output_tokens", tout), ("total_tokens", total)):
         if value is not None:
             patch.fields[name] = value
-    extra = {
-        "cache_read_tokens": first(
-            a.get("gen_ai.usage.cache_read.input_tokens"),
-            a.get("llm.token_count.prompt_details.cache_read"),
-        ),
-        "cache_write_tokens": first(
-            a.get("gen_ai.usage.cache_write.input_tokens"),
-            a.get("gen_ai.usage.cache_creation.input_tokens"),
-            a.get("llm.token_count.prompt_details.cache_write"),
-        ),
-        "reasoning_tokens": first(
-            a.get("gen_ai.usage.reasoning.output_tokens"),
-            a.get("llm.token_count.completion_details.reasoning"),
-            a.get("gen_ai.usage.details.reasoning_tokens"),
-        ),
+    usage = {
+        name: t
+        for name, keys in _USAGE_DETAILS.items()
+        if (t := _tokens(first(*map(a.get, keys)))) is not None
     }
-    usage = {k: t for k, v in extra.items() if (t := _tokens(v)) is not None}
     if usage:
         patch.extra["usage"] = usage
 
 
-def _cost(a: Mapping[str, Any], patch: RunPatch) -> None:
+_LANGFUSE_COST = "langfuse.observation.cost_details"
+_COST_KEYS = frozenset(
+    {
+        "llm.cost.prompt",
+        "llm.cost.completion",
+        "llm.cost.total",
+        "gen_ai.usage.cost",
+        _LANGFUSE_COST,
+    }
+)
+
+
+def _cost(a: SpanAttributes, patch: RunPatch) -> None:
     parts = {
         "input": _number(a.get("llm.cost.prompt")),
         "output": _number(a.get("llm.cost.completion")),
@@ -228,7 +244,7 @@ def _cost(a: Mapping[str, Any], patch: RunPatch) -> None:
     }
     given = {k: v for k, v in parts.items() if v is not None}
     if not given:
-        details = parse_json(a.get("langfuse.observation.cost_details"))
+        details = a.json(_LANGFUSE_COST)
         if isinstance(details, dict):
             given = {k: n for k, v in details.items() if (n := _number(v)) is not None}
     if not given:
@@ -240,19 +256,19 @@ def _cost(a: Mapping[str, Any], patch: RunPatch) -> None:
     patch.extra["cost"] = {**given, "total": total, "source": "sender"}
 
 
-def _text_or_json(a: Mapping[str, Any], value_key: str, mime_key: str) -> Any:
+def _text_or_json(a: SpanAttributes, value_key: str, mime_key: str) -> Any:
     value = a.get(value_key)
     mime = a.get(mime_key)
     if isinstance(value, str) and isinstance(mime, str) and "json" in mime:
-        return parse_json(value)
+        return a.json(value_key)
     return value
 
 
-def _documents(a: Mapping[str, Any]) -> list[Any] | None:
-    docs = parse_json(a.get("gen_ai.retrieval.documents"))
+def _documents(a: SpanAttributes) -> list[Any] | None:
+    docs = a.json("gen_ai.retrieval.documents")
     if isinstance(docs, list):
         return docs
-    flats = msgs.unflatten(a, "retrieval.documents.")
+    flats = msgs.unflatten(a.group("retrieval.documents."), "")
     if not flats:
         return None
     out = []
@@ -268,49 +284,48 @@ def _event_bodies(span: OtelSpan) -> list[tuple[str, Mapping[str, Any]]]:
     return [(e["name"], e["attributes"]) for e in span.events if e["name"].startswith("gen_ai.")]
 
 
-def _io(a: Mapping[str, Any], kind: str, span: OtelSpan) -> tuple[Any, Any]:
+def _io(a: SpanAttributes, kind: str, span: OtelSpan) -> tuple[Any, Any]:
     generic_in = first(
-        _text_or_json(a, "input.value", "input.mime_type"),
-        parse_json(a.get("traceloop.entity.input")),
+        _text_or_json(a, "input.value", "input.mime_type"), a.json("traceloop.entity.input")
     )
     generic_out = first(
-        _text_or_json(a, "output.value", "output.mime_type"),
-        parse_json(a.get("traceloop.entity.output")),
+        _text_or_json(a, "output.value", "output.mime_type"), a.json("traceloop.entity.output")
     )
     inputs: Any = None
     outputs: Any = None
     if kind in ("llm", "embedding", "agent"):
         ev_in, ev_out = msgs.from_events(_event_bodies(span)) if span.events else (None, None)
+        finish = a.get("llm.finish_reason")
         m_in = first(
-            parse_json(a.get("gen_ai.input.messages")),
-            msgs.openinference(a, output=False),
-            msgs.legacy_genai(a, output=False),
+            a.json("gen_ai.input.messages"),
+            msgs.openinference(a.group("llm.input_messages."), finish, output=False),
+            msgs.legacy_genai(a.group("gen_ai.prompt."), output=False),
             ev_in,
         )
-        system = parse_json(a.get("gen_ai.system_instructions"))
+        system = a.json("gen_ai.system_instructions")
         if m_in is not None or system is not None:
             inputs = {k: v for k, v in (("messages", m_in), ("system", system)) if v is not None}
         m_out = first(
-            parse_json(a.get("gen_ai.output.messages")),
-            msgs.openinference(a, output=True),
-            msgs.legacy_genai(a, output=True),
+            a.json("gen_ai.output.messages"),
+            msgs.openinference(a.group("llm.output_messages."), finish, output=True),
+            msgs.legacy_genai(a.group("gen_ai.completion."), output=True),
             ev_out,
         )
         if m_out is not None:
             outputs = {"messages": m_out}
     elif kind == "tool":
-        inputs = parse_json(a.get("gen_ai.tool.call.arguments"))
-        outputs = parse_json(a.get("gen_ai.tool.call.result"))
+        inputs = a.json("gen_ai.tool.call.arguments")
+        outputs = a.json("gen_ai.tool.call.result")
     elif kind == "retriever":
         inputs = a.get("gen_ai.retrieval.query.text")
         docs = _documents(a)
         outputs = {"documents": docs} if docs is not None else None
-    lf_in = msgs.parse_json_value(a.get("langfuse.observation.input"))
-    lf_out = msgs.parse_json_value(a.get("langfuse.observation.output"))
+    lf_in = a.json_value("langfuse.observation.input")
+    lf_out = a.json_value("langfuse.observation.output")
     return first(lf_in, inputs, generic_in), first(lf_out, outputs, generic_out)
 
 
-def _error(a: Mapping[str, Any], span: OtelSpan) -> dict[str, Any]:
+def _error(a: SpanAttributes, span: OtelSpan) -> dict[str, Any]:
     exc: Mapping[str, Any] = {}
     for event in span.events:
         if event["name"] == "exception":
@@ -327,7 +342,7 @@ def _error(a: Mapping[str, Any], span: OtelSpan) -> dict[str, Any]:
     return {k: str(v) for k, v in error.items() if v is not None} or {"message": ""}
 
 
-def _tags(a: Mapping[str, Any]) -> list[str] | None:
+def _tags(a: SpanAttributes) -> list[str] | None:
     raw = first(a.get("tag.tags"), a.get("langfuse.trace.tags"), a.get("langsmith.span.tags"))
     raw = parse_json(raw)
     if isinstance(raw, str):
@@ -337,8 +352,8 @@ def _tags(a: Mapping[str, Any]) -> list[str] | None:
     return list(dict.fromkeys(str(t) for t in raw))
 
 
-def _metadata(a: Mapping[str, Any]) -> dict[str, Any] | None:
-    base = parse_json(a.get("metadata"))
+def _metadata(a: SpanAttributes) -> dict[str, Any] | None:
+    base = a.json("metadata")
     merged: dict[str, Any] = dict(base) if isinstance(base, dict) else {}
     for prefix in (
         "traceloop.association.properties.",
@@ -346,7 +361,7 @@ def _metadata(a: Mapping[str, Any]) -> dict[str, Any] | None:
         "langfuse.trace.metadata.",
         "langsmith.metadata.",
     ):
-        merged.update(_prefixed(a, prefix))
+        merged.update(a.group(prefix))
     return merged or None
 
 
@@ -356,21 +371,21 @@ def _short(value: Any, limit: int) -> str | None:
     return str(value)[:limit]
 
 
-def _optional_extra(a: Mapping[str, Any], span: OtelSpan, start_us: int | None) -> dict[str, Any]:
+def _optional_extra(a: SpanAttributes, span: OtelSpan, start_us: int | None) -> dict[str, Any]:
     out: dict[str, Any] = {}
     request = {
-        k: v for k, v in _prefixed(a, "gen_ai.request.").items() if k != "model" and v is not None
+        k: v for k, v in a.group("gen_ai.request.").items() if k != "model" and v is not None
     }
     params = first(
         request,
-        parse_json(a.get("llm.invocation_parameters")),
-        parse_json(a.get("langfuse.observation.model.parameters")),
+        a.json("llm.invocation_parameters"),
+        a.json("langfuse.observation.model.parameters"),
     )
     if params is not None:
         out["params"] = params
     if (rm := a.get("llm.request.model_name")) and not a.get("gen_ai.request.model"):
         out["request_model"] = rm  # (gen_ai.request.model is read from the attributes)
-    agent = {k: v for k, v in _prefixed(a, "gen_ai.agent.").items() if v is not None}
+    agent = {k: v for k, v in a.group("gen_ai.agent.").items() if v is not None}
     if not agent and a.get("agent.name"):
         agent = {"name": a["agent.name"]}
     if agent:
@@ -433,7 +448,7 @@ def _apply_exact(patch: RunPatch, exact: Mapping[str, Any]) -> None:
 
 
 def span_to_patch(span: OtelSpan) -> RunPatch:
-    a = span.attributes
+    a = SpanAttributes(span.attributes)
     patch = RunPatch(
         id=str(first(a.get("langsmith.span.id"), span.span_id))[:64],
         trace_id=str(first(a.get("langsmith.trace.id"), span.trace_id))[:64],
@@ -465,8 +480,10 @@ def span_to_patch(span: OtelSpan) -> RunPatch:
         f["model"] = str(model)[:200]
     if (prov := provider(a)) is not None:
         f["provider"] = prov
-    _usage(a, patch)
-    _cost(a, patch)
+    if a.has_any(_USAGE_KEYS):
+        _usage(a, patch)
+    if a.has_any(_COST_KEYS):
+        _cost(a, patch)
     session = first(
         a.get("gen_ai.conversation.id"),
         a.get("session.id"),
@@ -490,12 +507,12 @@ def span_to_patch(span: OtelSpan) -> RunPatch:
     if (meta := _metadata(a)) is not None:
         f["metadata"] = meta
     patch.extra.update(_optional_extra(a, span, start_us))
-    exact = parse_json(a.get(GOLDLOOP_RUN))
+    exact = a.json(GOLDLOOP_RUN)
     if isinstance(exact, dict):  # a run Goldloop exported: its own fields, exactly
         _apply_exact(patch, exact)
         return patch
     raw = raw_otel(span)
-    raw["attributes"], moved = move_content(a, f)
+    raw["attributes"], moved = move_content(span.attributes, f, a.parsed)
     if moved:
         raw["moved"] = moved
     patch.extra["otel"] = raw

@@ -97,18 +97,21 @@ def _oi_message(flat: dict[str, Any], output: bool, finish: Any) -> dict[str, An
     return message
 
 
-def openinference(attrs: Mapping[str, Any], output: bool) -> list[dict[str, Any]] | None:
-    prefix = "llm.output_messages." if output else "llm.input_messages."
-    flats = unflatten(attrs, prefix)
+def openinference(
+    group: Mapping[str, Any], finish: Any, output: bool
+) -> list[dict[str, Any]] | None:
+    """Messages from the ``llm.input_messages.`` (or ``llm.output_messages.``) attributes, given
+    with that prefix taken off (``{"0.message.role": ...}``)."""
+    flats = unflatten(group, "")
     if not flats:
         return None
-    finish = attrs.get("llm.finish_reason")
     return [_oi_message(f, output, finish) for f in flats]
 
 
-def legacy_genai(attrs: Mapping[str, Any], output: bool) -> list[dict[str, Any]] | None:
-    """OpenLLMetry-style ``gen_ai.prompt.{i}.role|content`` / ``gen_ai.completion.{i}.*``."""
-    flats = unflatten(attrs, "gen_ai.completion." if output else "gen_ai.prompt.")
+def legacy_genai(group: Mapping[str, Any], output: bool) -> list[dict[str, Any]] | None:
+    """OpenLLMetry-style ``gen_ai.prompt.{i}.role|content`` / ``gen_ai.completion.{i}.*``,
+    given with that prefix taken off (``{"0.role": ...}``)."""
+    flats = unflatten(group, "")
     if not flats:
         return None
     messages = []
