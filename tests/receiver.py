@@ -1,5 +1,5 @@
-"""A real HTTP receiver on 127.0.0.1 for webhook tests: records every request and answers
-with scripted status codes (then 200)."""
+"""A real HTTP receiver on 127.0.0.1 for webhook tests: records every request (parsed and raw
+bytes) and answers with scripted status codes (then 200) and the body ``reply``."""
 
 from __future__ import annotations
 
@@ -24,6 +24,8 @@ class Receiver:
     url: str
     requests: list[Received] = field(default_factory=list)
     script: list[tuple[int, dict[str, str]]] = field(default_factory=list)
+    reply: bytes = b"ok"
+    raw: list[bytes] = field(default_factory=list)
 
     def bodies(self) -> list[Any]:
         return [r.body for r in self.requests]
@@ -39,6 +41,7 @@ def receiver() -> Iterator[Receiver]:
             length = int(self.headers.get("content-length", "0"))
             raw = self.rfile.read(length)
             with lock:
+                state.raw.append(raw)
                 state.requests.append(
                     Received(
                         self.path, {k.lower(): v for k, v in self.headers.items()}, json.loads(raw)
@@ -48,9 +51,9 @@ def receiver() -> Iterator[Receiver]:
             self.send_response(status)
             for k, v in headers.items():
                 self.send_header(k, v)
-            self.send_header("content-length", "2")
+            self.send_header("content-length", str(len(state.reply)))
             self.end_headers()
-            self.wfile.write(b"ok")
+            self.wfile.write(state.reply)
 
         def log_message(self, *args: Any) -> None:
             pass

@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from goldloop.domain.outbound import AllowList
+
 ENV_PREFIX = "GOLDLOOP_"
 LANGSMITH_INGEST_MODES = ("batch", "multipart", "multipart-zstd")
 SECRET_SETTINGS = ("judge_api_key",)
@@ -158,6 +160,17 @@ class Settings:
         ),
     )
 
+    outbound_allowed_hosts: str = field(
+        default="*",
+        metadata=_doc(
+            "Where the server may send requests for alert channels, rule webhooks and "
+            "server-side judges: comma-separated host names (`hooks.slack.com`), `*.suffix` "
+            "patterns, addresses and CIDR blocks (`10.0.0.0/8`); `*` is any host. Checked when a "
+            "URL is saved and after DNS resolution when sending. Link-local and cloud metadata "
+            "addresses (169.254.0.0/16, fe80::/10, ...) are refused unless a CIDR entry names "
+            "them. See docs/security.md."
+        ),
+    )
     judge_base_url: str = field(
         default="",
         metadata=_doc(
@@ -312,6 +325,12 @@ def _validate(s: Settings) -> None:
         raise SettingsError(
             f"setting otlp_path_prefix ({env_name('otlp_path_prefix')}): use a path like /otel"
         )
+    try:
+        AllowList.parse(s.outbound_allowed_hosts)
+    except ValueError as exc:
+        raise SettingsError(
+            f"setting outbound_allowed_hosts ({env_name('outbound_allowed_hosts')}): {exc}"
+        ) from None
     url = s.effective_database_url
     if not (url.startswith("sqlite") or url.startswith("postgresql")):
         raise SettingsError(

@@ -67,3 +67,10 @@ class Overloaded(GoldloopError):
     def __init__(self, message: str, *, retry_after: float = 1.0, details: Any = None) -> None:
         super().__init__(message, details=details)
         self.retry_after = retry_after
+
+
+class OutboundRefused(InvalidInput):
+    """An outgoing URL (channel, rule webhook, judge) is not allowed by
+    ``outbound_allowed_hosts``; the message names the host and the setting."""
+
+    code = "outbound_refused"

@@ -6,6 +6,8 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+import httpx
+
 from goldloop.evaluation._judge_cache import JudgeBudget, JudgeCache
 from goldloop.evaluation._judge_core import JudgeCore, prompt_hash, render_value
 from goldloop.evaluation._judge_http import JudgeEndpoint
@@ -133,6 +135,7 @@ class LLMJudge(Evaluator):
         budget: JudgeBudget | None = None,
         max_tokens_budget: int | None = None,
         environ: Mapping[str, str] | None = None,
+        transport: httpx.BaseTransport | None = None,
     ) -> None:
         if reference not in ("auto", "required", "none"):
             raise ValueError("reference must be 'auto', 'required' or 'none'")
@@ -160,7 +163,7 @@ class LLMJudge(Evaluator):
         )
         if max_tokens_budget is not None:
             budget = JudgeBudget(max_tokens=max_tokens_budget)
-        self.core = JudgeCore(endpoint, cache=cache, budget=budget)
+        self.core = JudgeCore(endpoint, cache=cache, budget=budget, transport=transport)
         rubric_text = f"Rubric:\n{rubric.strip()}\n" if rubric else ""
         self._user = USER_TEMPLATE.format(
             name=self.criteria_name,

@@ -10,6 +10,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import httpx
+
 from goldloop.evaluation._judge_cache import (
     JsonlJudgeCache,
     JudgeBudget,
@@ -78,11 +80,12 @@ class JudgeCore:
         *,
         cache: bool | str | JudgeCache | None = True,
         budget: JudgeBudget | None = None,
+        transport: httpx.BaseTransport | None = None,
     ) -> None:
         self.endpoint = endpoint
         self.cache = shared_cache(cache)
         self.budget = budget
-        self.http = JudgeHTTP(endpoint)
+        self.http = JudgeHTTP(endpoint, transport=transport)
 
     def close(self) -> None:
         self.http.close()

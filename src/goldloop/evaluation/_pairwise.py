@@ -13,6 +13,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+import httpx
+
 from goldloop.evaluation._judge import CRITERIA, fill
 from goldloop.evaluation._judge_cache import JudgeBudget, JudgeCache
 from goldloop.evaluation._judge_core import JudgeCore, prompt_hash, render_value
@@ -124,6 +126,7 @@ class PairwiseJudge:
         cache: bool | str | JudgeCache | None = True,
         budget: JudgeBudget | None = None,
         environ: Mapping[str, str] | None = None,
+        transport: httpx.BaseTransport | None = None,
     ) -> None:
         if reference not in ("auto", "none"):
             raise ValueError("reference must be 'auto' or 'none'")
@@ -141,7 +144,7 @@ class PairwiseJudge:
             timeout_s=timeout_s,
             json_mode=json_mode,
         )
-        self.core = JudgeCore(endpoint, cache=cache, budget=budget)
+        self.core = JudgeCore(endpoint, cache=cache, budget=budget, transport=transport)
         self._user = PAIRWISE_USER.format(name=self.criteria_name, criteria=self.criteria)
         self._hash = prompt_hash(PAIRWISE_SYSTEM, self._user, PAIRWISE_REFERENCE)
 

@@ -22,7 +22,7 @@ from goldloop.domain.clock import to_iso
 from goldloop.domain.errors import Conflict, InvalidInput, NotFound
 from goldloop.domain.notifications import CHANNEL_KINDS, AlertNotice, body_for
 from goldloop.domain.significance import Moments
-from goldloop.services import deliveries
+from goldloop.services import deliveries, outbound
 from goldloop.services.context import Principal, ServiceContext
 from goldloop.services.rules import compile_match
 from goldloop.store import alert_metrics
@@ -46,6 +46,7 @@ def create_channel(
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.netloc:
         raise InvalidInput("channel url must be an http(s) URL", details={"field": "url"})
+    outbound.check_url(ctx.settings.outbound_allowed_hosts, ctx.resolve, url, field_name="url")
     if kind == "pagerduty" and not secret:
         raise InvalidInput(
             "a pagerduty channel needs its routing key in 'secret'", details={"field": "secret"}

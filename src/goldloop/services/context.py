@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from goldloop.domain.clock import Clock, system_clock
+from goldloop.services.outbound import Resolver, system_resolver
 from goldloop.settings import Settings
 from goldloop.store.database import Database
 
@@ -27,3 +28,5 @@ class ServiceContext:
     db: Database
     settings: Settings
     clock: Clock = field(default=system_clock)
+    resolve: Resolver = field(default=system_resolver)
+    """DNS for outgoing requests (checked against ``outbound_allowed_hosts``)."""

@@ -17,6 +17,8 @@ from typing import Any
 import httpx
 from sqlalchemy.engine import Connection
 
+from goldloop.domain.errors import OutboundRefused
+from goldloop.services import outbound
 from goldloop.services.context import Principal, ServiceContext
 from goldloop.store import deliveries as store
 
@@ -26,6 +28,7 @@ BACKOFF_BASE_S = 2.0
 BACKOFF_MAX_S = 300.0
 LEASE_S = 60.0
 RETRYABLE = {408, 425, 429, 500, 502, 503, 504}
+REFUSED = "OutboundRefused: "
 
 
 @dataclass(frozen=True)
@@ -86,7 +89,8 @@ def dispatch_due(ctx: ServiceContext, http: httpx.Client, *, limit: int = 50) ->
         attempt = row["attempts"] + 1
         status_code, error, retry_after, took_ms = _post(ctx, http, row)
         ok = status_code is not None and 200 <= status_code < 300
-        retryable = status_code is None or status_code in RETRYABLE
+        refused = error is not None and error.startswith(REFUSED)
+        retryable = not refused and (status_code is None or status_code in RETRYABLE)
         if ok:
             outcome: dict[str, Any] = {"status": "sent", "last_error": None}
             sent += 1
@@ -120,18 +124,29 @@ def _post(
 ) -> tuple[int | None, str | None, str | None, int]:
     started = time.perf_counter()
     try:
+        target = outbound.pin(ctx.settings.outbound_allowed_hosts, ctx.resolve, row["url"])
         response = http.post(
-            row["url"],
+            target.url,
             json=row["body"],
-            headers={"Idempotency-Key": row["idempotency_key"], "User-Agent": "goldloop"},
+            headers={
+                **target.headers,
+                "Idempotency-Key": row["idempotency_key"],
+                "User-Agent": "goldloop",
+            },
+            extensions=target.extensions,
             timeout=ctx.settings.delivery_timeout_s,
         )
+    except OutboundRefused as exc:
+        # Final: sending again would be refused again. The message names the host only.
+        return None, REFUSED + exc.message, None, 0
     except httpx.HTTPError as exc:
         took = int((time.perf_counter() - started) * 1000)
         # The URL may carry a secret (Slack webhooks do): log the error class, never the URL.
         return None, f"{type(exc).__name__}: could not deliver", None, took
     took = int((time.perf_counter() - started) * 1000)
-    error = None if response.is_success else f"HTTP {response.status_code}: {response.text[:200]}"
+    # Only the status: the receiver's answer is not kept, so a URL aimed inside the network
+    # cannot read what an internal service says through the deliveries API.
+    error = None if response.is_success else f"HTTP {response.status_code}"
     return response.status_code, error, response.headers.get("retry-after"), took
 
 

@@ -18,10 +18,18 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from goldloop.domain.errors import InvalidInput
-from goldloop.evaluation import Evaluator, build_evaluator
+from goldloop.evaluation import (
+    EvaluationResult,
+    Evaluator,
+    RunData,
+    build_evaluator,
+    evaluate_run,
+)
+from goldloop.services.context import ServiceContext
+from goldloop.services.outbound import GuardedTransport
 from goldloop.settings import Settings
 
-__all__ = ["build", "judge_environ", "same_endpoint"]
+__all__ = ["build", "check", "evaluate", "judge_environ", "same_endpoint"]
 
 
 def same_endpoint(a: str, b: str) -> bool:
@@ -60,8 +68,9 @@ def judge_environ(settings: Settings, config: Mapping[str, Any]) -> dict[str, st
     return env
 
 
-def build(settings: Settings, spec: Mapping[str, Any]) -> Evaluator:
-    """Build one evaluator of a rule (``{"name", "config"}``) for the server."""
+def build(ctx: ServiceContext, spec: Mapping[str, Any]) -> Evaluator:
+    """Build one evaluator of a rule (``{"name", "config"}``) for the server: its judge
+    environment from the settings, its HTTP requests through the outbound guard."""
     name = str(spec["name"])
     config = dict(spec.get("config") or {})
     if isinstance(config.get("cache"), str):
@@ -71,4 +80,27 @@ def build(settings: Settings, spec: Mapping[str, Any]) -> Evaluator:
             "(use true or false)",
             details={"evaluator": name},
         )
-    return build_evaluator(name, config, inject={"environ": judge_environ(settings, config)})
+    inject = {
+        "environ": judge_environ(ctx.settings, config),
+        "transport": GuardedTransport(ctx.settings.outbound_allowed_hosts, ctx.resolve),
+    }
+    return build_evaluator(name, config, inject=inject)
+
+
+def evaluate(ctx: ServiceContext, spec: Mapping[str, Any], run: RunData) -> list[EvaluationResult]:
+    """Build, run and close one evaluator of a rule (a judge holds an HTTP connection pool)."""
+    evaluator = build(ctx, spec)
+    try:
+        return evaluate_run(evaluator, run)
+    finally:
+        close = getattr(evaluator, "close", None)
+        if callable(close):
+            close()
+
+
+def check(ctx: ServiceContext, spec: Mapping[str, Any]) -> None:
+    """Build one evaluator of a rule to check its name and config (raises InvalidInput)."""
+    evaluator = build(ctx, spec)
+    close = getattr(evaluator, "close", None)
+    if callable(close):
+        close()

@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy.engine import Connection
 
 from goldloop.domain.errors import NotFound
-from goldloop.evaluation import EvaluationResult, RunData, evaluate_run
+from goldloop.evaluation import EvaluationResult, RunData
 from goldloop.services import dataset_runs, feedback, rule_evaluators
 from goldloop.services.context import Principal, ServiceContext
 from goldloop.services.rule_actions import ActionSkipped, handler
@@ -114,12 +114,12 @@ def evaluate_online(ctx: ServiceContext, rule: Row, action: Row, config: Row) ->
     run = RunData.from_trace(rows, root_id=run_id)
     results: list[EvaluationResult] = []
     for spec in config["evaluators"]:
-        results += evaluate_run(rule_evaluators.build(ctx.settings, spec), run)
+        results += rule_evaluators.evaluate(ctx, spec, run)
     judged = "not needed"
     judge = config.get("judge")
     if judge and _needs_tiebreak(results, str(config.get("judge_mode", "tiebreak"))):
         if _take_judge_budget(ctx, rule):
-            results += evaluate_run(rule_evaluators.build(ctx.settings, judge), run)
+            results += rule_evaluators.evaluate(ctx, judge, run)
             judged = "judged"
         else:
             judged = "skipped: the rule's daily judge budget is spent"

@@ -21,7 +21,7 @@ from goldloop.domain import filters
 from goldloop.domain import rules as domain
 from goldloop.domain.errors import InvalidInput, NotFound
 from goldloop.domain.sampling import is_sampled
-from goldloop.services import rule_evaluators
+from goldloop.services import outbound, rule_evaluators
 from goldloop.services.context import Principal, ServiceContext
 from goldloop.store import log_horizon
 from goldloop.store import projects as project_store
@@ -71,16 +71,26 @@ def _clean(ctx: ServiceContext, who: Principal, data: Row) -> Row:
 
 
 def _check_evaluators(ctx: ServiceContext, actions: list[domain.Action]) -> None:
-    """Build every evaluator once so a bad name or config is a 400 now, not a failure later."""
+    """Build every evaluator once so a bad name or config is a 400 now, not a failure later;
+    every URL the rule would send to must be allowed by ``outbound_allowed_hosts``."""
+    allowed = ctx.settings.outbound_allowed_hosts
     for i, action in enumerate(actions):
+        if action.type == "webhook":
+            outbound.check_url(
+                allowed, ctx.resolve, action.config["url"], field_name=f"actions[{i}].url"
+            )
         if action.type != "evaluate":
             continue
         specs = list(action.config["evaluators"])
         if action.config.get("judge"):
             specs.append(action.config["judge"])
         for spec in specs:
+            base_url = (spec.get("config") or {}).get("base_url")
+            if isinstance(base_url, str):
+                field_name = f"actions[{i}].base_url"
+                outbound.check_url(allowed, ctx.resolve, base_url, field_name=field_name)
             try:
-                rule_evaluators.build(ctx.settings, spec)
+                rule_evaluators.check(ctx, spec)
             except InvalidInput as exc:
                 raise InvalidInput(
                     f"actions[{i}]: {exc.message}", details={"field": "actions"}

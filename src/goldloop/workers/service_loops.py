@@ -17,7 +17,9 @@ class Workers:
 
     def __init__(self, ctx: ServiceContext, *, http: httpx.Client | None = None) -> None:
         self.ctx = ctx
-        self.http = http or httpx.Client(follow_redirects=False)
+        # No proxies from the environment: every request is sent to the address that
+        # services.outbound checked against outbound_allowed_hosts.
+        self.http = http or httpx.Client(follow_redirects=False, trust_env=False)
         poll = ctx.settings.worker_poll_s
         self.rules = LoopWorker("rules", lambda: rules.tail_once(ctx), poll)
         self.actions = LoopWorker("actions", lambda: rule_actions.execute_due(ctx), poll)
