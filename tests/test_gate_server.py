@@ -4,6 +4,8 @@ errors that must exit 2."""
 
 from __future__ import annotations
 
+import os
+import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,6 +22,7 @@ from goldloop.client import Client
 from goldloop.settings import Settings
 from live_api import LiveApi, live_api
 from test_gate_cli import AGENTS, EXACT
+from test_serve import SRC
 
 
 @pytest.fixture
@@ -175,3 +178,58 @@ def test_compare_and_experiments_commands(client: Client) -> None:
     code, out = run("experiments", "untag", broken, "main")
     assert code == 1
     assert "has no tag 'main'" in out
+
+
+PLUGIN_TESTS = """
+import gl_agents
+from goldloop.evaluation import build_evaluator
+
+
+def test_quality(goldloop_gate):
+    goldloop_gate(
+        getattr(gl_agents, AGENT), "golden",
+        [build_evaluator("exact_match", {"key": "correct"})], name="quality",
+    )
+"""
+
+
+def test_pytest_plugin_gates_against_a_tagged_baseline_on_the_server(live: LiveApi) -> None:
+    """The pytest plugin does what `goldloop gate` does: --goldloop-tag-on-pass main promotes a
+    passing experiment, and --goldloop-baseline tag:main fails the 10% regression."""
+    project = Path.cwd()
+    (project / "conftest.py").write_text('pytest_plugins = ["goldloop.pytest_plugin"]\n')
+    (project / "pytest.ini").write_text("[pytest]\n")
+
+    def suite(agent: str, *options: str) -> subprocess.CompletedProcess[str]:
+        (project / "test_quality.py").write_text(f"AGENT = {agent!r}\n" + PLUGIN_TESTS)
+        env = {**os.environ, "PYTHONPATH": f"{SRC}{os.pathsep}{project}"}
+        env.pop("PYTEST_ADDOPTS", None)
+        return subprocess.run(
+            [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *options],
+            cwd=project, env=env, capture_output=True, text=True, timeout=300, check=False,
+        )  # fmt: skip
+
+    first = suite("good", "--goldloop-baseline", "tag:main")
+    assert first.returncode == 1
+    assert "no experiment of dataset 'golden' is tagged 'main'" in first.stdout
+
+    promoted = suite("good", "--goldloop-tag-on-pass", "main")
+    assert promoted.returncode == 0, promoted.stdout + promoted.stderr
+    with Client() as client:
+        main = client.tagged_experiment("golden", "main")
+        assert main is not None
+        assert main["name"].startswith("quality-")
+
+    regressed = suite("broken", "--goldloop-baseline", "tag:main", "--goldloop-tag-on-pass", "main")
+    assert regressed.returncode == 1
+    assert "correct" in regressed.stdout
+    assert "regress" in regressed.stdout.lower()
+    with Client() as client:  # a failing gate moves nothing
+        assert client.tagged_experiment("golden", "main") == main
+
+    again = suite("good", "--goldloop-baseline", "tag:main", "--goldloop-tag-on-pass", "main")
+    assert again.returncode == 0, again.stdout + again.stderr
+    with Client() as client:
+        moved = client.tagged_experiment("golden", "main")
+        assert moved is not None
+        assert moved["id"] != main["id"]

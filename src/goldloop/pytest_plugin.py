@@ -7,9 +7,18 @@ Enable it in a ``conftest.py`` with ``pytest_plugins = ["goldloop.pytest_plugin"
         goldloop_gate(agent, data="golden.jsonl", evaluators=[correct],
                       min_mean={"correct": 0.9}, max_failures=0, repetitions=3)
 
-The test fails with the gate's report when a check fails. ``--goldloop-baseline-dir DIR``
-compares each gate with ``DIR/<name>.json`` (name = the test's name unless given);
-``--goldloop-save-dir DIR`` saves each experiment there, to serve as the next baseline.
+The test fails with the gate's report when a check fails. Baselines, as for `goldloop gate`:
+
+- ``baseline=`` a results file, an :class:`ExperimentResults`, an experiment id or name on the
+  server, or ``"tag:main"`` (the experiment of ``data``, a dataset on the server, tagged main);
+- ``--goldloop-baseline SPEC`` the same for every gate that gives none (e.g. ``tag:main``);
+- ``--goldloop-baseline-dir DIR`` compares each gate with ``DIR/<name>.json`` (name = the
+  test's name unless given); ``--goldloop-save-dir DIR`` saves each experiment there;
+- ``--goldloop-tag-on-pass NAME`` (or ``tag_on_pass=``): each passing gate on a server
+  dataset stores its experiment on the server and tags it NAME, the next runs' ``tag:NAME``.
+
+The server is ``GOLDLOOP_ENDPOINT`` / ``GOLDLOOP_API_KEY``. A baseline that cannot be found
+fails the test with the reason.
 """
 
 from __future__ import annotations
@@ -21,6 +30,7 @@ from typing import Any
 import orjson
 import pytest
 
+from goldloop.evaluation._baselines import BaselineError, load_experiment, tag_experiment
 from goldloop.evaluation._gate import GateReport, run_gate_checks
 from goldloop.evaluation._results import ExperimentResults
 from goldloop.evaluation._runner import evaluate
@@ -36,14 +46,31 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="Directory of saved experiment results (NAME.json) that gates compare against.",
     )
     group.addoption(
+        "--goldloop-baseline",
+        default=None,
+        metavar="SPEC",
+        help="Baseline of every gate that names none: a results file, an experiment id or name "
+        "on the server, or tag:NAME (the experiment of the gate's dataset tagged NAME).",
+    )
+    group.addoption(
+        "--goldloop-tag-on-pass",
+        default=None,
+        metavar="NAME",
+        help="Store each passing gate's experiment on the server and tag it NAME.",
+    )
+    group.addoption(
         "--goldloop-save-dir",
         default=None,
         help="Save each gated experiment's results here as NAME.json (the next baseline).",
     )
 
 
+def _is_file(data: Any) -> bool:
+    return isinstance(data, str | Path) and Path(data).suffix in (".json", ".jsonl")
+
+
 def _load_data(data: Any) -> Any:
-    if isinstance(data, str | Path) and Path(data).suffix in (".json", ".jsonl"):
+    if _is_file(data):
         raw = Path(data).read_bytes()
         if Path(data).suffix == ".json":
             return orjson.loads(raw)
@@ -68,6 +95,7 @@ class GoldloopGate:
         min_mean: Mapping[str, float] | None = None,
         max_failures: int | None = None,
         baseline: str | Path | ExperimentResults | None = None,
+        tag_on_pass: str | None = None,
         alpha: float = 0.05,
         min_effect: float = 0.0,
         lower_is_better: Sequence[str] = (),
@@ -75,6 +103,15 @@ class GoldloopGate:
         max_concurrency: int = 8,
     ) -> GateReport:
         name = name or self.node.name
+        dataset = data if isinstance(data, str) and not _is_file(data) else None
+        tag = tag_on_pass or self.config.getoption("--goldloop-tag-on-pass")
+        if tag:
+            if dataset is None:
+                pytest.fail("tag_on_pass needs data to be a dataset on the server", pytrace=False)
+            import goldloop
+
+            goldloop.configure(tracing=True)  # the experiment must be stored to be tagged
+        base = self._baseline(name, baseline, dataset)
         results = evaluate(
             target,
             _load_data(data),
@@ -84,7 +121,6 @@ class GoldloopGate:
             experiment_prefix=name,
             progress=False,
         )
-        base = self._baseline(name, baseline)
         report = run_gate_checks(
             results,
             min_mean=min_mean,
@@ -102,15 +138,27 @@ class GoldloopGate:
         self.node.user_properties.append(("goldloop_gate", report.text()))
         if not report.passed:
             pytest.fail(report.text(), pytrace=False)
+        if tag:
+            try:
+                moved = tag_experiment(results.experiment, tag)
+            except BaselineError as exc:
+                pytest.fail(str(exc), pytrace=False)
+            self.node.user_properties.append(("goldloop_tag", moved))
         return report
 
     def _baseline(
-        self, name: str, baseline: str | Path | ExperimentResults | None
+        self, name: str, baseline: str | Path | ExperimentResults | None, dataset: str | None
     ) -> ExperimentResults | None:
         if isinstance(baseline, ExperimentResults):
             return baseline
-        if baseline is not None:
+        if isinstance(baseline, Path):
             return ExperimentResults.load(baseline)
+        spec = baseline if baseline is not None else self.config.getoption("--goldloop-baseline")
+        if spec is not None:
+            try:
+                return load_experiment(str(spec), dataset=dataset)
+            except BaselineError as exc:
+                pytest.fail(f"baseline: {exc}", pytrace=False)
         directory = self.config.getoption("--goldloop-baseline-dir")
         if directory and (Path(directory) / f"{name}.json").exists():
             return ExperimentResults.load(Path(directory) / f"{name}.json")

@@ -6,15 +6,13 @@ from __future__ import annotations
 
 import math
 import sys
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
-import httpx
 import orjson
 
 from goldloop.cli.remote import api_errors, http_options
-from goldloop.client import ApiError, Client
+from goldloop.client import Client
 
 if TYPE_CHECKING:
     from goldloop.evaluation import ExperimentResults
@@ -25,58 +23,27 @@ def fail_usage(message: str) -> NoReturn:
     sys.exit(2)
 
 
-def load_results_file(path: str) -> ExperimentResults:
-    from goldloop.evaluation import ExperimentResults
-
-    try:
-        return ExperimentResults.load(path)
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        fail_usage(f"cannot read experiment results {path}: {exc}")
-
-
 def load_experiment(
     spec: str, *, endpoint: str | None, api_key: str | None, dataset: str | None = None
 ) -> ExperimentResults:
-    """``spec`` is a results file (any existing file, or a name ending in ``.json``), an
-    experiment id or name on the server, or ``tag:NAME`` with ``dataset`` (a dataset on the
-    server). Anything that cannot be found exits with code 2."""
-    if not spec.startswith("tag:") and (Path(spec).is_file() or spec.endswith(".json")):
-        return load_results_file(spec)  # a missing *.json is a missing file, not a name
-    with Client(endpoint, api_key) as client:
-        try:
-            if spec.startswith("tag:"):
-                tag = spec[4:]
-                if not dataset:
-                    fail_usage(f"{spec}: a tagged baseline needs the dataset on the server")
-                found = client.tagged_experiment(dataset, tag)
-                if found is None:
-                    fail_usage(f"no experiment of dataset {dataset!r} is tagged {tag!r}")
-                return client.experiment_results(found["id"])
-            return client.experiment_results(spec)
-        except ApiError as exc:
-            if exc.status == 404 and not spec.startswith("tag:"):
-                fail_usage(
-                    f"{spec!r} is neither a results file nor an experiment on {client.endpoint}"
-                )
-            fail_usage(f"cannot read experiment {spec!r}: {exc.message} ({exc.status})")
-        except httpx.TransportError as exc:
-            where = client.endpoint
-            fail_usage(f"{spec!r} is not a results file, and {where} is out of reach: {exc}")
+    """A results file, an experiment id or name on the server, or ``tag:NAME`` with
+    ``dataset``; anything that cannot be found or read exits with code 2."""
+    from goldloop.evaluation import _baselines as baselines
+
+    try:
+        return baselines.load_experiment(spec, endpoint=endpoint, api_key=api_key, dataset=dataset)
+    except baselines.BaselineError as exc:
+        fail_usage(str(exc))
 
 
 def tag_on_pass(experiment: str, tag: str) -> str:
     """Tag the experiment the gate just passed; returns the line to print."""
-    with Client() as client:
-        try:
-            moved = client.tag_experiment(experiment, tag)
-        except ApiError as exc:
-            fail_usage(f"cannot tag experiment {experiment!r} as {tag!r}: {exc.message}")
-        except httpx.TransportError as exc:
-            fail_usage(f"cannot tag experiment {experiment!r}: {client.endpoint}: {exc}")
-    previous = moved.get("previous")
-    return f"tagged experiment {experiment} as {tag!r}" + (
-        f" (moved from {previous})" if previous else ""
-    )
+    from goldloop.evaluation import _baselines as baselines
+
+    try:
+        return baselines.tag_experiment(experiment, tag)
+    except baselines.BaselineError as exc:
+        fail_usage(str(exc))
 
 
 # --- goldloop experiments ... -----------------------------------------------------------------
