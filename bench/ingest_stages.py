@@ -116,12 +116,15 @@ def main() -> None:
                 merge_fn(None, p, proj)
 
     merged = [[merge_fn(None, p, proj) for p in batch] for batch in patches]
+    for rows in merged:
+        for r in rows:
+            r.update(workspace_id=ws, id="x", seq=1)
 
     def encode() -> None:
-        order = run_writes._INSERT["sqlite"][1]
+        values = run_writes._row_encoder(run_writes._INSERT["sqlite"][1])
         for rows in merged:
             for r in rows:
-                run_writes._values({**r, "workspace_id": ws, "id": "x", "seq": 1}, order)
+                values(r)
 
     def empty() -> None:  # before each round: every run is new, as in the benchmark
         with engine.begin() as conn:

@@ -22,6 +22,8 @@ raises ``InsertRace`` and the caller retries it whole, when the row exists and i
 
 from __future__ import annotations
 
+import functools
+import operator
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
@@ -84,9 +86,10 @@ _UPDATE = {
 
 def _executemany(conn: Connection, statement: tuple[str, tuple[str, ...]], rows: list[Any]) -> None:
     sql, order = statement
+    values = _row_encoder(order)
     cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
     try:
-        cursor.executemany(sql, [_values(r, order) for r in rows])
+        cursor.executemany(sql, [values(r) for r in rows])
     finally:
         cursor.close()
 
@@ -211,13 +214,23 @@ def upsert_runs(
     return len(ids)
 
 
-def _values(row: Mapping[str, Any], columns: Sequence[str]) -> tuple[Any, ...]:
-    return tuple(
-        orjson.dumps(row[c], option=orjson.OPT_NON_STR_KEYS).decode()
-        if c in _JSON_COLUMNS and row[c] is not None
-        else row[c]
-        for c in columns
-    )
+@functools.lru_cache(maxsize=8)
+def _row_encoder(columns: tuple[str, ...]) -> Callable[[Mapping[str, Any]], list[Any]]:
+    """row -> its values in ``columns`` order, JSON columns encoded (None stays NULL). The
+    values are picked in one C call; only the JSON columns are then visited."""
+    pick = operator.itemgetter(*columns)
+    json_at = [i for i, c in enumerate(columns) if c in _JSON_COLUMNS]
+    dumps = orjson.dumps
+    option = orjson.OPT_NON_STR_KEYS
+
+    def values(row: Mapping[str, Any]) -> list[Any]:
+        out = list(pick(row))
+        for i in json_at:
+            if out[i] is not None:
+                out[i] = dumps(out[i], option=option).decode()
+        return out
+
+    return values
 
 
 def _lost_inserts(
