@@ -4,7 +4,7 @@ paired comparison of two experiments (``goldloop.domain.comparison``, the same c
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,9 +19,17 @@ from goldloop.store.experiments import RunScore
 
 MAX_LIMIT = 1000
 _PAGE = 5000
+_ID_CHUNK = 500  # run ids per IN (...) query
 _PROVENANCE = ("evaluator", "evaluator_version", "judge_model", "prompt_hash", "error", "skipped")
 
-__all__ = ["Comparison", "ResultRow", "ResultsPage", "compare_experiments", "experiment_results"]
+__all__ = [
+    "Comparison",
+    "ResultRow",
+    "ResultsPage",
+    "compare_experiments",
+    "example_results",
+    "experiment_results",
+]
 
 
 @dataclass(frozen=True)
@@ -63,6 +71,8 @@ class Comparison:
     alpha: float
     comparisons: list[KeyComparison]
     verdicts: list[Verdict]
+    examples: frozenset[str] = frozenset()
+    """Every example both experiments ran (scored or not)."""
 
 
 def _position(run: dict[str, Any]) -> tuple[str, int]:
@@ -123,6 +133,11 @@ def experiment_results(
     experiment, runs, scores = ctx.db.read(read)
     more = len(runs) > limit
     runs = runs[:limit]
+    rows = _rows(runs, scores)
+    return ResultsPage(experiment, rows, str(runs[-1]["pk"]) if more and runs else None)
+
+
+def _rows(runs: list[dict[str, Any]], scores: list[RunScore]) -> list[ResultRow]:
     by_run: dict[str, list[dict[str, Any]]] = {}
     for s in scores:
         by_run.setdefault(s.run_id, []).append(_result(s))
@@ -144,15 +159,11 @@ def experiment_results(
                 results=by_run.get(run["id"], []),
             )
         )
-    return ResultsPage(experiment, rows, str(runs[-1]["pk"]) if more and runs else None)
+    return rows
 
 
-ScoreMap = dict[str, dict[str, list[float | bool | None]]]
-
-
-def _score_map(conn: Connection, who: Principal, project_id: str) -> ScoreMap:
-    """``{key: {example: [the run's first score of key, per run in repetition order]}}``: what
-    ``ExperimentResults.scores`` gives for results held in memory."""
+def _all_root_runs(conn: Connection, who: Principal, project_id: str) -> list[dict[str, Any]]:
+    """Every root run of the project, without inputs and outputs, in ingest order."""
     runs: list[dict[str, Any]] = []
     after: int | None = None
     while True:
@@ -161,8 +172,39 @@ def _score_map(conn: Connection, who: Principal, project_id: str) -> ScoreMap:
         )
         runs += page
         if len(page) < _PAGE:
-            break
+            return runs
         after = page[-1]["pk"]
+
+
+def example_results(
+    ctx: ServiceContext, who: Principal, ref: str, example_ids: Collection[str]
+) -> list[ResultRow]:
+    """Every row (all repetitions) of these examples, in the order the runs were stored: what a
+    page showing a few examples of a large experiment needs, without reading the rest."""
+    wanted = set(example_ids)
+
+    def read(conn: Connection) -> tuple[list[dict[str, Any]], list[RunScore]]:
+        row = load(conn, who, ref)
+        ids = [r["id"] for r in _all_root_runs(conn, who, row.id) if _position(r)[0] in wanted]
+        runs: list[dict[str, Any]] = []
+        scores: list[RunScore] = []
+        for first in range(0, len(ids), _ID_CHUNK):
+            chunk = ids[first : first + _ID_CHUNK]
+            runs += store.root_runs_by_id(conn, who.workspace_id, row.id, chunk)
+            scores += store.scores_for_runs(conn, who.workspace_id, chunk)
+        runs.sort(key=lambda r: r["pk"])
+        return runs, scores
+
+    return _rows(*ctx.db.read(read)) if wanted else []
+
+
+ScoreMap = dict[str, dict[str, list[float | bool | None]]]
+
+
+def _score_map(conn: Connection, who: Principal, project_id: str) -> ScoreMap:
+    """``{key: {example: [the run's first score of key, per run in repetition order]}}``: what
+    ``ExperimentResults.scores`` gives for results held in memory."""
+    runs = _all_root_runs(conn, who, project_id)
     first: dict[str, dict[str, float | bool | None]] = {}
     keys: set[str] = set()
     for s in store.scores_for_project(conn, who.workspace_id, project_id):
@@ -230,4 +272,4 @@ def compare_experiments(
         for k in keys
     ]
     verdicts = regression_verdicts(comparisons, alpha=alpha, min_effect=min_effect)
-    return Comparison(a, b, alpha, comparisons, verdicts)
+    return Comparison(a, b, alpha, comparisons, verdicts, frozenset(shared))

@@ -227,8 +227,10 @@ def list_experiments(
     tag: str | None = None,
     limit: int = 100,
     cursor: str | None = None,
+    oldest_first: bool = False,
 ) -> ExperimentPage:
-    """Newest first, optionally only those on ``dataset`` (id or name) and/or carrying ``tag``."""
+    """Newest first (or ``oldest_first``), optionally only those on ``dataset`` (id or name)
+    and/or carrying ``tag``. A cursor only continues a list in the order it was made in."""
     if not 1 <= limit <= MAX_LIMIT:
         raise InvalidInput(f"limit must be between 1 and {MAX_LIMIT}", details={"field": "limit"})
     after = _cursor(cursor)
@@ -236,7 +238,13 @@ def list_experiments(
     def read(conn: Connection) -> tuple[list[Experiment], bool]:
         dataset_id = _dataset_ref(conn, who, dataset) if dataset is not None else None
         rows = store.list_page(
-            conn, who.workspace_id, dataset_id=dataset_id, tag=tag, after=after, limit=limit + 1
+            conn,
+            who.workspace_id,
+            dataset_id=dataset_id,
+            tag=tag,
+            after=after,
+            limit=limit + 1,
+            oldest_first=oldest_first,
         )
         return build(conn, who, rows[:limit]), len(rows) > limit
 

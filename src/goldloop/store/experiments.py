@@ -60,8 +60,9 @@ def list_page(
     tag: str | None,
     after: tuple[int, str] | None,
     limit: int,
+    oldest_first: bool = False,
 ) -> list[ProjectRow]:
-    """Newest first, keyset-paginated on (created_at, id)."""
+    """Newest first (or oldest first), keyset-paginated on (created_at, id)."""
     query = sa.select(projects).where(projects.c.workspace_id == workspace_id, _marked(conn))
     if dataset_id is not None:
         query = query.where(dataset_column(conn) == dataset_id)
@@ -70,9 +71,15 @@ def list_page(
         if dataset_id is not None:
             tagged = tagged.where(experiment_tags.c.dataset_id == dataset_id)
         query = query.where(projects.c.id.in_(tagged))
+    key = sa.tuple_(projects.c.created_at, projects.c.id)
     if after is not None:
-        query = query.where(sa.tuple_(projects.c.created_at, projects.c.id) < after)
-    query = query.order_by(projects.c.created_at.desc(), projects.c.id.desc()).limit(limit)
+        query = query.where(key > after if oldest_first else key < after)
+    order = (
+        (projects.c.created_at.asc(), projects.c.id.asc())
+        if oldest_first
+        else (projects.c.created_at.desc(), projects.c.id.desc())
+    )
+    query = query.order_by(*order).limit(limit)
     return [_project_row(r) for r in conn.execute(query)]
 
 
@@ -205,6 +212,23 @@ def root_runs_page(
     if after_pk is not None:
         query = query.where(runs.c.pk > after_pk)
     query = query.order_by(runs.c.pk).limit(limit)
+    result = conn.execute(query)
+    keys = [str(k) for k in result.keys()]  # noqa: SIM118 (a result is not a dict)
+    return [dict(zip(keys, row, strict=True)) for row in result]
+
+
+def root_runs_by_id(
+    conn: Connection, workspace_id: str, project_id: str, run_ids: Sequence[str]
+) -> list[dict[str, Any]]:
+    """These root runs of the project, with inputs and outputs, in ingest order."""
+    if not run_ids:
+        return []
+    cols = [*_RESULT_COLUMNS, runs.c.inputs, runs.c.outputs]
+    query = (
+        sa.select(*cols)
+        .where(*_root_runs(workspace_id, [project_id]), runs.c.id.in_(list(run_ids)))
+        .order_by(runs.c.pk)
+    )
     result = conn.execute(query)
     keys = [str(k) for k in result.keys()]  # noqa: SIM118 (a result is not a dict)
     return [dict(zip(keys, row, strict=True)) for row in result]
