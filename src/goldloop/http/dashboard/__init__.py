@@ -11,6 +11,7 @@ from goldloop.http.dashboard import (
     alert_pages,
     auth_pages,
     dataset_pages,
+    experiment_pages,
     feedback_pages,
     project_pages,
     rule_pages,
@@ -42,6 +43,7 @@ def install(app: FastAPI) -> None:
         run_pages,
         feedback_pages,
         dataset_pages,
+        experiment_pages,
         alert_pages,
         rule_pages,
     )

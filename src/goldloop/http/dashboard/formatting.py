@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import math
 from datetime import UTC, datetime
 from urllib.parse import quote
 
 import jinja2
 
-from goldloop.http.dashboard.json_view import render_json
+from goldloop.http.dashboard.json_view import as_chat, render_json
 
 
 def timestamp(us: int | None) -> str:
@@ -60,6 +61,28 @@ def percent(x: float | None) -> str:
     return "—" if x is None else f"{x * 100:.1f}%"
 
 
+def score(x: float | bool | None) -> str:
+    """A score or a mean of scores: up to four significant digits (``0.6667``, ``12.5``)."""
+    if x is None or (isinstance(x, float) and math.isnan(x)):
+        return "—"
+    if isinstance(x, bool):
+        return "true" if x else "false"
+    return f"{x:.4g}"
+
+
+def signed(x: float | None) -> str:
+    """A difference, always with its sign (``+0.05``, ``-0.1333``)."""
+    if x is None or math.isnan(x):
+        return "—"
+    return f"{x:+.4g}"
+
+
+def p_value(p: float | None) -> str:
+    if p is None or math.isnan(p):
+        return "—"
+    return "< 0.0001" if p < 0.0001 else f"{p:.4f}" if p < 0.01 else f"{p:.3f}"
+
+
 def path_segment(value: object) -> str:
     """Percent-encode one URL path segment (ids come from senders and may hold anything)."""
     return quote(str(value), safe="")
@@ -99,4 +122,8 @@ def install(env: jinja2.Environment) -> None:
         error_parts=error_parts,
         error_summary=error_summary,
         json_html=render_json,
+        score=score,
+        signed=signed,
+        p_value=p_value,
+        as_chat=as_chat,
     )

@@ -1,0 +1,242 @@
+"""Experiments: the list (all, or one dataset's), one experiment with its results, tagging, and
+the comparison of two experiments (statistics per key, then examples side by side)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
+
+from goldloop.domain.errors import InvalidInput, NotFound
+from goldloop.http.dashboard import experiment_compare, web
+from goldloop.services import datasets, experiment_results, experiments
+from goldloop.services.context import Principal, ServiceContext
+from goldloop.services.datasets import DatasetInfo
+from goldloop.services.experiments import Experiment
+from goldloop.services.sessions import Session
+
+router = APIRouter(route_class=web.PageRoute, include_in_schema=False)
+
+PAGE_SIZE = 50  # experiments per list page
+RESULTS_PAGE = 50  # result rows per experiment page
+COMPARE_PAGE = 50  # examples per comparison page
+BASELINE_TAG = "main"
+PICKER = 100  # experiments offered as a baseline on an experiment's page
+
+
+def experiment_url(e: Experiment) -> str:
+    return f"/experiments/{web.seg(e.id)}"
+
+
+def compare_url(baseline: str, candidate: str, **params: Any) -> str:
+    return web.query(
+        "/experiments/compare", {"baseline": baseline, "candidate": candidate, **params}
+    )
+
+
+def _baseline(ctx: ServiceContext, who: Principal, dataset_id: str | None) -> str | None:
+    """The id of the dataset's experiment tagged ``main``, if any."""
+    if dataset_id is None:
+        return None
+    try:
+        return experiments.tagged_experiment(ctx, who, dataset_id, BASELINE_TAG).id
+    except NotFound:
+        return None
+
+
+def _list_page(
+    request: Request,
+    session: Session,
+    info: DatasetInfo | None,
+    order: str | None,
+    after: str | None,
+) -> Response:
+    ctx = web.ctx_of(request)
+    who = session.principal
+    oldest = order == "asc"
+    page = experiments.list_experiments(
+        ctx,
+        who,
+        dataset=info.row.id if info else None,
+        limit=PAGE_SIZE,
+        cursor=after,
+        oldest_first=oldest,
+    )
+    items = page.items
+    mains = {
+        ds: _baseline(ctx, who, ds) for ds in sorted({e.dataset_id for e in items if e.dataset_id})
+    }
+    base = f"/datasets/{web.seg(info.row.id)}/experiments" if info else "/experiments"
+    rows = [
+        {
+            "e": e,
+            "scores": {s.key: s for s in e.scores},
+            "main": mains.get(e.dataset_id) if e.dataset_id else None,
+        }
+        for e in items
+    ]
+    ids = [e.id for e in items]
+    on_page_main = next((m for m in mains.values() if m in ids), None)
+    baseline = on_page_main or (ids[1] if len(ids) > 1 else None)
+    candidate = next((i for i in ids if i != baseline), None)
+    return web.render(
+        request,
+        "experiments.html",
+        info=info,
+        base=base,
+        rows=rows,
+        keys=sorted({s.key for e in items for s in e.scores}),
+        oldest=oldest,
+        flip_url=web.query(base, {"order": None if oldest else "asc"}),
+        first_url=web.query(base, {"order": "asc" if oldest else None}) if after else None,
+        next_url=web.query(base, {"order": "asc" if oldest else None, "after": page.next_cursor})
+        if page.next_cursor
+        else None,
+        checked_baseline=baseline,
+        checked_candidate=candidate,
+        compare_url=compare_url,
+    )
+
+
+@router.get("/experiments")
+def experiment_list(
+    request: Request, session: web.SignedIn, order: str | None = None, after: str | None = None
+) -> Response:
+    return _list_page(request, session, None, order, after)
+
+
+@router.get("/datasets/{ref}/experiments")
+def dataset_experiments(
+    request: Request,
+    ref: str,
+    session: web.SignedIn,
+    order: str | None = None,
+    after: str | None = None,
+) -> Response:
+    info = datasets.get(web.ctx_of(request), session.principal, ref)
+    return _list_page(request, session, info, order, after)
+
+
+@router.get("/experiments/compare")
+def experiment_comparison(
+    request: Request,
+    session: web.SignedIn,
+    baseline: str | None = None,
+    candidate: str | None = None,
+    show: str = "all",
+    page: int = 1,
+    alpha: float = 0.05,
+) -> Response:
+    ctx = web.ctx_of(request)
+    who = session.principal
+    if not baseline or not candidate:
+        raise InvalidInput(
+            "choose a baseline (A) and a candidate (B): tick them in an experiments list, or "
+            "follow “compare with main” on an experiment's page",
+            details={"field": "baseline" if not baseline else "candidate"},
+        )
+    cmp = experiment_results.compare_experiments(ctx, who, baseline, candidate, alpha=alpha)
+    if cmp.baseline.id == cmp.candidate.id:
+        raise InvalidInput(
+            "the baseline and the candidate are the same experiment; choose two",
+            details={"field": "candidate"},
+        )
+    rows = experiment_compare.example_rows(cmp.comparisons, cmp.examples)
+    tally = experiment_compare.counts(rows)
+    shown = show if show in experiment_compare.SHOWS else "all"
+    chosen = rows if shown == "all" else [r for r in rows if r.outcome == shown]
+    pages = max(1, -(-len(chosen) // COMPARE_PAGE))
+    number = min(max(page, 1), pages)
+    start = (number - 1) * COMPARE_PAGE
+    shown_rows = chosen[start : start + COMPARE_PAGE]
+    ids = [r.example_id for r in shown_rows]
+    experiment_compare.attach(
+        shown_rows,
+        experiment_results.example_results(ctx, who, cmp.baseline.id, ids),
+        experiment_results.example_results(ctx, who, cmp.candidate.id, ids),
+    )
+    alpha_param = None if alpha == 0.05 else alpha
+
+    def url(**changes: Any) -> str:
+        params: dict[str, Any] = {"show": None if shown == "all" else shown, "alpha": alpha_param}
+        params.update(changes)
+        return compare_url(cmp.baseline.id, cmp.candidate.id, **params)
+
+    return web.render(
+        request,
+        "experiment_compare.html",
+        cmp=cmp,
+        stats=list(zip(cmp.comparisons, cmp.verdicts, strict=True)),
+        regressions=[v.key for v in cmp.verdicts if v.regression],
+        repeated=any(c.noise is not None for c in cmp.comparisons),
+        rows=shown_rows,
+        first_index=start,
+        tally=tally,
+        show=shown,
+        show_url=lambda s: url(show=None if s == "all" else s),
+        prev_url=url(page=number - 1) if number > 1 else None,
+        next_url=url(page=number + 1) if number < pages else None,
+        page=number,
+        pages=pages,
+        swap_url=compare_url(cmp.candidate.id, cmp.baseline.id, alpha=alpha_param),
+        experiment_url=experiment_url,
+    )
+
+
+def _experiment_page(
+    request: Request,
+    session: Session,
+    ref: str,
+    after: str | None = None,
+    problem: str | None = None,
+) -> Response:
+    ctx = web.ctx_of(request)
+    who = session.principal
+    page = experiment_results.experiment_results(ctx, who, ref, limit=RESULTS_PAGE, cursor=after)
+    e = page.experiment
+    main = _baseline(ctx, who, e.dataset_id)
+    others = []
+    if e.dataset_id:
+        same = experiments.list_experiments(ctx, who, dataset=e.dataset_id, limit=PICKER)
+        others = [o for o in same.items if o.id != e.id]
+    keys = sorted({s.key for s in e.scores} | {r["key"] for row in page.rows for r in row.results})
+    return web.render(
+        request,
+        "experiment.html",
+        status_code=400 if problem else 200,
+        e=e,
+        scores={s.key: s for s in e.scores},
+        keys=keys,
+        rows=page.rows,
+        main=main,
+        main_url=compare_url(main, e.id) if main and main != e.id else None,
+        others=others,
+        next_url=web.query(experiment_url(e), {"after": page.next_cursor})
+        if page.next_cursor
+        else None,
+        first_url=experiment_url(e) if after else None,
+        problem=problem,
+        baseline_tag=BASELINE_TAG,
+    )
+
+
+@router.get("/experiments/{ref}")
+def experiment_page(
+    request: Request, ref: str, session: web.SignedIn, after: str | None = None
+) -> Response:
+    return _experiment_page(request, session, ref, after)
+
+
+@router.post("/experiments/{ref}/tags")
+def experiment_tag(request: Request, ref: str, session: web.SignedIn, form: web.Form) -> Response:
+    """Put a tag (``main`` by default) on the experiment; it leaves the dataset's other one."""
+    ctx = web.ctx_of(request)
+    e = experiments.get_experiment(ctx, session.principal, ref)
+    try:
+        experiments.tag_experiment(
+            ctx, session.principal, e.id, form.get("tag", "").strip() or BASELINE_TAG
+        )
+    except InvalidInput as exc:
+        return _experiment_page(request, session, e.id, problem=exc.message)
+    return web.redirect(experiment_url(e))

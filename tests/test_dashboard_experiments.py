@@ -1,0 +1,252 @@
+"""Experiment pages in-process over httpx, on SQLite and PostgreSQL: the lists, one experiment
+with its results, tagging, the comparison (statistics, regressions first), escaping, isolation."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+import pytest
+from fastapi import FastAPI
+
+from dashboard_helpers import csrf_of, sign_in
+from goldloop.http.dashboard import experiment_pages
+from goldloop.services import auth
+from goldloop.services.context import ServiceContext
+from test_dashboard_runs import EVIL, assert_escaped
+
+API = "/api/v1"
+T0 = 1_764_150_816_000_000
+Call = tuple[str, int, dict[str, float], Any]  # example, repetition, scores, outputs
+
+
+@pytest.fixture
+async def browser(app: FastAPI, admin_key: str) -> AsyncIterator[httpx.AsyncClient]:
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://goldloop.test") as c:
+        assert (await sign_in(c, admin_key)).status_code == 303
+        yield c
+
+
+async def register(client: httpx.AsyncClient, name: str, **kw: Any) -> str:
+    r = await client.post(f"{API}/experiments", json={"name": name, **kw})
+    assert r.status_code == 201, r.text
+    return str(r.json()["id"])
+
+
+async def store_calls(
+    client: httpx.AsyncClient, experiment: str, calls: list[Call], *, prefix: str
+) -> None:
+    """One root run per call (the runner's metadata on it) and its scores as feedback."""
+    items = []
+    for i, (example, rep, _scores, outputs) in enumerate(calls):
+        items.append(
+            {
+                "id": f"{prefix}-r{i}",
+                "trace_id": f"{prefix}-t{i}",
+                "name": "agent",
+                "kind": "chain",
+                "start_time": T0 + i,
+                "end_time": T0 + i + 1500,
+                "inputs": {"question": f"question of {example}"},
+                "outputs": outputs,
+                "metadata": {"experiment": experiment, "example_id": example, "repetition": rep},
+                "reference_example_id": example,
+            }
+        )
+    r = await client.post(f"{API}/runs/batch", json={"runs": items, "project": experiment})
+    assert r.status_code == 202, r.text
+    for i, (_ex, _rep, scores, _out) in enumerate(calls):
+        for key, score in scores.items():
+            body = {"run_id": f"{prefix}-r{i}", "key": key, "score": score}
+            assert (await client.post(f"{API}/feedback", json=body)).status_code == 201
+
+
+def calls(correct: dict[str, float], evil_on: str | None = None) -> list[Call]:
+    """Two repetitions per example; ``quality`` wobbles a little between repetitions."""
+    out: list[Call] = []
+    for example, score in correct.items():
+        for rep in (0, 1):
+            outputs = {"answer": EVIL if example == evil_on else f"answer to {example}"}
+            scores = {"correct": score, "quality": score * 0.8 + 0.05 * rep}
+            out.append((example, rep, scores, outputs))
+    return out
+
+
+async def two_experiments(client: httpx.AsyncClient) -> tuple[str, str, str]:
+    """Dataset ``golden`` and experiments A (baseline) and B (candidate), both with two
+    repetitions: B regresses ex1, improves ex2, leaves ex0 and ex3 alone."""
+    made = await client.post(f"{API}/datasets", json={"name": "golden"})
+    assert made.status_code == 201
+    dataset_id = str(made.json()["id"])
+    examples = [{"id": f"ex{i}", "inputs": {"q": i}, "outputs": {"a": i}} for i in range(4)]
+    r = await client.post(f"{API}/datasets/golden/examples", json={"examples": examples})
+    assert r.status_code == 201, r.text
+    a = await register(
+        client, "agent-v1 " + EVIL, dataset="golden", repetitions=2,
+        evaluators=["exact_match"], metadata={EVIL: EVIL, "git_sha": "abc123"},
+    )  # fmt: skip
+    await store_calls(
+        client, "agent-v1 " + EVIL, calls({"ex0": 1, "ex1": 1, "ex2": 0, "ex3": 1}), prefix="a"
+    )
+    b = await register(client, "agent-v2", dataset="golden", repetitions=2)
+    await store_calls(
+        client, "agent-v2", calls({"ex0": 1, "ex1": 0, "ex2": 1, "ex3": 1}, "ex1"), prefix="b"
+    )
+    return dataset_id, a, b
+
+
+async def test_lists_detail_tagging_and_paging(
+    client: httpx.AsyncClient, browser: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    empty = await browser.get("/experiments")
+    assert empty.status_code == 200
+    assert "goldloop.evaluate(" in empty.text
+    assert "goldloop gate" in empty.text
+
+    dataset_id, a, b = await two_experiments(client)
+    listing = await browser.get("/experiments")
+    assert listing.status_code == 200
+    assert_escaped(listing.text)
+    assert listing.text.index("agent-v2") < listing.text.index("agent-v1 ")  # newest first
+    assert 'href="/datasets/' in listing.text
+    assert "n=8" in listing.text  # 8 scores per key per experiment
+    assert "75.0%" in listing.text  # A's pass rate on `correct`
+    oldest = await browser.get("/experiments", params={"order": "asc"})
+    assert oldest.text.index("agent-v1 ") < oldest.text.index("agent-v2")
+
+    per_dataset = await browser.get(f"/datasets/{dataset_id}/experiments")
+    assert per_dataset.status_code == 200
+    assert 'class="active">Experiments</a>' in per_dataset.text  # the dataset's tab
+    assert "vs main" not in per_dataset.text  # no baseline yet
+    empty_ds = await client.post(f"{API}/datasets", json={"name": "fresh"})
+    fresh = await browser.get(f"/datasets/{empty_ds.json()['id']}/experiments")
+    assert 'data="fresh"' in fresh.text  # the empty state names the dataset to run on
+
+    detail = await browser.get(f"/experiments/{a}")
+    assert detail.status_code == 200
+    assert_escaped(detail.text)
+    assert "abc123" in detail.text
+    assert "exact_match" in detail.text
+    assert detail.text.count("/traces/a-t") == 8
+    assert "answer to ex2" in detail.text
+
+    token = csrf_of(detail.text)
+    refused = await browser.post(f"/experiments/{a}/tags", data={"tag": "main"})
+    assert refused.status_code == 403
+    tagged = await browser.post(f"/experiments/{a}/tags", data={"csrf": token, "tag": "main"})
+    assert tagged.status_code == 303
+    bad = await browser.post(f"/experiments/{a}/tags", data={"csrf": token, "tag": "no way"})
+    assert bad.status_code == 400
+    assert "a tag is 1-64 letters" in bad.text
+
+    per_dataset = await browser.get(f"/datasets/{dataset_id}/experiments")
+    vs_main = re.search(r'href="(/experiments/compare\?[^"]+)">vs main<', per_dataset.text)
+    assert vs_main
+    assert f"baseline={a}" in vs_main.group(1)
+    assert f"candidate={b}" in vs_main.group(1)
+    b_page = await browser.get(f"/experiments/{b}")
+    assert "Compare with the <code>main</code> baseline" in b_page.text
+    assert_escaped(b_page.text)  # B's output for ex1 is hostile
+
+    monkeypatch.setattr(experiment_pages, "PAGE_SIZE", 1)
+    one = await browser.get("/experiments", params={"order": "asc"})
+    assert "agent-v1 " in one.text
+    assert "agent-v2" not in one.text
+    after = re.search(r'href="([^"]+)">Next page', one.text)
+    assert after
+    two = await browser.get(after.group(1).replace("&amp;", "&"))
+    assert "agent-v2" in two.text
+    assert "agent-v1 " not in two.text
+    assert "First page" in two.text
+
+    monkeypatch.setattr(experiment_pages, "RESULTS_PAGE", 5)
+    first = await browser.get(f"/experiments/{a}")
+    assert first.text.count("/traces/a-t") == 5
+    more = re.search(r'href="([^"]+)">Next page', first.text)
+    assert more
+    rest = await browser.get(more.group(1).replace("&amp;", "&"))
+    assert rest.text.count("/traces/a-t") == 3
+    assert (await browser.get("/experiments/nope")).status_code == 404
+    assert (await browser.get("/datasets/nope/experiments")).status_code == 404
+
+
+async def test_comparison_puts_regressions_first_with_the_statistics(
+    client: httpx.AsyncClient, browser: httpx.AsyncClient
+) -> None:
+    _, a, b = await two_experiments(client)
+    page = await browser.get("/experiments/compare", params={"baseline": a, "candidate": b})
+    assert page.status_code == 200, page.text
+    assert_escaped(page.text)
+    html = page.text
+    order = re.findall(r'data-example="([^"]+)" data-outcome="([^"]+)"', html)
+    assert order[0] == ("ex1", "regressed")
+    assert order[1] == ("ex2", "improved")
+    assert sorted(order[2:]) == [("ex0", "unchanged"), ("ex3", "unchanged")]
+    assert re.findall(r'data-key="([^"]+)"', html) == ["correct", "quality"]
+    start = html.index('data-key="correct"')
+    correct_row = html[start : html.index("</tr>", start)]
+    assert "wilcoxon" in correct_row  # two repetitions: per-example means, not McNemar
+    assert re.search(r'class="num ci">\[[-+]', correct_row)  # the 95% interval
+    assert re.search(r'class="num pval">[0-9.]+<', correct_row)
+    assert "No significant regression" in html  # one up, one down: nothing to see
+    assert "noise ±" in html  # repetitions: each example's run-to-run noise
+    assert "within noise" in html or "beyond noise" in html
+    assert "Swap A and B" in html
+
+    only = await browser.get(
+        "/experiments/compare", params={"baseline": a, "candidate": b, "show": "regressed"}
+    )
+    assert re.findall(r'data-example="([^"]+)"', only.text) == ["ex1"]
+    swapped = await browser.get("/experiments/compare", params={"baseline": b, "candidate": a})
+    assert re.findall(r'data-example="([^"]+)" data-outcome="regressed"', swapped.text) == ["ex2"]
+
+    assert (await browser.get("/experiments/compare")).status_code == 400
+    same = await browser.get("/experiments/compare", params={"baseline": a, "candidate": a})
+    assert same.status_code == 400
+    missing = await browser.get("/experiments/compare", params={"baseline": a, "candidate": "x"})
+    assert missing.status_code == 404
+    bad_alpha = await browser.get(
+        "/experiments/compare", params={"baseline": a, "candidate": b, "alpha": "2"}
+    )
+    assert bad_alpha.status_code == 400
+
+
+async def test_a_clear_regression_is_the_verdict(
+    client: httpx.AsyncClient, browser: httpx.AsyncClient
+) -> None:
+    assert (await client.post(f"{API}/datasets", json={"name": "big"})).status_code == 201
+    a = await register(client, "base", dataset="big")
+    b = await register(client, "worse", dataset="big")
+    good = [(f"e{i}", 0, {"correct": 1.0}, {"answer": "ok"}) for i in range(14)]
+    bad = [(f"e{i}", 0, {"correct": 0.0}, {"answer": "no"}) for i in range(12)] + good[12:]
+    await store_calls(client, "base", good, prefix="g")
+    await store_calls(client, "worse", bad, prefix="w")
+    page = await browser.get("/experiments/compare", params={"baseline": a, "candidate": b})
+    assert page.status_code == 200
+    assert "Significant regression" in page.text
+    assert "mcnemar" in page.text  # one binary score per side
+    assert '<span class="badge error">regression</span>' in page.text
+
+
+async def test_another_workspace_gets_404(client: httpx.AsyncClient, app: FastAPI) -> None:
+    dataset_id, a, b = await two_experiments(client)
+    ctx: ServiceContext = app.state.ctx
+    ws = auth.create_workspace(ctx, "other")
+    key = auth.create_key(ctx, ws.id, "k")
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://goldloop.test") as other:
+        assert (await sign_in(other, key.secret)).status_code == 303
+        for path in (
+            f"/experiments/{a}",
+            f"/datasets/{dataset_id}/experiments",
+            f"/experiments/compare?baseline={a}&candidate={b}",
+        ):
+            assert (await other.get(path)).status_code == 404, path
+        listing = await other.get("/experiments")
+        assert "agent-v2" not in listing.text
+        token = csrf_of(listing.text)
+        r = await other.post(f"/experiments/{a}/tags", data={"csrf": token, "tag": "main"})
+        assert r.status_code == 404
