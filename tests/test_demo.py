@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -123,6 +124,20 @@ def test_demo_closes_the_loop(tmp_path: Path) -> None:
                 mean = sum(f["score"] for f in stored) / len(stored)
                 assert mean == pytest.approx(g["means"]["correct"])
                 assert (mean == 1.0) == g["passed"]
+
+            # the comparison page the demo links: v2 fixes the corrected example, breaks none
+            assert summary["comparison_path"] in done.stdout
+            with httpx.Client(base_url=base, timeout=60) as browser:
+                login = browser.get("/login")
+                token = re.search(r'name="csrf" value="([^"]+)"', login.text)
+                assert token
+                signed = browser.post("/login", data={"csrf": token.group(1), "api_key": key})
+                assert signed.status_code == 303
+                page = browser.get(summary["comparison_path"])
+            assert page.status_code == 200, page.text[:500]
+            outcomes = re.findall(r'data-outcome="([a-z]+)"', page.text)
+            assert outcomes[0] == "improved"
+            assert "regressed" not in outcomes
 
             # the gate commands docs/demo.md gives: v1 fails the corrected dataset, v2 passes
             for target, code in (("support_agent_v1", 1), ("support_agent_v2", 0)):

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
+from urllib.parse import urlencode
 
 import httpx
 
@@ -333,6 +334,8 @@ class Demo:
                 }
             )
         self.summary["gate"] = verdicts
+        pair = {"baseline": verdicts[1]["experiment"], "candidate": verdicts[2]["experiment"]}
+        self.summary["comparison_path"] = f"/experiments/compare?{urlencode(pair)}"
         lines = [
             f"   {'PASS' if v['passed'] else 'FAIL'}  {v['agent']} on {DATASET} version "
             f"{v['dataset_version']}: "
@@ -352,7 +355,9 @@ class Demo:
             "fix passes. In CI: goldloop gate --target goldloop.demo.agent:support_agent_v2 "
             f'--data {DATASET} --evaluator \'exact_match={{"field": "answer", "key": '
             '"correct"}\' --min-mean correct=1.0\n'
-            f"   Experiments: {self.link('/projects')}"
+            f"   Experiments: {self.link('/datasets/' + DATASET + '/experiments')}\n"
+            f"   v1 against v2 on version {verdicts[2]['dataset_version']}, side by side: "
+            f"{self.link(self.summary['comparison_path'])}"
         )
 
     def play(self) -> dict[str, Any]:
