@@ -82,7 +82,7 @@ def media_type(content_type: str | None) -> str:
 def _hex_id(raw: bytes, size: int, what: str) -> str:
     if len(raw) != size:
         raise BadSpan(f"{what} has {len(raw)} bytes, expected {size}")
-    if not any(raw):
+    if raw.count(0) == size:
         raise BadSpan(f"{what} is all zeros")
     return raw.hex()
 
@@ -137,45 +137,62 @@ def pb_scope(scope: Any) -> dict[str, Any]:
 
 
 def _pb_span(s: Any, resource: dict[str, Any], scope: dict[str, Any]) -> OtelSpan:
-    events = [
-        {"time_unix_nano": e.time_unix_nano, "name": e.name, "attributes": pb_attrs(e.attributes)}
-        for e in s.events
-    ]
-    links = [
-        {
-            "trace_id": link.trace_id.hex(),
-            "span_id": link.span_id.hex(),
-            "trace_state": link.trace_state,
-            "attributes": pb_attrs(link.attributes),
+    # Events, links and dropped counts are rare: each is checked once before any work.
+    events = (
+        [
+            {
+                "time_unix_nano": e.time_unix_nano,
+                "name": e.name,
+                "attributes": pb_attrs(e.attributes),
+            }
+            for e in s.events
+        ]
+        if len(s.events)
+        else []
+    )
+    links = (
+        [
+            {
+                "trace_id": link.trace_id.hex(),
+                "span_id": link.span_id.hex(),
+                "trace_state": link.trace_state,
+                "attributes": pb_attrs(link.attributes),
+            }
+            for link in s.links
+        ]
+        if len(s.links)
+        else []
+    )
+    dropped: dict[str, int] = {}
+    if s.dropped_attributes_count or s.dropped_events_count or s.dropped_links_count:
+        dropped = {
+            k: n
+            for k, n in (
+                ("attributes", s.dropped_attributes_count),
+                ("events", s.dropped_events_count),
+                ("links", s.dropped_links_count),
+            )
+            if n
         }
-        for link in s.links
-    ]
-    dropped = {
-        k: n
-        for k, n in (
-            ("attributes", s.dropped_attributes_count),
-            ("events", s.dropped_events_count),
-            ("links", s.dropped_links_count),
-        )
-        if n
-    }
+    parent = s.parent_span_id
+    status = s.status
     return OtelSpan(
         trace_id=_hex_id(s.trace_id, 16, "trace_id"),
         span_id=_hex_id(s.span_id, 8, "span_id"),
-        parent_span_id=_hex_id(s.parent_span_id, 8, "parent_span_id") if s.parent_span_id else None,
+        parent_span_id=_hex_id(parent, 8, "parent_span_id") if parent else None,
         name=s.name,
-        kind=int(s.kind),
-        start_ns=int(s.start_time_unix_nano),
-        end_ns=int(s.end_time_unix_nano),
+        kind=s.kind,
+        start_ns=s.start_time_unix_nano,
+        end_ns=s.end_time_unix_nano,
         attributes=pb_attrs(s.attributes),
         events=events,
         links=links,
-        status_code=int(s.status.code),
-        status_message=s.status.message,
+        status_code=status.code,
+        status_message=status.message,
         resource=resource,
         scope=scope,
         trace_state=s.trace_state,
-        flags=int(s.flags),
+        flags=s.flags,
         dropped=dropped,
     )
 
