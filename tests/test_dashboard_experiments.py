@@ -203,6 +203,14 @@ async def test_comparison_puts_regressions_first_with_the_statistics(
     swapped = await browser.get("/experiments/compare", params={"baseline": b, "candidate": a})
     assert re.findall(r'data-example="([^"]+)" data-outcome="regressed"', swapped.text) == ["ex2"]
 
+    flipped = await browser.get(
+        "/experiments/compare", params={"baseline": a, "candidate": b, "lower": "correct, quality"}
+    )
+    assert "lower is better" in flipped.text
+    assert 'value="correct, quality"' in flipped.text  # the form keeps the choice
+    assert re.findall(r'data-example="([^"]+)" data-outcome="regressed"', flipped.text) == ["ex2"]
+    assert "lower=correct%2Cquality" in flipped.text  # ... and so do the links
+
     assert (await browser.get("/experiments/compare")).status_code == 400
     same = await browser.get("/experiments/compare", params={"baseline": a, "candidate": a})
     assert same.status_code == 400

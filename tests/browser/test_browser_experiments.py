@@ -85,6 +85,15 @@ def test_compare_two_real_experiments(tab: Pages, server: Server, golden: str, s
     assert cand.experiment in tab.page.inner_text("table.experiments")  # hostile name as text
     tab.shot("experiments")
 
+    # Pick A and B with the radio buttons and compare.
+    tab.page.check(f"input[name=baseline][value='{ids[base.experiment]}']")
+    tab.page.check(f"input[name=candidate][value='{ids[cand.experiment]}']")
+    tab.page.click("text=Compare A → B")
+    tab.page.wait_for_selector("table.stats")
+    assert tab.page.get_attribute("tr.ex-row", "data-outcome") == "regressed"
+    tab.page.click("nav.mainnav >> text=Experiments")
+    tab.page.wait_for_selector("table.experiments")
+
     # The baseline's page: metadata, results, and tag it `main`.
     tab.page.click(f"table.experiments a[href='/experiments/{ids[base.experiment]}']")
     tab.page.wait_for_selector("table.results")

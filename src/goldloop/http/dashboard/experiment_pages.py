@@ -127,16 +127,21 @@ def experiment_comparison(
     show: str = "all",
     page: int = 1,
     alpha: float = 0.05,
+    lower: str = "",
 ) -> Response:
+    """``lower``: comma-separated score keys where lower is better (e.g. ``latency,cost``)."""
     ctx = web.ctx_of(request)
     who = session.principal
+    lower_keys = [k.strip() for k in lower.split(",") if k.strip()]
     if not baseline or not candidate:
         raise InvalidInput(
             "choose a baseline (A) and a candidate (B): tick them in an experiments list, or "
             "follow “compare with main” on an experiment's page",
             details={"field": "baseline" if not baseline else "candidate"},
         )
-    cmp = experiment_results.compare_experiments(ctx, who, baseline, candidate, alpha=alpha)
+    cmp = experiment_results.compare_experiments(
+        ctx, who, baseline, candidate, alpha=alpha, lower_is_better=lower_keys
+    )
     if cmp.baseline.id == cmp.candidate.id:
         raise InvalidInput(
             "the baseline and the candidate are the same experiment; choose two",
@@ -159,7 +164,11 @@ def experiment_comparison(
     alpha_param = None if alpha == 0.05 else alpha
 
     def url(**changes: Any) -> str:
-        params: dict[str, Any] = {"show": None if shown == "all" else shown, "alpha": alpha_param}
+        params: dict[str, Any] = {
+            "show": None if shown == "all" else shown,
+            "alpha": alpha_param,
+            "lower": ",".join(lower_keys),
+        }
         params.update(changes)
         return compare_url(cmp.baseline.id, cmp.candidate.id, **params)
 
@@ -179,7 +188,10 @@ def experiment_comparison(
         next_url=url(page=number + 1) if number < pages else None,
         page=number,
         pages=pages,
-        swap_url=compare_url(cmp.candidate.id, cmp.baseline.id, alpha=alpha_param),
+        swap_url=compare_url(
+            cmp.candidate.id, cmp.baseline.id, alpha=alpha_param, lower=",".join(lower_keys)
+        ),
+        lower=", ".join(lower_keys),
         experiment_url=experiment_url,
     )
 
