@@ -15,6 +15,7 @@ from goldloop.http.app import create_app
 from goldloop.services.context import ServiceContext
 from goldloop.settings import Settings
 from goldloop.store.schema import runs
+from goldloop.webhooks import WebhookSignatureError, verify
 from goldloop.workers.service_loops import Workers
 
 S = 1_000_000
@@ -315,3 +316,49 @@ async def test_metric_filter_narrows_the_runs_an_alert_watches(
     )
     assert bad.status_code == 400
     assert "position" in bad.json()["error"]["message"]
+
+
+async def test_webhook_channels_are_signed_with_a_secret_shown_once(
+    client: httpx.AsyncClient, app: FastAPI, hook: Receiver, workers: Workers
+) -> None:
+    ctx = workers.ctx
+    project = (await client.post("/api/v1/projects", json={"name": "agent-support"})).json()
+    made = {}
+    for kind in ("webhook", "slack"):
+        r = await client.post(
+            "/api/v1/channels", json={"name": kind, "kind": kind, "url": hook.url}
+        )
+        assert r.status_code == 201, r.text
+        made[kind] = r.json()
+    secret = made["webhook"]["signing_secret"]
+    assert secret.startswith("whsec_")
+    assert made["webhook"]["has_signing_secret"] is True
+    assert made["slack"]["signing_secret"] is None  # Slack and PagerDuty use their own auth
+    listed = await client.get("/api/v1/channels")
+    assert secret not in listed.text
+    assert all("signing_secret" not in c for c in listed.json())
+    rule = await client.post(
+        "/api/v1/alert-rules",
+        json={
+            "project_id": project["id"],
+            "name": "errors up",
+            "metric": {"kind": "error_rate"},
+            "condition": {"type": "threshold", "op": ">", "value": 0.1, "min_samples": 10},
+            "window_s": 600,
+            "channel_ids": [made["webhook"]["id"], made["slack"]["id"]],
+        },
+    )
+    assert rule.status_code == 201, rule.text
+    add_runs(ctx, project["id"], T0 - 300 * S, 50, 25)
+    workers.flush()
+    assert len(hook.requests) == 2
+    by_kind = {("text" in r.body): (r, raw) for r, raw in zip(hook.requests, hook.raw, strict=True)}
+    signed, raw = by_kind[False]
+    assert verify(secret, signed.headers, raw, now=T0 / S) == T0 // S
+    assert signed.body["event"] == "fired"
+    with pytest.raises(WebhookSignatureError, match="does not match"):
+        verify(secret, signed.headers, raw.replace(b"fired", b"fixed"), now=T0 / S)
+    with pytest.raises(WebhookSignatureError, match="tolerance"):
+        verify(secret, signed.headers, raw, now=T0 / S + 301)
+    slack, _ = by_kind[True]
+    assert "goldloop-signature" not in slack.headers

@@ -100,7 +100,9 @@ def test_rules_and_alerts_through_the_client_and_cli(settings: Settings, tmp_pat
         )
         made = runner.invoke(cli, ["rules", "create", str(spec)], env=env)
         assert made.exit_code == 0, made.output
-        new_id = made.output.strip()
+        new_id = made.stdout.strip()  # only the id on stdout, for scripts
+        assert "webhook signing secret (shown once" in made.stderr
+        assert "whsec_" in made.stderr
         shown = json.loads(runner.invoke(cli, ["rules", "show", new_id], env=env).output)
         assert shown["filter"] == "error"
         back = runner.invoke(

@@ -65,6 +65,12 @@ def rules_create(endpoint: str, api_key: str | None, file: Any) -> None:
         except TypeError as exc:
             raise click.UsageError(f"{file.name}: {exc}") from None
     click.echo(rule["id"])
+    if any(a.get("type") == "webhook" for a in rule.get("actions") or []):
+        click.echo(
+            f"webhook signing secret (shown once; verify with goldloop.webhooks.verify): "
+            f"{rule.get('signing_secret')}",
+            err=True,
+        )
 
 
 def _set_enabled(endpoint: str, api_key: str | None, rule_id: str, enabled: bool) -> None:

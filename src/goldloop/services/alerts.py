@@ -22,6 +22,7 @@ from goldloop.domain.clock import to_iso
 from goldloop.domain.errors import Conflict, InvalidInput, NotFound
 from goldloop.domain.notifications import CHANNEL_KINDS, AlertNotice, body_for
 from goldloop.domain.significance import Moments
+from goldloop.domain.webhook_signing import new_secret
 from goldloop.services import deliveries, outbound
 from goldloop.services.context import Principal, ServiceContext
 from goldloop.services.rules import compile_match
@@ -58,6 +59,7 @@ def create_channel(
         "kind": kind,
         "url": url,
         "secret": secret,
+        "signing_secret": new_secret() if kind == "webhook" else None,
         "created_at": ctx.clock(),
     }
     if not row["name"]:

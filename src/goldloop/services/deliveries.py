@@ -1,5 +1,8 @@
 """Outgoing notifications: enqueue into the outbox, deliver with retries, record every attempt.
 
+Webhook requests (channels of kind ``webhook``, rule webhooks) are signed at each attempt with
+the channel's or the rule's secret (``Goldloop-Signature``, see ``goldloop.webhooks``).
+
 Delivery is at-least-once: a delivery is claimed (its next attempt pushed out by a lease) before
 the HTTP call, so a worker that dies mid-call leaves it to be retried after the lease, and each
 request carries an ``Idempotency-Key`` header so receivers can drop duplicates.
@@ -15,9 +18,11 @@ from functools import partial
 from typing import Any
 
 import httpx
+import orjson
 from sqlalchemy.engine import Connection
 
 from goldloop.domain.errors import OutboundRefused
+from goldloop.domain.webhook_signing import SIGNATURE_HEADER, signature_header
 from goldloop.services import outbound
 from goldloop.services.context import Principal, ServiceContext
 from goldloop.store import deliveries as store
@@ -47,6 +52,7 @@ def enqueue(
     url: str,
     body: dict[str, Any],
     channel_id: str | None = None,
+    rule_id: str | None = None,
 ) -> bool:
     """Add a delivery inside the caller's transaction (``conn``); a repeated key is a no-op."""
     now = ctx.clock()
@@ -57,6 +63,7 @@ def enqueue(
             "workspace_id": workspace_id,
             "idempotency_key": idempotency_key,
             "channel_id": channel_id,
+            "rule_id": rule_id,
             "url": url,
             "body": body,
             "status": "pending",
@@ -123,16 +130,22 @@ def _post(
     ctx: ServiceContext, http: httpx.Client, row: dict[str, Any]
 ) -> tuple[int | None, str | None, str | None, int]:
     started = time.perf_counter()
+    body = orjson.dumps(row["body"])
+    headers = {
+        "Content-Type": "application/json",
+        "Idempotency-Key": row["idempotency_key"],
+        "User-Agent": "goldloop",
+    }
+    secret = ctx.db.read(lambda c: store.signing_secret(c, row))
+    if secret:  # webhook channels and rule webhooks; Slack and PagerDuty have their own auth
+        now_s = ctx.clock() // 1_000_000
+        headers[SIGNATURE_HEADER] = signature_header(secret, body, now_s)
     try:
         target = outbound.pin(ctx.settings.outbound_allowed_hosts, ctx.resolve, row["url"])
         response = http.post(
             target.url,
-            json=row["body"],
-            headers={
-                **target.headers,
-                "Idempotency-Key": row["idempotency_key"],
-                "User-Agent": "goldloop",
-            },
+            content=body,
+            headers={**target.headers, **headers},
             extensions=target.extensions,
             timeout=ctx.settings.delivery_timeout_s,
         )

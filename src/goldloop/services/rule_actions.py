@@ -74,6 +74,7 @@ def _webhook(ctx: ServiceContext, rule: Row, action: Row, config: Row) -> Row:
             idempotency_key=key,
             url=config["url"],
             body=body,
+            rule_id=rule["id"],
         )
 
     queued = ctx.db.write(write)

@@ -21,6 +21,7 @@ from goldloop.domain import filters
 from goldloop.domain import rules as domain
 from goldloop.domain.errors import InvalidInput, NotFound
 from goldloop.domain.sampling import is_sampled
+from goldloop.domain.webhook_signing import new_secret
 from goldloop.services import outbound, rule_evaluators
 from goldloop.services.context import Principal, ServiceContext
 from goldloop.store import log_horizon
@@ -106,6 +107,7 @@ def create_rule(ctx: ServiceContext, who: Principal, project_id: str, data: Row)
         "project_id": project_id,
         "created_at": now,
         "updated_at": now,
+        "signing_secret": new_secret(),
         **values,
     }
 
@@ -115,7 +117,8 @@ def create_rule(ctx: ServiceContext, who: Principal, project_id: str, data: Row)
         store.insert_rule(conn, row, now)
 
     ctx.db.write(write)
-    return get_rule(ctx, who, row["id"])
+    # the only time the secret leaves the server: the caller shows it once
+    return {**get_rule(ctx, who, row["id"]), "signing_secret": row["signing_secret"]}
 
 
 def get_rule(ctx: ServiceContext, who: Principal, rule_id: str) -> Row:

@@ -7,7 +7,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from goldloop.store.schema import deliveries, delivery_attempts
+from goldloop.store.schema import channels, deliveries, delivery_attempts, rules
 
 Row = dict[str, Any]
 
@@ -72,3 +72,18 @@ def attempts_for(conn: Connection, delivery_ids: list[str]) -> list[Row]:
         .order_by(delivery_attempts.c.delivery_id, delivery_attempts.c.attempt)
     )
     return [dict(r._mapping) for r in conn.execute(q)]
+
+
+def signing_secret(conn: Connection, row: Row) -> str | None:
+    """The key that signs this delivery: its channel's or its rule's (None: send unsigned)."""
+    if row.get("channel_id"):
+        table, object_id = channels, row["channel_id"]
+    elif row.get("rule_id"):
+        table, object_id = rules, row["rule_id"]
+    else:
+        return None
+    q = sa.select(table.c.signing_secret).where(
+        table.c.id == object_id, table.c.workspace_id == row["workspace_id"]
+    )
+    value = conn.execute(q).scalar()
+    return str(value) if value else None

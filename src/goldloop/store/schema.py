@@ -346,6 +346,8 @@ rules = sa.Table(
     sa.Column("daily_judge_budget", sa.Integer, nullable=True),
     # trigger "feedback": conditions on the feedback itself (domain.rules.parse_feedback_match)
     sa.Column("feedback_match", JSONDoc, nullable=True),
+    # HMAC key of the rule's webhook actions (Goldloop-Signature); shown once, at creation
+    sa.Column("signing_secret", sa.Text, nullable=True),
     sa.Column("created_at", sa.BigInteger, nullable=False),
     sa.Column("updated_at", sa.BigInteger, nullable=False),
     sa.Index("ix_rules_workspace", "workspace_id"),
@@ -409,6 +411,8 @@ channels = sa.Table(
     sa.Column("url", sa.Text, nullable=False),
     # PagerDuty routing key; never returned by the API
     sa.Column("secret", sa.Text, nullable=True),
+    # kind webhook: HMAC key of the Goldloop-Signature header; shown once, at creation
+    sa.Column("signing_secret", sa.Text, nullable=True),
     sa.Column("created_at", sa.BigInteger, nullable=False),
     sa.UniqueConstraint("workspace_id", "name"),
 )
@@ -472,6 +476,8 @@ deliveries = sa.Table(
     sa.Column("workspace_id", sa.String(36), nullable=False),
     sa.Column("idempotency_key", sa.String(200), nullable=False, unique=True),
     sa.Column("channel_id", sa.String(36), nullable=True),
+    # a rule's webhook action: the rule whose signing secret signs it
+    sa.Column("rule_id", sa.String(36), nullable=True),
     sa.Column("url", sa.Text, nullable=False),
     sa.Column("body", JSONDoc, nullable=False),
     # pending | sent | failed

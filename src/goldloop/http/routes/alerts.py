@@ -29,7 +29,17 @@ class ChannelOut(BaseModel):
     kind: str
     url: str = Field(description="Shown as scheme://host/… : webhook URLs often embed secrets.")
     has_secret: bool
+    has_signing_secret: bool = Field(
+        description="kind webhook: requests carry a Goldloop-Signature header."
+    )
     created_at: str | None
+
+
+class ChannelCreated(ChannelOut):
+    signing_secret: str | None = Field(
+        description="kind webhook: the key of its Goldloop-Signature header (docs/alerts.md). "
+        "Returned only in this response: store it now."
+    )
 
 
 def _channel(row: dict[str, Any]) -> ChannelOut:
@@ -41,16 +51,17 @@ def _channel(row: dict[str, Any]) -> ChannelOut:
         kind=row["kind"],
         url=f"{scheme}://{rest.split('/', 1)[0]}/…",
         has_secret=bool(row["secret"]),
+        has_signing_secret=bool(row.get("signing_secret")),
         created_at=to_iso(row["created_at"]),
     )
 
 
-@router.post("/channels", status_code=201, response_model=ChannelOut)
-def create_channel(body: ChannelIn, ctx: Ctx, who: Admin) -> ChannelOut:
+@router.post("/channels", status_code=201, response_model=ChannelCreated)
+def create_channel(body: ChannelIn, ctx: Ctx, who: Admin) -> ChannelCreated:
     row = svc.create_channel(
         ctx, who, name=body.name, kind=body.kind, url=body.url, secret=body.secret
     )
-    return _channel(row)
+    return ChannelCreated(**_channel(row).model_dump(), signing_secret=row["signing_secret"])
 
 
 @router.get("/channels", response_model=list[ChannelOut])

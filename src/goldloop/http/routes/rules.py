@@ -70,6 +70,13 @@ class RuleOut(BaseModel):
     outcomes: dict[str, int] = Field(default_factory=dict)
 
 
+class RuleCreated(RuleOut):
+    signing_secret: str = Field(
+        description="The key of the Goldloop-Signature header of this rule's webhook actions "
+        "(docs/rules.md). Returned only in this response: store it now."
+    )
+
+
 _SECRET_KEYS = ("api_key", "secret", "token", "password")
 
 
@@ -105,11 +112,12 @@ def _out(row: dict[str, Any]) -> RuleOut:
     )
 
 
-@router.post("", status_code=201, response_model=RuleOut)
-def create_rule(body: RuleIn, ctx: Ctx, who: Admin) -> RuleOut:
+@router.post("", status_code=201, response_model=RuleCreated)
+def create_rule(body: RuleIn, ctx: Ctx, who: Admin) -> RuleCreated:
     data = body.model_dump()
     project_id = data.pop("project_id")
-    return _out(svc.create_rule(ctx, who, project_id, data))
+    row = svc.create_rule(ctx, who, project_id, data)
+    return RuleCreated(**_out(row).model_dump(), signing_secret=row["signing_secret"])
 
 
 @router.get("", response_model=list[RuleOut])
