@@ -18,8 +18,19 @@ from __future__ import annotations
 
 import ipaddress
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
-__all__ = ["DENIED_BY_DEFAULT", "AllowList", "IPAddress", "IPNetwork", "parse_address"]
+__all__ = [
+    "DENIED_BY_DEFAULT",
+    "MASKED_PATH",
+    "AllowList",
+    "IPAddress",
+    "IPNetwork",
+    "masked_url",
+    "parse_address",
+]
+
+MASKED_PATH = "/…"
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -111,3 +122,17 @@ def _is_name(text: str) -> bool:
         label and len(label) <= 63 and all(c.isalnum() or c in "-_" for c in label)
         for label in labels
     )
+
+
+def masked_url(url: str) -> str:
+    """An outgoing URL as shown to people: ``scheme://host[:port]/…``. The path, query and user
+    info are left out because webhook URLs often carry their secret there (Slack's do)."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    if ":" in host:
+        host = f"[{host}]"
+    try:
+        port = f":{parts.port}" if parts.port else ""
+    except ValueError:
+        port = ""
+    return f"{parts.scheme}://{host}{port}{MASKED_PATH}"

@@ -18,6 +18,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from goldloop.domain.errors import InvalidInput
+from goldloop.domain.outbound import MASKED_PATH, masked_url
 
 TRIGGERS = ("run", "feedback")
 ACTION_TYPES = ("add_to_dataset", "evaluate", "webhook")
@@ -132,3 +133,79 @@ def feedback_matches(match: dict[str, Any] | None, fb: dict[str, Any]) -> bool:
     if "min_score" in match and (score is None or score < match["min_score"]):
         return False
     return not ("max_score" in match and (score is None or score > match["max_score"]))
+
+
+SECRET_KEYS = ("api_key", "secret", "token", "password")
+MASK = "***"
+
+
+def _mask(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: MASK if k in SECRET_KEYS and v else _mask(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_mask(v) for v in value]
+    return value
+
+
+def masked_actions(actions: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Actions as shown to people (API, dashboard): evaluator credentials (a judge's
+    ``api_key``...) as ``***`` and webhook URLs as ``scheme://host/…``."""
+    shown = []
+    for action in actions:
+        item = _mask(action)
+        if action.get("type") == "webhook" and isinstance(action.get("url"), str):
+            item["url"] = masked_url(action["url"])
+        shown.append(item)
+    return shown
+
+
+def _unmask(new: Any, old: Any, where: str) -> Any:
+    if isinstance(new, dict):
+        olds = old if isinstance(old, dict) else {}
+        out = {}
+        for k, v in new.items():
+            if k in SECRET_KEYS and v == MASK:
+                if not olds.get(k):
+                    raise _fail(f"{where}.{k} is the masked {MASK}: give the value itself", where)
+                out[k] = olds[k]
+            else:
+                out[k] = _unmask(v, olds.get(k), where)
+        return out
+    if isinstance(new, list):
+        olds_list = old if isinstance(old, list) else []
+        return [
+            _unmask(v, olds_list[i] if i < len(olds_list) else None, where)
+            for i, v in enumerate(new)
+        ]
+    return new
+
+
+def unmask_actions(new: Any, current: list[dict[str, Any]]) -> Any:
+    """Actions sent back as they were shown (a GET, edited, then PATCHed): a masked webhook URL
+    or ``***`` credential that matches the stored action means "unchanged" and takes the stored
+    value; one that matches nothing is refused rather than saved masked."""
+    if not isinstance(new, list):
+        return new
+    hooks = [
+        a["url"] for a in current if a.get("type") == "webhook" and isinstance(a.get("url"), str)
+    ]
+    out = []
+    for i, action in enumerate(new):
+        where = f"actions[{i}]"
+        if not isinstance(action, dict):
+            out.append(action)
+            continue
+        old = (
+            current[i] if i < len(current) and current[i].get("type") == action.get("type") else {}
+        )
+        item = _unmask(action, old, where)
+        url = item.get("url")
+        if item.get("type") == "webhook" and isinstance(url, str) and url.endswith(MASKED_PATH):
+            own = old.get("url")
+            candidates = ([own] if isinstance(own, str) else []) + hooks
+            same = [u for u in candidates if masked_url(u) == url]
+            if not same:
+                raise _fail(f"{where}.url is a masked URL: give the full URL", where)
+            item["url"] = same[0]
+        out.append(item)
+    return out

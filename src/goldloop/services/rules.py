@@ -141,6 +141,11 @@ def list_rules(ctx: ServiceContext, who: Principal, project_id: str | None = Non
 
 def update_rule(ctx: ServiceContext, who: Principal, rule_id: str, changes: Row) -> Row:
     current = get_rule(ctx, who, rule_id)
+    if changes.get("actions") is not None:
+        changes = {
+            **changes,
+            "actions": domain.unmask_actions(changes["actions"], current["actions"]),
+        }
     merged = {**current, **{k: v for k, v in changes.items() if v is not None}}
     if "daily_judge_budget" in changes and changes["daily_judge_budget"] is None:
         merged["daily_judge_budget"] = current["daily_judge_budget"]

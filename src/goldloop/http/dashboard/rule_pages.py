@@ -7,6 +7,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
+from goldloop.domain.outbound import masked_url
 from goldloop.http.dashboard import web
 from goldloop.services import projects, rules
 
@@ -20,7 +21,9 @@ def describe_actions(actions: list[dict[str, Any]]) -> str:
     for action in actions:
         kind = str(action.get("type", "?"))
         config = action.get("config") or action
-        target = config.get("dataset") or config.get("evaluator") or config.get("url")
+        url = config.get("url")
+        shown_url = masked_url(url) if isinstance(url, str) else None
+        target = config.get("dataset") or config.get("evaluator") or shown_url
         parts.append(f"{kind} → {target}" if target else kind)
     return ", ".join(parts)
 

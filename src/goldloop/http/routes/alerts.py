@@ -8,6 +8,7 @@ from fastapi import APIRouter, Query
 from pydantic import BaseModel, ConfigDict, Field
 
 from goldloop.domain.clock import to_iso
+from goldloop.domain.outbound import masked_url
 from goldloop.http.deps import Admin, Ctx, Who
 from goldloop.services import alerts as svc
 from goldloop.services import deliveries
@@ -43,13 +44,11 @@ class ChannelCreated(ChannelOut):
 
 
 def _channel(row: dict[str, Any]) -> ChannelOut:
-    url = row["url"]
-    scheme, _, rest = url.partition("://")
     return ChannelOut(
         id=row["id"],
         name=row["name"],
         kind=row["kind"],
-        url=f"{scheme}://{rest.split('/', 1)[0]}/…",
+        url=masked_url(row["url"]),
         has_secret=bool(row["secret"]),
         has_signing_secret=bool(row.get("signing_secret")),
         created_at=to_iso(row["created_at"]),

@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from goldloop.domain.clock import from_iso, to_iso
 from goldloop.domain.errors import InvalidInput
+from goldloop.domain.rules import masked_actions
 from goldloop.http.deps import Admin, Ctx, Who
 from goldloop.services import rules as svc
 
@@ -57,7 +58,10 @@ class RuleOut(BaseModel):
     filter: str | None
     sample_rate: float
     root_only: bool
-    actions: list[dict[str, Any]]
+    actions: list[dict[str, Any]] = Field(
+        description="Evaluator credentials shown as ***, webhook URLs as scheme://host/… "
+        "(send them back unchanged in a PATCH to keep the stored values)."
+    )
     enabled: bool
     daily_judge_budget: int | None
     feedback_match: dict[str, Any] | None
@@ -77,18 +81,6 @@ class RuleCreated(RuleOut):
     )
 
 
-_SECRET_KEYS = ("api_key", "secret", "token", "password")
-
-
-def _masked(value: Any) -> Any:
-    """Actions as shown to API callers: evaluator credentials (e.g. a judge's api_key) masked."""
-    if isinstance(value, dict):
-        return {k: "***" if k in _SECRET_KEYS and v else _masked(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_masked(v) for v in value]
-    return value
-
-
 def _out(row: dict[str, Any]) -> RuleOut:
     return RuleOut(
         id=row["id"],
@@ -98,7 +90,7 @@ def _out(row: dict[str, Any]) -> RuleOut:
         filter=row["filter"],
         sample_rate=row["sample_rate"],
         root_only=row["root_only"],
-        actions=_masked(row["actions"]),
+        actions=masked_actions(row["actions"]),
         enabled=row["enabled"],
         daily_judge_budget=row["daily_judge_budget"],
         feedback_match=row["feedback_match"],
