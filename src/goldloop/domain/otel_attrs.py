@@ -29,10 +29,6 @@ PREFIXES = (
     "langfuse.trace.metadata.",
     "langsmith.metadata.",
 )
-_BY_HEAD: dict[str, tuple[str, ...]] = {}
-for _prefix in PREFIXES:
-    _head = _prefix.partition(".")[0]
-    _BY_HEAD[_head] = (*_BY_HEAD.get(_head, ()), _prefix)
 
 
 def group_by_prefix(attrs: dict[str, Any]) -> dict[str, dict[str, Any]]:
@@ -40,10 +36,9 @@ def group_by_prefix(attrs: dict[str, Any]) -> dict[str, dict[str, Any]]:
     attributes' order."""
     groups: dict[str, dict[str, Any]] = {}
     for key, value in attrs.items():
-        prefixes = _BY_HEAD.get(key.partition(".")[0])
-        if prefixes is None:
+        if not key.startswith(PREFIXES):  # most keys: one C call
             continue
-        for prefix in prefixes:
+        for prefix in PREFIXES:
             if key.startswith(prefix):
                 group = groups.get(prefix)
                 if group is None:
