@@ -144,15 +144,17 @@ def feedback_metric(
         )
         return {"n": int(n), "successes": int(found), "worst": worst}
     scored = [*where, feedback.c.score.is_not(None)]
-    worst = _ids(
-        conn, select(runs.c.id).where(*scored).order_by(feedback.c.score, runs.c.start_time)
-    )
+    lowest_first = (feedback.c.score, runs.c.start_time)
     if kind == "feedback_pass_rate":
         passed = sa.func.coalesce(
             sa.func.sum(sa.case((feedback.c.score >= pass_threshold, 1), else_=0)), 0
         )
         n, ok = conn.execute(select(sa.func.count(), passed).where(*scored)).one()
+        # Only runs that failed: a window with two failures names two runs, not three passes.
+        failed = select(runs.c.id).where(*scored, feedback.c.score < pass_threshold)
+        worst = _ids(conn, failed.order_by(*lowest_first))
         return {"n": int(n), "successes": int(ok), "worst": worst}
+    worst = _ids(conn, select(runs.c.id).where(*scored).order_by(*lowest_first))
     if kind == "feedback_mean":
         n, total, total_sq = conn.execute(
             select(
