@@ -34,7 +34,7 @@ def live(settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) ->
         monkeypatch.setenv("GOLDLOOP_API_KEY", api.key)
         monkeypatch.delenv("GOLDLOOP_TRACING", raising=False)
         headers = {"x-api-key": api.key}
-        with httpx.Client(base_url=api.endpoint + "/api/v1", headers=headers) as http:
+        with httpx.Client(base_url=api.endpoint + "/api/v1", headers=headers, timeout=60) as http:
             assert http.post("/datasets", json={"name": "golden"}).status_code == 201
             examples = [
                 {"id": f"q{i}", "inputs": {"q": i}, "outputs": {"answer": f"a{i}"}}
