@@ -18,6 +18,7 @@ import pytest
 import sqlalchemy as sa
 from fastapi import FastAPI
 
+from dashboard_helpers import sign_in
 from goldloop.http.app import create_app
 from goldloop.services.context import ServiceContext
 from goldloop.settings import Settings, load_settings
@@ -130,4 +131,14 @@ async def client(app: FastAPI, admin_key: str) -> AsyncIterator[httpx.AsyncClien
     async with httpx.AsyncClient(
         transport=transport, base_url="http://goldloop.test", headers={"x-api-key": admin_key}
     ) as c:
+        yield c
+
+
+@pytest.fixture
+async def browser(app: FastAPI, admin_key: str) -> AsyncIterator[httpx.AsyncClient]:
+    """A cookie-keeping client signed in to the dashboard with the admin key (no API key
+    header: what a browser is)."""
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://goldloop.test") as c:
+        assert (await sign_in(c, admin_key)).status_code == 303
         yield c

@@ -3,22 +3,11 @@
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator
 
 import httpx
-import pytest
-from fastapi import FastAPI
 
-from dashboard_helpers import csrf_of, sign_in
+from dashboard_helpers import csrf_of
 from test_dashboard_runs import EVIL, assert_escaped, ingest, trace_items
-
-
-@pytest.fixture
-async def browser(app: FastAPI, admin_key: str) -> AsyncIterator[httpx.AsyncClient]:
-    transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://goldloop.test") as c:
-        assert (await sign_in(c, admin_key)).status_code == 303
-        yield c
 
 
 async def test_add_a_corrected_run_to_a_new_dataset_and_see_the_version(

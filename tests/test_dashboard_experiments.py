@@ -4,7 +4,6 @@ with its results, tagging, the comparison (statistics, regressions first), escap
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
@@ -20,14 +19,6 @@ from test_dashboard_runs import EVIL, assert_escaped
 API = "/api/v1"
 T0 = 1_764_150_816_000_000
 Call = tuple[str, int, dict[str, float], Any]  # example, repetition, scores, outputs
-
-
-@pytest.fixture
-async def browser(app: FastAPI, admin_key: str) -> AsyncIterator[httpx.AsyncClient]:
-    transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://goldloop.test") as c:
-        assert (await sign_in(c, admin_key)).status_code == 303
-        yield c
 
 
 async def register(client: httpx.AsyncClient, name: str, **kw: Any) -> str:

@@ -2,24 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import httpx
-import pytest
 from fastapi import FastAPI
 
-from dashboard_helpers import sign_in
 from goldloop.services import rule_actions, rules
 from goldloop.services.context import ServiceContext
 from test_dashboard_runs import EVIL, assert_escaped, ingest, trace_items
-
-
-@pytest.fixture
-async def browser(app: FastAPI, admin_key: str) -> AsyncIterator[httpx.AsyncClient]:
-    transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://goldloop.test") as c:
-        assert (await sign_in(c, admin_key)).status_code == 303
-        yield c
 
 
 async def test_rules_list_and_history(

@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import html as htmllib
 import re
-from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
-import pytest
 from fastapi import FastAPI
 
 from dashboard_helpers import csrf_of, sign_in
@@ -69,14 +67,6 @@ def trace_items(trace: str, *, evil: bool = False, error: bool = False) -> list[
             "stacktrace": "Traceback (most recent call last):\n  " + EVIL,
         }
     return [root, llm, tool]
-
-
-@pytest.fixture
-async def browser(app: FastAPI, admin_key: str) -> AsyncIterator[httpx.AsyncClient]:
-    transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://goldloop.test") as c:
-        assert (await sign_in(c, admin_key)).status_code == 303
-        yield c
 
 
 async def ingest(client: httpx.AsyncClient, items: list[dict[str, Any]]) -> None:

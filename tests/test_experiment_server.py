@@ -10,21 +10,17 @@ import orjson
 import pytest
 
 import goldloop
-from goldloop import _setup, _tracing
+from goldloop import _setup
 from goldloop.evaluation import build_evaluator
 from goldloop.settings import Settings
 from langsmith_live import live_server
+from sdk_state import reset_sdk
 
 
 @pytest.fixture
 def clean_sdk() -> Iterator[None]:
     yield
-    goldloop.shutdown(5.0)
-    with _setup._lock:
-        _setup._config = None
-        _setup._exporter = None
-    _tracing._set_sink(None)
-    _tracing._ENABLED = True
+    reset_sdk()
 
 
 @goldloop.traced(kind="tool")

@@ -15,12 +15,11 @@ import orjson
 import pytest
 from click.testing import CliRunner
 
-import goldloop
-from goldloop import _setup, _tracing
 from goldloop.cli.main import cli
 from goldloop.client import Client
 from goldloop.settings import Settings
 from live_api import LiveApi, live_api
+from sdk_state import reset_sdk
 from test_gate_cli import AGENTS, EXACT
 from test_serve import SRC
 
@@ -43,12 +42,7 @@ def live(settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) ->
             r = http.post("/datasets/golden/examples", json={"examples": examples})
             assert r.status_code == 201, r.text
         yield api
-        goldloop.shutdown(5.0)
-    with _setup._lock:
-        _setup._config = None
-        _setup._exporter = None
-    _tracing._set_sink(None)
-    _tracing._ENABLED = True
+        reset_sdk()
     sys.modules.pop("gl_agents", None)
 
 

@@ -3,12 +3,8 @@ stay usable by the workers, and survive a GET-edit-PATCH round trip unchanged.""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import httpx
-import pytest
 from fastapi import FastAPI
-from tests.dashboard_helpers import sign_in
 from tests.receiver import receiver
 from tests.test_rules_flow import post_runs, project_id, run_items
 
@@ -16,14 +12,6 @@ from goldloop.domain.outbound import masked_url
 from goldloop.workers.service_loops import Workers
 
 PATH_SECRET = "T000/B000/xoxb-path-secret"
-
-
-@pytest.fixture
-async def browser(app: FastAPI, admin_key: str) -> AsyncIterator[httpx.AsyncClient]:
-    transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://goldloop.test") as c:
-        assert (await sign_in(c, admin_key)).status_code == 303
-        yield c
 
 
 def test_masked_url_keeps_only_scheme_host_and_port() -> None:

@@ -12,8 +12,8 @@ import pytest
 from dashboard_harness import Pages, Server
 
 import goldloop
-from goldloop import _setup, _tracing
 from goldloop.evaluation import build_evaluator
+from sdk_state import reset_sdk
 
 XSS = '<script>window.__xss=1</script><img src=x onerror="window.__xss=1;alert(1)">'
 BROKEN = {"q2", "q5"}  # the questions the candidate gets wrong (q5's answer is hostile)
@@ -25,12 +25,7 @@ def sdk(server: Server) -> Iterator[None]:
         tracing=True, endpoint=server.base, api_key=server.admin_key, project="bx-prod"
     )
     yield
-    goldloop.shutdown(5.0)
-    with _setup._lock:
-        _setup._config = None
-        _setup._exporter = None
-    _tracing._set_sink(None)
-    _tracing._ENABLED = True
+    reset_sdk()
 
 
 def baseline_agent(inputs: dict[str, Any]) -> dict[str, str]:

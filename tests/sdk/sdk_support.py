@@ -17,7 +17,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import goldloop
-from goldloop import _setup, _tracing
+import sdk_state
 
 
 @dataclass
@@ -130,13 +130,7 @@ class FakeTime:
 
 def reset_sdk() -> None:
     """Back to the import-time state: off, nothing configured, env not read yet."""
-    goldloop.shutdown(2.0)
-    with _setup._lock:
-        _setup._config = None
-        _setup._exporter = None
-    _tracing._set_sink(None)
-    _tracing._ENABLED = True
-    _tracing._capture_defaults(True, True)
+    sdk_state.reset_sdk(2.0)
 
 
 def configure_to(server: RecordingServer, **options: Any) -> goldloop.SDKConfig:
