@@ -46,6 +46,15 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run"
 CSRF = re.compile(r'name="csrf" value="([^"]+)"')
 
 
+async def sign_in(browser: httpx.AsyncClient, key: str) -> None:
+    """Sign the cookie-keeping client in to the dashboard with ``key``."""
+    login = await browser.get("/login")
+    token = CSRF.search(login.text)
+    assert token, "no CSRF field on the sign-in page"
+    r = await browser.post("/login", data={"csrf": token.group(1), "api_key": key})
+    assert r.status_code == 303, r.text
+
+
 def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
@@ -122,11 +131,7 @@ async def page_times(args: argparse.Namespace) -> dict[str, Any]:
         results["load_seconds"] = round(load_s, 1)
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://bench") as browser:
-            login = await browser.get("/login")
-            token = CSRF.search(login.text)
-            assert token
-            r = await browser.post("/login", data={"csrf": token.group(1), "api_key": key})
-            assert r.status_code == 303
+            await sign_in(browser, key)
             api = httpx.AsyncClient(
                 transport=transport, base_url="http://bench", headers={"x-api-key": key}
             )

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import re
 import statistics
 import sys
 import tempfile
@@ -35,7 +34,8 @@ from goldloop.services.context import Principal, ServiceContext  # noqa: E402
 from goldloop.services.feedback import NewFeedback  # noqa: E402
 from goldloop.settings import load_settings  # noqa: E402
 
-CSRF = re.compile(r'name="csrf" value="([^"]+)"')
+sys.path.insert(0, str(ROOT / "bench"))
+from dashboard import sign_in  # noqa: E402
 
 
 def load(ctx: ServiceContext, who: Principal, n: int, reps: int) -> tuple[str, str]:
@@ -101,11 +101,7 @@ async def main(args: argparse.Namespace) -> None:
               f"into {ctx.db.dialect} in {time.perf_counter() - started:.1f} s")  # fmt: skip
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://bench") as browser:
-            login = await browser.get("/login")
-            token = CSRF.search(login.text)
-            assert token
-            r = await browser.post("/login", data={"csrf": token.group(1), "api_key": key})
-            assert r.status_code == 303
+            await sign_in(browser, key)
             pages = {
                 "comparison (stats + first 50 examples)": (
                     f"/experiments/compare?baseline={base}&candidate={cand}"

@@ -17,6 +17,7 @@ Prints a table and writes bench/results/ingest-<backend>-<time>.json.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import random
@@ -28,6 +29,7 @@ import tempfile
 import threading
 import time
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -356,17 +358,37 @@ def send_with_sdk(base: str, key: str, traces: list[list[Any]]) -> int:
     return 0
 
 
+def _admin(url: str, sql: str) -> None:
+    engine = sa.create_engine(normalize_database_url(url), isolation_level="AUTOCOMMIT")
+    with engine.connect() as conn:
+        conn.exec_driver_sql(sql)
+    engine.dispose()
+
+
+@contextlib.contextmanager
+def private_schema(url: str) -> Iterator[str]:
+    """A PostgreSQL URL whose connections use a new schema of their own, dropped on exit
+    (so a run starts empty and leaves nothing); an empty URL (SQLite) is given back as is."""
+    if not url:
+        yield url
+        return
+    schema = f"bench_{uuid.uuid4().hex[:8]}"
+    _admin(url, f'CREATE SCHEMA "{schema}"')
+    try:
+        yield f"{url}{'&' if '?' in url else '?'}options=-csearch_path%3D{schema}"
+    finally:
+        _admin(url, f'DROP SCHEMA "{schema}" CASCADE')
+
+
 def run_one(mode: str, traces: list[list[Any]], args: argparse.Namespace) -> dict[str, Any]:
+    with private_schema(args.database_url) as url:
+        return _run_one(mode, traces, args, url)
+
+
+def _run_one(
+    mode: str, traces: list[list[Any]], args: argparse.Namespace, url: str
+) -> dict[str, Any]:
     data_dir = Path(tempfile.mkdtemp(prefix=f"gl-bench-{mode}-"))
-    url = args.database_url
-    schema = None
-    if url:
-        schema = f"bench_{uuid.uuid4().hex[:8]}"
-        admin = sa.create_engine(normalize_database_url(url), isolation_level="AUTOCOMMIT")
-        with admin.connect() as conn:
-            conn.exec_driver_sql(f'CREATE SCHEMA "{schema}"')
-        admin.dispose()
-        url = f"{url}{'&' if '?' in url else '?'}options=-csearch_path%3D{schema}"
     proc, base = start_server(data_dir, url)
     db_url = normalize_database_url(url) if url else f"sqlite:///{data_dir / 'goldloop.db'}"
     key = (data_dir / "admin-key").read_text().strip()
@@ -399,13 +421,6 @@ def run_one(mode: str, traces: list[list[Any]], args: argparse.Namespace) -> dic
     proc.send_signal(signal.SIGTERM)
     proc.wait(60)
     size = disk_bytes(db_url, data_dir)
-    if schema:
-        admin = sa.create_engine(
-            normalize_database_url(args.database_url), isolation_level="AUTOCOMMIT"
-        )
-        with admin.connect() as conn:
-            conn.exec_driver_sql(f'DROP SCHEMA "{schema}" CASCADE')
-        admin.dispose()
     assert stored == n_spans, f"stored {stored} of {n_spans}"
     return {
         "mode": mode,

@@ -21,6 +21,7 @@ bench/results/ingest-memory-<backend>-<time>.json with every sample.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import shutil
@@ -30,11 +31,9 @@ import sys
 import tempfile
 import threading
 import time
-import uuid
 from pathlib import Path
 
 import httpx
-import sqlalchemy as sa
 
 BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
@@ -135,14 +134,8 @@ def main() -> None:
     batches = -(-args.runs // per)
 
     data_dir = Path(tempfile.mkdtemp(prefix="gl-bench-memory-"))
-    url, schema = args.database_url, None
-    if url:
-        schema = f"bench_{uuid.uuid4().hex[:8]}"
-        admin = sa.create_engine(normalize_database_url(url), isolation_level="AUTOCOMMIT")
-        with admin.connect() as conn:
-            conn.exec_driver_sql(f'CREATE SCHEMA "{schema}"')
-        admin.dispose()
-        url = f"{url}{'&' if '?' in url else '?'}options=-csearch_path%3D{schema}"
+    schema = contextlib.ExitStack()  # a PostgreSQL schema of its own, dropped at the end
+    url = schema.enter_context(ingest.private_schema(args.database_url))
     proc, base = ingest.start_server(data_dir, url)
     key = (data_dir / "admin-key").read_text().strip()
     pid = proc.pid
@@ -215,13 +208,7 @@ def main() -> None:
     db_url = normalize_database_url(url) if url else f"sqlite:///{data_dir / 'goldloop.db'}"
     stored = ingest.count_runs(db_url)
     size = ingest.disk_bytes(db_url, data_dir)
-    if schema:
-        admin = sa.create_engine(
-            normalize_database_url(args.database_url), isolation_level="AUTOCOMMIT"
-        )
-        with admin.connect() as conn:
-            conn.exec_driver_sql(f'DROP SCHEMA "{schema}" CASCADE')
-        admin.dispose()
+    schema.close()
     if not args.keep:
         shutil.rmtree(data_dir, ignore_errors=True)
 
