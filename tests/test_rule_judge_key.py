@@ -8,6 +8,7 @@ Authorization header of every request.
 from __future__ import annotations
 
 import dataclasses
+import uuid
 from collections.abc import Iterator
 
 import httpx
@@ -154,3 +155,22 @@ def test_the_judge_key_is_masked_everywhere_it_could_show() -> None:
     assert out.exit_code == 0, out.output
     assert "judge_api_key = ***" in out.output
     assert CONFIGURED_KEY not in out.output
+
+
+def test_judge_results_are_cached_per_workspace(app: FastAPI, elsewhere: FakeLLM) -> None:
+    """The same text judged again in one workspace is a cache hit; in another workspace it goes
+    to the judge: one workspace's verdicts never answer another's."""
+    from goldloop.evaluation import RunData
+    from goldloop.services import rule_evaluators
+
+    ctx = app.state.ctx
+    spec = {"name": "llm_judge", "config": {"base_url": elsewhere.url, "model": "m"}}
+    run = RunData(inputs={"q": "cancel?"}, outputs={"answer": "full refund"}, id="r1")
+    a, b = (f"ws-{name}-{uuid.uuid4().hex}" for name in "ab")
+    for workspace, calls_after in ((a, 1), (a, 1), (b, 2), (b, 2)):
+        [result] = rule_evaluators.evaluate(ctx, spec, run, workspace)
+        assert result.score == 1
+        assert elsewhere.calls == calls_after, workspace
+    off = {"name": "llm_judge", "config": {"base_url": elsewhere.url, "model": "m", "cache": False}}
+    rule_evaluators.evaluate(ctx, off, run, a)
+    assert elsewhere.calls == 3

@@ -9,10 +9,15 @@ it there. A server-side judge therefore gets its defaults from ``Settings`` (``j
 from reading ``os.environ``), and the configured key only when the judge talks to the
 configured endpoint: no ``base_url`` of its own, or the same one. Otherwise only the rule's own
 ``api_key`` is sent.
+
+Judge results are cached per workspace on the server (in memory, bounded): one workspace's
+cached verdicts never answer another's, so a key holder cannot learn from a free, instant
+answer that some other workspace judged the very same text.
 """
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlsplit
@@ -21,6 +26,7 @@ from goldloop.domain.errors import InvalidInput
 from goldloop.evaluation import (
     EvaluationResult,
     Evaluator,
+    MemoryJudgeCache,
     RunData,
     build_evaluator,
     evaluate_run,
@@ -68,28 +74,47 @@ def judge_environ(settings: Settings, config: Mapping[str, Any]) -> dict[str, st
     return env
 
 
-def build(ctx: ServiceContext, spec: Mapping[str, Any]) -> Evaluator:
+WORKSPACE_CACHE_ENTRIES = 10_000
+_caches: dict[str, MemoryJudgeCache] = {}
+_caches_lock = threading.Lock()
+
+
+def workspace_cache(workspace_id: str) -> MemoryJudgeCache:
+    """The judge result cache of one workspace (created on first use)."""
+    with _caches_lock:
+        cache = _caches.get(workspace_id)
+        if cache is None:
+            cache = _caches[workspace_id] = MemoryJudgeCache(WORKSPACE_CACHE_ENTRIES)
+        return cache
+
+
+def build(ctx: ServiceContext, spec: Mapping[str, Any], workspace_id: str) -> Evaluator:
     """Build one evaluator of a rule (``{"name", "config"}``) for the server: its judge
-    environment from the settings, its HTTP requests through the outbound guard."""
+    environment from the settings, its HTTP requests through the outbound guard, its cache the
+    workspace's own."""
     name = str(spec["name"])
     config = dict(spec.get("config") or {})
-    if isinstance(config.get("cache"), str):
+    cache = config.pop("cache", True)
+    if not isinstance(cache, bool):
         # a path would make the server write a file wherever the rule says
         raise InvalidInput(
-            f"bad config for evaluator {name!r}: a file cache is not available in rules "
-            "(use true or false)",
+            f"bad config for evaluator {name!r}: cache must be true or false in rules "
+            "(a file cache is not available)",
             details={"evaluator": name},
         )
-    inject = {
+    inject: dict[str, Any] = {
         "environ": judge_environ(ctx.settings, config),
         "transport": GuardedTransport(ctx.settings.outbound_allowed_hosts, ctx.resolve),
+        "cache": workspace_cache(workspace_id) if cache else False,
     }
     return build_evaluator(name, config, inject=inject)
 
 
-def evaluate(ctx: ServiceContext, spec: Mapping[str, Any], run: RunData) -> list[EvaluationResult]:
+def evaluate(
+    ctx: ServiceContext, spec: Mapping[str, Any], run: RunData, workspace_id: str
+) -> list[EvaluationResult]:
     """Build, run and close one evaluator of a rule (a judge holds an HTTP connection pool)."""
-    evaluator = build(ctx, spec)
+    evaluator = build(ctx, spec, workspace_id)
     try:
         return evaluate_run(evaluator, run)
     finally:
@@ -98,9 +123,9 @@ def evaluate(ctx: ServiceContext, spec: Mapping[str, Any], run: RunData) -> list
             close()
 
 
-def check(ctx: ServiceContext, spec: Mapping[str, Any]) -> None:
+def check(ctx: ServiceContext, spec: Mapping[str, Any], workspace_id: str) -> None:
     """Build one evaluator of a rule to check its name and config (raises InvalidInput)."""
-    evaluator = build(ctx, spec)
+    evaluator = build(ctx, spec, workspace_id)
     close = getattr(evaluator, "close", None)
     if callable(close):
         close()

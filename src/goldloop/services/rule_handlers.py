@@ -114,12 +114,12 @@ def evaluate_online(ctx: ServiceContext, rule: Row, action: Row, config: Row) ->
     run = RunData.from_trace(rows, root_id=run_id)
     results: list[EvaluationResult] = []
     for spec in config["evaluators"]:
-        results += rule_evaluators.evaluate(ctx, spec, run)
+        results += rule_evaluators.evaluate(ctx, spec, run, rule["workspace_id"])
     judged = "not needed"
     judge = config.get("judge")
     if judge and _needs_tiebreak(results, str(config.get("judge_mode", "tiebreak"))):
         if _take_judge_budget(ctx, rule):
-            results += rule_evaluators.evaluate(ctx, judge, run)
+            results += rule_evaluators.evaluate(ctx, judge, run, rule["workspace_id"])
             judged = "judged"
         else:
             judged = "skipped: the rule's daily judge budget is spent"

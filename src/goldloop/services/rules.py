@@ -48,7 +48,7 @@ def _clean(ctx: ServiceContext, who: Principal, data: Row) -> Row:
     actions = domain.parse_actions(data["actions"])
     domain.check_rule(data["trigger"], float(data["sample_rate"]), actions)
     compile_match(ctx, who.workspace_id, data.get("filter"))  # validates the filter text
-    _check_evaluators(ctx, actions)
+    _check_evaluators(ctx, actions, who.workspace_id)
     feedback_match = domain.parse_feedback_match(data.get("feedback_match"))
     if feedback_match is not None and data["trigger"] != "feedback":
         raise InvalidInput(
@@ -71,7 +71,7 @@ def _clean(ctx: ServiceContext, who: Principal, data: Row) -> Row:
     }
 
 
-def _check_evaluators(ctx: ServiceContext, actions: list[domain.Action]) -> None:
+def _check_evaluators(ctx: ServiceContext, actions: list[domain.Action], workspace_id: str) -> None:
     """Build every evaluator once so a bad name or config is a 400 now, not a failure later;
     every URL the rule would send to must be allowed by ``outbound_allowed_hosts``."""
     allowed = ctx.settings.outbound_allowed_hosts
@@ -91,7 +91,7 @@ def _check_evaluators(ctx: ServiceContext, actions: list[domain.Action]) -> None
                 field_name = f"actions[{i}].base_url"
                 outbound.check_url(allowed, ctx.resolve, base_url, field_name=field_name)
             try:
-                rule_evaluators.check(ctx, spec)
+                rule_evaluators.check(ctx, spec, workspace_id)
             except InvalidInput as exc:
                 raise InvalidInput(
                     f"actions[{i}]: {exc.message}", details={"field": "actions"}
