@@ -174,3 +174,26 @@ def test_judge_results_are_cached_per_workspace(app: FastAPI, elsewhere: FakeLLM
     off = {"name": "llm_judge", "config": {"base_url": elsewhere.url, "model": "m", "cache": False}}
     rule_evaluators.evaluate(ctx, off, run, a)
     assert elsewhere.calls == 3
+
+
+def test_a_rule_judge_never_quotes_its_endpoints_answer(app: FastAPI) -> None:
+    """A rule's judge URL is the rule author's choice and its errors land in rule history, so
+    the server keeps the status, never the answer; a local judge still quotes it."""
+    from goldloop.evaluation import RunData, build_evaluator, evaluate_run
+    from goldloop.services import rule_evaluators
+
+    inside = FakeLLM(lambda body: (403, {"internal": "db password hunter2"}, {}))
+    try:
+        run = RunData(inputs={"q": "x"}, outputs={"answer": "y"}, id="r1")
+        config = {"base_url": inside.url, "model": "m", "cache": False}
+        spec = {"name": "llm_judge", "config": config}
+        [served] = rule_evaluators.evaluate(app.state.ctx, spec, run, f"ws-{uuid.uuid4().hex}")
+        assert served.error is not None
+        assert "answered 403" in served.error
+        assert "hunter2" not in served.error
+        [local] = evaluate_run(build_evaluator("llm_judge", config), run)
+        assert local.error is not None
+        assert "hunter2" in local.error
+        assert inside.calls == 2
+    finally:
+        inside.stop()

@@ -136,6 +136,7 @@ class LLMJudge(Evaluator):
         max_tokens_budget: int | None = None,
         environ: Mapping[str, str] | None = None,
         transport: httpx.BaseTransport | None = None,
+        echo_errors: bool = True,
     ) -> None:
         if reference not in ("auto", "required", "none"):
             raise ValueError("reference must be 'auto', 'required' or 'none'")
@@ -156,6 +157,7 @@ class LLMJudge(Evaluator):
             model=model,
             api_key=api_key,
             environ=environ,
+            echo_errors=echo_errors,
             temperature=temperature,
             max_tokens=max_output_tokens,
             timeout_s=timeout_s,

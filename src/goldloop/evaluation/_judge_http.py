@@ -42,6 +42,9 @@ class JudgeEndpoint:
     max_retries: int = 3
     backoff_s: float = 0.5
     extra_body: Mapping[str, Any] = field(default_factory=dict)
+    echo_errors: bool = True
+    """Quote the start of an error answer in the JudgeError. The server turns this off for
+    rules: their judge URL is a key holder's choice, and the message lands in rule history."""
 
     @classmethod
     def resolve(
@@ -145,8 +148,11 @@ class JudgeHTTP:
                 self._sleep(self.endpoint.backoff_s * 2 ** (attempt - 1) if wait is None else wait)
                 continue
             if resp.status_code >= 400:
-                raise JudgeError(f"judge endpoint answered {resp.status_code}: {_snippet(resp)}")
-            return _reply(resp, self.endpoint.model)
+                raise JudgeError(
+                    f"judge endpoint answered {resp.status_code}"
+                    + _snippet(resp, self.endpoint.echo_errors)
+                )
+            return _reply(resp, self.endpoint)
 
 
 def _mentions_format(resp: httpx.Response) -> bool:
@@ -161,17 +167,23 @@ def _retry_after(resp: httpx.Response) -> float | None:
         return None
 
 
-def _snippet(resp: httpx.Response) -> str:
+def _snippet(resp: httpx.Response, echo: bool) -> str:
+    """``": <the answer's first 200 characters>"``, or nothing when answers are not echoed."""
+    if not echo:
+        return ""
     text = resp.text.strip().replace("\n", " ")
-    return text[:200]
+    return f": {text[:200]}"
 
 
-def _reply(resp: httpx.Response, model: str) -> ChatReply:
+def _reply(resp: httpx.Response, endpoint: JudgeEndpoint) -> ChatReply:
+    model = endpoint.model
     try:
         data = resp.json()
         content = data["choices"][0]["message"]["content"]
     except (ValueError, KeyError, IndexError, TypeError):
-        raise JudgeError(f"judge endpoint answered no message: {_snippet(resp)}") from None
+        raise JudgeError(
+            "judge endpoint answered no message" + _snippet(resp, endpoint.echo_errors)
+        ) from None
     if not isinstance(content, str):
         raise JudgeError("judge endpoint answered a message without text content")
     usage = data.get("usage") or {}

@@ -127,6 +127,7 @@ class PairwiseJudge:
         budget: JudgeBudget | None = None,
         environ: Mapping[str, str] | None = None,
         transport: httpx.BaseTransport | None = None,
+        echo_errors: bool = True,
     ) -> None:
         if reference not in ("auto", "none"):
             raise ValueError("reference must be 'auto' or 'none'")
@@ -140,6 +141,7 @@ class PairwiseJudge:
             model=model,
             api_key=api_key,
             environ=environ,
+            echo_errors=echo_errors,
             max_tokens=max_output_tokens,
             timeout_s=timeout_s,
             json_mode=json_mode,

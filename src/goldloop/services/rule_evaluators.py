@@ -106,6 +106,8 @@ def build(ctx: ServiceContext, spec: Mapping[str, Any], workspace_id: str) -> Ev
         "environ": judge_environ(ctx.settings, config),
         "transport": GuardedTransport(ctx.settings.outbound_allowed_hosts, ctx.resolve),
         "cache": workspace_cache(workspace_id) if cache else False,
+        # the judge's URL is the rule author's choice: never quote what it answered
+        "echo_errors": False,
     }
     return build_evaluator(name, config, inject=inject)
 
