@@ -133,6 +133,18 @@ async def test_lists_detail_tagging_and_paging(
     assert bad.status_code == 400
     assert "a tag is 1-64 letters" in bad.text
 
+    # The tag can be taken off again from the page (a POST with the CSRF token).
+    page = await browser.get(f"/experiments/{a}")
+    assert f'action="/experiments/{a}/tags/main/remove"' in page.text
+    assert (await browser.post(f"/experiments/{a}/tags/main/remove")).status_code == 403
+    removed = await browser.post(f"/experiments/{a}/tags/main/remove", data={"csrf": token})
+    assert removed.status_code == 303
+    assert "/tags/main/remove" not in (await browser.get(f"/experiments/{a}")).text
+    again = await browser.post(f"/experiments/{a}/tags/main/remove", data={"csrf": token})
+    assert again.status_code == 404
+    tagged = await browser.post(f"/experiments/{a}/tags", data={"csrf": token, "tag": "main"})
+    assert tagged.status_code == 303
+
     per_dataset = await browser.get(f"/datasets/{dataset_id}/experiments")
     vs_main = re.search(r'href="(/experiments/compare\?[^"]+)">vs main<', per_dataset.text)
     assert vs_main
@@ -248,4 +260,6 @@ async def test_another_workspace_gets_404(client: httpx.AsyncClient, app: FastAP
         assert "agent-v2" not in listing.text
         token = csrf_of(listing.text)
         r = await other.post(f"/experiments/{a}/tags", data={"csrf": token, "tag": "main"})
+        assert r.status_code == 404
+        r = await other.post(f"/experiments/{a}/tags/main/remove", data={"csrf": token})
         assert r.status_code == 404

@@ -252,3 +252,13 @@ def experiment_tag(request: Request, ref: str, session: web.SignedIn, form: web.
     except InvalidInput as exc:
         return _experiment_page(request, session, e.id, problem=exc.message)
     return web.redirect(experiment_url(e))
+
+
+@router.post("/experiments/{ref}/tags/{tag}/remove")
+def experiment_untag(
+    request: Request, ref: str, tag: str, session: web.SignedIn, form: web.Form
+) -> Response:
+    """Take a tag off the experiment (e.g. a `main` baseline that should no longer gate)."""
+    ctx = web.ctx_of(request)
+    e = experiments.untag_experiment(ctx, session.principal, ref, tag)
+    return web.redirect(experiment_url(e))
