@@ -18,26 +18,13 @@ import time
 import uuid
 from typing import Any
 
+from goldloop._kinds import KINDS as RUN_KINDS
+
 _randbits = random.getrandbits  # the module reseeds itself in a forked child
 _V4_CLEAR = ~((0xF << 76) | (0x3 << 62))
 _V4_SET = (0x4 << 76) | (0x2 << 62)
 
-KINDS = frozenset(
-    {
-        "llm",
-        "chain",
-        "tool",
-        "retriever",
-        "embedding",
-        "agent",
-        "prompt",
-        "parser",
-        "reranker",
-        "guardrail",
-        "evaluator",
-        "unknown",
-    }
-)
+KINDS = frozenset(RUN_KINDS)
 
 MAX_DEPTH = 24
 MAX_REPR = 2000

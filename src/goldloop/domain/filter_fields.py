@@ -6,19 +6,15 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from goldloop._kinds import KINDS, STATUSES
 from goldloop.domain.feedback import SOURCES
 
 MAX_FILTER_CHARS = 4000
 MAX_DEPTH = 50
 MAX_IN_VALUES = 500
 
-RUN_KINDS = frozenset(
-    {
-        *("llm", "chain", "tool", "retriever", "embedding", "agent", "prompt", "parser"),
-        *("reranker", "guardrail", "evaluator", "unknown"),
-    }
-)
-RUN_STATUSES = frozenset({"success", "error", "pending"})
+RUN_KINDS = frozenset(KINDS)
+RUN_STATUSES = frozenset(STATUSES)
 FEEDBACK_SOURCES = frozenset(SOURCES)
 
 # ---------------------------------------------------------------------------------------------

@@ -14,8 +14,8 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
+from goldloop._kinds import KINDS as RUN_KINDS
 from goldloop.domain.clock import from_iso
-from goldloop.domain.run_items import KINDS as RUN_KINDS
 
 NATIVE_KINDS = frozenset(RUN_KINDS)
 

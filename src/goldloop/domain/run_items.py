@@ -13,24 +13,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from goldloop._kinds import KINDS, STATUSES
 from goldloop.domain.clock import from_iso
 from goldloop.domain.errors import InvalidInput
 
-KINDS = (
-    "llm",
-    "chain",
-    "tool",
-    "retriever",
-    "embedding",
-    "agent",
-    "prompt",
-    "parser",
-    "reranker",
-    "guardrail",
-    "evaluator",
-    "unknown",
-)
-STATUSES = ("success", "error", "pending")
 MAX_ID = 64
 MAX_NAME = 500
 MAX_SHORT = 200
