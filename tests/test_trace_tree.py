@@ -64,6 +64,66 @@ def test_a_chain_deeper_than_any_recursion_limit() -> None:
     assert [n.depth for n in nodes] == list(range(n))
 
 
+def _reference_build(runs: list[dict[str, Any]]) -> list[tuple[str, int, list[str], bool]]:
+    """The first implementation of the tree (before the columnar one), kept as an oracle."""
+
+    def start_key(run: dict[str, Any]) -> tuple[int, int, str]:
+        start = run.get("start_time")
+        return (0 if start is None else 1, start or 0, str(run["id"]))
+
+    order = sorted(range(len(runs)), key=lambda i: start_key(runs[i]))
+    by_id = {runs[i]["id"]: i for i in order}
+    children: dict[int, list[int]] = {}
+    roots: list[int] = []
+    for i in order:
+        parent = runs[i].get("parent_id")
+        parent_index = by_id.get(parent) if parent is not None else None
+        if parent_index is None or parent_index == i:
+            roots.append(i)
+        else:
+            children.setdefault(parent_index, []).append(i)
+    out: list[tuple[str, int, list[str], bool]] = []
+    visited = [False] * len(runs)
+
+    def walk(root: int) -> None:
+        stack = [(root, 0)]
+        while stack:
+            i, depth = stack.pop()
+            if visited[i]:
+                continue
+            visited[i] = True
+            kids = [k for k in children.get(i, []) if not visited[k]]
+            stack.extend((k, depth + 1) for k in reversed(kids))
+            orphan = i == root and runs[i].get("parent_id") is not None
+            out.append((runs[i]["id"], depth, [runs[k]["id"] for k in kids], orphan))
+
+    for r in roots:
+        walk(r)
+    for i in order:
+        if not visited[i]:
+            walk(i)
+    return out
+
+
+@given(
+    st.lists(
+        st.tuples(
+            st.integers(0, 30),  # parent: an index (maybe itself, maybe absent), or none
+            st.one_of(st.none(), st.integers(0, 5)),  # start times collide often
+        ),
+        max_size=40,
+    )
+)
+def test_tree_matches_the_reference_on_any_parent_links(
+    links: list[tuple[int, int | None]],
+) -> None:
+    runs = [
+        _run(f"r{i}", None if parent == 0 else f"r{parent - 1}", start)
+        for i, (parent, start) in enumerate(links)
+    ]
+    assert _shape(runs) == _reference_build(runs)
+
+
 async def test_trace_endpoint_with_10000_runs(app: FastAPI, client: httpx.AsyncClient) -> None:
     ws = auth.workspace_by_name(app.state.ctx, auth.DEFAULT_WORKSPACE).id
     rows = [run_row(ws, "deep", "t-root", trace_id="T", start_time=T0)]

@@ -25,47 +25,72 @@ class TreeNode:
     orphan: bool  # has a parent_id, but that parent is not in the trace (or is in a cycle)
 
 
-def _start_key(run: Mapping[str, Any]) -> tuple[int, int, str]:
-    start = run.get("start_time")
-    return (0 if start is None else 1, start or 0, str(run["id"]))
+# The fields of a TreeNode as a plain tuple: 10,000 of them are made for a big trace.
+Node = tuple[int, int, list[str], bool]
 
 
 def build(runs: Sequence[Mapping[str, Any]]) -> list[TreeNode]:
     """Pre-order nodes for ``runs`` (each a mapping with ``id``, ``parent_id``, ``start_time``)."""
-    order = sorted(range(len(runs)), key=lambda i: _start_key(runs[i]))
-    by_id = {runs[i]["id"]: i for i in order}
-    children: dict[int, list[int]] = {}
+    nodes = build_columns(
+        [run["id"] for run in runs],
+        [run.get("parent_id") for run in runs],
+        [run.get("start_time") for run in runs],
+    )
+    return [TreeNode(*node) for node in nodes]
+
+
+def build_columns(
+    ids: Sequence[str], parent_ids: Sequence[str | None], starts: Sequence[int | None]
+) -> list[Node]:
+    """Pre-order ``(index, depth, children, orphan)`` for the runs given as columns: run ``i``
+    has id ``ids[i]``, parent ``parent_ids[i]`` and start time ``starts[i]``."""
+    n = len(ids)
+    keys = [(0, 0, i) if s is None else (1, s, i) for i, s in zip(ids, starts, strict=True)]
+    order = sorted(range(n), key=keys.__getitem__)
+    by_id = {ids[i]: i for i in order}
+    children: list[list[int]] = [[] for _ in range(n)]
+    child_ids: list[list[str]] = [[] for _ in range(n)]  # the nodes' ``children``, as they are
     roots: list[int] = []
     for i in order:  # in start order, so every child list comes out sorted
-        parent = runs[i].get("parent_id")
-        parent_index = by_id.get(parent) if parent is not None else None
-        if parent_index is None or parent_index == i:
+        parent = parent_ids[i]
+        p = by_id.get(parent) if parent is not None else None
+        if p is None or p == i:
             roots.append(i)
         else:
-            children.setdefault(parent_index, []).append(i)
+            children[p].append(i)
+            child_ids[p].append(ids[i])
 
-    out: list[TreeNode] = []
-    visited = [False] * len(runs)
-    ids = [run["id"] for run in runs]
+    out: list[Node] = []
+    visited = [False] * n
+    depths = [0] * n
 
-    def walk(root: int) -> None:
-        stack = [(root, 0)]
+    def walk(root: int, in_cycle: bool) -> None:
+        first = len(out)
+        depths[root] = 0
+        stack = [root]
         while stack:
-            i, depth = stack.pop()
+            i = stack.pop()
             if visited[i]:
                 continue
             visited[i] = True
-            kids = children.get(i)
-            if kids:
+            kids = children[i]
+            kid_ids = child_ids[i]
+            if in_cycle and kids:  # leave out the run the cycle was cut at
                 kids = [k for k in kids if not visited[k]]
-                stack.extend((k, depth + 1) for k in reversed(kids))
-            orphan = i == root and runs[i].get("parent_id") is not None
-            out.append(TreeNode(i, depth, [ids[k] for k in kids] if kids else [], orphan))
+                kid_ids = [ids[k] for k in kids]
+            depth = depths[i] + 1
+            for k in kids:
+                depths[k] = depth
+            stack.extend(reversed(kids))
+            out.append((i, depth - 1, kid_ids, False))
+        if parent_ids[root] is not None:
+            node = out[first]
+            out[first] = (node[0], node[1], node[2], True)
 
-    for r in roots:
-        walk(r)
-    if len(out) < len(runs):  # only runs in parent cycles are left: cut each at its first run
+    for r in roots:  # no run reachable from a root is in a cycle: each is reached once
+        walk(r, False)
+    if len(out) < n:  # only runs in parent cycles are left: cut each at its first run
         for i in order:
             if not visited[i]:
-                walk(i)
+                walk(i, True)
     return out
