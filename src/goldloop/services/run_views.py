@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import functools
 import time
+from collections.abc import Sequence
 from typing import Any
+
+from goldloop.domain.trace_tree import Node
 
 _INTERNAL = ("pk", "workspace_id", "created_at", "updated_at")
 
@@ -59,3 +62,119 @@ def run_view(row: dict[str, Any], *, light: bool = False) -> dict[str, Any]:
         view["events"] = events if isinstance(events, list) else []
         view["extra"] = extra or {}
     return view
+
+
+def tree_views(
+    rows: Sequence[Sequence[Any]], nodes: Sequence[Node], trace_id: str, *, light: bool
+) -> list[dict[str, Any]]:
+    """The views of a trace's runs in tree order, each with its ``depth``, ``children`` and
+    ``orphan`` flag: the same dicts as ``run_view`` gives (a test compares them), built in one
+    dict display per run from the lean rows of ``store.trace_rows`` (in ``columns(light)``
+    order) instead of popping and adding keys."""
+    out: list[dict[str, Any]] = []
+    append = out.append
+    for i, depth, children, orphan in nodes:
+        row = rows[i]
+        (
+            id_,
+            parent_id,
+            project_id,
+            seq,
+            is_root,
+            name,
+            kind,
+            status,
+            start,
+            end,
+            latency,
+            error,
+            model,
+            provider,
+            input_tokens,
+            output_tokens,
+            total_tokens,
+            cost,
+            session_id,
+            user_id,
+            tags,
+            metadata,
+            reference_example_id,
+        ) = row[:23]
+        usage = {
+            "input_tokens": input_tokens,
+            "output_tokens": output_tokens,
+            "total_tokens": total_tokens,
+        }
+        if light:
+            view = {
+                "project_id": project_id,
+                "id": id_,
+                "trace_id": trace_id,
+                "parent_id": parent_id,
+                "seq": seq,
+                "is_root": bool(is_root),
+                "name": name,
+                "kind": kind,
+                "status": status,
+                "start_time": start,
+                "end_time": end,
+                "error": error,
+                "model": model,
+                "provider": provider,
+                "cost": cost,
+                "session_id": session_id,
+                "user_id": user_id,
+                "tags": [] if tags is None else tags,
+                "metadata": {} if metadata is None else metadata,
+                "reference_example_id": reference_example_id,
+                "usage": usage,
+                "start_time_iso": iso(start),
+                "end_time_iso": iso(end),
+                "latency_ms": None if latency is None else latency / 1000,
+                "depth": depth,
+                "children": children,
+                "orphan": orphan,
+            }
+        else:
+            inputs, outputs, extra = row[23:]
+            events = None
+            if isinstance(extra, dict):
+                extra_usage = extra.get("usage")
+                if isinstance(extra_usage, dict):
+                    usage = {**extra_usage, **usage}
+                events = extra.get("events")
+            view = {
+                "project_id": project_id,
+                "id": id_,
+                "trace_id": trace_id,
+                "parent_id": parent_id,
+                "seq": seq,
+                "is_root": bool(is_root),
+                "name": name,
+                "kind": kind,
+                "status": status,
+                "start_time": start,
+                "end_time": end,
+                "error": error,
+                "inputs": inputs,
+                "outputs": outputs,
+                "model": model,
+                "provider": provider,
+                "cost": cost,
+                "session_id": session_id,
+                "user_id": user_id,
+                "tags": [] if tags is None else tags,
+                "metadata": {} if metadata is None else metadata,
+                "reference_example_id": reference_example_id,
+                "usage": usage,
+                "start_time_iso": iso(start),
+                "end_time_iso": iso(end),
+                "latency_ms": None if latency is None else latency / 1000,
+                "events": events if isinstance(events, list) else [],
+                "extra": extra or {},
+                "depth": depth,
+                "children": children,
+                "orphan": orphan,
+            }
+        append(view)
+    return out

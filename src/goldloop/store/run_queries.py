@@ -1,4 +1,5 @@
-"""Reads of the runs table: one run, one trace, a keyset-paginated list, time-bucket statistics.
+"""Reads of the runs table: one run, a keyset-paginated list, time-bucket statistics (the runs
+of one trace, for its tree, are read by ``goldloop.store.trace_rows``).
 
 Writes to ``runs`` belong to the ingest path; this module only reads. Every query is scoped by
 ``workspace_id``. Filters arrive already compiled (``goldloop.store.run_filters``).
@@ -49,13 +50,6 @@ def get(conn: Connection, workspace_id: str, run_id: str) -> RunRow | None:
         conn, sa.select(runs).where(runs.c.workspace_id == workspace_id, runs.c.id == run_id)
     )
     return rows[0] if rows else None
-
-
-def trace(conn: Connection, workspace_id: str, trace_id: str, *, light: bool) -> list[RunRow]:
-    query = sa.select(*_columns(light)).where(
-        runs.c.workspace_id == workspace_id, runs.c.trace_id == trace_id
-    )
-    return _dicts(conn, query)
 
 
 @dataclass(frozen=True, slots=True)
