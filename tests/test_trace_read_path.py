@@ -4,13 +4,15 @@ and PostgreSQL, for runs with every field set and for the odd documents senders 
 
 from __future__ import annotations
 
+import gc
 from typing import Any
 
 import pytest
 
+from goldloop.domain.errors import NotFound
 from goldloop.services import run_queries
 from goldloop.services.context import ServiceContext
-from goldloop.services.run_views import run_view
+from goldloop.services.run_views import GCPaused, run_view
 from goldloop.store import run_queries as run_store
 from run_rows import T0, insert, principal, project_id, run_row
 
@@ -127,3 +129,29 @@ def test_tree_views_equal_the_general_views(ctx: ServiceContext, stored: Any, li
         or light
     )
     assert root["cost"] == EVERYTHING["cost"]
+
+
+def test_missing_trace_and_the_collector_resumes(ctx: ServiceContext, stored: Any) -> None:
+    assert gc.isenabled()
+    with pytest.raises(NotFound):
+        run_queries.get_trace(ctx, stored, "nope")
+    assert gc.isenabled()
+    run_queries.get_trace(ctx, stored, "T")
+    assert gc.isenabled()
+
+
+def test_gc_pauses_nest_and_keep_a_disabled_collector_off() -> None:
+    assert gc.isenabled()
+    with GCPaused():
+        assert not gc.isenabled()
+        with GCPaused():
+            assert not gc.isenabled()
+        assert not gc.isenabled()
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        with GCPaused():
+            assert not gc.isenabled()
+        assert not gc.isenabled()
+    finally:
+        gc.enable()

@@ -13,7 +13,7 @@ from goldloop.domain import filters, percentiles, trace_tree
 from goldloop.domain.clock import from_iso, to_iso
 from goldloop.domain.errors import InvalidInput, NotFound
 from goldloop.services.context import Principal, ServiceContext
-from goldloop.services.run_views import run_view, tree_views
+from goldloop.services.run_views import GCPaused, run_view, tree_views
 from goldloop.store import projects as project_store
 from goldloop.store import run_queries as store
 from goldloop.store import trace_rows as trace_store
@@ -39,11 +39,15 @@ def get_trace(
     """The runs of a trace as a flat tree (pre-order, with depth and children ids).
 
     A trace can hold 10,000 runs, so this reads lean rows (``store.trace_rows``) and builds each
-    view in one step (``run_views.tree_views``) rather than going through ``run_view``."""
-    rows = ctx.db.read(lambda c: trace_store.trace_rows(c, who.workspace_id, trace_id, light=light))
-    if not rows:
-        raise NotFound(f"no trace with id {trace_id!r}")
-    return _trace_view(trace_id, rows, light)
+    view in one step (``run_views.tree_views``) rather than going through ``run_view``, with the
+    cyclic garbage collector paused (``run_views.GCPaused``)."""
+    with GCPaused():
+        rows = ctx.db.read(
+            lambda c: trace_store.trace_rows(c, who.workspace_id, trace_id, light=light)
+        )
+        if not rows:
+            raise NotFound(f"no trace with id {trace_id!r}")
+        return _trace_view(trace_id, rows, light)
 
 
 def _trace_view(trace_id: str, rows: list[Sequence[Any]], light: bool) -> dict[str, Any]:
