@@ -7,7 +7,7 @@ service layer (filter parsing, SQL, row-to-JSON views; no HTTP):
 - latest 50 root runs of a project, light columns (the traces table);
 - the second page of that list (keyset cursor);
 - a filtered list: kind + tag + latency;
-- the 10,000-run trace tree (full and light);
+- the 10,000-run trace tree (full, serialized with orjson as GET /traces/{id} does; and light);
 - project statistics over the last 24 h in 1 h buckets (root runs).
 
 Usage:
@@ -35,6 +35,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import orjson
 import sqlalchemy as sa
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
@@ -222,7 +223,7 @@ def main() -> None:
         f"filtered list: {FILTERED}": lambda: run_queries.list_runs(
             ctx, who, project="agent-support", filter=FILTERED
         ),
-        "trace tree, 10,000 runs (full)": lambda: json.dumps(
+        "trace tree, 10,000 runs (full)": lambda: orjson.dumps(
             run_queries.get_trace(ctx, who, BIG_TRACE)
         ),
         "trace tree, 10,000 runs (light)": lambda: run_queries.get_trace(
@@ -259,6 +260,7 @@ def main() -> None:
         "id": str(uuid.uuid4()),
     }
     path = Path("bench/results") / f"query-{db.dialect}-{have}.json"
+    path.parent.mkdir(parents=True, exist_ok=True)  # --db may put the database elsewhere
     path.write_text(json.dumps(out, indent=2))
     print(f"wrote {path}")
     db.close()
