@@ -99,11 +99,16 @@ _PROVIDERS = {
 }
 
 
+_EMPTYABLE = (str, list, dict)
+
+
 def first(*values: Any) -> Any:
     """The first value that is not None and not an empty string/list/dict."""
     for value in values:
-        if value is not None and value != "" and value != [] and value != {}:
-            return value
+        # `not value` first: a non-empty value (the usual case) costs one truth test
+        if value is None or (not value and isinstance(value, _EMPTYABLE)):
+            continue
+        return value
     return None
 
 
@@ -285,34 +290,13 @@ def _event_bodies(span: OtelSpan) -> list[tuple[str, Mapping[str, Any]]]:
 
 
 def _io(a: SpanAttributes, kind: str, span: OtelSpan) -> tuple[Any, Any]:
-    generic_in = first(
-        _text_or_json(a, "input.value", "input.mime_type"), a.json("traceloop.entity.input")
-    )
-    generic_out = first(
-        _text_or_json(a, "output.value", "output.mime_type"), a.json("traceloop.entity.output")
-    )
+    # Each source is read only if the ones before it gave nothing (most spans carry one).
+    lf_in = a.json_value("langfuse.observation.input")
+    lf_out = a.json_value("langfuse.observation.output")
     inputs: Any = None
     outputs: Any = None
     if kind in ("llm", "embedding", "agent"):
-        ev_in, ev_out = msgs.from_events(_event_bodies(span)) if span.events else (None, None)
-        finish = a.get("llm.finish_reason")
-        m_in = first(
-            a.json("gen_ai.input.messages"),
-            msgs.openinference(a.group("llm.input_messages."), finish, output=False),
-            msgs.legacy_genai(a.group("gen_ai.prompt."), output=False),
-            ev_in,
-        )
-        system = a.json("gen_ai.system_instructions")
-        if m_in is not None or system is not None:
-            inputs = {k: v for k, v in (("messages", m_in), ("system", system)) if v is not None}
-        m_out = first(
-            a.json("gen_ai.output.messages"),
-            msgs.openinference(a.group("llm.output_messages."), finish, output=True),
-            msgs.legacy_genai(a.group("gen_ai.completion."), output=True),
-            ev_out,
-        )
-        if m_out is not None:
-            outputs = {"messages": m_out}
+        inputs, outputs = _chat_io(a, span)
     elif kind == "tool":
         inputs = a.json("gen_ai.tool.call.arguments")
         outputs = a.json("gen_ai.tool.call.result")
@@ -320,9 +304,43 @@ def _io(a: SpanAttributes, kind: str, span: OtelSpan) -> tuple[Any, Any]:
         inputs = a.get("gen_ai.retrieval.query.text")
         docs = _documents(a)
         outputs = {"documents": docs} if docs is not None else None
-    lf_in = a.json_value("langfuse.observation.input")
-    lf_out = a.json_value("langfuse.observation.output")
-    return first(lf_in, inputs, generic_in), first(lf_out, outputs, generic_out)
+    inputs = first(lf_in, inputs)
+    if inputs is None:
+        inputs = first(
+            _text_or_json(a, "input.value", "input.mime_type"), a.json("traceloop.entity.input")
+        )
+    outputs = first(lf_out, outputs)
+    if outputs is None:
+        outputs = first(
+            _text_or_json(a, "output.value", "output.mime_type"),
+            a.json("traceloop.entity.output"),
+        )
+    return inputs, outputs
+
+
+def _chat_io(a: SpanAttributes, span: OtelSpan) -> tuple[Any, Any]:
+    """Chat messages in and out, from the first convention that has them."""
+    ev_in, ev_out = msgs.from_events(_event_bodies(span)) if span.events else (None, None)
+    finish = a.get("llm.finish_reason")
+    m_in = first(a.json("gen_ai.input.messages"))
+    if m_in is None:
+        m_in = first(
+            msgs.openinference(a.group("llm.input_messages."), finish, output=False),
+            msgs.legacy_genai(a.group("gen_ai.prompt."), output=False),
+            ev_in,
+        )
+    system = a.json("gen_ai.system_instructions")
+    inputs = None
+    if m_in is not None or system is not None:
+        inputs = {k: v for k, v in (("messages", m_in), ("system", system)) if v is not None}
+    m_out = first(a.json("gen_ai.output.messages"))
+    if m_out is None:
+        m_out = first(
+            msgs.openinference(a.group("llm.output_messages."), finish, output=True),
+            msgs.legacy_genai(a.group("gen_ai.completion."), output=True),
+            ev_out,
+        )
+    return inputs, {"messages": m_out} if m_out is not None else None
 
 
 def _error(a: SpanAttributes, span: OtelSpan) -> dict[str, Any]:
