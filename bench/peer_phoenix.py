@@ -79,33 +79,6 @@ _servers: list[subprocess.Popen[bytes]] = []
 # --- processes ---------------------------------------------------------------------------------
 
 
-def _children() -> dict[int, list[int]]:
-    out: dict[int, list[int]] = {}
-    for d in Path("/proc").iterdir():
-        if not d.name.isdigit():
-            continue
-        try:
-            ppid = int((d / "stat").read_text().rsplit(")", 1)[1].split()[1])
-        except (OSError, IndexError, ValueError):
-            continue
-        out.setdefault(ppid, []).append(int(d.name))
-    return out
-
-
-def tree_cpu_seconds(pid: int) -> float:
-    """user + system CPU seconds of ``pid`` and its live descendants."""
-    kids = _children()
-    total, todo = 0.0, [pid]
-    while todo:
-        p = todo.pop()
-        try:
-            total += ingest.cpu_seconds(p)
-        except (OSError, IndexError, ValueError):
-            continue
-        todo += kids.get(p, [])
-    return total
-
-
 def rss_mib(pid: int, field: str = "VmRSS") -> float:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith(field + ":"):
@@ -414,13 +387,13 @@ def run_one(
     try:
         with httpx.Client(base_url=p.base, headers=p.headers, timeout=120) as client:
             size0 = sqlite_bytes(p.data_dir, p.db_file)
-            cpu0 = tree_cpu_seconds(p.proc.pid)
+            cpu0 = ingest.tree_cpu_seconds(p.proc.pid)
             t0 = time.perf_counter()
             retries = send(p, mode, traces, args.spans_per_request, args.threads)
             sent = time.perf_counter() - t0
             stored = wait_queryable(p, client, n, args.timeout)
             elapsed = time.perf_counter() - t0
-            cpu = tree_cpu_seconds(p.proc.pid) - cpu0
+            cpu = ingest.tree_cpu_seconds(p.proc.pid) - cpu0
             rss = rss_mib(p.proc.pid, "VmHWM")
             lists = {k: time_calls(fn, args.list_calls) for k, fn in p.list_calls(client).items()}
             grown: dict[str, Any] = {}
