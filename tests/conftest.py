@@ -83,7 +83,13 @@ def settings(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> Se
         url = request.getfixturevalue("pg_url")
         _truncate_pg(url)
     # Background loops off: tests drive workers deterministically with flush().
-    overrides = {"data_dir": tmp_path / "data", "database_url": url, "workers_in_process": False}
+    # Ingest worker processes off too: OTLP tests decode in process unless they ask for a pool.
+    overrides = {
+        "data_dir": tmp_path / "data",
+        "database_url": url,
+        "workers_in_process": False,
+        "ingest_processes": 0,
+    }
     return load_settings(overrides, environ={})
 
 

@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -259,3 +260,87 @@ def test_cli_export_then_import_restores_a_deleted_project(
     missing = cli("export", "--project", "nope")
     assert missing.returncode == 1
     assert "no project named 'nope'" in missing.stderr
+
+
+def _descendants(pid: int) -> list[int]:
+    parents: dict[int, list[int]] = {}
+    for d in Path("/proc").iterdir():
+        if d.name.isdigit():
+            try:
+                stat = (d / "stat").read_text().rsplit(")", 1)[1].split()
+            except (OSError, IndexError):
+                continue
+            if stat[0] != "Z":  # a zombie has exited
+                parents.setdefault(int(stat[1]), []).append(int(d.name))
+    found, todo = [], list(parents.get(pid, []))
+    while todo:
+        p = todo.pop()
+        found.append(p)
+        todo += parents.get(p, [])
+    return found
+
+
+def test_sigkill_with_ingest_workers_loses_nothing_and_leaves_no_process(
+    served: tuple[subprocess.Popen[str], str, str, Settings],
+) -> None:
+    """OTLP through the ingest worker processes (the default), then SIGKILL: every
+    acknowledged span is stored, and the workers do not outlive the server."""
+    from otlp_builders import request, span
+
+    proc, base, key, settings = served
+    acknowledged: list[str] = []
+    workers: list[int] = []
+    stop = threading.Event()
+
+    def client(worker: int) -> None:
+        n = 0
+        headers = {"x-api-key": key, "content-type": "application/x-protobuf"}
+        with httpx.Client(base_url=base, headers=headers, timeout=10) as c:
+            while not stop.is_set():
+                ids = [f"{worker + 1:04x}{n:06x}{i:06x}" for i in range(50)]  # never all zero
+                n += 1
+                body = request(
+                    [span("7" * 32, i, None, "x", {"input.value": "y" * 300}) for i in ids]
+                ).SerializeToString()
+                try:
+                    r = c.post("/v1/traces", content=body)
+                except httpx.TransportError:
+                    return  # the server died mid-request: not acknowledged
+                if r.status_code == 200:
+                    acknowledged.extend(ids)
+
+    threads = [threading.Thread(target=client, args=(w,)) for w in range(3)]
+    for t in threads:
+        t.start()
+    try:
+        deadline = time.monotonic() + 60  # the pool starts on the first OTLP request
+        while time.monotonic() < deadline and not workers:
+            time.sleep(0.2)
+            workers = [
+                p
+                for p in _descendants(proc.pid)
+                if "spawn_main" in Path(f"/proc/{p}/cmdline").read_text(errors="replace")
+            ]
+        assert workers, "no ingest worker process started"
+        time.sleep(1.0)  # requests decoded by the workers are in flight now
+        proc.send_signal(signal.SIGKILL)
+        proc.communicate(timeout=10)
+    finally:
+        stop.set()
+        for t in threads:
+            t.join(30)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and any(Path(f"/proc/{p}").exists() for p in workers):
+        time.sleep(0.1)
+    alive = [p for p in workers if Path(f"/proc/{p}").exists()]
+    assert not alive, f"ingest workers {alive} outlived the server"
+    extra = ["--database-url", settings.database_url] if settings.database_url else []
+    proc2, _ = start_server(settings.data_dir, *extra)
+    try:
+        stored = {r["id"] for r in _rows_of_workspace(settings, "7" * 32)}
+    finally:
+        proc2.send_signal(signal.SIGTERM)
+        proc2.communicate(timeout=30)
+    assert len(acknowledged) >= 50, "nothing was acknowledged before the kill"
+    missing = set(acknowledged) - stored
+    assert not missing, f"{len(missing)} acknowledged spans lost, e.g. {sorted(missing)[:3]}"

@@ -108,6 +108,15 @@ class Settings:
             "with Retry-After instead of growing memory without limit."
         ),
     )
+    ingest_processes: int = field(
+        default=1,
+        metadata=_doc(
+            "Worker processes that decode OTLP trace requests and map their spans, beside the "
+            "server process (started on the first OTLP request). About half of an OTLP span's "
+            "CPU moves there, so ingestion can use another core; 0 keeps it all in the server "
+            "process (the better choice on a single core)."
+        ),
+    )
     shutdown_timeout_s: float = field(
         default=15.0,
         metadata=_doc("Seconds a graceful shutdown waits for in-flight writes to finish."),
@@ -311,6 +320,10 @@ def _validate(s: Settings) -> None:
     ):
         if getattr(s, name) <= 0:
             raise SettingsError(f"setting {name} ({env_name(name)}): must be positive")
+    if not 0 <= s.ingest_processes <= 64:
+        raise SettingsError(
+            f"setting ingest_processes ({env_name('ingest_processes')}): use 0 to 64"
+        )
     if s.log_level.lower() not in ("debug", "info", "warning", "error"):
         raise SettingsError(
             f"setting log_level ({env_name('log_level')}): use debug, info, warning or error"

@@ -75,6 +75,13 @@ def cli() -> None:
     help="Run background workers inside the server (default on). [env GOLDLOOP_WORKERS_IN_PROCESS]",
 )
 @click.option(
+    "--ingest-processes",
+    default=None,
+    type=click.IntRange(0, 64),
+    help="Worker processes decoding OTLP requests (default 1; 0: in the server process). "
+    "[env GOLDLOOP_INGEST_PROCESSES]",
+)
+@click.option(
     "--log-level", default=None, help="debug, info, warning, error. [env GOLDLOOP_LOG_LEVEL]"
 )
 def serve(
@@ -83,6 +90,7 @@ def serve(
     host: str | None,
     port: int | None,
     workers_in_process: bool | None,
+    ingest_processes: int | None,
     log_level: str | None,
 ) -> None:
     """Run the API, OTLP receiver and dashboard (migrates the database first)."""
@@ -96,6 +104,7 @@ def serve(
         host=host,
         port=port,
         workers_in_process=workers_in_process,
+        ingest_processes=ingest_processes,
         log_level=log_level,
     )
     click.echo(

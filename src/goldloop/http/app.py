@@ -33,6 +33,7 @@ from goldloop.http.routes import (
 )
 from goldloop.services import auth, ingest
 from goldloop.services.context import ServiceContext
+from goldloop.services.ingest_pool import IngestPool
 from goldloop.settings import Settings
 from goldloop.store import migrate
 from goldloop.store.database import Database
@@ -67,7 +68,8 @@ def create_app(settings: Settings, *, clock: Clock = system_clock) -> FastAPI:
         write_batch_max=settings.write_batch_max,
         write_queue_max=settings.write_queue_max,
     )
-    ctx = ServiceContext(db=db, settings=settings, clock=clock)
+    pool = IngestPool(settings.ingest_processes) if settings.ingest_processes > 0 else None
+    ctx = ServiceContext(db=db, settings=settings, clock=clock, ingest_pool=pool)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -84,6 +86,8 @@ def create_app(settings: Settings, *, clock: Clock = system_clock) -> FastAPI:
             log.info("shutting down: stopping workers, finishing in-flight writes")
             if workers is not None:
                 await run_in_threadpool(workers.stop, settings.shutdown_timeout_s)
+            if pool is not None:  # no request is in flight any more: nothing is left to decode
+                await run_in_threadpool(pool.close)
             await run_in_threadpool(db.close, settings.shutdown_timeout_s)
 
     app = FastAPI(

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from goldloop.domain.clock import Clock, system_clock
 from goldloop.services.outbound import Resolver, system_resolver
 from goldloop.settings import Settings
 from goldloop.store.database import Database
+
+if TYPE_CHECKING:
+    from goldloop.services.ingest_pool import IngestPool
 
 
 @dataclass(frozen=True)
@@ -30,3 +34,5 @@ class ServiceContext:
     clock: Clock = field(default=system_clock)
     resolve: Resolver = field(default=system_resolver)
     """DNS for outgoing requests (checked against ``outbound_allowed_hosts``)."""
+    ingest_pool: IngestPool | None = None
+    """Worker processes that decode OTLP requests (``ingest_processes``); None: in process."""

@@ -51,6 +51,20 @@ def _write(
     ingest.write_patches(ctx, who, patches, default_project=ingest.DEFAULT_PROJECT)
 
 
+def decode_and_map(body: bytes, encoding: str) -> tuple[list[RunPatch], list[str]]:
+    """The request's spans as run patches, and why any span was rejected. Pure: it runs in the
+    server process or in an ingest worker process (``ingest_pool``)."""
+    spans, problems = decode_traces(body, encoding)
+    patches: list[RunPatch] = []
+    for span in spans:
+        try:
+            patches.append(span_to_patch(span))
+        except Exception as exc:  # one odd span must not sink the batch: reject it, say why
+            log.warning("could not map span %s: %r", span.span_id, exc)
+            problems.append(f"span {span.name!r} ({span.span_id}): {type(exc).__name__}: {exc}")
+    return patches, problems
+
+
 def ingest_traces(
     ctx: ServiceContext,
     who: Principal,
@@ -60,14 +74,8 @@ def ingest_traces(
     header_project: str | None = None,
 ) -> OtlpResult:
     """Project: header, else the resource's ``service.name``, else ``default``."""
-    spans, problems = decode_traces(body, encoding)
-    patches: list[RunPatch] = []
-    for span in spans:
-        try:
-            patches.append(span_to_patch(span))
-        except Exception as exc:  # one odd span must not sink the batch: reject it, say why
-            log.warning("could not map span %s: %r", span.span_id, exc)
-            problems.append(f"span {span.name!r} ({span.span_id}): {type(exc).__name__}: {exc}")
+    decoded = ctx.ingest_pool.decode(body, encoding) if ctx.ingest_pool is not None else None
+    patches, problems = decoded if decoded is not None else decode_and_map(body, encoding)
     _write(ctx, who, patches, header_project, len(body))
     return OtlpResult(len(patches), len(problems), _message(problems))
 

@@ -1,0 +1,172 @@
+"""OTLP trace requests decoded and mapped in worker processes, beside the server's own work.
+
+Decoding a protobuf request and mapping each span onto a run is about half of an OTLP span's CPU
+in the server, and it is pure: bytes in, run patches out. In the server process it shares one
+interpreter lock with the HTTP stack and the database writer, so one process cannot use a second
+core however much work is waiting. With ``ingest_processes`` > 0 that half runs in worker
+processes; the server process keeps HTTP, the write and the commit, so what it acknowledges is
+still durable before it answers.
+
+The pool is started on the first OTLP request, in the background: requests that arrive before
+it is ready (and any request after a worker died) are decoded in the server process, so a slow
+or broken pool costs speed, never a request. Results come back as one pickled blob per request
+and are unpickled with the cyclic garbage collector paused: the patches are fresh, acyclic
+containers, and collections triggered while thousands of them are built were half of the cost.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import multiprocessing.connection
+import os
+import pickle
+import threading
+import time
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from typing import Any
+
+from goldloop.domain.errors import InvalidInput
+from goldloop.domain.run_items import RunPatch
+from goldloop.services.run_views import GCPaused
+
+log = logging.getLogger("goldloop.ingest")
+
+# After the workers failed to start, wait this long before trying again.
+RETRY_START_S = 60.0
+
+Decoded = tuple[list[RunPatch], list[str]]
+
+
+def _job(body: bytes, encoding: str) -> bytes:
+    """In a worker: the request decoded and mapped, pickled (or the reason it is invalid)."""
+    from goldloop.services.otlp import decode_and_map  # imported once per worker
+
+    result: tuple[Any, ...]
+    try:
+        result = ("ok", *decode_and_map(body, encoding))
+    except InvalidInput as exc:  # re-raised in the server: exception pickling drops details
+        result = ("invalid", exc.message, exc.details)
+    return pickle.dumps(result, protocol=pickle.HIGHEST_PROTOCOL)
+
+
+def _exit_with_parent() -> None:
+    """In a worker: exit as soon as the server process is gone, however it ended (a worker holds
+    both ends of its job queue, so it would otherwise wait for work forever)."""
+    parent = multiprocessing.parent_process()
+    if parent is None:
+        return
+
+    def watch() -> None:
+        multiprocessing.connection.wait([parent.sentinel])
+        os._exit(0)
+
+    threading.Thread(target=watch, name="watch-server", daemon=True).start()
+
+
+def _warm() -> int:
+    from goldloop.services import otlp  # noqa: F401  (the imports a first job would pay for)
+
+    return 0
+
+
+class IngestPool:
+    """Worker processes for ``decode_and_map``; ``decode`` returns None when they cannot help."""
+
+    def __init__(self, processes: int) -> None:
+        if processes < 1:
+            raise ValueError("an ingest pool needs at least one process")
+        self.processes = processes
+        self._lock = threading.Lock()
+        self._executor: ProcessPoolExecutor | None = None
+        self._starting = False
+        self._closed = False
+        self._started = threading.Condition(self._lock)
+        self._failed_at = -RETRY_START_S
+        self.jobs = 0
+        """Requests the workers decoded (the rest were decoded in the server process)."""
+        self.restarts = 0
+
+    def decode(self, body: bytes, encoding: str) -> Decoded | None:
+        """The request decoded and mapped by a worker, or None if no worker is ready (the caller
+        then does it itself). Raises InvalidInput for a body that is not a valid request."""
+        executor = self._ready()
+        if executor is None:
+            return None
+        try:
+            blob = executor.submit(_job, body, encoding).result()
+        except BrokenProcessPool:
+            log.warning("an ingest worker process died; decoding in the server until it restarts")
+            self._discard(executor)
+            return None
+        with GCPaused():
+            # our own worker wrote it (the pool pipe pickles every result anyway)
+            outcome, first, second = pickle.loads(blob)  # noqa: S301
+        if outcome == "invalid":
+            raise InvalidInput(first, details=second)
+        self.jobs += 1
+        return first, second
+
+    def wait_ready(self, timeout: float) -> bool:
+        """Start the workers if they are not running and wait for them (tests, benchmarks)."""
+        self._ready()
+        with self._started:
+            return self._started.wait_for(
+                lambda: self._executor is not None or self._closed or not self._starting,
+                timeout,
+            ) and (self._executor is not None)
+
+    def close(self, timeout: float = 30.0) -> None:
+        with self._started:
+            self._closed = True
+            self._started.wait_for(lambda: not self._starting, timeout)  # a start under way
+            executor, self._executor = self._executor, None
+        if executor is not None:
+            executor.shutdown(wait=True, cancel_futures=True)
+
+    def _ready(self) -> ProcessPoolExecutor | None:
+        with self._lock:
+            if self._executor is not None or self._closed:
+                return self._executor
+            if not self._starting and time.monotonic() - self._failed_at >= RETRY_START_S:
+                self._starting = True
+                threading.Thread(target=self._start, name="ingest-pool-start", daemon=True).start()
+            return None
+
+    def _start(self) -> None:
+        # spawn, not fork: the server has threads (a forked child could inherit a held lock)
+        executor = ProcessPoolExecutor(
+            self.processes,
+            mp_context=multiprocessing.get_context("spawn"),
+            initializer=_exit_with_parent,
+        )
+        try:
+            for future in [executor.submit(_warm) for _ in range(self.processes)]:
+                future.result()
+        except Exception:
+            log.exception("ingest worker processes did not start; decoding in the server")
+            executor.shutdown(wait=False, cancel_futures=True)
+            with self._lock:
+                self._starting = False
+                self._failed_at = time.monotonic()
+                self._started.notify_all()
+            return
+        with self._lock:
+            self._starting = False
+            if self._closed:
+                keep = None
+            else:
+                keep, self._executor = executor, executor
+            self._started.notify_all()
+        if keep is None:
+            executor.shutdown(wait=False, cancel_futures=True)
+        else:
+            log.info("ingest: %d worker process(es) decode OTLP requests", self.processes)
+
+    def _discard(self, executor: ProcessPoolExecutor) -> None:
+        with self._lock:
+            if self._executor is executor:
+                self._executor = None
+                self.restarts += 1
+        executor.shutdown(wait=False, cancel_futures=True)
