@@ -17,7 +17,9 @@ Modes (a fresh server for each product and mode):
 - ``otlp-protobuf``: the same spans as ExportTraceServiceRequest bodies of 500 spans, encoded
   before the clock starts, posted by 4 threads (the server's capacity rather than the SDK's).
 
-Measured per product and mode: wall time from the first span to "all 10,000 queryable" through
+Before the clock, each server gets the same warm-up (``ingest.warm_up``: one span in another
+project, then a wait until its processes are idle). Measured per product and mode: wall time
+from the first span to "all 10,000 queryable" through
 the product's own query API (Goldloop: ``GET /api/v1/projects/{p}/stats``; Phoenix: GraphQL
 ``Project.recordCount``), polled every 0.1 s; server CPU (user + system of the server's process
 tree, from /proc) per span; the database files' growth per span (after a WAL checkpoint, server
@@ -386,6 +388,9 @@ def run_one(
     p.start()
     try:
         with httpx.Client(base_url=p.base, headers=p.headers, timeout=120) as client:
+            # the same warm-up for both: one span in another project, then idle (first-use
+            # costs such as imports and Goldloop's ingest worker starting are not counted)
+            ingest.warm_up(p.base, p.headers.get("x-api-key", ""), p.proc.pid)
             size0 = sqlite_bytes(p.data_dir, p.db_file)
             cpu0 = ingest.tree_cpu_seconds(p.proc.pid)
             t0 = time.perf_counter()
