@@ -3,7 +3,8 @@
 
 Starts ``goldloop serve`` (SQLite in a temporary directory, or ``--database-url``) and drives N
 runs (default 1,000,000) into it as fast as it takes them, over OTLP protobuf (``/v1/traces``) or
-the native batch API, from 4 client threads, while a sampler reads the server's resident memory
+the native batch API, from 4 client threads, while a sampler reads the resident memory of the
+server and its ingest worker processes
 (``VmRSS`` in /proc/<pid>/status) every ``--interval`` seconds. ``--seconds`` bounds the run: it
 stops sending when the time is up, whatever N.
 
@@ -98,10 +99,17 @@ def native_body(template: bytes, batch: int) -> bytes:
 
 
 def vm_rss_mib(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return 0.0
+    """Resident memory of the server and its live descendants (its ingest worker processes)."""
+    total = 0
+    for p in ingest.process_tree(pid):
+        try:
+            status = Path(f"/proc/{p}/status").read_text()
+        except OSError:
+            continue
+        for line in status.splitlines():
+            if line.startswith("VmRSS:"):
+                total += int(line.split()[1])
+    return total / 1024
 
 
 def pct(values: list[float], q: float) -> float:
