@@ -297,8 +297,9 @@ def tree_cpu_seconds(pid: int) -> float:
     return total
 
 
-def rss_mib(pid: int) -> float:
-    """Peak resident memory of ``pid`` plus that of its live descendants (a sum of peaks)."""
+def tree_status_mib(pid: int, field: str) -> float:
+    """A memory field of /proc/<pid>/status (``VmRSS``, ``VmHWM``) summed over ``pid`` and its
+    live descendants (for ``VmHWM``: a sum of peaks, an upper bound of the tree's peak)."""
     total = 0
     for p in process_tree(pid):
         try:
@@ -306,9 +307,14 @@ def rss_mib(pid: int) -> float:
         except OSError:
             continue
         for line in status.splitlines():
-            if line.startswith("VmHWM:"):
+            if line.startswith(field + ":"):
                 total += int(line.split()[1])
     return total / 1024
+
+
+def rss_mib(pid: int) -> float:
+    """Peak resident memory of the server and its ingest worker processes."""
+    return tree_status_mib(pid, "VmHWM")
 
 
 def send_all(base: str, key: str, bodies: list[bytes], path: str, ctype: str, threads: int) -> int:

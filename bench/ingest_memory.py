@@ -100,16 +100,7 @@ def native_body(template: bytes, batch: int) -> bytes:
 
 def vm_rss_mib(pid: int) -> float:
     """Resident memory of the server and its live descendants (its ingest worker processes)."""
-    total = 0
-    for p in ingest.process_tree(pid):
-        try:
-            status = Path(f"/proc/{p}/status").read_text()
-        except OSError:
-            continue
-        for line in status.splitlines():
-            if line.startswith("VmRSS:"):
-                total += int(line.split()[1])
-    return total / 1024
+    return ingest.tree_status_mib(pid, "VmRSS")
 
 
 def pct(values: list[float], q: float) -> float:
