@@ -154,3 +154,11 @@ def test_the_setting_is_bounded() -> None:
     with pytest.raises(SettingsError, match="ingest_processes"):
         load_settings({"ingest_processes": -1}, environ={})
     assert load_settings({}, environ={}).ingest_processes == 1
+
+
+def test_a_closed_pool_leaves_decoding_to_the_server() -> None:
+    p = IngestPool(1)
+    assert p.wait_ready(60)
+    p.close()
+    assert p.decode(_body(), PROTOBUF) is None  # the caller decodes in process
+    assert not p.wait_ready(1)  # and nothing starts again

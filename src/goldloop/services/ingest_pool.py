@@ -24,7 +24,7 @@ import os
 import pickle
 import threading
 import time
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import CancelledError, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any
 
@@ -100,10 +100,16 @@ class IngestPool:
         if executor is None:
             return None
         try:
-            blob = executor.submit(_job, body, encoding).result()
+            future = executor.submit(_job, body, encoding)
+        except RuntimeError:  # shut down meanwhile: the server is stopping
+            return None
+        try:
+            blob = future.result()
         except BrokenProcessPool:
             log.warning("an ingest worker process died; decoding in the server until it restarts")
             self._discard(executor)
+            return None
+        except CancelledError:  # shut down while it waited
             return None
         with GCPaused():
             # our own worker wrote it (the pool pipe pickles every result anyway)
