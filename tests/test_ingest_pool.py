@@ -162,3 +162,21 @@ def test_a_closed_pool_leaves_decoding_to_the_server() -> None:
     p.close()
     assert p.decode(_body(), PROTOBUF) is None  # the caller decodes in process
     assert not p.wait_ready(1)  # and nothing starts again
+
+
+def test_workers_that_cannot_start_leave_decoding_to_the_server(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from goldloop.services import ingest_pool
+
+    def no_processes(*args: object, **kwargs: object) -> None:
+        raise OSError("no semaphores here")
+
+    monkeypatch.setattr(ingest_pool, "ProcessPoolExecutor", no_processes)
+    p = IngestPool(1)
+    try:
+        assert not p.wait_ready(10)  # the failure is noticed, not waited on forever
+        assert p.decode(_body(), PROTOBUF) is None  # the caller decodes in process
+        assert not p._starting  # and no retry before RETRY_START_S
+    finally:
+        p.close()

@@ -146,18 +146,20 @@ class IngestPool:
             return None
 
     def _start(self) -> None:
-        # spawn, not fork: the server has threads (a forked child could inherit a held lock)
-        executor = ProcessPoolExecutor(
-            self.processes,
-            mp_context=multiprocessing.get_context("spawn"),
-            initializer=_exit_with_parent,
-        )
+        executor: ProcessPoolExecutor | None = None
         try:
+            # spawn, not fork: the server has threads (a forked child could inherit a held lock)
+            executor = ProcessPoolExecutor(
+                self.processes,
+                mp_context=multiprocessing.get_context("spawn"),
+                initializer=_exit_with_parent,
+            )
             for future in [executor.submit(_warm) for _ in range(self.processes)]:
                 future.result()
-        except Exception:
+        except Exception:  # e.g. no semaphores in a locked-down container
             log.exception("ingest worker processes did not start; decoding in the server")
-            executor.shutdown(wait=False, cancel_futures=True)
+            if executor is not None:
+                executor.shutdown(wait=False, cancel_futures=True)
             with self._lock:
                 self._starting = False
                 self._failed_at = time.monotonic()
