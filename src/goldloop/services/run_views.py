@@ -110,77 +110,49 @@ def tree_views(
             "output_tokens": output_tokens,
             "total_tokens": total_tokens,
         }
-        if light:
-            view = {
-                "project_id": project_id,
-                "id": id_,
-                "trace_id": trace_id,
-                "parent_id": parent_id,
-                "seq": seq,
-                "is_root": bool(is_root),
-                "name": name,
-                "kind": kind,
-                "status": status,
-                "start_time": start,
-                "end_time": end,
-                "error": error,
-                "model": model,
-                "provider": provider,
-                "cost": cost,
-                "session_id": session_id,
-                "user_id": user_id,
-                "tags": [] if tags is None else tags,
-                "metadata": {} if metadata is None else metadata,
-                "reference_example_id": reference_example_id,
-                "usage": usage,
-                "start_time_iso": iso(start),
-                "end_time_iso": iso(end),
-                "latency_ms": None if latency is None else latency / 1000,
-                "depth": depth,
-                "children": children,
-                "orphan": orphan,
-            }
-        else:
+        inputs = outputs = extra = events = None
+        if not light:
             inputs, outputs, extra = row[23:]
-            events = None
             if isinstance(extra, dict):
                 extra_usage = extra.get("usage")
                 if isinstance(extra_usage, dict):
                     usage = {**extra_usage, **usage}
                 events = extra.get("events")
-            view = {
-                "project_id": project_id,
-                "id": id_,
-                "trace_id": trace_id,
-                "parent_id": parent_id,
-                "seq": seq,
-                "is_root": bool(is_root),
-                "name": name,
-                "kind": kind,
-                "status": status,
-                "start_time": start,
-                "end_time": end,
-                "error": error,
-                "inputs": inputs,
-                "outputs": outputs,
-                "model": model,
-                "provider": provider,
-                "cost": cost,
-                "session_id": session_id,
-                "user_id": user_id,
-                "tags": [] if tags is None else tags,
-                "metadata": {} if metadata is None else metadata,
-                "reference_example_id": reference_example_id,
-                "usage": usage,
-                "start_time_iso": iso(start),
-                "end_time_iso": iso(end),
-                "latency_ms": None if latency is None else latency / 1000,
-                "events": events if isinstance(events, list) else [],
-                "extra": extra or {},
-                "depth": depth,
-                "children": children,
-                "orphan": orphan,
-            }
+        view = {
+            "project_id": project_id,
+            "id": id_,
+            "trace_id": trace_id,
+            "parent_id": parent_id,
+            "seq": seq,
+            "is_root": bool(is_root),
+            "name": name,
+            "kind": kind,
+            "status": status,
+            "start_time": start,
+            "end_time": end,
+            "error": error,
+            "inputs": inputs,
+            "outputs": outputs,
+            "model": model,
+            "provider": provider,
+            "cost": cost,
+            "session_id": session_id,
+            "user_id": user_id,
+            "tags": [] if tags is None else tags,
+            "metadata": {} if metadata is None else metadata,
+            "reference_example_id": reference_example_id,
+            "usage": usage,
+            "start_time_iso": iso(start),
+            "end_time_iso": iso(end),
+            "latency_ms": None if latency is None else latency / 1000,
+            "events": events if isinstance(events, list) else [],
+            "extra": extra or {},
+            "depth": depth,
+            "children": children,
+            "orphan": orphan,
+        }
+        if light:  # one display for both views; the light one drops the documents
+            del view["inputs"], view["outputs"], view["events"], view["extra"]
         append(view)
     return out
 
