@@ -11,7 +11,8 @@ The pool is started on the first OTLP request, in the background: requests that 
 it is ready (and any request after a worker died) are decoded in the server process, so a slow
 or broken pool costs speed, never a request. Results come back as one pickled blob per request
 and are unpickled with the cyclic garbage collector paused: the patches are fresh, acyclic
-containers, and collections triggered while thousands of them are built were half of the cost.
+containers, and collections triggered while thousands of them are built were about half of
+the cost (9.3-9.7 -> 5.2 us per span).
 """
 
 from __future__ import annotations
