@@ -10,10 +10,8 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from dashboard_helpers import csrf_of, sign_in
+from dashboard_helpers import csrf_of, other_workspace_browser
 from goldloop.http.dashboard import experiment_pages
-from goldloop.services import auth
-from goldloop.services.context import ServiceContext
 from test_dashboard_runs import EVIL, assert_escaped
 
 API = "/api/v1"
@@ -244,12 +242,7 @@ async def test_a_clear_regression_is_the_verdict(
 
 async def test_another_workspace_gets_404(client: httpx.AsyncClient, app: FastAPI) -> None:
     dataset_id, a, b = await two_experiments(client)
-    ctx: ServiceContext = app.state.ctx
-    ws = auth.create_workspace(ctx, "other")
-    key = auth.create_key(ctx, ws.id, "k")
-    transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://goldloop.test") as other:
-        assert (await sign_in(other, key.secret)).status_code == 303
+    async with other_workspace_browser(app) as other:
         for path in (
             f"/experiments/{a}",
             f"/datasets/{dataset_id}/experiments",

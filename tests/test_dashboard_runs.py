@@ -9,9 +9,7 @@ from typing import Any
 import httpx
 from fastapi import FastAPI
 
-from dashboard_helpers import csrf_of, sign_in
-from goldloop.services import auth
-from goldloop.services.context import ServiceContext
+from dashboard_helpers import csrf_of, other_workspace_browser
 
 T0 = 1_764_150_816_000_000
 EVIL = '<script>window.__xss=1</script><img src=x onerror="window.__xss=1">'
@@ -243,12 +241,7 @@ async def test_another_workspace_sees_no_runs_or_traces(
 ) -> None:
     await ingest(client, trace_items("ti"))
     pid = await project_id(client)
-    ctx: ServiceContext = app.state.ctx
-    ws = auth.create_workspace(ctx, "other")
-    key = auth.create_key(ctx, ws.id, "k")
-    transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://goldloop.test") as other:
-        assert (await sign_in(other, key.secret)).status_code == 303
+    async with other_workspace_browser(app) as other:
         for path in (
             f"/projects/{pid}/runs",
             "/traces/ti",
