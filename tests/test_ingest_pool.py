@@ -10,17 +10,23 @@ import dataclasses
 import os
 import signal
 from collections.abc import AsyncIterator, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 import httpx
 import pytest
+import sqlalchemy as sa
 from fastapi import FastAPI
 
 from goldloop.domain.errors import InvalidInput
 from goldloop.domain.otel_decode import JSON, PROTOBUF
 from goldloop.http.app import create_app
+from goldloop.services import auth, ingest, otlp
+from goldloop.services.context import Principal, ServiceContext
 from goldloop.services.ingest_pool import IngestPool
 from goldloop.services.otlp import decode_and_map
 from goldloop.settings import Settings
+from goldloop.store import run_rows
 from otlp_builders import request, span, to_json
 
 TRACE = "5b8efff798038103d269b633813fc60c"
@@ -180,3 +186,190 @@ def test_workers_that_cannot_start_leave_decoding_to_the_server(
         assert not p._starting  # and no retry before RETRY_START_S
     finally:
         p.close()
+
+
+# --- runs merged and encoded as new ones in the workers (``new_runs``) ---------------------
+
+NOW = 1_764_200_000_000_000
+RICH = "7c1d0a4b9e2f48d6a3b5c7e9f1a2b3c4"
+
+
+def _rich_body(trace: str = RICH) -> bytes:
+    """Spans that touch every part of a new run's row: error status, tokens and cost, tags,
+    session and user, metadata, and an output over the payload limit (truncated)."""
+    spans = [
+        span(
+            trace,
+            "a1a1a1a1a1a1a1a1",
+            None,
+            "invoke_agent refunds",
+            {
+                "gen_ai.operation.name": "invoke_agent",
+                "input.value": "can I get a refund on a non-refundable rate?",
+                "session.id": "s-42",
+                "user.id": "u-7",
+                "metadata": '{"tier": "gold"}',
+            },
+            error="tool timed out",
+        ),
+        span(
+            trace,
+            "b2b2b2b2b2b2b2b2",
+            "a1a1a1a1a1a1a1a1",
+            "chat gpt-4o-mini",
+            {
+                "gen_ai.operation.name": "chat",
+                "gen_ai.provider.name": "openai",
+                "gen_ai.request.model": "gpt-4o-mini",
+                "gen_ai.usage.input_tokens": 412,
+                "gen_ai.usage.output_tokens": 61,
+                "gen_ai.usage.cache_read.input_tokens": 100,
+                "gen_ai.output.messages": '[{"role": "assistant", "parts": '
+                '[{"type": "text", "content": "' + "refundable " * 80 + '"}]}]',
+                "tag.tags": ["prod", "refunds"],
+            },
+            kind=3,
+        ),
+        span(
+            trace,
+            "c3c3c3c3c3c3c3c3",
+            "a1a1a1a1a1a1a1a1",
+            "execute_tool lookup_rate",
+            {
+                "gen_ai.operation.name": "execute_tool",
+                "gen_ai.tool.name": "lookup_rate",
+                "gen_ai.tool.call.arguments": '{"rate": "NR-1"}',
+            },
+        ),
+    ]
+    return request(spans).SerializeToString()
+
+
+@pytest.fixture
+async def encoding_app(settings: Settings) -> AsyncIterator[FastAPI]:
+    small = dataclasses.replace(settings, ingest_processes=1, max_run_payload_bytes=300)
+    application = create_app(small, clock=lambda: NOW)
+    async with application.router.lifespan_context(application):
+        pool = application.state.ctx.ingest_pool
+        assert pool is not None
+        assert pool.new_runs is not None
+        assert pool.wait_ready(60)
+        yield application
+
+
+def _ctx(app: FastAPI) -> ServiceContext:
+    ctx = app.state.ctx
+    assert isinstance(ctx, ServiceContext)
+    return ctx
+
+
+def pool_of(ctx: ServiceContext) -> IngestPool:
+    assert ctx.ingest_pool is not None
+    return ctx.ingest_pool
+
+
+def _as_admin_of(ctx: ServiceContext, name: str) -> Principal:
+    return Principal(auth.create_workspace(ctx, name).id, "test", "admin")
+
+
+def _stored(ctx: ServiceContext, who: Principal, trace: str = RICH) -> list[dict[str, Any]]:
+    """The trace's rows as stored, without what differs between workspaces by design."""
+    rows = ctx.db.read(lambda c: run_rows.rows_by_trace(c, who.workspace_id, trace))
+    return [{k: v for k, v in row.items() if k not in _PER_WORKSPACE} for row in rows]
+
+
+_PER_WORKSPACE = {"pk", "workspace_id", "project_id", "seq"}
+
+
+def test_runs_encoded_in_a_worker_are_stored_as_the_server_stores_them(
+    encoding_app: FastAPI,
+) -> None:
+    ctx = _ctx(encoding_app)
+    pool = ctx.ingest_pool
+    assert pool is not None
+    pooled, in_server = _as_admin_of(ctx, "pooled"), _as_admin_of(ctx, "in-server")
+    decoded = pool.decode(_rich_body(), PROTOBUF)
+    assert decoded is not None
+    runs, problems = decoded
+    assert isinstance(runs, ingest.NewRuns)
+    assert len(runs.encoded) == 3
+    assert not problems
+    assert ingest.write_new_runs(ctx, pooled, runs, default_project="default")
+    in_process = dataclasses.replace(ctx, ingest_pool=None)
+    otlp.ingest_traces(in_process, in_server, _rich_body(), PROTOBUF)
+
+    stored = _stored(ctx, pooled)
+    assert stored == _stored(ctx, in_server)
+    # and the comparison covered what it should: the parts computed in the worker
+    by_name = {row["name"]: row for row in stored}
+    chat = by_name["chat gpt-4o-mini"]
+    assert chat["cost"] is not None
+    assert chat["cost"] > 0
+    assert chat["tags"] == ["prod", "refunds"]
+    assert chat["outputs"]["_goldloop_truncated"]["original_bytes"] > 300
+    assert chat["created_at"] == chat["updated_at"] == NOW
+    agent = by_name["invoke_agent refunds"]
+    assert (agent["status"], agent["session_id"], agent["is_root"]) == ("error", "s-42", True)
+    for who in (pooled, in_server):
+        projects = ctx.db.read(lambda c, w=who: project_names(c, w.workspace_id))
+        assert projects == ["agent-svc"]
+
+
+def project_names(conn: Any, workspace_id: str) -> list[str]:
+    from goldloop.store.schema import projects
+
+    query = sa.select(projects.c.name).where(projects.c.workspace_id == workspace_id)
+    return sorted(conn.execute(query).scalars())
+
+
+def test_a_retried_request_is_merged_not_duplicated(encoding_app: FastAPI) -> None:
+    """A retry finds its runs stored: nothing is inserted twice, the request is merged (decoded
+    again in the server) and acknowledged, and a request mixing stored and new runs lands whole."""
+    ctx = _ctx(encoding_app)
+    who = _as_admin_of(ctx, "retries")
+    first = otlp.ingest_traces(ctx, who, _rich_body(), PROTOBUF, header_project="p")
+    before = _stored(ctx, who)
+    again = otlp.ingest_traces(ctx, who, _rich_body(), PROTOBUF, header_project="p")
+    assert (first.accepted, again.accepted) == (3, 3)
+    assert _stored(ctx, who) == before
+    decoded = pool_of(ctx).decode(_rich_body(), PROTOBUF)
+    assert decoded is not None
+    assert isinstance(decoded[0], ingest.NewRuns)
+    assert not ingest.write_new_runs(ctx, who, decoded[0], default_project="p")  # left to merge
+
+    one_more = request(
+        [
+            span(RICH, "a1a1a1a1a1a1a1a1", None, "invoke_agent refunds", {"tag.tags": ["late"]}),
+            span(RICH, "d4d4d4d4d4d4d4d4", "a1a1a1a1a1a1a1a1", "retrieve docs", {}),
+        ]
+    ).SerializeToString()
+    assert otlp.ingest_traces(ctx, who, one_more, PROTOBUF, header_project="p").accepted == 2
+    after = {row["name"]: row for row in _stored(ctx, who)}
+    assert set(after) == {row["name"] for row in before} | {"retrieve docs"}
+    assert after["invoke_agent refunds"]["tags"] == ["late"]
+    assert after["invoke_agent refunds"]["status"] == "error"  # merged, not replaced
+
+
+def test_a_span_sent_twice_in_one_request_is_merged(encoding_app: FastAPI) -> None:
+    ctx = _ctx(encoding_app)
+    who = _as_admin_of(ctx, "twice")
+    root = span(RICH, "a1a1a1a1a1a1a1a1", None, "agent", {"tag.tags": ["one"]})
+    again = span(RICH, "a1a1a1a1a1a1a1a1", None, "agent", {"tag.tags": ["two"]})
+    body = request([root, again]).SerializeToString()
+    assert otlp.ingest_traces(ctx, who, body, PROTOBUF).accepted == 2
+    (row,) = _stored(ctx, who)
+    assert row["tags"] == ["one", "two"]
+
+
+def test_concurrent_copies_of_a_request_converge(encoding_app: FastAPI) -> None:
+    """Clients retry whole requests, sometimes while the first copy is still being written: every
+    copy is acknowledged and the trace is stored once, as one copy alone stores it."""
+    ctx = _ctx(encoding_app)
+    alone, raced = _as_admin_of(ctx, "alone"), _as_admin_of(ctx, "raced")
+    otlp.ingest_traces(ctx, alone, _rich_body(), PROTOBUF)
+    with ThreadPoolExecutor(6) as workers:
+        results = list(
+            workers.map(lambda _: otlp.ingest_traces(ctx, raced, _rich_body(), PROTOBUF), range(6))
+        )
+    assert [r.accepted for r in results] == [3] * 6
+    assert _stored(ctx, raced) == _stored(ctx, alone)

@@ -33,7 +33,7 @@ from goldloop.http.routes import (
 )
 from goldloop.services import auth, ingest
 from goldloop.services.context import ServiceContext
-from goldloop.services.ingest_pool import IngestPool
+from goldloop.services.ingest_pool import IngestPool, NewRunSettings
 from goldloop.settings import Settings
 from goldloop.store import migrate
 from goldloop.store.database import Database
@@ -68,7 +68,10 @@ def create_app(settings: Settings, *, clock: Clock = system_clock) -> FastAPI:
         write_batch_max=settings.write_batch_max,
         write_queue_max=settings.write_queue_max,
     )
-    pool = IngestPool(settings.ingest_processes) if settings.ingest_processes > 0 else None
+    pool = None
+    if settings.ingest_processes > 0:
+        new_runs = NewRunSettings(settings.max_run_payload_bytes, settings.model_prices_file)
+        pool = IngestPool(settings.ingest_processes, new_runs=new_runs)
     ctx = ServiceContext(db=db, settings=settings, clock=clock, ingest_pool=pool)
 
     @asynccontextmanager

@@ -11,6 +11,7 @@ import logging
 import random
 import time
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
@@ -33,13 +34,14 @@ _RETRIES = 8
 
 
 @functools.lru_cache(maxsize=4)
-def _price_table(user_file: str) -> PriceTable:
+def cached_price_table(user_file: str) -> PriceTable:
+    """The built-in prices overlaid with ``user_file`` if given (loaded once per process)."""
     return PriceTable.load(user_file or None)
 
 
 def price_table(ctx: ServiceContext) -> PriceTable:
     """The built-in prices overlaid with the user's file (loaded once; errors name the file)."""
-    return _price_table(ctx.settings.model_prices_file)
+    return cached_price_table(ctx.settings.model_prices_file)
 
 
 def project_name(*candidates: Any) -> str:
@@ -128,3 +130,60 @@ def write_patches(
         log.info("run batch retried (attempt %d): %s", attempt + 1, reason)
         time.sleep(random.uniform(0, 0.02 * (attempt + 1)))  # de-synchronise the retries
     raise Overloaded("concurrent writes to the same runs kept colliding; retry shortly")
+
+
+@dataclass(frozen=True)
+class NewRuns:
+    """A request's runs merged and encoded ahead, as if none of them were stored yet (in an
+    ingest worker process): writing them only fills in workspace, project, seq and time."""
+
+    projects: list[str | None]
+    """Each run's own project name (from its patch), before the header and the default."""
+    encoded: list[list[Any]]
+    """Each run's INSERT parameters (``run_writes.encode_new_run``)."""
+
+
+def prepare_new_runs(
+    patches: Sequence[RunPatch], *, max_payload_bytes: int, prices: PriceTable
+) -> NewRuns:
+    """What ``write_patches`` would insert for these patches if none of their runs existed:
+    the same truncation, merge and encoding. Pure (no database, no clock)."""
+    projects: list[str | None] = []
+    encoded: list[list[Any]] = []
+    for patch in patches:
+        truncate_payloads(patch, max_payload_bytes)
+        row = merge(None, patch, project_id="", now=0, prices=prices)
+        projects.append(patch.project)
+        encoded.append(run_writes.encode_new_run(patch.id, row))
+    return NewRuns(projects, encoded)
+
+
+def write_new_runs(
+    ctx: ServiceContext,
+    who: Principal,
+    runs: NewRuns,
+    *,
+    default_project: str,
+    header_project: str | None = None,
+) -> bool:
+    """Insert runs from ``prepare_new_runs`` in one transaction. False, with no run written, when
+    one of them is stored already (a retried request) or another writer raced for it: then
+    their patches must go through ``write_patches``, which merges."""
+    if not runs.encoded:
+        return True
+    names = [project_name(header_project, own, default_project) for own in runs.projects]
+    now = ctx.clock()
+
+    def write(conn: Connection) -> bool:
+        ids = run_writes.ensure_projects(conn, who.workspace_id, names, now)
+        project_ids = [ids[name] for name in names]
+        return run_writes.insert_new_runs(conn, who.workspace_id, project_ids, runs.encoded, now)
+
+    try:
+        return ctx.db.write(write)
+    except run_writes.InsertRace:
+        return False
+    except sa.exc.DBAPIError as exc:
+        if str(getattr(exc.orig, "sqlstate", None)) in _RETRYABLE_SQLSTATES:
+            return False
+        raise

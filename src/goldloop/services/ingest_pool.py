@@ -27,10 +27,13 @@ import threading
 import time
 from concurrent.futures import CancelledError, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass
 from typing import Any
 
 from goldloop.domain.errors import InvalidInput
 from goldloop.domain.run_items import RunPatch
+from goldloop.services import ingest
+from goldloop.services.ingest import NewRuns
 from goldloop.services.run_views import GCPaused
 
 log = logging.getLogger("goldloop.ingest")
@@ -38,11 +41,21 @@ log = logging.getLogger("goldloop.ingest")
 # After the workers failed to start, wait this long before trying again.
 RETRY_START_S = 60.0
 
-Decoded = tuple[list[RunPatch], list[str]]
+# The patches, or (with ``new_runs`` settings) the runs encoded as new ones; and the problems.
+Decoded = tuple[list[RunPatch] | NewRuns, list[str]]
 
 
-def _job(body: bytes, encoding: str) -> bytes:
-    """In a worker: the request decoded and mapped, pickled (or the reason it is invalid)."""
+@dataclass(frozen=True)
+class NewRunSettings:
+    """The server's settings a worker needs to encode new runs exactly as the server would."""
+
+    max_run_payload_bytes: int
+    model_prices_file: str
+
+
+def _job(body: bytes, encoding: str, new_runs: NewRunSettings | None) -> bytes:
+    """In a worker: the request decoded and mapped, its runs also merged and encoded as new
+    ones when ``new_runs`` is given, pickled (or the reason it is invalid)."""
     from goldloop.services.otlp import decode_and_map  # imported once per worker
 
     result: tuple[Any, ...]
@@ -50,10 +63,23 @@ def _job(body: bytes, encoding: str) -> bytes:
     # pickled and without cycles: collections while they pile up would only re-scan them.
     with GCPaused():
         try:
-            result = ("ok", *decode_and_map(body, encoding))
+            patches, problems = decode_and_map(body, encoding)
         except InvalidInput as exc:  # re-raised in the server: pickling exceptions drops details
             result = ("invalid", exc.message, exc.details)
+        else:
+            prepared = _prepare(patches, new_runs) if new_runs is not None else None
+            result = ("ok", patches if prepared is None else prepared, problems)
         return pickle.dumps(result, protocol=pickle.HIGHEST_PROTOCOL)
+
+
+def _prepare(patches: list[RunPatch], settings: NewRunSettings) -> NewRuns | None:
+    try:
+        prices = ingest.cached_price_table(settings.model_prices_file)
+    except Exception:  # a bad price file: the server's own path reports it to the client
+        return None
+    return ingest.prepare_new_runs(
+        patches, max_payload_bytes=settings.max_run_payload_bytes, prices=prices
+    )
 
 
 def _exit_with_parent() -> None:
@@ -80,10 +106,13 @@ def _warm() -> int:
 class IngestPool:
     """Worker processes for ``decode_and_map``; ``decode`` returns None when they cannot help."""
 
-    def __init__(self, processes: int) -> None:
+    def __init__(self, processes: int, *, new_runs: NewRunSettings | None = None) -> None:
+        """With ``new_runs`` the workers also merge and encode each run as a new one
+        (``ingest.prepare_new_runs``), the larger part of the server's write."""
         if processes < 1:
             raise ValueError("an ingest pool needs at least one process")
         self.processes = processes
+        self.new_runs = new_runs
         self._lock = threading.Lock()
         self._executor: ProcessPoolExecutor | None = None
         self._starting = False
@@ -101,7 +130,7 @@ class IngestPool:
         if executor is None:
             return None
         try:
-            future = executor.submit(_job, body, encoding)
+            future = executor.submit(_job, body, encoding, self.new_runs)
         except RuntimeError:  # shut down meanwhile: the server is stopping
             return None
         try:

@@ -75,7 +75,18 @@ def ingest_traces(
 ) -> OtlpResult:
     """Project: header, else the resource's ``service.name``, else ``default``."""
     decoded = ctx.ingest_pool.decode(body, encoding) if ctx.ingest_pool is not None else None
-    patches, problems = decoded if decoded is not None else decode_and_map(body, encoding)
+    patches: list[RunPatch] | None = None
+    if decoded is not None:
+        found, problems = decoded
+        if not isinstance(found, ingest.NewRuns):
+            patches = found
+        elif ingest.write_new_runs(
+            ctx, who, found, default_project=ingest.DEFAULT_PROJECT, header_project=header_project
+        ):
+            return OtlpResult(len(found.encoded), len(problems), _message(problems))
+        # else some are stored already (a retried request): decode again here, and merge
+    if patches is None:
+        patches, problems = decode_and_map(body, encoding)
     _write(ctx, who, patches, header_project, len(body))
     return OtlpResult(len(patches), len(problems), _message(problems))
 

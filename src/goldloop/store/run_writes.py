@@ -87,9 +87,13 @@ _UPDATE = {
 def _executemany(conn: Connection, statement: tuple[str, tuple[str, ...]], rows: list[Any]) -> None:
     sql, order = statement
     values = _row_encoder(order)
+    _execute_values(conn, sql, [values(r) for r in rows])
+
+
+def _execute_values(conn: Connection, sql: str, values: list[list[Any]]) -> None:
     cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
     try:
-        cursor.executemany(sql, [values(r) for r in rows])
+        cursor.executemany(sql, values)
     finally:
         cursor.close()
 
@@ -212,6 +216,72 @@ def upsert_runs(
     if updates:
         _executemany(conn, _UPDATE[conn.dialect.name], updates)
     return len(ids)
+
+
+# New runs encoded ahead (``encode_new_run``, in an ingest worker) are INSERT parameter lists in
+# this order; both dialects compile the statement with the same parameter order.
+_NEW_RUN_ORDER = _INSERT["sqlite"][1]
+if _INSERT["postgresql"][1] != _NEW_RUN_ORDER:
+    raise RuntimeError("the INSERT statements of runs take their parameters in different orders")
+_AT = {name: i for i, name in enumerate(_NEW_RUN_ORDER)}
+_FILLED_IN = ("workspace_id", "seq", "project_id", "created_at", "updated_at")
+
+
+def encode_new_run(run_id: str, row: dict[str, Any]) -> list[Any]:
+    """A new run's merged row (``merge`` with no existing row) as INSERT parameters, JSON
+    encoded, with its workspace, project, seq and timestamps left for ``insert_new_runs`` to
+    fill in. Pure (no database): ingest worker processes run it. ``row`` is consumed."""
+    row["id"] = run_id
+    for name in _FILLED_IN:
+        row[name] = None
+    return _row_encoder(_NEW_RUN_ORDER)(row)
+
+
+def insert_new_runs(
+    conn: Connection,
+    workspace_id: str,
+    project_ids: Sequence[str],
+    encoded: Sequence[list[Any]],
+    now: int,
+) -> bool:
+    """Insert runs encoded by ``encode_new_run`` if none of them is stored yet (nor repeated in
+    the batch), filling in workspace, project (one per run), seq and ``now``. Returns False, having
+    written nothing, when one exists: those need ``upsert_runs`` and a merge. On PostgreSQL a
+    concurrent insert of one of them raises ``InsertRace``. The lists in ``encoded`` are filled in
+    place."""
+    log_horizon.hold_writer_lock(conn)  # as in upsert_runs
+    at_id = _AT["id"]
+    ids = [values[at_id] for values in encoded]
+    if len(set(ids)) != len(ids) or _any_stored(conn, workspace_id, ids):
+        return False
+    order = sorted(range(len(encoded)), key=ids.__getitem__)  # the lock order of upsert_runs
+    at_ws, at_seq, at_project = _AT["workspace_id"], _AT["seq"], _AT["project_id"]
+    at_created, at_updated = _AT["created_at"], _AT["updated_at"]
+    rows: list[list[Any]] = []
+    for seq, i in zip(_next_seqs(conn, len(ids)), order, strict=True):
+        values = encoded[i]
+        values[at_ws], values[at_seq], values[at_project] = workspace_id, seq, project_ids[i]
+        values[at_created] = values[at_updated] = now
+        rows.append(values)
+    _execute_values(conn, _INSERT[conn.dialect.name][0], rows)
+    if conn.dialect.name == "postgresql":
+        mine = [{"id": values[at_id], "seq": values[at_seq]} for values in rows]
+        lost = _lost_inserts(conn, workspace_id, mine)
+        if lost:
+            raise InsertRace(f"{len(lost)} runs were inserted concurrently, e.g. {min(lost)!r}")
+    return True
+
+
+def _any_stored(conn: Connection, workspace_id: str, ids: Sequence[str]) -> bool:
+    for chunk in _chunks(sorted(ids)):
+        query = (
+            sa.select(runs.c.id)
+            .where(runs.c.workspace_id == workspace_id, runs.c.id.in_(chunk))
+            .limit(1)
+        )
+        if conn.execute(query).first() is not None:
+            return True
+    return False
 
 
 @functools.lru_cache(maxsize=8)
