@@ -76,6 +76,38 @@ def test_full_queue_pushes_back_and_stop_drains(tmp_path: Path) -> None:
     database.engine.dispose()
 
 
+def test_sqlite_writes_queued_together_commit_together(tmp_path: Path) -> None:
+    """Writes that queue up while the writer is busy go into one transaction: the first one's
+    row is not visible to other connections while the second one runs (nothing is committed
+    until the whole batch is), and both are acknowledged after the one commit."""
+    database = Database(f"sqlite:///{tmp_path / 'group.db'}")
+    migrate.upgrade(database.engine)
+    database.start()
+    writer = database._writer
+    assert writer is not None
+    gate, entered = threading.Event(), threading.Event()
+
+    def blocker(conn: Connection) -> None:
+        entered.set()
+        gate.wait(10)
+
+    def seen_elsewhere(conn: Connection) -> bool:
+        return "a" in _names(database)  # another pooled connection
+
+    busy = writer.submit(blocker)
+    assert entered.wait(5)
+    first = writer.submit(_insert("a"))  # type: ignore[arg-type]
+    second = writer.submit(seen_elsewhere)
+    batches = writer.committed_batches
+    gate.set()
+    assert busy.result(10) is None
+    assert first.result(10) == "a"
+    assert second.result(10) is False  # "a" was written but not yet committed
+    assert "a" in _names(database)
+    assert writer.committed_batches == batches + 2  # the blocker's batch, then the pair's
+    database.close()
+
+
 def test_sqlite_writer_keeps_planner_statistics(tmp_path: Path) -> None:
     """The writer runs ANALYZE when it starts idle (and hourly), so filters on rare values use
     the right index; sqlite_stat1 holds the statistics."""

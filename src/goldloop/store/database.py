@@ -198,6 +198,11 @@ class _SQLiteWriter:
         outcomes: list[tuple[_Job, bool, Any]] = []
         try:
             with conn.begin():
+                # The driver only opens a transaction before INSERT/UPDATE/DELETE, so without this
+                # each job's SAVEPOINT would open one and its RELEASE commit it: one commit per
+                # job instead of one per batch. IMMEDIATE: take the write lock now, so another
+                # process's writer makes this wait (busy_timeout) rather than fail half-way.
+                conn.exec_driver_sql("BEGIN IMMEDIATE")
                 for job in batch:
                     if not job.future.set_running_or_notify_cancel():
                         continue
