@@ -373,3 +373,139 @@ def test_concurrent_copies_of_a_request_converge(encoding_app: FastAPI) -> None:
         )
     assert [r.accepted for r in results] == [3] * 6
     assert _stored(ctx, raced) == _stored(ctx, alone)
+
+
+# --- native batches through the workers -----------------------------------------------------
+
+NATIVE_TRACE = "native-trace-1"
+
+
+def _native_doc(project: str | None = "batch-project") -> dict[str, Any]:
+    t0 = 1_764_150_816_534_505
+    long_answer = "a non-refundable rate is not refundable. " * 20  # over the 300-byte limit
+    doc: dict[str, Any] = {
+        "runs": [
+            {
+                "id": "n-root",
+                "trace_id": NATIVE_TRACE,
+                "name": "agent",
+                "kind": "chain",
+                "start_time": t0,
+                "end_time": t0 + 5_000,
+                "inputs": {"question": "can I get a refund?"},
+                "outputs": {"answer": long_answer},
+                "tags": ["prod"],
+                "metadata": {"tier": "gold"},
+                "session_id": "conv-9",
+                "unknown_field": "ignored",
+            },
+            {
+                "id": "n-llm",
+                "trace_id": NATIVE_TRACE,
+                "parent_id": "n-root",
+                "name": "chat",
+                "kind": "llm",
+                "project": "own-project",
+                "start_time": t0 + 100,
+                "end_time": t0 + 4_000,
+                "model": "gpt-4o-mini",
+                "usage": {"input_tokens": 412, "output_tokens": 61, "cache_read_tokens": 100},
+                "error": "rate limited",
+            },
+        ]
+    }
+    if project is not None:
+        doc["project"] = project
+    return doc
+
+
+def _body_of(doc: Any) -> bytes:
+    import orjson
+
+    return orjson.dumps(doc)
+
+
+def _stored_native(ctx: ServiceContext, who: Principal) -> list[dict[str, Any]]:
+    return _stored(ctx, who, NATIVE_TRACE)
+
+
+def _projects_of_runs(ctx: ServiceContext, who: Principal) -> dict[str, str]:
+    from goldloop.store.schema import projects, runs
+
+    query = (
+        sa.select(runs.c.id, projects.c.name)
+        .join(projects, projects.c.id == runs.c.project_id)
+        .where(runs.c.workspace_id == who.workspace_id)
+    )
+    return ctx.db.read(lambda c: {row.id: row.name for row in c.execute(query)})
+
+
+def test_native_batches_through_a_worker_are_stored_as_the_server_stores_them(
+    encoding_app: FastAPI,
+) -> None:
+    ctx = _ctx(encoding_app)
+    pool = pool_of(ctx)
+    pooled, in_server = _as_admin_of(ctx, "native-pooled"), _as_admin_of(ctx, "native-server")
+    jobs = pool.jobs
+    body = _body_of(_native_doc())
+    assert ingest.ingest_native_body(ctx, pooled, body, header_project="header-project") == 2
+    assert pool.jobs == jobs + 1  # parsed, validated and encoded in the worker
+    in_process = dataclasses.replace(ctx, ingest_pool=None)
+    ingest.ingest_native_body(in_process, in_server, body, header_project="header-project")
+
+    stored = _stored_native(ctx, pooled)
+    assert stored == _stored_native(ctx, in_server)
+    by_id = {row["id"]: row for row in stored}
+    assert by_id["n-root"]["outputs"]["_goldloop_truncated"]["original_bytes"] > 300
+    assert by_id["n-llm"]["cost"] > 0
+    assert by_id["n-llm"]["status"] == "error"
+    assert (by_id["n-root"]["created_at"], by_id["n-root"]["tags"]) == (NOW, ["prod"])
+    # a run's own project, else the batch's, which wins over the header (as in the server)
+    expected = {"n-root": "batch-project", "n-llm": "own-project"}
+    assert _projects_of_runs(ctx, pooled) == expected == _projects_of_runs(ctx, in_server)
+    headed = _as_admin_of(ctx, "native-header")
+    no_project = _body_of(_native_doc(None))
+    ingest.ingest_native_body(ctx, headed, no_project, header_project="header-project")
+    assert _projects_of_runs(ctx, headed) == {"n-root": "header-project", "n-llm": "own-project"}
+
+
+def test_native_batch_errors_from_a_worker_match_the_server(encoding_app: FastAPI) -> None:
+    ctx = _ctx(encoding_app)
+    in_process = dataclasses.replace(ctx, ingest_pool=None)
+    who = _as_admin_of(ctx, "native-errors")
+    bad_type = _native_doc()
+    bad_type["runs"][1]["start_time"] = "yesterday-ish"
+    for body in (
+        b"{not json",
+        _body_of([1, 2]),
+        _body_of({"project": 3, "runs": []}),
+        _body_of(bad_type),
+    ):
+        with pytest.raises(InvalidInput) as in_server:
+            ingest.ingest_native_body(in_process, who, body)
+        jobs = pool_of(ctx).jobs
+        with pytest.raises(InvalidInput) as in_worker:
+            ingest.ingest_native_body(ctx, who, body)
+        assert (in_worker.value.message, in_worker.value.details) == (
+            in_server.value.message,
+            in_server.value.details,
+        )
+        assert pool_of(ctx).jobs == jobs  # a rejected body is not counted as handled
+    assert _stored_native(ctx, who) == []
+
+
+def test_a_native_end_after_its_start_is_merged(encoding_app: FastAPI) -> None:
+    ctx = _ctx(encoding_app)
+    who = _as_admin_of(ctx, "native-start-end")
+    start = {"runs": [{"id": "r1", "trace_id": "t-se", "name": "agent", "start_time": 10}]}
+    end = {"runs": [{"id": "r1", "trace_id": "t-se", "end_time": 25, "outputs": {"a": 1}}]}
+    assert ingest.ingest_native_body(ctx, who, _body_of(start)) == 1
+    assert ingest.ingest_native_body(ctx, who, _body_of(end)) == 1
+    (row,) = _stored(ctx, who, "t-se")
+    assert (row["name"], row["start_time"], row["end_time"], row["latency_us"]) == (
+        "agent",
+        10,
+        25,
+        15,
+    )
+    assert (row["outputs"], row["status"]) == ({"a": 1}, "success")

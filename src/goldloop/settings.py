@@ -111,10 +111,11 @@ class Settings:
     ingest_processes: int = field(
         default=1,
         metadata=_doc(
-            "Worker processes that decode OTLP trace requests and map their spans, beside the "
-            "server process (started on the first OTLP request). About half of an OTLP span's "
-            "CPU moves there, so ingestion can use another core; 0 keeps it all in the server "
-            "process (the better choice on a single core)."
+            "Worker processes that decode ingestion requests (OTLP traces, native run "
+            "batches), map their spans and encode new runs for the insert, beside the server "
+            "process (started on the first such request). Everything but HTTP and the "
+            "database write moves there, so ingestion can use another core; 0 keeps it all in "
+            "the server process (the better choice on a single core)."
         ),
     )
     shutdown_timeout_s: float = field(

@@ -14,6 +14,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
@@ -58,15 +59,15 @@ def project_name(*candidates: Any) -> str:
     return DEFAULT_PROJECT
 
 
-def ingest_native(
-    ctx: ServiceContext,
-    who: Principal,
-    doc: Any,
-    *,
-    header_project: str | None = None,
-    body_bytes: int | None = None,
-) -> int:
-    """``POST /api/v1/runs/batch``: validate the whole batch, then write it. Returns item count."""
+def parse_json_body(body: bytes) -> Any:
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise InvalidInput(f"request body is not valid JSON: {exc}") from None
+
+
+def parse_native(doc: Any) -> tuple[list[RunPatch], str | None]:
+    """A ``POST /api/v1/runs/batch`` document, validated whole: its patches and its ``project``."""
     if not isinstance(doc, Mapping):
         raise InvalidInput("the body must be a JSON object with a 'runs' array")
     if "runs" not in doc:
@@ -79,6 +80,19 @@ def ingest_native(
         raise InvalidInput(
             "'project' must be a project name (string)", details={"field": "project"}
         )
+    return patches, given
+
+
+def ingest_native(
+    ctx: ServiceContext,
+    who: Principal,
+    doc: Any,
+    *,
+    header_project: str | None = None,
+    body_bytes: int | None = None,
+) -> int:
+    """``POST /api/v1/runs/batch``: validate the whole batch, then write it. Returns item count."""
+    patches, given = parse_native(doc)
     write_patches(
         ctx,
         who,
@@ -87,6 +101,23 @@ def ingest_native(
         body_bytes=body_bytes,
     )
     return len(patches)
+
+
+def ingest_native_body(
+    ctx: ServiceContext, who: Principal, body: bytes, *, header_project: str | None = None
+) -> int:
+    """``ingest_native`` from the request's JSON body. With ingest worker processes the batch
+    is parsed, validated, merged and encoded there, and only inserted here when all its runs
+    are new."""
+    pool = ctx.ingest_pool
+    prepared = pool.prepare_native(body) if pool is not None else None
+    if prepared is not None:
+        runs, given = prepared
+        if write_new_runs(ctx, who, runs, default_project=project_name(given, header_project)):
+            return len(runs.encoded)
+        # else some are stored already (a retried batch, or a run's end after its start)
+    doc = parse_json_body(body)
+    return ingest_native(ctx, who, doc, header_project=header_project, body_bytes=len(body))
 
 
 def write_patches(
@@ -144,14 +175,20 @@ class NewRuns:
 
 
 def prepare_new_runs(
-    patches: Sequence[RunPatch], *, max_payload_bytes: int, prices: PriceTable
+    patches: Sequence[RunPatch],
+    *,
+    max_payload_bytes: int,
+    prices: PriceTable,
+    body_bytes: int | None = None,
 ) -> NewRuns:
     """What ``write_patches`` would insert for these patches if none of their runs existed:
     the same truncation, merge and encoding. Pure (no database, no clock)."""
     projects: list[str | None] = []
     encoded: list[list[Any]] = []
+    check = body_bytes is None or body_bytes > max_payload_bytes  # as write_patches decides
     for patch in patches:
-        truncate_payloads(patch, max_payload_bytes)
+        if check:
+            truncate_payloads(patch, max_payload_bytes)
         row = merge(None, patch, project_id="", now=0, prices=prices)
         projects.append(patch.project)
         encoded.append(run_writes.encode_new_run(patch.id, row))
@@ -164,14 +201,15 @@ def write_new_runs(
     runs: NewRuns,
     *,
     default_project: str,
-    header_project: str | None = None,
+    override_project: str | None = None,
 ) -> bool:
-    """Insert runs from ``prepare_new_runs`` in one transaction. False, with no run written, when
-    one of them is stored already (a retried request) or another writer raced for it: then
-    their patches must go through ``write_patches``, which merges."""
+    """Insert runs from ``prepare_new_runs`` in one transaction, each in its own project, else
+    ``default_project`` (``override_project``, if given, wins over both). False, with no run
+    written, when one of them is stored already (a retried request) or another writer raced
+    for it: then their patches must go through ``write_patches``, which merges."""
     if not runs.encoded:
         return True
-    names = [project_name(header_project, own, default_project) for own in runs.projects]
+    names = [project_name(override_project, own, default_project) for own in runs.projects]
     now = ctx.clock()
 
     def write(conn: Connection) -> bool:

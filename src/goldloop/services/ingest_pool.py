@@ -1,18 +1,22 @@
-"""OTLP trace requests decoded and mapped in worker processes, beside the server's own work.
+"""Ingestion requests (OTLP traces, native run batches) decoded in worker processes, beside the
+server's own work.
 
 Decoding a protobuf request and mapping each span onto a run is about half of an OTLP span's CPU
 in the server, and it is pure: bytes in, run patches out. In the server process it shares one
 interpreter lock with the HTTP stack and the database writer, so one process cannot use a second
 core however much work is waiting. With ``ingest_processes`` > 0 that half runs in worker
-processes; the server process keeps HTTP, the write and the commit, so what it acknowledges is
-still durable before it answers.
+processes, and with ``new_runs`` settings the workers also merge and encode each run as a new
+one (``ingest.prepare_new_runs``), so for the usual request, all of whose runs are new, the
+server only inserts. The server process keeps HTTP, the write and the commit, so what it
+acknowledges is still durable before it answers.
 
-The pool is started on the first OTLP request, in the background: requests that arrive before
-it is ready (and any request after a worker died) are decoded in the server process, so a slow
-or broken pool costs speed, never a request. Results come back as one pickled blob per request
-and are unpickled with the cyclic garbage collector paused: the patches are fresh, acyclic
-containers, and collections triggered while thousands of them are built were about half of
-the cost (9.3-9.7 -> 5.2 us per span).
+Native batches (``prepare_native``) take the same road: JSON parsed, validated, merged and
+encoded in a worker. The pool is started on the first request that uses it, in the background:
+requests that arrive before it is ready (and any request after a worker died) are decoded in the
+server process, so a slow or broken pool costs speed, never a request. Results come back as one
+pickled blob per request and are unpickled with the cyclic garbage collector paused: the patches
+are fresh, acyclic containers, and collections triggered while thousands of them are built were
+about half of the cost (9.3-9.7 -> 5.2 us per span).
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ import os
 import pickle
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import CancelledError, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
@@ -54,31 +59,52 @@ class NewRunSettings:
 
 
 def _job(body: bytes, encoding: str, new_runs: NewRunSettings | None) -> bytes:
-    """In a worker: the request decoded and mapped, its runs also merged and encoded as new
+    """In a worker: an OTLP request decoded and mapped, its runs also merged and encoded as new
     ones when ``new_runs`` is given, pickled (or the reason it is invalid)."""
     from goldloop.services.otlp import decode_and_map  # imported once per worker
 
+    def work() -> tuple[Any, ...]:
+        patches, problems = decode_and_map(body, encoding)
+        prepared = _prepare(patches, new_runs, None) if new_runs is not None else None
+        return ("ok", patches if prepared is None else prepared, problems)
+
+    return _pickled(work)
+
+
+def _native_job(body: bytes, new_runs: NewRunSettings) -> bytes:
+    """In a worker: a native batch body parsed, validated, merged and encoded as new runs."""
+
+    def work() -> tuple[Any, ...]:
+        patches, given = ingest.parse_native(ingest.parse_json_body(body))
+        return ("ok", _prepare(patches, new_runs, len(body)), given)
+
+    return _pickled(work)
+
+
+def _pickled(work: Callable[[], tuple[Any, ...]]) -> bytes:
     result: tuple[Any, ...]
     # The request's spans, attributes and patches are thousands of fresh containers, alive until
     # pickled and without cycles: collections while they pile up would only re-scan them.
     with GCPaused():
         try:
-            patches, problems = decode_and_map(body, encoding)
+            result = work()
         except InvalidInput as exc:  # re-raised in the server: pickling exceptions drops details
             result = ("invalid", exc.message, exc.details)
-        else:
-            prepared = _prepare(patches, new_runs) if new_runs is not None else None
-            result = ("ok", patches if prepared is None else prepared, problems)
         return pickle.dumps(result, protocol=pickle.HIGHEST_PROTOCOL)
 
 
-def _prepare(patches: list[RunPatch], settings: NewRunSettings) -> NewRuns | None:
+def _prepare(
+    patches: list[RunPatch], settings: NewRunSettings, body_bytes: int | None
+) -> NewRuns | None:
     try:
         prices = ingest.cached_price_table(settings.model_prices_file)
     except Exception:  # a bad price file: the server's own path reports it to the client
         return None
     return ingest.prepare_new_runs(
-        patches, max_payload_bytes=settings.max_run_payload_bytes, prices=prices
+        patches,
+        max_payload_bytes=settings.max_run_payload_bytes,
+        prices=prices,
+        body_bytes=body_bytes,
     )
 
 
@@ -104,7 +130,8 @@ def _warm() -> int:
 
 
 class IngestPool:
-    """Worker processes for ``decode_and_map``; ``decode`` returns None when they cannot help."""
+    """Worker processes for decoding ingestion requests; ``decode`` and ``prepare_native``
+    return None when they cannot help (the caller then does the work itself)."""
 
     def __init__(self, processes: int, *, new_runs: NewRunSettings | None = None) -> None:
         """With ``new_runs`` the workers also merge and encode each run as a new one
@@ -120,17 +147,36 @@ class IngestPool:
         self._started = threading.Condition(self._lock)
         self._failed_at = -RETRY_START_S
         self.jobs = 0
-        """Requests the workers decoded (the rest were decoded in the server process)."""
+        """Requests the workers handled (the rest were decoded in the server process)."""
         self.restarts = 0
 
     def decode(self, body: bytes, encoding: str) -> Decoded | None:
-        """The request decoded and mapped by a worker, or None if no worker is ready (the caller
-        then does it itself). Raises InvalidInput for a body that is not a valid request."""
+        """An OTLP request decoded and mapped by a worker, or None if no worker is ready (the
+        caller then does it itself). Raises InvalidInput for a body that is not a valid
+        request."""
+        outcome = self._run(_job, body, encoding, self.new_runs)
+        if outcome is None:
+            return None
+        runs, problems = outcome
+        return runs, problems
+
+    def prepare_native(self, body: bytes) -> tuple[NewRuns, str | None] | None:
+        """A native batch body (JSON) parsed, validated and encoded as new runs by a worker,
+        with the batch's ``project``; None if no worker is ready or there are no ``new_runs``
+        settings. Raises InvalidInput as ``ingest.parse_native`` does."""
+        if self.new_runs is None:
+            return None
+        outcome = self._run(_native_job, body, self.new_runs)
+        if outcome is None or not isinstance(outcome[0], NewRuns):
+            return None
+        return outcome[0], outcome[1]
+
+    def _run(self, job: Callable[..., bytes], *args: Any) -> tuple[Any, Any] | None:
         executor = self._ready()
         if executor is None:
             return None
         try:
-            future = executor.submit(_job, body, encoding, self.new_runs)
+            future = executor.submit(job, *args)
         except RuntimeError:  # shut down meanwhile: the server is stopping
             return None
         try:

@@ -81,7 +81,7 @@ def ingest_traces(
         if not isinstance(found, ingest.NewRuns):
             patches = found
         elif ingest.write_new_runs(
-            ctx, who, found, default_project=ingest.DEFAULT_PROJECT, header_project=header_project
+            ctx, who, found, default_project=ingest.DEFAULT_PROJECT, override_project=header_project
         ):
             return OtlpResult(len(found.encoded), len(problems), _message(problems))
         # else some are stored already (a retried request): decode again here, and merge

@@ -4,14 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-import orjson
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 
 from goldloop.domain.body_encoding import decode_body
-from goldloop.domain.errors import InvalidInput
 from goldloop.http.deps import Ctx, Who
 from goldloop.services import ingest
 
@@ -46,13 +44,6 @@ _BATCH_SCHEMA: dict[str, Any] = {
 }
 
 
-def parse_json(body: bytes) -> Any:
-    try:
-        return orjson.loads(body)
-    except orjson.JSONDecodeError as exc:
-        raise InvalidInput(f"request body is not valid JSON: {exc}") from None
-
-
 @router.post(
     "/runs/batch",
     status_code=202,
@@ -65,13 +56,8 @@ async def runs_batch(request: Request, ctx: Ctx, who: Who) -> JSONResponse:
     Answers 202 only after the batch is committed; 503 + Retry-After when the server is full."""
     raw = await request.body()
     body = decode_body(raw, request.headers.get("content-encoding"), ctx.settings.max_request_bytes)
-    doc = parse_json(body)
+    project = request.headers.get(PROJECT_HEADER)
     count = await run_in_threadpool(
-        ingest.ingest_native,
-        ctx,
-        who,
-        doc,
-        header_project=request.headers.get(PROJECT_HEADER),
-        body_bytes=len(body),
+        ingest.ingest_native_body, ctx, who, body, header_project=project
     )
     return JSONResponse({"accepted": count}, status_code=202)
