@@ -81,13 +81,6 @@ _servers: list[subprocess.Popen[bytes]] = []
 # --- processes ---------------------------------------------------------------------------------
 
 
-def rss_mib(pid: int, field: str = "VmRSS") -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith(field + ":"):
-            return int(line.split()[1]) / 1024
-    return 0.0
-
-
 def stop(proc: subprocess.Popen[bytes]) -> None:
     if proc.poll() is None:
         proc.send_signal(signal.SIGTERM)
@@ -352,13 +345,19 @@ def time_calls(fn: Callable[[], Any], calls: int) -> dict[str, float]:
     }
 
 
-def send(p: Product, mode: str, traces: list[list[Any]], per: int, threads: int) -> int:
+def encode(mode: str, traces: list[list[Any]], per: int) -> list[bytes]:
+    """The request bodies of a pre-encoded mode (built before the clock starts)."""
+    if mode == "otel-sdk":
+        return []
+    flat = [s for t in traces for s in t]
+    return [request(flat[i : i + per]).SerializeToString() for i in range(0, len(flat), per)]
+
+
+def send(p: Product, mode: str, traces: list[list[Any]], bodies: list[bytes], threads: int) -> int:
     """Send the load; returns the number of 503 retries (the SDK exporter retries by itself)."""
     key = p.headers.get("x-api-key", "")
     if mode == "otel-sdk":
         return ingest.send_with_sdk(p.base, key, traces)
-    flat = [s for t in traces for s in t]
-    bodies = [request(flat[i : i + per]).SerializeToString() for i in range(0, len(flat), per)]
     return ingest.send_all(p.base, key, bodies, "/v1/traces", "application/x-protobuf", threads)
 
 
@@ -392,14 +391,16 @@ def run_one(
             # costs such as imports and Goldloop's ingest worker starting are not counted)
             ingest.warm_up(p.base, p.headers.get("x-api-key", ""), p.proc.pid)
             size0 = sqlite_bytes(p.data_dir, p.db_file)
+            bodies = encode(mode, traces, args.spans_per_request)
             cpu0 = ingest.tree_cpu_seconds(p.proc.pid)
             t0 = time.perf_counter()
-            retries = send(p, mode, traces, args.spans_per_request, args.threads)
+            retries = send(p, mode, traces, bodies, args.threads)
             sent = time.perf_counter() - t0
             stored = wait_queryable(p, client, n, args.timeout)
             elapsed = time.perf_counter() - t0
             cpu = ingest.tree_cpu_seconds(p.proc.pid) - cpu0
-            rss = rss_mib(p.proc.pid, "VmHWM")
+            # peaks summed over the server's process tree (Goldloop's ingest worker included)
+            rss = ingest.tree_status_mib(p.proc.pid, "VmHWM")
             lists = {k: time_calls(fn, args.list_calls) for k, fn in p.list_calls(client).items()}
             grown: dict[str, Any] = {}
             if args.grow_to > n:
