@@ -12,7 +12,6 @@ time, through the pipe and through files in ``/dev/shm`` (one write and one read
 from __future__ import annotations
 
 import argparse
-import json
 import multiprocessing
 import os
 import resource
@@ -20,7 +19,8 @@ import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+import results_file
+
 SHM = Path("/dev/shm")
 
 
@@ -88,11 +88,7 @@ def main() -> None:
                     f"{row['worker_cpu_ms']:5.2f} ms CPU, {row['wall_ms']:5.2f} ms wall each",
                     flush=True,
                 )
-    out = ROOT / "bench" / "results" / f"process-handoff-{time.strftime('%Y%m%dT%H%M%S')}.json"
-    out.parent.mkdir(exist_ok=True)
-    load = " ".join(f"{x:.2f}" for x in os.getloadavg())
-    out.write_text(json.dumps({"args": vars(args), "results": results, "loadavg": load}, indent=1))
-    print(f"written to {out}")
+    results_file.write("process-handoff", {"args": vars(args), "results": results})
 
 
 if __name__ == "__main__":

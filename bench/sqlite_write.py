@@ -16,8 +16,6 @@ in its own file. Timed with the thread's CPU clock and the wall clock, per run:
 from __future__ import annotations
 
 import argparse
-import json
-import os
 import shutil
 import sqlite3
 import sys
@@ -32,6 +30,7 @@ sys.path.insert(0, str(ROOT / "src"))
 sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(ROOT / "bench"))
 
+import results_file  # noqa: E402
 from ingest import build_traces  # noqa: E402
 
 from goldloop.domain.otel_decode import PROTOBUF  # noqa: E402
@@ -143,11 +142,7 @@ def main() -> None:
                 f" µs CPU ({figures['commit_wall_us']:6.1f} wall)   per run",
                 flush=True,
             )
-    out = ROOT / "bench" / "results" / f"sqlite-write-{time.strftime('%Y%m%dT%H%M%S')}.json"
-    out.parent.mkdir(exist_ok=True)
-    load = " ".join(f"{x:.2f}" for x in os.getloadavg())
-    out.write_text(json.dumps({"runs": len(rows), "results": results, "loadavg": load}, indent=1))
-    print(f"written to {out}")
+    results_file.write("sqlite-write", {"runs": len(rows), "results": results})
 
 
 if __name__ == "__main__":
