@@ -108,6 +108,32 @@ def test_sqlite_writes_queued_together_commit_together(tmp_path: Path) -> None:
     database.close()
 
 
+def test_a_batch_that_cannot_begin_fails_its_writes_instead_of_hanging(tmp_path: Path) -> None:
+    """Another process holding the write lock past busy_timeout makes BEGIN fail: every write of
+    that batch gets the error (none waits forever), and the next batch writes normally."""
+    import sqlite3
+
+    path = tmp_path / "locked.db"
+    database = Database(f"sqlite:///{path}")
+    migrate.upgrade(database.engine)
+    database.start()
+    database.write(lambda c: c.exec_driver_sql("PRAGMA busy_timeout=200"))  # the writer's own
+    other = sqlite3.connect(path, isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")  # another writer holds the lock
+    writer = database._writer
+    assert writer is not None
+    try:
+        blocked = writer.submit(_insert("blocked"))  # type: ignore[arg-type]
+        with pytest.raises(sa.exc.OperationalError, match="locked"):
+            blocked.result(timeout=10)  # a TimeoutError here: the write was left waiting
+    finally:
+        other.execute("ROLLBACK")
+        other.close()
+    assert database.write(_insert("after")) == "after"  # type: ignore[arg-type]
+    assert _names(database) == {"after"}
+    database.close()
+
+
 def test_sqlite_writer_keeps_planner_statistics(tmp_path: Path) -> None:
     """The writer runs ANALYZE when it starts idle (and hourly), so filters on rare values use
     the right index; sqlite_stat1 holds the statistics."""

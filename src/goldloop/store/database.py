@@ -211,10 +211,14 @@ class _SQLiteWriter:
                             outcomes.append((job, True, job.fn(conn)))
                     except Exception as exc:
                         outcomes.append((job, False, exc))
-        except Exception as exc:  # the commit itself failed: nothing in the batch is durable
+        except Exception as exc:  # BEGIN or COMMIT failed: nothing in the batch is durable
             log.exception("database commit failed for a batch of %d writes", len(batch))
-            for job, _, _ in outcomes:
-                job.future.set_exception(exc)
+            # Every caller waits on its future: fail those that ran and those that never started
+            # (BEGIN itself can fail, e.g. another process held the lock past busy_timeout).
+            started = {id(job) for job, _, _ in outcomes}
+            for job in batch:
+                if id(job) in started or job.future.set_running_or_notify_cancel():
+                    job.future.set_exception(exc)
             return
         self.committed_batches += 1
         self.committed_jobs += len(outcomes)
