@@ -159,7 +159,7 @@ def test_the_setting_is_bounded() -> None:
 
     with pytest.raises(SettingsError, match="ingest_processes"):
         load_settings({"ingest_processes": -1}, environ={})
-    assert load_settings({}, environ={}).ingest_processes == 1
+    assert load_settings({}, environ={}).ingest_processes == 2
 
 
 def test_a_closed_pool_leaves_decoding_to_the_server() -> None:

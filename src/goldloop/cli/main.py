@@ -78,7 +78,8 @@ def cli() -> None:
     "--ingest-processes",
     default=None,
     type=click.IntRange(0, 64),
-    help="Worker processes decoding OTLP requests (default 1; 0: in the server process). "
+    help="Worker processes decoding OTLP and native ingest requests (default 2; 0: in the "
+    "server process). "
     "[env GOLDLOOP_INGEST_PROCESSES]",
 )
 @click.option(
