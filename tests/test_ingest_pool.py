@@ -272,13 +272,13 @@ def _as_admin_of(ctx: ServiceContext, name: str) -> Principal:
     return Principal(auth.create_workspace(ctx, name).id, "test", "admin")
 
 
+_PER_WORKSPACE = {"pk", "workspace_id", "project_id", "seq"}
+
+
 def _stored(ctx: ServiceContext, who: Principal, trace: str = RICH) -> list[dict[str, Any]]:
     """The trace's rows as stored, without what differs between workspaces by design."""
     rows = ctx.db.read(lambda c: run_rows.rows_by_trace(c, who.workspace_id, trace))
     return [{k: v for k, v in row.items() if k not in _PER_WORKSPACE} for row in rows]
-
-
-_PER_WORKSPACE = {"pk", "workspace_id", "project_id", "seq"}
 
 
 def test_runs_encoded_in_a_worker_are_stored_as_the_server_stores_them(

@@ -132,7 +132,7 @@ def write_patches(
     if not patches:
         return 0
     limit = ctx.settings.max_run_payload_bytes
-    if body_bytes is None or body_bytes > limit:  # a smaller body cannot hold a larger field
+    if _may_hold_oversized(body_bytes, limit):
         for patch in patches:
             truncate_payloads(patch, limit)
     names = [project_name(p.project, default_project) for p in patches]
@@ -152,15 +152,27 @@ def write_patches(
     for attempt in range(_RETRIES):
         try:
             return ctx.db.write(write)
-        except run_writes.InsertRace as exc:
-            reason = str(exc)
-        except sa.exc.DBAPIError as exc:
-            reason = str(getattr(exc.orig, "sqlstate", None))
-            if reason not in _RETRYABLE_SQLSTATES:
+        except (run_writes.InsertRace, sa.exc.DBAPIError) as exc:
+            reason = _collision(exc)
+            if reason is None:
                 raise
         log.info("run batch retried (attempt %d): %s", attempt + 1, reason)
         time.sleep(random.uniform(0, 0.02 * (attempt + 1)))  # de-synchronise the retries
     raise Overloaded("concurrent writes to the same runs kept colliding; retry shortly")
+
+
+def _collision(exc: Exception) -> str | None:
+    """Why a batch write lost to a concurrent one (the batch is idempotent: retry it whole), or
+    None for any other failure."""
+    if isinstance(exc, run_writes.InsertRace):
+        return str(exc)
+    sqlstate = str(getattr(getattr(exc, "orig", None), "sqlstate", None))
+    return sqlstate if sqlstate in _RETRYABLE_SQLSTATES else None
+
+
+def _may_hold_oversized(body_bytes: int | None, limit: int) -> bool:
+    """Whether a field may be over the payload limit: a smaller body cannot hold a larger one."""
+    return body_bytes is None or body_bytes > limit
 
 
 @dataclass(frozen=True)
@@ -185,7 +197,7 @@ def prepare_new_runs(
     the same truncation, merge and encoding. Pure (no database, no clock)."""
     projects: list[str | None] = []
     encoded: list[list[Any]] = []
-    check = body_bytes is None or body_bytes > max_payload_bytes  # as write_patches decides
+    check = _may_hold_oversized(body_bytes, max_payload_bytes)
     for patch in patches:
         if check:
             truncate_payloads(patch, max_payload_bytes)
@@ -219,9 +231,7 @@ def write_new_runs(
 
     try:
         return ctx.db.write(write)
-    except run_writes.InsertRace:
+    except (run_writes.InsertRace, sa.exc.DBAPIError) as exc:
+        if _collision(exc) is None:
+            raise
         return False
-    except sa.exc.DBAPIError as exc:
-        if str(getattr(exc.orig, "sqlstate", None)) in _RETRYABLE_SQLSTATES:
-            return False
-        raise

@@ -154,11 +154,7 @@ class IngestPool:
         """An OTLP request decoded and mapped by a worker, or None if no worker is ready (the
         caller then does it itself). Raises InvalidInput for a body that is not a valid
         request."""
-        outcome = self._run(_job, body, encoding, self.new_runs)
-        if outcome is None:
-            return None
-        runs, problems = outcome
-        return runs, problems
+        return self._run(_job, body, encoding, self.new_runs)
 
     def prepare_native(self, body: bytes) -> tuple[NewRuns, str | None] | None:
         """A native batch body (JSON) parsed, validated and encoded as new runs by a worker,
