@@ -520,6 +520,16 @@ def _run_one(
     }
 
 
+def otlp_decoder() -> str:
+    """The server's OTLP protobuf decoder: it runs this checkout's src with this environment."""
+    from goldloop.domain.otel_decode import c_decode_trace_request
+    from goldloop.settings import load_settings
+
+    if c_decode_trace_request is None:
+        return "generated classes (goldloop._otlp_wire not built: pip install -e .)"
+    return "C" if load_settings().otlp_c_decoder else "generated classes (otlp_c_decoder=false)"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -540,7 +550,8 @@ def main() -> None:
     traces = build_traces(args.traces, args.span_bytes)
     size = len(request(traces[0]).SerializeToString()) // 5
     print(
-        f"{sum(map(len, traces))} spans in {len(traces)} traces, ~{size} bytes per span (protobuf)"
+        f"{sum(map(len, traces))} spans in {len(traces)} traces, ~{size} bytes per span "
+        f"(protobuf); OTLP decoder: {otlp_decoder()}"
     )
     results = []
     for mode in args.modes.split(","):
@@ -553,6 +564,7 @@ def main() -> None:
     path = out / f"ingest-{backend}-{time.strftime('%Y%m%dT%H%M%S')}.json"
     meta = {
         "backend": backend,
+        "otlp_decoder": otlp_decoder(),
         "cpus": os.cpu_count(),
         "span_bytes_protobuf": size,
         "args": vars(args),

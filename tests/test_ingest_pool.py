@@ -18,6 +18,7 @@ import pytest
 import sqlalchemy as sa
 from fastapi import FastAPI
 
+from goldloop.domain import otel_decode
 from goldloop.domain.errors import InvalidInput
 from goldloop.domain.otel_decode import JSON, PROTOBUF
 from goldloop.http.app import create_app
@@ -102,6 +103,25 @@ def test_an_invalid_body_fails_as_in_the_server(pool: IngestPool) -> None:
         pool.decode(b"\xff\xff not protobuf", PROTOBUF)
     assert in_worker.value.message == in_server.value.message
     assert in_worker.value.details == in_server.value.details
+
+
+def test_the_c_decoder_can_be_turned_off_in_the_workers_too() -> None:
+    """otlp_c_decoder=false reaches the worker: its error is the generated classes' own."""
+    garbage = b"\x0a\x05abc"  # a field whose length runs past the end
+    with pytest.raises(InvalidInput, match="Error parsing message"):
+        decode_and_map(garbage, PROTOBUF, c_decoder=False)
+    p = IngestPool(1, c_decoder=False)
+    try:
+        assert p.wait_ready(60)
+        with pytest.raises(InvalidInput, match="Error parsing message"):
+            p.decode(garbage, PROTOBUF)
+        body = _body()
+        assert p.decode(body, PROTOBUF) == decode_and_map(body, PROTOBUF)
+    finally:
+        p.close()
+    if otel_decode.c_decode_trace_request is not None:  # and the C decoder says it its own way
+        with pytest.raises(InvalidInput, match="runs past the end of its message"):
+            decode_and_map(garbage, PROTOBUF)
 
 
 def test_a_dead_worker_costs_no_request() -> None:

@@ -9,12 +9,18 @@ may be strings. Old senders that put base64 ids are recognised by length and con
 
 Attribute values become Python values: string, bool, int, float, bytes -> base64 string,
 array -> list, kvlist -> dict, empty -> None.
+
+Protobuf trace requests are decoded by ``goldloop._otlp_wire`` (C, built at install) when it is
+there: reading fields through the generated classes builds a wrapper object per field and was
+most of a span's decode cost. Without a C compiler at install time the generated classes do it;
+the two give the same records (tests/test_otlp_wire.py).
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -59,6 +65,18 @@ class OtelLog:
     attributes: dict[str, Any]
     resource: dict[str, Any]
     scope: dict[str, Any]
+
+
+def _c_decoder() -> Callable[[bytes, type[OtelSpan]], tuple[list[OtelSpan], list[str]]] | None:
+    try:
+        from goldloop._otlp_wire import decode_trace_request
+    except ImportError:  # installed without a C compiler
+        return None
+    return decode_trace_request
+
+
+# goldloop._otlp_wire.decode_trace_request, if it was built
+c_decode_trace_request = _c_decoder()
 
 
 class BadSpan(ValueError):
@@ -198,6 +216,16 @@ def _pb_span(s: Any, resource: dict[str, Any], scope: dict[str, Any]) -> OtelSpa
 
 
 def _pb_traces(body: bytes) -> tuple[list[OtelSpan], list[str]]:
+    if c_decode_trace_request is None:
+        return pb_traces_generated(body)
+    try:
+        return c_decode_trace_request(body, OtelSpan)
+    except ValueError as exc:
+        raise InvalidInput(f"body is not an OTLP ExportTraceServiceRequest: {exc}") from None
+
+
+def pb_traces_generated(body: bytes) -> tuple[list[OtelSpan], list[str]]:
+    """``_pb_traces`` through the generated protobuf classes (without the C decoder)."""
     from google.protobuf.message import DecodeError
     from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
         ExportTraceServiceRequest,
@@ -361,10 +389,14 @@ def _json_traces(body: bytes) -> tuple[list[OtelSpan], list[str]]:
     return spans, problems
 
 
-def decode_traces(body: bytes, encoding: str) -> tuple[list[OtelSpan], list[str]]:
-    """Spans of an ExportTraceServiceRequest, and a message per span that could not be read."""
+def decode_traces(
+    body: bytes, encoding: str, *, c_decoder: bool = True
+) -> tuple[list[OtelSpan], list[str]]:
+    """Spans of an ExportTraceServiceRequest, and a message per span that could not be read.
+    ``c_decoder=False`` decodes protobuf through the generated classes even if the C decoder
+    was built."""
     if encoding == PROTOBUF:
-        return _pb_traces(body)
+        return _pb_traces(body) if c_decoder else pb_traces_generated(body)
     try:
         return _json_traces(body)
     except (TypeError, AttributeError) as exc:

@@ -11,6 +11,7 @@ from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from goldloop._version import __version__
+from goldloop.domain import otel_decode
 from goldloop.domain.clock import Clock, system_clock
 from goldloop.http import dashboard, errors, langsmith
 from goldloop.http.deps import get_principal
@@ -71,12 +72,16 @@ def create_app(settings: Settings, *, clock: Clock = system_clock) -> FastAPI:
     pool = None
     if settings.ingest_processes > 0:
         new_runs = NewRunSettings(settings.max_run_payload_bytes, settings.model_prices_file)
-        pool = IngestPool(settings.ingest_processes, new_runs=new_runs)
+        pool = IngestPool(
+            settings.ingest_processes, new_runs=new_runs, c_decoder=settings.otlp_c_decoder
+        )
     ctx = ServiceContext(db=db, settings=settings, clock=clock, ingest_pool=pool)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await run_in_threadpool(start, ctx)
+        c_decoder = settings.otlp_c_decoder and otel_decode.c_decode_trace_request is not None
+        log.info("OTLP protobuf decoder: %s", "C" if c_decoder else "generated protobuf classes")
         workers = Workers(ctx) if settings.workers_in_process else None
         if workers is not None:
             workers.start()

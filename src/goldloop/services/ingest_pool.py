@@ -58,13 +58,13 @@ class NewRunSettings:
     model_prices_file: str
 
 
-def _job(body: bytes, encoding: str, new_runs: NewRunSettings | None) -> bytes:
+def _job(body: bytes, encoding: str, new_runs: NewRunSettings | None, c_decoder: bool) -> bytes:
     """In a worker: an OTLP request decoded and mapped, its runs also merged and encoded as new
     ones when ``new_runs`` is given, pickled (or the reason it is invalid)."""
     from goldloop.services.otlp import decode_and_map  # imported once per worker
 
     def work() -> tuple[Any, ...]:
-        patches, problems = decode_and_map(body, encoding)
+        patches, problems = decode_and_map(body, encoding, c_decoder=c_decoder)
         prepared = _prepare(patches, new_runs, None) if new_runs is not None else None
         return ("ok", patches if prepared is None else prepared, problems)
 
@@ -133,13 +133,17 @@ class IngestPool:
     """Worker processes for decoding ingestion requests; ``decode`` and ``prepare_native``
     return None when they cannot help (the caller then does the work itself)."""
 
-    def __init__(self, processes: int, *, new_runs: NewRunSettings | None = None) -> None:
+    def __init__(
+        self, processes: int, *, new_runs: NewRunSettings | None = None, c_decoder: bool = True
+    ) -> None:
         """With ``new_runs`` the workers also merge and encode each run as a new one
-        (``ingest.prepare_new_runs``), the larger part of the server's write."""
+        (``ingest.prepare_new_runs``), the larger part of the server's write. ``c_decoder``:
+        see the ``otlp_c_decoder`` setting."""
         if processes < 1:
             raise ValueError("an ingest pool needs at least one process")
         self.processes = processes
         self.new_runs = new_runs
+        self.c_decoder = c_decoder
         self._lock = threading.Lock()
         self._executor: ProcessPoolExecutor | None = None
         self._starting = False
@@ -154,7 +158,7 @@ class IngestPool:
         """An OTLP request decoded and mapped by a worker, or None if no worker is ready (the
         caller then does it itself). Raises InvalidInput for a body that is not a valid
         request."""
-        return self._run(_job, body, encoding, self.new_runs)
+        return self._run(_job, body, encoding, self.new_runs, self.c_decoder)
 
     def prepare_native(self, body: bytes) -> tuple[NewRuns, str | None] | None:
         """A native batch body (JSON) parsed, validated and encoded as new runs by a worker,

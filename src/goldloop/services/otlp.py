@@ -51,10 +51,13 @@ def _write(
     ingest.write_patches(ctx, who, patches, default_project=ingest.DEFAULT_PROJECT)
 
 
-def decode_and_map(body: bytes, encoding: str) -> tuple[list[RunPatch], list[str]]:
+def decode_and_map(
+    body: bytes, encoding: str, *, c_decoder: bool = True
+) -> tuple[list[RunPatch], list[str]]:
     """The request's spans as run patches, and why any span was rejected. Pure: it runs in the
-    server process or in an ingest worker process (``ingest_pool``)."""
-    spans, problems = decode_traces(body, encoding)
+    server process or in an ingest worker process (``ingest_pool``). ``c_decoder``: see the
+    ``otlp_c_decoder`` setting."""
+    spans, problems = decode_traces(body, encoding, c_decoder=c_decoder)
     patches: list[RunPatch] = []
     for span in spans:
         try:
@@ -86,7 +89,7 @@ def ingest_traces(
             return OtlpResult(len(found.encoded), len(problems), _message(problems))
         # else some are stored already (a retried request): decode again here, and merge
     if patches is None:
-        patches, problems = decode_and_map(body, encoding)
+        patches, problems = decode_and_map(body, encoding, c_decoder=ctx.settings.otlp_c_decoder)
     _write(ctx, who, patches, header_project, len(body))
     return OtlpResult(len(patches), len(problems), _message(problems))
 
