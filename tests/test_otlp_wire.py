@@ -3,6 +3,7 @@ protobuf classes, the reference: same records, same problems, same verdict on co
 
 from __future__ import annotations
 
+import os
 import random
 import struct
 import tracemalloc
@@ -15,7 +16,6 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 from opentelemetry.proto.trace.v1.trace_pb2 import Span, Status
 
-from conftest import IN_CI
 from goldloop.domain import otel_decode
 from goldloop.domain.errors import InvalidInput
 from goldloop.domain.otel_decode import OtelSpan, pb_traces_generated
@@ -26,6 +26,7 @@ ROOT = "b7ad6b7169203331"
 CHILD = "00f067aa0ba902b7"
 
 c_decode = otel_decode.c_decode_trace_request
+IN_CI = os.environ.get("CI", "").lower() == "true"
 
 
 def test_the_c_decoder_is_built_where_ci_runs() -> None:
