@@ -10,6 +10,7 @@ from typing import Any, TypeVar
 
 import click
 
+from goldloop import _malloc
 from goldloop._version import __version__
 from goldloop.cli import automation
 from goldloop.cli.datasets import datasets as dataset_commands
@@ -112,6 +113,8 @@ def serve(
         f"Goldloop {__version__} on http://{settings.host}:{settings.port} "
         f"(database: {settings.redacted_database_url()})"
     )
+    if settings.malloc_tuning:
+        _malloc.tune()
     app = create_app(settings)
     # Everything loaded so far (modules, the app) lives as long as the process: take it out of
     # the cyclic garbage collector's view, so the full collections that ingestion's many short-

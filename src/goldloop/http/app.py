@@ -73,7 +73,10 @@ def create_app(settings: Settings, *, clock: Clock = system_clock) -> FastAPI:
     if settings.ingest_processes > 0:
         new_runs = NewRunSettings(settings.max_run_payload_bytes, settings.model_prices_file)
         pool = IngestPool(
-            settings.ingest_processes, new_runs=new_runs, c_decoder=settings.otlp_c_decoder
+            settings.ingest_processes,
+            new_runs=new_runs,
+            c_decoder=settings.otlp_c_decoder,
+            malloc_tuning=settings.malloc_tuning,
         )
     ctx = ServiceContext(db=db, settings=settings, clock=clock, ingest_pool=pool)
 

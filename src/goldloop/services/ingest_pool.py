@@ -35,6 +35,7 @@ from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from typing import Any
 
+from goldloop import _malloc
 from goldloop.domain.errors import InvalidInput
 from goldloop.domain.run_items import RunPatch
 from goldloop.services import ingest
@@ -108,6 +109,12 @@ def _prepare(
     )
 
 
+def _init_worker(malloc_tuning: bool) -> None:
+    if malloc_tuning:
+        _malloc.tune()
+    _exit_with_parent()
+
+
 def _exit_with_parent() -> None:
     """In a worker: exit as soon as the server process is gone, however it ended (a worker holds
     both ends of its job queue, so it would otherwise wait for work forever)."""
@@ -134,16 +141,22 @@ class IngestPool:
     return None when they cannot help (the caller then does the work itself)."""
 
     def __init__(
-        self, processes: int, *, new_runs: NewRunSettings | None = None, c_decoder: bool = True
+        self,
+        processes: int,
+        *,
+        new_runs: NewRunSettings | None = None,
+        c_decoder: bool = True,
+        malloc_tuning: bool = False,
     ) -> None:
         """With ``new_runs`` the workers also merge and encode each run as a new one
-        (``ingest.prepare_new_runs``), the larger part of the server's write. ``c_decoder``:
-        see the ``otlp_c_decoder`` setting."""
+        (``ingest.prepare_new_runs``), the larger part of the server's write. ``c_decoder``
+        and ``malloc_tuning``: see the settings of these names (``otlp_c_decoder``)."""
         if processes < 1:
             raise ValueError("an ingest pool needs at least one process")
         self.processes = processes
         self.new_runs = new_runs
         self.c_decoder = c_decoder
+        self.malloc_tuning = malloc_tuning
         self._lock = threading.Lock()
         self._executor: ProcessPoolExecutor | None = None
         self._starting = False
@@ -228,7 +241,8 @@ class IngestPool:
             executor = ProcessPoolExecutor(
                 self.processes,
                 mp_context=multiprocessing.get_context("spawn"),
-                initializer=_exit_with_parent,
+                initializer=_init_worker,
+                initargs=(self.malloc_tuning,),
             )
             for future in [executor.submit(_warm) for _ in range(self.processes)]:
                 future.result()
