@@ -100,6 +100,10 @@ def main() -> None:
         for b in bodies:
             otel_decode.decode_traces(b, enc)
 
+    def decode_generated() -> None:
+        for b in bodies:
+            otel_decode.decode_traces(b, enc, c_decoder=False)
+
     def mapping() -> None:
         for spans in decoded:
             for s in spans:
@@ -139,7 +143,12 @@ def main() -> None:
 
     stages = [
         ("protobuf parse (upb)", pb_parse),
-        ("decode incl. parse -> OtelSpan", decode),
+        ("decode -> OtelSpan, generated classes", decode_generated),
+        (
+            "decode -> OtelSpan, "
+            + ("C decoder" if otel_decode.c_decode_trace_request else "(C decoder not built)"),
+            decode,
+        ),
         ("GenAI mapping -> RunPatch", mapping),
         ("payload size check (truncate)", truncate),
         ("merge (new runs)", merging),
