@@ -27,7 +27,7 @@
 typedef const uint8_t *ptr;
 
 static PyObject *s_time_unix_nano, *s_name, *s_attributes, *s_trace_id, *s_span_id,
-    *s_trace_state, *s_version, *s_events, *s_links, *s_empty;
+    *s_trace_state, *s_version, *s_empty;
 
 static int fail(const char *message)
 {
@@ -823,8 +823,7 @@ PyMODINIT_FUNC PyInit__otlp_wire(void)
         {&s_time_unix_nano, "time_unix_nano"}, {&s_name, "name"},
         {&s_attributes, "attributes"},         {&s_trace_id, "trace_id"},
         {&s_span_id, "span_id"},               {&s_trace_state, "trace_state"},
-        {&s_version, "version"},               {&s_events, "events"},
-        {&s_links, "links"},                   {&s_empty, ""},
+        {&s_version, "version"},               {&s_empty, ""},
     };
     for (size_t k = 0; k < sizeof names / sizeof names[0]; k++) {
         *names[k].slot = PyUnicode_InternFromString(names[k].text);
