@@ -173,9 +173,14 @@ def test_refund_incident_closes_the_loop_and_survives_a_killed_worker(tmp_path: 
             assert len(fired) == 1
             numbers = fired[0]["numbers"]
             # It pages as soon as the evidence is significant, possibly before every run of the
-            # window is scored: enough samples, clearly worse than the clean baseline.
+            # window is scored: enough samples, significantly worse than the clean baseline. How
+            # much worse depends on which runs were scored by then (20% of the window is wrong,
+            # yet one CI run paged at a pass rate of 0.92): against 600 clean runs the z-test
+            # finds even a few wrong answers significant, so the test asserts significance and
+            # wrong answers seen, not a fixed pass rate.
             assert 30 <= numbers["samples"] <= 200
-            assert numbers["value"] < 0.9
+            assert round((1 - numbers["value"]) * numbers["samples"]) >= 1  # wrong answers seen
+            assert numbers["value"] < numbers["baseline"]
             # The window slides with the clock: a slow machine can move the first recent runs
             # into the baseline, so it is nearly, not exactly, clean.
             assert numbers["baseline"] >= 0.99
