@@ -5,7 +5,8 @@ encoded rows, freed when the request ends and allocated again by the next one. W
 defaults the freed memory goes back to the kernel (the heap top is trimmed past 128 KiB, large
 blocks are mmap'ed and unmapped one by one, each thread grows its own arena), so every request
 faults its memory in again, page by page: ~4.5 page faults per span in the server process and
-~1.6 in each ingest worker, most of the server's system CPU (bench/ingest.py). ``tune()`` keeps
+~1.6 in each ingest worker. Tuned, the server's system CPU per span roughly halved (35-37 ->
+18-20 us on the benchmark load; docs/benchmarks.md). ``tune()`` keeps
 up to ``TRIM_THRESHOLD`` of free memory at the heap top, serves blocks below
 ``MMAP_THRESHOLD`` from the heap and puts every thread in one arena (the interpreter lock
 serializes the allocating threads anyway). The cost is memory the process keeps after a burst,
