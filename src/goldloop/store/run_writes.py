@@ -272,16 +272,25 @@ def insert_new_runs(
     return True
 
 
+def _stored_query(dialect: str) -> sa.Select[Any]:
+    """Whether any of the ids ``:ids`` is stored in workspace ``:ws``, the ids bound as ONE
+    parameter (a JSON array on SQLite, an array on PostgreSQL). An ``IN`` list of one
+    placeholder per id was compiled anew for every batch: ~5 µs per run, on the writer."""
+    if dialect == "postgresql":
+        match = runs.c.id == sa.any_(sa.bindparam("ids", type_=postgresql.ARRAY(sa.String)))
+    else:
+        each = sa.func.json_each(sa.bindparam("ids", type_=sa.String)).table_valued("value")
+        match = runs.c.id.in_(sa.select(each.c.value))
+    return sa.select(sa.literal(1)).where(runs.c.workspace_id == sa.bindparam("ws"), match).limit(1)
+
+
+_STORED = {"sqlite": _stored_query("sqlite"), "postgresql": _stored_query("postgresql")}
+
+
 def _any_stored(conn: Connection, workspace_id: str, ids: Sequence[str]) -> bool:
-    for chunk in _chunks(sorted(ids)):
-        query = (
-            sa.select(runs.c.id)
-            .where(runs.c.workspace_id == workspace_id, runs.c.id.in_(chunk))
-            .limit(1)
-        )
-        if conn.execute(query).first() is not None:
-            return True
-    return False
+    dialect = conn.dialect.name
+    param: Any = list(ids) if dialect == "postgresql" else orjson.dumps(list(ids)).decode()
+    return conn.execute(_STORED[dialect], {"ws": workspace_id, "ids": param}).first() is not None
 
 
 @functools.lru_cache(maxsize=8)
