@@ -353,12 +353,13 @@ def encode(mode: str, traces: list[list[Any]], per: int) -> list[bytes]:
     return [request(flat[i : i + per]).SerializeToString() for i in range(0, len(flat), per)]
 
 
-def send(p: Product, mode: str, traces: list[list[Any]], bodies: list[bytes], threads: int) -> int:
+def send(
+    p: Product, mode: str, traces: list[list[Any]], bodies: list[bytes], senders: ingest.Senders
+) -> int:
     """Send the load; returns the number of 503 retries (the SDK exporter retries by itself)."""
-    key = p.headers.get("x-api-key", "")
     if mode == "otel-sdk":
-        return ingest.send_with_sdk(p.base, key, traces)
-    return ingest.send_all(p.base, key, bodies, "/v1/traces", "application/x-protobuf", threads)
+        return ingest.send_with_sdk(p.base, p.headers.get("x-api-key", ""), traces)
+    return senders.send(bodies, "/v1/traces")
 
 
 def grow(p: Product, client: httpx.Client, target: int, args: argparse.Namespace) -> float:
@@ -392,10 +393,12 @@ def run_one(
             ingest.warm_up(p.base, p.headers.get("x-api-key", ""), p.proc.pid)
             size0 = sqlite_bytes(p.data_dir, p.db_file)
             bodies = encode(mode, traces, args.spans_per_request)
-            cpu0 = ingest.tree_cpu_seconds(p.proc.pid)
-            t0 = time.perf_counter()
-            retries = send(p, mode, traces, bodies, args.threads)
-            sent = time.perf_counter() - t0
+            key = p.headers.get("x-api-key", "")
+            with ingest.Senders(p.base, key, "application/x-protobuf", args.threads) as senders:
+                cpu0 = ingest.tree_cpu_seconds(p.proc.pid)
+                t0 = time.perf_counter()
+                retries = send(p, mode, traces, bodies, senders)
+                sent = time.perf_counter() - t0
             stored = wait_queryable(p, client, n, args.timeout)
             elapsed = time.perf_counter() - t0
             cpu = ingest.tree_cpu_seconds(p.proc.pid) - cpu0
