@@ -2,7 +2,7 @@
 
 - ``group_by_prefix`` (one pass over a span's keys) equals scanning the keys once per prefix;
 - ``spaced`` (orjson's text with Python's separators) equals ``json.dumps`` on ASCII content,
-  including strings full of quotes, backslashes, commas and colons;
+  including strings full of quotes, backslashes, commas and colons, in C and in Python;
 - content moved out of the attributes is restored to exactly the text that was sent, whatever its
   spelling, and a parsed value is recognised by identity the same as by equality;
 - the protobuf decoder and the (independent) OTLP/JSON one give the same spans for varied
@@ -21,9 +21,10 @@ import pytest
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 from opentelemetry.proto.trace.v1.trace_pb2 import Span
 
+from goldloop.domain import otel_dedupe
 from goldloop.domain.otel_attrs import PREFIXES, SpanAttributes, group_by_prefix
 from goldloop.domain.otel_decode import JSON, PROTOBUF, decode_traces
-from goldloop.domain.otel_dedupe import move_content, restore_content, spaced
+from goldloop.domain.otel_dedupe import move_content, restore_content, spaced, spaced_py
 from otlp_builders import any_value, request, to_json
 from otlp_builders import span as build_span
 
@@ -81,18 +82,39 @@ def test_grouping_in_one_pass_equals_one_scan_per_prefix() -> None:
         assert set(groups) <= set(PREFIXES)
 
 
+SPACED = [
+    pytest.param(spaced, id="spaced"),  # C for ASCII text when the extension is built
+    pytest.param(spaced_py, id="python"),
+]
+
+
+def test_spaced_uses_the_c_version_when_it_is_built() -> None:
+    from goldloop.domain import otel_decode
+
+    # built together: where one is there (always in CI, see test_otlp_wire) so is the other
+    assert (otel_dedupe._c_spaced is None) == (otel_decode.c_decode_trace_request is None)
+
+
+@pytest.mark.parametrize("spaced_fn", SPACED)
 @pytest.mark.parametrize("seed", range(5))
-def test_spaced_text_equals_json_dumps_on_ascii_content(seed: int) -> None:
+def test_spaced_text_equals_json_dumps_on_ascii_content(seed: int, spaced_fn: Any) -> None:
     rng = random.Random(seed)
     for _ in range(400):
         value = _random_value(rng)
-        assert spaced(orjson.dumps(value).decode()) == json.dumps(value)
+        assert spaced_fn(orjson.dumps(value).decode()) == json.dumps(value)
 
 
-def test_spaced_text_of_each_tricky_string() -> None:
+@pytest.mark.parametrize("spaced_fn", SPACED)
+def test_spaced_text_of_each_tricky_string(spaced_fn: Any) -> None:
     for text in TRICKY_STRINGS:
         for value in (text, [text, text], {text: text, "k": [text, {text: 1}]}):
-            assert spaced(orjson.dumps(value).decode()) == json.dumps(value)
+            assert spaced_fn(orjson.dumps(value).decode()) == json.dumps(value)
+
+
+def test_spaced_text_that_is_not_ascii_is_spaced_in_python() -> None:
+    value = {"prix": "5 €, non remboursable", "x": [1, "é:"]}
+    compact = orjson.dumps(value).decode()
+    assert spaced(compact) == spaced_py(compact) == json.dumps(value, ensure_ascii=False)
 
 
 @pytest.mark.parametrize(

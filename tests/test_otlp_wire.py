@@ -407,3 +407,26 @@ def test_no_memory_is_kept_after_valid_or_invalid_bodies() -> None:
         tracemalloc.stop()
     # one round allocates ~1 MB of records; a leak of one object per call would keep >100 KB
     assert after - first < 20_000
+
+
+# ---- json_spaced: otel_dedupe.spaced in C ---------------------------------------------------
+
+
+@needs_c
+@settings(max_examples=600, deadline=None)
+@given(st.text(alphabet='"\\,: ab{}[]1', max_size=60))
+def test_json_spaced_equals_the_python_version_on_any_ascii_text(text: str) -> None:
+    # any text, not only JSON: unterminated strings, runs of backslashes, stray quotes
+    from goldloop._otlp_wire import json_spaced
+    from goldloop.domain.otel_dedupe import spaced_py
+
+    assert json_spaced(text) == spaced_py(text)
+
+
+@needs_c
+@pytest.mark.parametrize("bad", ["café", "€", b"bytes", None])
+def test_json_spaced_takes_only_ascii_text(bad: Any) -> None:
+    from goldloop._otlp_wire import json_spaced
+
+    with pytest.raises(TypeError):
+        json_spaced(bad)

@@ -15,7 +15,7 @@ there a restored string is equal as JSON, like every JSON value stored there.)
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import orjson
@@ -45,8 +45,22 @@ _MISSING = object()
 _STYLES = ("compact", "spaced", "python", "python-utf8")
 
 
+_c_spaced: Callable[[str], str] | None
+try:  # the C extension built at install (see _otlp_wire.c): the same text, ~15x faster
+    from goldloop._otlp_wire import json_spaced as _c_spaced
+except ImportError:  # installed without a C compiler
+    _c_spaced = None
+
+
 def spaced(compact: str) -> str:
     """Compact JSON text with a space after every ``,`` and ``:`` that is not inside a string."""
+    if _c_spaced is not None and compact.isascii():
+        return _c_spaced(compact)
+    return spaced_py(compact)
+
+
+def spaced_py(compact: str) -> str:
+    """``spaced`` in Python: any text, and the reference the C version is tested against."""
     parts = compact.split('"')
     inside = False
     for i, part in enumerate(parts):
