@@ -6,9 +6,11 @@ fail the same way, and a worker that dies must cost no request.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 import signal
+import sys
 from collections.abc import AsyncIterator, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -22,7 +24,7 @@ from goldloop.domain import otel_decode
 from goldloop.domain.errors import InvalidInput
 from goldloop.domain.otel_decode import JSON, PROTOBUF
 from goldloop.http.app import create_app
-from goldloop.services import auth, ingest, otlp
+from goldloop.services import auth, ingest, ingest_pool, otlp
 from goldloop.services.context import Principal, ServiceContext
 from goldloop.services.ingest_pool import IngestPool
 from goldloop.services.otlp import decode_and_map
@@ -143,6 +145,79 @@ def test_a_dead_worker_costs_no_request() -> None:
         p.close()
 
 
+def _memory_files_open() -> list[str]:
+    """This process's open memory files made by an ingest pool."""
+    found = []
+    for fd in os.listdir("/proc/self/fd"):
+        with contextlib.suppress(OSError):  # the listing's own descriptor is gone by now
+            target = os.readlink(f"/proc/self/fd/{fd}")
+            if "goldloop-ingest" in target:
+                found.append(target)
+    return found
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="memory files are a Linux hand-off")
+def test_bodies_and_results_travel_in_memory_files_on_linux(pool: IngestPool) -> None:
+    assert pool.transport == ingest_pool.MEMORY_FILES
+    body = _body()
+    assert pool.decode(body, PROTOBUF) == decode_and_map(body, PROTOBUF)
+    # kept for the next requests, not one pair per request
+    assert 0 < len(_memory_files_open()) <= 2 * (2 * pool.processes + 2)
+
+
+def test_the_pipes_give_the_same_results() -> None:
+    p = IngestPool(1, shared_memory=False)
+    try:
+        assert p.wait_ready(60)
+        assert p.transport == ingest_pool.PIPES
+        body = _body()
+        assert p.decode(body, PROTOBUF) == decode_and_map(body, PROTOBUF)
+        with pytest.raises(InvalidInput):
+            p.decode(b"\xff\xff not protobuf", PROTOBUF)
+    finally:
+        p.close()
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="memory files are a Linux hand-off")
+def test_memory_files_are_closed_after_failures_and_with_the_pool() -> None:
+    before = _memory_files_open()
+    p = IngestPool(1)
+    try:
+        assert p.wait_ready(60)
+        with ThreadPoolExecutor(4) as threads:  # concurrent jobs: more files than are kept
+            results = list(threads.map(lambda _: p.decode(_body(), PROTOBUF), range(24)))
+        assert all(r == decode_and_map(_body(), PROTOBUF) for r in results)
+        for _ in range(5):
+            with pytest.raises(InvalidInput):
+                p.decode(b"\xff\xff not protobuf", PROTOBUF)
+        assert len(_memory_files_open()) - len(before) <= 2 * p._keep
+        executor = p._executor
+        assert executor is not None
+        for pid in list(executor._processes):
+            os.kill(pid, signal.SIGKILL)
+        assert p.decode(_body(), PROTOBUF) is None  # the job's files are closed, not kept
+    finally:
+        p.close()
+    assert _memory_files_open() == before
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="memory files are a Linux hand-off")
+def test_a_failed_hand_off_costs_no_request(
+    pool: IngestPool, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    def disk_full(fd: int, data: bytes) -> None:
+        raise OSError(28, "No space left on device")
+
+    assert pool.decode(_body(), PROTOBUF) is not None  # leaves a pair of files to reuse
+    spare = len(pool._spare)
+    monkeypatch.setattr(ingest_pool, "_write_all", disk_full)
+    assert pool.decode(_body(), PROTOBUF) is None  # the caller decodes it in the server
+    assert "memory file hand-off failed" in caplog.text
+    assert len(pool._spare) == spare - 1  # the failed job's files were closed, not kept
+    monkeypatch.undo()
+    assert pool.decode(_body(), PROTOBUF) == decode_and_map(_body(), PROTOBUF)
+
+
 @pytest.fixture
 async def pooled_app(settings: Settings) -> AsyncIterator[FastAPI]:
     application = create_app(dataclasses.replace(settings, ingest_processes=1))
@@ -193,8 +268,6 @@ def test_a_closed_pool_leaves_decoding_to_the_server() -> None:
 def test_workers_that_cannot_start_leave_decoding_to_the_server(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from goldloop.services import ingest_pool
-
     def no_processes(*args: object, **kwargs: object) -> None:
         raise OSError("no semaphores here")
 
