@@ -76,14 +76,20 @@ class SpanAttributes:
 
     def json(self, key: str) -> Any:
         """The attribute parsed if it is a JSON object or array text, else as it is."""
-        value = parse_json(self.attrs.get(key))
+        value = self.attrs.get(key)
+        if value is None:  # most of the names asked for: return before any call
+            return None
+        value = parse_json(value)
         if value is not None:
             self.parsed[key] = value
         return value
 
     def json_value(self, key: str) -> Any:
         """The attribute parsed if it is any JSON text, else as it is."""
-        value = parse_json_value(self.attrs.get(key))
+        value = self.attrs.get(key)
+        if value is None:
+            return None
+        value = parse_json_value(value)
         if value is not None:
             self.parsed[key] = value
         return value

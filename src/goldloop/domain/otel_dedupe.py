@@ -109,11 +109,11 @@ def move_content(
     """
     moved: dict[str, Any] = {}
     parsed = parsed or {}
-    for name, (field, key) in MOVABLE.items():
-        raw = attrs.get(name, _MISSING)
-        if raw is _MISSING or raw is None:
+    for name in [name for name in MOVABLE if name in attrs]:  # most spans carry one or two
+        raw = attrs[name]
+        if raw is None:
             continue
-        target = _at(fields, field, key)
+        target = _at(fields, *MOVABLE[name])
         if target is _MISSING:
             continue
         style: str
@@ -131,7 +131,10 @@ def move_content(
         moved[name] = style
     if not moved:
         return attrs, moved
-    return {k: v for k, v in attrs.items() if k not in moved}, moved
+    kept = dict(attrs)  # a copy in C, then the few moved keys out: the order is kept
+    for name in moved:
+        del kept[name]
+    return kept, moved
 
 
 def restore_content(

@@ -389,15 +389,26 @@ def _short(value: Any, limit: int) -> str | None:
     return str(value)[:limit]
 
 
+_TOOL_KEYS = frozenset(
+    {
+        "gen_ai.tool.name",
+        "tool.name",
+        "gen_ai.tool.call.id",
+        "tool.id",
+        "gen_ai.tool.description",
+        "tool.description",
+        "gen_ai.tool.type",
+    }
+)
+
+
 def _optional_extra(a: SpanAttributes, span: OtelSpan, start_us: int | None) -> dict[str, Any]:
     out: dict[str, Any] = {}
     request = {
         k: v for k, v in a.group("gen_ai.request.").items() if k != "model" and v is not None
     }
-    params = first(
-        request,
-        a.json("llm.invocation_parameters"),
-        a.json("langfuse.observation.model.parameters"),
+    params = request or first(
+        a.json("llm.invocation_parameters"), a.json("langfuse.observation.model.parameters")
     )
     if params is not None:
         out["params"] = params
@@ -408,15 +419,16 @@ def _optional_extra(a: SpanAttributes, span: OtelSpan, start_us: int | None) -> 
         agent = {"name": a["agent.name"]}
     if agent:
         out["agent"] = agent
-    tool = {
-        "name": first(a.get("gen_ai.tool.name"), a.get("tool.name")),
-        "call_id": first(a.get("gen_ai.tool.call.id"), a.get("tool.id")),
-        "description": first(a.get("gen_ai.tool.description"), a.get("tool.description")),
-        "type": a.get("gen_ai.tool.type"),
-    }
-    tool = {k: v for k, v in tool.items() if v is not None}
-    if tool:
-        out["tool"] = tool
+    if a.has_any(_TOOL_KEYS):
+        tool = {
+            "name": first(a.get("gen_ai.tool.name"), a.get("tool.name")),
+            "call_id": first(a.get("gen_ai.tool.call.id"), a.get("tool.id")),
+            "description": first(a.get("gen_ai.tool.description"), a.get("tool.description")),
+            "type": a.get("gen_ai.tool.type"),
+        }
+        tool = {k: v for k, v in tool.items() if v is not None}
+        if tool:
+            out["tool"] = tool
     first_token = a.get("langfuse.observation.completion_start_time")
     ttfc = _number(a.get("gen_ai.response.time_to_first_chunk"))
     if isinstance(first_token, str):
