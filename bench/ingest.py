@@ -323,8 +323,15 @@ class Senders:
     session once, and creating an httpx client costs ~18 ms of CPU (its TLS context loads the
     CA certificates), which on 2 cores would be counted against the server's throughput."""
 
-    def __init__(self, base: str, key: str, ctype: str, threads: int) -> None:
-        headers = {"x-api-key": key, "content-type": ctype}
+    def __init__(
+        self,
+        base: str,
+        key: str,
+        ctype: str,
+        threads: int,
+        extra_headers: dict[str, str] | None = None,
+    ) -> None:
+        headers = {"x-api-key": key, "content-type": ctype, **(extra_headers or {})}
         self.clients = [
             httpx.Client(base_url=base, headers=headers, timeout=60) for _ in range(threads)
         ]
@@ -372,7 +379,7 @@ def send_all(base: str, key: str, bodies: list[bytes], path: str, ctype: str, th
         return senders.send(bodies, path)
 
 
-def warm_up(base: str, key: str, pid: int) -> int:
+def warm_up(base: str, key: str, pid: int, extra_headers: dict[str, str] | None = None) -> int:
     """Before the clock: one small OTLP request (a run in project ``bench-warmup``), so first-use
     costs (imports, the project, the ingest worker processes starting) are not counted, then a
     wait until the server's processes are idle. Returns the runs it stored (1)."""
@@ -382,7 +389,11 @@ def warm_up(base: str, key: str, pid: int) -> int:
     r = httpx.post(
         f"{base}/v1/traces",
         content=body,
-        headers={"x-api-key": key, "content-type": "application/x-protobuf"},
+        headers={
+            "x-api-key": key,
+            "content-type": "application/x-protobuf",
+            **(extra_headers or {}),
+        },
         timeout=60,
     )
     r.raise_for_status()
@@ -436,7 +447,9 @@ def disk_bytes(url: str, data_dir: Path) -> int:
         engine.dispose()
 
 
-def send_with_sdk(base: str, key: str, traces: list[list[Any]]) -> int:
+def send_with_sdk(
+    base: str, key: str, traces: list[list[Any]], extra_headers: dict[str, str] | None = None
+) -> int:
     """The same spans through the unmodified OpenTelemetry SDK and its OTLP/HTTP exporter
     (BatchSpanProcessor, protobuf): includes the SDK's own CPU, on the same machine."""
     from opentelemetry import trace
@@ -447,7 +460,9 @@ def send_with_sdk(base: str, key: str, traces: list[list[Any]]) -> int:
 
     from goldloop.domain.otel_decode import pb_attrs
 
-    exporter = OTLPSpanExporter(endpoint=f"{base}/v1/traces", headers={"x-api-key": key})
+    exporter = OTLPSpanExporter(
+        endpoint=f"{base}/v1/traces", headers={"x-api-key": key, **(extra_headers or {})}
+    )
     provider = TracerProvider(resource=Resource.create({"service.name": "agent-svc"}))
     provider.add_span_processor(
         BatchSpanProcessor(exporter, max_queue_size=20_000, max_export_batch_size=512)

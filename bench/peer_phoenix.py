@@ -1,4 +1,4 @@
-"""Goldloop and Arize Phoenix side by side: the same OTLP span load, the same machine, one run.
+"""Goldloop beside Arize Phoenix (and MLflow): the same OTLP span load, the same machine, one run.
 
 Load (issue 3): 10,000 OpenTelemetry spans of ~3 KB in 2,000 five-span GenAI traces, built by
 ``bench/ingest.py``'s ``build_traces``. Each product runs as its own server on 127.0.0.1 with
@@ -7,7 +7,11 @@ its data in a fresh temporary directory, on SQLite:
 - ``goldloop serve --data-dir TMP`` (this checkout, the bench's interpreter);
 - ``phoenix serve`` from its own virtualenv (default ``/tmp/goldloop-bench/phoenix-venv``,
   created with ``pip install arize-phoenix`` when missing), ``PHOENIX_WORKING_DIR=TMP``,
-  telemetry and external resources off.
+  telemetry and external resources off;
+- with ``--products ...,mlflow``: ``mlflow server --workers 4`` from its own virtualenv (default
+  ``/tmp/goldloop-bench/mlflow-venv``, ``pip install mlflow`` when missing), SQLite backend
+  store in TMP, telemetry off. The load goes to its OTLP endpoint with the
+  ``x-mlflow-experiment-id`` header of a fresh experiment (the warm-up span to another one).
 
 Modes (a fresh server for each product and mode):
 
@@ -21,7 +25,8 @@ Before the clock, each server gets the same warm-up (``ingest.warm_up``: one spa
 project, then a wait until its processes are idle). Measured per product and mode: wall time
 from the first span to "all 10,000 queryable" through
 the product's own query API (Goldloop: ``GET /api/v1/projects/{p}/stats``; Phoenix: GraphQL
-``Project.recordCount``), polled every 0.1 s; server CPU (user + system of the server's process
+``Project.recordCount``; MLflow: its trace search, five spans per trace found), polled every
+0.1 s; server CPU (user + system of the server's process
 tree, from /proc) per span; the database files' growth per span (after a WAL checkpoint, server
 stopped); and the latency of listing the latest 50 root spans through each product's query API
 (p50/p95 over ``--list-calls`` calls on one keep-alive connection):
@@ -30,13 +35,16 @@ stopped); and the latency of listing the latest 50 root spans through each produ
   latency, tokens, cost, status) and ``select=full`` (with inputs/outputs);
 - Phoenix GraphQL ``Project.spans(first: 50, sort: startTime desc, filterCondition: "parent_id
   is None")`` with the traces table's columns, and REST ``GET /v1/projects/P/spans?limit=50&
-  sort=start_time&order=desc&parent_id=null`` (whole spans with attributes).
+  sort=start_time&order=desc&parent_id=null`` (whole spans with attributes);
+- MLflow ``POST /api/3.0/mlflow/traces/search`` (50 newest trace infos, with previews) and
+  ``GET /api/3.0/mlflow/traces/batchGet`` of those 50 (whole traces with their spans).
 
 ``--grow-to 100000`` then adds spans (pre-encoded protobuf, not timed as ingest) until the store
 holds that many and lists again.
 
     python bench/peer_phoenix.py                               # both products, both modes
     python bench/peer_phoenix.py --products goldloop           # Goldloop half only
+    python bench/peer_phoenix.py --products goldloop,mlflow --modes otlp-protobuf
     python bench/peer_phoenix.py --modes otel-sdk --grow-to 100000
 
 Prints one table and writes bench/results/peer-phoenix-<time>.json. Servers are killed on exit.
@@ -72,6 +80,7 @@ import ingest  # noqa: E402
 from otlp_builders import request  # noqa: E402
 
 DEFAULT_VENV = Path(tempfile.gettempdir()) / "goldloop-bench" / "phoenix-venv"
+DEFAULT_MLFLOW_VENV = DEFAULT_VENV.with_name("mlflow-venv")
 GOLDLOOP_PROJECT = "agent-svc"  # the load's resource service.name
 PHOENIX_PROJECT = "default"  # Phoenix reads openinference.project.name, absent here
 
@@ -123,6 +132,10 @@ class Product:
     data_dir: Path
     headers: dict[str, str]
     project: str
+    ingest_headers: dict[str, str] = {}
+    """Headers the product needs on OTLP requests besides ``headers`` (MLflow's experiment)."""
+    warm_up_headers: dict[str, str] = {}
+    """The same for the warm-up span, which must not land where the load is counted."""
 
     def start(self) -> None:
         raise NotImplementedError
@@ -302,9 +315,132 @@ class Phoenix(Product):
         return out.stdout.strip()
 
 
-def ensure_phoenix(venv: Path, spec: str) -> None:
-    """Create the virtualenv and install Phoenix into it when ``phoenix`` is not there yet."""
-    if (venv / "bin" / "phoenix").exists():
+MLFLOW_SEARCH_PAGE = 500  # the most MLflow's trace search returns per call
+
+
+class MLflow(Product):
+    """``mlflow server`` with 4 workers (the setting the issue's figure names) on SQLite. Its
+    OTLP endpoint stores a request before it answers; spans are counted as its trace search
+    finds traces, five spans each (every trace of the load has five)."""
+
+    name = "MLflow"
+    db_file = "mlflow.db"
+    project = "bench"
+
+    def __init__(self, venv: Path) -> None:
+        self.venv = venv
+        self.headers = {}
+
+    def start(self) -> None:
+        self.data_dir = Path(tempfile.mkdtemp(prefix="gl-peer-mlflow-"))
+        port = ingest._free_port()
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_", "OTEL_"))} | {
+            "MLFLOW_DISABLE_TELEMETRY": "true",
+            "DO_NOT_TRACK": "true",
+        }
+        log = (self.data_dir / "server.log").open("wb")
+        self.proc = subprocess.Popen(
+            [
+                str(self.venv / "bin" / "mlflow"),
+                "server",
+                "--backend-store-uri",
+                f"sqlite:///{self.data_dir / self.db_file}",
+                "--default-artifact-root",
+                str(self.data_dir / "artifacts"),
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--workers",
+                "4",
+            ],
+            env=env,
+            cwd=self.data_dir,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        _servers.append(self.proc)
+        self.base = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 180
+        while time.monotonic() < deadline and self.proc.poll() is None:
+            try:
+                if httpx.get(f"{self.base}/health", timeout=1).status_code == 200:
+                    self.experiment = self._experiment(self.project)
+                    self.ingest_headers = {"x-mlflow-experiment-id": self.experiment}
+                    self.warm_up_headers = {
+                        "x-mlflow-experiment-id": self._experiment("bench-warmup")
+                    }
+                    return
+            except httpx.TransportError:
+                pass
+            time.sleep(0.2)
+        tail = (self.data_dir / "server.log").read_text(errors="replace")[-3000:]
+        stop(self.proc)
+        raise SystemExit(f"mlflow server did not start (exit {self.proc.returncode}):\n{tail}")
+
+    def _experiment(self, name: str) -> str:
+        r = httpx.post(
+            f"{self.base}/api/2.0/mlflow/experiments/create", json={"name": name}, timeout=60
+        )
+        r.raise_for_status()
+        return str(r.json()["experiment_id"])
+
+    def _search(self, client: httpx.Client, limit: int, token: str | None = None) -> Any:
+        body: dict[str, Any] = {
+            "locations": [
+                {
+                    "type": "MLFLOW_EXPERIMENT",
+                    "mlflow_experiment": {"experiment_id": self.experiment},
+                }
+            ],
+            "max_results": limit,
+            "order_by": ["timestamp_ms DESC"],
+        }
+        if token:
+            body["page_token"] = token
+        r = client.post("/api/3.0/mlflow/traces/search", json=body)
+        r.raise_for_status()
+        return r.json()
+
+    def count(self, client: httpx.Client) -> int:
+        traces, token = 0, None
+        while True:
+            page = self._search(client, MLFLOW_SEARCH_PAGE, token)
+            traces += len(page.get("traces", []))
+            token = page.get("next_page_token")
+            if not token:
+                return traces * 5
+
+    def list_calls(self, client: httpx.Client) -> dict[str, Callable[[], Any]]:
+        def infos() -> Any:
+            traces = self._search(client, 50)["traces"]
+            assert len(traces) == 50, traces[:1]
+            return traces
+
+        ids = [t["trace_id"] for t in infos()]
+
+        def whole() -> Any:  # the same 50 traces with every span
+            r = client.get("/api/3.0/mlflow/traces/batchGet", params={"trace_ids": ids})
+            r.raise_for_status()
+            traces = r.json()["traces"]
+            assert len(traces) == 50, r.text[:200]
+            return traces
+
+        return {"latest 50 roots, table columns": infos, "latest 50 roots, full": whole}
+
+    def version(self) -> str:
+        out = subprocess.run(
+            [str(self.venv / "bin" / "python"), "-c", "import mlflow; print(mlflow.__version__)"],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        return out.stdout.strip()
+
+
+def ensure_venv(venv: Path, spec: str, program: str) -> None:
+    """Create the virtualenv and install ``spec`` into it when ``program`` is not there yet."""
+    if (venv / "bin" / program).exists():
         return
     print(f"installing {spec} into {venv} (its own virtualenv)", flush=True)
     venv.parent.mkdir(parents=True, exist_ok=True)
@@ -358,7 +494,9 @@ def send(
 ) -> int:
     """Send the load; returns the number of 503 retries (the SDK exporter retries by itself)."""
     if mode == "otel-sdk":
-        return ingest.send_with_sdk(p.base, p.headers.get("x-api-key", ""), traces)
+        return ingest.send_with_sdk(
+            p.base, p.headers.get("x-api-key", ""), traces, extra_headers=p.ingest_headers
+        )
     return senders.send(bodies, "/v1/traces")
 
 
@@ -390,11 +528,12 @@ def run_one(
         with httpx.Client(base_url=p.base, headers=p.headers, timeout=120) as client:
             # the same warm-up for both: one span in another project, then idle (first-use
             # costs such as imports and Goldloop's ingest worker starting are not counted)
-            ingest.warm_up(p.base, p.headers.get("x-api-key", ""), p.proc.pid)
+            ingest.warm_up(p.base, p.headers.get("x-api-key", ""), p.proc.pid, p.warm_up_headers)
             size0 = sqlite_bytes(p.data_dir, p.db_file)
             bodies = encode(mode, traces, args.spans_per_request)
             key = p.headers.get("x-api-key", "")
-            with ingest.Senders(p.base, key, "application/x-protobuf", args.threads) as senders:
+            ctype = "application/x-protobuf"
+            with ingest.Senders(p.base, key, ctype, args.threads, p.ingest_headers) as senders:
                 cpu0 = ingest.tree_cpu_seconds(p.proc.pid)
                 t0 = time.perf_counter()
                 retries = send(p, mode, traces, bodies, senders)
@@ -462,6 +601,8 @@ def main() -> None:
     parser.add_argument("--keep", action="store_true", help="keep the servers' data dirs")
     parser.add_argument("--phoenix-venv", type=Path, default=DEFAULT_VENV)
     parser.add_argument("--phoenix-spec", default="arize-phoenix", help="pip requirement")
+    parser.add_argument("--mlflow-venv", type=Path, default=DEFAULT_MLFLOW_VENV)
+    parser.add_argument("--mlflow-spec", default="mlflow", help="pip requirement")
     args = parser.parse_args()
 
     traces = ingest.build_traces(args.traces, args.span_bytes)
@@ -473,8 +614,11 @@ def main() -> None:
         if name == "goldloop":
             products.append(Goldloop())
         elif name == "phoenix":
-            ensure_phoenix(args.phoenix_venv, args.phoenix_spec)
+            ensure_venv(args.phoenix_venv, args.phoenix_spec, "phoenix")
             products.append(Phoenix(args.phoenix_venv))
+        elif name == "mlflow":
+            ensure_venv(args.mlflow_venv, args.mlflow_spec, "mlflow")
+            products.append(MLflow(args.mlflow_venv))
         else:
             raise SystemExit(f"unknown product {name!r}")
     versions = {p.name: p.version() for p in products}
