@@ -149,6 +149,46 @@ class Product:
     def version(self) -> str:
         raise NotImplementedError
 
+    def launch(self, argv: list[str], env: dict[str, str], port: int, health: str) -> None:
+        """Start the server in its data dir (output to ``server.log`` there) and wait until
+        ``GET health`` answers 200; if it exits or 180 s pass, show the end of its log and
+        exit."""
+        log = (self.data_dir / "server.log").open("wb")
+        self.proc = subprocess.Popen(
+            argv, env=env, cwd=self.data_dir, stdout=log, stderr=subprocess.STDOUT
+        )
+        _servers.append(self.proc)
+        self.base = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 180
+        while time.monotonic() < deadline and self.proc.poll() is None:
+            try:
+                if httpx.get(f"{self.base}{health}", timeout=1).status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass
+            time.sleep(0.2)
+        tail = (self.data_dir / "server.log").read_text(errors="replace")[-3000:]
+        stop(self.proc)
+        command = " ".join([Path(argv[0]).name, *argv[1:2]])
+        raise SystemExit(f"{command} did not start (exit {self.proc.returncode}):\n{tail}")
+
+
+def fifty(r: httpx.Response, key: str) -> Any:
+    """The 50 items under ``key`` of a list call's answer (anything else ends the benchmark)."""
+    r.raise_for_status()
+    items = r.json()[key]
+    assert len(items) == 50, r.text[:200]
+    return items
+
+
+def venv_version(venv: Path, module: str) -> str:
+    """``module.__version__`` as the interpreter of ``venv`` imports it."""
+    code = f"import {module}; print({module}.__version__)"
+    out = subprocess.run(
+        [str(venv / "bin" / "python"), "-c", code], capture_output=True, text=True, check=True
+    )
+    return out.stdout.strip()
+
 
 class Goldloop(Product):
     name = "Goldloop"
@@ -243,29 +283,7 @@ class Phoenix(Product):
             "PHOENIX_TELEMETRY_ENABLED": "false",
             "PHOENIX_ALLOW_EXTERNAL_RESOURCES": "false",
         }
-        log = (self.data_dir / "server.log").open("wb")
-        self.proc = subprocess.Popen(
-            [str(self.venv / "bin" / "phoenix"), "serve"],
-            env=env,
-            cwd=self.data_dir,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-        _servers.append(self.proc)
-        self.base = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 180
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                break
-            try:
-                if httpx.get(f"{self.base}/healthz", timeout=1).status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
-            time.sleep(0.2)
-        tail = (self.data_dir / "server.log").read_text(errors="replace")[-3000:]
-        stop(self.proc)
-        raise SystemExit(f"phoenix serve did not start (exit {self.proc.returncode}):\n{tail}")
+        self.launch([str(self.venv / "bin" / "phoenix"), "serve"], env, port, "/healthz")
 
     def _gql(self, client: httpx.Client, query: str, **variables: Any) -> Any:
         r = client.post("/graphql", json={"query": query, "variables": variables})
@@ -298,21 +316,12 @@ class Phoenix(Product):
                 f"/v1/projects/{self.project}/spans",
                 params={"limit": 50, "sort": "start_time", "order": "desc", "parent_id": "null"},
             )
-            r.raise_for_status()
-            items = r.json()["data"]
-            assert len(items) == 50, r.text[:200]
-            return items
+            return fifty(r, "data")
 
         return {"latest 50 roots, table columns": graphql, "latest 50 roots, full": rest}
 
     def version(self) -> str:
-        out = subprocess.run(
-            [str(self.venv / "bin" / "python"), "-c", "import phoenix; print(phoenix.__version__)"],
-            capture_output=True,
-            text=True,
-            check=True,
-        )
-        return out.stdout.strip()
+        return venv_version(self.venv, "phoenix")
 
 
 MLFLOW_SEARCH_PAGE = 500  # the most MLflow's trace search returns per call
@@ -338,45 +347,14 @@ class MLflow(Product):
             "MLFLOW_DISABLE_TELEMETRY": "true",
             "DO_NOT_TRACK": "true",
         }
-        log = (self.data_dir / "server.log").open("wb")
-        self.proc = subprocess.Popen(
-            [
-                str(self.venv / "bin" / "mlflow"),
-                "server",
-                "--backend-store-uri",
-                f"sqlite:///{self.data_dir / self.db_file}",
-                "--default-artifact-root",
-                str(self.data_dir / "artifacts"),
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(port),
-                "--workers",
-                "4",
-            ],
-            env=env,
-            cwd=self.data_dir,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-        _servers.append(self.proc)
-        self.base = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 180
-        while time.monotonic() < deadline and self.proc.poll() is None:
-            try:
-                if httpx.get(f"{self.base}/health", timeout=1).status_code == 200:
-                    self.experiment = self._experiment(self.project)
-                    self.ingest_headers = {"x-mlflow-experiment-id": self.experiment}
-                    self.warm_up_headers = {
-                        "x-mlflow-experiment-id": self._experiment("bench-warmup")
-                    }
-                    return
-            except httpx.TransportError:
-                pass
-            time.sleep(0.2)
-        tail = (self.data_dir / "server.log").read_text(errors="replace")[-3000:]
-        stop(self.proc)
-        raise SystemExit(f"mlflow server did not start (exit {self.proc.returncode}):\n{tail}")
+        argv = [str(self.venv / "bin" / "mlflow"), "server", "--host", "127.0.0.1"]
+        argv += ["--port", str(port), "--workers", "4"]
+        argv += ["--backend-store-uri", f"sqlite:///{self.data_dir / self.db_file}"]
+        argv += ["--default-artifact-root", str(self.data_dir / "artifacts")]
+        self.launch(argv, env, port, "/health")
+        self.experiment = self._experiment(self.project)
+        self.ingest_headers = {"x-mlflow-experiment-id": self.experiment}
+        self.warm_up_headers = {"x-mlflow-experiment-id": self._experiment("bench-warmup")}
 
     def _experiment(self, name: str) -> str:
         r = httpx.post(
@@ -421,21 +399,12 @@ class MLflow(Product):
 
         def whole() -> Any:  # the same 50 traces with every span
             r = client.get("/api/3.0/mlflow/traces/batchGet", params={"trace_ids": ids})
-            r.raise_for_status()
-            traces = r.json()["traces"]
-            assert len(traces) == 50, r.text[:200]
-            return traces
+            return fifty(r, "traces")
 
         return {"latest 50 roots, table columns": infos, "latest 50 roots, full": whole}
 
     def version(self) -> str:
-        out = subprocess.run(
-            [str(self.venv / "bin" / "python"), "-c", "import mlflow; print(mlflow.__version__)"],
-            capture_output=True,
-            text=True,
-            check=True,
-        )
-        return out.stdout.strip()
+        return venv_version(self.venv, "mlflow")
 
 
 def ensure_venv(venv: Path, spec: str, program: str) -> None:
