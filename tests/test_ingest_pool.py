@@ -184,7 +184,7 @@ def test_memory_files_are_closed_after_failures_and_with_the_pool() -> None:
     p = IngestPool(1)
     try:
         assert p.wait_ready(60)
-        with ThreadPoolExecutor(4) as threads:  # concurrent jobs: more files than are kept
+        with ThreadPoolExecutor(4) as threads:  # concurrent jobs, each with a pair of files
             results = list(threads.map(lambda _: p.decode(_body(), PROTOBUF), range(24)))
         assert all(r == decode_and_map(_body(), PROTOBUF) for r in results)
         for _ in range(5):
