@@ -22,11 +22,12 @@ On Linux the request body and the result (1-2 MB each for 500 spans) do not go t
 pool's pipes: the server writes the body into an anonymous memory file (``memfd_create``) and
 makes a second one for the result; the worker opens both through ``/proc/<server pid>/fd``,
 reads the body in one call and writes its result in one. Only the two descriptor numbers and
-sizes go through the pipe. Pushing megabytes through a 64 KiB pipe cost the server ~7 us per span
-in its pool threads (one wake-up per 64 KiB, and two more copies to pickle and unpickle the
-bytes). The files are anonymous: they vanish when the server closes them, or when it dies, so
-nothing is left behind. Where this is not allowed (not Linux, or a kernel that forbids a child
-to open its parent's files), the pool finds out at start and uses the pipes.
+sizes go through the pipe. Measured on the pool alone (500-span requests, no HTTP), the server's
+side of the hand-off went from 7-9 us per span through the pipes to 4-6 through the files
+(pickle.loads of the result is ~0.8 of that). The files are anonymous: they vanish when the
+server closes them, or when it dies, so nothing is left behind. Where this is not allowed (not
+Linux, or a kernel that forbids a child to open its parent's files), the pool finds out at
+start and uses the pipes.
 """
 
 from __future__ import annotations
