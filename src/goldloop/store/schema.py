@@ -125,7 +125,22 @@ runs = sa.Table(
     sa.Column("created_at", sa.BigInteger, nullable=False),
     sa.Column("updated_at", sa.BigInteger, nullable=False),
     sa.UniqueConstraint("workspace_id", "id"),
-    sa.Index("ix_runs_project_start", "project_id", "start_time"),
+    # Covers the project statistics' columns (migration 0011): a time range of a project is
+    # aggregated from the index alone, without reading the runs' rows (inputs, outputs, extra).
+    sa.Index(
+        "ix_runs_project_start_stats",
+        "project_id",
+        "start_time",
+        "workspace_id",
+        "is_root",
+        "kind",
+        "status",
+        "latency_us",
+        "input_tokens",
+        "output_tokens",
+        "total_tokens",
+        "cost",
+    ),
     sa.Index("ix_runs_project_root_start", "project_id", "is_root", "start_time"),
     sa.Index("ix_runs_trace", "workspace_id", "trace_id"),
     sa.Index("ix_runs_seq", "seq"),
