@@ -168,3 +168,93 @@ async def test_another_workspace_cannot_export_a_project(
     r = await other_client.get(f"/api/v1/projects/{pid}/export")
     assert r.status_code == 404
     assert b"answer" not in r.content
+
+
+def _other_trace(n: int = 3) -> list[dict[str, Any]]:
+    """A second trace in the same project, all of it successful."""
+    return [
+        {
+            "id": f"ok-{i}",
+            "trace_id": "ok-trace",
+            "parent_id": None if i == 0 else "ok-0",
+            "name": f"step {i}",
+            "kind": "chain" if i == 0 else "llm",
+            "start_time": 1_764_150_900_000_000 + i,
+            "end_time": 1_764_150_901_000_000,
+        }
+        for i in range(n)
+    ]
+
+
+def _span_names(lines: list[bytes]) -> list[str]:
+    return sorted(
+        span["name"]
+        for line in lines
+        for rs in orjson.loads(line)["resourceSpans"]
+        for ss in rs["scopeSpans"]
+        for span in ss["spans"]
+    )
+
+
+async def test_export_a_filtered_set_and_whole_traces(
+    app: FastAPI,
+    client: httpx.AsyncClient,
+    admin_key: str,
+    other: tuple[httpx.AsyncClient, str],
+) -> None:
+    runs = native_runs() + _other_trace()
+    assert (
+        await client.post("/api/v1/runs/batch", json={"project": "src", "runs": runs})
+    ).is_success
+    url = "/api/v1/projects/src/export"  # by name as well as by id
+
+    def lines_of(r: httpx.Response) -> list[bytes]:
+        assert r.status_code == 200, r.text
+        return [line for line in r.content.split(b"\n") if line]
+
+    errors = lines_of(await client.get(url, params={"filter": 'status = "error"'}))
+    assert _span_names(errors) == ["lookup"]
+    whole = lines_of(
+        await client.get(url, params={"filter": 'status = "error"', "whole_traces": "true"})
+    )
+    assert _span_names(whole) == ["ChatModel", "answer", "lookup", "still running"]
+    llm = lines_of(await client.get(url, params={"filter": 'kind = "llm"', "whole_traces": "true"}))
+    assert len(_span_names(llm)) == 4 + 3  # both traces have an llm run
+    everything = lines_of(await client.get(url, params={"whole_traces": "true"}))
+    assert len(_span_names(everything)) == 7  # no filter: the whole project
+
+    other_client, other_key = other
+    await _import(other_client, whole, "copy")
+    assert stable(trace_rows(app, other_key, NATIVE_TRACE)) == stable(
+        trace_rows(app, admin_key, NATIVE_TRACE)
+    )
+    assert trace_rows(app, other_key, "ok-trace") == []
+
+
+async def test_export_with_an_invalid_filter_is_400_naming_the_position(
+    client: httpx.AsyncClient,
+) -> None:
+    await client.post("/api/v1/runs/batch", json={"project": "src", "runs": native_runs()})
+    r = await client.get("/api/v1/projects/src/export", params={"filter": "latency > 2"})
+    assert r.status_code == 400
+    assert r.json()["error"]["details"]["position"] == 10
+
+
+async def test_export_pages_through_traces_and_their_runs(
+    app: FastAPI, client: httpx.AsyncClient, admin_key: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Pages of one run and of one trace: every run of every matching trace exactly once."""
+    from goldloop.services import trace_export
+
+    runs = native_runs() + _other_trace(5)
+    await client.post("/api/v1/runs/batch", json={"project": "src", "runs": runs})
+    monkeypatch.setattr(trace_export, "TRACE_PAGE", 1)
+    ctx = app_ctx(app)
+    who = auth.authenticate(ctx, admin_key)
+    lines = list(
+        trace_export.export_project(ctx, who, "src", filter="root", whole_traces=True, page=1)
+    )
+    assert len(lines) == 9  # one run per line
+    assert _span_names(lines) == sorted(r["name"] for r in runs)
+    filtered = list(trace_export.export_project(ctx, who, "src", filter='kind = "llm"', page=2))
+    assert _span_names(filtered) == sorted(r["name"] for r in runs if r.get("kind") == "llm")

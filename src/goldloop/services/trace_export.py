@@ -1,42 +1,100 @@
-"""Export a project's runs as OTLP/JSON Lines (see ``domain.otel_export``).
+"""Export a project's runs, or a filtered set, as OTLP/JSON Lines (see ``domain.otel_export``).
 
 Import needs no service of its own: every exported line is an OTLP/JSON request, posted to
 ``/v1/traces`` (with the target project in ``x-goldloop-project``) like any exporter's.
+
+With a filter, the runs that match are exported; with ``whole_traces`` every run of each trace
+that has a match (so ``root and feedback.correctness < 0.5`` takes out the failing
+conversations with all their steps). Paging is by keyset (pk, or trace id then pk), so an
+export holds one page in memory however large the project or a trace.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from functools import partial
 from typing import Any
 
+from goldloop.domain import filters
 from goldloop.domain.otel_export import export_lines
-from goldloop.services import projects
 from goldloop.services.context import Principal, ServiceContext
+from goldloop.services.run_queries import resolve_project
 from goldloop.store import run_rows
+from goldloop.store.run_filters import compile_filter
 
 EXPORT_PAGE = 500
+TRACE_PAGE = 100  # traces whose runs are read together in whole-trace exports
 
 
 def export_project(
-    ctx: ServiceContext, who: Principal, project_id: str, *, page: int = EXPORT_PAGE
+    ctx: ServiceContext,
+    who: Principal,
+    project_ref: str,
+    *,
+    filter: str | None = None,
+    whole_traces: bool = False,
+    page: int = EXPORT_PAGE,
 ) -> Iterator[bytes]:
-    """Check the project exists (``NotFound`` otherwise), then yield one line per page of runs."""
-    project = projects.get(ctx, who, project_id)
-
-    def read_page(after: int) -> list[dict[str, Any]]:
-        return ctx.db.read(
-            lambda c: run_rows.page_project_rows(
-                c, who.workspace_id, project.id, after_pk=after, limit=page
-            )
+    """Check the project (id or name) exists (``NotFound``) and the filter parses
+    (``InvalidInput``, with the position), then yield one line per page of runs."""
+    project = resolve_project(ctx, who, project_ref)
+    node = filters.parse(filter or "")
+    condition = None
+    if node is not None:
+        condition = compile_filter(
+            node, dialect=ctx.db.dialect, workspace_id=who.workspace_id, now=ctx.clock()
         )
+    ws = who.workspace_id
 
-    def lines() -> Iterator[bytes]:
+    def matching_runs() -> Iterator[list[dict[str, Any]]]:
         after = 0
         while True:
-            rows = read_page(after)
+            read = partial(
+                run_rows.page_project_rows,
+                workspace_id=ws,
+                project_id=project.id,
+                after_pk=after,
+                limit=page,
+                condition=condition,
+            )
+            rows = ctx.db.read(read)
             if not rows:
                 return
-            yield export_lines(rows, project.name)
+            yield rows
             after = rows[-1]["pk"]
 
-    return lines()
+    def traces_with_a_match() -> Iterator[list[dict[str, Any]]]:
+        assert condition is not None
+        after_trace = ""
+        while True:
+            ids = ctx.db.read(
+                partial(
+                    run_rows.page_trace_ids,
+                    workspace_id=ws,
+                    project_id=project.id,
+                    condition=condition,
+                    after=after_trace,
+                    limit=TRACE_PAGE,
+                )
+            )
+            if not ids:
+                return
+            at: tuple[str, int] = ("", 0)
+            while True:
+                read = partial(
+                    run_rows.page_trace_rows,
+                    workspace_id=ws,
+                    project_id=project.id,
+                    trace_ids=ids,
+                    after=at,
+                    limit=page,
+                )
+                rows = ctx.db.read(read)
+                if not rows:
+                    break
+                yield rows
+                at = (rows[-1]["trace_id"], rows[-1]["pk"])
+            after_trace = ids[-1]
+
+    pages = traces_with_a_match() if whole_traces and condition is not None else matching_runs()
+    return (export_lines(rows, project.name) for rows in pages)

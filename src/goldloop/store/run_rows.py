@@ -39,17 +39,71 @@ def rows_by_ids(conn: Connection, workspace_id: str, ids: Sequence[str]) -> list
 
 
 def page_project_rows(
-    conn: Connection, workspace_id: str, project_id: str, *, after_pk: int, limit: int
+    conn: Connection,
+    workspace_id: str,
+    project_id: str,
+    *,
+    after_pk: int,
+    limit: int,
+    condition: sa.ColumnElement[bool] | None = None,
 ) -> list[dict[str, Any]]:
-    """Up to ``limit`` runs of a project with ``pk > after_pk``, in pk order (export paging)."""
+    """Up to ``limit`` runs of a project with ``pk > after_pk`` that meet ``condition`` (a
+    compiled filter; all runs if None), in pk order (export paging)."""
+    where = [runs.c.workspace_id == workspace_id, runs.c.project_id == project_id]
+    if condition is not None:
+        where.append(condition)
+    query = (
+        sa.select(*_COLUMNS).where(*where, runs.c.pk > after_pk).order_by(runs.c.pk).limit(limit)
+    )
+    return [dict(r._mapping) for r in conn.execute(query)]
+
+
+def page_trace_ids(
+    conn: Connection,
+    workspace_id: str,
+    project_id: str,
+    condition: sa.ColumnElement[bool],
+    *,
+    after: str,
+    limit: int,
+) -> list[str]:
+    """Up to ``limit`` ids, in order, of the traces after ``after`` with a run of the project
+    that meets ``condition``."""
+    query = (
+        sa.select(runs.c.trace_id)
+        .where(
+            runs.c.workspace_id == workspace_id,
+            runs.c.project_id == project_id,
+            runs.c.trace_id > after,
+            condition,
+        )
+        .group_by(runs.c.trace_id)
+        .order_by(runs.c.trace_id)
+        .limit(limit)
+    )
+    return [str(t) for t in conn.scalars(query)]
+
+
+def page_trace_rows(
+    conn: Connection,
+    workspace_id: str,
+    project_id: str,
+    trace_ids: Sequence[str],
+    *,
+    after: tuple[str, int],
+    limit: int,
+) -> list[dict[str, Any]]:
+    """Up to ``limit`` runs of the project in the given traces, in (trace id, pk) order, after
+    the run at ``after`` (a ``(trace_id, pk)`` pair; ``("", 0)`` to start)."""
     query = (
         sa.select(*_COLUMNS)
         .where(
             runs.c.workspace_id == workspace_id,
             runs.c.project_id == project_id,
-            runs.c.pk > after_pk,
+            runs.c.trace_id.in_(list(trace_ids)),
+            sa.tuple_(runs.c.trace_id, runs.c.pk) > sa.tuple_(*after),
         )
-        .order_by(runs.c.pk)
+        .order_by(runs.c.trace_id, runs.c.pk)
         .limit(limit)
     )
     return [dict(r._mapping) for r in conn.execute(query)]
