@@ -259,7 +259,27 @@ def test_cli_export_then_import_restores_a_deleted_project(
     ]
     missing = cli("export", "--project", "nope")
     assert missing.returncode == 1
-    assert "no project named 'nope'" in missing.stderr
+    assert "export failed: 404: no project with id or name 'nope'" in missing.stderr
+
+    errors = tmp_path / "errors.jsonl"
+    whole = cli(
+        "export",
+        "--project",
+        "src",
+        "--filter",
+        'status = "error"',
+        "--whole-traces",
+        "-o",
+        str(errors),
+    )
+    assert whole.returncode == 0, whole.stderr
+    assert "exported 1 batches of runs matching 'status = \"error\"'" in whole.stderr
+    assert errors.read_bytes().count(b'"spanId"') == 4  # the tool error's whole trace
+    bad = tmp_path / "bad.jsonl"
+    invalid = cli("export", "--project", "src", "--filter", "latency > 2", "-o", str(bad))
+    assert invalid.returncode == 1
+    assert "export failed: 400:" in invalid.stderr
+    assert not bad.exists()  # refused before the file was made
 
 
 def _descendants(pid: int) -> list[int]:

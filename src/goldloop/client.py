@@ -1,5 +1,6 @@
-"""A plain API client for Goldloop: feedback, feedback keys, datasets, examples, versions,
-experiments, automation rules and alerts.
+"""A plain API client for Goldloop: runs and traces (ingest, query, statistics, export and
+import), feedback, feedback keys, datasets, examples, versions, experiments, automation rules
+and alerts.
 
     from goldloop.client import Client
     client = Client("http://127.0.0.1:8700", api_key="gl_...")
@@ -23,23 +24,14 @@ import httpx
 import orjson
 
 from goldloop._client_automation import AutomationMixin
+from goldloop._client_errors import ApiError, error_of
 from goldloop._client_experiments import ExperimentsMixin
+from goldloop._client_runs import ImportResult, RunsMixin
 
 DEFAULT_ENDPOINT = "http://127.0.0.1:8700"
 _UNSET: Any = object()
 
-__all__ = ["ApiError", "Client"]
-
-
-class ApiError(Exception):
-    """The server answered with an error: ``status``, ``code``, ``message``, ``details``."""
-
-    def __init__(self, status: int, code: str, message: str, details: Any = None) -> None:
-        super().__init__(f"{status} {code}: {message}")
-        self.status = status
-        self.code = code
-        self.message = message
-        self.details = details
+__all__ = ["ApiError", "Client", "ImportResult"]
 
 
 def _p(segment: str) -> str:
@@ -55,7 +47,7 @@ def _clean(params: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
-class Client(AutomationMixin, ExperimentsMixin):
+class Client(RunsMixin, AutomationMixin, ExperimentsMixin):
     """One Goldloop server, one API key. Thread-safe (one pooled ``httpx.Client``)."""
 
     def __init__(
@@ -107,13 +99,7 @@ class Client(AutomationMixin, ExperimentsMixin):
             method, path, params=_clean(params or {}), content=content, headers=send_headers
         )
         if response.status_code >= 400:
-            try:
-                error = response.json()["error"]
-                raise ApiError(
-                    response.status_code, error["code"], error["message"], error.get("details")
-                )
-            except (ValueError, KeyError, TypeError):
-                raise ApiError(response.status_code, "error", response.text[:500]) from None
+            raise error_of(response)
         return response
 
     def _json(self, method: str, path: str, **kwargs: Any) -> Any:

@@ -1,18 +1,25 @@
 """`goldloop traces export|import`: move a project's traces in and out as OTLP/JSON Lines.
 
-Both talk to a running server over HTTP (so they work against a remote instance and go through
-the same authentication, validation and merge as any client): export streams
-``GET /api/v1/projects/{id}/export``; import posts each line to ``/v1/traces``.
+Both talk to a running server over HTTP through ``goldloop.client.Client`` (so they work against
+a remote instance and go through the same authentication, validation and merge as any client):
+export streams ``GET /api/v1/projects/{id}/export``; import posts each line to ``/v1/traces``.
+On a terminal both show their progress on stderr.
 """
 
 from __future__ import annotations
 
+import itertools
 import sys
+import time
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, BinaryIO
 
 import click
 import httpx
+
+from goldloop.client import ApiError, Client
 
 DEFAULT_ENDPOINT = "http://127.0.0.1:8700"
 
@@ -26,19 +33,8 @@ def _key(api_key: str | None, key_file: str) -> str:
     raise click.UsageError(f"give --api-key (no key file at {path})")
 
 
-def _client(endpoint: str, api_key: str | None, key_file: str) -> httpx.Client:
-    return httpx.Client(
-        base_url=endpoint.rstrip("/"), headers={"x-api-key": _key(api_key, key_file)}, timeout=300
-    )
-
-
-def _fail(response: httpx.Response) -> None:
-    if response.status_code >= 400:
-        try:
-            message = response.json()["error"]["message"]
-        except (ValueError, KeyError, TypeError):
-            message = response.text[:300]
-        raise click.ClickException(f"{response.status_code}: {message}")
+def _client(endpoint: str, api_key: str | None, key_file: str) -> Client:
+    return Client(endpoint, _key(api_key, key_file), timeout=300)
 
 
 def _connection(fn: Any) -> Any:
@@ -64,6 +60,34 @@ def _connection(fn: Any) -> Any:
     return fn
 
 
+@contextmanager
+def _failures(verb: str, progress: Callable[[], str] | None = None) -> Iterator[None]:
+    """The server's refusal or a lost connection as a one-line error (exit status 1)."""
+    try:
+        yield
+    except ApiError as exc:
+        where = f" ({progress()})" if progress else ""
+        raise click.ClickException(f"{verb} failed{where}: {exc.status}: {exc.message}") from None
+    except httpx.HTTPError as exc:
+        where = f" ({progress()})" if progress else ""
+        raise click.ClickException(f"{verb} failed{where}: {exc}") from None
+
+
+def _counted(lines: Iterable[bytes], verb: str) -> Iterator[bytes]:
+    """``lines`` unchanged; on a terminal, a progress line on stderr at most every 0.5 s."""
+    show = sys.stderr.isatty()
+    size = 0
+    shown = time.monotonic()
+    for batches, line in enumerate(lines, 1):
+        size += len(line)
+        if show and time.monotonic() - shown >= 0.5:
+            click.echo(f"\r{verb} {batches} batches ({size / 1e6:.1f} MB) ...", err=True, nl=False)
+            shown = time.monotonic()
+        yield line
+    if show:
+        click.echo("\r\033[K", err=True, nl=False)
+
+
 @click.group()
 def traces() -> None:
     """Export and import traces as OTLP/JSON Lines (talks to a running server)."""
@@ -71,35 +95,52 @@ def traces() -> None:
 
 @traces.command("export")
 @_connection
-@click.option("--project", required=True, help="Project name.")
+@click.option("--project", required=True, help="Project name (or id).")
+@click.option(
+    "--filter",
+    "filter_",
+    default=None,
+    help="Only the runs matching this filter, e.g. 'root and feedback.correctness < 0.5' "
+    "(docs/filters.md).",
+)
+@click.option(
+    "--whole-traces",
+    is_flag=True,
+    help="With --filter: every run of each trace that has a matching run.",
+)
 @click.option(
     "--output", "-o", type=click.Path(dir_okay=False), default="-", help="File (default stdout)."
 )
 def export_cmd(
-    endpoint: str, api_key: str | None, key_file: str, project: str, output: str
+    endpoint: str,
+    api_key: str | None,
+    key_file: str,
+    project: str,
+    filter_: str | None,
+    whole_traces: bool,
+    output: str,
 ) -> None:
-    """Write every run of PROJECT as OTLP/JSON Lines (GenAI attribute names)."""
+    """Write the runs of PROJECT (or a filtered set) as OTLP/JSON Lines (GenAI attribute
+    names). An unknown project or an invalid filter fails before the file is created."""
+    if whole_traces and not filter_:
+        raise click.UsageError("--whole-traces needs --filter (without one, every run goes out)")
+    lines = 0
     with _client(endpoint, api_key, key_file) as client:
-        found = client.get("/api/v1/projects", params={"name": project})
-        _fail(found)
-        items = found.json()["items"]
-        if not items:
-            raise click.ClickException(f"no project named {project!r}")
+        stream = client.export_traces(project, filter=filter_, whole_traces=whole_traces)
+        with _failures("export"):
+            first = next(stream, None)  # the server's verdict on the project and the filter
         sink: BinaryIO = sys.stdout.buffer if output == "-" else open(output, "wb")  # noqa: SIM115
-        lines = 0
         try:
-            with client.stream("GET", f"/api/v1/projects/{items[0]['id']}/export") as response:
-                if response.status_code >= 400:
-                    response.read()
-                    _fail(response)
-                for line in response.iter_lines():
-                    if line:
-                        sink.write(line.encode() + b"\n")
-                        lines += 1
+            with _failures("export", lambda: f"after {lines} batches; the output is incomplete"):
+                head = [first] if first is not None else []
+                for line in _counted(itertools.chain(head, stream), "exported"):
+                    sink.write(line + b"\n")
+                    lines += 1
         finally:
             if sink is not sys.stdout.buffer:
                 sink.close()
-    click.echo(f"exported {lines} batches of project {project!r}", err=True)
+    what = f"runs matching {filter_!r}" if filter_ else "runs"
+    click.echo(f"exported {lines} batches of {what} of project {project!r}", err=True)
 
 
 @traces.command("import")
@@ -114,25 +155,28 @@ def import_cmd(
     endpoint: str, api_key: str | None, key_file: str, file: str, project: str | None
 ) -> None:
     """Load an OTLP/JSON Lines file (e.g. from `goldloop traces export`) into the server."""
-    headers = {"content-type": "application/json"}
-    if project:
-        headers["x-goldloop-project"] = project
-    batches = rejected = 0
     source = sys.stdin.buffer if file == "-" else open(file, "rb")  # noqa: SIM115
+    sent = 0
+
+    def counted() -> Iterator[bytes]:
+        nonlocal sent
+        for line in _counted(source, "imported"):
+            yield line
+            sent += 1  # resumed: the server acknowledged that line
+
     try:
-        with _client(endpoint, api_key, key_file) as client:
-            for raw in source:
-                line = raw.strip()
-                if not line:
-                    continue
-                response = client.post("/v1/traces", content=line, headers=headers)
-                _fail(response)
-                partial = response.json().get("partialSuccess") or {}
-                rejected += int(partial.get("rejectedSpans") or 0)
-                batches += 1
+        with (
+            _client(endpoint, api_key, key_file) as client,
+            _failures("import", lambda: f"after {sent} batches were stored"),
+        ):
+            result = client.import_traces(counted(), project=project)
     finally:
         if source is not sys.stdin.buffer:
             source.close()
-    click.echo(f"imported {batches} batches ({rejected} spans rejected)", err=True)
-    if rejected:
+    click.echo(
+        f"imported {result.batches} batches ({result.rejected_spans} spans rejected)", err=True
+    )
+    for error in result.errors[:5]:
+        click.echo(f"  rejected: {error}", err=True)
+    if result.rejected_spans:
         sys.exit(1)
