@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import httpx
 import orjson
 import pytest
+import sqlalchemy as sa
 from fastapi import FastAPI
 
 from goldloop.services import auth
+from goldloop.store import migrate, run_rows
+from goldloop.store.database import Database
 from ingest_helpers import app_ctx, stable, trace_rows
 from otlp_builders import request
 from test_otlp_ingest import PB, TRACE, genai_trace
@@ -258,3 +262,26 @@ async def test_export_pages_through_traces_and_their_runs(
     assert _span_names(lines) == sorted(r["name"] for r in runs)
     filtered = list(trace_export.export_project(ctx, who, "src", filter='kind = "llm"', page=2))
     assert _span_names(filtered) == sorted(r["name"] for r in runs if r.get("kind") == "llm")
+
+
+def test_sqlite_reads_a_batch_of_traces_as_one_bounded_range(tmp_path: Path) -> None:
+    """The runs of a batch of traces come from one range of the trace index, bounded at both
+    ends: without the upper bound SQLite read on to the end of the index on each batch's last
+    page (an export of a big project went quadratic)."""
+    database = Database(f"sqlite:///{tmp_path / 'plan.db'}")
+    migrate.upgrade(database.engine)
+    statements: list[tuple[str, Any]] = []
+
+    def capture(conn: Any, cursor: Any, statement: str, params: Any, *_: Any) -> None:
+        statements.append((statement, params))
+
+    with database.engine.connect() as conn:
+        sa.event.listen(conn, "before_cursor_execute", capture)
+        run_rows.page_trace_rows(conn, "w", "p", ["t1", "t2"], after=("t1", 7), limit=500)
+        sa.event.remove(conn, "before_cursor_execute", capture)
+        ((sql, params),) = statements
+        plan = [row[3] for row in conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {sql}", params)]
+    database.close()
+    assert any("ix_runs_trace (workspace_id=? AND trace_id>? AND trace_id<?)" in p for p in plan), (
+        plan
+    )

@@ -93,8 +93,9 @@ def page_trace_rows(
     after: tuple[str, int],
     limit: int,
 ) -> list[dict[str, Any]]:
-    """Up to ``limit`` runs of the project in the given traces, in (trace id, pk) order, after
-    the run at ``after`` (a ``(trace_id, pk)`` pair; ``("", 0)`` to start)."""
+    """Up to ``limit`` runs of the project in the given traces (ids in ascending order), in
+    (trace id, pk) order, after the run at ``after`` (a ``(trace_id, pk)`` pair; ``("", 0)``
+    to start)."""
     query = (
         sa.select(*_COLUMNS)
         .where(
@@ -102,6 +103,9 @@ def page_trace_rows(
             runs.c.project_id == project_id,
             runs.c.trace_id.in_(list(trace_ids)),
             sa.tuple_(runs.c.trace_id, runs.c.pk) > sa.tuple_(*after),
+            # the end of the range too: SQLite walks the trace index from ``after`` and would
+            # otherwise read to the end of it when the traces have fewer than ``limit`` runs left
+            runs.c.trace_id <= max(trace_ids),
         )
         .order_by(runs.c.trace_id, runs.c.pk)
         .limit(limit)
