@@ -6,38 +6,14 @@ the JSON the server answers (see docs/rules.md and docs/alerts.md).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, cast
-from urllib.parse import quote
+from typing import Any, cast
 
-import httpx
-
-Doc = dict[str, Any]
+from goldloop._client_base import ClientPlumbing, Doc
+from goldloop._client_base import segment as _p
 
 
-def _p(segment: str) -> str:
-    return quote(segment, safe="")
-
-
-class AutomationMixin:
+class AutomationMixin(ClientPlumbing):
     """Rules (``/rules``), alert rules (``/alert-rules``), ``/channels`` and ``/deliveries``."""
-
-    if TYPE_CHECKING:  # provided by goldloop.client.Client
-
-        def _request(
-            self,
-            method: str,
-            path: str,
-            *,
-            json: Any = ...,
-            params: Mapping[str, Any] | None = None,
-            content: bytes | None = None,
-            headers: Mapping[str, str] | None = None,
-        ) -> httpx.Response: ...
-
-        def _json(self, method: str, path: str, **kwargs: Any) -> Any: ...
-
-        def _obj(self, method: str, path: str, **kwargs: Any) -> Doc: ...
 
     # --- automation rules ----------------------------------------------------------------
 

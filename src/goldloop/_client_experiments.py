@@ -7,30 +7,18 @@ an ``ExperimentResults`` (the object ``goldloop.evaluate`` returns), so ``.compa
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
-from typing import TYPE_CHECKING, Any
-from urllib.parse import quote
+from collections.abc import Iterator, Sequence
+from typing import TYPE_CHECKING
+
+from goldloop._client_base import ClientPlumbing, Doc
+from goldloop._client_base import segment as _p
 
 if TYPE_CHECKING:
     from goldloop.evaluation import ExperimentResults
 
-Doc = dict[str, Any]
 
-
-def _p(segment: str) -> str:
-    return quote(segment, safe="")
-
-
-class ExperimentsMixin:
+class ExperimentsMixin(ClientPlumbing):
     """``/experiments``: experiments with aggregate scores, results, comparisons and tags."""
-
-    if TYPE_CHECKING:  # provided by goldloop.client.Client
-
-        def _json(self, method: str, path: str, **kwargs: Any) -> Any: ...
-
-        def _obj(self, method: str, path: str, **kwargs: Any) -> Doc: ...
-
-        def _pages(self, path: str, params: Mapping[str, Any]) -> Iterator[Doc]: ...
 
     def list_experiments(
         self, *, dataset: str | None = None, tag: str | None = None, page_size: int = 100

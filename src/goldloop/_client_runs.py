@@ -21,22 +21,16 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
-from urllib.parse import quote
+from typing import Any
 
 import httpx
 
-from goldloop._client_errors import error_of
-
-Doc = dict[str, Any]
+from goldloop._client_base import ClientPlumbing, Doc, error_of
+from goldloop._client_base import segment as _p
 
 INGEST_CHUNK = 500  # runs per /runs/batch request
 RETRIES_WHEN_FULL = 5  # 503 answers waited out per request before ApiError
 MAX_RETRY_AFTER_S = 30.0
-
-
-def _p(segment: str) -> str:
-    return quote(segment, safe="")
 
 
 @dataclass(frozen=True)
@@ -48,30 +42,9 @@ class ImportResult:
     errors: tuple[str, ...] = ()
 
 
-class RunsMixin:
+class RunsMixin(ClientPlumbing):
     """``/runs``, ``/traces``, ``/projects/{id}/stats``, ``/projects/{id}/export`` and the
     ingestion endpoints (``/runs/batch``, OTLP ``/v1/traces``)."""
-
-    if TYPE_CHECKING:  # provided by goldloop.client.Client
-        endpoint: str
-        _http: httpx.Client
-
-        def _request(
-            self,
-            method: str,
-            path: str,
-            *,
-            json: Any = ...,
-            params: Mapping[str, Any] | None = None,
-            content: bytes | None = None,
-            headers: Mapping[str, str] | None = None,
-        ) -> httpx.Response: ...
-
-        def _json(self, method: str, path: str, **kwargs: Any) -> Any: ...
-
-        def _obj(self, method: str, path: str, **kwargs: Any) -> Doc: ...
-
-        def _pages(self, path: str, params: Mapping[str, Any]) -> Iterator[Doc]: ...
 
     # --- ingestion -----------------------------------------------------------------------
 

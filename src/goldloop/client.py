@@ -18,13 +18,13 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator, Mapping
 from typing import Any, cast
-from urllib.parse import quote
 
 import httpx
 import orjson
 
 from goldloop._client_automation import AutomationMixin
-from goldloop._client_errors import ApiError, error_of
+from goldloop._client_base import ApiError, error_of
+from goldloop._client_base import segment as _p
 from goldloop._client_experiments import ExperimentsMixin
 from goldloop._client_runs import ImportResult, RunsMixin
 
@@ -32,10 +32,6 @@ DEFAULT_ENDPOINT = "http://127.0.0.1:8700"
 _UNSET: Any = object()
 
 __all__ = ["ApiError", "Client", "ImportResult"]
-
-
-def _p(segment: str) -> str:
-    return quote(segment, safe="")
 
 
 def _clean(params: Mapping[str, Any]) -> dict[str, Any]:

@@ -11,9 +11,9 @@ export holds one page in memory however large the project or a trace.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from functools import partial
-from typing import Any
+from typing import Any, TypeVar
 
 from goldloop.domain import filters
 from goldloop.domain.otel_export import export_lines
@@ -24,6 +24,8 @@ from goldloop.store.run_filters import compile_filter
 
 EXPORT_PAGE = 500
 TRACE_PAGE = 100  # traces whose runs are read together in whole-trace exports
+
+T = TypeVar("T")
 
 
 def export_project(
@@ -44,54 +46,28 @@ def export_project(
         condition = compile_filter(
             node, dialect=ctx.db.dialect, workspace_id=who.workspace_id, now=ctx.clock()
         )
-    ws = who.workspace_id
+
+    def read(fn: Callable[..., T], **kwargs: Any) -> T:
+        """``fn(conn, workspace_id=..., project_id=..., **kwargs)`` on a read connection."""
+        return ctx.db.read(
+            partial(fn, workspace_id=who.workspace_id, project_id=project.id, **kwargs)
+        )
 
     def matching_runs() -> Iterator[list[dict[str, Any]]]:
         after = 0
-        while True:
-            read = partial(
-                run_rows.page_project_rows,
-                workspace_id=ws,
-                project_id=project.id,
-                after_pk=after,
-                limit=page,
-                condition=condition,
-            )
-            rows = ctx.db.read(read)
-            if not rows:
-                return
+        while rows := read(
+            run_rows.page_project_rows, after_pk=after, limit=page, condition=condition
+        ):
             yield rows
             after = rows[-1]["pk"]
 
     def traces_with_a_match() -> Iterator[list[dict[str, Any]]]:
-        assert condition is not None
         after_trace = ""
-        while True:
-            ids = ctx.db.read(
-                partial(
-                    run_rows.page_trace_ids,
-                    workspace_id=ws,
-                    project_id=project.id,
-                    condition=condition,
-                    after=after_trace,
-                    limit=TRACE_PAGE,
-                )
-            )
-            if not ids:
-                return
+        while ids := read(
+            run_rows.page_trace_ids, condition=condition, after=after_trace, limit=TRACE_PAGE
+        ):
             at: tuple[str, int] = ("", 0)
-            while True:
-                read = partial(
-                    run_rows.page_trace_rows,
-                    workspace_id=ws,
-                    project_id=project.id,
-                    trace_ids=ids,
-                    after=at,
-                    limit=page,
-                )
-                rows = ctx.db.read(read)
-                if not rows:
-                    break
+            while rows := read(run_rows.page_trace_rows, trace_ids=ids, after=at, limit=page):
                 yield rows
                 at = (rows[-1]["trace_id"], rows[-1]["pk"])
             after_trace = ids[-1]
