@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import httpx
+import orjson
 
 from goldloop._client_base import ClientPlumbing, Doc, error_of
 from goldloop._client_base import segment as _p
@@ -68,8 +69,6 @@ class RunsMixin(ClientPlumbing):
         docs/ingestion.md), ``INGEST_CHUNK`` per request. Returns how many the server
         acknowledged, i.e. committed; a rejected chunk raises ``ApiError`` naming the field and
         the run, after the chunks before it were stored."""
-        import orjson
-
         accepted = 0
         for i in range(0, len(runs), INGEST_CHUNK):
             body: Doc = {"runs": list(runs[i : i + INGEST_CHUNK])}

@@ -5,7 +5,7 @@ Import needs no service of its own: every exported line is an OTLP/JSON request,
 
 With a filter, the runs that match are exported; with ``whole_traces`` every run of each trace
 that has a match (so ``root and feedback.correctness < 0.5`` takes out the failing
-conversations with all their steps). Paging is by keyset (pk, or trace id then pk), so an
+conversations with all their steps). Paging is by keyset (seq, or trace id then pk), so an
 export holds one page in memory however large the project or a trace.
 """
 
@@ -56,10 +56,10 @@ def export_project(
     def matching_runs() -> Iterator[list[dict[str, Any]]]:
         after = 0
         while rows := read(
-            run_rows.page_project_rows, after_pk=after, limit=page, condition=condition
+            run_rows.page_project_rows, after_seq=after, limit=page, condition=condition
         ):
             yield rows
-            after = rows[-1]["pk"]
+            after = rows[-1]["seq"]
 
     def traces_with_a_match() -> Iterator[list[dict[str, Any]]]:
         after_trace = ""

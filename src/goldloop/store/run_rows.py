@@ -43,17 +43,21 @@ def page_project_rows(
     workspace_id: str,
     project_id: str,
     *,
-    after_pk: int,
+    after_seq: int,
     limit: int,
     condition: sa.ColumnElement[bool] | None = None,
 ) -> list[dict[str, Any]]:
-    """Up to ``limit`` runs of a project with ``pk > after_pk`` that meet ``condition`` (a
-    compiled filter; all runs if None), in pk order (export paging)."""
+    """Up to ``limit`` runs of a project with ``seq > after_seq`` that meet ``condition`` (a
+    compiled filter; all runs if None), in ``seq`` order (export paging).
+
+    Paged along ``ix_runs_project_seq``, so each page is one range of that index: ordered by
+    ``pk``, SQLite walked the whole project and sorted it for every page. A run written during
+    the export gets a higher ``seq`` and comes again later (merging it twice is harmless)."""
     where = [runs.c.workspace_id == workspace_id, runs.c.project_id == project_id]
     if condition is not None:
         where.append(condition)
     query = (
-        sa.select(*_COLUMNS).where(*where, runs.c.pk > after_pk).order_by(runs.c.pk).limit(limit)
+        sa.select(*_COLUMNS).where(*where, runs.c.seq > after_seq).order_by(runs.c.seq).limit(limit)
     )
     return [dict(r._mapping) for r in conn.execute(query)]
 
