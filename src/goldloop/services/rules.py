@@ -307,7 +307,7 @@ def backfill(
         raise InvalidInput("backfill applies to rules with trigger 'run'")
     match = compile_match(ctx, who.workspace_id, rule["filter"])
     scanned = queued = 0
-    after = 0
+    after = (start_us, 0)
     while True:
         page = ctx.db.read(
             partial(
@@ -317,13 +317,13 @@ def backfill(
                 end_us=end_us,
                 root_only=rule["root_only"],
                 match=match,
-                after_pk=after,
+                after=after,
                 limit=TAIL_BATCH,
             )
         )
         if not page:
             break
-        after = page[-1]["pk"]
+        after = (page[-1]["start_time"], page[-1]["pk"])
         scanned += len(page)
         pending = _pending_rows(rule, page, ctx.clock(), skip_eval=False)
         queued += ctx.db.write(partial(_queue_new, rule_id=rule_id, pending=pending))

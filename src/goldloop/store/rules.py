@@ -181,22 +181,32 @@ def runs_in_range(
     end_us: int,
     root_only: bool,
     match: ColumnElement[bool] | None,
-    after_pk: int,
+    after: tuple[int, int],
     limit: int,
 ) -> list[Row]:
-    """Completed runs started in ``[start, end)``, in pk order from ``after_pk`` (backfill)."""
+    """Completed runs started in ``[start, end)``, in (start time, pk) order after ``after``
+    (a ``(start_time, pk)`` pair; ``(start_us, 0)`` to begin): a backfill's pages.
+
+    That order is the order of the project/start-time indexes (their entries end with the
+    pk), so each page is one range read; ordered by pk alone, every page read and sorted the
+    whole range again."""
     where = [
         runs.c.project_id == project_id,
         runs.c.start_time >= start_us,
         runs.c.start_time < end_us,
         runs.c.end_time.is_not(None),
-        runs.c.pk > after_pk,
+        sa.tuple_(runs.c.start_time, runs.c.pk) > sa.tuple_(*after),
     ]
     if root_only:
         where.append(runs.c.is_root.is_(True))
     if match is not None:
         where.append(match)
-    q = sa.select(runs.c.pk, *TAIL_COLUMNS).where(*where).order_by(runs.c.pk).limit(limit)
+    q = (
+        sa.select(runs.c.pk, runs.c.start_time, *TAIL_COLUMNS)
+        .where(*where)
+        .order_by(runs.c.start_time, runs.c.pk)
+        .limit(limit)
+    )
     return [dict(r._mapping) for r in conn.execute(q)]
 
 
