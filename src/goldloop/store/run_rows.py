@@ -51,8 +51,10 @@ def page_project_rows(
     compiled filter; all runs if None), in ``seq`` order (export paging).
 
     Paged along ``ix_runs_project_seq``, so each page is one range of that index: ordered by
-    ``pk``, SQLite walked the whole project and sorted it for every page. A run written during
-    the export gets a higher ``seq`` and comes again later (merging it twice is harmless)."""
+    ``pk``, SQLite walked the whole project and sorted it for every page. Runs written while an
+    export runs may or may not be in it: an updated run gets a higher ``seq`` and can come twice
+    (importing merges it), and on PostgreSQL a run committed after a later ``seq`` was read is
+    missed."""
     where = [runs.c.workspace_id == workspace_id, runs.c.project_id == project_id]
     if condition is not None:
         where.append(condition)
