@@ -106,7 +106,8 @@ def traces() -> None:
 @click.option(
     "--whole-traces",
     is_flag=True,
-    help="With --filter: every run of each trace that has a matching run.",
+    help="With --filter: every run of each trace that has a matching run (without a filter "
+    "every run goes out anyway).",
 )
 @click.option(
     "--output", "-o", type=click.Path(dir_okay=False), default="-", help="File (default stdout)."
@@ -122,8 +123,6 @@ def export_cmd(
 ) -> None:
     """Write the runs of PROJECT (or a filtered set) as OTLP/JSON Lines (GenAI attribute
     names). An unknown project or an invalid filter fails before the file is created."""
-    if whole_traces and not filter_:
-        raise click.UsageError("--whole-traces needs --filter (without one, every run goes out)")
     lines = 0
     with _client(endpoint, api_key, key_file) as client:
         stream = client.export_traces(project, filter=filter_, whole_traces=whole_traces)
