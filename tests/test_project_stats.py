@@ -9,16 +9,14 @@ from typing import Any
 
 import httpx
 import pytest
-import sqlalchemy as sa
 from fastapi import FastAPI
 
 from goldloop.domain import filters, percentiles
 from goldloop.services import auth
-from goldloop.store import migrate
 from goldloop.store import run_queries as run_store
-from goldloop.store.database import Database
 from goldloop.store.run_filters import compile_filter
 from run_rows import T0, post_runs, run_row
+from sqlite_plans import query_plans
 
 HOUR = 3_600_000_000
 
@@ -134,27 +132,16 @@ async def test_stats_bad_parameters(client: httpx.AsyncClient, stats_data: dict[
 def test_sqlite_answers_the_statistics_from_the_index_alone(tmp_path: Path, text: str) -> None:
     """Statistics read only columns of ``ix_runs_project_start_stats``: SQLite's plan for both
     queries reads that index and never a run's row (which carries its inputs and outputs)."""
-    database = Database(f"sqlite:///{tmp_path / 'plan.db'}")
-    migrate.upgrade(database.engine)
-    statements: list[tuple[str, Any]] = []
-
-    def capture(conn: Any, cursor: Any, statement: str, params: Any, *_: Any) -> None:
-        statements.append((statement, params))
-
     condition = compile_filter(filters.parse(text), dialect="sqlite", workspace_id="w", now=T0)
     window = {"start": T0, "end": T0 + 24 * HOUR, "bucket_us": HOUR}
-    with database.engine.connect() as conn:
-        sa.event.listen(conn, "before_cursor_execute", capture)
+
+    def stats(conn: Any) -> None:
         run_store.bucket_totals(conn, "w", "p", condition, **window)
         run_store.latency_order_statistics(
             conn, "w", "p", condition, permilles=[500, 950, 990], **window
         )
-        sa.event.remove(conn, "before_cursor_execute", capture)
-        plans = [
-            [row[3] for row in conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {sql}", params)]
-            for sql, params in statements
-        ]
-    database.close()
+
+    plans = query_plans(tmp_path, stats)
     assert len(plans) == 2
     for plan in plans:
         reads = [step for step in plan if " runs " in f"{step} "]

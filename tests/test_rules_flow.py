@@ -6,19 +6,16 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
-import sqlalchemy as sa
 from fastapi import FastAPI
 from tests.receiver import Receiver, receiver
 
 from goldloop.domain.sampling import is_sampled
-from goldloop.store import migrate
 from goldloop.store import rules as rule_store
-from goldloop.store.database import Database
 from goldloop.workers.service_loops import Workers
+from sqlite_plans import query_plans
 
 
 @pytest.fixture
@@ -409,21 +406,11 @@ def test_sqlite_reads_a_backfill_page_as_one_index_range(tmp_path: Path) -> None
     """A backfill page is a range of the project/root/start-time index in its own order: no
     sort of the whole time range per page (which made a week's backfill at 1,000,000 runs
     take minutes)."""
-    database = Database(f"sqlite:///{tmp_path / 'plan.db'}")
-    migrate.upgrade(database.engine)
-    statements: list[tuple[str, Any]] = []
-
-    def capture(conn: Any, cursor: Any, statement: str, params: Any, *_: Any) -> None:
-        statements.append((statement, params))
-
-    with database.engine.connect() as conn:
-        sa.event.listen(conn, "before_cursor_execute", capture)
-        rule_store.runs_in_range(
-            conn, "p", start_us=0, end_us=10, root_only=True, match=None, after=(3, 7), limit=500
-        )
-        sa.event.remove(conn, "before_cursor_execute", capture)
-        ((sql, params),) = statements
-        plan = [row[3] for row in conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {sql}", params)]
-    database.close()
+    (plan,) = query_plans(
+        tmp_path,
+        lambda c: rule_store.runs_in_range(
+            c, "p", start_us=0, end_us=10, root_only=True, match=None, after=(3, 7), limit=500
+        ),
+    )
     assert any("ix_runs_project_root_start" in step for step in plan), plan
     assert not any("TEMP B-TREE" in step for step in plan), plan

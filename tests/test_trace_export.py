@@ -9,16 +9,15 @@ from typing import Any
 import httpx
 import orjson
 import pytest
-import sqlalchemy as sa
 from fastapi import FastAPI
 
 from goldloop.domain import filters
 from goldloop.services import auth
-from goldloop.store import migrate, run_rows
-from goldloop.store.database import Database
+from goldloop.store import run_rows
 from goldloop.store.run_filters import compile_filter
 from ingest_helpers import app_ctx, stable, trace_rows
 from otlp_builders import request
+from sqlite_plans import query_plans
 from test_otlp_ingest import PB, TRACE, genai_trace
 
 NATIVE_TRACE = "3f2c1a9e-8a5b-4c61-9d0e-1b2c3d4e5f60"
@@ -270,20 +269,10 @@ def test_sqlite_reads_a_batch_of_traces_as_one_bounded_range(tmp_path: Path) -> 
     """The runs of a batch of traces come from one range of the trace index, bounded at both
     ends: without the upper bound SQLite read on to the end of the index on each batch's last
     page (an export of a big project went quadratic)."""
-    database = Database(f"sqlite:///{tmp_path / 'plan.db'}")
-    migrate.upgrade(database.engine)
-    statements: list[tuple[str, Any]] = []
-
-    def capture(conn: Any, cursor: Any, statement: str, params: Any, *_: Any) -> None:
-        statements.append((statement, params))
-
-    with database.engine.connect() as conn:
-        sa.event.listen(conn, "before_cursor_execute", capture)
-        run_rows.page_trace_rows(conn, "w", "p", ["t1", "t2"], after=("t1", 7), limit=500)
-        sa.event.remove(conn, "before_cursor_execute", capture)
-        ((sql, params),) = statements
-        plan = [row[3] for row in conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {sql}", params)]
-    database.close()
+    (plan,) = query_plans(
+        tmp_path,
+        lambda c: run_rows.page_trace_rows(c, "w", "p", ["t1", "t2"], after=("t1", 7), limit=500),
+    )
     assert any("ix_runs_trace (workspace_id=? AND trace_id>? AND trace_id<?)" in p for p in plan), (
         plan
     )
@@ -294,20 +283,12 @@ def test_sqlite_pages_an_export_along_the_project_seq_index(tmp_path: Path, text
     """Each page of an export is one range of ``ix_runs_project_seq``, in its order: paged by
     ``pk``, SQLite walked the whole project and sorted it for every page (a 1,000,000-run
     export took 530 s instead of 60)."""
-    database = Database(f"sqlite:///{tmp_path / 'plan.db'}")
-    migrate.upgrade(database.engine)
-    statements: list[tuple[str, Any]] = []
-
-    def capture(conn: Any, cursor: Any, statement: str, params: Any, *_: Any) -> None:
-        statements.append((statement, params))
-
     condition = compile_filter(filters.parse(text), dialect="sqlite", workspace_id="w", now=1)
-    with database.engine.connect() as conn:
-        sa.event.listen(conn, "before_cursor_execute", capture)
-        run_rows.page_project_rows(conn, "w", "p", after_seq=7, limit=500, condition=condition)
-        sa.event.remove(conn, "before_cursor_execute", capture)
-        ((sql, params),) = statements
-        plan = [row[3] for row in conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {sql}", params)]
-    database.close()
+    (plan,) = query_plans(
+        tmp_path,
+        lambda c: run_rows.page_project_rows(
+            c, "w", "p", after_seq=7, limit=500, condition=condition
+        ),
+    )
     assert "SEARCH runs USING INDEX ix_runs_project_seq (project_id=? AND seq>?)" in plan, plan
     assert not any("TEMP B-TREE" in step for step in plan), plan
