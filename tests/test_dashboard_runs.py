@@ -7,6 +7,7 @@ import re
 from typing import Any
 
 import httpx
+import orjson
 from fastapi import FastAPI
 
 from dashboard_helpers import csrf_of, other_workspace_browser
@@ -254,3 +255,45 @@ async def test_another_workspace_sees_no_runs_or_traces(
             "/runs/ti-root/feedback", data={"csrf": token, "key": "k", "score": "1"}
         )
         assert r.status_code == 404
+
+
+async def test_runs_page_exports_what_it_shows(
+    client: httpx.AsyncClient, browser: httpx.AsyncClient, app: FastAPI
+) -> None:
+    """The table's export links download its runs (or their whole traces) as OTLP/JSON Lines:
+    the same lines as the API's export, behind the sign-in, in the workspace only."""
+    for i in range(3):
+        await ingest(client, trace_items(f"t{i}", error=i == 1))
+    pid = await project_id(client)
+    page = await browser.get(f"/projects/{pid}/runs", params={"filter": 'status = "error"'})
+    links = re.findall(r'href="([^"]*/runs/export[^"]*)" download', page.text)
+    assert len(links) == 2
+    runs_only, whole = (htmllib.unescape(link) for link in links)
+
+    def span_ids(body: bytes) -> list[str]:
+        spans = [
+            s
+            for line in body.splitlines()
+            for rs in orjson.loads(line)["resourceSpans"]
+            for ss in rs["scopeSpans"]
+            for s in ss["spans"]
+        ]
+        return [s["name"] for s in spans]
+
+    one = await browser.get(runs_only)
+    assert one.status_code == 200
+    assert one.headers["content-disposition"] == 'attachment; filename="support-runs.otlp.jsonl"'
+    assert span_ids(one.content) == ["lookup_order"]
+    api = await client.get(f"/api/v1/projects/{pid}/export", params={"filter": 'status = "error"'})
+    assert one.content == api.content  # the same lines as the API's export
+    traces = await browser.get(whole)
+    assert sorted(span_ids(traces.content)) == ["answer", "lookup_order", "openai.chat"]
+
+    bad = await browser.get(f"/projects/{pid}/runs/export", params={"filter": "latency >> 2"})
+    assert bad.status_code == 400
+    assert "invalid filter at position" in bad.text
+    async with other_workspace_browser(app) as other:
+        assert (await other.get(runs_only)).status_code == 404
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://goldloop.test") as anon:
+        assert (await anon.get(runs_only)).status_code == 303  # to the sign-in page

@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import orjson
 from fastapi import APIRouter, Request
-from fastapi.responses import Response
+from fastapi.responses import Response, StreamingResponse
 
 from goldloop.domain.errors import InvalidInput, NotFound
 from goldloop.http.dashboard import trace_layout, web
 from goldloop.http.dashboard.json_view import as_chat, render_json
-from goldloop.services import datasets, feedback, projects, run_queries
+from goldloop.services import datasets, feedback, projects, run_queries, trace_export
 from goldloop.services.sessions import Session
 
 router = APIRouter(route_class=web.PageRoute, include_in_schema=False)
@@ -101,11 +102,16 @@ def run_list(
         flip = "asc" if (column == sort and order == "desc") else "desc"
         return url(sort=column, order=flip, cursor=None)
 
+    def export_url(whole_traces: bool) -> str:
+        params = {"filter": text, "whole_traces": "1" if whole_traces else None}
+        return web.query_keep_empty(f"{base}/export", params, keep=("filter",))
+
     return web.render(
         request,
         "runs.html",
         project=project,
         runs=items,
+        export_url=export_url,
         filter_text=text,
         problem=problem,
         sort=sort,
@@ -120,6 +126,31 @@ def run_list(
             filter=and_filter(text, f"{field} = {filter_string(str(value))}"), cursor=None
         ),
     )
+
+
+@router.get("/projects/{project_id}/runs/export")
+def run_export(
+    request: Request,
+    project_id: str,
+    session: web.SignedIn,
+    filter: str = DEFAULT_FILTER,
+    whole_traces: bool = False,
+) -> Response:
+    """The runs the table shows (its filter), or their whole traces, as an OTLP/JSON Lines
+    download: what ``goldloop traces export`` writes. An invalid filter is a 400 page."""
+    ctx = web.ctx_of(request)
+    project = projects.get(ctx, session.principal, project_id)
+    lines = trace_export.export_project(
+        ctx, session.principal, project.id, filter=filter, whole_traces=whole_traces
+    )
+    name = re.sub(r"[^A-Za-z0-9._-]+", "_", project.name)[:80] or "project"
+    suffix = "traces" if whole_traces else "runs"
+    response = StreamingResponse(
+        lines,
+        media_type="application/x-ndjson",
+        headers={"content-disposition": f'attachment; filename="{name}-{suffix}.otlp.jsonl"'},
+    )
+    return web.secure_headers(response)
 
 
 @router.get("/runs/{run_id}")
