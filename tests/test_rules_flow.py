@@ -6,6 +6,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -135,28 +136,35 @@ async def test_only_completed_runs_trigger_and_a_late_end_still_does(
     assert [b["run"]["outputs"] for b in hook.bodies()] == [{"answer": "done"}]
 
 
+async def webhook_rule(
+    client: httpx.AsyncClient, pid: str, hook: Receiver, name: str
+) -> dict[str, Any]:
+    r = await client.post(
+        "/api/v1/rules",
+        json={"project_id": pid, "name": name, "actions": [{"type": "webhook", "url": hook.url}]},
+    )
+    assert r.status_code == 201, r.text
+    rule: dict[str, Any] = r.json()
+    return rule
+
+
+async def backfill_2026(client: httpx.AsyncClient, rule_id: str) -> httpx.Response:
+    return await client.post(
+        f"/api/v1/rules/{rule_id}/backfill",
+        json={"start": "2026-01-01T00:00:00Z", "end": "2027-01-01T00:00:00Z"},
+    )
+
+
 async def test_backfill_applies_a_new_rule_to_the_past_without_duplicates(
     client: httpx.AsyncClient, hook: Receiver, workers: Workers
 ) -> None:
     items = run_items(20)
     await post_runs(client, items)
     pid = await project_id(client)
-    rule = (
-        await client.post(
-            "/api/v1/rules",
-            json={
-                "project_id": pid,
-                "name": "late",
-                "actions": [{"type": "webhook", "url": hook.url}],
-            },
-        )
-    ).json()
+    rule = await webhook_rule(client, pid, hook, "late")
     workers.flush()  # the tailer starts at the beginning of the log: all 20
     assert len(hook.requests) == 20
-    res = await client.post(
-        f"/api/v1/rules/{rule['id']}/backfill",
-        json={"start": "2026-01-01T00:00:00Z", "end": "2027-01-01T00:00:00Z"},
-    )
+    res = await backfill_2026(client, rule["id"])
     assert res.json() == {"rule_id": rule["id"], "runs_scanned": 20, "runs_queued": 0}
     workers.flush()
     assert len(hook.requests) == 20
@@ -175,20 +183,8 @@ async def test_backfill_pages_through_runs_that_share_a_start_time(
         item["start_time"] = items[2]["start_time"]
     await post_runs(client, items)
     pid = await project_id(client)
-    rule = (
-        await client.post(
-            "/api/v1/rules",
-            json={
-                "project_id": pid,
-                "name": "late",
-                "actions": [{"type": "webhook", "url": hook.url}],
-            },
-        )
-    ).json()
-    res = await client.post(
-        f"/api/v1/rules/{rule['id']}/backfill",
-        json={"start": "2026-01-01T00:00:00Z", "end": "2027-01-01T00:00:00Z"},
-    )
+    rule = await webhook_rule(client, pid, hook, "late")
+    res = await backfill_2026(client, rule["id"])
     assert res.json() == {"rule_id": rule["id"], "runs_scanned": 11, "runs_queued": 11}
     workers.flush()
     assert sorted(b["run"]["id"] for b in hook.bodies()) == sorted(i["id"] for i in items)
