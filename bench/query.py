@@ -8,7 +8,10 @@ service layer (filter parsing, SQL, row-to-JSON views; no HTTP):
 - the second page of that list (keyset cursor);
 - a filtered list: kind + tag + latency;
 - the 10,000-run trace tree (full, serialized with orjson as GET /traces/{id} does; and light);
-- project statistics over the last 24 h in 1 h buckets (root runs).
+- project statistics over the last 24 h in 1 h buckets (root runs), and 7 days of all runs;
+- bulk reads, once each (``--skip-bulk`` leaves them out): exporting the project as OTLP/JSON
+  Lines (all runs; a filtered set; whole traces of the error roots) and walking 7 days of
+  root runs the way a rule backfill pages through them.
 
 Usage:
     python bench/query.py                               # SQLite, 1,000,000 runs
@@ -40,10 +43,11 @@ import sqlalchemy as sa
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
-from goldloop.services import auth, projects, run_queries
+from goldloop.services import auth, projects, run_queries, trace_export
 from goldloop.services.context import Principal, ServiceContext
 from goldloop.settings import load_settings
 from goldloop.store import migrate
+from goldloop.store import rules as rule_store
 from goldloop.store.database import Database
 from goldloop.store.schema import runs
 
@@ -163,12 +167,56 @@ def timed(fn: Callable[[], Any], repeat: int) -> dict[str, float]:
     }
 
 
+def bulk_reads(ctx: ServiceContext, who: Principal, project_id: str) -> dict[str, Any]:
+    """Each bulk read once: seconds, runs and runs/s (exports count the spans they wrote)."""
+    exports = {
+        "export: every run": {},
+        f"export: {FILTERED}": {"filter": FILTERED},
+        'export: whole traces of root and status = "error"': {
+            "filter": 'root and status = "error"',
+            "whole_traces": True,
+        },
+    }
+    results: dict[str, Any] = {}
+    for name, options in exports.items():
+        t0, n = time.perf_counter(), 0
+        for line in trace_export.export_project(ctx, who, project_id, **options):
+            n += line.count(b'"spanId":')  # one per span: these runs carry no span links
+        results[name] = _bulk_result(n, time.perf_counter() - t0)
+
+    t0, n = time.perf_counter(), 0
+    after = (NOW - 7 * DAY, 0)
+    while page := ctx.db.read(
+        lambda c: rule_store.runs_in_range(
+            c,
+            project_id,
+            start_us=NOW - 7 * DAY,
+            end_us=NOW,
+            root_only=True,
+            match=None,
+            after=after,  # noqa: B023 (called at once)
+            limit=500,
+        )
+    ):
+        n += len(page)
+        after = (page[-1]["start_time"], page[-1]["pk"])
+    results["backfill pages: 7 days of root runs"] = _bulk_result(n, time.perf_counter() - t0)
+    for name, r in results.items():
+        print(f"  {name:<58} {r['seconds']:>8.1f} s  {r['runs']:>9,} runs  {r['runs_per_s']:>9,}/s")
+    return results
+
+
+def _bulk_result(n: int, seconds: float) -> dict[str, Any]:
+    return {"seconds": round(seconds, 2), "runs": n, "runs_per_s": round(n / max(seconds, 1e-9))}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--runs", type=int, default=1_000_000)
     ap.add_argument("--db", default="bench/results/query-bench.db", help="SQLite file")
     ap.add_argument("--database-url", default="", help="PostgreSQL URL instead of SQLite")
     ap.add_argument("--repeat", type=int, default=30)
+    ap.add_argument("--skip-bulk", action="store_true", help="leave out exports and backfill")
     args = ap.parse_args()
 
     if args.database_url:
@@ -247,9 +295,12 @@ def main() -> None:
             flush=True,
         )
 
+    bulk = {} if args.skip_bulk else bulk_reads(ctx, who, pids[0])
+
     out = {
         "backend": db.dialect,
         "runs": have,
+        "bulk": bulk,
         "python": platform.python_version(),
         "sqlite": sqlite3.sqlite_version,
         "sqlalchemy": sa.__version__,
