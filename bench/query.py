@@ -35,6 +35,7 @@ import sys
 import time
 import uuid
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -186,17 +187,9 @@ def bulk_reads(ctx: ServiceContext, who: Principal, project_id: str) -> dict[str
 
     t0, n = time.perf_counter(), 0
     after = (NOW - 7 * DAY, 0)
+    window = {"start_us": NOW - 7 * DAY, "end_us": NOW, "root_only": True, "match": None}
     while page := ctx.db.read(
-        lambda c: rule_store.runs_in_range(
-            c,
-            project_id,
-            start_us=NOW - 7 * DAY,
-            end_us=NOW,
-            root_only=True,
-            match=None,
-            after=after,  # noqa: B023 (called at once)
-            limit=500,
-        )
+        partial(rule_store.runs_in_range, project_id=project_id, after=after, limit=500, **window)
     ):
         n += len(page)
         after = (page[-1]["start_time"], page[-1]["pk"])

@@ -59,8 +59,8 @@ def test_a_non_json_error_still_raises_api_error() -> None:
 def test_client_ingests_exports_and_imports(
     settings: Settings, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """``Client``: native ingestion in chunks, a filtered whole-trace export, and its import
-    into another project give the same runs (ids, fields) back."""
+    """``Client``: native ingestion in chunks, a filtered whole-trace export, the project
+    deleted, and the import give the same runs (ids, fields) back."""
     runs = [
         {"id": f"t{t}-{i}", "trace_id": f"t{t}-0", "parent_id": None if i == 0 else f"t{t}-0",
          "name": f"step {i}", "kind": "llm" if i else "chain", "start_time": T0 + 10 * t + i,

@@ -5,6 +5,8 @@ and small helpers.
 
 from __future__ import annotations
 
+import email.utils
+import time
 from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
@@ -12,6 +14,24 @@ from urllib.parse import quote
 import httpx
 
 Doc = dict[str, Any]
+
+
+def retry_after_s(resp: httpx.Response | None) -> float | None:
+    """Seconds a ``Retry-After`` header asks to wait (a number or an HTTP date), or None."""
+    if resp is None:
+        return None
+    raw = resp.headers.get("retry-after")
+    if not raw:
+        return None
+    try:
+        return max(0.0, float(raw))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(raw)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - time.time())
 
 
 def segment(value: str) -> str:

@@ -26,7 +26,7 @@ from typing import Any
 import httpx
 import orjson
 
-from goldloop._client_base import ClientPlumbing, Doc, error_of
+from goldloop._client_base import ClientPlumbing, Doc, error_of, retry_after_s
 from goldloop._client_base import segment as _p
 
 INGEST_CHUNK = 500  # runs per /runs/batch request
@@ -57,7 +57,8 @@ class RunsMixin(ClientPlumbing):
         for attempt in range(RETRIES_WHEN_FULL + 1):
             response = self._http.post(path, content=content, headers=dict(headers))
             if response.status_code == 503 and attempt < RETRIES_WHEN_FULL:
-                time.sleep(_retry_after(response))
+                asked = retry_after_s(response)
+                time.sleep(min(1.0 if asked is None else max(asked, 0.1), MAX_RETRY_AFTER_S))
                 continue
             if response.status_code >= 400:
                 raise error_of(response)
@@ -232,12 +233,3 @@ def _lines(chunks: Iterable[bytes]) -> Iterator[bytes]:
     tail = b"".join(parts)
     if tail.strip():
         yield tail
-
-
-def _retry_after(response: httpx.Response) -> float:
-    """Seconds to wait before retrying, from ``Retry-After`` (seconds; 1 if absent or a date)."""
-    try:
-        seconds = float(response.headers.get("retry-after", "1"))
-    except ValueError:
-        seconds = 1.0
-    return min(max(seconds, 0.1), MAX_RETRY_AFTER_S)

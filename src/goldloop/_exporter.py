@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import email.utils
 import gzip
 import logging
 import os
@@ -36,6 +35,7 @@ from typing import Any
 import httpx
 import orjson
 
+from goldloop._client_base import retry_after_s
 from goldloop._config import SDKConfig
 from goldloop._run import Run, now_us, snapshot
 from goldloop._version import __version__
@@ -106,23 +106,6 @@ class _AsyncTransportSender:
             self._loop.run_until_complete(self._client.aclose())
             self._loop.close()
             self._loop = None
-
-
-def _retry_after(resp: httpx.Response | None) -> float | None:
-    if resp is None:
-        return None
-    raw = resp.headers.get("retry-after")
-    if not raw:
-        return None
-    try:
-        return max(0.0, float(raw))
-    except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(raw)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, when.timestamp() - time.time())
 
 
 class BatchExporter:
@@ -420,7 +403,7 @@ class BatchExporter:
                 detail = resp.text[:300] if resp is not None else ""
                 self._note_error(f"server rejected {len(chunk)} runs: {reason} {detail}")
                 return
-            delay = _retry_after(resp)
+            delay = retry_after_s(resp)
             if delay is None:
                 delay = min(0.5 * 2**attempt, 10.0) * (0.5 + random.random() / 2)
             limit = min(give_up_at, self._deadline or give_up_at)

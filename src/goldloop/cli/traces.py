@@ -19,9 +19,8 @@ from typing import Any, BinaryIO
 import click
 import httpx
 
+from goldloop.cli.remote import http_options
 from goldloop.client import ApiError, Client
-
-DEFAULT_ENDPOINT = "http://127.0.0.1:8700"
 
 
 def _key(api_key: str | None, key_file: str) -> str:
@@ -38,26 +37,14 @@ def _client(endpoint: str, api_key: str | None, key_file: str) -> Client:
 
 
 def _connection(fn: Any) -> Any:
+    """The shared ``--endpoint``/``--api-key`` options, and ``--key-file`` for a local server."""
     fn = click.option(
         "--key-file",
         default=".goldloop/admin-key",
         show_default=True,
         help="Read the API key from this file when --api-key is not given.",
     )(fn)
-    fn = click.option(
-        "--api-key",
-        envvar="GOLDLOOP_API_KEY",
-        default=None,
-        help="API key of the workspace. [env GOLDLOOP_API_KEY]",
-    )(fn)
-    fn = click.option(
-        "--endpoint",
-        envvar="GOLDLOOP_ENDPOINT",
-        default=DEFAULT_ENDPOINT,
-        show_default=True,
-        help="Goldloop server URL. [env GOLDLOOP_ENDPOINT]",
-    )(fn)
-    return fn
+    return http_options(fn)
 
 
 @contextmanager
