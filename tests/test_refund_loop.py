@@ -111,6 +111,7 @@ async def test_a_corrected_production_run_becomes_a_versioned_test_case(
         "project_id": example["lineage"]["project_id"],
         "feedback_ids": [feedback["id"]],
         "correction_feedback_id": feedback["id"],
+        "correction_feedback_ids": [feedback["id"]],
         "outputs_from": "correction",
     }
     project = (await client.get(f"{API}/projects", params={"name": "agent-support"})).json()

@@ -333,7 +333,8 @@ class Client(RunsMixin, AutomationMixin, ExperimentsMixin):
         message: str | None = None,
     ) -> dict[str, Any]:
         """Turn runs into examples; with ``prefer_correction`` the reference outputs are the
-        latest feedback correction. Returns what was added and what was skipped (and why)."""
+        latest feedback correction, and a run already in the dataset takes a correction its
+        example has not taken yet. Returns what was added, updated and skipped (and why)."""
         body = {
             "run_ids": run_ids,
             "prefer_correction": prefer_correction,

@@ -2,8 +2,9 @@
 
 They register through the same ``rule_actions.handler`` decorator a new action type would use.
 Both are idempotent on the action: adding the same run to a dataset twice is reported as
-``already_added`` by the datasets service, and online scores are stored as feedback with an id
-derived from (rule, run, evaluator, key), so a replay rewrites nothing.
+``already_added`` by the datasets service (a later correction on a run already there updates its
+example once, and a replay finds that correction already taken), and online scores are stored
+as feedback with an id derived from (rule, run, evaluator, key), so a replay rewrites nothing.
 """
 
 from __future__ import annotations
@@ -64,6 +65,17 @@ def add_to_dataset(ctx: ServiceContext, rule: Row, action: Row, config: Row) -> 
             "dataset": config["dataset"],
             "example_id": added.example_id,
             "outputs_from": added.outputs_from,
+            "version": result.write.version,
+        }
+    if result.updated:
+        updated = result.updated[0]
+        return {
+            "dataset": config["dataset"],
+            "example_id": updated.example_id,
+            "outputs_from": "correction",
+            "updated": True,
+            "correction_feedback_id": updated.correction_feedback_id,
+            "previous_correction_feedback_id": updated.previous_correction_feedback_id,
             "version": result.write.version,
         }
     skipped = result.skipped[0]

@@ -62,6 +62,7 @@ def dataset_examples(
     as_of: str | None = None,
     after: str | None = None,
     added: str | None = None,
+    updated: str | None = None,
 ) -> Response:
     ctx = web.ctx_of(request)
     info = datasets.get(ctx, session.principal, ref)
@@ -81,6 +82,7 @@ def dataset_examples(
         if page.next_cursor
         else None,
         added=added,
+        updated=updated,
     )
 
 
@@ -168,11 +170,14 @@ def dataset_diff(
 def add_run_to_dataset(
     request: Request, run_id: str, session: web.SignedIn, form: web.Form
 ) -> Response:
-    """Add the run as an example; its reference output is the latest correction if any."""
+    """Add the run as an example; its reference output is the latest correction if any. A run
+    already in the dataset takes a correction its example has not taken yet (prefer
+    correction)."""
     ctx = web.ctx_of(request)
     who = session.principal
     run = run_queries.get_run(ctx, who, run_id)
     name = form.get("dataset", "").strip()
+    prefer = form.get("prefer_correction") == "on"
     try:
         if not name:
             raise InvalidInput("choose or name a dataset", details={"field": "dataset"})
@@ -185,7 +190,7 @@ def add_run_to_dataset(
             who,
             info.row.id,
             [run["id"]],
-            prefer_correction=form.get("prefer_correction") == "on",
+            prefer_correction=prefer,
             message=f"added run {run['id']} from the dashboard",
         )
     except (InvalidInput, Conflict) as exc:
@@ -194,11 +199,12 @@ def add_run_to_dataset(
         )
     if result.skipped:
         skipped = result.skipped[0]
-        why = (
-            "this run is already in the dataset"
-            if skipped.reason == "already_added"
-            else "an example with the same inputs is already in the dataset"
-        )
+        if skipped.reason != "already_added":
+            why = "an example with the same inputs is already in the dataset"
+        elif prefer:
+            why = "this run is already in the dataset, with no correction its example has not taken"
+        else:
+            why = "this run is already in the dataset"
         return render_trace(
             request,
             session,
@@ -206,6 +212,8 @@ def add_run_to_dataset(
             run["id"],
             dataset_problem=f"Not added: {why} (example {skipped.example_id}).",
         )
+    if result.updated:
+        return web.redirect(web.query(_base(info), {"updated": result.updated[0].example_id}))
     return web.redirect(
         web.query(_base(info), {"added": result.added[0].example_id if result.added else None})
     )

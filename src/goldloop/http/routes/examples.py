@@ -214,7 +214,8 @@ class RunsIn(BaseModel):
     run_ids: list[str] = Field(description="Runs to turn into examples (in this order).")
     prefer_correction: bool = Field(
         default=False,
-        description="Reference outputs from the latest feedback correction, when there is one.",
+        description="Reference outputs from the latest feedback correction, when there is one; "
+        "a run already in the dataset takes a correction its example has not taken yet.",
     )
     allow_duplicates: bool = Field(
         default=False, description="Add runs whose inputs equal an existing example's too."
@@ -230,9 +231,21 @@ class RunAddedOut(BaseModel):
     outputs_from: str
 
 
+class RunUpdatedOut(BaseModel):
+    run_id: str
+    example_id: str = Field(description="The example of the run, now at the new version.")
+    correction_feedback_id: str = Field(description="The correction its outputs come from now.")
+    previous_correction_feedback_id: str | None = Field(
+        description="The correction they came from before (null: from the run)."
+    )
+
+
 class RunSkippedOut(BaseModel):
     run_id: str
-    reason: str = Field(description="already_added or duplicate_inputs")
+    reason: str = Field(
+        description="already_added (in the dataset, and no correction it has not taken) "
+        "or duplicate_inputs"
+    )
     example_id: str = Field(description="The example already there.")
 
 
@@ -241,6 +254,9 @@ class RunsOut(BaseModel):
     version: int
     changed: bool
     added: list[RunAddedOut]
+    updated: list[RunUpdatedOut] = Field(
+        description="Runs already in the dataset whose example took a later correction."
+    )
     skipped: list[RunSkippedOut]
 
 
@@ -248,8 +264,10 @@ class RunsOut(BaseModel):
 def add_runs(dataset: str, body: RunsIn, ctx: Ctx, who: Who) -> RunsOut:
     """Add runs as examples (one new version): inputs from the run, reference outputs from the
     latest correction (`prefer_correction`) or the run's outputs; lineage to run, trace and
-    feedback. A run already in the dataset, or (unless `allow_duplicates`) one whose inputs equal
-    an existing example's, is skipped and reported."""
+    feedback. A run already in the dataset is skipped and reported, unless `prefer_correction`
+    and it has a correction its example has not taken yet (and that differs from the reference):
+    then that example's outputs become the correction, in the same new version. A run whose
+    inputs equal an existing example's is skipped unless `allow_duplicates`."""
     r = runs_svc.add_runs(
         ctx,
         who,
@@ -268,6 +286,15 @@ def add_runs(dataset: str, body: RunsIn, ctx: Ctx, who: Who) -> RunsOut:
         added=[
             RunAddedOut(run_id=a.run_id, example_id=a.example_id, outputs_from=a.outputs_from)
             for a in r.added
+        ],
+        updated=[
+            RunUpdatedOut(
+                run_id=u.run_id,
+                example_id=u.example_id,
+                correction_feedback_id=u.correction_feedback_id,
+                previous_correction_feedback_id=u.previous_correction_feedback_id,
+            )
+            for u in r.updated
         ],
         skipped=[
             RunSkippedOut(run_id=s.run_id, reason=s.reason, example_id=s.example_id)
