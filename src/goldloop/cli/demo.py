@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import shutil
 import signal
+import socket
 import sys
 import tempfile
 import threading
@@ -10,9 +12,45 @@ from pathlib import Path
 
 import click
 
+from goldloop.cli.ports import PortInUse, listen_socket
+
+HOST = "127.0.0.1"
+DEFAULT_PORT = 8700
+
+
+def _bind(port: int | None, explicit: bool) -> socket.socket:
+    """The demo's listening socket: ``--port`` as given (0 = any free one); else GOLDLOOP_PORT's
+    or 8700, and a free one when that is taken (`goldloop serve` may be holding it)."""
+    if port is not None and explicit:
+        try:
+            return listen_socket(HOST, port)
+        except PortInUse as exc:
+            raise click.ClickException(
+                f"{exc.strerror}; stop it, or give the demo another port: --port N "
+                "(--port 0 picks a free one)"
+            ) from None
+    wanted = DEFAULT_PORT if port is None else port
+    try:
+        return listen_socket(HOST, wanted)
+    except PortInUse as exc:
+        sock = listen_socket(HOST, 0)
+        click.echo(
+            f"{exc.strerror}, so the demo listens on port {sock.getsockname()[1]} instead "
+            "(--port N chooses one)."
+        )
+        return sock
+
 
 @click.command()
-@click.option("--port", default=8700, show_default=True, help="Port (0 = any free port).")
+@click.option(
+    "--port",
+    default=None,
+    type=click.IntRange(0, 65535),
+    envvar="GOLDLOOP_PORT",
+    help="Port of the demo's server; 0 = any free port. Without --port: 8700 (or "
+    "GOLDLOOP_PORT), else a free port when that one is taken, e.g. by `goldloop serve`. "
+    "[env GOLDLOOP_PORT]",
+)
 @click.option(
     "--data-dir",
     default=None,
@@ -43,7 +81,7 @@ import click
     help="Model name for --llm-base-url. [env GOLDLOOP_DEMO_LLM_MODEL]",
 )
 def demo(
-    port: int,
+    port: int | None,
     data_dir: Path | None,
     seed: int,
     exit_after: bool,
@@ -68,28 +106,45 @@ def demo(
     else:
         agent.use_chat_model(None)
 
+    if data_dir is not None and (data_dir / "demo.json").exists():
+        raise click.UsageError(f"{data_dir} already holds a demo; give a new --data-dir")
+    # Bound before anything is created: a taken port leaves nothing behind.
+    given = click.get_current_context().get_parameter_source("port")
+    sock = _bind(port, given == click.core.ParameterSource.COMMANDLINE)
+    temporary = data_dir is None
     if data_dir is None:
         data_dir = Path(tempfile.mkdtemp(prefix="goldloop-demo-"))
-    if (data_dir / "demo.json").exists():
-        raise click.UsageError(f"{data_dir} already holds a demo; give a new --data-dir")
-    opts = DemoOptions(data_dir=data_dir, port=port, seed=seed, timeout_s=timeout)
-    server = EmbeddedServer(demo_settings(opts))
+    opts = DemoOptions(
+        data_dir=data_dir, port=int(sock.getsockname()[1]), seed=seed, timeout_s=timeout
+    )
+    try:
+        server = EmbeddedServer(demo_settings(opts), sock)
+    except BaseException:
+        sock.close()
+        if temporary:
+            shutil.rmtree(data_dir, ignore_errors=True)
+        raise
     pager = WebhookReceiver()
 
     def say(text: str) -> None:
         click.echo(f"\n{text}")
 
-    click.echo(f"Goldloop demo: embedded server with SQLite in {data_dir}")
+    click.echo(
+        f"Goldloop demo: embedded server with SQLite in {data_dir} (its own data and admin key, "
+        f"in {data_dir / 'admin-key'}; not those of a `goldloop serve`)"
+    )
     model = agent.chat_model()
     if model is not None:
         click.echo(f"The agent's replies are worded by {model.model} at {model.base_url}")
     pager.start()
     player: Demo | None = None
+    closed = False
     try:
         server.start(timeout)
         click.echo(f"Server and workers up on {server.base_url}")
         player = Demo(opts, server, pager, say)
         player.play()
+        closed = True
         click.echo(f"\nThe loop is closed. Outcomes: {data_dir / 'demo.json'}")
         if not exit_after:
             click.echo(f"Dashboard: {server.base_url}/  (Ctrl-C to stop)")
@@ -109,3 +164,5 @@ def demo(
             player.close()
         server.stop()
         pager.stop()
+        if temporary and not closed:  # nothing to look at, and it holds an admin key
+            shutil.rmtree(data_dir, ignore_errors=True)

@@ -4,6 +4,7 @@ receiver the alert is sent to."""
 from __future__ import annotations
 
 import json
+import socket
 import threading
 import time
 from dataclasses import dataclass, field
@@ -23,8 +24,11 @@ class DemoError(Exception):
 class EmbeddedServer:
     """`goldloop serve` in this process: API, dashboard and workers on 127.0.0.1."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, sock: socket.socket | None = None) -> None:
+        """``sock``: a bound socket to serve on (see ``goldloop.cli.ports``), else bind
+        ``settings.host:settings.port`` when started."""
         self.settings = settings
+        self._sock = sock
         config = uvicorn.Config(
             create_app(settings),
             host=settings.host,
@@ -34,8 +38,11 @@ class EmbeddedServer:
             server_header=False,
         )
         self._server = uvicorn.Server(config)
-        self._thread = threading.Thread(target=self._server.run, name="goldloop-demo-server")
-        self.port = settings.port
+        self._thread = threading.Thread(target=self._run, name="goldloop-demo-server")
+        self.port = settings.port if sock is None else int(sock.getsockname()[1])
+
+    def _run(self) -> None:
+        self._server.run(sockets=None if self._sock is None else [self._sock])
 
     @property
     def base_url(self) -> str:
@@ -48,7 +55,7 @@ class EmbeddedServer:
             if not self._thread.is_alive():
                 raise DemoError(
                     f"the server did not start on {self.settings.host}:{self.port} "
-                    "(is the port in use? --port 0 picks a free one)"
+                    "(its error is printed above)"
                 )
             if time.monotonic() > deadline:
                 raise DemoError(f"the server did not start within {timeout_s:.0f} s")
@@ -59,7 +66,10 @@ class EmbeddedServer:
 
     def stop(self) -> None:
         self._server.should_exit = True
-        self._thread.join(self.settings.shutdown_timeout_s + 10)
+        if self._thread.is_alive():
+            self._thread.join(self.settings.shutdown_timeout_s + 10)
+        if self._sock is not None:
+            self._sock.close()
 
 
 @dataclass

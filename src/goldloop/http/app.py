@@ -16,6 +16,7 @@ from goldloop.domain.clock import Clock, system_clock
 from goldloop.http import dashboard, errors, langsmith
 from goldloop.http.deps import get_principal
 from goldloop.http.ingest_gate import IngestGateMiddleware, ingest_paths
+from goldloop.http.langsmith.misrouted import MisroutedLangSmithMiddleware
 from goldloop.http.limits import BodyLimitMiddleware
 from goldloop.http.routes import (
     alerts,
@@ -120,6 +121,7 @@ def create_app(settings: Settings, *, clock: Clock = system_clock) -> FastAPI:
         max_inflight=settings.ingest_max_inflight,
         paths=ingest_paths(settings.otlp_path_prefix),
     )
+    app.add_middleware(MisroutedLangSmithMiddleware)  # the LangSmith SDK without /langsmith
 
     @app.get("/healthz", tags=["health"])
     def healthz() -> dict[str, str]:
@@ -164,8 +166,8 @@ def start(ctx: ServiceContext) -> None:
 def announce_bootstrap_key(secret: str, path: str) -> None:
     # Printed to the terminal once, deliberately not logged: log files must never hold secrets.
     print(
-        "\nGoldloop: created the default workspace and its admin API key (shown only now):\n"
-        f"    {secret}\n"
-        f"It is also saved in {path} (mode 0600).\n",
+        "\nGoldloop: created the default workspace and its admin API key, saved in "
+        f"{path} (mode 0600); this is the only time it is printed:\n"
+        f"    {secret}\n",
         flush=True,
     )
