@@ -12,6 +12,7 @@ def reset_sdk(timeout: float = 5.0) -> None:
     with _setup._lock:
         _setup._config = None
         _setup._exporter = None
+        _setup._told_tracing_off = False
     _tracing._set_sink(None)
     _tracing._ENABLED = True
     _tracing._capture_defaults(True, True)

@@ -111,6 +111,9 @@ class SDKConfig:
     transport: httpx.BaseTransport | httpx.AsyncBaseTransport | None = field(
         default=None, repr=False
     )
+    # What chose ``endpoint`` ("configure(endpoint=...)", "GOLDLOOP_ENDPOINT" or "the default"),
+    # for the messages that name the server the SDK could not reach.
+    endpoint_source: str = "the default"
 
     def __repr__(self) -> str:  # never show the key
         key = "set" if self.api_key else "unset"
@@ -169,6 +172,10 @@ def load_config(
     )
     if unknown:
         raise ConfigError(f"unknown configure() option(s): {', '.join(sorted(unknown))}")
+    if overrides.get("endpoint") is not None:
+        values["endpoint_source"] = "configure(endpoint=...)"
+    elif "endpoint" in values:
+        values["endpoint_source"] = "GOLDLOOP_ENDPOINT"
     config = SDKConfig(**values)
     if config.batch_size > config.queue_size:
         raise ConfigError("batch_size must not exceed queue_size")

@@ -389,6 +389,11 @@ class BatchExporter:
                 reason = f"HTTP {status}"
             except (TimeoutError, httpx.HTTPError, OSError) as exc:
                 status, reason = None, f"{type(exc).__name__}: {exc}"
+                if isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout | OSError):
+                    reason = (
+                        f"cannot reach {self.config.endpoint} (endpoint from "
+                        f"{self.config.endpoint_source}; is the server running there?): {reason}"
+                    )
             if status is not None and 200 <= status < 300:
                 self._counters["exported"] += len(chunk)
                 self._counters["batches"] += 1

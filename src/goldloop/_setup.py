@@ -22,6 +22,7 @@ _lock = threading.RLock()
 _exporter: BatchExporter | None = None
 _config: SDKConfig | None = None
 _atexit_registered = False
+_told_tracing_off = False
 
 
 def configure(
@@ -97,6 +98,28 @@ def configure_from_env() -> None:
         _install(config)
 
 
+def _tracing_off_notice(config: SDKConfig) -> None:
+    """Once per process: a server is configured but tracing is off, so nothing will be sent."""
+    global _told_tracing_off
+    if config.tracing or _told_tracing_off:
+        return
+    configured = [
+        name
+        for name, given in (
+            (f"endpoint {config.endpoint}", config.endpoint_source != "the default"),
+            ("an API key", config.api_key is not None),
+        )
+        if given
+    ]
+    if configured:
+        _told_tracing_off = True
+        log.warning(
+            "goldloop: tracing is off, so nothing is sent (%s configured, but GOLDLOOP_TRACING "
+            "is not true): set GOLDLOOP_TRACING=true or call goldloop.configure(tracing=True)",
+            " and ".join(configured),
+        )
+
+
 def _install(config: SDKConfig, **exporter_args: Any) -> None:
     global _exporter, _config, _atexit_registered
     with _lock:
@@ -114,6 +137,7 @@ def _install(config: SDKConfig, **exporter_args: Any) -> None:
             _exporter = exporter
             _tracing._capture_defaults(config.capture_inputs, config.capture_outputs)
             _tracing._set_sink(exporter)
+        _tracing_off_notice(config)
         if not _atexit_registered:
             atexit.register(_at_exit)
             _atexit_registered = True
@@ -139,11 +163,18 @@ def shutdown(timeout: float | None = None) -> bool:
 
 def exporter_stats() -> dict[str, Any]:
     """Counters of the exporter: enqueued, exported, dropped_* (by cause), retries, queue_depth…
-
-    Empty when tracing is off.
-    """
+    with ``tracing: True``; when tracing is off, ``tracing: False`` and ``reason``, why."""
     exporter = _exporter
-    return {} if exporter is None else exporter.stats()
+    if exporter is not None:
+        return {"tracing": True, **exporter.stats()}
+    config = _config
+    if config is None:
+        reason = "not configured yet: the first traced call reads GOLDLOOP_* (GOLDLOOP_TRACING)"
+    elif config.tracing:
+        reason = "shut down: goldloop.shutdown() was called (configure() starts it again)"
+    else:
+        reason = "GOLDLOOP_TRACING is not true (or configure(tracing=False) was called)"
+    return {"tracing": False, "reason": reason}
 
 
 def current_config() -> SDKConfig | None:

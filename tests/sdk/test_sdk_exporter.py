@@ -134,6 +134,10 @@ def test_server_down_changes_nothing_for_the_app(fresh_sdk: None) -> None:
     assert stats["dropped_failed"] == 6
     assert stats["exported"] == 0
     assert "ConnectError" in (stats["last_error"] or "")
+    # Issue 26 (5): the message names the URL it tried and the setting that chose it.
+    assert f"cannot reach http://127.0.0.1:{port} (endpoint from configure(endpoint=...)" in (
+        stats["last_error"] or ""
+    )
 
 
 def test_slow_server_never_blocks_traced_calls(recorder: RecordingServer) -> None:
@@ -210,7 +214,7 @@ def test_shutdown_has_a_deadline_and_later_runs_are_counted(recorder: RecordingS
     assert add(2, 2) == 4  # tracing is off after shutdown; the call is untouched
     exporter.on_end(Run("late", "chain", "t" * 32, None, None, None, None, None, None, None))
     assert exporter.stats()["dropped_after_shutdown"] == 1
-    assert goldloop.exporter_stats() == {}
+    assert goldloop.exporter_stats()["tracing"] is False
 
 
 def test_unknown_and_bad_options_say_what_is_wrong(fresh_sdk: None) -> None:
@@ -293,7 +297,105 @@ def test_fork_gives_the_child_its_own_exporter(recorder: RecordingServer) -> Non
     assert sent == ["child", "parent-after-fork", "parent-before-fork"]
 
 
-def test_stats_are_empty_when_off(fresh_sdk: None) -> None:
+def test_stats_say_tracing_is_off(fresh_sdk: None) -> None:
+    assert goldloop.exporter_stats() == {
+        "tracing": False,
+        "reason": "not configured yet: the first traced call reads GOLDLOOP_* (GOLDLOOP_TRACING)",
+    }
     goldloop.configure(tracing=False)
     stats: dict[str, Any] = goldloop.exporter_stats()
-    assert stats == {}
+    assert stats == {
+        "tracing": False,
+        "reason": "GOLDLOOP_TRACING is not true (or configure(tracing=False) was called)",
+    }
+
+
+def test_server_down_names_the_url_and_the_variable_in_the_log(fresh_sdk: None) -> None:
+    """Issue 26 (5): the exporter's one log line says which URL, and that GOLDLOOP_ENDPOINT (or
+    the default) chose it."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    code = """
+        import goldloop
+
+        @goldloop.traced
+        def f(x):
+            return x
+
+        f(1)
+        goldloop.flush(30)
+    """
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GOLDLOOP_")}
+    off_quickly = {  # tracing on, and a batch given up after 0.1 s
+        "GOLDLOOP_TRACING": "true",
+        "GOLDLOOP_EXPORT_RETRY_S": "0.1",
+    }
+    for extra, source in (
+        ({"GOLDLOOP_ENDPOINT": f"http://127.0.0.1:{port}"}, "GOLDLOOP_ENDPOINT"),
+        ({}, "the default"),
+    ):
+        done = subprocess.run(
+            [sys.executable, "-c", textwrap.dedent(code)],
+            capture_output=True,
+            text=True,
+            env={**env, **extra, **off_quickly, "PYTHONPATH": SRC},
+            timeout=60,
+        )
+        assert done.returncode == 0, done.stderr
+        url = extra.get("GOLDLOOP_ENDPOINT", "http://127.0.0.1:8700")
+        if source == "the default" and "cannot reach" not in done.stderr:
+            continue  # something answers on 8700 on this machine: nothing to say
+        assert f"cannot reach {url} (endpoint from {source}; is the server running there?)" in (
+            done.stderr
+        ), done.stderr
+
+
+def test_tracing_off_with_a_server_configured_says_so_once(fresh_sdk: None) -> None:
+    """Issue 26 (3): GOLDLOOP_ENDPOINT/GOLDLOOP_API_KEY set but GOLDLOOP_TRACING not: one log line
+    at the first traced call, and exporter_stats() says tracing is off."""
+    code = """
+        import goldloop
+
+        @goldloop.traced
+        def f(x):
+            return x
+
+        print("before the first call", flush=True)
+        f(1)
+        f(2)
+        print(goldloop.exporter_stats())
+        print("flushed", goldloop.flush())
+    """
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GOLDLOOP_")}
+    done = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code)],
+        capture_output=True,
+        text=True,
+        env={
+            **env,
+            "PYTHONPATH": SRC,
+            "GOLDLOOP_ENDPOINT": "http://127.0.0.1:1",
+            "GOLDLOOP_API_KEY": "gl_x",
+        },
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    lines = [line for line in done.stderr.splitlines() if "tracing is off" in line]
+    assert lines == [
+        "goldloop: tracing is off, so nothing is sent (endpoint http://127.0.0.1:1 and an API "
+        "key configured, but GOLDLOOP_TRACING is not true): set GOLDLOOP_TRACING=true or call "
+        "goldloop.configure(tracing=True)"
+    ]
+    assert "'tracing': False" in done.stdout
+    assert "GOLDLOOP_TRACING is not true" in done.stdout
+
+    quiet = subprocess.run(  # nothing configured at all: nothing to say
+        [sys.executable, "-c", textwrap.dedent(code)],
+        capture_output=True,
+        text=True,
+        env={**env, "PYTHONPATH": SRC},
+        timeout=60,
+    )
+    assert quiet.returncode == 0, quiet.stderr
+    assert "tracing is off" not in quiet.stderr
