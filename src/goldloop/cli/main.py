@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import functools
 import gc
+import os
 import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, TypeVar
 
 import click
@@ -42,6 +44,34 @@ def _settings(**overrides: Any) -> Settings:
         return load_settings(overrides)
     except SettingsError as exc:
         raise click.UsageError(str(exc)) from None
+
+
+def _existing_database(settings: Settings, data_dir_option: str | None) -> Settings:
+    """``settings`` when its database exists; else an error saying which data directory was
+    looked at, what chose it, and how to point the command at another. Commands that only read
+    or change what is there must not leave an empty database behind in the wrong folder."""
+    url = settings.effective_database_url
+    if not url.startswith("sqlite:"):
+        return settings  # a server database: connecting says whether it is there
+    path = Path(url.split(":///", 1)[1]) if ":///" in url else None
+    if path is None or path.is_file():
+        return settings
+    if settings.database_url:
+        raise click.ClickException(
+            f"no Goldloop database at {path} (from --database-url or GOLDLOOP_DATABASE_URL)"
+        )
+    if data_dir_option is not None:
+        source = "--data-dir"
+    elif "GOLDLOOP_DATA_DIR" in os.environ:
+        source = "GOLDLOOP_DATA_DIR"
+    else:
+        source = "the default, ./.goldloop in the current folder"
+    raise click.ClickException(
+        f"no Goldloop database in {settings.data_dir.resolve()} (the data directory, from "
+        f"{source}). Run the command in the folder where `goldloop serve` runs, or point it at "
+        "the server's data directory with --data-dir DIR or GOLDLOOP_DATA_DIR=DIR "
+        "(`goldloop db upgrade` creates a new database)."
+    )
 
 
 def friendly_errors(fn: F) -> F:
@@ -194,7 +224,7 @@ def db_current(data_dir: str | None, database_url: str | None) -> None:
     from goldloop.store import migrate
     from goldloop.store.database import create_engine
 
-    settings = _settings(data_dir=data_dir, database_url=database_url)
+    settings = _existing_database(_settings(data_dir=data_dir, database_url=database_url), data_dir)
     engine = create_engine(settings.effective_database_url)
     try:
         click.echo(f"applied: {migrate.current_revision(engine) or 'none'}")
@@ -206,6 +236,10 @@ def db_current(data_dir: str | None, database_url: str | None) -> None:
 @cli.group()
 def keys() -> None:
     """API keys (run on the server's machine: talks to the database directly)."""
+
+
+def _stored(data_dir: str | None, database_url: str | None) -> Settings:
+    return _existing_database(_settings(data_dir=data_dir, database_url=database_url), data_dir)
 
 
 def _open_ctx(settings: Settings) -> Any:
@@ -239,7 +273,7 @@ def keys_create(
     from goldloop.domain.errors import NotFound
     from goldloop.services import auth
 
-    ctx = _open_ctx(_settings(data_dir=data_dir, database_url=database_url))
+    ctx = _open_ctx(_stored(data_dir, database_url))
     try:
         try:
             ws = auth.workspace_by_name(ctx, workspace)
@@ -263,7 +297,7 @@ def keys_list(data_dir: str | None, database_url: str | None, workspace: str | N
     from goldloop.services import auth
     from goldloop.store.tenancy import list_workspaces
 
-    ctx = _open_ctx(_settings(data_dir=data_dir, database_url=database_url))
+    ctx = _open_ctx(_stored(data_dir, database_url))
     try:
         names = {w.id: w.name for w in ctx.db.read(list_workspaces)}
         ws_id = auth.workspace_by_name(ctx, workspace).id if workspace else None
@@ -287,7 +321,7 @@ def keys_revoke(data_dir: str | None, database_url: str | None, key_id: str) -> 
     """Revoke the key with this id (see `goldloop keys list`)."""
     from goldloop.services import auth
 
-    ctx = _open_ctx(_settings(data_dir=data_dir, database_url=database_url))
+    ctx = _open_ctx(_stored(data_dir, database_url))
     try:
         auth.revoke_key(ctx, key_id)
     finally:
