@@ -13,38 +13,25 @@ import sys
 import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
-from pathlib import Path
-from typing import Any, BinaryIO
+from typing import BinaryIO
 
 import click
 import httpx
 
-from goldloop.cli.remote import http_options
+from goldloop.cli.groups import Group
+from goldloop.cli.remote import (
+    http_options,
+    missing_key,
+    refused_key,
+    unreachable,
+)
 from goldloop.client import ApiError, Client
 
 
-def _key(api_key: str | None, key_file: str) -> str:
-    if api_key:
-        return api_key
-    path = Path(key_file)
-    if path.is_file():
-        return path.read_text().strip()
-    raise click.UsageError(f"give --api-key (no key file at {path})")
-
-
-def _client(endpoint: str, api_key: str | None, key_file: str) -> Client:
-    return Client(endpoint, _key(api_key, key_file), timeout=300)
-
-
-def _connection(fn: Any) -> Any:
-    """The shared ``--endpoint``/``--api-key`` options, and ``--key-file`` for a local server."""
-    fn = click.option(
-        "--key-file",
-        default=".goldloop/admin-key",
-        show_default=True,
-        help="Read the API key from this file when --api-key is not given.",
-    )(fn)
-    return http_options(fn)
+def _client(endpoint: str, api_key: str | None) -> Client:
+    if api_key is None:
+        raise click.UsageError(missing_key())
+    return Client(endpoint, api_key, timeout=300)
 
 
 @contextmanager
@@ -54,7 +41,11 @@ def _failures(verb: str, progress: Callable[[], str] | None = None) -> Iterator[
         yield
     except ApiError as exc:
         where = f" ({progress()})" if progress else ""
-        raise click.ClickException(f"{verb} failed{where}: {exc.status}: {exc.message}") from None
+        message = refused_key(exc) if exc.status == 401 else exc.message
+        raise click.ClickException(f"{verb} failed{where}: {exc.status}: {message}") from None
+    except httpx.TransportError as exc:
+        where = f" ({progress()})" if progress else ""
+        raise click.ClickException(f"{verb} failed{where}: {unreachable(exc)}") from None
     except httpx.HTTPError as exc:
         where = f" ({progress()})" if progress else ""
         raise click.ClickException(f"{verb} failed{where}: {exc}") from None
@@ -75,13 +66,13 @@ def _counted(lines: Iterable[bytes], verb: str) -> Iterator[bytes]:
         click.echo("\r\033[K", err=True, nl=False)
 
 
-@click.group()
+@click.group(cls=Group)
 def traces() -> None:
     """Export and import traces as OTLP/JSON Lines (talks to a running server)."""
 
 
 @traces.command("export")
-@_connection
+@http_options
 @click.option("--project", required=True, help="Project name (or id).")
 @click.option(
     "--filter",
@@ -102,7 +93,6 @@ def traces() -> None:
 def export_cmd(
     endpoint: str,
     api_key: str | None,
-    key_file: str,
     project: str,
     filter_: str | None,
     whole_traces: bool,
@@ -111,7 +101,7 @@ def export_cmd(
     """Write the runs of PROJECT (or a filtered set) as OTLP/JSON Lines (GenAI attribute
     names). An unknown project or an invalid filter fails before the file is created."""
     lines = 0
-    with _client(endpoint, api_key, key_file) as client:
+    with _client(endpoint, api_key) as client:
         stream = client.export_traces(project, filter=filter_, whole_traces=whole_traces)
         with _failures("export"):
             first = next(stream, None)  # the server's verdict on the project and the filter
@@ -130,16 +120,14 @@ def export_cmd(
 
 
 @traces.command("import")
-@_connection
+@http_options
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, allow_dash=True))
 @click.option(
     "--project",
     default=None,
     help="Project to import into (default: the one each line names in service.name).",
 )
-def import_cmd(
-    endpoint: str, api_key: str | None, key_file: str, file: str, project: str | None
-) -> None:
+def import_cmd(endpoint: str, api_key: str | None, file: str, project: str | None) -> None:
     """Load an OTLP/JSON Lines file (e.g. from `goldloop traces export`) into the server."""
     source = sys.stdin.buffer if file == "-" else open(file, "rb")  # noqa: SIM115
     sent = 0
@@ -152,7 +140,7 @@ def import_cmd(
 
     try:
         with (
-            _client(endpoint, api_key, key_file) as client,
+            _client(endpoint, api_key) as client,
             _failures("import", lambda: f"after {sent} batches were stored"),
         ):
             result = client.import_traces(counted(), project=project)
