@@ -7,6 +7,7 @@ from typing import Any
 
 import click
 
+from goldloop.cli.groups import Group
 from goldloop.cli.remote import api_errors, http_options
 from goldloop.client import Client
 
@@ -15,7 +16,7 @@ def _show(doc: Any) -> None:
     click.echo(json.dumps(doc, indent=2, sort_keys=True))
 
 
-@click.group()
+@click.group(cls=Group)
 def rules() -> None:
     """Automation rules: create, list, enable/disable, delete, history, backfill."""
 
@@ -140,7 +141,7 @@ def rules_backfill(endpoint: str, api_key: str | None, rule_id: str, start: str,
     click.echo(f"scanned {res['runs_scanned']} runs, queued {res['runs_queued']}")
 
 
-@click.group()
+@click.group(cls=Group)
 def alerts() -> None:
     """Alert rules: list, events, acknowledge."""
 

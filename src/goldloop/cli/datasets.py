@@ -7,12 +7,13 @@ from pathlib import Path
 
 import click
 
+from goldloop.cli.groups import Group
 from goldloop.cli.remote import api_errors, http_options
 from goldloop.client import ApiError, Client
 from goldloop.domain.example_formats import FORMATS, format_for_filename
 
 
-@click.group()
+@click.group(cls=Group)
 def datasets() -> None:
     """Golden datasets on a running server: list, export, import."""
 

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 import click
 import orjson
 
+from goldloop.cli.groups import Group
 from goldloop.cli.remote import api_errors, http_options
 from goldloop.client import Client
 
@@ -65,7 +66,7 @@ def _dataset(e: dict[str, Any]) -> str:
     return f"{name}@v{e['dataset_version']}" if e["dataset_version"] is not None else name
 
 
-@click.group()
+@click.group(cls=Group)
 def experiments() -> None:
     """Experiments on a running server: list, show, tag baselines."""
 
@@ -126,7 +127,7 @@ def show_cmd(experiment: str, as_json: bool, endpoint: str, api_key: str | None)
 @http_options
 @api_errors
 def tag_cmd(experiment: str, tag: str, endpoint: str, api_key: str | None) -> None:
-    """Tag EXPERIMENT (e.g. `main`); the tag leaves the dataset's experiment that had it."""
+    """Tag EXPERIMENT with TAG, such as `main`; the tag leaves the experiment that had it."""
     with Client(endpoint, api_key) as client:
         moved = client.tag_experiment(experiment, tag)
     name = moved["experiment"]["name"]

@@ -16,6 +16,7 @@ from goldloop import _malloc
 from goldloop._version import __version__
 from goldloop.cli import automation
 from goldloop.cli.datasets import datasets as dataset_commands
+from goldloop.cli.groups import Group
 from goldloop.domain.clock import to_iso
 from goldloop.domain.errors import GoldloopError
 from goldloop.settings import Settings, SettingsError, load_settings, settings_markdown
@@ -88,7 +89,7 @@ def friendly_errors(fn: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=Group, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="goldloop")
 def cli() -> None:
     """Goldloop: traces -> feedback -> golden datasets -> experiments -> online evals -> alerts."""
@@ -193,7 +194,7 @@ def worker(data_dir: str | None, database_url: str | None, log_level: str | None
     ctx.db.close(settings.shutdown_timeout_s)
 
 
-@cli.group()
+@cli.group(cls=Group)
 def db() -> None:
     """Database schema management."""
 
@@ -233,7 +234,7 @@ def db_current(data_dir: str | None, database_url: str | None) -> None:
     click.echo(f"latest:  {migrate.head_revision()}")
 
 
-@cli.group()
+@cli.group(cls=Group)
 def keys() -> None:
     """API keys (run on the server's machine: talks to the database directly)."""
 

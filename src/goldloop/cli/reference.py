@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import click
 
+from goldloop.cli.groups import Group
+
 
 def _usage(cmd: click.Command, path: str) -> str:
     ctx = click.Context(cmd, info_name=path)
@@ -55,7 +57,7 @@ def cli_markdown(root: click.Command) -> str:
     return "\n".join(lines).rstrip() + "\n"
 
 
-@click.group()
+@click.group(cls=Group)
 def reference() -> None:
     """Print the generated reference pages (docs/cli.md, docs/api-reference.md)."""
 
