@@ -459,6 +459,9 @@ alert_rules = sa.Table(
     sa.Column("last_resolved_at", sa.BigInteger, nullable=True),
     sa.Column("acknowledged_at", sa.BigInteger, nullable=True),
     sa.Column("acknowledged_by", sa.String(200), nullable=True),
+    # a change condition's detector between evaluations (domain.alert_detector.DetectorState);
+    # also when a firing threshold came back. NULL: start afresh.
+    sa.Column("detector_state", JSONDoc, nullable=True),
     sa.Column("created_at", sa.BigInteger, nullable=False),
     sa.Column("updated_at", sa.BigInteger, nullable=False),
     sa.Index("ix_alert_rules_workspace", "workspace_id"),
