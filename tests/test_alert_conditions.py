@@ -4,75 +4,28 @@ import dataclasses
 
 import pytest
 
+from goldloop.domain.alert_detector import DetectorState
 from goldloop.domain.alerts import (
+    AlertState,
     Condition,
-    Evaluation,
     MetricSpec,
+    Step,
+    Transition,
     WindowStats,
     evaluate,
-    next_state,
+    step_threshold,
     validate,
 )
 from goldloop.domain.errors import InvalidInput
 from goldloop.domain.notifications import AlertNotice, body_for
-from goldloop.domain.significance import Moments
 
-PASS = MetricSpec("feedback_pass_rate", key="refund_policy_correct")
-DROP = Condition("change", alpha=0.01, min_samples=30)
-
-
-def rate(successes: int, n: int) -> WindowStats:
-    return WindowStats(n=n, value=successes / n if n else None, successes=successes)
-
-
-def test_a_real_drop_fires_with_its_numbers() -> None:
-    ev = evaluate(PASS, DROP, rate(70, 100), rate(570, 600))
-    assert ev.firing
-    assert ev.decided
-    assert ev.p_value is not None
-    assert ev.p_value < 1e-6
-    assert ev.numbers()["baseline"] == pytest.approx(0.95)
-    assert "significant drop" in ev.reason
-
-
-def test_few_samples_never_decide_and_noise_does_not_fire() -> None:
-    tiny = evaluate(PASS, DROP, rate(2, 5), rate(570, 600))
-    assert not tiny.decided
-    assert "need 30 samples" in tiny.reason
-    noise = evaluate(PASS, DROP, rate(93, 100), rate(570, 600))
-    assert noise.decided
-    assert not noise.firing
-
-
-def test_min_effect_and_improvement_do_not_fire() -> None:
-    small = Condition("change", alpha=0.05, min_samples=30, min_effect=0.2)
-    assert not evaluate(PASS, small, rate(800, 1000), rate(950, 1000)).firing
-    better = evaluate(PASS, DROP, rate(100, 100), rate(500, 600))
-    assert not better.firing
-
-
-def test_error_rate_rise_is_the_bad_direction() -> None:
-    errs = MetricSpec("error_rate")
-    assert evaluate(errs, DROP, rate(30, 200), rate(6, 600)).firing  # 15% errors vs 1%
-    assert not evaluate(errs, DROP, rate(0, 200), rate(6, 600)).firing
-
-
-def test_mean_score_and_cost_use_welch() -> None:
-    mean = MetricSpec("feedback_mean", key="helpfulness")
-    base = WindowStats(200, 4.5, moments=Moments(200, 4.5, 0.25))
-    now = WindowStats(80, 3.9, moments=Moments(80, 3.9, 0.5))
-    assert evaluate(mean, DROP, now, base).firing
-    cost = MetricSpec("cost")
-    cheap = WindowStats(200, 0.01, moments=Moments(200, 0.01, 1e-6))
-    pricey = WindowStats(200, 0.02, moments=Moments(200, 0.02, 1e-6))
-    assert evaluate(cost, DROP, pricey, cheap).firing
-    assert not evaluate(cost, DROP, cheap, pricey).firing
+S = 1_000_000
 
 
 def test_thresholds_including_no_data_volume() -> None:
     vol = MetricSpec("volume")
     nothing = evaluate(
-        vol, Condition("threshold", op="<", value=1, min_samples=0), WindowStats(0, None), None
+        vol, Condition("threshold", op="<", value=1, min_samples=0), WindowStats(0, None)
     )
     assert nothing.firing
     assert nothing.decided
@@ -81,11 +34,10 @@ def test_thresholds_including_no_data_volume() -> None:
         p95,
         Condition("threshold", op=">", value=2000, min_samples=10),
         WindowStats(50, 2500.0),
-        None,
     )
     assert slow.firing
     undecided = evaluate(
-        p95, Condition("threshold", op=">", value=2000, min_samples=10), WindowStats(3, 9e9), None
+        p95, Condition("threshold", op=">", value=2000, min_samples=10), WindowStats(3, 9e9)
     )
     assert not undecided.decided
 
@@ -98,6 +50,10 @@ def test_thresholds_including_no_data_volume() -> None:
         (MetricSpec("latency_p95"), Condition("change"), "supports only threshold"),
         (MetricSpec("error_rate"), Condition("threshold", op="=="), "op must be one of"),
         (MetricSpec("error_rate"), Condition("change", alpha=0.7), "alpha"),
+        (MetricSpec("error_rate"), Condition("change", false_page_days=0.5), "false_page_days"),
+        (MetricSpec("error_rate"), Condition("change", min_effect=1.5), "below 1"),
+        (MetricSpec("error_rate"), Condition("change", min_effect=-0.1), "negative"),
+        (MetricSpec("error_rate"), Condition("threshold", resolve_after_s=-1), "resolve_after"),
         (MetricSpec("category_share", key="k"), Condition("threshold"), "needs a category"),
     ],
 )
@@ -106,25 +62,32 @@ def test_invalid_rules_are_explained(metric: MetricSpec, cond: Condition, messag
         validate(metric, cond)
 
 
-def _ev(firing: bool, decided: bool = True) -> Evaluation:
-    return Evaluation(firing=firing, decided=decided, value=0.5, n=100)
+def test_threshold_fires_once_holds_before_resolving_and_respects_cooldown() -> None:
+    errs = MetricSpec("error_rate")
+    cond = Condition("threshold", op=">", value=0.1, min_samples=10, resolve_after_s=300)
+    bad, good, thin = WindowStats(50, 0.3), WindowStats(50, 0.0), WindowStats(2, 0.0)
+    det = DetectorState()
 
+    def at(state: AlertState, stats: WindowStats, t_s: int, resolved: int | None = None) -> Step:
+        return step_threshold(
+            errs, cond, state, stats, det, now_us=t_s * S, last_resolved_us=resolved, cooldown_s=60
+        )
 
-def test_state_machine_fires_once_resolves_once_and_respects_cooldown() -> None:
-    t = next_state("ok", _ev(True), now_us=10, last_resolved_us=None, cooldown_s=60)
-    assert (t.new_state, t.event) == ("firing", "fired")
-    again = next_state("firing", _ev(True), now_us=20, last_resolved_us=None, cooldown_s=60)
-    assert (again.new_state, again.event) == ("firing", None)  # deduplicated
-    undecided = next_state(
-        "firing", _ev(False, decided=False), now_us=30, last_resolved_us=None, cooldown_s=60
-    )
-    assert (undecided.new_state, undecided.event) == ("firing", None)
-    resolved = next_state("firing", _ev(False), now_us=40, last_resolved_us=None, cooldown_s=60)
-    assert (resolved.new_state, resolved.event) == ("ok", "resolved")
-    flap = next_state("ok", _ev(True), now_us=50_000_000, last_resolved_us=40, cooldown_s=60)
-    assert flap.event is None
-    later = next_state("ok", _ev(True), now_us=61_000_000, last_resolved_us=40, cooldown_s=60)
-    assert later.event == "fired"
+    fired = at("ok", bad, 0)
+    assert (fired.transition.new_state, fired.transition.event) == ("firing", "fired")
+    assert at("firing", bad, 60).transition == Transition("firing", None)  # deduplicated
+    det = at("firing", good, 120).detector  # back: the hold starts
+    assert det.recovering_since_us == 120 * S
+    assert at("firing", thin, 200).transition.event is None  # too few samples: no evidence
+    assert at("firing", bad, 300).detector.recovering_since_us is None  # broken: starts over
+    held = at("firing", good, 419)
+    assert held.transition.event is None
+    assert "back for 299 s of 300 s" in held.evaluation.reason
+    resolved = at("firing", good, 420)
+    assert (resolved.transition.new_state, resolved.transition.event) == ("ok", "resolved")
+    det = DetectorState()
+    assert at("ok", bad, 450, resolved=420 * S).transition.event is None  # cooldown
+    assert at("ok", bad, 481, resolved=420 * S).transition.event == "fired"
 
 
 def test_channel_bodies_carry_the_numbers_and_links() -> None:

@@ -16,6 +16,7 @@ import subprocess
 import sys
 import time
 import uuid
+from datetime import datetime
 from pathlib import Path
 
 import httpx
@@ -172,19 +173,28 @@ def test_refund_incident_closes_the_loop_and_survives_a_killed_worker(tmp_path: 
             fired = [r.body for r in pager.requests if r.body["event"] == "fired"]
             assert len(fired) == 1
             numbers = fired[0]["numbers"]
-            # It pages as soon as the evidence is significant, possibly before every run of the
-            # window is scored: enough samples, significantly worse than the clean baseline. How
-            # much worse depends on which runs were scored by then (20% of the window is wrong,
-            # yet one CI run paged at a pass rate of 0.92): against 600 clean runs the z-test
-            # finds even a few wrong answers significant, so the test asserts significance and
-            # wrong answers seen, not a fixed pass rate.
+            # It pages as soon as the change detector's evidence crosses its limit, possibly
+            # before every run of the window is scored. How much worse the pass rate looks
+            # depends on which runs were scored by then (20% of the window is wrong): against 600
+            # clean runs even a few wrong answers are strong evidence, so the test asserts the
+            # evidence and wrong answers seen, not a fixed pass rate.
             assert 30 <= numbers["samples"] <= 200
             assert round((1 - numbers["value"]) * numbers["samples"]) >= 1  # wrong answers seen
             assert numbers["value"] < numbers["baseline"]
-            # The window slides with the clock: a slow machine can move the first recent runs
-            # into the baseline, so it is nearly, not exactly, clean.
-            assert numbers["baseline"] >= 0.99
-            assert numbers["p_value"] < 0.01
+            # The window slides with the clock: by the time the alert is evaluated (at `at`),
+            # the first recent runs may have moved out of the window into the baseline (how many
+            # depends on how fast the machine got there). What the product guarantees: the
+            # baseline holds the runs of the 6 windows before the current one, so its wrong
+            # answers are at most those that slid out of the window; none, if none slid.
+            at_us = int(datetime.fromisoformat(fired[0]["at"]).timestamp() * S)
+            window_start = at_us - 600 * S
+            slid_wrong = sum(
+                1 for r in runs if r["outputs"]["answer"] == BAD and r["start_time"] < window_start
+            )
+            baseline_wrong = round((1 - numbers["baseline"]) * numbers["baseline_samples"])
+            assert baseline_wrong <= slid_wrong
+            assert numbers["baseline_samples"] >= 30  # min_samples: it could not fire without
+            assert numbers["statistic"] >= numbers["limit"] > 0
             wrong_ids = {r["id"] for r in runs if r["outputs"]["answer"] == BAD}
             assert {w["id"] for w in fired[0]["worst_runs"]} <= wrong_ids
             events = api.get(f"/api/v1/alert-rules/{alert['id']}/events").json()

@@ -1,26 +1,38 @@
 """Alert conditions and the alert state machine (pure: no I/O, no clock reads).
 
-An alert rule watches one metric of a project over a window and fires when a condition holds:
+An alert rule watches one metric of a project and fires when a condition holds:
 
-- ``threshold``: the window's value compared with a fixed number (``< <= > >=``);
-- ``change``: the window is significantly worse than a baseline window (the window before it,
-  ``baseline_windows`` times as long), by a one-sided test (two-proportion z-test for rates,
-  Welch's t-test for means), with a minimum sample size in both windows and an optional minimum
-  effect, so five noisy samples never page anyone and a real drop always does.
+- ``threshold``: the value over the last window compared with a fixed number (``< <= > >=``);
+- ``change``: a sequential change detector (a CUSUM, see ``alert_detector``) finds that the
+  metric has dropped (or, where up is bad, risen) from its baseline. Its threshold comes from
+  ``false_page_days``, the expected days between false pages on steady traffic.
 
-State: ``ok`` -> ``firing`` (notify once) -> ``resolved`` (notify once) -> ``ok``; repeated firing
-evaluations while firing are deduplicated; a ``cooldown_s`` after a resolution suppresses flapping
-re-fires; acknowledging a firing alert records who took it.
+State: ``ok`` -> ``firing`` (notify once) -> ``resolved`` (notify once) -> ``ok``. One incident
+pages once: while firing, a change condition's baseline is frozen, and the alert resolves only
+after the metric has been back near that baseline (a threshold: no longer breached) for
+``resolve_after_s`` without a break. A ``cooldown_s`` after a resolution suppresses re-fires;
+acknowledging a firing alert records who took it.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
+from goldloop.domain.alert_detector import (
+    Advance,
+    Baseline,
+    Bucket,
+    DetectorState,
+    Plan,
+    Scorer,
+    advance,
+    mean_baseline,
+    rate_baseline,
+)
 from goldloop.domain.errors import InvalidInput
-from goldloop.domain.significance import Moments, mean_drop, proportion_drop
+from goldloop.domain.significance import Moments
 
 MetricKind = Literal[
     "feedback_mean",
@@ -63,10 +75,15 @@ class Condition:
     type: Literal["threshold", "change"]
     op: str = "<"
     value: float = 0.0
+    # No longer used (the change detector has no per-check significance level): kept so rules
+    # stored with it load; ``false_page_days`` is what sets how often a change alert may be wrong.
     alpha: float = 0.01
     min_samples: int = 30
-    min_effect: float = 0.0
+    min_effect: float = 0.0  # change: the smallest drop worth a page (0: 0.1 for rates, 0.5 sd)
     baseline_windows: int = 6
+    false_page_days: float = 30.0  # change: expected days between false pages on steady traffic
+    resolve_after_s: int = 900  # how long the metric must be back before "resolved"
+    settle_s: int = 900  # change: how late a run's feedback may arrive and still be counted
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,6 +109,8 @@ class Evaluation:
     p_value: float | None = None
     reason: str = ""
     worst_run_ids: tuple[str, ...] = field(default=())
+    statistic: float | None = None  # change: the detector's evidence (nats)
+    limit: float | None = None  # change: the evidence that pages
 
     def numbers(self) -> dict[str, Any]:
         return {
@@ -100,6 +119,8 @@ class Evaluation:
             "baseline": self.baseline,
             "baseline_samples": self.baseline_n,
             "p_value": self.p_value,
+            "statistic": None if self.statistic is None else round(self.statistic, 3),
+            "limit": None if self.limit is None else round(self.limit, 3),
         }
 
 
@@ -142,6 +163,22 @@ def validate(metric: MetricSpec, cond: Condition) -> None:
                 "min_samples must be >= 2 and baseline_windows >= 1",
                 details={"field": "condition"},
             )
+        if not (math.isfinite(cond.false_page_days) and cond.false_page_days >= 1):
+            raise InvalidInput(
+                "false_page_days must be at least 1", details={"field": "condition.false_page_days"}
+            )
+        if not (math.isfinite(cond.min_effect) and cond.min_effect >= 0):
+            raise InvalidInput(
+                "min_effect must not be negative", details={"field": "condition.min_effect"}
+            )
+        if spec["test"] == "proportion" and cond.min_effect >= 1:
+            raise InvalidInput(
+                "min_effect of a rate must be below 1", details={"field": "condition.min_effect"}
+            )
+        if not 0 <= cond.settle_s <= 86_400:
+            raise InvalidInput(
+                "settle_s must be between 0 and 86400", details={"field": "condition.settle_s"}
+            )
     else:
         raise InvalidInput(
             "condition.type must be threshold or change", details={"field": "condition.type"}
@@ -149,6 +186,10 @@ def validate(metric: MetricSpec, cond: Condition) -> None:
     if cond.min_samples < 0:
         raise InvalidInput(
             "min_samples must not be negative", details={"field": "condition.min_samples"}
+        )
+    if cond.resolve_after_s < 0:
+        raise InvalidInput(
+            "resolve_after_s must not be negative", details={"field": "condition.resolve_after_s"}
         )
 
 
@@ -161,71 +202,19 @@ def _compare(value: float, op: str, limit: float) -> bool:
     }[op]
 
 
-def evaluate(
-    metric: MetricSpec, cond: Condition, current: WindowStats, baseline: WindowStats | None
-) -> Evaluation:
-    """Decide whether the condition holds for ``current`` (and ``baseline`` for changes)."""
-    worst = current.worst_run_ids
-    if cond.type == "threshold":
-        # Volume is the one metric whose "no data" is itself the signal.
-        value = float(current.n) if metric.kind == "volume" else current.value
-        if metric.kind != "volume" and (value is None or current.n < max(cond.min_samples, 1)):
-            return Evaluation(False, False, value, current.n, reason="not enough data")
-        assert value is not None
-        firing = _compare(value, cond.op, cond.value)
-        reason = f"{metric.kind} = {value:.6g} ({'' if firing else 'not '}{cond.op} {cond.value:g})"
-        return Evaluation(firing, True, value, current.n, reason=reason, worst_run_ids=worst)
-
-    assert baseline is not None, "a change condition needs a baseline window"
-    if current.n < cond.min_samples or baseline.n < cond.min_samples:
-        return Evaluation(
-            False,
-            False,
-            current.value,
-            current.n,
-            baseline.value,
-            baseline.n,
-            reason=f"need {cond.min_samples} samples in both windows "
-            f"(have {current.n} now, {baseline.n} in the baseline)",
-        )
-    worse_is_higher = bool(METRICS[metric.kind]["higher_is_worse"])
-    if METRICS[metric.kind]["test"] == "proportion":
-        if worse_is_higher:  # test "current rate is higher" as a drop of the complement
-            result = proportion_drop(
-                baseline.n - baseline.successes,
-                baseline.n,
-                current.n - current.successes,
-                current.n,
-            )
-            effect = current.successes / current.n - baseline.successes / baseline.n
-        else:
-            result = proportion_drop(baseline.successes, baseline.n, current.successes, current.n)
-            effect = baseline.successes / baseline.n - current.successes / current.n
-    else:
-        assert baseline.moments is not None
-        assert current.moments is not None
-        b, c = baseline.moments, current.moments
-        if worse_is_higher:
-            b, c = Moments(b.n, -b.mean, b.variance), Moments(c.n, -c.mean, c.variance)
-        result = mean_drop(b, c)
-        effect = b.mean - c.mean
-    firing = result.p_value < cond.alpha and effect >= cond.min_effect and effect > 0
-    direction = "rise" if worse_is_higher else "drop"
-    reason = (
-        f"{metric.kind} {current.value:.4g} vs baseline {baseline.value:.4g}: "
-        f"{'significant' if firing else 'no significant'} {direction} "
-        f"(p = {result.p_value:.3g}, alpha = {cond.alpha:g})"
-    )
+def evaluate(metric: MetricSpec, cond: Condition, current: WindowStats) -> Evaluation:
+    """Decide whether a threshold condition holds for the ``current`` window."""
+    if cond.type != "threshold":
+        raise ValueError("evaluate() decides threshold conditions; use step_change")
+    # Volume is the one metric whose "no data" is itself the signal.
+    value = float(current.n) if metric.kind == "volume" else current.value
+    if metric.kind != "volume" and (value is None or current.n < max(cond.min_samples, 1)):
+        return Evaluation(False, False, value, current.n, reason="not enough data")
+    assert value is not None
+    firing = _compare(value, cond.op, cond.value)
+    reason = f"{metric.kind} = {value:.6g} ({'' if firing else 'not '}{cond.op} {cond.value:g})"
     return Evaluation(
-        firing,
-        True,
-        current.value,
-        current.n,
-        baseline.value,
-        baseline.n,
-        result.p_value,
-        reason,
-        worst,
+        firing, True, value, current.n, reason=reason, worst_run_ids=current.worst_run_ids
     )
 
 
@@ -238,21 +227,217 @@ class Transition:
     event: Literal["fired", "resolved"] | None  # what to record and notify, if anything
 
 
-def next_state(
+@dataclass(frozen=True, slots=True)
+class Step:
+    """The outcome of one evaluation: the state change, what was measured, the state to keep."""
+
+    transition: Transition
+    evaluation: Evaluation
+    detector: DetectorState
+
+
+def _in_cooldown(now_us: int, last_resolved_us: int | None, cooldown_s: float) -> bool:
+    return last_resolved_us is not None and now_us - last_resolved_us < cooldown_s * 1_000_000
+
+
+def _hold(
+    detector: DetectorState, back: bool | None, now_us: int, resolve_after_s: int
+) -> tuple[bool, DetectorState]:
+    """While firing: has the metric been back (``back``; None: no evidence either way) without a
+    break for ``resolve_after_s``? Returns (resolve now, state to keep)."""
+    if back is None:
+        return False, detector
+    if not back:
+        return False, replace(detector, recovering_since_us=None)
+    since = detector.recovering_since_us if detector.recovering_since_us is not None else now_us
+    if now_us - since >= resolve_after_s * 1_000_000:
+        return True, replace(detector, recovering_since_us=None)
+    return False, replace(detector, recovering_since_us=since)
+
+
+def step_threshold(
+    metric: MetricSpec,
+    cond: Condition,
     state: AlertState,
-    evaluation: Evaluation,
+    current: WindowStats,
+    detector: DetectorState,
     *,
     now_us: int,
     last_resolved_us: int | None,
     cooldown_s: float,
-) -> Transition:
-    if not evaluation.decided:
-        return Transition(state, None)
-    if state == "ok" and evaluation.firing:
-        in_cooldown = (
-            last_resolved_us is not None and now_us - last_resolved_us < cooldown_s * 1_000_000
+) -> Step:
+    ev = evaluate(metric, cond, current)
+    if state == "ok":
+        if ev.decided and ev.firing and not _in_cooldown(now_us, last_resolved_us, cooldown_s):
+            return Step(Transition("firing", "fired"), ev, DetectorState())
+        return Step(Transition("ok", None), ev, detector)
+    back = None if not ev.decided else not ev.firing
+    resolve, kept = _hold(detector, back, now_us, cond.resolve_after_s)
+    if resolve:
+        return Step(Transition("ok", "resolved"), ev, kept)
+    if kept.recovering_since_us is not None:
+        held = (now_us - kept.recovering_since_us) // 1_000_000
+        ev = replace(ev, reason=f"{ev.reason}; back for {held} s of {cond.resolve_after_s} s")
+    return Step(Transition("firing", None), ev, kept)
+
+
+def _oriented(kind: str) -> bool:
+    return bool(METRICS[kind]["higher_is_worse"])
+
+
+def baseline_of(
+    metric: MetricSpec, cond: Condition, stats: WindowStats, span_s: float
+) -> Baseline | None:
+    """The detector's baseline from a baseline window of ``span_s`` seconds, or None when it
+    has fewer than ``min_samples`` samples."""
+    if stats.n < max(cond.min_samples, 2) or span_s <= 0:
+        return None
+    per_day = stats.n / span_s * 86_400
+    worse_up = _oriented(metric.kind)
+    if METRICS[metric.kind]["test"] == "proportion":
+        good = stats.n - stats.successes if worse_up else stats.successes
+        return rate_baseline(
+            good,
+            stats.n,
+            higher_is_worse=worse_up,
+            shift=cond.min_effect,
+            false_page_days=cond.false_page_days,
+            runs_per_day=per_day,
         )
-        return Transition("ok", None) if in_cooldown else Transition("firing", "fired")
-    if state == "firing" and not evaluation.firing:
-        return Transition("ok", "resolved")
-    return Transition(state, None)
+    m = stats.moments or Moments(stats.n, stats.value or 0.0, 0.0)
+    return mean_baseline(
+        m.n,
+        m.mean,
+        m.variance,
+        higher_is_worse=worse_up,
+        shift=cond.min_effect,
+        false_page_days=cond.false_page_days,
+        runs_per_day=per_day,
+    )
+
+
+def _back_near(
+    metric: MetricSpec, frozen: Baseline, recent: WindowStats, min_samples: int
+) -> bool | None:
+    """Is the recent window back within half the tuned shift of the frozen baseline?"""
+    if recent.n < max(min_samples, 1) or recent.value is None:
+        return None
+    sign = -1.0 if _oriented(metric.kind) else 1.0
+    return sign * recent.value >= sign * frozen.value - frozen.shift / 2
+
+
+def _recovery_level(metric: MetricSpec, frozen: Baseline) -> str:
+    if _oriented(metric.kind):
+        return f"<= {frozen.value + frozen.shift / 2:.4g}"
+    return f">= {frozen.value - frozen.shift / 2:.4g}"
+
+
+def step_change(
+    metric: MetricSpec,
+    cond: Condition,
+    state: AlertState,
+    detector: DetectorState,
+    the_plan: Plan,
+    buckets: list[Bucket],
+    baseline: WindowStats | None,
+    recent: WindowStats,
+    *,
+    now_us: int,
+    window_s: int,
+    last_resolved_us: int | None,
+    cooldown_s: float,
+) -> Step:
+    """One evaluation of a change condition (the same function the bench replays)."""
+    span_s = (the_plan.baseline_until_us - the_plan.baseline_from_us) / 1_000_000
+    direction = "rise" if _oriented(metric.kind) else "drop"
+    fresh = detector.frozen is not None and (
+        detector.frozen_until_us is not None and now_us < detector.frozen_until_us
+    )
+    use = detector.frozen if (state == "firing" or fresh) else None
+    if use is None and baseline is not None:
+        use = baseline_of(metric, cond, baseline, span_s)
+    shown = recent.value
+    if use is None:
+        have = 0 if baseline is None else baseline.n
+        ev = Evaluation(
+            state == "firing",
+            False,
+            shown,
+            recent.n,
+            None if baseline is None else baseline.value,
+            have,
+            reason=f"need {cond.min_samples} samples in the baseline (have {have})",
+        )
+        # No evidence gathered; unsettled buckets are read again once the baseline fills.
+        kept = replace(
+            detector,
+            s=0.0,
+            since_us=None,
+            pending_since_us=None,
+            checkpoint_us=the_plan.commit_until_us,
+        )
+        return Step(Transition(state, None), ev, kept)
+
+    def evaluation(firing: bool, reason: str, statistic: float | None) -> Evaluation:
+        assert use is not None
+        return Evaluation(
+            firing,
+            True,
+            shown,
+            recent.n,
+            use.value,
+            use.n,
+            reason=reason,
+            worst_run_ids=recent.worst_run_ids,
+            statistic=statistic,
+            limit=use.h,
+        )
+
+    now_text = "no data" if shown is None else f"{shown:.4g}"
+    if state == "firing":
+        frozen = use
+        back = _back_near(metric, frozen, recent, cond.min_samples)
+        resolve, kept = _hold(detector, back, now_us, cond.resolve_after_s)
+        kept = replace(
+            kept,
+            s=0.0,
+            since_us=None,
+            pending_since_us=None,
+            checkpoint_us=the_plan.buckets_until_us,
+            frozen=frozen,
+        )
+        if resolve:
+            hold_us = (window_s * (1 + cond.baseline_windows)) * 1_000_000
+            kept = replace(kept, frozen_until_us=now_us + hold_us)
+            reason = (
+                f"{metric.kind} {now_text} back near the baseline {frozen.value:.4g} "
+                f"for {cond.resolve_after_s} s"
+            )
+            return Step(Transition("ok", "resolved"), evaluation(False, reason, None), kept)
+        level = _recovery_level(metric, frozen)
+        if kept.recovering_since_us is not None:
+            held = (now_us - kept.recovering_since_us) // 1_000_000
+            status = f"back for {held} s of {cond.resolve_after_s} s"
+        else:
+            status = f"resolves after {level} for {cond.resolve_after_s} s"
+        reason = f"{metric.kind} {now_text} vs frozen baseline {frozen.value:.4g}: {status}"
+        return Step(Transition("firing", None), evaluation(True, reason, None), kept)
+
+    scorer = Scorer.of(use, _oriented(metric.kind))
+    moved: Advance = advance(detector, the_plan, buckets, scorer)
+    kept = moved.state
+    if not fresh and kept.frozen is not None:
+        kept = replace(kept, frozen=None, frozen_until_us=None)
+    tuned = f"tuned to a {direction} of {use.shift:.3g}"
+    if moved.peak >= use.h and not _in_cooldown(now_us, last_resolved_us, cooldown_s):
+        reason = (
+            f"{metric.kind} {now_text} vs baseline {use.value:.4g}: sustained {direction} "
+            f"(evidence {moved.peak:.3g} >= {use.h:.3g}, {tuned})"
+        )
+        fired = DetectorState(checkpoint_us=the_plan.buckets_until_us, frozen=use)
+        return Step(Transition("firing", "fired"), evaluation(True, reason, moved.peak), fired)
+    reason = (
+        f"{metric.kind} {now_text} vs baseline {use.value:.4g}: no sustained {direction} "
+        f"(evidence {moved.s:.3g} of {use.h:.3g}, {tuned})"
+    )
+    return Step(Transition("ok", None), evaluation(False, reason, moved.s), kept)

@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 from sqlalchemy.engine import Connection
 from sqlalchemy.sql.elements import ColumnElement
 
+from goldloop.domain import alert_detector as detector
 from goldloop.domain import alerts as domain
 from goldloop.domain.alerts import Condition, Evaluation, MetricSpec, WindowStats
 from goldloop.domain.clock import to_iso
@@ -181,6 +182,11 @@ def update_rule(ctx: ServiceContext, who: Principal, rule_id: str, changes: Row)
     allowed = ("name", "window_s", "every_s", "cooldown_s", "channel_ids", "enabled")
     values = {k: merged[k] for k in allowed}
     values.update(metric=asdict(spec), condition=asdict(cond), updated_at=ctx.clock())
+    measured = (current["metric"], current["condition"], current["window_s"])
+    if measured != (values["metric"], values["condition"], values["window_s"]):
+        # A different question: the detector starts afresh (a firing alert freezes the
+        # baseline it sees at its next evaluation and still resolves with one notification).
+        values["detector_state"] = None
 
     def write(conn: Connection) -> None:
         _check_channels(conn, who, values["channel_ids"])
@@ -269,37 +275,90 @@ def _window(
     return WindowStats(n, float(n))
 
 
-def measure(ctx: ServiceContext, rule: Row, now: int) -> Evaluation:
+def _buckets(
+    conn: Connection,
+    rule: Row,
+    spec: MetricSpec,
+    match: ColumnElement[bool] | None,
+    the_plan: detector.Plan,
+) -> list[detector.Bucket]:
+    if the_plan.buckets_from_us >= the_plan.buckets_until_us:
+        return []
+    rows = alert_metrics.buckets(
+        conn,
+        spec.kind,
+        rule["workspace_id"],
+        rule["project_id"],
+        the_plan.buckets_from_us,
+        the_plan.buckets_until_us,
+        detector.BUCKET_S * 1_000_000,
+        key=spec.key,
+        pass_threshold=spec.pass_threshold,
+        category=spec.category,
+        extra_where=match,
+    )
+    return [
+        detector.Bucket(r["start_us"], r["n"], r.get("successes", 0), r.get("sum", 0.0))
+        for r in rows
+    ]
+
+
+def step(ctx: ServiceContext, rule: Row, now: int) -> domain.Step:
+    """Measure what the rule's condition needs at ``now`` and take one step of its state."""
     spec, cond = parse_metric(rule["metric"]), parse_condition(rule["condition"])
     window = rule["window_s"] * 1_000_000
-    start = now - window
     match = compile_match(ctx, rule["workspace_id"], spec.filter)
+    state = detector.DetectorState.from_json(rule.get("detector_state"))
+    timing = {
+        "now_us": now,
+        "last_resolved_us": rule["last_resolved_at"],
+        "cooldown_s": rule["cooldown_s"],
+    }
+    if cond.type != "change":
+        current = ctx.db.read(lambda c: _window(c, rule, spec, match, now - window, now))
+        return domain.step_threshold(spec, cond, rule["state"], current, state, **timing)
+    the_plan = detector.plan(
+        state,
+        now_us=now,
+        window_s=rule["window_s"],
+        baseline_windows=cond.baseline_windows,
+        settle_s=cond.settle_s,
+    )
 
-    def read(conn: Connection) -> tuple[WindowStats, WindowStats | None]:
-        current = _window(conn, rule, spec, match, start, now)
-        if cond.type != "change":
-            return current, None
-        baseline_start = start - window * cond.baseline_windows
-        return current, _window(conn, rule, spec, match, baseline_start, start)
+    def read(conn: Connection) -> tuple[WindowStats, WindowStats, list[detector.Bucket]]:
+        recent = _window(conn, rule, spec, match, now - window, now)
+        base = _window(
+            conn, rule, spec, match, the_plan.baseline_from_us, the_plan.baseline_until_us
+        )
+        return recent, base, _buckets(conn, rule, spec, match, the_plan)
 
-    current, baseline = ctx.db.read(read)
-    return domain.evaluate(spec, cond, current, baseline)
+    recent, base, buckets = ctx.db.read(read)
+    return domain.step_change(
+        spec,
+        cond,
+        rule["state"],
+        state,
+        the_plan,
+        buckets,
+        base,
+        recent,
+        window_s=rule["window_s"],
+        **timing,
+    )
 
 
 def evaluate_rule(ctx: ServiceContext, rule: Row, now: int) -> str | None:
     """Evaluate one rule at ``now``; record and notify a state change. Returns the event kind."""
-    evaluation = measure(ctx, rule, now)
-    transition = domain.next_state(
-        rule["state"],
-        evaluation,
-        now_us=now,
-        last_resolved_us=rule["last_resolved_at"],
-        cooldown_s=rule["cooldown_s"],
-    )
+    outcome = step(ctx, rule, now)
+    evaluation, transition = outcome.evaluation, outcome.transition
     summary = {**evaluation.numbers(), "reason": evaluation.reason, "decided": evaluation.decided}
 
     def write(conn: Connection) -> None:
-        values: Row = {"last_evaluation": summary, "state": transition.new_state}
+        values: Row = {
+            "last_evaluation": summary,
+            "state": transition.new_state,
+            "detector_state": outcome.detector.to_json(),
+        }
         if transition.event is None:
             store.update_rule(conn, rule["workspace_id"], rule["id"], values)
             return

@@ -91,23 +91,16 @@ def _json_text(col: sa.ColumnElement[Any], dialect: str) -> sa.ColumnElement[Any
     return sa.func.json_extract(col, "$")
 
 
-def feedback_metric(
-    conn: Connection,
-    kind: str,
+def _feedback_scope(
     workspace_id: str,
     project_id: str,
     key: str,
     start_us: int,
     end_us: int,
-    *,
-    pass_threshold: float = 1.0,
-    category: str | None = None,
-    extra_where: sa.ColumnElement[bool] | None = None,
-) -> dict[str, Any]:
-    """Aggregates for ``feedback_mean``, ``feedback_pass_rate`` or ``category_share`` over
-    feedback with this key on runs of the project that STARTED in the window (trace-level
-    feedback counts for the trace's root run). Windowing by the run, not by when the score was
-    written, keeps online scores and late human scores on the traffic they judge."""
+    extra_where: sa.ColumnElement[bool] | None,
+) -> tuple[sa.FromClause, list[sa.ColumnElement[bool]]]:
+    """Feedback with ``key`` joined to the runs it is on (trace-level feedback: the trace's
+    root run), for runs of the project that started in [start_us, end_us)."""
     joined = feedback.join(
         runs,
         sa.and_(
@@ -131,6 +124,27 @@ def feedback_metric(
     ]
     if extra_where is not None:  # a run filter: only feedback on runs that pass it
         where.append(extra_where)
+    return joined, where
+
+
+def feedback_metric(
+    conn: Connection,
+    kind: str,
+    workspace_id: str,
+    project_id: str,
+    key: str,
+    start_us: int,
+    end_us: int,
+    *,
+    pass_threshold: float = 1.0,
+    category: str | None = None,
+    extra_where: sa.ColumnElement[bool] | None = None,
+) -> dict[str, Any]:
+    """Aggregates for ``feedback_mean``, ``feedback_pass_rate`` or ``category_share`` over
+    feedback with this key on runs of the project that STARTED in the window (trace-level
+    feedback counts for the trace's root run). Windowing by the run, not by when the score was
+    written, keeps online scores and late human scores on the traffic they judge."""
+    joined, where = _feedback_scope(workspace_id, project_id, key, start_us, end_us, extra_where)
 
     def select(*cols: Any) -> sa.Select[Any]:
         return sa.select(*cols).select_from(joined)
@@ -165,3 +179,62 @@ def feedback_metric(
         ).one()
         return {"n": int(n), "sum": float(total), "sum_sq": float(total_sq), "worst": worst}
     raise ValueError(f"not a feedback metric: {kind}")
+
+
+def buckets(
+    conn: Connection,
+    kind: str,
+    workspace_id: str,
+    project_id: str,
+    start_us: int,
+    end_us: int,
+    bucket_us: int,
+    *,
+    key: str | None = None,
+    pass_threshold: float = 1.0,
+    category: str | None = None,
+    extra_where: sa.ColumnElement[bool] | None = None,
+) -> list[dict[str, Any]]:
+    """Per-bucket aggregates between two instants for a change detector, one GROUP BY: buckets
+    of ``bucket_us`` from ``start_us`` by run start time, only those with samples, in order.
+    Rates: ``n`` and ``successes`` (errors, passes or category hits, as the window metrics
+    count them); means: ``n`` and ``sum``."""
+    if kind in ("error_rate", "cost"):
+        where = _run_window(project_id, start_us, end_us)
+        if extra_where is not None:
+            where.append(extra_where)
+        source: sa.FromClause = runs
+        if kind == "error_rate":
+            value: sa.ColumnElement[Any] = sa.case((runs.c.status == "error", 1), else_=0)
+        else:
+            where.append(runs.c.cost.is_not(None))
+            value = runs.c.cost
+    else:
+        assert key is not None, "feedback metrics need a key"
+        source, where = _feedback_scope(
+            workspace_id, project_id, key, start_us, end_us, extra_where
+        )
+        if kind == "category_share":
+            is_cat = _json_text(feedback.c.value, conn.dialect.name) == category
+            value = sa.case((is_cat, 1), else_=0)
+        else:
+            where.append(feedback.c.score.is_not(None))
+            if kind == "feedback_pass_rate":
+                value = sa.case((feedback.c.score >= pass_threshold, 1), else_=0)
+            else:
+                value = feedback.c.score
+    index = ((runs.c.start_time - start_us) // bucket_us).label("i")
+    q = (
+        sa.select(index, sa.func.count(), sa.func.coalesce(sa.func.sum(value), 0))
+        .select_from(source)
+        .where(*where)
+        .group_by(index)
+        .order_by(index)
+    )
+    rate = kind in ("error_rate", "feedback_pass_rate", "category_share")
+    out: list[dict[str, Any]] = []
+    for i, n, total in conn.execute(q):
+        row: dict[str, Any] = {"start_us": start_us + int(i) * bucket_us, "n": int(n)}
+        row.update({"successes": int(total)} if rate else {"sum": float(total)})
+        out.append(row)
+    return out
