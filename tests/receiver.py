@@ -8,8 +8,10 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
+
+from quiet_http import QuietHTTPServer
 
 
 @dataclass
@@ -26,6 +28,7 @@ class Receiver:
     script: list[tuple[int, dict[str, str]]] = field(default_factory=list)
     reply: bytes = b"ok"
     raw: list[bytes] = field(default_factory=list)
+    server: Any = None  # the QuietHTTPServer
 
     def bodies(self) -> list[Any]:
         return [r.body for r in self.requests]
@@ -58,10 +61,11 @@ def receiver() -> Iterator[Receiver]:
         def log_message(self, *args: Any) -> None:
             pass
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server = QuietHTTPServer(("127.0.0.1", 0), Handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     state.url = f"http://127.0.0.1:{server.server_address[1]}/hook"
+    state.server = server
     try:
         yield state
     finally:
