@@ -189,7 +189,10 @@ async def test_comparison_puts_regressions_first_with_the_statistics(
     assert re.findall(r'data-key="([^"]+)"', html) == ["correct", "quality"]
     start = html.index('data-key="correct"')
     correct_row = html[start : html.index("</tr>", start)]
-    assert "wilcoxon" in correct_row  # two repetitions: per-example means, not McNemar
+    assert "hall-t" in correct_row  # two repetitions: per-example means, not McNemar
+    assert re.search(r'class="num errored"[^>]*>0 / 0<', correct_row)
+    assert re.search(r'class="num mde">[0-9.]+<', correct_row)
+    assert "dataset version" in html
     assert re.search(r'class="num ci">\[[-+]', correct_row)  # the 95% interval
     assert re.search(r'class="num pval">[0-9.]+<', correct_row)
     assert "No significant regression" in html  # one up, one down: nothing to see

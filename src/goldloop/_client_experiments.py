@@ -69,9 +69,15 @@ class ExperimentsMixin(ClientPlumbing):
         min_effect: float = 0.0,
         lower_is_better: Sequence[str] = (),
         examples: bool = False,
+        exclude_errors: bool = False,
+        only_unchanged: bool = False,
+        allow_judge_change: bool = False,
     ) -> Doc:
         """Paired comparison on the server: ``{"baseline", "candidate", "alpha", "comparisons":
-        [KeyComparison.to_dict() + "verdict", ...]}`` (see docs/statistics.md)."""
+        [KeyComparison.to_dict() + "verdict", ...]}`` (see docs/statistics.md). Failed
+        candidate attempts count as the key's worst score unless ``exclude_errors``; keys whose
+        references or judge changed come back ``comparable: false`` unless ``only_unchanged`` /
+        ``allow_judge_change``."""
         params = {
             "baseline": baseline,
             "candidate": candidate,
@@ -79,6 +85,9 @@ class ExperimentsMixin(ClientPlumbing):
             "min_effect": min_effect,
             "lower_is_better": list(lower_is_better),
             "examples": examples,
+            "exclude_errors": exclude_errors,
+            "only_unchanged": only_unchanged,
+            "allow_judge_change": allow_judge_change,
         }
         return self._obj("GET", "/experiments/compare", params=params)
 

@@ -30,8 +30,10 @@ from typing import Any
 import orjson
 import pytest
 
+from goldloop.domain.comparability import ChangedPolicy, JudgePolicy
+from goldloop.domain.comparison import ErrorPolicy
 from goldloop.evaluation._baselines import BaselineError, load_experiment, tag_experiment
-from goldloop.evaluation._gate import GateReport, run_gate_checks
+from goldloop.evaluation._gate import GateReport, GateUsageError, run_gate_checks
 from goldloop.evaluation._results import ExperimentResults
 from goldloop.evaluation._runner import evaluate
 
@@ -101,7 +103,17 @@ class GoldloopGate:
         lower_is_better: Sequence[str] = (),
         repetitions: int = 1,
         max_concurrency: int = 8,
+        errors: ErrorPolicy = "fail",
+        changed: ChangedPolicy = "refuse",
+        judge_change: JudgePolicy = "refuse",
+        must_catch: float | None = None,
+        cluster_field: str | None = None,
     ) -> GateReport:
+        """Run ``target`` on ``data`` and check it like ``goldloop gate``: a failed target
+        call or evaluator counts as the key's worst score (``errors="exclude"`` leaves them
+        out), a key whose references or judge changed since the baseline fails as not
+        comparable (``changed="unchanged-only"``, ``judge_change="allow"``), and
+        ``must_catch`` fails the gate when it cannot detect a drop that large."""
         name = name or self.node.name
         dataset = data if isinstance(data, str) and not _is_file(data) else None
         tag = tag_on_pass or self.config.getoption("--goldloop-tag-on-pass")
@@ -121,15 +133,24 @@ class GoldloopGate:
             experiment_prefix=name,
             progress=False,
         )
-        report = run_gate_checks(
-            results,
-            min_mean=min_mean,
-            max_failures=max_failures,
-            baseline=base,
-            alpha=alpha,
-            min_effect=min_effect,
-            lower_is_better=lower_is_better,
-        )
+        try:
+            report = run_gate_checks(
+                results,
+                min_mean=min_mean,
+                max_failures=max_failures,
+                baseline=base,
+                alpha=alpha,
+                min_effect=min_effect,
+                lower_is_better=lower_is_better,
+                errors=errors,
+                changed=changed,
+                judge_change=judge_change,
+                must_catch=must_catch,
+                cluster_field=cluster_field,
+                establishes=self._establishes(name, tag),
+            )
+        except GateUsageError as exc:
+            pytest.fail(f"goldloop_gate: {exc}", pytrace=False)
         save_dir = self.config.getoption("--goldloop-save-dir")
         if save_dir:
             Path(save_dir).mkdir(parents=True, exist_ok=True)
@@ -145,6 +166,15 @@ class GoldloopGate:
                 pytest.fail(str(exc), pytrace=False)
             self.node.user_properties.append(("goldloop_tag", moved))
         return report
+
+    def _establishes(self, name: str, tag: str | None) -> str | None:
+        """What a gate with no baseline yet and no threshold is for, if it is for anything."""
+        if tag:
+            return f"becomes the baseline tagged {tag!r}"
+        save_dir = self.config.getoption("--goldloop-save-dir")
+        if save_dir:
+            return f"is saved as the next baseline ({Path(save_dir) / (name + '.json')})"
+        return None
 
     def _baseline(
         self, name: str, baseline: str | Path | ExperimentResults | None, dataset: str | None

@@ -7,6 +7,7 @@ Exit codes of `gate`: 0 every check passed, 1 a check failed, 2 usage or infrast
 from __future__ import annotations
 
 import importlib
+import math
 import sys
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,48 @@ def _fail_usage(message: str) -> None:
     fail_usage(message)
 
 
+def _honesty_options(fn: Any) -> Any:
+    """How a comparison treats errors, edited references, judges and clusters (gate and
+    compare alike)."""
+    options = [
+        click.option(
+            "--exclude-errors",
+            is_flag=True,
+            help="Leave out examples whose target or evaluator failed instead of counting a "
+            "candidate failure as the key's worst score (the verdict line says so).",
+        ),
+        click.option(
+            "--only-unchanged",
+            is_flag=True,
+            help="When the dataset version differs, compare on the examples whose references "
+            "did not change instead of refusing the key.",
+        ),
+        click.option(
+            "--allow-judge-change",
+            is_flag=True,
+            help="Compare a key even when its judge model or prompt differs between the two.",
+        ),
+        click.option(
+            "--cluster-field",
+            default=None,
+            metavar="FIELD",
+            help="Example metadata field whose equal values make one cluster (default: "
+            "cluster, session_id, thread_id, conversation_id, else the source trace).",
+        ),
+    ]
+    for option in reversed(options):
+        fn = option(fn)
+    return fn
+
+
+def _policies(exclude_errors: bool, only_unchanged: bool, allow_judge_change: bool) -> Any:
+    return {
+        "errors": "exclude" if exclude_errors else "fail",
+        "changed": "unchanged-only" if only_unchanged else "refuse",
+        "judge_change": "allow" if allow_judge_change else "refuse",
+    }
+
+
 @click.command()
 @click.argument("baseline")
 @click.argument("candidates", nargs=-1, required=True, metavar="CANDIDATE...")
@@ -30,23 +73,30 @@ def _fail_usage(message: str) -> None:
 @click.option("--lower-is-better", multiple=True, help="A key where lower scores are better.")
 @click.option("--examples", is_flag=True, help="Also list every example that moved.")
 @click.option("--json", "as_json", is_flag=True, help="Print the comparison as JSON.")
+@_honesty_options
 @http_options
 def compare(
     baseline: str, candidates: tuple[str, ...], alpha: float, lower_is_better: tuple[str, ...],
-    examples: bool, as_json: bool, endpoint: str, api_key: str | None,
+    examples: bool, as_json: bool, exclude_errors: bool, only_unchanged: bool,
+    allow_judge_change: bool, cluster_field: str | None, endpoint: str, api_key: str | None,
 ) -> None:  # fmt: skip
     """Compare experiments example by example with a baseline: counts, mean difference with a
-    95% CI, paired test, verdict. BASELINE and each CANDIDATE is a saved results file (from
-    `evaluate(...).save()` or `gate --save`) or an experiment id or name on the server. With
-    several candidates, each is compared with the baseline on its own (each verdict at
-    --alpha: with many candidates, expect some false alarms, or lower --alpha)."""
+    95% CI, one-sided paired test, verdict, and the smallest drop the comparison can detect.
+    BASELINE and each CANDIDATE is a saved results file (from `evaluate(...).save()` or
+    `gate --save`) or an experiment id or name on the server. With several candidates, each
+    is compared with the baseline on its own (each verdict at --alpha: with many candidates,
+    expect some false alarms, or lower --alpha)."""
     from goldloop.domain.comparison import regression_verdicts
 
+    policies = _policies(exclude_errors, only_unchanged, allow_judge_change)
     a = load_experiment(baseline, endpoint=endpoint, api_key=api_key)
     blocks = []
     for candidate in candidates:
         b = load_experiment(candidate, endpoint=endpoint, api_key=api_key)
-        comparisons = b.compare(a, lower_is_better=lower_is_better)
+        comparisons = b.compare(
+            a, lower_is_better=lower_is_better, alpha=alpha, cluster_field=cluster_field,
+            **policies,
+        )  # fmt: skip
         blocks.append((b, comparisons, regression_verdicts(comparisons, alpha=alpha)))
     if as_json:
         docs = [
@@ -65,25 +115,36 @@ def compare(
     for i, (b, comparisons, verdicts) in enumerate(blocks):
         if i:
             click.echo("")
-        _print_comparison(a.experiment, b.experiment, comparisons, verdicts, examples)
+        _print_comparison(a, b, comparisons, verdicts, examples)
 
 
-def _print_comparison(
-    name_a: str | None, name_b: str | None, comparisons: Any, verdicts: Any, examples: bool
-) -> None:
-    click.echo(f"A = {name_a}   B = {name_b}")
+def _version(e: Any) -> str:
+    return "-" if e.dataset_version is None else str(e.dataset_version)
+
+
+def _print_comparison(a: Any, b: Any, comparisons: Any, verdicts: Any, examples: bool) -> None:
+    click.echo(f"A = {a.experiment} (dataset version {_version(a)})   "
+               f"B = {b.experiment} (dataset version {_version(b)})")  # fmt: skip
     click.echo(
         f"{'key':24} {'pairs':>5} {'mean A':>8} {'mean B':>8} {'diff':>8} {'95% CI':>19} "
-        f"{'+/-/=':>11} {'test':>9} {'p':>8} {'noise':>6}"
+        f"{'+/-/=':>11} {'err A/B':>7} {'p (one-sided)':>13} {'p (Holm)':>8} {'MDE':>6}"
     )
     for c, v in zip(comparisons, verdicts, strict=True):
-        noise = "-" if c.noise is None else f"{c.noise:.3f}"
         counts = f"{c.improved}/{c.regressed}/{c.unchanged}"
+        errs = f"{len(c.errored_a)}/{len(c.errored_b)}"
+        holm = "-" if math.isnan(v.p_value) else f"{v.p_value:.3g}"
+        flag = {"regression": "  REGRESSION", "not_comparable": "  NOT COMPARABLE"}.get(
+            v.status, ""
+        )
         click.echo(
             f"{c.key:24} {c.n_pairs:5d} {c.mean_a:8.3f} {c.mean_b:8.3f} {c.mean_diff:+8.3f} "
-            f"[{c.ci_low:+.3f}, {c.ci_high:+.3f}] {counts:>11} {c.test.test:>9} "
-            f"{v.p_value:8.3g} {noise:>6}" + ("  REGRESSION" if v.regression else "")
+            f"[{c.ci_low:+.3f}, {c.ci_high:+.3f}] {counts:>11} {errs:>7} "
+            f"{c.test.p_value:13.3g} {holm:>8} {c.mde:6.3f}" + flag
         )
+        click.echo(f"    {v.reason}")
+        if c.judges_a or c.judges_b:
+            click.echo(f"    judge: A {', '.join(c.judges_a) or '-'}; "
+                       f"B {', '.join(c.judges_b) or '-'}")  # fmt: skip
         if examples:
             for e in c.examples:
                 if e.outcome != "unchanged":
@@ -209,6 +270,15 @@ def _min_means(items: tuple[str, ...]) -> dict[str, float]:
     help="Ignore significant drops smaller than this (score units).",
 )
 @click.option("--lower-is-better", multiple=True, help="A key where lower scores are better.")
+@click.option(
+    "--must-catch",
+    default=None,
+    type=float,
+    metavar="DROP",
+    help="The smallest drop (score units) the gate must be able to catch with 80% power; the "
+    "gate fails, saying how many examples or repetitions it needs, when it cannot.",
+)
+@_honesty_options
 @click.option("--save", default=None, type=click.Path(dir_okay=False), help="Write results JSON.")
 @click.option(
     "--report", default=None, type=click.Path(dir_okay=False), help="Write the text report."
@@ -225,13 +295,24 @@ def gate(
     target: str, data: str, as_of: str | None, evaluator_specs: tuple[str, ...],
     evaluators_from: str | None, repetitions: int, max_concurrency: int,
     min_mean: tuple[str, ...], max_failures: int | None, baseline: str | None, alpha: float,
-    min_effect: float, lower_is_better: tuple[str, ...], save: str | None, report: str | None,
+    min_effect: float, lower_is_better: tuple[str, ...], must_catch: float | None,
+    exclude_errors: bool, only_unchanged: bool, allow_judge_change: bool,
+    cluster_field: str | None, save: str | None, report: str | None,
     junit: str | None, markdown: str | None, experiment_prefix: str | None,
     tag_on_pass_name: str | None,
 ) -> None:  # fmt: skip
-    """Run TARGET on a dataset, check the scores, and exit 0 (pass), 1 (fail) or 2 (error)."""
+    """Run TARGET on a dataset, check the scores, and exit 0 (pass), 1 (fail) or 2 (error).
+
+    \b
+    Checks (at least one is needed): --min-mean, --max-failures, --baseline.
+    A failed target call or evaluator counts as the key's worst score; a key whose
+    references or judge changed since the baseline is "not comparable" and fails.
+    \b
+    A dataset name in --data, and a baseline that is not a file, are read from the server at
+    GOLDLOOP_ENDPOINT (default http://127.0.0.1:8700) with GOLDLOOP_API_KEY (or
+    ./.goldloop/admin-key of a local server). See docs/experiments.md."""
     import goldloop
-    from goldloop.evaluation._gate import run_gate_checks
+    from goldloop.evaluation._gate import GateUsageError, run_gate_checks
 
     fn = _import_target(target)
     evaluators = _evaluators(evaluator_specs, evaluators_from)
@@ -239,6 +320,15 @@ def gate(
     on_server = not _is_file(data)
     if tag_on_pass_name and not on_server:
         _fail_usage("--tag-on-pass needs --data to be a dataset on the server")
+    if not thresholds and max_failures is None and not baseline and not tag_on_pass_name:
+        _fail_usage(
+            "nothing to check: give a threshold (--min-mean KEY=NUMBER, --max-failures N) "
+            "or a baseline to compare with (--baseline)"
+        )
+    if must_catch is not None and (not baseline or must_catch <= 0):
+        _fail_usage("--must-catch needs a --baseline and a positive drop")
+    if not 0.0 < alpha < 1.0:
+        _fail_usage("--alpha must be between 0 and 1")
     base = None
     if baseline:
         base = load_experiment(
@@ -254,10 +344,17 @@ def gate(
         _fail_usage(f"the experiment could not run: {exc}")
     if save:
         results.save(save)
-    outcome = run_gate_checks(
-        results, min_mean=thresholds, max_failures=max_failures, baseline=base, alpha=alpha,
-        min_effect=min_effect, lower_is_better=lower_is_better,
-    )  # fmt: skip
+    try:
+        outcome = run_gate_checks(
+            results, min_mean=thresholds, max_failures=max_failures, baseline=base, alpha=alpha,
+            min_effect=min_effect, lower_is_better=lower_is_better, must_catch=must_catch,
+            cluster_field=cluster_field,
+            establishes=f"becomes the baseline tagged {tag_on_pass_name!r}"
+            if tag_on_pass_name else None,
+            **_policies(exclude_errors, only_unchanged, allow_judge_change),
+        )  # fmt: skip
+    except GateUsageError as exc:
+        _fail_usage(str(exc))
     text = outcome.text()
     click.echo(text, nl=False)
     for path, body in ((report, text), (junit, outcome.junit()), (markdown, outcome.markdown())):

@@ -62,6 +62,7 @@ def fetch_dataset(name: str, as_of: str | int | None) -> tuple[list[ExampleData]
                         metadata=item.get("metadata") or {},
                         id=str(item["id"]),
                         split=splits[0] if splits else None,
+                        lineage=item.get("lineage"),
                     )
                 )
             cursor = page.get("next_cursor")

@@ -11,7 +11,22 @@ from typing import Any
 
 import orjson
 
-from goldloop.domain.comparison import KeyComparison, compare_key
+from goldloop.domain.comparability import (
+    ChangedPolicy,
+    JudgePolicy,
+    ScoreKeys,
+    Side,
+    cluster_of,
+    compare_sides,
+    reference_fingerprint,
+)
+from goldloop.domain.comparison import (
+    Attempt,
+    ErrorPolicy,
+    Failed,
+    KeyComparison,
+    worst_score,
+)
 from goldloop.evaluation._types import EvaluationResult, EvaluatorInfo, ExampleData, RunData
 
 __all__ = ["ExperimentResults", "ExperimentRow"]
@@ -28,6 +43,38 @@ class ExperimentRow:
     run: RunData
     error: str | None
     results: list[EvaluationResult] = field(default_factory=list)
+    reference_hash: str | None = None
+    """Fingerprint of the example's reference outputs (None: not known, e.g. an experiment
+    read back from a server that did not record it)."""
+    cluster: str | None = None
+    """The cluster (conversation, session, source trace) the example belongs to, if any."""
+
+    def __post_init__(self) -> None:
+        if self.cluster is None:
+            self.cluster = cluster_of(self.example.metadata, self.example.lineage)
+
+    def attempt(self, key: str, producers: frozenset[str] = frozenset()) -> Attempt:
+        """This call's score of ``key``, ``None`` when the evaluator skipped it, or
+        :class:`Failed` saying why there is no score. ``producers``: the evaluators that give
+        ``key`` (their errors are stored under their own name)."""
+        found = [r for r in self.results if r.key == key]
+        if self.error is not None and not any(r.score is not None for r in found):
+            return Failed(f"target error: {self.error.splitlines()[0][:200]}")
+        if not found:
+            found = [
+                r for r in self.results
+                if r.error and r.evaluator is not None and r.evaluator.name in producers
+            ]  # fmt: skip
+        if not found:
+            return Failed("no score")
+        res = found[0]
+        if res.score is not None:
+            return res.score
+        if res.error:
+            return Failed(f"evaluator error: {str(res.error).splitlines()[0][:200]}")
+        if res.skipped:
+            return None
+        return Failed("no score")
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -38,6 +85,8 @@ class ExperimentRow:
             "inputs": self.run.inputs,
             "outputs": self.run.outputs,
             "reference_outputs": self.example.outputs,
+            "reference_hash": self.reference_hash,
+            "cluster": self.cluster,
             "latency_ms": self.run.latency_ms,
             "error": self.error,
             "results": [
@@ -78,12 +127,20 @@ class ExperimentResults:
     def evaluator_errors(self) -> int:
         return sum(1 for r in self.rows for res in r.results if res.error is not None)
 
+    def _keys(self) -> ScoreKeys:
+        return ScoreKeys.of(
+            [
+                (res.key, res.evaluator.name if res.evaluator else None, res.error is not None)
+                for row in self.rows
+                for res in row.results
+            ]
+        )
+
     def score_keys(self) -> list[str]:
-        seen: dict[str, None] = {}
-        for row in self.rows:
-            for res in row.results:
-                seen.setdefault(res.key, None)
-        return list(seen)
+        """The keys scored, in order of appearance. An evaluator that raised everywhere it ran
+        is a key of its own (named after it); one that scored elsewhere is not, and its
+        errors count against the keys it gave."""
+        return list(self._keys().keys)
 
     def scores(self, key: str) -> dict[str, list[float | None]]:
         """``{example: [score of each repetition]}`` for one key (None where not scored)."""
@@ -92,6 +149,81 @@ class ExperimentResults:
             values = [r.score for r in row.results if r.key == key]
             out.setdefault(row.example_key, []).append(values[0] if values else None)
         return out
+
+    def attempts(self, key: str) -> dict[str, list[Attempt]]:
+        """``{example: [attempt of each repetition]}``: a score, ``None`` (skipped) or
+        :class:`~goldloop.domain.comparison.Failed` (target or evaluator error, no score)."""
+        producers = self._keys().producers_of(key)
+        out: dict[str, list[Attempt]] = {}
+        for row in self.rows:
+            out.setdefault(row.example_key, []).append(row.attempt(key, producers))
+        return out
+
+    def failed(self, key: str) -> list[str]:
+        """Examples with at least one failed attempt for ``key``."""
+        return sorted(
+            ex for ex, v in self.attempts(key).items() if any(isinstance(a, Failed) for a in v)
+        )
+
+    def key_mean(self, key: str, *, errors: ErrorPolicy = "fail") -> tuple[float, int, int]:
+        """(mean, attempts counted, failed attempts) of ``key``. With ``errors="fail"`` a failed
+        attempt counts as the lowest score seen for the key (0 when there is none): a threshold
+        must never pass because the answers that broke the evaluator were left out."""
+        scores: list[float] = []
+        failed = 0
+        for values in self.attempts(key).values():
+            for a in values:
+                if isinstance(a, Failed):
+                    failed += 1
+                elif a is not None:
+                    scores.append(float(a))
+        counted = list(scores)
+        if errors == "fail":
+            counted += [self.worst_score(key)] * failed
+        mean = sum(counted) / len(counted) if counted else math.nan
+        return mean, len(counted), failed
+
+    def worst_score(self, key: str) -> float:
+        """What a failed attempt of ``key`` counts as: 0 on the usual 0-1 scale, else the
+        lowest score given for ``key`` in this experiment."""
+        return worst_score(
+            [float(r.score) for row in self.rows for r in row.results
+             if r.key == key and r.score is not None]
+        )  # fmt: skip
+
+    def judges(self) -> dict[str, frozenset[str]]:
+        """``{key: {"model=... prompt=...", ...}}`` for keys scored by an LLM judge."""
+        out: dict[str, set[str]] = {}
+        for row in self.rows:
+            for r in row.results:
+                info = r.evaluator
+                if info is not None and (info.judge_model or info.prompt_hash):
+                    out.setdefault(r.key, set()).add(
+                        f"model={info.judge_model or '?'} prompt={info.prompt_hash or '?'}"
+                    )
+        return {k: frozenset(v) for k, v in out.items()}
+
+    def side(self, *, cluster_field: str | None = None) -> Side:
+        """This experiment as the comparison code sees it."""
+        clusters: dict[str, str] = {}
+        references: dict[str, str | None] = {}
+        for row in self.rows:
+            references.setdefault(row.example_key, row.reference_hash)
+            cluster = (
+                cluster_of(row.example.metadata, row.example.lineage, cluster_field)
+                if cluster_field
+                else row.cluster
+            )
+            if cluster is not None:
+                clusters[row.example_key] = cluster
+        return Side(
+            name=self.experiment,
+            dataset_version=self.dataset_version,
+            attempts={key: self.attempts(key) for key in self.score_keys()},
+            references=references,
+            judges=self.judges(),
+            clusters=clusters,
+        )
 
     def summary(self) -> dict[str, dict[str, Any]]:
         """Per key: mean score, number scored, evaluator errors and skips."""
@@ -138,25 +270,32 @@ class ExperimentResults:
         *,
         keys: Sequence[str] | None = None,
         lower_is_better: Sequence[str] = (),
-        seed: int = 0,
+        alpha: float = 0.05,
+        errors: ErrorPolicy = "fail",
+        changed: ChangedPolicy = "refuse",
+        judge_change: JudgePolicy = "refuse",
+        cluster_field: str | None = None,
     ) -> list[KeyComparison]:
         """Paired comparison with ``baseline`` (A) as the reference and this run as B, for every
-        key both have (or ``keys``). See docs/statistics.md."""
+        key both have (or ``keys``). A failed candidate attempt counts as the key's worst score
+        unless ``errors="exclude"``; a key whose references or judge changed comes back
+        ``comparable=False`` unless ``changed="unchanged-only"`` / ``judge_change="allow"``.
+        See docs/statistics.md."""
         wanted = (
             keys
             if keys is not None
             else [k for k in baseline.score_keys() if k in self.score_keys()]
         )
-        return [
-            compare_key(
-                key,
-                baseline.scores(key),
-                self.scores(key),
-                higher_is_better=key not in lower_is_better,
-                seed=seed,
-            )
-            for key in wanted
-        ]
+        return compare_sides(
+            baseline.side(cluster_field=cluster_field),
+            self.side(cluster_field=cluster_field),
+            keys=wanted,
+            lower_is_better=lower_is_better,
+            alpha=alpha,
+            errors=errors,
+            changed=changed,
+            judge_change=judge_change,
+        )
 
     def to_pandas(self) -> Any:
         """One row per (example, repetition, key); needs pandas."""
@@ -239,6 +378,13 @@ class ExperimentResults:
                     ),
                     error=r.get("error"),
                     results=results,
+                    reference_hash=r.get("reference_hash")
+                    or (
+                        reference_fingerprint(r.get("reference_outputs"))
+                        if "reference_outputs" in r
+                        else None
+                    ),
+                    cluster=r.get("cluster"),
                 )
             )
         return cls(

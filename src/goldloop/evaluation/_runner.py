@@ -22,6 +22,7 @@ from typing import Any
 
 from goldloop import _tracing
 from goldloop._run import Run
+from goldloop.domain.comparability import cluster_of, reference_fingerprint
 from goldloop.evaluation._experiment_io import (
     fetch_dataset,
     register_experiment,
@@ -171,11 +172,16 @@ class _Experiment:
         return example.id if example.id is not None else f"#{index}"
 
     def run_metadata(self, index: int, example: ExampleData, rep: int) -> dict[str, Any]:
-        meta = {
+        meta: dict[str, Any] = {
             "experiment": self.name,
             "example_id": self.key(index, example),
             "repetition": rep,
+            # what the server's comparisons need to tell an edited reference from a regression
+            "reference_hash": reference_fingerprint(example.outputs),
         }
+        cluster = cluster_of(example.metadata, example.lineage)
+        if cluster is not None:
+            meta["cluster"] = cluster
         if self.dataset is not None:
             meta.update(dataset=self.dataset, dataset_version=self.version)
         return meta
@@ -222,7 +228,14 @@ class _Experiment:
         except ValueError:
             run = RunData(inputs=dict(example.inputs), outputs=output, id=root.id,
                           trace_id=root.trace_id)  # fmt: skip
-        return ExperimentRow(example, self.key(index, example), rep, run, error)
+        return ExperimentRow(
+            example,
+            self.key(index, example),
+            rep,
+            run,
+            error,
+            reference_hash=reference_fingerprint(example.outputs),
+        )
 
     def results(self, rows: list[ExperimentRow], wall_s: float) -> ExperimentResults:
         position = {id(ex): i for i, ex in enumerate(self.examples)}

@@ -156,6 +156,8 @@ class ExampleData:
     metadata: Mapping[str, Any] = field(default_factory=dict)
     id: str | None = None
     split: str | None = None
+    lineage: Mapping[str, Any] | None = None
+    """Where the example came from (run, trace, feedback), for examples read from a dataset."""
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> ExampleData:
@@ -169,6 +171,7 @@ class ExampleData:
             metadata=data.get("metadata") or {},
             id=_opt_str(data.get("id")),
             split=None if split is None else str(split),
+            lineage=data.get("lineage") if isinstance(data.get("lineage"), Mapping) else None,
         )
 
 

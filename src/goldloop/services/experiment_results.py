@@ -10,7 +10,21 @@ from typing import Any
 
 from sqlalchemy.engine import Connection
 
-from goldloop.domain.comparison import KeyComparison, Verdict, compare_key, regression_verdicts
+from goldloop.domain.comparability import (
+    ChangedPolicy,
+    JudgePolicy,
+    ScoreKeys,
+    Side,
+    compare_sides,
+)
+from goldloop.domain.comparison import (
+    Attempt,
+    ErrorPolicy,
+    Failed,
+    KeyComparison,
+    Verdict,
+    regression_verdicts,
+)
 from goldloop.domain.errors import InvalidInput
 from goldloop.services.context import Principal, ServiceContext
 from goldloop.services.experiments import Experiment, build, load
@@ -47,6 +61,8 @@ class ResultRow:
     latency_ms: float | None
     start_time: int | None
     results: list[dict[str, Any]]
+    reference_hash: str | None = None
+    cluster: str | None = None
 
     @property
     def scores(self) -> dict[str, float | bool | None]:
@@ -83,6 +99,12 @@ def _position(run: dict[str, Any]) -> tuple[str, int]:
         example = run["reference_example_id"] or run["id"]
     rep = meta.get("repetition")
     return str(example), rep if isinstance(rep, int) and not isinstance(rep, bool) else 0
+
+
+def _meta_text(run: dict[str, Any], name: str) -> str | None:
+    meta = run["metadata"] if isinstance(run["metadata"], dict) else {}
+    value = meta.get(name)
+    return value if isinstance(value, str) else None
 
 
 def _error_text(run: dict[str, Any]) -> str | None:
@@ -157,6 +179,8 @@ def _rows(runs: list[dict[str, Any]], scores: list[RunScore]) -> list[ResultRow]
                 latency_ms=None if latency is None else latency / 1000.0,
                 start_time=run["start_time"],
                 results=by_run.get(run["id"], []),
+                reference_hash=_meta_text(run, "reference_hash"),
+                cluster=_meta_text(run, "cluster"),
             )
         )
     return rows
@@ -198,35 +222,74 @@ def example_results(
     return _rows(*ctx.db.read(read)) if wanted else []
 
 
-ScoreMap = dict[str, dict[str, list[float | bool | None]]]
+ScoreMap = dict[str, dict[str, list[Attempt]]]
 
 
-def _score_map(conn: Connection, who: Principal, project_id: str) -> ScoreMap:
-    """``{key: {example: [the run's first score of key, per run in repetition order]}}``: what
-    ``ExperimentResults.scores`` gives for results held in memory."""
-    runs = _all_root_runs(conn, who, project_id)
-    first: dict[str, dict[str, float | bool | None]] = {}
-    keys: set[str] = set()
-    for s in store.scores_for_project(conn, who.workspace_id, project_id):
-        keys.add(s.key)
-        first.setdefault(s.run_id, {}).setdefault(s.key, s.score)
-    placed = sorted(((*_position(r), r["pk"]), r["id"]) for r in runs)
-    out: ScoreMap = {key: {} for key in sorted(keys)}
-    for (example, _rep, _pk), run_id in placed:
-        got = first.get(run_id, {})
-        for key, per_example in out.items():
-            per_example.setdefault(example, []).append(got.get(key))
-    return out
+def _attempt(run: dict[str, Any], score: RunScore | None) -> Attempt:
+    """What one run gave for one key: its score, None (skipped) or why it has none."""
+    if score is not None and score.score is not None:
+        return score.score
+    if run["status"] == "error":
+        return Failed(f"target error: {_error_text(run) or 'error'}")
+    if score is None:
+        return Failed("no score")
+    info = score.source_info or {}
+    if info.get("error"):
+        return Failed(f"evaluator error: {str(info['error']).splitlines()[0][:200]}")
+    if info.get("skipped"):
+        return None
+    return Failed("no score")
 
 
-def _examples(scores: ScoreMap, conn: Connection, who: Principal, project_id: str) -> set[str]:
-    found = {ex for per_example in scores.values() for ex in per_example}
-    if found:
-        return found
-    runs = store.root_runs_page(
-        conn, who.workspace_id, project_id, after_pk=None, limit=_PAGE, with_io=False
+def _side(conn: Connection, who: Principal, experiment: Experiment) -> tuple[Side, set[str]]:
+    """The experiment as the comparison code sees it (the same ``Side`` the SDK builds from
+    results in memory), and every example it ran."""
+    runs = _all_root_runs(conn, who, experiment.id)
+    scores = store.scores_for_project(conn, who.workspace_id, experiment.id)
+    first: dict[str, dict[str, RunScore]] = {}
+    judges: dict[str, set[str]] = {}
+    for s in scores:
+        first.setdefault(s.run_id, {}).setdefault(s.key, s)
+        info = s.source_info or {}
+        if info.get("judge_model") or info.get("prompt_hash"):
+            judges.setdefault(s.key, set()).add(
+                f"model={info.get('judge_model') or '?'} prompt={info.get('prompt_hash') or '?'}"
+            )
+    keys = ScoreKeys.of(
+        [
+            (
+                s.key,
+                (s.source_info or {}).get("evaluator"),
+                bool((s.source_info or {}).get("error")),
+            )
+            for s in scores
+        ]
     )
-    return {_position(r)[0] for r in runs}
+    placed = sorted((_position(r), r["pk"], i) for i, r in enumerate(runs))
+    attempts: ScoreMap = {key: {} for key in sorted(keys.keys)}
+    references: dict[str, str | None] = {}
+    clusters: dict[str, str] = {}
+    for (example, _rep), _pk, i in placed:
+        run = runs[i]
+        references.setdefault(example, _meta_text(run, "reference_hash"))
+        cluster = _meta_text(run, "cluster")
+        if cluster is not None:
+            clusters[example] = cluster
+        got = first.get(run["id"], {})
+        for key, per_example in attempts.items():
+            score = got.get(key)
+            if score is None:  # an evaluator that raised stored its error under its own name
+                score = next((got[p] for p in keys.producers_of(key) if p in got), None)
+            per_example.setdefault(example, []).append(_attempt(run, score))
+    side = Side(
+        name=experiment.name,
+        dataset_version=experiment.dataset_version,
+        attempts=attempts,
+        references=references,
+        judges={k: frozenset(v) for k, v in judges.items()},
+        clusters=clusters,
+    )
+    return side, {_position(r)[0] for r in runs}
 
 
 def compare_experiments(
@@ -238,16 +301,20 @@ def compare_experiments(
     alpha: float = 0.05,
     min_effect: float = 0.0,
     lower_is_better: Sequence[str] = (),
+    errors: ErrorPolicy = "fail",
+    changed: ChangedPolicy = "refuse",
+    judge_change: JudgePolicy = "refuse",
 ) -> Comparison:
     """Paired comparison of ``candidate`` (B) with ``baseline`` (A), by id or name, for every
     score key both have; verdicts Holm-adjusted across keys. Both must be on the same dataset
-    (or, without a dataset, share examples)."""
+    (or, without a dataset, share examples). The same code as ``ExperimentResults.compare``:
+    failed attempts count, and keys whose references or judge changed are not comparable."""
     if not 0.0 < alpha < 1.0:
         raise InvalidInput("alpha must be between 0 and 1", details={"field": "alpha"})
     if min_effect < 0:
         raise InvalidInput("min_effect must not be negative", details={"field": "min_effect"})
 
-    def read(conn: Connection) -> tuple[list[Experiment], ScoreMap, ScoreMap, set[str]]:
+    def read(conn: Connection) -> tuple[list[Experiment], Side, Side, set[str]]:
         a_row, b_row = load(conn, who, baseline), load(conn, who, candidate)
         a, b = build(conn, who, [a_row, b_row])
         if a.dataset_id and b.dataset_id and a.dataset_id != b.dataset_id:
@@ -256,20 +323,18 @@ def compare_experiments(
                 f"({a.dataset or a.dataset_id!r} and {b.dataset or b.dataset_id!r})",
                 details={"field": "candidate"},
             )
-        a_scores, b_scores = _score_map(conn, who, a.id), _score_map(conn, who, b.id)
-        shared = _examples(a_scores, conn, who, a.id) & _examples(b_scores, conn, who, b.id)
-        return [a, b], a_scores, b_scores, shared
+        (side_a, ran_a), (side_b, ran_b) = _side(conn, who, a), _side(conn, who, b)
+        return [a, b], side_a, side_b, ran_a & ran_b
 
-    (a, b), a_scores, b_scores, shared = ctx.db.read(read)
+    (a, b), side_a, side_b, shared = ctx.db.read(read)
     if not shared:
         raise InvalidInput(
             f"experiments {a.name!r} and {b.name!r} share no examples",
             details={"field": "candidate"},
         )
-    keys = [k for k in a_scores if k in b_scores]
-    comparisons = [
-        compare_key(k, a_scores[k], b_scores[k], higher_is_better=k not in lower_is_better)
-        for k in keys
-    ]
+    comparisons = compare_sides(
+        side_a, side_b, lower_is_better=lower_is_better, alpha=alpha, errors=errors,
+        changed=changed, judge_change=judge_change,
+    )  # fmt: skip
     verdicts = regression_verdicts(comparisons, alpha=alpha, min_effect=min_effect)
     return Comparison(a, b, alpha, comparisons, verdicts, frozenset(shared))

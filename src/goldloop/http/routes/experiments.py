@@ -100,6 +100,14 @@ class ResultRowOut(BaseModel):
     results: list[dict[str, Any]] = Field(
         description="Every score of the run: key, score, value, comment, evaluator provenance."
     )
+    reference_hash: str | None = Field(
+        default=None,
+        description="Fingerprint of the example's reference outputs when the run was made "
+        "(how a comparison tells an edited reference from a regression).",
+    )
+    cluster: str | None = Field(
+        default=None, description="The conversation, session or source trace of the example."
+    )
 
     @classmethod
     def of(cls, r: ResultRow) -> ResultRowOut:
@@ -111,6 +119,8 @@ class ResultRowOut(BaseModel):
             inputs=r.inputs,
             outputs=r.outputs,
             error=r.error,
+            reference_hash=r.reference_hash,
+            cluster=r.cluster,
             latency_ms=r.latency_ms,
             start_time=to_iso(r.start_time) if r.start_time is not None else None,
             scores=r.scores,
@@ -197,11 +207,30 @@ def compare_experiments(
     min_effect: float = Query(default=0.0, ge=0, description="Ignore smaller drops."),
     lower_is_better: LowerIsBetter = (),
     examples: bool = Query(default=False, description="Include every example's scores."),
+    exclude_errors: bool = Query(
+        default=False,
+        description="Leave out failed attempts instead of counting a candidate failure as the "
+        "key's worst score.",
+    ),
+    only_unchanged: bool = Query(
+        default=False,
+        description="Compare keys on the examples whose references did not change between "
+        "the two dataset versions, instead of refusing them.",
+    ),
+    allow_judge_change: bool = Query(
+        default=False, description="Compare keys whose judge model or prompt differs."
+    ),
 ) -> ComparisonOut:
-    """Paired comparison of two experiments on the same dataset, one entry per shared key."""
+    """Paired comparison of two experiments on the same dataset, one entry per shared key:
+    one-sided test of "the candidate is worse", interval, errored examples on each side,
+    minimum detectable effect, and `comparable: false` with the reason when the references
+    or the judge changed (see docs/statistics.md)."""
     out = results_svc.compare_experiments(
         ctx, who, baseline, candidate, alpha=alpha, min_effect=min_effect,
         lower_is_better=lower_is_better,
+        errors="exclude" if exclude_errors else "fail",
+        changed="unchanged-only" if only_unchanged else "refuse",
+        judge_change="allow" if allow_judge_change else "refuse",
     )  # fmt: skip
     items = [
         _finite({**c.to_dict(with_examples=examples), "verdict": v.to_dict()})
