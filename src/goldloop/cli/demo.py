@@ -147,10 +147,10 @@ def demo(
         closed = True
         click.echo(f"\nThe loop is closed. Outcomes: {data_dir / 'demo.json'}")
         if not exit_after:
-            click.echo(f"Dashboard: {server.base_url}/  (Ctrl-C to stop)")
             stop = threading.Event()
-            for sig in (signal.SIGINT, signal.SIGTERM):
+            for sig in (signal.SIGINT, signal.SIGTERM):  # before saying Ctrl-C stops it
                 signal.signal(sig, lambda *_: stop.set())
+            click.echo(f"Dashboard: {server.base_url}/  (Ctrl-C to stop)")
             stop.wait()
             click.echo("\nstopping")
     except DemoError as exc:
