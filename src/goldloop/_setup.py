@@ -98,6 +98,13 @@ def configure_from_env() -> None:
         _install(config)
 
 
+def _quiet_tracing_off_notice() -> None:
+    """For the `goldloop` CLI: there GOLDLOOP_ENDPOINT and GOLDLOOP_API_KEY name the server the
+    command talks to, not one the process should trace to, so tracing off is no news."""
+    global _told_tracing_off
+    _told_tracing_off = True
+
+
 def _tracing_off_notice(config: SDKConfig) -> None:
     """Once per process: a server is configured but tracing is off, so nothing will be sent."""
     global _told_tracing_off

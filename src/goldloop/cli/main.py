@@ -372,6 +372,9 @@ _register_experiment_commands()
 
 
 def main() -> None:
+    from goldloop import _setup
+
+    _setup._quiet_tracing_off_notice()  # GOLDLOOP_ENDPOINT here is the command's server
     cli(prog_name="goldloop")
 
 
