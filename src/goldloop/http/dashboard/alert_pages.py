@@ -39,12 +39,16 @@ def describe_metric(metric: dict[str, Any]) -> str:
 
 
 def describe_condition(cond: dict[str, Any]) -> str:
+    hold = cond.get("resolve_after_s", 900)
     if cond.get("type") == "change":
+        effect = cond.get("min_effect") or "default"
         return (
-            f"significant change (alpha {cond.get('alpha')}, at least "
-            f"{cond.get('min_samples')} samples, vs {cond.get('baseline_windows')} windows)"
+            f"sustained change of at least {effect} vs the {cond.get('baseline_windows')} "
+            f"windows before (at most one false page per {cond.get('false_page_days', 30):g} "
+            f"days on steady traffic, at least {cond.get('min_samples')} baseline samples; "
+            f"resolves after {hold} s back near the baseline)"
         )
-    return f"{cond.get('op')} {cond.get('value')}"
+    return f"{cond.get('op')} {cond.get('value')} (resolves after {hold} s back)"
 
 
 def _rule_view(rule: dict[str, Any], names: dict[str, str], now: int) -> dict[str, Any]:

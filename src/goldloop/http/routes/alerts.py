@@ -95,10 +95,41 @@ class ConditionModel(BaseModel):
     type: Literal["threshold", "change"]
     op: Literal["<", "<=", ">", ">="] = "<"
     value: float = 0.0
-    alpha: float = Field(default=0.01, description="change: significance level (one-sided).")
-    min_samples: int = Field(default=30, description="Fewer samples in a window: no decision.")
-    min_effect: float = Field(default=0.0, description="change: smallest difference that counts.")
-    baseline_windows: int = Field(default=6, description="change: baseline length in windows.")
+    alpha: float = Field(
+        default=0.01,
+        description="Not used since the change detector (kept so older rules load); "
+        "false_page_days sets how often a change alert may page falsely.",
+    )
+    min_samples: int = Field(
+        default=30,
+        description="Fewer samples in a window (change: in the baseline) decide nothing.",
+    )
+    min_effect: float = Field(
+        default=0.0,
+        description="change: the smallest drop (rise where up is bad) worth a page, in the "
+        "metric's units; 0: 0.1 for rates, half the baseline's standard deviation for means.",
+    )
+    baseline_windows: int = Field(
+        default=6, description="change: baseline length in windows, before the latest window."
+    )
+    false_page_days: float = Field(
+        default=30.0,
+        ge=1,
+        description="change: expected days between false pages on steady traffic.",
+    )
+    resolve_after_s: int = Field(
+        default=900,
+        ge=0,
+        description="How long the metric must be back (change: near the baseline frozen when "
+        "the alert fired; threshold: no longer breached) before the alert resolves.",
+    )
+    settle_s: int = Field(
+        default=900,
+        ge=0,
+        le=86_400,
+        description="change: how long after a run starts its feedback may arrive and still "
+        "count (online evaluation lags).",
+    )
 
 
 class AlertRuleIn(BaseModel):
