@@ -25,6 +25,7 @@ Two corrections make the interval hold its level at small n:
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -77,8 +78,10 @@ class Inference:
         return z * self.se
 
 
+@functools.lru_cache(maxsize=1024)
 def t_ppf(q: float, df: float) -> float:
-    """The q-quantile of Student's t with ``df`` degrees of freedom (bisection on the tail)."""
+    """The q-quantile of Student's t with ``df`` degrees of freedom (bisection on the tail;
+    cached, since a report asks for the same few quantiles again and again)."""
     if not 0.0 < q < 1.0:
         raise ValueError("q must be between 0 and 1")
     if math.isinf(df):
@@ -146,6 +149,14 @@ def mean_difference(
     resid = [(d - theta * size) / mean_size for d, size in zip(sums, m, strict=True)]
     second = sum(r * r for r in resid) / g
     df = float(g - 1)
+    if clustered:
+        # Satterthwaite: clusters of unequal size carry unequal shares of the variance (in
+        # proportion to m_c^2 when a conversation moves together), which leaves fewer
+        # effective degrees of freedom than G - 1 (Bell & McCaffrey 2002, Survey Methodology
+        # 28:169-181, in the spirit of their correction)
+        squares = [size * size for size in m]
+        df = min(df, sum(squares) ** 2 / sum(q * q for q in squares) - 1.0)
+        df = max(df, 1.0)
     se = math.sqrt(second / (g - 1))  # = sqrt(G/(G-1) * sum r^2) / G, the CR1 standard error
     if se <= 1e-15 * max(1.0, abs(theta)):
         # every unit moved by exactly the same amount: no noise to speak of
