@@ -227,3 +227,55 @@ def test_pytest_plugin_gates_against_a_tagged_baseline_on_the_server(live: LiveA
         moved = client.tagged_experiment("golden", "main")
         assert moved is not None
         assert moved["id"] != main["id"]
+
+
+def test_the_server_refuses_edited_references_and_counts_errors(
+    live: LiveApi, client: Client
+) -> None:
+    # main passes on version 1; then 9 reference answers are corrected (version 2). The same
+    # agent gated against main must hear "not comparable", naming the 9, not "9 regressed".
+    code, out = gate("good", "--min-mean", "correct=0.95", "--tag-on-pass", "main")
+    assert code == 0, out
+    main = experiment_of(out)
+    edits = [
+        {"id": f"q{i}", "inputs": {"q": i}, "outputs": {"answer": f"corrected {i}"}}
+        for i in range(9)
+    ]
+    headers = {"x-api-key": live.key}
+    r = httpx.post(f"{live.endpoint}/api/v1/datasets/golden/examples", headers=headers,
+                   json={"examples": edits, "upsert": True}, timeout=60)  # fmt: skip
+    assert r.status_code in (200, 201), r.text
+    code, out = gate("good", "--baseline", "tag:main", "--tag-on-pass", "candidate")
+    assert code == 1, out
+    candidate = experiment_of(out)  # stored on the server, but not tagged: it failed
+    assert "[FAIL] comparable correct" in out
+    assert "dataset versions 1 (baseline) and 2 (candidate)" in out
+    assert "q0, q1, q2, q3, q4, q5, q6, q7, q8" in out
+    assert "significant regression" not in out
+    code, out = gate("good", "--baseline", "tag:main", "--only-unchanged")
+    assert code == 0, out
+    assert "compared on the 91 of 100 examples" in out
+    # the server's own comparison says the same, from the runs' recorded reference hashes
+    client.experiment_results(candidate)  # flushed and readable
+    doc = client.compare_experiments(main, candidate)
+    correct = next(c for c in doc["comparisons"] if c["key"] == "correct")
+    assert correct["comparable"] is False
+    assert correct["changed_examples"] == [f"q{i}" for i in range(9)]
+    assert correct["verdict"]["status"] == "not_comparable"
+    # an evaluator that raises on the candidate's answers counts against the candidate here
+    # too (its error is stored under the evaluator's name; it belongs to the key it gives)
+    code, out = run(
+        "gate", "--target", "gl_agents:wrong_key", "--data", "golden", "--evaluators",
+        "gl_agents:ANSWER", "--max-failures", "0", "--tag-on-pass", "wrong-key",
+    )  # fmt: skip
+    assert code == 0, out
+    wrong = client.tagged_experiment("golden", "wrong-key")
+    assert wrong is not None
+    doc = client.compare_experiments(candidate, wrong["id"])
+    [correct] = [c for c in doc["comparisons"] if c["key"] == "correct"]
+    assert correct["comparable"] is True
+    assert sorted(correct["errored_b"]) == sorted(f"q{i}" for i in range(13))
+    assert correct["errored_a"] == []
+    assert correct["worst"] == 0.0
+    assert correct["regressed"] == 4  # q9..q12; q0..q8 scored 0 against the corrections anyway
+    assert "answer_match" not in {c["key"] for c in doc["comparisons"]}
