@@ -17,14 +17,17 @@ import httpx
 import pytest
 import sqlalchemy as sa
 from fastapi import FastAPI
+from tests.receiver import Receiver, receiver
 
 from dashboard_helpers import sign_in
+from goldloop.domain.clock import Clock, system_clock
 from goldloop.http.app import create_app
 from goldloop.services.context import ServiceContext
 from goldloop.settings import Settings, load_settings
 from goldloop.store import migrate
 from goldloop.store.database import Database
 from goldloop.store.schema import metadata
+from goldloop.workers.service_loops import Workers
 
 PG_BASE_URL = os.environ.get(
     "GOLDLOOP_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
@@ -110,11 +113,34 @@ def ctx(db: Database, settings: Settings) -> ServiceContext:
 
 
 @pytest.fixture
-async def app(settings: Settings, capsys: pytest.CaptureFixture[str]) -> AsyncIterator[FastAPI]:
-    application = create_app(settings)
+def clock() -> Clock:
+    """The app's clock: the system's, unless a test module overrides this with a FakeClock."""
+    return system_clock
+
+
+@pytest.fixture
+async def app(
+    settings: Settings, clock: Clock, capsys: pytest.CaptureFixture[str]
+) -> AsyncIterator[FastAPI]:
+    application = create_app(settings, clock=clock)
     async with application.router.lifespan_context(application):
         capsys.readouterr()  # the bootstrap banner
         yield application
+
+
+@pytest.fixture
+def hook() -> Iterator[Receiver]:
+    """A local webhook receiver on 127.0.0.1."""
+    with receiver() as r:
+        yield r
+
+
+@pytest.fixture
+def workers(app: FastAPI) -> Iterator[Workers]:
+    """The app's background workers, driven by the test (``flush``), stopped at the end."""
+    w = Workers(app.state.ctx)
+    yield w
+    w.stop()
 
 
 @pytest.fixture

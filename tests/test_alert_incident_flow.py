@@ -9,17 +9,14 @@ from __future__ import annotations
 
 import random
 import uuid
-from collections.abc import AsyncIterator, Iterator
 
 import httpx
 import pytest
 import sqlalchemy as sa
-from fastapi import FastAPI
-from tests.receiver import Receiver, receiver
+from tests.receiver import Receiver
 
-from goldloop.http.app import create_app
+from fake_clock import FakeClock
 from goldloop.services.context import ServiceContext
-from goldloop.settings import Settings
 from goldloop.store.schema import feedback, runs
 from goldloop.workers.service_loops import Workers
 
@@ -27,37 +24,9 @@ S = 1_000_000
 T0 = 1_800_000_000 * S
 
 
-class FakeClock:
-    def __init__(self, now: int) -> None:
-        self.now = now
-
-    def __call__(self) -> int:
-        return self.now
-
-
 @pytest.fixture
 def clock() -> FakeClock:
     return FakeClock(T0)
-
-
-@pytest.fixture
-async def app(settings: Settings, clock: FakeClock) -> AsyncIterator[FastAPI]:
-    application = create_app(settings, clock=clock)
-    async with application.router.lifespan_context(application):
-        yield application
-
-
-@pytest.fixture
-def hook() -> Iterator[Receiver]:
-    with receiver() as r:
-        yield r
-
-
-@pytest.fixture
-def workers(app: FastAPI) -> Iterator[Workers]:
-    w = Workers(app.state.ctx)
-    yield w
-    w.stop()
 
 
 def scored_minutes(

@@ -3,31 +3,21 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Iterator
 
 import httpx
 import pytest
 import sqlalchemy as sa
 from fastapi import FastAPI
-from tests.receiver import Receiver, receiver
+from tests.receiver import Receiver
 
-from goldloop.http.app import create_app
+from fake_clock import FakeClock
 from goldloop.services.context import ServiceContext
-from goldloop.settings import Settings
 from goldloop.store.schema import runs
 from goldloop.webhooks import WebhookSignatureError, verify
 from goldloop.workers.service_loops import Workers
 
 S = 1_000_000
 T0 = 1_800_000_000 * S  # "now" at the start of the test
-
-
-class FakeClock:
-    def __init__(self, now: int) -> None:
-        self.now = now
-
-    def __call__(self) -> int:
-        return self.now
 
 
 def add_runs(ctx: ServiceContext, project_id: str, start: int, n: int, errors: int) -> None:
@@ -61,29 +51,8 @@ def add_runs(ctx: ServiceContext, project_id: str, start: int, n: int, errors: i
 
 
 @pytest.fixture
-def hook() -> Iterator[Receiver]:
-    with receiver() as r:
-        yield r
-
-
-@pytest.fixture
 def clock() -> FakeClock:
     return FakeClock(T0)
-
-
-@pytest.fixture
-async def app(settings: Settings, clock: FakeClock) -> AsyncIterator[FastAPI]:
-    """The real app, on the test's clock (overrides the conftest fixture)."""
-    application = create_app(settings, clock=clock)
-    async with application.router.lifespan_context(application):
-        yield application
-
-
-@pytest.fixture
-def workers(app: FastAPI) -> Iterator[Workers]:
-    w = Workers(app.state.ctx)
-    yield w
-    w.stop()
 
 
 async def _setup(

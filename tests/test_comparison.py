@@ -18,7 +18,7 @@ from goldloop.domain.comparison import (
     significant_regression,
 )
 
-Scores = dict[str, list[float | bool | None | Failed]]
+Scores = dict[str, list[float | bool | Failed | None]]
 
 
 def _binary(n: int, wrong: set[int]) -> Scores:

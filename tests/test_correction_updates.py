@@ -7,12 +7,10 @@ from __future__ import annotations
 
 import io
 import json
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
 import pyarrow.parquet as pq
-import pytest
 from fastapi import FastAPI
 
 from dashboard_helpers import csrf_of
@@ -28,13 +26,6 @@ QUESTION = {"question": "Can I cancel booking B-1042 and get my money back?"}
 WRONG = {"answer": "Yes, fully refundable."}
 FIRST = {"answer": "Refundable within 24 hours."}  # the first correction, itself wrong
 SECOND = {"answer": "Non-refundable; dates can be changed."}
-
-
-@pytest.fixture
-def workers(app: FastAPI) -> Iterator[Workers]:
-    w = Workers(app.state.ctx)
-    yield w
-    w.stop()
 
 
 async def ingest_run(client: httpx.AsyncClient, run_id: str = "run-refund") -> None:

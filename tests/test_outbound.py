@@ -16,7 +16,7 @@ import httpx
 import pytest
 from fastapi import FastAPI
 from tests.fake_llm import FakeLLM, completion
-from tests.receiver import Receiver, receiver
+from tests.receiver import Receiver
 from tests.test_rules_flow import post_runs, project_id, run_items
 
 from goldloop.domain.outbound import AllowList
@@ -36,12 +36,6 @@ def dns(table: dict[str, list[str]]):  # type: ignore[no-untyped-def]
         return table[host]
 
     return resolve
-
-
-@pytest.fixture
-def hook() -> Iterator[Receiver]:
-    with receiver() as r:
-        yield r
 
 
 # --- the list itself --------------------------------------------------------------------------

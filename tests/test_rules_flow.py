@@ -4,32 +4,18 @@ outbox driven with flush(), a real webhook receiver on 127.0.0.1."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 from fastapi import FastAPI
-from tests.receiver import Receiver, receiver
+from tests.receiver import Receiver
 
 from goldloop.domain.sampling import is_sampled
 from goldloop.store import rules as rule_store
 from goldloop.workers.service_loops import Workers
 from sqlite_plans import query_plans
-
-
-@pytest.fixture
-def hook() -> Iterator[Receiver]:
-    with receiver() as r:
-        yield r
-
-
-@pytest.fixture
-def workers(app: FastAPI) -> Iterator[Workers]:
-    w = Workers(app.state.ctx)
-    yield w
-    w.stop()
 
 
 def run_items(n: int, *, project: str = "agent-support", error_every: int = 0) -> list[dict]:

@@ -3,12 +3,10 @@ rule's secret, delivered to a real receiver on 127.0.0.1."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import httpx
 import pytest
 from fastapi import FastAPI
-from tests.receiver import Receiver, receiver
+from tests.receiver import Receiver
 from tests.test_rules_flow import post_runs, project_id, run_items
 
 from goldloop.webhooks import WebhookSignatureError, sign, signature_header, verify
@@ -59,12 +57,6 @@ def test_a_missing_or_malformed_header_fails(value: str | None) -> None:
 def test_one_matching_signature_of_several_is_enough() -> None:
     value = f"t={T},v1={'0' * 64},v1={sign(SECRET, T, BODY)}"
     assert verify(SECRET, {"Goldloop-Signature": value}, BODY, now=T) == T
-
-
-@pytest.fixture
-def hook() -> Iterator[Receiver]:
-    with receiver() as r:
-        yield r
 
 
 async def test_rule_webhooks_are_signed_with_the_rules_secret_shown_once(
