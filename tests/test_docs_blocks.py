@@ -255,5 +255,32 @@ def _agent_support_traffic(api: LiveApi) -> None:
     assert sent.status_code == 202, sent.text
 
 
-CHECKS = {"docs/quickstart.md": _quickstart_outcome}
+def _otel_program_landed(api: LiveApi) -> None:
+    """docs/ingestion.md's OpenTelemetry program: an agent run and its LLM call, with tokens."""
+    with httpx.Client(base_url=api.endpoint, headers={"x-api-key": api.key}, timeout=60) as c:
+        runs = c.get(
+            "/api/v1/runs", params={"project": "agent-support", "filter": 'kind = "llm"'}
+        ).json()["items"]
+        llm = next(r for r in runs if r["name"] == "chat gpt-4o-mini")
+        assert llm["model"] == "gpt-4o-mini"
+        assert llm["usage"]["total_tokens"] == 145
+        parent = c.get(f"/api/v1/runs/{llm['parent_id']}").json()
+    assert (parent["name"], parent["kind"]) == ("answer", "agent")
+
+
+def test_pages_name_only_files_that_exist() -> None:
+    """A relative link, or a FILE.md named in code, points at a file of this repository."""
+    missing = []
+    for page in pages():
+        text = page.read_text()
+        for target in re.findall(r"\]\(([^)#\s]+\.md)(?:#[^)]*)?\)", text):
+            if "://" not in target and not (page.parent / target).exists():
+                missing.append(f"{page.name}: link to {target}")
+        for name in re.findall(r"`([A-Z][A-Z_]+\.md)`", text):
+            if not (ROOT / name).exists():
+                missing.append(f"{page.name}: names {name}")
+    assert not missing, "\n".join(missing)
+
+
+CHECKS = {"docs/quickstart.md": _quickstart_outcome, "docs/ingestion.md": _otel_program_landed}
 SETUPS = {"docs/query-api.md": _agent_support_traffic}
