@@ -303,6 +303,176 @@ def test_nesting_is_bounded_not_a_crash() -> None:
     assert decoded(body(10_000)) == "invalid"  # deeper than any stack would allow in Python
 
 
+# ---- where a differential fuzz found the two apart (issue 22, item 7) ------------------------
+# Each case pins what the generated classes (upb) do, then holds the C decoder to it.
+
+ONE_SPAN_IDS = ld(1, bytes.fromhex(TRACE)) + ld(2, bytes.fromhex(ROOT))
+GROUP, GROUP_END = varint(94 << 3 | 3), varint(94 << 3 | 4)
+
+
+def _in_span(fields: bytes) -> bytes:
+    """A request with one span made of its ids and `fields`."""
+    return ld(1, ld(2, ld(2, ONE_SPAN_IDS + fields)))
+
+
+def _attribute(value: bytes) -> bytes:
+    """A request with one span whose attribute "a" is the AnyValue `value`."""
+    return _in_span(ld(9, kv("a", value)))
+
+
+def padded(n: int, size: int) -> bytes:
+    """The varint of n written in `size` bytes (trailing 0x80 continuation bytes, then 0)."""
+    out = bytearray(varint(n))
+    while len(out) < size:
+        out[-1] |= 0x80
+        out.append(0)
+    return bytes(out)
+
+
+def _same_as_reference(body: bytes) -> tuple[list[OtelSpan], list[str]] | str:
+    ours, ref = decoded(body), reference(body)
+    assert ours == ref
+    return ref
+
+
+@needs_c
+@pytest.mark.parametrize("size", range(1, 11))
+@pytest.mark.parametrize(
+    "where",
+    [
+        "known field",
+        "unknown field",
+        "inside a group",
+        "the request",
+    ],
+)
+def test_a_tag_in_more_than_five_bytes_is_invalid(where: str, size: int) -> None:
+    body = {
+        "known field": _in_span(padded(5 << 3 | 2, size) + varint(1) + b"x"),
+        "unknown field": _in_span(padded(90 << 3, size) + varint(1)),
+        "inside a group": _in_span(GROUP + padded(90 << 3, size) + varint(1) + GROUP_END),
+        "the request": padded(1 << 3 | 2, size) + varint(0),
+    }[where]
+    assert (_same_as_reference(body) == "invalid") == (size > 5)
+
+
+@needs_c
+@pytest.mark.parametrize("size", range(1, 11))
+@pytest.mark.parametrize("where", ["known field", "unknown field", "inside a group"])
+def test_a_length_in_more_than_five_bytes_is_invalid(where: str, size: int) -> None:
+    body = {
+        "known field": _in_span(varint(5 << 3 | 2) + padded(1, size) + b"x"),
+        "unknown field": _in_span(varint(92 << 3 | 2) + padded(1, size) + b"x"),
+        "inside a group": _in_span(
+            GROUP + varint(92 << 3 | 2) + padded(1, size) + b"x" + GROUP_END
+        ),
+    }[where]
+    assert (_same_as_reference(body) == "invalid") == (size > 5)
+
+
+ARRAY_OF_ONE = ld(5, ld(1, vi(3, 1)))
+ARRAY_OF_TWO = ld(5, ld(1, vi(3, 2)))
+
+
+@needs_c
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        (string_value("s") + vi(8, 3), None),  # string_value_strindex replaces the string
+        (string_value("s") + vi(8, 2**64 - 1), None),
+        (vi(8, 3), None),
+        (vi(8, 3) + string_value("s"), "s"),
+        (ARRAY_OF_ONE + vi(8, 3) + ARRAY_OF_TWO, [2]),  # ... and ends the array before it
+        (ld(6, ld(1, kv("k", vi(3, 1)))) + vi(8, 0) + ld(6, ld(1, kv("j", vi(3, 2)))), {"j": 2}),
+        (string_value("s") + ld(8, b"\x03"), "s"),  # the wrong wire type: an unknown field
+    ],
+)
+def test_string_value_strindex_is_a_member_of_the_value_oneof(value: bytes, expected: Any) -> None:
+    ref = _same_as_reference(_attribute(value))
+    assert isinstance(ref, tuple)
+    assert ref[0][0].attributes["a"] == expected
+
+
+def _arrays(depth: int, bottom: bytes) -> bytes:
+    value = bottom
+    for _ in range(depth):
+        value = ld(5, ld(1, value))
+    return value
+
+
+def _kvlists(depth: int, bottom: bytes) -> bytes:
+    value = bottom
+    for _ in range(depth):
+        value = ld(6, ld(1, kv("k", value)))
+    return value
+
+
+def _groups(depth: int) -> bytes:
+    return GROUP * depth + GROUP_END * depth
+
+
+# The request is at depth 0, and each message inside another, unknown groups included, one
+# deeper; a message deeper than 100 makes the body invalid. A span attribute's AnyValue is at
+# depth 5, so 47 nested arrays reach 99 and 48 reach 101.
+@needs_c
+@pytest.mark.parametrize(
+    ("make", "deepest_valid"),
+    [
+        (lambda n: _attribute(_arrays(n, string_value("bottom"))), 47),
+        (lambda n: _attribute(_arrays(n, b"")), 47),
+        (lambda n: _attribute(_arrays(n, ld(5, b""))), 47),  # an empty array at the bottom
+        (lambda n: _attribute(_kvlists(n, string_value("bottom"))), 31),
+        (lambda n: _attribute(_kvlists(n, ld(6, b""))), 31),
+        (lambda n: _attribute(_arrays(1, _groups(n))), 93),  # in an AnyValue in an array
+        (lambda n: _groups(n), 100),  # in the request
+        (lambda n: ld(1, _groups(n)), 99),  # in a ResourceSpans
+        (lambda n: ld(1, ld(1, ld(3, _groups(n)))), 97),  # in an EntityRef
+        (lambda n: ld(1, ld(2, ld(1, ld(3, _groups(n))))), 96),  # in a scope's KeyValue
+        (lambda n: _in_span(_groups(n)), 97),
+        (lambda n: _in_span(ld(15, _groups(n))), 96),  # in the status
+        (lambda n: _in_span(ld(11, ld(3, _groups(n)))), 95),  # in an event's KeyValue
+        (lambda n: _in_span(ld(13, ld(4, ld(2, _groups(n))))), 94),  # in a link's AnyValue
+        (lambda n: _attribute(_groups(n)), 95),
+        (lambda n: _attribute(ld(5, _groups(n))), 94),  # in an ArrayValue
+        (lambda n: _attribute(ld(6, _groups(n))), 94),  # in a KeyValueList
+    ],
+)
+def test_nesting_is_limited_at_the_depth_the_generated_classes_allow(
+    make: Any, deepest_valid: int
+) -> None:
+    assert _same_as_reference(make(deepest_valid)) != "invalid"
+    assert _same_as_reference(make(deepest_valid + 1)) == "invalid"
+
+
+@needs_c
+@pytest.mark.parametrize(
+    ("inside", "valid"),
+    [
+        (vi(0, 1), True),
+        (varint(0 << 3 | 1) + bytes(8), True),
+        (ld(0, b"x"), True),
+        (varint(0 << 3 | 5) + bytes(4), True),
+        (varint(0 << 3 | 3) + vi(5, 1) + varint(0 << 3 | 4), True),  # a group numbered 0
+        (GROUP + vi(0, 1) + GROUP_END, True),  # in a group in a group
+        (varint(0 << 3 | 4), False),  # ends no group: the group open is number 94
+    ],
+)
+def test_field_number_zero_is_skipped_inside_an_unknown_group(inside: bytes, valid: bool) -> None:
+    for body in (
+        _in_span(GROUP + inside + GROUP_END),
+        _attribute(string_value("s") + GROUP + inside + GROUP_END),
+        GROUP + inside + GROUP_END,
+    ):
+        assert (_same_as_reference(body) != "invalid") == valid
+
+
+@needs_c
+@pytest.mark.parametrize("wire_type", [0, 1, 2, 3, 5])
+def test_field_number_zero_is_invalid_outside_a_group(wire_type: int) -> None:
+    value = {0: b"\x01", 1: bytes(8), 2: b"\x01x", 3: varint(0 << 3 | 4), 5: bytes(4)}[wire_type]
+    assert _same_as_reference(_in_span(varint(wire_type) + value)) == "invalid"
+
+
 @needs_c
 def test_accepts_any_bytes_like_body() -> None:
     body = _rich_request().SerializeToString()

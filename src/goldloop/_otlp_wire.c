@@ -12,7 +12,11 @@
  * a field whose number or wire type is unknown is skipped; a singular scalar given twice keeps
  * the last value and a singular message given twice is merged; string fields must be valid
  * UTF-8; 64-bit integers are two's complement. A length that runs past its message, a truncated
- * varint or nesting deeper than MAX_DEPTH makes the whole body invalid (ValueError).
+ * varint or nesting deeper than MAX_DEPTH makes the whole body invalid (ValueError). Where the
+ * wire format leaves a parser a choice, this one makes upb's (the generated classes' parser):
+ * a tag or a length takes at most 5 bytes; the request is at depth 0 and every message inside
+ * another, an unknown group included, one deeper; field number 0 is invalid in a message but
+ * skipped inside an unknown group. bench/fuzz_otlp_wire.py looks for the next difference.
  *
  * Every read is checked against the end of the message that contains it: the body is untrusted
  * network input.
@@ -25,7 +29,7 @@
 #include <stdint.h>
 #include <string.h>
 
-#define MAX_DEPTH 100 /* as the generated classes' recursion limit */
+#define MAX_DEPTH 100 /* the deepest message, the request being 0: upb's default limit */
 
 typedef const uint8_t *ptr;
 
@@ -59,20 +63,42 @@ static int read_varint(ptr *pp, ptr end, uint64_t *out)
     return fail("a varint is longer than 10 bytes");
 }
 
+/* A tag or a length: a varint of at most 5 bytes whose value fits in 32 bits (upb's rule; a
+ * longer spelling of a small number is invalid there too). */
+static int read_varint32(ptr *pp, ptr end, uint64_t *out)
+{
+    ptr p = *pp;
+    uint64_t result = 0;
+    for (int shift = 0; shift < 35; shift += 7) {
+        if (p >= end)
+            return fail("the body ends inside a field");
+        uint8_t b = *p++;
+        result |= (uint64_t)(b & 0x7F) << shift;
+        if (b < 0x80) {
+            if (result > UINT32_MAX)
+                return fail("a tag or a length is larger than 32 bits");
+            *pp = p;
+            *out = result;
+            return 0;
+        }
+    }
+    return fail("a tag or a length is longer than 5 bytes");
+}
+
 static inline int read_tag(ptr *pp, ptr end, uint64_t *tag)
 {
     if (*pp < end && **pp < 0x80) {
         *tag = *(*pp)++;
         return 0;
     }
-    return read_varint(pp, end, tag);
+    return read_varint32(pp, end, tag);
 }
 
 /* The bounds [*start, *stop) of the length-delimited value whose length is at *pp. */
 static int read_len(ptr *pp, ptr end, ptr *start, ptr *stop)
 {
     uint64_t n;
-    if (read_varint(pp, end, &n) < 0)
+    if (read_varint32(pp, end, &n) < 0)
         return -1;
     if (n > (uint64_t)(end - *pp))
         return fail("a length-delimited field runs past the end of its message");
@@ -94,12 +120,13 @@ static int read_fixed(ptr *pp, ptr end, size_t size, uint64_t *out)
     return 0;
 }
 
-static int skip_field(ptr *pp, ptr end, uint64_t tag, int depth)
+/* The value of an unknown field whose tag was just read, in a message at `depth`, skipped. A
+ * group is a message one deeper; inside it, as in upb, field number 0 is skipped like any
+ * other and only the end tag must match. */
+static int skip_value(ptr *pp, ptr end, uint64_t tag, int depth)
 {
     uint64_t field = tag >> 3, ignored;
     ptr s, e;
-    if (field == 0 || field > 0x1FFFFFFF)
-        return fail("a field number is not valid");
     switch (tag & 7) {
     case 0:
         return read_varint(pp, end, &ignored);
@@ -110,7 +137,7 @@ static int skip_field(ptr *pp, ptr end, uint64_t tag, int depth)
     case 5:
         return read_fixed(pp, end, 4, &ignored);
     case 3: /* a group (proto2): skip to its matching end tag */
-        if (depth >= MAX_DEPTH)
+        if (depth + 1 > MAX_DEPTH)
             return fail("message nesting is too deep");
         for (;;) {
             uint64_t inner;
@@ -123,12 +150,20 @@ static int skip_field(ptr *pp, ptr end, uint64_t tag, int depth)
                     return fail("a group ends with the wrong field number");
                 return 0;
             }
-            if (skip_field(pp, end, inner, depth + 1) < 0)
+            if (skip_value(pp, end, inner, depth + 1) < 0)
                 return -1;
         }
     default:
         return fail("a wire type is not valid here");
     }
+}
+
+/* An unknown field of a message at `depth`, whose tag was just read, skipped. */
+static int skip_field(ptr *pp, ptr end, uint64_t tag, int depth)
+{
+    if ((tag >> 3) == 0)
+        return fail("a field number is not valid");
+    return skip_value(pp, end, tag, depth);
 }
 
 static PyObject *utf8(ptr s, ptr e)
@@ -219,14 +254,19 @@ static int set(PyObject **slot, PyObject *value)
 
 static int attributes_into(ptr p, ptr end, uint64_t field_tag, PyObject *into, int depth);
 
-/* An AnyValue message [p, end) merged into *value, a Python value (see otel_decode; None when
- * empty), *which being the member of its oneof that *value came from (0 for none). As
- * protobuf merges a message given twice, a second array or key-value list extends the first
- * and any other member replaces it. */
+static int too_deep(int depth)
+{
+    return depth > MAX_DEPTH ? fail("message nesting is too deep") : 0;
+}
+
+/* An AnyValue message [p, end) at `depth` merged into *value, a Python value (see otel_decode;
+ * None when empty), *which being the member of its oneof that *value came from (0 for none).
+ * As protobuf merges a message given twice, a second array or key-value list extends the
+ * first and any other member replaces it. */
 static int any_value_into(ptr p, ptr end, int depth, PyObject **value, int *which)
 {
-    if (depth >= MAX_DEPTH)
-        return fail("message nesting is too deep");
+    if (too_deep(depth) < 0)
+        return -1;
     ptr s, e;
     uint64_t tag, v;
     while (p < end) {
@@ -260,7 +300,7 @@ static int any_value_into(ptr p, ptr end, int depth, PyObject **value, int *whic
             *which = 4;
             break;
         case 0x2A: { /* array_value: a repeated field inside, so a second one extends the first */
-            if (read_len(&p, end, &s, &e) < 0)
+            if (read_len(&p, end, &s, &e) < 0 || too_deep(depth + 1) < 0)
                 return -1;
             if (*which != 5 && set(value, PyList_New(0)) < 0)
                 return -1;
@@ -304,6 +344,11 @@ static int any_value_into(ptr p, ptr end, int depth, PyObject **value, int *whic
                 return -1;
             *which = 7;
             break;
+        case 0x40: /* string_value_strindex (profiles' string table): not kept, but a member */
+            if (read_varint(&p, end, &v) < 0 || set(value, Py_NewRef(Py_None)) < 0)
+                return -1;
+            *which = 8;
+            break;
         default:
             if (skip_field(&p, end, tag, depth) < 0)
                 return -1;
@@ -312,13 +357,15 @@ static int any_value_into(ptr p, ptr end, int depth, PyObject **value, int *whic
     return 0;
 }
 
-/* One KeyValue message [p, end) added to the dict `into`. */
+/* One KeyValue message [p, end) at `depth` added to the dict `into`. */
 static int key_value_into(ptr p, ptr end, PyObject *into, int depth)
 {
     PyObject *key = Py_NewRef(s_empty), *value = Py_NewRef(Py_None);
     int which = 0;
     ptr s, e;
     uint64_t tag;
+    if (too_deep(depth) < 0)
+        goto error;
     while (p < end) {
         if (read_tag(&p, end, &tag) < 0)
             goto error;
@@ -344,12 +391,14 @@ error:
     return -1;
 }
 
-/* The KeyValue fields numbered by `field_tag` in message [p, end), added to `into`; other
- * fields are skipped. */
+/* The KeyValue fields numbered by `field_tag` in message [p, end) at `depth`, added to
+ * `into`; other fields are skipped. */
 static int attributes_into(ptr p, ptr end, uint64_t field_tag, PyObject *into, int depth)
 {
     ptr s, e;
     uint64_t tag;
+    if (too_deep(depth) < 0)
+        return -1;
     while (p < end) {
         if (read_tag(&p, end, &tag) < 0)
             return -1;
@@ -363,7 +412,7 @@ static int attributes_into(ptr p, ptr end, uint64_t field_tag, PyObject *into, i
     return 0;
 }
 
-/* An InstrumentationScope merged into `scope` ({"name", "version"[, "attributes"]}). */
+/* An InstrumentationScope (depth 3) merged into `scope` ({"name", "version"[, "attributes"]}). */
 static int scope_into(ptr p, ptr end, PyObject *scope)
 {
     ptr s, e;
@@ -397,16 +446,16 @@ static int scope_into(ptr p, ptr end, PyObject *scope)
                 if (rc < 0)
                     return -1;
             }
-            if (key_value_into(s, e, attrs, 1) < 0)
+            if (key_value_into(s, e, attrs, 4) < 0)
                 return -1;
         }
-        else if (skip_field(&p, end, tag, 0) < 0)
+        else if (skip_field(&p, end, tag, 3) < 0)
             return -1;
     }
     return 0;
 }
 
-/* A Resource merged into `resource` (its attributes); its entity references, all strings, are
+/* A Resource (depth 2) merged into `resource` (its attributes); its entity references, all strings, are
  * only checked. */
 static int resource_into(ptr p, ptr end, PyObject *resource)
 {
@@ -416,7 +465,7 @@ static int resource_into(ptr p, ptr end, PyObject *resource)
         if (read_tag(&p, end, &tag) < 0)
             return -1;
         if (tag == 0x0A) {
-            if (read_len(&p, end, &s, &e) < 0 || key_value_into(s, e, resource, 1) < 0)
+            if (read_len(&p, end, &s, &e) < 0 || key_value_into(s, e, resource, 3) < 0)
                 return -1;
         }
         else if (tag == 0x1A) { /* EntityRef: fields 1-4, every one a string */
@@ -427,12 +476,12 @@ static int resource_into(ptr p, ptr end, PyObject *resource)
                     return -1;
                 int rc = (tag >> 3) >= 1 && (tag >> 3) <= 4 && (tag & 7) == 2
                              ? check_utf8(&s, e)
-                             : skip_field(&s, e, tag, 1);
+                             : skip_field(&s, e, tag, 3);
                 if (rc < 0)
                     return -1;
             }
         }
-        else if (skip_field(&p, end, tag, 0) < 0)
+        else if (skip_field(&p, end, tag, 2) < 0)
             return -1;
     }
     return 0;
@@ -459,10 +508,10 @@ static PyObject *event_record(ptr p, ptr end)
                 goto done;
         }
         else if (tag == 0x1A) {
-            if (read_len(&p, end, &s, &e) < 0 || key_value_into(s, e, attrs, 1) < 0)
+            if (read_len(&p, end, &s, &e) < 0 || key_value_into(s, e, attrs, 5) < 0)
                 goto done;
         }
-        else if (skip_field(&p, end, tag, 0) < 0) /* dropped_attributes_count is not kept */
+        else if (skip_field(&p, end, tag, 4) < 0) /* dropped_attributes_count is not kept */
             goto done;
     }
     t = PyLong_FromUnsignedLongLong(time_ns);
@@ -499,10 +548,10 @@ static PyObject *link_record(ptr p, ptr end)
                 goto done;
         }
         else if (tag == 0x22) {
-            if (read_len(&p, end, &s, &e) < 0 || key_value_into(s, e, attrs, 1) < 0)
+            if (read_len(&p, end, &s, &e) < 0 || key_value_into(s, e, attrs, 5) < 0)
                 goto done;
         }
-        else if (skip_field(&p, end, tag, 0) < 0)
+        else if (skip_field(&p, end, tag, 4) < 0)
             goto done;
     }
     trace_hex = hex(trace_s, trace_e);
@@ -536,7 +585,7 @@ static PyObject *span_id_hex(ptr s, ptr e, Py_ssize_t size, const char *what, Py
 enum { F_TRACE, F_SPAN, F_PARENT, F_NAME, F_KIND, F_START, F_END, F_ATTRS, F_EVENTS, F_LINKS,
        F_CODE, F_MESSAGE, F_RESOURCE, F_SCOPE, F_STATE, F_FLAGS, F_DROPPED, N_FIELDS };
 
-/* One Span [p, end): appended to `spans` as span_type(...), or, if an id cannot be used, a
+/* One Span [p, end) (depth 3): appended to `spans` as span_type(...), or, if an id cannot be used, a
  * message appended to `problems`. */
 static int span(ptr p, ptr end, PyObject *resource, PyObject *scope, PyObject *span_type,
                 PyObject *spans, PyObject *problems)
@@ -560,7 +609,7 @@ static int span(ptr p, ptr end, PyObject *resource, PyObject *scope, PyObject *s
             goto done;
         switch (tag) {
         case 0x4A: /* attributes: by far the most frequent field */
-            if (read_len(&p, end, &s, &e) < 0 || key_value_into(s, e, f[F_ATTRS], 1) < 0)
+            if (read_len(&p, end, &s, &e) < 0 || key_value_into(s, e, f[F_ATTRS], 4) < 0)
                 goto done;
             break;
         case 0x0A:
@@ -630,7 +679,7 @@ static int span(ptr p, ptr end, PyObject *resource, PyObject *scope, PyObject *s
                     if (read_varint(&s, e, &code) < 0)
                         goto done;
                 }
-                else if (skip_field(&s, e, tag, 1) < 0)
+                else if (skip_field(&s, e, tag, 4) < 0) /* in the Status */
                     goto done;
             }
             break;
@@ -639,7 +688,7 @@ static int span(ptr p, ptr end, PyObject *resource, PyObject *scope, PyObject *s
                 goto done;
             break;
         default:
-            if (skip_field(&p, end, tag, 0) < 0)
+            if (skip_field(&p, end, tag, 3) < 0)
                 goto done;
         }
     }
@@ -691,7 +740,7 @@ done:
     return rc;
 }
 
-/* A ScopeSpans [p, end). The scope may come after the spans on the wire, so it is read first. */
+/* A ScopeSpans [p, end) (depth 2). The scope may come after the spans on the wire, so it is read first. */
 static int scope_spans(ptr p, ptr end, PyObject *resource, PyObject *span_type, PyObject *spans,
                        PyObject *problems)
 {
@@ -712,7 +761,7 @@ static int scope_spans(ptr p, ptr end, PyObject *resource, PyObject *span_type, 
             if (check_utf8(&q, end) < 0)
                 goto done;
         }
-        else if (skip_field(&q, end, tag, 0) < 0)
+        else if (skip_field(&q, end, tag, 2) < 0)
             goto done;
     }
     while (p < end) { /* the second pass: the layout is known to be sound */
@@ -723,7 +772,7 @@ static int scope_spans(ptr p, ptr end, PyObject *resource, PyObject *span_type, 
                 span(s, e, resource, scope, span_type, spans, problems) < 0)
                 goto done;
         }
-        else if (skip_field(&p, end, tag, 0) < 0)
+        else if (skip_field(&p, end, tag, 2) < 0)
             goto done;
     }
     rc = 0;
@@ -732,6 +781,7 @@ done:
     return rc;
 }
 
+/* A ResourceSpans [p, end) (depth 1). */
 static int resource_spans(ptr p, ptr end, PyObject *span_type, PyObject *spans,
                           PyObject *problems)
 {
@@ -752,7 +802,7 @@ static int resource_spans(ptr p, ptr end, PyObject *span_type, PyObject *spans,
             if (check_utf8(&q, end) < 0)
                 goto done;
         }
-        else if (skip_field(&q, end, tag, 0) < 0)
+        else if (skip_field(&q, end, tag, 1) < 0)
             goto done;
     }
     while (p < end) {
@@ -763,7 +813,7 @@ static int resource_spans(ptr p, ptr end, PyObject *span_type, PyObject *spans,
                 scope_spans(s, e, resource, span_type, spans, problems) < 0)
                 goto done;
         }
-        else if (skip_field(&p, end, tag, 0) < 0)
+        else if (skip_field(&p, end, tag, 1) < 0)
             goto done;
     }
     rc = 0;
