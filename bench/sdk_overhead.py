@@ -2,6 +2,7 @@
 
     PYTHONPATH=src python bench/sdk_overhead.py            # everything, ~2 minutes
     PYTHONPATH=src python bench/sdk_overhead.py --quick    # smaller loops
+    PYTHONPATH=src python bench/sdk_overhead.py --first-call   # the first traced call only
 
 Each scenario runs in its own subprocess (fresh interpreter, no state shared between tracers);
 the exporters send to a local HTTP sink in this process that accepts anything (``202 {}``), so
@@ -10,6 +11,8 @@ call), median of several bounded repeats. "in call" is what the traced call itse
 "with export" also spreads over the calls the time the background exporter needed afterwards to
 deliver everything (flush), i.e. the whole CPU cost of tracing in the process.
 
+First, the cost of the first traced call in a fresh process (configured from GOLDLOOP_* by
+that call, or by an explicit ``configure()``, or with the server down) next to the calls after it.
 Scenarios: Goldloop ``@traced`` on/off, LangSmith ``@traceable`` on/off, an OpenTelemetry span
 with BatchSpanProcessor + OTLP/HTTP exporter, and the same span with the no-op tracer. Then:
 memory held per queued Goldloop run (tracemalloc), and the exporter's throughput delivering runs
@@ -299,9 +302,47 @@ SCENARIOS = [
 ]
 
 
-def run_child(args: list[str]) -> dict[str, Any]:
-    env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
+def first_calls(how: str, sink: str) -> dict[str, Any]:
+    """What the first traced call in a fresh process costs the caller, next to the later ones.
+
+    ``how``: "env" (GOLDLOOP_* variables: the first call configures), "configure" (an explicit
+    ``goldloop.configure()`` before it, timed too), "env-down" (the variables name a port nobody
+    listens on). The exporter sends in the background whatever the server's state."""
+    if how.startswith("env"):
+        os.environ["GOLDLOOP_TRACING"] = "true"
+        os.environ["GOLDLOOP_ENDPOINT"] = sink
+        os.environ["GOLDLOOP_API_KEY"] = "bench"
+    t0 = time.perf_counter()
+    import goldloop
+
+    imported = time.perf_counter()
+    configure_ms = None
+    if how == "configure":
+        goldloop.configure(tracing=True, endpoint=sink, api_key="bench")
+        configure_ms = (time.perf_counter() - imported) * 1e3
+    traced = goldloop.traced(plain)
+    calls = []
+    for i in range(1000):
+        start = time.perf_counter()
+        traced(i)
+        calls.append((time.perf_counter() - start) * 1e6)
+    flushed = goldloop.flush(10)
+    return {
+        "first_call": how,
+        "import_ms": round((imported - t0) * 1e3, 2),
+        "configure_ms": None if configure_ms is None else round(configure_ms, 2),
+        "first_call_us": round(calls[0], 1),
+        "second_call_us": round(calls[1], 1),
+        "later_calls_median_us": round(statistics.median(calls[2:]), 1),
+        "later_calls_max_us": round(max(calls[2:]), 1),
+        "flushed": flushed,
+    }
+
+
+def run_child(args: list[str], **extra_env: str) -> dict[str, Any]:
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "src"), **extra_env}
     env = {k: v for k, v in env.items() if not k.startswith(("GOLDLOOP_", "LANGSMITH_", "OTEL_"))}
+    env = {k: v for k, v in env.items() if v != ""}
     done = subprocess.run(
         [sys.executable, __file__, *args], capture_output=True, text=True, env=env, timeout=1800
     )
@@ -313,6 +354,9 @@ def run_child(args: list[str]) -> dict[str, Any]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="smaller loops")
+    parser.add_argument(
+        "--first-call", action="store_true", help="only the first-call cost (a few seconds)"
+    )
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--sink", help=argparse.SUPPRESS)
     parser.add_argument("--n", type=int, default=0, help=argparse.SUPPRESS)
@@ -324,12 +368,27 @@ def main() -> None:
     if args.child == "throughput":
         print(json.dumps(throughput(args.n)))
         return
+    if args.child and args.child.startswith("first-"):
+        print(json.dumps(first_calls(args.child.removeprefix("first-"), args.sink)))
+        return
     if args.child:
         print(json.dumps(scenario(args.child, args.sink, args.n, args.repeats)))
         return
 
     n_on, n_off, repeats = (2_000, 50_000, 3) if args.quick else (10_000, 200_000, 5)
     sink, url = start_sink()
+    first = []
+    with tempfile.TemporaryDirectory() as pycache:
+        # as installed: compiled modules on disk (a first run writes them, and is not counted)
+        compiled = {"PYTHONPYCACHEPREFIX": pycache, "PYTHONDONTWRITEBYTECODE": ""}
+        run_child(["--child", "first-configure", "--sink", url], **compiled)
+        for how in ("env", "configure", "env-down"):
+            target = "http://127.0.0.1:9" if how == "env-down" else url  # discard port: refused
+            first.append(run_child(["--child", f"first-{how}", "--sink", target], **compiled))
+            print(json.dumps(first[-1]), flush=True)
+    if args.first_call:
+        sink.shutdown()
+        return
     rows = []
     for name in SCENARIOS:
         slow = name.endswith(("-on", "-batch", "-deferred"))
@@ -350,6 +409,7 @@ def main() -> None:
         "python": platform.python_version(),
         "machine": f"{platform.machine()}, {os.cpu_count()} CPUs",
         "scenarios": rows,
+        "first_calls": first,
         "memory_per_queued_run": memory,
         "exporter_throughput": through,
     }

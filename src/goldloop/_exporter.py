@@ -15,30 +15,32 @@ Modelled on OpenTelemetry's BatchSpanProcessor:
 - ``flush(timeout)`` and ``shutdown(timeout)`` have deadlines; an ``atexit`` hook calls
   shutdown. After ``fork()`` the child gets a new, empty queue, a new HTTP client and a new thread.
 - Nothing here raises into the application; failures are logged (rate-limited) and counted.
+- Nothing slow happens on the application's thread, the first traced call included: this module
+  imports no HTTP client, event loop, JSON encoder or compressor; the worker thread imports them
+  and builds its HTTP client (loading the TLS trust store takes a few hundred ms) before its
+  first export.
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
-import gzip
 import logging
 import os
-import random
 import threading
 import time
 import weakref
 from collections import deque
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import httpx
-import orjson
-
-from goldloop._client_base import retry_after_s
 from goldloop._config import SDKConfig
 from goldloop._run import Run, now_us, snapshot
 from goldloop._version import __version__
+
+if TYPE_CHECKING:  # imported by the worker thread, never by the traced call (see the module doc)
+    import asyncio
+
+    import httpx
 
 log = logging.getLogger("goldloop.sdk")
 
@@ -46,7 +48,6 @@ BATCH_PATH = "/api/v1/runs/batch"
 MAX_BATCH_BYTES = 4 * 1024 * 1024
 MAX_OPEN_RUNS = 100_000
 _RETRY_STATUSES = frozenset({408, 429})
-_OPTS = orjson.OPT_NON_STR_KEYS | orjson.OPT_SERIALIZE_NUMPY
 
 
 def _default(value: Any) -> Any:
@@ -70,6 +71,8 @@ class _Sender:
     """Posts bytes with a sync httpx client (any sync transport, by default real sockets)."""
 
     def __init__(self, transport: httpx.BaseTransport | None) -> None:
+        import httpx
+
         self._client = httpx.Client(transport=transport, follow_redirects=False)
 
     def post(
@@ -95,6 +98,10 @@ class _AsyncTransportSender:
     def post(
         self, url: str, body: bytes, headers: dict[str, str], timeout: float
     ) -> httpx.Response:
+        import asyncio
+
+        import httpx
+
         if self._loop is None or self._client is None:
             self._loop = asyncio.new_event_loop()
             self._client = httpx.AsyncClient(transport=self._transport)
@@ -126,7 +133,6 @@ class BatchExporter:
             self._headers["x-api-key"] = config.api_key
         if config.gzip:
             self._headers["content-encoding"] = "gzip"
-        self._project_json = orjson.dumps(config.project)
         self._batch_size = config.batch_size
         self._max = config.queue_size
         self._interval = config.flush_interval_s
@@ -143,7 +149,14 @@ class BatchExporter:
             if method is not None:
                 method()
 
-        os.register_at_fork(after_in_child=after_fork)
+        weak_ready = weakref.WeakMethod(self._wait_until_ready)
+
+        def before_fork() -> None:
+            method = weak_ready()
+            if method is not None:
+                method()
+
+        os.register_at_fork(before=before_fork, after_in_child=after_fork)
 
     # -- state that a forked child must not share ------------------------------------------
     def _init_state(self) -> None:
@@ -157,7 +170,8 @@ class BatchExporter:
         self._closed = False
         self._deadline: float | None = None
         self._thread: threading.Thread | None = None
-        self._sender = self._make_sender()
+        self._ready = threading.Event()  # set when the worker has imported and built its client
+        self._sender: _Sender | _AsyncTransportSender | None = None  # made by the worker thread
         self._counters = dict.fromkeys(
             (
                 "enqueued",
@@ -178,10 +192,19 @@ class BatchExporter:
         self.last_error: str | None = None
 
     def _make_sender(self) -> _Sender | _AsyncTransportSender:
+        import httpx
+
         transport = self.config.transport
         if isinstance(transport, httpx.AsyncBaseTransport):
             return _AsyncTransportSender(transport)
         return _Sender(transport)
+
+    def _wait_until_ready(self) -> None:
+        """Before ``fork()``: let the worker finish its imports, or the child would inherit
+        half-imported modules (bounded: a fork in the first moments waits at most 5 s)."""
+        thread = self._thread
+        if thread is not None and thread.is_alive():
+            self._ready.wait(5.0)
 
     def _after_fork(self) -> None:
         was_running = self._started and not self._stopping
@@ -239,7 +262,6 @@ class BatchExporter:
         self._stop.set()
         thread = self._thread
         if thread is None:
-            self._sender.close()
             return not self._queue
         thread.join(timeout)
         return not thread.is_alive()
@@ -253,6 +275,22 @@ class BatchExporter:
 
     # -- the worker thread ----------------------------------------------------------------------
     def _worker(self) -> None:
+        # Give the GIL back first: Thread.start() in the traced call returns at once, and the
+        # imports below run while the application goes on (they share the GIL, as any thread).
+        self._stop.wait(0.02)
+        try:
+            import gzip  # noqa: F401  every module the worker uses, imported here once
+            import random  # noqa: F401
+
+            import orjson  # noqa: F401
+
+            import goldloop._client_base  # noqa: F401
+
+            self._sender = self._make_sender()
+        except Exception as exc:  # cannot send at all: count what comes as failed, do not raise
+            self._note_error(f"exporter cannot start: {type(exc).__name__}: {exc}")
+        finally:
+            self._ready.set()
         try:
             while True:
                 with self._lock:
@@ -273,8 +311,10 @@ class BatchExporter:
                 if stopping:
                     return
         finally:
-            with contextlib.suppress(Exception):
-                self._sender.close()
+            sender, self._sender = self._sender, None
+            if sender is not None:
+                with contextlib.suppress(Exception):
+                    sender.close()
 
     def _export_round(self, *, all_open: bool) -> None:
         starts = self._due_starts(all_open)
@@ -329,11 +369,14 @@ class BatchExporter:
         item = self._apply_hooks(item) if item is not None else None
         if item is None:
             return None
+        import orjson
+
+        opts = orjson.OPT_NON_STR_KEYS | orjson.OPT_SERIALIZE_NUMPY
         try:
-            return orjson.dumps(item, default=_default, option=_OPTS)
+            return orjson.dumps(item, default=_default, option=opts)
         except (TypeError, orjson.JSONEncodeError):
             try:
-                return orjson.dumps(_sanitize(item), option=_OPTS)
+                return orjson.dumps(_sanitize(item), option=opts)
             except (TypeError, orjson.JSONEncodeError) as exc:
                 self._counters["encode_errors"] += 1
                 self._note_error(f"could not encode run {run.id}: {exc}")
@@ -374,7 +417,20 @@ class BatchExporter:
             self._post(chunk)
 
     def _post(self, chunk: list[bytes]) -> None:
-        body = b'{"project":' + self._project_json + b',"runs":[' + b",".join(chunk) + b"]}"
+        import gzip
+        import random
+
+        import httpx
+        import orjson
+
+        from goldloop._client_base import retry_after_s
+
+        sender = self._sender
+        if sender is None:
+            self._counters["dropped_failed"] += len(chunk)
+            return
+        project = orjson.dumps(self.config.project)
+        body = b'{"project":' + project + b',"runs":[' + b",".join(chunk) + b"]}"
         if self.config.gzip:
             body = gzip.compress(body, compresslevel=1)  # fast; JSON still shrinks ~6x
         give_up_at = self._clock() + self.config.retry_s
@@ -384,7 +440,7 @@ class BatchExporter:
             limit = min(give_up_at, self._deadline or give_up_at)
             timeout = max(0.05, min(self.config.timeout_s, limit - self._clock()))
             try:
-                resp = self._sender.post(self._url, body, self._headers, timeout)
+                resp = sender.post(self._url, body, self._headers, timeout)
                 status: int | None = resp.status_code
                 reason = f"HTTP {status}"
             except (TimeoutError, httpx.HTTPError, OSError) as exc:
