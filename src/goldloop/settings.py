@@ -75,6 +75,51 @@ class Settings:
             "their bodies are read, which bounds the memory they hold."
         ),
     )
+    max_body_bytes_in_flight: int = field(
+        default=128 * 1024 * 1024,
+        metadata=_doc(
+            "Most bytes of request bodies the server process holds at once, summed over every "
+            "request; a request whose body would go beyond it gets 503 with Retry-After. It "
+            "bounds the memory bodies take (see docs/self-hosting.md)."
+        ),
+    )
+    max_public_request_bytes: int = field(
+        default=64 * 1024,
+        metadata=_doc(
+            "Largest body of a request that presents no API key (dashboard forms, sign-in); "
+            "larger get 413. Paths that need a key answer 401 before reading any body byte."
+        ),
+    )
+    header_timeout_s: float = field(
+        default=10.0,
+        metadata=_doc(
+            "Seconds a client has to send a request's headers, from opening the connection (or "
+            "the request's first byte on a kept-alive one); then 408 and the connection closes."
+        ),
+    )
+    body_timeout_s: float = field(
+        default=10.0,
+        metadata=_doc(
+            "A request body must arrive within this many seconds, plus one second for every "
+            "`body_min_rate` bytes received; a body that falls behind gets 408 and the "
+            "connection closes."
+        ),
+    )
+    body_min_rate: int = field(
+        default=16 * 1024,
+        metadata=_doc(
+            "Bytes per second a request body must keep up on average (after `body_timeout_s` "
+            "of grace)."
+        ),
+    )
+    max_unauthenticated_per_client: int = field(
+        default=32,
+        metadata=_doc(
+            "Per client address: most connections still sending their headers, and most "
+            "requests without an API key reading a body or having their key checked. A new "
+            "connection beyond it is closed at once, a request beyond it gets 429."
+        ),
+    )
     otlp_path_prefix: str = field(
         default="",
         metadata=_doc(
@@ -335,6 +380,12 @@ def _validate(s: Settings) -> None:
         "max_request_bytes",
         "max_run_payload_bytes",
         "ingest_max_inflight",
+        "max_body_bytes_in_flight",
+        "max_public_request_bytes",
+        "header_timeout_s",
+        "body_timeout_s",
+        "body_min_rate",
+        "max_unauthenticated_per_client",
         "write_batch_max",
         "write_queue_max",
         "dashboard_session_ttl_s",

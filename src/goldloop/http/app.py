@@ -17,7 +17,8 @@ from goldloop.http import dashboard, errors, langsmith
 from goldloop.http.deps import get_principal
 from goldloop.http.ingest_gate import IngestGateMiddleware, ingest_paths
 from goldloop.http.langsmith.misrouted import MisroutedLangSmithMiddleware
-from goldloop.http.limits import BodyLimitMiddleware
+from goldloop.http.limits import BodyBudget, BodyLimitMiddleware
+from goldloop.http.request_guard import RequestGuardMiddleware
 from goldloop.http.routes import (
     alerts,
     dataset_files,
@@ -114,12 +115,27 @@ def create_app(settings: Settings, *, clock: Clock = system_clock) -> FastAPI:
     app.state.ctx = ctx
     app.state.ready = False
     errors.install(app)
-    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_request_bytes)
-    # outermost: refuse ingestion beyond the bound before the body limit reads any body
+    # innermost: read each body within its size, the process's byte budget and a deadline
+    app.add_middleware(
+        BodyLimitMiddleware,
+        max_bytes=settings.max_request_bytes,
+        public_max_bytes=settings.max_public_request_bytes,
+        budget=BodyBudget(settings.max_body_bytes_in_flight),
+        timeout_s=settings.body_timeout_s,
+        min_rate=settings.body_min_rate,
+    )
+    # refuse ingestion beyond the bound before the body limit reads any body
     app.add_middleware(
         IngestGateMiddleware,
         max_inflight=settings.ingest_max_inflight,
         paths=ingest_paths(settings.otlp_path_prefix),
+    )
+    # the API key, from the headers, before a request takes an ingest slot or a body byte
+    app.add_middleware(
+        RequestGuardMiddleware,
+        ctx=ctx,
+        otlp_prefix=settings.otlp_path_prefix,
+        max_per_client=settings.max_unauthenticated_per_client,
     )
     app.add_middleware(MisroutedLangSmithMiddleware)  # the LangSmith SDK without /langsmith
 

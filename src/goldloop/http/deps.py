@@ -17,18 +17,24 @@ def get_ctx(request: Request) -> ServiceContext:
     return ctx
 
 
-def presented_key(request: Request) -> str | None:
-    key = request.headers.get("x-api-key")
-    if key:
-        return key
-    authz = request.headers.get("authorization", "")
-    scheme, _, token = authz.partition(" ")
+def key_from(x_api_key: str | None, authorization: str) -> str | None:
+    """The API key of the ``x-api-key`` header, else of ``Authorization: Bearer``."""
+    if x_api_key:
+        return x_api_key
+    scheme, _, token = authorization.partition(" ")
     if scheme.lower() == "bearer" and token.strip():
         return token.strip()
     return None
 
 
+def presented_key(request: Request) -> str | None:
+    return key_from(request.headers.get("x-api-key"), request.headers.get("authorization", ""))
+
+
 async def get_principal(request: Request) -> Principal:
+    known = getattr(request.state, "principal", None)  # checked by RequestGuardMiddleware
+    if isinstance(known, Principal):
+        return known
     ctx = get_ctx(request)
     principal = await run_in_threadpool(auth.authenticate, ctx, presented_key(request))
     request.state.principal = principal
