@@ -19,8 +19,9 @@ from tests.fake_llm import FakeLLM, completion
 from tests.receiver import Receiver
 from tests.test_rules_flow import post_runs, project_id, run_items
 
+from goldloop.domain.errors import OutboundRefused
 from goldloop.domain.outbound import AllowList
-from goldloop.services import deliveries
+from goldloop.services import deliveries, outbound
 from goldloop.services.context import Principal, ServiceContext
 from goldloop.settings import SettingsError, load_settings
 from goldloop.workers.service_loops import Workers
@@ -251,3 +252,97 @@ async def test_a_judge_whose_host_resolves_to_metadata_is_never_called(
         ctx.resolve = saved
         workers.stop()
         llm.stop()
+
+
+# --- issue 22 (6): every spelling of an address is that address, at save and at send -----------
+
+METADATA_SPELLINGS = [
+    "169.254.169.254",
+    "2852039166",  # decimal
+    "0xa9fea9fe",  # hex
+    "0XA9FEA9FE",
+    "0251.0376.0251.0376",  # octal (httpx refuses to parse it: refused as not a usable URL)
+    "0xa9.0xfe.0xa9.0xfe",
+    "169.254.43518",  # short forms: the last part fills the remaining bytes
+    "169.16689662",
+    "0251.0xfe.43518",
+    "169.254.169.254.",
+    "[::ffff:169.254.169.254]",  # IPv4-mapped
+    "[::ffff:a9fe:a9fe]",
+    "[::a9fe:a9fe]",  # IPv4-compatible
+    "[::169.254.169.254]",
+    "[::ffff:0:a9fe:a9fe]",  # IPv4-translated
+    "[64:ff9b::a9fe:a9fe]",  # NAT64, well-known prefix
+    "[64:ff9b::169.254.169.254]",
+    "[64:ff9b:1::a9fe:a9fe]",  # NAT64, local-use prefix
+    "[2002:a9fe:a9fe::1]",  # 6to4
+    "[fe80::1%25eth0]",  # link-local with a zone
+    "[fd00:ec2::254]",
+    "1684301000",  # 100.100.100.200, Alibaba's metadata
+]
+
+
+@pytest.mark.parametrize("host", METADATA_SPELLINGS)
+def test_every_spelling_of_a_metadata_address_is_refused_at_save_and_send(host: str) -> None:
+    allowed = load_settings({}, environ={}).outbound_allowed_hosts
+    url = f"http://{host}/latest/meta-data/"
+    refuse_all = dns({})  # no lookups needed: an address is never resolved
+    why = "link-local or cloud metadata|not a usable URL"
+    with pytest.raises(OutboundRefused, match=why):
+        outbound.check_url(allowed, refuse_all, url, field_name="url")
+    with pytest.raises(OutboundRefused, match=why):
+        outbound.pin(allowed, refuse_all, url)
+    # the same with a list that allows any name and only a private network
+    with pytest.raises(OutboundRefused):
+        outbound.check_url("*.example.test, 10.0.0.0/8", refuse_all, url, field_name="url")
+    with pytest.raises(OutboundRefused):
+        outbound.pin("*.example.test, 10.0.0.0/8", refuse_all, url)
+
+
+@pytest.mark.parametrize(
+    "answer", ["::a9fe:a9fe", "64:ff9b::a9fe:a9fe", "::ffff:0:a9fe:a9fe", "fe80::1%eth0"]
+)
+def test_a_name_resolving_to_an_embedded_metadata_address_is_refused_when_sent(
+    answer: str,
+) -> None:
+    allowed = load_settings({}, environ={}).outbound_allowed_hosts
+    with pytest.raises(OutboundRefused, match="link-local or cloud metadata"):
+        outbound.pin(allowed, dns({"hooks.example.test": [answer]}), "https://hooks.example.test/")
+
+
+@pytest.mark.parametrize(
+    "spelling", ["127.0.0.1", "2130706433", "0x7f000001", "0x7f.1", "127.1", "[::ffff:7f00:1]"]
+)
+def test_an_allowed_address_in_any_spelling_is_sent_to_that_address(
+    ctx: ServiceContext, hook: Receiver, spelling: str
+) -> None:
+    port = hook.url.split(":")[2].split("/")[0]
+    ctx.settings = dataclasses.replace(ctx.settings, outbound_allowed_hosts="127.0.0.0/8")
+    ctx.resolve = dns({})  # an address is never looked up
+    url = f"http://{spelling}:{port}/hook"
+    outbound.check_url(ctx.settings.outbound_allowed_hosts, ctx.resolve, url, field_name="url")
+    _queue(ctx, url)
+    with httpx.Client() as http:
+        assert deliveries.dispatch_due(ctx, http) == deliveries.DispatchReport(sent=1)
+    assert [r.headers["host"] for r in hook.requests] == [f"{spelling}:{port}"]
+
+
+def test_the_allow_list_reads_entries_in_any_spelling() -> None:
+    a = AllowList.parse("0x0a000001, ::ffff:192.168.0.1")
+    assert a.name_allowed("10.0.0.1")
+    assert a.name_allowed("167772161")
+    assert a.name_allowed("192.168.0.1")
+    assert not a.name_allowed("10.0.0.2")
+
+
+@pytest.mark.parametrize(
+    "host", ["2852039166", "0xa9fea9fe", "[::a9fe:a9fe]", "[64:ff9b::a9fe:a9fe]"]
+)
+async def test_spelled_metadata_urls_are_refused_by_the_api(
+    client: httpx.AsyncClient, host: str
+) -> None:
+    channel = {"name": "meta", "kind": "webhook", "url": f"http://{host}/latest/"}
+    r = await client.post("/api/v1/channels", json=channel)
+    assert r.status_code == 400, r.text
+    assert r.json()["error"]["code"] == "outbound_refused"
+    assert "link-local or cloud metadata" in r.json()["error"]["message"]

@@ -1,11 +1,14 @@
 """Enforcing ``outbound_allowed_hosts`` on every request the server sends on a user's behalf
 (alert channels, rule webhooks, server-side judges).
 
-Twice: when a URL is saved (:func:`check_url`, a 400 naming the host and the setting) and when
-a request is sent (:func:`pin`). At send time the host is resolved, every address is checked,
-and the request is sent to the checked address itself (the URL's host kept in the ``Host``
-header and as the TLS server name, so certificates are verified as usual): a DNS answer that
-changes between the check and the connection (rebinding) cannot redirect it.
+Twice, by the same check (:func:`_check`) on the same canonical host (see
+:func:`goldloop.domain.outbound.parse_address`): when a URL is saved (:func:`check_url`, a 400
+naming the host and the setting) and when a request is sent (:func:`pin`). The one difference:
+a host allowed by name is not looked up when saved (its DNS may not exist yet). At send time
+the host is resolved, every address is checked, and the request is sent to the checked address
+itself (the URL's host kept in the ``Host`` header and as the TLS server name, so certificates
+are verified as usual): a DNS answer that changes between the check and the connection
+(rebinding) cannot redirect it.
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ from typing import Any
 import httpx
 
 from goldloop.domain.errors import OutboundRefused
-from goldloop.domain.outbound import DENIED_BY_DEFAULT, AllowList, IPAddress, parse_address
+from goldloop.domain.outbound import AllowList, IPAddress, is_denied_by_default, parse_address
 from goldloop.settings import env_name
 
 __all__ = [
@@ -70,43 +73,59 @@ def _host_port(url: str, field_name: str | None) -> tuple[httpx.URL, str, int]:
     return parsed, parsed.host, parsed.port or (443 if parsed.scheme == "https" else 80)
 
 
-def _addresses(resolve: Resolver, host: str, port: int) -> list[IPAddress]:
+def _check(
+    allowed: AllowList,
+    resolve: Resolver,
+    host: str,
+    port: int,
+    *,
+    saving: bool,
+    field_name: str | None = None,
+) -> list[IPAddress]:
+    """The one check: the addresses a request to ``host`` may go to (none when saving a host
+    allowed by name), or :class:`OutboundRefused`. A name that does not resolve at send time
+    raises ``httpx.ConnectError`` (transient: retried)."""
     literal = parse_address(host)
-    if literal is not None:
+    if literal is not None:  # every spelling of an address, checked as that address
+        if not allowed.address_allowed(literal, name_allowed=allowed.any_host):
+            why = (
+                "it is a link-local or cloud metadata address"
+                if is_denied_by_default(literal)
+                else "the address is not allowed"
+            )
+            raise _refused(host, why, field_name)
         return [literal]
-    found = [parse_address(a.split("%", 1)[0]) for a in resolve(host, port)]
-    return [a for a in found if a is not None]
-
-
-def _check_addresses(allowed: AllowList, host: str, addrs: list[IPAddress], by_name: bool) -> None:
+    by_name = allowed.name_allowed(host)
+    if by_name and saving:
+        return []
+    if not by_name and not allowed.networks:
+        raise _refused(host, "the host is not allowed", field_name)
+    try:
+        found = [parse_address(a) for a in resolve(host, port)]
+    except OSError as exc:
+        if saving:
+            raise _refused(host, "it is not in the list and does not resolve", field_name) from None
+        raise httpx.ConnectError(f"could not resolve the host: {type(exc).__name__}") from None
+    addrs = [a for a in found if a is not None]
     if not addrs:
-        raise _refused(host, "it resolves to no address")
+        raise _refused(host, "it resolves to no address", field_name)
     for addr in addrs:
         if not allowed.address_allowed(addr, name_allowed=by_name):
-            denied = any(addr.version == n.version and addr in n for n in DENIED_BY_DEFAULT)
-            why = (
-                "it resolves to a link-local or cloud metadata address"
-                if denied
-                else "it resolves to an address outside the allowed networks"
-            )
-            raise _refused(host, why)
+            if is_denied_by_default(addr):
+                why = "it resolves to a link-local or cloud metadata address"
+            elif saving:
+                why = "the host is not allowed"
+            else:
+                why = "it resolves to an address outside the allowed networks"
+            raise _refused(host, why, field_name)
+    return addrs
 
 
 def check_url(allowed_text: str, resolve: Resolver, url: str, *, field_name: str) -> None:
-    """When a URL is saved: its host must be allowed by name, or (when the list has networks)
-    resolve only to addresses inside them. Raises :class:`OutboundRefused` (a 400)."""
-    allowed = allow_list(allowed_text)
+    """When a URL is saved: :func:`_check` without a lookup for hosts allowed by name. Raises
+    :class:`OutboundRefused` (a 400)."""
     _, host, port = _host_port(url, field_name)
-    if allowed.name_allowed(host):
-        return
-    if parse_address(host) is None and allowed.networks:
-        try:
-            addrs = _addresses(resolve, host, port)
-        except OSError:
-            raise _refused(host, "it is not in the list and does not resolve", field_name) from None
-        if addrs and all(allowed.in_networks(a) for a in addrs):
-            return
-    raise _refused(host, "the host is not allowed", field_name)
+    _check(allow_list(allowed_text), resolve, host, port, saving=True, field_name=field_name)
 
 
 @dataclass(frozen=True)
@@ -123,21 +142,11 @@ def pin(allowed_text: str, resolve: Resolver, url: str | httpx.URL) -> Pinned:
 
     Raises :class:`OutboundRefused` when the host or one of its addresses is not allowed, and
     ``httpx.ConnectError`` when the name does not resolve (a transient failure: retry)."""
-    allowed = allow_list(allowed_text)
     parsed, host, port = _host_port(str(url), None)
-    by_name = allowed.name_allowed(host)
-    if parse_address(host) is not None:
-        if not by_name:
-            raise _refused(host, "the address is not allowed")
-        return Pinned(parsed)
-    if not by_name and not allowed.networks:
-        raise _refused(host, "the host is not allowed")
-    try:
-        addrs = _addresses(resolve, host, port)
-    except OSError as exc:
-        raise httpx.ConnectError(f"could not resolve the host: {type(exc).__name__}") from None
-    _check_addresses(allowed, host, addrs, by_name)
+    addrs = _check(allow_list(allowed_text), resolve, host, port, saving=False)
     headers = {"Host": parsed.netloc.decode("ascii")}
+    if parse_address(host) is not None:  # any spelling of an address: sent to that address
+        return Pinned(parsed.copy_with(host=str(addrs[0])), headers)
     extensions: dict[str, Any] = {"sni_hostname": host} if parsed.scheme == "https" else {}
     return Pinned(parsed.copy_with(host=str(addrs[0])), headers, extensions)
 
