@@ -130,6 +130,7 @@ def serve(
     import uvicorn
 
     from goldloop.http.app import create_app
+    from goldloop.http.connections import protocol_class
 
     settings = _settings(
         data_dir=data_dir,
@@ -159,6 +160,7 @@ def serve(
         timeout_graceful_shutdown=int(settings.shutdown_timeout_s),
         proxy_headers=False,
         server_header=False,
+        http=protocol_class(settings),  # a deadline for headers, a bound per client address
     )
 
 
