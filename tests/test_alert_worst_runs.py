@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Any
+
 import httpx
+import pytest
+import sqlalchemy as sa
 from fastapi import FastAPI
+from sqlalchemy.engine import Connection
 
 from fixture_runs import insert_run, project_id, workspace_id
 from goldloop.store import alert_metrics
+from goldloop.store.database import Database
+from sqlite_plans import query_plans
 
 START = 1_764_150_816_000_000  # insert_run's start time
 
@@ -42,3 +50,41 @@ async def test_pass_rate_names_only_failed_runs_and_mean_names_the_lowest(
     assert isinstance(worst, list)
     assert len(worst) == alert_metrics.WORST
     assert sorted(worst[:2]) == ["run-3", "run-7"]  # the lowest scores first
+
+
+def test_feedback_metrics_read_each_runs_feedback_by_index(tmp_path: Path) -> None:
+    """A window's feedback metric joins each run to its own feedback of the key (by run, and
+    by trace for trace-level feedback), never to every feedback row of the key: that join
+    cost ~1 s a tick at a few thousand scores."""
+
+    def calls(conn: Connection) -> None:
+        alert_metrics.feedback_metric(conn, "feedback_pass_rate", "w", "p", "k", 0, 10**12)
+        alert_metrics.buckets(conn, "feedback_mean", "w", "p", 0, 10**12, 60_000_000, key="k")
+
+    for plan in query_plans(tmp_path, calls):
+        steps = " | ".join(plan)
+        assert "USING INDEX ix_feedback_run_key (workspace_id=? AND run_id=? AND key=?)" in steps
+        assert "ix_feedback_trace_key (workspace_id=? AND trace_id=? AND key=?)" in steps
+        assert "ix_feedback_key_created" not in steps
+
+
+def test_feedback_metrics_plan_on_postgres_needs_no_statistics(db: Database, backend: str) -> None:
+    """On PostgreSQL before its first ANALYZE the planner believes every table holds a row or
+    two; the feedback join must still search each run's own feedback by run id and key (a
+    LATERAL subquery behind OFFSET 0), not scan the key's feedback once per run."""
+    if backend != "postgres":
+        pytest.skip("SQLite's plan is held by the test above")
+    statements: list[tuple[str, Any]] = []
+
+    def capture(conn: Any, cursor: Any, statement: str, params: Any, *_: Any) -> None:
+        statements.append((statement, params))
+
+    with db.engine.connect() as conn:
+        sa.event.listen(conn, "before_cursor_execute", capture)
+        alert_metrics.feedback_metric(conn, "feedback_pass_rate", "w", "p", "k", 0, 10**12)
+        sa.event.remove(conn, "before_cursor_execute", capture)
+        statement, params = statements[0]
+        plan = "\n".join(r[0] for r in conn.exec_driver_sql("EXPLAIN " + statement, params))
+    assert "(run_id)::text = (runs.id)::text" in plan  # an index key, not a join filter
+    assert "Join Filter" not in plan
+    assert "(trace_id)::text = (runs_1.trace_id)::text" in plan

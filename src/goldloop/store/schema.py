@@ -203,8 +203,10 @@ feedback = sa.Table(
     sa.Column("created_at", sa.BigInteger, nullable=False),
     sa.Column("updated_at", sa.BigInteger, nullable=False),
     sa.UniqueConstraint("workspace_id", "id"),
-    sa.Index("ix_feedback_run", "workspace_id", "run_id"),
-    sa.Index("ix_feedback_trace", "workspace_id", "trace_id"),
+    # with the key, so a metric over one key's feedback on a window of runs reads only the
+    # matching rows of each run (see store.alert_metrics)
+    sa.Index("ix_feedback_run_key", "workspace_id", "run_id", "key"),
+    sa.Index("ix_feedback_trace_key", "workspace_id", "trace_id", "key"),
     sa.Index("ix_feedback_key_created", "workspace_id", "key", "created_at"),
     sa.Index("ix_feedback_created", "workspace_id", "created_at"),
 )
