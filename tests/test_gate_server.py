@@ -126,6 +126,12 @@ def test_bad_baselines_exit_2(live: LiveApi, tmp_path: Path) -> None:
     code, out = run("compare", "nope-a", "nope-b")
     assert code == 2
     assert "'nope-a' is neither a results file nor an experiment" in out
+    # a dataset that is not there: one line, not the server's JSON
+    code, out = run("gate", "--target", "gl_agents:good", "--data", "nope", "--evaluator", EXACT,
+                    "--max-failures", "0")  # fmt: skip
+    assert code == 2, out
+    assert f"no dataset named 'nope' on {live.endpoint}" in out
+    assert "{" not in out
 
 
 def test_compare_and_experiments_commands(client: Client) -> None:

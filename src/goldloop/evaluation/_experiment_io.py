@@ -11,6 +11,7 @@ import httpx
 import orjson
 
 from goldloop import _setup
+from goldloop._client_base import error_of
 from goldloop.evaluation._results import ExperimentResults, ExperimentRow
 from goldloop.evaluation._types import EvaluationResult, ExampleData
 
@@ -33,6 +34,20 @@ def _client() -> httpx.Client:
     )
 
 
+def _dataset_error(name: str, client: httpx.Client, resp: httpx.Response) -> str:
+    """One line saying why the dataset cannot be read (the server's message, not its JSON)."""
+    where = str(client.base_url).rstrip("/")
+    if resp.status_code == 404:
+        return f"no dataset named {name!r} on {where} (a .json/.jsonl path must exist)"
+    message = error_of(resp).message
+    if resp.status_code in (401, 403):
+        return (
+            f"could not read dataset {name!r} from {where}: {message} "
+            "(set GOLDLOOP_API_KEY, or pass the key to goldloop.configure)"
+        )
+    return f"could not read dataset {name!r} from {where}: {message} ({resp.status_code})"
+
+
 def fetch_dataset(name: str, as_of: str | int | None) -> tuple[list[ExampleData], str, int]:
     """Read every example of a dataset at one version (pinned at the first page)."""
     examples: list[ExampleData] = []
@@ -48,9 +63,7 @@ def fetch_dataset(name: str, as_of: str | int | None) -> tuple[list[ExampleData]
                 params["cursor"] = cursor
             resp = client.get(f"/api/v1/datasets/{name}/examples", params=params)
             if resp.status_code >= 400:
-                raise ValueError(
-                    f"could not read dataset {name!r}: {resp.status_code} {resp.text[:200]}"
-                )
+                raise ValueError(_dataset_error(name, client, resp))
             page = resp.json()
             version = int(page["version"])
             for item in page["items"]:
