@@ -68,3 +68,18 @@ def test_every_page_carries_the_content_security_policy(server: Server) -> None:
     assert "default-src 'self'" in csp
     assert "script-src 'self'" in csp
     assert "'unsafe-inline'" not in csp
+
+
+def test_the_api_docs_render_from_this_server_only_under_the_csp(
+    tab: Pages, server: Server
+) -> None:
+    """Issue 22 (8): Swagger UI runs under the dashboard's CSP (no violation logged) and every
+    request the page makes goes to this server."""
+    hosts: list[str] = []
+    tab.page.on("request", lambda req: hosts.append(httpx.URL(req.url).host))
+    tab.goto("/api/v1/docs")
+    tab.page.wait_for_selector(".opblock", timeout=20_000)  # the operations are listed
+    assert tab.page.locator(".opblock").count() > 20
+    tab.shot("api-docs")
+    assert set(hosts) == {"127.0.0.1"}, hosts
+    assert not tab.console_errors, tab.console_errors

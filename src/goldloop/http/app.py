@@ -13,7 +13,7 @@ from starlette.concurrency import run_in_threadpool
 from goldloop._version import __version__
 from goldloop.domain import otel_decode
 from goldloop.domain.clock import Clock, system_clock
-from goldloop.http import dashboard, errors, langsmith
+from goldloop.http import api_docs, dashboard, errors, langsmith
 from goldloop.http.deps import get_principal
 from goldloop.http.ingest_gate import IngestGateMiddleware, ingest_paths
 from goldloop.http.langsmith.misrouted import MisroutedLangSmithMiddleware
@@ -108,13 +108,14 @@ def create_app(settings: Settings, *, clock: Clock = system_clock) -> FastAPI:
         version=__version__,
         summary="Traces, feedback, golden datasets, experiments, online evaluation and alerts.",
         openapi_url=f"{API_PREFIX}/openapi.json",
-        docs_url=f"{API_PREFIX}/docs",
+        docs_url=None,  # served by api_docs, from the package, under the dashboard's CSP
         redoc_url=None,
         lifespan=lifespan,
     )
     app.state.ctx = ctx
     app.state.ready = False
     errors.install(app)
+    api_docs.install(app, docs_url=f"{API_PREFIX}/docs", openapi_url=f"{API_PREFIX}/openapi.json")
     # innermost: read each body within its size, the process's byte budget and a deadline
     app.add_middleware(
         BodyLimitMiddleware,
