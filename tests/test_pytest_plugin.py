@@ -75,3 +75,44 @@ def test_plugin_gates_a_test_suite_against_a_saved_baseline(tmp_path: Path) -> N
     assert worse.returncode == 1, worse.stdout + worse.stderr
     assert "[FAIL] no regression correct" in worse.stdout
     assert "10 regressed" in worse.stdout
+
+
+WRONG_KEY_TESTS = """
+import os
+
+WRONG = os.environ.get("AGENT_BROKEN") == "1"
+
+
+def agent(inputs):  # the candidate answers under the wrong key on 13 of 22 examples
+    q = inputs["q"]
+    return {"text": "a%d" % q} if WRONG and q < 13 else {"answer": "a%d" % q}
+
+
+def correct(outputs, reference_outputs):
+    return {"key": "correct", "score": outputs["answer"] == reference_outputs["answer"]}
+
+
+def test_agent_quality(goldloop_gate):
+    goldloop_gate(agent, "golden.jsonl", [correct], min_mean={"correct": 0.9}, must_catch=0.5)
+"""
+
+
+@pytest.mark.slow
+def test_plugin_counts_evaluator_errors_against_the_candidate(tmp_path: Path) -> None:
+    (tmp_path / "conftest.py").write_text(CONFTEST)
+    (tmp_path / "test_quality.py").write_text(WRONG_KEY_TESTS)
+    (tmp_path / "pytest.ini").write_text("[pytest]\n")
+    lines = [
+        orjson.dumps({"id": f"q{i}", "inputs": {"q": i}, "outputs": {"answer": f"a{i}"}})
+        for i in range(22)
+    ]
+    (tmp_path / "golden.jsonl").write_bytes(b"\n".join(lines) + b"\n")
+    first = run_pytest(tmp_path, "--goldloop-save-dir", "baselines")
+    assert first.returncode == 0, first.stdout + first.stderr
+    worse = run_pytest(tmp_path, "--goldloop-baseline-dir", "baselines", broken=True)
+    out = worse.stdout
+    assert worse.returncode == 1, out + worse.stderr
+    assert "[FAIL] min mean correct: mean 0.4091 vs minimum 0.9" in out
+    assert "13 candidate example(s) errored, counted as 0" in out
+    assert "[FAIL] no regression correct" in out
+    assert "[pass] can catch a drop of 0.5" in out

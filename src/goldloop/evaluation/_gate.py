@@ -236,7 +236,7 @@ def run_gate_checks(
             "nothing to check: give a threshold (--min-mean KEY=NUMBER, --max-failures N) or "
             "a baseline to compare with (--baseline)"
         )
-    if must_catch is not None and baseline is None:
+    if must_catch is not None and baseline is None and not establishes:
         raise GateUsageError("--must-catch needs a --baseline to compare with")
     known = results.score_keys()
     unknown = [k for k in (min_mean or {}) if k not in known]
