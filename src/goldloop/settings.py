@@ -84,10 +84,11 @@ class Settings:
         ),
     )
     max_public_request_bytes: int = field(
-        default=64 * 1024,
+        default=1024 * 1024,
         metadata=_doc(
-            "Largest body of a request that presents no API key (dashboard forms, sign-in); "
-            "larger get 413. Paths that need a key answer 401 before reading any body byte."
+            "Largest body of a request that presents no API key (dashboard forms, sign-in; a "
+            "correction pasted in the dashboard can be long); larger get 413. Paths that need "
+            "a key answer 401 before reading any body byte."
         ),
     )
     header_timeout_s: float = field(
