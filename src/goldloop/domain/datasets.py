@@ -33,8 +33,10 @@ def check_name(name: str) -> str:
         raise InvalidInput(
             f"dataset name is longer than {MAX_NAME} characters", details={"field": "name"}
         )
-    if "/" in cleaned:
-        raise InvalidInput("dataset name must not contain '/'", details={"field": "name"})
+    if "/" in cleaned or "\x00" in cleaned:
+        raise InvalidInput(
+            "dataset name must not contain '/' or a NUL character", details={"field": "name"}
+        )
     return cleaned
 
 
@@ -71,6 +73,8 @@ def new_example_ids(now_us: int, count: int) -> list[str]:
 def check_example_id(example_id: str) -> str:
     if not 1 <= len(example_id) <= 64:
         raise InvalidInput("example id must be 1-64 characters", details={"field": "id"})
+    if "\x00" in example_id:
+        raise InvalidInput("example id must not contain a NUL character", details={"field": "id"})
     return example_id
 
 

@@ -47,6 +47,10 @@ def check_id(name: str, value: str | None) -> str | None:
         return None
     if not 1 <= len(value) <= MAX_ID:
         raise InvalidInput(f"{name} must be 1-{MAX_ID} characters", details={"field": name})
+    if "\x00" in value:
+        raise InvalidInput(
+            f"{name} must not contain a NUL character (U+0000)", details={"field": name}
+        )
     return value
 
 

@@ -22,6 +22,7 @@ job (``goldloop.store.run_filters``).
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 
@@ -197,6 +198,7 @@ def _string(text: str, start: int, tokens: list[Token]) -> int:
 # Parser
 # ---------------------------------------------------------------------------------------------
 
+_LARGEST = 2**63 - 1  # a float of 2**63 compares as its nearest float, so it passes too
 _KEYWORDS = frozenset({"and", "or", "not", "in", "true", "false", "null", "ago"})
 
 
@@ -395,12 +397,20 @@ class _Parser:
         assert m is not None
         digits, unit = m.group(1), m.group(2)
         num: int | float = int(digits) if re.fullmatch(r"-?\d+", digits) else float(digits)
+        factor = DURATION_UNITS.get(unit.lower(), 1)
+        scaled = num * factor
+        if isinstance(scaled, float):  # a duration is rounded to integer microseconds
+            wrong = not math.isfinite(scaled) or (bool(unit) and abs(scaled) > _LARGEST)
+        else:  # an integer is bound as a 64-bit integer
+            wrong = abs(scaled) > _LARGEST
+        if wrong:
+            # the databases compare 64-bit numbers: a larger literal is refused, not overflowed
+            raise fail(tok.pos, "a number between -9.2e18 and 9.2e18", self.text, repr(tok.text))
         if not unit:
             if self.is_keyword("ago"):
                 raise self.error("a unit before 'ago', e.g. 1h ago")
             return Num(num)
-        factor = DURATION_UNITS.get(unit.lower())
-        if factor is None:
+        if unit.lower() not in DURATION_UNITS:
             units = ", ".join(DURATION_UNITS)
             raise fail(tok.pos + len(digits), f"a duration unit ({units})", self.text, repr(unit))
         us = round(num * factor)

@@ -110,7 +110,10 @@ def parse(text: str) -> Call | None:
         if kind == "str":
             return _unquote(raw)
         if kind == "num":
-            return float(raw) if any(c in raw for c in ".eE") else int(raw)
+            number = float(raw) if any(c in raw for c in ".eE") else int(raw)
+            if number != number or abs(number) > 2**63 - 1:  # NaN, inf, or wider than 64 bits
+                raise _fail(f"number {raw[:30]!r} is out of range")
+            return number
         if kind != "name":
             raise _fail(f"unexpected {raw!r}")
         if position < len(tokens) and tokens[position] == ("punct", "("):

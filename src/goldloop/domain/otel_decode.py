@@ -262,16 +262,18 @@ def json_get(d: dict[str, Any], camel: str, snake: str, default: Any = None) -> 
 def json_int(value: Any) -> int:
     if isinstance(value, bool):
         raise BadSpan("expected an integer")
+    number: int | None = None
     if isinstance(value, int):
-        return value
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    if isinstance(value, str):
-        try:
-            return int(value)
-        except ValueError:
-            pass
-    raise BadSpan(f"expected an integer, got {value!r:.40}")
+        number = value
+    elif (isinstance(value, float) and value.is_integer()) or (
+        isinstance(value, str) and len(value) <= 40 and value.strip().lstrip("+-").isdigit()
+    ):
+        number = int(value)
+    if number is None:
+        raise BadSpan(f"expected an integer, got {value!r:.40}")
+    if not -(2**63) <= number < 2**64:  # no OTLP integer is wider than 64 bits
+        raise BadSpan("an integer is out of the 64-bit range")
+    return number
 
 
 def json_value(v: Any) -> Any:
@@ -281,7 +283,10 @@ def json_value(v: Any) -> Any:
         if key in v or snake in v:
             return json_get(v, key, snake)
     if "intValue" in v or "int_value" in v:
-        return json_int(json_get(v, "intValue", "int_value"))
+        number = json_int(json_get(v, "intValue", "int_value"))
+        if not -(2**63) <= number < 2**63:
+            raise BadSpan("an intValue is out of the int64 range")
+        return number
     if "doubleValue" in v or "double_value" in v:
         raw = json_get(v, "doubleValue", "double_value")
         return float(raw) if not isinstance(raw, bool) else None
@@ -399,5 +404,5 @@ def decode_traces(
         return _pb_traces(body) if c_decoder else pb_traces_generated(body)
     try:
         return _json_traces(body)
-    except (TypeError, AttributeError) as exc:
+    except (TypeError, AttributeError, BadSpan) as exc:
         raise InvalidInput(f"body is not an OTLP/JSON ExportTraceServiceRequest: {exc}") from None

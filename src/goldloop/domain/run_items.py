@@ -16,6 +16,14 @@ from typing import Any
 from goldloop._kinds import KINDS, STATUSES
 from goldloop.domain.clock import from_iso
 from goldloop.domain.errors import InvalidInput
+from goldloop.domain.safe_values import (
+    OutOfRange,
+    check_cost,
+    check_id,
+    check_time,
+    check_tokens,
+    scrub,
+)
 
 MAX_ID = 64
 MAX_NAME = 500
@@ -69,7 +77,7 @@ def parse_time(value: Any, name: str) -> int:
     if isinstance(value, int):
         if value < 0:
             raise _Bad(name, "must not be negative")
-        return value
+        return value  # the range is checked by ``screen``
     if isinstance(value, str):
         try:
             return from_iso(value)
@@ -85,13 +93,19 @@ def _count(value: Any, name: str) -> int:
         raise _Bad(name, "must be a whole number")
     if value < 0:
         raise _Bad(name, "must not be negative")
-    return int(value)
+    try:
+        return check_tokens(int(value), name)
+    except OutOfRange as bad:
+        raise _Bad(bad.field, bad.problem) from None
 
 
 def _number(value: Any, name: str) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise _Bad(name, f"must be a number, not {_type(value)}")
-    return float(value)
+    try:
+        return check_cost(float(value), name)
+    except (OutOfRange, OverflowError):
+        raise _Bad(name, "is out of range: a finite cost between 0 and 1e9") from None
 
 
 def _error(value: Any) -> dict[str, Any]:
@@ -129,7 +143,7 @@ def _cost(value: Any, patch: RunPatch) -> None:
         if total is None and parts:
             total = sum(v for k, v in parts.items() if k in ("input", "output"))
         if total is not None:
-            patch.fields["cost"] = total
+            patch.fields["cost"] = _number(total, "cost")
         patch.extra["cost"] = {**parts, "source": "sender"}
         return
     patch.fields["cost"] = _number(value, "cost")
@@ -151,8 +165,41 @@ def _object(value: Any, name: str) -> dict[str, Any]:
     return value
 
 
+def screen(patch: RunPatch) -> RunPatch:
+    """The store's rules (``safe_values``) applied to a patch from any source (native,
+    LangSmith, OTLP): ids without NUL, times, token counts and costs in range, every other NUL
+    replaced. Raises ``OutOfRange`` naming the field; the patch is changed in place."""
+    check_id(patch.id, "id")
+    check_id(patch.trace_id, "trace_id")
+    f = patch.fields
+    for name in ("parent_id", "reference_example_id"):
+        if isinstance(f.get(name), str):
+            check_id(f[name], name)
+    for name in ("start_time", "end_time"):
+        if f.get(name) is not None:
+            check_time(f[name], name)
+    for name in ("input_tokens", "output_tokens", "total_tokens"):
+        if f.get(name) is not None:
+            check_tokens(f[name], f"usage.{name}")
+    if f.get("cost") is not None:
+        check_cost(f["cost"], "cost")
+    for name, value in f.items():
+        f[name] = scrub(value)
+    patch.extra = scrub(patch.extra)
+    if patch.project is not None:
+        patch.project = scrub(patch.project)
+    return patch
+
+
 def parse_item(item: Any) -> RunPatch:
     """One wire item -> a patch. Raises ``_Bad`` (converted by ``parse_batch``)."""
+    try:
+        return screen(_parse_item(item))
+    except OutOfRange as bad:
+        raise _Bad(bad.field, bad.problem) from None
+
+
+def _parse_item(item: Any) -> RunPatch:
     if not isinstance(item, dict):
         raise _Bad("(item)", f"must be an object, not {_type(item)}")
     if item.get("id") is None:

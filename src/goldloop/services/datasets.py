@@ -13,6 +13,7 @@ from goldloop.domain import datasets as rules
 from goldloop.domain.clock import to_iso
 from goldloop.domain.datasets import AsOf, ExampleSchemas
 from goldloop.domain.errors import Conflict, InvalidInput, NotFound
+from goldloop.domain.safe_values import scrub
 from goldloop.services.context import Principal, ServiceContext
 from goldloop.store import datasets as store
 from goldloop.store import examples as example_store
@@ -85,6 +86,7 @@ def create(
     outputs_schema: dict[str, Any] | None = None,
 ) -> DatasetInfo:
     name = rules.check_name(name)
+    description = scrub(description)
     rules.compile_schema(inputs_schema, "inputs_schema")
     rules.compile_schema(outputs_schema, "outputs_schema")
     now = ctx.clock()

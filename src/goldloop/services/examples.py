@@ -13,6 +13,7 @@ from sqlalchemy.engine import Connection
 
 from goldloop.domain import datasets as rules
 from goldloop.domain.errors import Conflict, InvalidInput, NotFound
+from goldloop.domain.safe_values import scrub
 from goldloop.services import datasets as ds
 from goldloop.services.context import Principal, ServiceContext
 from goldloop.store import datasets as dataset_store
@@ -102,16 +103,17 @@ def build_rows(
                 details={"index": index, "field": "metadata"},
             )
         violations += schemas.violations(index, item.id, item.inputs, item.outputs)
+        inputs = scrub(item.inputs)
         rows.append(
             ExampleRow(
                 id=item.id or next(fresh),
-                inputs=item.inputs,
-                outputs=item.outputs,
-                metadata=item.metadata,
+                inputs=inputs,
+                outputs=scrub(item.outputs),
+                metadata=scrub(item.metadata),
                 splits=rules.check_splits(item.splits),
                 lineage=item.lineage,
                 source_run_id=item.source_run_id,
-                inputs_hash=rules.inputs_hash(item.inputs),
+                inputs_hash=rules.inputs_hash(inputs),
                 created_at=now,
                 updated_at=now,
                 version=0,

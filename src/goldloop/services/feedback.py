@@ -12,6 +12,7 @@ from sqlalchemy.engine import Connection
 from goldloop.domain import feedback as rules
 from goldloop.domain.errors import Conflict, InvalidInput, NotFound
 from goldloop.domain.feedback import KeySpec
+from goldloop.domain.safe_values import scrub
 from goldloop.services.context import Principal, ServiceContext
 from goldloop.store import feedback as store
 from goldloop.store import projects as project_store
@@ -73,6 +74,13 @@ def create(ctx: ServiceContext, who: Principal, new: NewFeedback) -> Created:
     rules.check_key(new.key)
     rules.check_source(new.source)
     score = rules.check_score(new.score)
+    new = replace(
+        new,
+        value=scrub(new.value),
+        comment=scrub(new.comment),
+        correction=scrub(new.correction),
+        source_info=scrub(new.source_info),
+    )
     value = rules.check_value(new.value)
     digest = rules.request_hash(new.as_request())
     feedback_id = new.feedback_id or str(uuid.uuid4())
@@ -138,6 +146,7 @@ def update(
         rules.check_key(changes["key"])
     if "source" in changes:
         rules.check_source(changes["source"] or "")
+    changes = {name: scrub(value) for name, value in changes.items()}
     if "score" in changes:
         changes["score"] = rules.check_score(changes["score"])
     if "value" in changes:

@@ -22,6 +22,7 @@ from goldloop.domain.errors import InvalidInput, Overloaded
 from goldloop.domain.prices import PriceTable
 from goldloop.domain.run_items import RunPatch, parse_batch
 from goldloop.domain.run_merge import merge, truncate_payloads
+from goldloop.domain.safe_values import scrub
 from goldloop.services.context import Principal, ServiceContext
 from goldloop.store import run_writes
 
@@ -49,7 +50,7 @@ def project_name(*candidates: Any) -> str:
     """The first usable project name among the candidates, else ``default``."""
     for candidate in candidates:
         if isinstance(candidate, str) and candidate.strip():
-            name = candidate.strip()
+            name: str = scrub(candidate.strip())
             if len(name) > MAX_PROJECT_NAME:
                 raise InvalidInput(
                     f"project name is longer than {MAX_PROJECT_NAME} characters",

@@ -12,7 +12,8 @@ from dataclasses import dataclass
 from goldloop.domain.otel_decode import decode_traces
 from goldloop.domain.otel_logs import decode_logs, logs_to_patches
 from goldloop.domain.otel_mapping import span_to_patch
-from goldloop.domain.run_items import RunPatch
+from goldloop.domain.run_items import RunPatch, screen
+from goldloop.domain.safe_values import OutOfRange
 from goldloop.services import ingest
 from goldloop.services.context import Principal, ServiceContext
 
@@ -61,7 +62,7 @@ def decode_and_map(
     patches: list[RunPatch] = []
     for span in spans:
         try:
-            patches.append(span_to_patch(span))
+            patches.append(screen(span_to_patch(span)))
         except Exception as exc:  # one odd span must not sink the batch: reject it, say why
             log.warning("could not map span %s: %r", span.span_id, exc)
             problems.append(f"span {span.name!r} ({span.span_id}): {type(exc).__name__}: {exc}")
@@ -104,7 +105,14 @@ def ingest_logs(
 ) -> OtlpResult:
     """GenAI content events sent as logs, attached to their spans' runs."""
     records, problems = decode_logs(body, encoding)
-    patches, rejected, reasons = logs_to_patches(records)
+    mapped, rejected, reasons = logs_to_patches(records)
+    patches: list[RunPatch] = []
+    for patch in mapped:
+        try:
+            patches.append(screen(patch))
+        except OutOfRange as bad:
+            rejected += 1
+            reasons.append(f"log records of span {patch.id}: {bad}")
     _write(ctx, who, patches, header_project, len(body))
     return OtlpResult(
         len(records) - rejected, rejected + len(problems), _message(problems + reasons)

@@ -28,7 +28,7 @@ import orjson
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-from goldloop.domain.errors import Overloaded
+from goldloop.domain.errors import InvalidInput, Overloaded
 
 log = logging.getLogger("goldloop.store")
 
@@ -264,8 +264,13 @@ class Database:
         self.engine.dispose()
 
     def read(self, fn: Callable[[Connection], T]) -> T:
-        with self.engine.connect() as conn:
-            return fn(conn)
+        try:
+            with self.engine.connect() as conn:
+                return fn(conn)
+        except Exception as exc:
+            if _NUL_REFUSED in str(exc):
+                raise _nul_refused() from None
+            raise
 
     def write(self, fn: Callable[[Connection], T]) -> T:
         """Run ``fn`` in a transaction; returns after commit. Raises ``Overloaded`` when full."""
@@ -276,5 +281,18 @@ class Database:
         try:
             with self.engine.begin() as conn:
                 return fn(conn)
+        except Exception as exc:
+            if _NUL_REFUSED in str(exc):
+                raise _nul_refused() from None
+            raise
         finally:
             self._pg_inflight.release()
+
+
+_NUL_REFUSED = "cannot contain NUL (0x00)"
+
+
+def _nul_refused() -> InvalidInput:
+    """PostgreSQL refuses a NUL in any text parameter (a looked-up id, a search term): that is
+    the caller's input, not a server fault. Values to store never get here (``safe_values``)."""
+    return InvalidInput("a text value contains a NUL character (U+0000), which is refused")
