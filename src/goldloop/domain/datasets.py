@@ -92,7 +92,7 @@ def parse_as_of(text: str | None) -> AsOf | None:
     if text is None or not text.strip():
         return None
     raw = text.strip()
-    if raw.isdigit():
+    if raw.isascii() and raw.isdigit() and len(raw) <= 18:  # not "³", nor past 64 bits
         return AsOf(version=int(raw))
     if TAG_PATTERN.match(raw):
         return AsOf(tag=raw)

@@ -149,7 +149,8 @@ def tokenize(text: str) -> list[Token]:
             i = _number(text, i, tokens)
         elif ch.isalpha() or ch == "_":
             m = _NAME.match(text, i)
-            assert m is not None
+            if m is None:  # a letter outside ASCII: names are ASCII
+                raise fail(i, "a field, value, operator or parenthesis", text)
             tokens.append(Token("name", m.group(), i))
             i = m.end()
         else:

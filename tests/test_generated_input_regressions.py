@@ -1,0 +1,32 @@
+"""Inputs the schemathesis run (tests/test_api_schemathesis.py) found answered with a 500: each
+is a clear 400 now, and stays one."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+
+from goldloop.domain import datasets, filters
+from goldloop.domain.errors import InvalidInput
+
+
+@pytest.mark.parametrize("text", ["ù = 1", "name = 'a' and Ø", "çé"])
+def test_a_filter_with_a_letter_outside_ascii_is_invalid_input(text: str) -> None:
+    with pytest.raises(InvalidInput, match="invalid filter at position"):
+        filters.parse(text)
+
+
+@pytest.mark.parametrize("text", ["³", "٣", "99999999999999999999999"])
+def test_an_as_of_that_is_not_an_ascii_version_is_invalid_input(text: str) -> None:
+    with pytest.raises(InvalidInput, match="as_of"):
+        datasets.parse_as_of(text)
+
+
+async def test_the_api_answers_them_with_400(client: httpx.AsyncClient) -> None:
+    r = await client.get("/api/v1/runs", params={"filter": "ù = 1"})
+    assert r.status_code == 400, r.text
+    assert r.json()["error"]["details"]["position"] == 0
+    created = await client.post("/api/v1/datasets", json={"name": "d"})
+    assert created.status_code == 201, created.text
+    r = await client.get("/api/v1/datasets/d/diff", params={"from": "³"})
+    assert r.status_code == 400, r.text
