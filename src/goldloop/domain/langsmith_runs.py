@@ -16,6 +16,7 @@ from typing import Any
 
 from goldloop._kinds import KINDS as RUN_KINDS
 from goldloop.domain.clock import from_iso
+from goldloop.domain.safe_values import MAX_TIME_US
 
 NATIVE_KINDS = frozenset(RUN_KINDS)
 
@@ -67,6 +68,8 @@ def parse_error(text: str) -> dict[str, Any]:
 
 
 def dotted_segment(start_us: int, run_id: str) -> str:
+    if not 0 <= start_us <= MAX_TIME_US:  # stored before ingest checked the range
+        start_us = min(max(start_us, 0), MAX_TIME_US)
     moment = datetime.fromtimestamp(start_us // 1_000_000, tz=UTC).replace(
         microsecond=start_us % 1_000_000
     )

@@ -11,6 +11,8 @@ breaks ties, so a keyset cursor ``(value, pk)`` is exact.
 
 from __future__ import annotations
 
+import math
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -158,10 +160,14 @@ def bucket_totals(
             b,
             sa.func.count(),
             sa.func.sum(sa.case((runs.c.status == "error", 1), else_=0)),
-            sa.func.coalesce(sa.func.sum(runs.c.input_tokens), zero),
-            sa.func.coalesce(sa.func.sum(runs.c.output_tokens), zero),
-            sa.func.coalesce(sa.func.sum(runs.c.total_tokens), zero),
-            sa.func.coalesce(sa.func.sum(runs.c.cost), sa.literal(0.0)),
+            # summed as floats: a sum of 64-bit counts must not overflow (SQLite raises)
+            sa.func.coalesce(sa.func.sum(sa.cast(runs.c.input_tokens, sa.Float)), zero),
+            sa.func.coalesce(sa.func.sum(sa.cast(runs.c.output_tokens, sa.Float)), zero),
+            sa.func.coalesce(sa.func.sum(sa.cast(runs.c.total_tokens, sa.Float)), zero),
+            # as numeric: PostgreSQL raises when a float8 sum overflows
+            sa.func.coalesce(
+                sa.func.sum(sa.cast(runs.c.cost, _COST_SUM)), sa.cast(sa.literal(0), _COST_SUM)
+            ),
             sa.func.count(runs.c.latency_us),
             sa.func.avg(runs.c.latency_us),
         )
@@ -177,15 +183,28 @@ def bucket_totals(
                 start + int(r[0]) * bucket_us,
                 int(r[1]),
                 int(r[2]),
-                int(r[3]),
-                int(r[4]),
-                int(r[5]),
-                float(r[6]),
+                _whole(r[3]),
+                _whole(r[4]),
+                _whole(r[5]),
+                _finite(float(r[6])),
                 int(r[7]),
                 avg,
             )
         )
     return out
+
+
+_COST_SUM = sa.Float().with_variant(sa.Numeric(), "postgresql")
+
+
+def _whole(value: Any) -> int:
+    """A summed count as an integer, held to 64 bits (stored rows may predate the ingest bounds)."""
+    return int(min(max(float(value), 0.0), 2.0**63 - 1))
+
+
+def _finite(value: float) -> float:
+    """A sum as a finite float: an overflowed sum (``inf``) shows as the largest float."""
+    return value if math.isfinite(value) else math.copysign(sys.float_info.max, value)
 
 
 def latency_order_statistics(

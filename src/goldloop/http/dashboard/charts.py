@@ -8,6 +8,7 @@ the charts print, scale and work air-gapped.
 from __future__ import annotations
 
 import math
+import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -56,6 +57,8 @@ def nice_max(value: float) -> float:
     """The smallest of 1, 2, 2.5, 5 times 10^k at or above ``value``."""
     if value <= 0:
         return 1.0
+    if not math.isfinite(value) or value > 1e300:  # sums of absurd stored values: no rounding
+        return sys.float_info.max
     exp = 10 ** math.floor(math.log10(value))
     for step in (1, 2, 2.5, 5, 10):
         if step * exp >= value:

@@ -15,7 +15,10 @@ def timestamp(us: int | None) -> str:
     """Microseconds since the epoch as ``2026-11-26 12:03:04`` (UTC)."""
     if us is None:
         return "—"
-    return datetime.fromtimestamp(us / 1_000_000, tz=UTC).strftime("%Y-%m-%d %H:%M:%S")
+    try:
+        return datetime.fromtimestamp(us / 1_000_000, tz=UTC).strftime("%Y-%m-%d %H:%M:%S")
+    except (ValueError, OverflowError, OSError):  # stored before ingest checked the range
+        return f"{us} µs"
 
 
 def duration_us(us: int | float | None) -> str:
@@ -44,6 +47,8 @@ def duration_ms(ms: int | float | None) -> str:
 def number(n: int | float | None) -> str:
     if n is None:
         return "—"
+    if isinstance(n, float) and not math.isfinite(n):
+        return str(n)
     if isinstance(n, float) and not n.is_integer():
         return f"{n:,.2f}"
     return f"{int(n):,}"
