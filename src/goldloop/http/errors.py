@@ -116,6 +116,9 @@ async def _on_unexpected(request: Request, exc: Exception) -> Response:
 
 
 def install(app: FastAPI) -> None:
+    from goldloop.http import error_responses  # the same answers, published in the schema
+
+    error_responses.install(app)
     app.add_exception_handler(e.GoldloopError, _on_goldloop_error)
     app.add_exception_handler(RequestValidationError, _on_validation_error)
     app.add_exception_handler(StarletteHTTPException, _on_http_error)

@@ -160,7 +160,12 @@ def _finite(value: Any) -> Any:
     return value
 
 
-@router.post("", status_code=201, response_model=ExperimentOut)
+@router.post(
+    "",
+    status_code=201,
+    response_model=ExperimentOut,
+    responses={200: {"model": ExperimentOut, "description": "An existing project became it"}},
+)
 def register_experiment(
     body: ExperimentIn, ctx: Ctx, who: Who, response: Response
 ) -> ExperimentOut:
