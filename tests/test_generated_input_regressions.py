@@ -30,3 +30,12 @@ async def test_the_api_answers_them_with_400(client: httpx.AsyncClient) -> None:
     assert created.status_code == 201, created.text
     r = await client.get("/api/v1/datasets/d/diff", params={"from": "³"})
     assert r.status_code == 400, r.text
+
+
+async def test_an_experiment_with_nul_in_its_metadata_is_stored_alike(
+    client: httpx.AsyncClient,
+) -> None:
+    body = {"name": "e", "metadata": {"k\u0000": "v\u0000"}, "evaluators": ["a\u0000"]}
+    r = await client.post("/api/v1/experiments", json=body)
+    assert r.status_code == 201, r.text
+    assert r.json()["metadata"] == {"k\ufffd": "v\ufffd"}

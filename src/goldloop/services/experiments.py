@@ -21,6 +21,7 @@ from typing import Any
 from sqlalchemy.engine import Connection
 
 from goldloop.domain.errors import Conflict, InvalidInput, NotFound
+from goldloop.domain.safe_values import scrub
 from goldloop.services import projects
 from goldloop.services.context import Principal, ServiceContext
 from goldloop.store import datasets as dataset_store
@@ -172,13 +173,14 @@ def register(ctx: ServiceContext, who: Principal, new: NewExperiment) -> tuple[E
     experiment); returns it and whether the project was created."""
     if new.repetitions < 1:
         raise InvalidInput("repetitions must be at least 1", details={"field": "repetitions"})
+    metadata = scrub(dict(new.metadata or {}))  # NUL: stored alike on both backends
     doc: dict[str, Any] = {
         "dataset_version": None,
         "repetitions": new.repetitions,
-        "evaluators": [str(e) for e in new.evaluators],
-        "metadata": dict(new.metadata or {}),
+        "evaluators": [scrub(str(e)) for e in new.evaluators],
+        "metadata": metadata,
     }
-    extra: dict[str, Any] = {"experiment": doc, "metadata": dict(new.metadata or {})}
+    extra: dict[str, Any] = {"experiment": doc, "metadata": dict(metadata)}
     if new.dataset is not None:
 
         def pin(conn: Connection) -> tuple[str, int]:
