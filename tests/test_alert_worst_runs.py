@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +15,7 @@ from sqlalchemy.engine import Connection
 from fixture_runs import insert_run, project_id, workspace_id
 from goldloop.store import alert_metrics
 from goldloop.store.database import Database
+from goldloop.store.schema import runs
 from sqlite_plans import query_plans
 
 START = 1_764_150_816_000_000  # insert_run's start time
@@ -88,3 +90,26 @@ def test_feedback_metrics_plan_on_postgres_needs_no_statistics(db: Database, bac
     assert "(run_id)::text = (runs.id)::text" in plan  # an index key, not a join filter
     assert "Join Filter" not in plan
     assert "(trace_id)::text = (runs_1.trace_id)::text" in plan
+
+
+async def test_cost_metrics_survive_a_cost_stored_before_the_range_check(app: FastAPI) -> None:
+    """A row with cost 1e308 (accepted before ingest checked ranges) must not overflow the sum
+    of squares: on PostgreSQL that raised on every evaluation of a cost alert."""
+    for i in range(3):
+        insert_run(app, f"run-{i}")
+    huge = sa.case((runs.c.id == "run-0", 1e308), else_=0.01)
+    app.state.ctx.db.write(lambda conn: conn.execute(sa.update(runs).values(cost=huge)))
+    ws = workspace_id(app)
+    pid = project_id(app, ws, "agent-support")
+    agg = app.state.ctx.db.read(
+        lambda conn: alert_metrics.run_metric(conn, "cost", pid, START - 1, START + 1)
+    )
+    assert agg["n"] == 3
+    assert math.isfinite(agg["sum"])
+    assert math.isfinite(agg["sum_sq"])
+    assert agg["worst"][0] == "run-0"
+    buckets = app.state.ctx.db.read(
+        lambda conn: alert_metrics.buckets(conn, "cost", ws, pid, START - 1, START + 1, 60_000_000)
+    )
+    assert [b["n"] for b in buckets] == [3]
+    assert math.isfinite(buckets[0]["sum"])

@@ -13,6 +13,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from goldloop.domain.safe_values import MAX_COST
 from goldloop.store.schema import feedback, runs
 
 WORST = 5
@@ -68,8 +69,8 @@ def run_metric(
         n, total, total_sq = conn.execute(
             sa.select(
                 sa.func.count(),
-                sa.func.coalesce(sa.func.sum(runs.c.cost), 0.0),
-                sa.func.coalesce(sa.func.sum(runs.c.cost * runs.c.cost), 0.0),
+                sa.func.coalesce(sa.func.sum(_cost()), 0.0),
+                sa.func.coalesce(sa.func.sum(_cost() * _cost()), 0.0),
             ).where(*with_cost)
         ).one()
         worst = _ids(conn, sa.select(runs.c.id).where(*with_cost).order_by(runs.c.cost.desc()))
@@ -78,6 +79,12 @@ def run_metric(
         n = int(conn.execute(sa.select(sa.func.count()).where(*where)).scalar_one())
         return {"n": n}
     raise ValueError(f"not a run metric: {kind}")
+
+
+def _cost() -> sa.ColumnElement[Any]:
+    """A run's cost capped at what ingest accepts: a row stored before the check (1e308) must
+    not overflow a sum of squares into an error on every evaluation of the rule."""
+    return sa.case((runs.c.cost > MAX_COST, MAX_COST), else_=runs.c.cost)
 
 
 def _ids(conn: Connection, query: sa.Select[Any]) -> list[str]:
@@ -234,7 +241,7 @@ def buckets(
             value: sa.ColumnElement[Any] = sa.case((runs.c.status == "error", 1), else_=0)
         else:
             where.append(runs.c.cost.is_not(None))
-            value = runs.c.cost
+            value = _cost()
         index = ((runs.c.start_time - start_us) // bucket_us).label("i")
         q = sa.select(index, sa.func.count(), sa.func.coalesce(sa.func.sum(value), 0)).where(*where)
     else:
