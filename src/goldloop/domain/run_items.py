@@ -22,6 +22,7 @@ from goldloop.domain.safe_values import (
     check_id,
     check_time,
     check_tokens,
+    has_nul,
     scrub,
 )
 
@@ -183,11 +184,12 @@ def screen(patch: RunPatch) -> RunPatch:
             check_tokens(f[name], f"usage.{name}")
     if f.get("cost") is not None:
         check_cost(f["cost"], "cost")
-    for name, value in f.items():
-        f[name] = scrub(value)
-    patch.extra = scrub(patch.extra)
-    if patch.project is not None:
-        patch.project = scrub(patch.project)
+    if has_nul([f, patch.extra, patch.project]):  # rare: one scan of the whole patch first
+        for name, value in f.items():
+            f[name] = scrub(value)
+        patch.extra = scrub(patch.extra)
+        if patch.project is not None:
+            patch.project = scrub(patch.project)
     return patch
 
 

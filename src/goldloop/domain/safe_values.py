@@ -36,6 +36,15 @@ class OutOfRange(ValueError):
         self.problem = problem
 
 
+def has_nul(value: Any) -> bool:
+    """Whether any string or key in ``value`` may hold a NUL (one serialisation, in C; a
+    literal backslash-u0000 in a text also answers True, which only costs a closer look)."""
+    try:
+        return b"\\u0000" in orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS)
+    except TypeError:  # not JSON-shaped (bytes, say): look closer
+        return True
+
+
 def scrub(value: Any) -> Any:
     """``value`` with every NUL in its strings and keys replaced by U+FFFD; the same object
     when it holds none (the usual case costs one scan, in C for JSON-shaped values)."""
