@@ -285,3 +285,22 @@ def test_the_server_refuses_edited_references_and_counts_errors(
     assert correct["worst"] == 0.0
     assert correct["regressed"] == 4  # q9..q12; q0..q8 scored 0 against the corrections anyway
     assert "answer_match" not in {c["key"] for c in doc["comparisons"]}
+
+
+def test_gate_finds_the_local_key_file_and_names_an_unreachable_server(
+    live: LiveApi, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # like every remote command: no --api-key, no GOLDLOOP_API_KEY, a local server's key file
+    monkeypatch.delenv("GOLDLOOP_API_KEY")
+    (tmp_path / ".goldloop").mkdir()
+    (tmp_path / ".goldloop" / "admin-key").write_text(live.key + "\n")
+    code, out = gate("good", "--min-mean", "correct=0.95", "--tag-on-pass", "main")
+    assert code == 0, out
+    assert "tagged experiment" in out
+    code, out = run(
+        "gate", "--target", "gl_agents:good", "--data", "golden", "--evaluator", EXACT,
+        "--max-failures", "0", "--endpoint", "http://127.0.0.1:9",
+    )  # fmt: skip
+    assert code == 2, out
+    assert "cannot reach the server at http://127.0.0.1:9 (from --endpoint)" in out
+    assert "Traceback" not in out

@@ -13,10 +13,11 @@ from pathlib import Path
 from typing import Any
 
 import click
+import httpx
 import orjson
 
 from goldloop.cli.experiments_remote import fail_usage, load_experiment, tag_on_pass
-from goldloop.cli.remote import http_options
+from goldloop.cli.remote import http_options, unreachable
 from goldloop.domain.errors import GoldloopError
 
 
@@ -196,7 +197,7 @@ def _is_file(spec: str) -> bool:
     return Path(spec).suffix in (".jsonl", ".json") and Path(spec).exists()
 
 
-def _data(spec: str, store: bool) -> Any:
+def _data(spec: str, store: bool, endpoint: str, api_key: str | None) -> Any:
     path = Path(spec)
     if path.suffix in (".jsonl", ".json") and path.exists():
         text = path.read_bytes()
@@ -208,9 +209,9 @@ def _data(spec: str, store: bool) -> Any:
             _fail_usage(f"{spec} is not valid JSON: {exc}")
     import goldloop
 
-    # a dataset on the server: endpoint and key from GOLDLOOP_* env; `store` keeps the
-    # experiment there too (its runs and scores), whatever GOLDLOOP_TRACING says
-    goldloop.configure(tracing=True if store else None)
+    # a dataset on the server: endpoint and key as every remote command finds them; `store`
+    # keeps the experiment there too (its runs and scores), whatever GOLDLOOP_TRACING says
+    goldloop.configure(tracing=True if store else None, endpoint=endpoint, api_key=api_key)
     return spec
 
 
@@ -291,6 +292,7 @@ def _min_means(items: tuple[str, ...]) -> dict[str, float]:
     help="Write a Markdown summary (for a pull-request comment).",
 )
 @click.option("--experiment-prefix", default=None, help="Name prefix of the experiment.")
+@http_options
 def gate(
     target: str, data: str, as_of: str | None, evaluator_specs: tuple[str, ...],
     evaluators_from: str | None, repetitions: int, max_concurrency: int,
@@ -299,7 +301,7 @@ def gate(
     exclude_errors: bool, only_unchanged: bool, allow_judge_change: bool,
     cluster_field: str | None, save: str | None, report: str | None,
     junit: str | None, markdown: str | None, experiment_prefix: str | None,
-    tag_on_pass_name: str | None,
+    tag_on_pass_name: str | None, endpoint: str, api_key: str | None,
 ) -> None:  # fmt: skip
     """Run TARGET on a dataset, check the scores, and exit 0 (pass), 1 (fail) or 2 (error).
 
@@ -309,8 +311,9 @@ def gate(
     references or judge changed since the baseline is "not comparable" and fails.
     \b
     A dataset name in --data, and a baseline that is not a file, are read from the server at
-    GOLDLOOP_ENDPOINT (default http://127.0.0.1:8700) with GOLDLOOP_API_KEY (or
-    ./.goldloop/admin-key of a local server). See docs/experiments.md."""
+    --endpoint / GOLDLOOP_ENDPOINT (default http://127.0.0.1:8700) with --api-key /
+    GOLDLOOP_API_KEY, else the key file of a local server (--key-file, default
+    .goldloop/admin-key). See docs/experiments.md."""
     import goldloop
     from goldloop.evaluation._gate import GateUsageError, run_gate_checks
 
@@ -332,14 +335,16 @@ def gate(
     base = None
     if baseline:
         base = load_experiment(
-            baseline, endpoint=None, api_key=None, dataset=data if on_server else None
+            baseline, endpoint=endpoint, api_key=api_key, dataset=data if on_server else None
         )
-    examples = _data(data, store=bool(tag_on_pass_name))
+    examples = _data(data, bool(tag_on_pass_name), endpoint, api_key)
     try:
         results = goldloop.evaluate(
             fn, examples, evaluators, repetitions=repetitions, max_concurrency=max_concurrency,
             experiment_prefix=experiment_prefix, as_of=as_of, progress=False,
         )  # fmt: skip
+    except httpx.TransportError as exc:  # reading the dataset from the server
+        _fail_usage(unreachable(exc))
     except (ValueError, TypeError, OSError) as exc:
         _fail_usage(f"the experiment could not run: {exc}")
     if save:
@@ -361,5 +366,5 @@ def gate(
         if path:
             Path(path).write_text(body, encoding="utf-8")
     if outcome.passed and tag_on_pass_name:
-        click.echo(tag_on_pass(results.experiment, tag_on_pass_name))
+        click.echo(tag_on_pass(results.experiment, tag_on_pass_name, endpoint, api_key))
     sys.exit(0 if outcome.passed else 1)

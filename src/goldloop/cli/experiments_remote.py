@@ -37,12 +37,12 @@ def load_experiment(
         fail_usage(str(exc))
 
 
-def tag_on_pass(experiment: str, tag: str) -> str:
+def tag_on_pass(experiment: str, tag: str, endpoint: str | None, api_key: str | None) -> str:
     """Tag the experiment the gate just passed; returns the line to print."""
     from goldloop.evaluation import _baselines as baselines
 
     try:
-        return baselines.tag_experiment(experiment, tag)
+        return baselines.tag_experiment(experiment, tag, endpoint=endpoint, api_key=api_key)
     except baselines.BaselineError as exc:
         fail_usage(str(exc))
 

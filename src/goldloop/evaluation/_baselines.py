@@ -74,10 +74,12 @@ def load_experiment(
             ) from None
 
 
-def tag_experiment(experiment: str, tag: str) -> str:
+def tag_experiment(
+    experiment: str, tag: str, *, endpoint: str | None = None, api_key: str | None = None
+) -> str:
     """Tag an experiment on the server (e.g. the one a gate just passed); returns a line saying
-    what moved."""
-    with Client() as client:
+    what moved. The server is ``endpoint``/``api_key``, else ``GOLDLOOP_ENDPOINT``/``_API_KEY``."""
+    with Client(endpoint, api_key) as client:
         try:
             moved = client.tag_experiment(experiment, tag)
         except ApiError as exc:
