@@ -177,8 +177,9 @@ def test_refund_incident_closes_the_loop_and_survives_a_killed_worker(tmp_path: 
             # before every run of the window is scored. How much worse the pass rate looks
             # depends on which runs were scored by then (20% of the window is wrong): against 600
             # clean runs even a few wrong answers are strong evidence, so the test asserts the
-            # evidence and wrong answers seen, not a fixed pass rate.
-            assert 30 <= numbers["samples"] <= 200
+            # evidence and wrong answers seen, not a fixed pass rate nor how many runs were
+            # scored when it crossed (that depends on how busy the machine is).
+            assert 1 <= numbers["samples"] <= 200
             assert round((1 - numbers["value"]) * numbers["samples"]) >= 1  # wrong answers seen
             assert numbers["value"] < numbers["baseline"]
             # The window slides with the clock: by the time the alert is evaluated (at `at`),
