@@ -53,16 +53,21 @@ def run_pytest(project: Path, *args: str, broken: bool = False) -> subprocess.Co
     )
 
 
-@pytest.mark.slow
-def test_plugin_gates_a_test_suite_against_a_saved_baseline(tmp_path: Path) -> None:
-    (tmp_path / "conftest.py").write_text(CONFTEST)
-    (tmp_path / "test_quality.py").write_text(TESTS)
-    (tmp_path / "pytest.ini").write_text("[pytest]\n")
+def make_project(project: Path, tests: str, examples: int) -> None:
+    """A pytest project using the plugin: ``tests`` and a golden.jsonl of ``examples``."""
+    (project / "conftest.py").write_text(CONFTEST)
+    (project / "test_quality.py").write_text(tests)
+    (project / "pytest.ini").write_text("[pytest]\n")
     lines = [
         orjson.dumps({"id": f"q{i}", "inputs": {"q": i}, "outputs": {"answer": f"a{i}"}})
-        for i in range(100)
+        for i in range(examples)
     ]
-    (tmp_path / "golden.jsonl").write_bytes(b"\n".join(lines) + b"\n")
+    (project / "golden.jsonl").write_bytes(b"\n".join(lines) + b"\n")
+
+
+@pytest.mark.slow
+def test_plugin_gates_a_test_suite_against_a_saved_baseline(tmp_path: Path) -> None:
+    make_project(tmp_path, TESTS, 100)
 
     first = run_pytest(tmp_path, "--goldloop-save-dir", "baselines")
     assert first.returncode == 0, first.stdout + first.stderr
@@ -99,14 +104,7 @@ def test_agent_quality(goldloop_gate):
 
 @pytest.mark.slow
 def test_plugin_counts_evaluator_errors_against_the_candidate(tmp_path: Path) -> None:
-    (tmp_path / "conftest.py").write_text(CONFTEST)
-    (tmp_path / "test_quality.py").write_text(WRONG_KEY_TESTS)
-    (tmp_path / "pytest.ini").write_text("[pytest]\n")
-    lines = [
-        orjson.dumps({"id": f"q{i}", "inputs": {"q": i}, "outputs": {"answer": f"a{i}"}})
-        for i in range(22)
-    ]
-    (tmp_path / "golden.jsonl").write_bytes(b"\n".join(lines) + b"\n")
+    make_project(tmp_path, WRONG_KEY_TESTS, 22)
     first = run_pytest(tmp_path, "--goldloop-save-dir", "baselines")
     assert first.returncode == 0, first.stdout + first.stderr
     worse = run_pytest(tmp_path, "--goldloop-baseline-dir", "baselines", broken=True)
