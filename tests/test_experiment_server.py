@@ -70,7 +70,7 @@ def test_evaluate_a_dataset_by_name(settings: Settings, clean_sdk: None) -> None
         assert fb[0]["source_info"]["evaluator"] == "exact_match"
         assert fb[0]["source_info"]["example_id"] == "ex-B3"
 
-        with pytest.raises(ValueError, match="no dataset named .no-such-dataset. on http"):
+        with pytest.raises(ValueError, match=r"no dataset named .no-such-dataset. on http"):
             goldloop.evaluate(agent, "no-such-dataset", [exact], progress=False)
 
 
