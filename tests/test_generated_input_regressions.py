@@ -39,3 +39,27 @@ async def test_an_experiment_with_nul_in_its_metadata_is_stored_alike(
     r = await client.post("/api/v1/experiments", json=body)
     assert r.status_code == 201, r.text
     assert r.json()["metadata"] == {"k\ufffd": "v\ufffd"}
+
+
+async def test_numbers_no_column_can_hold_are_a_400(client: httpx.AsyncClient) -> None:
+    """Found by schemathesis: an integer wider than 64 bits inside a dataset's JSON schema, and
+    an alert rule checked every 4e25 seconds, were 500s (the JSON encoder and the database
+    refused them after the request was accepted)."""
+    r = await client.post(
+        "/api/v1/datasets",
+        json={"name": "wide", "inputs_schema": {"x": [-24071236421706022912]}},
+    )
+    assert r.status_code == 400, r.text
+    assert "outside the range" in r.json()["error"]["message"]
+    project = (await client.post("/api/v1/projects", json={"name": "p-wide"})).json()
+    r = await client.post(
+        "/api/v1/alert-rules",
+        json={
+            "project_id": project["id"],
+            "name": "a",
+            "metric": {"kind": "cost"},
+            "condition": {"type": "change", "min_effect": 8.9e254},
+            "every_s": 39856365897395631128838144,
+        },
+    )
+    assert r.status_code == 400, r.text

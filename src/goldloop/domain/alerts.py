@@ -158,18 +158,19 @@ def validate(metric: MetricSpec, cond: Condition) -> None:
             raise InvalidInput(
                 "alpha must be between 0 and 0.5", details={"field": "condition.alpha"}
             )
-        if cond.min_samples < 2 or cond.baseline_windows < 1:
+        if not (2 <= cond.min_samples <= 10**9 and 1 <= cond.baseline_windows <= 1000):
             raise InvalidInput(
-                "min_samples must be >= 2 and baseline_windows >= 1",
+                "min_samples must be between 2 and 1e9 and baseline_windows between 1 and 1000",
                 details={"field": "condition"},
             )
-        if not (math.isfinite(cond.false_page_days) and cond.false_page_days >= 1):
+        if not (math.isfinite(cond.false_page_days) and 1 <= cond.false_page_days <= 36_500):
             raise InvalidInput(
-                "false_page_days must be at least 1", details={"field": "condition.false_page_days"}
+                "false_page_days must be between 1 and 36500",
+                details={"field": "condition.false_page_days"},
             )
-        if not (math.isfinite(cond.min_effect) and cond.min_effect >= 0):
+        if not (math.isfinite(cond.min_effect) and 0 <= cond.min_effect <= 1e9):
             raise InvalidInput(
-                "min_effect must not be negative", details={"field": "condition.min_effect"}
+                "min_effect must be between 0 and 1e9", details={"field": "condition.min_effect"}
             )
         if spec["test"] == "proportion" and cond.min_effect >= 1:
             raise InvalidInput(
@@ -187,9 +188,10 @@ def validate(metric: MetricSpec, cond: Condition) -> None:
         raise InvalidInput(
             "min_samples must not be negative", details={"field": "condition.min_samples"}
         )
-    if cond.resolve_after_s < 0:
+    if not 0 <= cond.resolve_after_s <= 30 * 86_400:
         raise InvalidInput(
-            "resolve_after_s must not be negative", details={"field": "condition.resolve_after_s"}
+            "resolve_after_s must be between 0 and 2592000",
+            details={"field": "condition.resolve_after_s"},
         )
 
 

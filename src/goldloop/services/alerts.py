@@ -107,12 +107,19 @@ def _check_channels(conn: Connection, who: Principal, channel_ids: list[str]) ->
             raise InvalidInput(f"no channel with id {cid!r}", details={"field": "channel_ids"})
 
 
+DAY_S = 86_400
+
+
 def _check_timing(window_s: int, every_s: int, cooldown_s: int) -> None:
-    if window_s < 10 or every_s < 1 or cooldown_s < 0:
-        raise InvalidInput(
-            "window_s must be >= 10, every_s >= 1 and cooldown_s >= 0",
-            details={"field": "window_s"},
-        )
+    for name, value, low, high in (
+        ("window_s", window_s, 10, 30 * DAY_S),
+        ("every_s", every_s, 1, DAY_S),
+        ("cooldown_s", cooldown_s, 0, 30 * DAY_S),
+    ):
+        if not low <= value <= high:
+            raise InvalidInput(
+                f"{name} must be between {low} and {high} seconds", details={"field": name}
+            )
 
 
 def create_rule(

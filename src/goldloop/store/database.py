@@ -268,28 +268,60 @@ class Database:
             with self.engine.connect() as conn:
                 return fn(conn)
         except Exception as exc:
-            if _NUL_REFUSED in str(exc):
-                raise _nul_refused() from None
+            refused = _refused_value(exc)
+            if refused is not None:
+                raise refused from None
             raise
 
     def write(self, fn: Callable[[Connection], T]) -> T:
         """Run ``fn`` in a transaction; returns after commit. Raises ``Overloaded`` when full."""
         if self._writer is not None:
-            return self._writer.submit(fn).result()
+            try:
+                return self._writer.submit(fn).result()
+            except Exception as exc:
+                refused = _refused_value(exc)
+                if refused is not None:
+                    raise refused from None
+                raise
         if not self._pg_inflight.acquire(blocking=False):
             raise Overloaded("too many concurrent database writes; retry shortly")
         try:
             with self.engine.begin() as conn:
                 return fn(conn)
         except Exception as exc:
-            if _NUL_REFUSED in str(exc):
-                raise _nul_refused() from None
+            refused = _refused_value(exc)
+            if refused is not None:
+                raise refused from None
             raise
         finally:
             self._pg_inflight.release()
 
 
 _NUL_REFUSED = "cannot contain NUL (0x00)"
+# What the databases and the JSON encoder say of a number no column can hold: SQLite's driver,
+# PostgreSQL (integer, bigint, numeric and double precision out of range), orjson.
+_OUT_OF_RANGE = (
+    "too large to convert to SQLite INTEGER",
+    "integer out of range",  # also "bigint out of range", "smallint out of range"
+    "out of range for type",
+    "value out of range: overflow",
+    "numeric field overflow",
+    "Integer exceeds 64-bit range",
+)
+
+
+def _refused_value(exc: BaseException) -> InvalidInput | None:
+    """The caller's error behind a database failure, if it is one: a NUL in a text parameter,
+    or a number outside what the column or JSON can hold. Values checked on the way in never
+    get here; this keeps whatever else a client can send a 400, never a 500."""
+    text = str(exc)
+    if _NUL_REFUSED in text:
+        return _nul_refused()
+    if any(marker in text for marker in _OUT_OF_RANGE):
+        return InvalidInput(
+            "a number is outside the range that can be stored (64-bit integers, finite floats)"
+        )
+    return None
 
 
 def _nul_refused() -> InvalidInput:
