@@ -45,6 +45,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 SOURCE = ROOT / "src" / "goldloop" / "_otlp_wire.c"
 sys.path.insert(0, str(ROOT / "src"))
+sys.path.insert(0, str(ROOT / "tests"))  # otlp_builders: the tests' OTLP request builders
 
 from goldloop.domain.errors import InvalidInput  # noqa: E402
 from goldloop.domain.otel_decode import OtelSpan, pb_traces_generated  # noqa: E402
@@ -188,29 +189,13 @@ def seeds() -> list[bytes]:
     )
     from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 
-    def any_value(v: Any) -> AnyValue:
-        if isinstance(v, bool):
-            return AnyValue(bool_value=v)
-        if isinstance(v, int):
-            return AnyValue(int_value=v)
-        if isinstance(v, float):
-            return AnyValue(double_value=v)
-        if isinstance(v, bytes):
-            return AnyValue(bytes_value=v)
-        if isinstance(v, list):
-            out = AnyValue()
-            out.array_value.values.extend(any_value(x) for x in v)
-            return out
-        if isinstance(v, dict):
-            out = AnyValue()
-            out.kvlist_value.values.extend(
-                KeyValue(key=k, value=any_value(x)) for k, x in v.items()
-            )
-            return out
-        return AnyValue() if v is None else AnyValue(string_value=str(v))
+    from otlp_builders import any_value
 
     def kvs(attrs: dict[str, Any]) -> list[KeyValue]:
-        return [KeyValue(key=k, value=any_value(v)) for k, v in attrs.items()]
+        return [
+            KeyValue(key=k, value=AnyValue() if v is None else any_value(v))
+            for k, v in attrs.items()
+        ]
 
     attrs = {
         "gen_ai.operation.name": "chat",

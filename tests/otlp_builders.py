@@ -23,6 +23,8 @@ def any_value(v: Any) -> AnyValue:
         return AnyValue(int_value=v)
     if isinstance(v, float):
         return AnyValue(double_value=v)
+    if isinstance(v, bytes):
+        return AnyValue(bytes_value=v)
     if isinstance(v, list):
         out = AnyValue()
         out.array_value.values.extend(any_value(x) for x in v)
