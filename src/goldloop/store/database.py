@@ -15,11 +15,12 @@ When the queue is full ``write`` raises ``Overloaded`` (the API turns it into 50
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import queue
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -264,37 +265,33 @@ class Database:
         self.engine.dispose()
 
     def read(self, fn: Callable[[Connection], T]) -> T:
-        try:
-            with self.engine.connect() as conn:
-                return fn(conn)
-        except Exception as exc:
-            refused = _refused_value(exc)
-            if refused is not None:
-                raise refused from None
-            raise
+        with _caller_errors(), self.engine.connect() as conn:
+            return fn(conn)
 
     def write(self, fn: Callable[[Connection], T]) -> T:
         """Run ``fn`` in a transaction; returns after commit. Raises ``Overloaded`` when full."""
         if self._writer is not None:
-            try:
+            with _caller_errors():
                 return self._writer.submit(fn).result()
-            except Exception as exc:
-                refused = _refused_value(exc)
-                if refused is not None:
-                    raise refused from None
-                raise
         if not self._pg_inflight.acquire(blocking=False):
             raise Overloaded("too many concurrent database writes; retry shortly")
         try:
-            with self.engine.begin() as conn:
+            with _caller_errors(), self.engine.begin() as conn:
                 return fn(conn)
-        except Exception as exc:
-            refused = _refused_value(exc)
-            if refused is not None:
-                raise refused from None
-            raise
         finally:
             self._pg_inflight.release()
+
+
+@contextlib.contextmanager
+def _caller_errors() -> Iterator[None]:
+    """Re-raise a database failure that is the caller's input as ``InvalidInput``."""
+    try:
+        yield
+    except Exception as exc:
+        refused = _refused_value(exc)
+        if refused is not None:
+            raise refused from None
+        raise
 
 
 _NUL_REFUSED = "cannot contain NUL (0x00)"
