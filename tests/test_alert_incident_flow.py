@@ -19,6 +19,7 @@ from fake_clock import FakeClock
 from goldloop.services.context import ServiceContext
 from goldloop.store.schema import feedback, runs
 from goldloop.workers.service_loops import Workers
+from run_rows import run_row
 
 S = 1_000_000
 T0 = 1_800_000_000 * S
@@ -59,22 +60,16 @@ def add_minute(
         rid = uuid.uuid4().hex
         t = start + i * (60 * S // n)
         run_rows.append(
-            {
-                "workspace_id": ws,
-                "project_id": project_id,
-                "id": rid,
-                "trace_id": rid,
-                "seq": 0,
-                "is_root": True,
-                "name": "answer",
-                "kind": "chain",
-                "status": "success",
-                "start_time": t,
-                "end_time": t + 500,
-                "latency_us": 500,
-                "created_at": t,
-                "updated_at": t,
-            }
+            run_row(
+                ws,
+                project_id,
+                rid,
+                name="answer",
+                start_time=t,
+                latency_us=500,
+                created_at=t,
+                updated_at=t,
+            )
         )
         fb_rows.append(
             {

@@ -334,6 +334,13 @@ def _recovery_level(metric: MetricSpec, frozen: Baseline) -> str:
     return f">= {frozen.value - frozen.shift / 2:.4g}"
 
 
+def _restart(detector: DetectorState, checkpoint_us: int) -> DetectorState:
+    """The detector with no evidence gathered, counting again from ``checkpoint_us``."""
+    return replace(
+        detector, s=0.0, since_us=None, pending_since_us=None, checkpoint_us=checkpoint_us
+    )
+
+
 def step_change(
     metric: MetricSpec,
     cond: Condition,
@@ -371,13 +378,7 @@ def step_change(
             reason=f"need {cond.min_samples} samples in the baseline (have {have})",
         )
         # No evidence gathered; unsettled buckets are read again once the baseline fills.
-        kept = replace(
-            detector,
-            s=0.0,
-            since_us=None,
-            pending_since_us=None,
-            checkpoint_us=the_plan.commit_until_us,
-        )
+        kept = _restart(detector, the_plan.commit_until_us)
         return Step(Transition(state, None), ev, kept)
 
     def evaluation(firing: bool, reason: str, statistic: float | None) -> Evaluation:
@@ -400,14 +401,7 @@ def step_change(
         frozen = use
         back = _back_near(metric, frozen, recent, cond.min_samples)
         resolve, kept = _hold(detector, back, now_us, cond.resolve_after_s)
-        kept = replace(
-            kept,
-            s=0.0,
-            since_us=None,
-            pending_since_us=None,
-            checkpoint_us=the_plan.buckets_until_us,
-            frozen=frozen,
-        )
+        kept = replace(_restart(kept, the_plan.buckets_until_us), frozen=frozen)
         if resolve:
             hold_us = (window_s * (1 + cond.baseline_windows)) * 1_000_000
             kept = replace(kept, frozen_until_us=now_us + hold_us)
