@@ -63,3 +63,23 @@ async def test_numbers_no_column_can_hold_are_a_400(client: httpx.AsyncClient) -
         },
     )
     assert r.status_code == 400, r.text
+
+
+async def test_a_nul_in_any_json_column_is_stored_alike(client: httpx.AsyncClient) -> None:
+    """Found by schemathesis on PostgreSQL: a NUL in a dataset's JSON schema or an example's
+    lineage was a 500 ("unsupported Unicode escape sequence"); every JSON column now follows
+    the NUL rule where it is encoded."""
+    r = await client.post(
+        "/api/v1/datasets",
+        json={"name": "nul-schema", "inputs_schema": {"type": "object", "title": "a\u0000b"}},
+    )
+    assert r.status_code == 201, r.text
+    stored = (await client.get("/api/v1/datasets/nul-schema")).json()
+    assert stored["inputs_schema"]["title"] == "a\ufffdb"
+    r = await client.post(
+        "/api/v1/datasets/nul-schema/examples",
+        json={"examples": [{"inputs": {}, "lineage": {"k\u0000": ["v\u0000"]}}]},
+    )
+    assert r.status_code == 201, r.text
+    r = await client.get("/api/v1/datasets/nul-schema/examples")
+    assert r.json()["items"][0]["lineage"] == {"k\ufffd": ["v\ufffd"]}

@@ -30,6 +30,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from goldloop.domain.errors import InvalidInput, Overloaded
+from goldloop.domain.safe_values import scrub
 
 log = logging.getLogger("goldloop.store")
 
@@ -48,7 +49,13 @@ def _json_loads(value: Any) -> Any:
 
 
 def _json_dumps(value: Any) -> str:
-    return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
+    """Encode a JSON column. Every JSON value passes here on both backends, so this is where
+    the NUL rule of ``safe_values`` holds for all of them (dataset schemas, lineage, ...):
+    PostgreSQL's JSONB refuses ``\\u0000``, SQLite stores it."""
+    raw = orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS)
+    if b"\\u0000" in raw:  # rare; a literal backslash-u0000 in a text only costs a re-encode
+        raw = orjson.dumps(scrub(value), option=orjson.OPT_NON_STR_KEYS)
+    return raw.decode()
 
 
 def create_engine(url: str) -> Engine:
