@@ -48,7 +48,7 @@ sys.path.insert(0, str(ROOT / "src"))
 sys.path.insert(0, str(ROOT / "tests"))  # otlp_builders: the tests' OTLP request builders
 
 from goldloop.domain.errors import InvalidInput  # noqa: E402
-from goldloop.domain.otel_decode import OtelSpan, pb_traces_generated  # noqa: E402
+from goldloop.domain.otel.decode import OtelSpan, pb_traces_generated  # noqa: E402
 
 Decoder = Callable[[bytes, type[OtelSpan]], tuple[list[OtelSpan], list[str]]]
 

@@ -458,7 +458,7 @@ def send_with_sdk(
     from opentelemetry.sdk.trace import TracerProvider
     from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
-    from goldloop.domain.otel_decode import pb_attrs
+    from goldloop.domain.otel.decode import pb_attrs
 
     exporter = OTLPSpanExporter(
         endpoint=f"{base}/v1/traces", headers={"x-api-key": key, **(extra_headers or {})}
@@ -582,7 +582,7 @@ def _run_one(
 
 def otlp_decoder() -> str:
     """The server's OTLP protobuf decoder: it runs this checkout's src with this environment."""
-    from goldloop.domain.otel_decode import c_decode_trace_request
+    from goldloop.domain.otel.decode import c_decode_trace_request
     from goldloop.settings import load_settings
 
     if c_decode_trace_request is None:

@@ -35,8 +35,8 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (  # noqa: 
     ExportTraceServiceRequest,
 )
 
-from goldloop.domain import otel_decode  # noqa: E402
-from goldloop.domain.otel_mapping import span_to_patch  # noqa: E402
+from goldloop.domain.otel import decode as otel_decode  # noqa: E402
+from goldloop.domain.otel.mapping import span_to_patch  # noqa: E402
 from goldloop.domain.prices import PriceTable  # noqa: E402
 from goldloop.domain.run_merge import merge, truncate_payloads  # noqa: E402
 from goldloop.store import migrate, run_writes  # noqa: E402

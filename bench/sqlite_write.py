@@ -33,7 +33,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 import results_file  # noqa: E402
 from ingest import build_traces  # noqa: E402
 
-from goldloop.domain.otel_decode import PROTOBUF  # noqa: E402
+from goldloop.domain.otel.decode import PROTOBUF  # noqa: E402
 from goldloop.domain.prices import PriceTable  # noqa: E402
 from goldloop.services.ingest import prepare_new_runs  # noqa: E402
 from goldloop.services.otlp import decode_and_map  # noqa: E402

@@ -20,9 +20,9 @@ import pytest
 import sqlalchemy as sa
 from fastapi import FastAPI
 
-from goldloop.domain import otel_decode
 from goldloop.domain.errors import InvalidInput
-from goldloop.domain.otel_decode import JSON, PROTOBUF
+from goldloop.domain.otel import decode as otel_decode
+from goldloop.domain.otel.decode import JSON, PROTOBUF
 from goldloop.http.app import create_app
 from goldloop.services import auth, ingest, ingest_pool, otlp
 from goldloop.services.context import Principal, ServiceContext

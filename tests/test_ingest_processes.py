@@ -27,7 +27,7 @@ from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcess
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import Status, StatusCode
 
-from goldloop.domain.otel_dedupe import restore_content
+from goldloop.domain.otel.dedupe import restore_content
 from goldloop.settings import Settings
 from goldloop.store import run_rows
 from goldloop.store.database import Database

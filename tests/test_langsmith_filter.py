@@ -6,7 +6,7 @@ import pytest
 
 from goldloop.domain import filters
 from goldloop.domain.errors import InvalidInput
-from goldloop.domain.langsmith_filter import to_goldloop
+from goldloop.domain.langsmith.filter import to_goldloop
 
 
 @pytest.mark.parametrize(

@@ -5,9 +5,10 @@ from __future__ import annotations
 import pytest
 import zstandard
 
-from goldloop.domain import langsmith_ops, multipart
+from goldloop.domain import multipart
 from goldloop.domain.errors import InvalidInput, PayloadTooLarge
-from goldloop.domain.langsmith_runs import (
+from goldloop.domain.langsmith import ops as langsmith_ops
+from goldloop.domain.langsmith.runs import (
     WireError,
     convert_run,
     derive_lineage,

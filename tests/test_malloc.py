@@ -11,7 +11,7 @@ import textwrap
 
 import pytest
 
-from goldloop.domain.otel_decode import PROTOBUF
+from goldloop.domain.otel.decode import PROTOBUF
 from goldloop.services.ingest_pool import IngestPool
 from goldloop.services.otlp import decode_and_map
 from otlp_builders import request, span

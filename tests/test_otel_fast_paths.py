@@ -21,10 +21,10 @@ import pytest
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 from opentelemetry.proto.trace.v1.trace_pb2 import Span
 
-from goldloop.domain import otel_dedupe
-from goldloop.domain.otel_attrs import PREFIXES, SpanAttributes, group_by_prefix
-from goldloop.domain.otel_decode import JSON, PROTOBUF, decode_traces
-from goldloop.domain.otel_dedupe import move_content, restore_content, spaced, spaced_py
+from goldloop.domain.otel import dedupe as otel_dedupe
+from goldloop.domain.otel.attrs import PREFIXES, SpanAttributes, group_by_prefix
+from goldloop.domain.otel.decode import JSON, PROTOBUF, decode_traces
+from goldloop.domain.otel.dedupe import move_content, restore_content, spaced, spaced_py
 from otlp_builders import any_value, request, to_json
 from otlp_builders import span as build_span
 
@@ -89,7 +89,7 @@ SPACED = [
 
 
 def test_spaced_uses_the_c_version_when_it_is_built() -> None:
-    from goldloop.domain import otel_decode
+    from goldloop.domain.otel import decode as otel_decode
 
     # built together: where one is there (always in CI, see test_otlp_wire) so is the other
     assert (otel_dedupe._c_spaced is None) == (otel_decode.c_decode_trace_request is None)

@@ -16,7 +16,7 @@ from google.protobuf import json_format
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceResponse
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
 
-from goldloop.domain.otel_dedupe import restore_content
+from goldloop.domain.otel.dedupe import restore_content
 from goldloop.http.app import create_app
 from goldloop.settings import Settings, SettingsError, load_settings
 from ingest_helpers import stable, trace_rows

@@ -16,9 +16,9 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 from opentelemetry.proto.trace.v1.trace_pb2 import Span, Status
 
-from goldloop.domain import otel_decode
 from goldloop.domain.errors import InvalidInput
-from goldloop.domain.otel_decode import OtelSpan, pb_traces_generated
+from goldloop.domain.otel import decode as otel_decode
+from goldloop.domain.otel.decode import OtelSpan, pb_traces_generated
 from otlp_builders import T0_NS, kvs, request, span
 
 TRACE = "0af7651916cd43dd8448eb211c80319c"
@@ -588,7 +588,7 @@ def test_no_memory_is_kept_after_valid_or_invalid_bodies() -> None:
 def test_json_spaced_equals_the_python_version_on_any_ascii_text(text: str) -> None:
     # any text, not only JSON: unterminated strings, runs of backslashes, stray quotes
     from goldloop._otlp_wire import json_spaced
-    from goldloop.domain.otel_dedupe import spaced_py
+    from goldloop.domain.otel.dedupe import spaced_py
 
     assert json_spaced(text) == spaced_py(text)
 

@@ -11,7 +11,7 @@ from types import ModuleType
 
 import pytest
 
-from goldloop.domain import otel_decode
+from goldloop.domain.otel import decode as otel_decode
 
 BENCH = Path(__file__).resolve().parents[1] / "bench" / "fuzz_otlp_wire.py"
 

@@ -4,7 +4,7 @@
  * The generated opentelemetry-proto classes parse a request quickly, but every field read
  * afterwards builds a wrapper object, and walking a span's attributes that way was most of an
  * OTLP span's decode cost. This module reads the few message types of ExportTraceServiceRequest
- * in one pass over the bytes and builds the records goldloop.domain.otel_decode defines:
+ * in one pass over the bytes and builds the records goldloop.domain.otel.decode defines:
  * OtelSpan objects (the class is passed in) with attributes, events and links as plain dicts.
  *
  * It follows protobuf's parsing rules as the generated classes do, and tests/test_otlp_wire.py
@@ -259,7 +259,7 @@ static int too_deep(int depth)
     return depth > MAX_DEPTH ? fail("message nesting is too deep") : 0;
 }
 
-/* An AnyValue message [p, end) at `depth` merged into *value, a Python value (see otel_decode;
+/* An AnyValue message [p, end) at `depth` merged into *value, a Python value (see domain/otel/decode.py;
  * None when empty), *which being the member of its oneof that *value came from (0 for none).
  * As protobuf merges a message given twice, a second array or key-value list extends the
  * first and any other member replaces it. */

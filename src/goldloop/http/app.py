@@ -11,8 +11,8 @@ from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from goldloop._version import __version__
-from goldloop.domain import otel_decode
 from goldloop.domain.clock import Clock, system_clock
+from goldloop.domain.otel import decode as otel_decode
 from goldloop.http import api_docs, dashboard, errors, langsmith
 from goldloop.http.deps import get_principal
 from goldloop.http.ingest_gate import IngestGateMiddleware, ingest_paths

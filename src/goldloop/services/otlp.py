@@ -9,9 +9,9 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-from goldloop.domain.otel_decode import decode_traces
-from goldloop.domain.otel_logs import decode_logs, logs_to_patches
-from goldloop.domain.otel_mapping import span_to_patch
+from goldloop.domain.otel.decode import decode_traces
+from goldloop.domain.otel.logs import decode_logs, logs_to_patches
+from goldloop.domain.otel.mapping import span_to_patch
 from goldloop.domain.run_items import RunPatch, screen
 from goldloop.domain.safe_values import OutOfRange
 from goldloop.services import ingest

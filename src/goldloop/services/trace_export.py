@@ -16,7 +16,7 @@ from functools import partial
 from typing import Any, TypeVar
 
 from goldloop.domain import filters
-from goldloop.domain.otel_export import export_lines
+from goldloop.domain.otel.export import export_lines
 from goldloop.services.context import Principal, ServiceContext
 from goldloop.services.run_queries import resolve_project
 from goldloop.store import run_rows

@@ -12,8 +12,8 @@ from goldloop.domain.errors import InvalidInput
 from goldloop.http.deps import Admin, Ctx, Who
 from goldloop.http.langsmith import params
 from goldloop.http.langsmith.body import json_object
-from goldloop.services import langsmith_datasets as svc
 from goldloop.services.datasets import DatasetInfo
+from goldloop.services.langsmith import datasets as svc
 
 router = APIRouter()
 

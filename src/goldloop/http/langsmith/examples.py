@@ -11,7 +11,7 @@ from goldloop.domain.errors import InvalidInput
 from goldloop.http.deps import Ctx, Who
 from goldloop.http.langsmith import params
 from goldloop.http.langsmith.body import json_body
-from goldloop.services import langsmith_examples as svc
+from goldloop.services.langsmith import examples as svc
 
 router = APIRouter()
 

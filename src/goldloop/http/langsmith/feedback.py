@@ -12,7 +12,7 @@ from goldloop.domain.clock import to_iso
 from goldloop.http.deps import Ctx, Who
 from goldloop.http.langsmith import params
 from goldloop.http.langsmith.body import json_object
-from goldloop.services import langsmith_feedback as svc
+from goldloop.services.langsmith import feedback as svc
 from goldloop.store.feedback import FeedbackRow
 
 router = APIRouter()

@@ -10,7 +10,7 @@ from starlette.concurrency import run_in_threadpool
 from goldloop.domain.errors import InvalidInput
 from goldloop.http.deps import Ctx, Who
 from goldloop.http.langsmith.body import json_body
-from goldloop.services import langsmith_run_reads as svc
+from goldloop.services.langsmith import run_reads as svc
 
 router = APIRouter()
 

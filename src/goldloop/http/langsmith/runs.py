@@ -12,12 +12,13 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
-from goldloop.domain import langsmith_ops, multipart
+from goldloop.domain import multipart
 from goldloop.domain.errors import InvalidInput
+from goldloop.domain.langsmith import ops as langsmith_ops
 from goldloop.http.deps import Ctx, Who
 from goldloop.http.langsmith.body import json_body, raw_body
-from goldloop.services import langsmith_runs as svc
-from goldloop.services.langsmith_runs import RunOp
+from goldloop.services.langsmith import runs as svc
+from goldloop.services.langsmith.runs import RunOp
 
 router = APIRouter()
 

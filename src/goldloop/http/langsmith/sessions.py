@@ -12,8 +12,8 @@ from goldloop.domain.errors import InvalidInput
 from goldloop.http.deps import Admin, Ctx, Who
 from goldloop.http.langsmith import params
 from goldloop.http.langsmith.body import json_body
-from goldloop.services import langsmith_sessions as svc
 from goldloop.services.context import Principal
+from goldloop.services.langsmith import sessions as svc
 
 router = APIRouter()
 

@@ -21,7 +21,7 @@ from starlette.concurrency import run_in_threadpool
 
 from goldloop.domain import errors as e
 from goldloop.domain.body_encoding import decode_body
-from goldloop.domain.otel_decode import JSON, PROTOBUF, media_type
+from goldloop.domain.otel.decode import JSON, PROTOBUF, media_type
 from goldloop.http.deps import Ctx, Who, get_principal
 from goldloop.http.errors import status_for
 from goldloop.http.routes.ingest_runs import PROJECT_HEADER

@@ -12,11 +12,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from goldloop.domain.errors import InvalidInput
-from goldloop.domain.langsmith_ops import Batch
-from goldloop.domain.langsmith_runs import WireError, convert_run, derive_lineage
+from goldloop.domain.langsmith.ops import Batch
+from goldloop.domain.langsmith.runs import WireError, convert_run, derive_lineage
 from goldloop.domain.run_items import parse_batch
-from goldloop.services import ingest, langsmith_feedback, projects
+from goldloop.services import ingest, projects
 from goldloop.services.context import Principal, ServiceContext
+from goldloop.services.langsmith import feedback as langsmith_feedback
 from goldloop.store import run_rows
 
 log = logging.getLogger("goldloop.langsmith")

@@ -20,7 +20,7 @@ from typing import Any
 
 import orjson
 
-from goldloop.domain.otel_messages import parse_json_value
+from goldloop.domain.otel.messages import parse_json_value
 
 # attribute -> (run field, key inside it or None for the whole field)
 MOVABLE: dict[str, tuple[str, str | None]] = {

@@ -21,7 +21,7 @@ from typing import Any
 
 import orjson
 
-from goldloop.domain.otel_dedupe import restore_content
+from goldloop.domain.otel.dedupe import restore_content
 
 GOLDLOOP_RUN = "goldloop.run"
 SCOPE = {"name": "goldloop.export", "version": "1"}

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from goldloop.domain.otel_messages import parse_json, parse_json_value
+from goldloop.domain.otel.messages import parse_json, parse_json_value
 
 # Every prefix the mapping reads as a group. None is a prefix of another, so a key belongs to
 # at most one group.

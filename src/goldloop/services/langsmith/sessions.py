@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from goldloop.domain.errors import Conflict, InvalidInput, NotFound
-from goldloop.domain.langsmith_runs import WireError, to_micros
+from goldloop.domain.langsmith.runs import WireError, to_micros
 from goldloop.services import projects
 from goldloop.services.context import Principal, ServiceContext
 from goldloop.store.projects import ProjectRow

@@ -13,9 +13,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from goldloop.domain import otel_messages as msgs
 from goldloop.domain.errors import InvalidInput
-from goldloop.domain.otel_decode import (
+from goldloop.domain.otel import messages as msgs
+from goldloop.domain.otel.decode import (
     PROTOBUF,
     BadSpan,
     OtelLog,
@@ -30,7 +30,7 @@ from goldloop.domain.otel_decode import (
     pb_scope,
     pb_value,
 )
-from goldloop.domain.otel_messages import parse_json
+from goldloop.domain.otel.messages import parse_json
 from goldloop.domain.run_items import RunPatch
 
 

@@ -12,8 +12,8 @@ from typing import Any
 
 from goldloop.domain.errors import InvalidInput, NotFound
 from goldloop.domain.filters import quote
-from goldloop.domain.langsmith_filter import to_goldloop
-from goldloop.domain.langsmith_runs import dotted_ids, dotted_segment
+from goldloop.domain.langsmith.filter import to_goldloop
+from goldloop.domain.langsmith.runs import dotted_ids, dotted_segment
 from goldloop.services import run_queries
 from goldloop.services.context import Principal, ServiceContext
 

@@ -17,7 +17,7 @@ from goldloop.domain.errors import InvalidInput, NotFound
 from goldloop.services import datasets, examples
 from goldloop.services.context import Principal, ServiceContext
 from goldloop.services.examples import ExampleIn
-from goldloop.services.langsmith_datasets import MAX_PAGE, selector
+from goldloop.services.langsmith.datasets import MAX_PAGE, selector
 from goldloop.store import example_lookup
 from goldloop.store.examples import ExampleRow
 

@@ -13,13 +13,13 @@ import contextlib
 from collections.abc import Mapping
 from typing import Any
 
-from goldloop.domain import otel_messages as msgs
 from goldloop.domain.clock import from_iso
-from goldloop.domain.otel_attrs import SpanAttributes
-from goldloop.domain.otel_decode import OtelSpan
-from goldloop.domain.otel_dedupe import move_content
-from goldloop.domain.otel_export import GOLDLOOP_RUN
-from goldloop.domain.otel_messages import parse_json
+from goldloop.domain.otel import messages as msgs
+from goldloop.domain.otel.attrs import SpanAttributes
+from goldloop.domain.otel.decode import OtelSpan
+from goldloop.domain.otel.dedupe import move_content
+from goldloop.domain.otel.export import GOLDLOOP_RUN
+from goldloop.domain.otel.messages import parse_json
 from goldloop.domain.run_items import RunPatch
 
 _LANGSMITH_KINDS = {"llm", "chain", "tool", "retriever", "embedding", "prompt", "parser"}
