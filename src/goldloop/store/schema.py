@@ -188,6 +188,8 @@ feedback = sa.Table(
     sa.Column("id", sa.String(64), nullable=False),
     sa.Column("run_id", sa.String(64), nullable=True),
     sa.Column("trace_id", sa.String(64), nullable=True),
+    # Experiment-level feedback (a LangSmith summary evaluator's): the project, and no run.
+    sa.Column("project_id", sa.String(64), nullable=True),
     sa.Column("key", sa.String(100), nullable=False),
     sa.Column("score", sa.Float, nullable=True),
     # True when the score was sent as a boolean, so it is given back as one.
@@ -209,6 +211,7 @@ feedback = sa.Table(
     sa.Index("ix_feedback_trace_key", "workspace_id", "trace_id", "key"),
     sa.Index("ix_feedback_key_created", "workspace_id", "key", "created_at"),
     sa.Index("ix_feedback_created", "workspace_id", "created_at"),
+    sa.Index("ix_feedback_project_key", "workspace_id", "project_id", "key"),
 )
 
 # Declared feedback keys: what a score or value for this key must look like.
@@ -220,10 +223,32 @@ feedback_keys = sa.Table(
     sa.Column("kind", sa.String(16), nullable=False),
     sa.Column("min_score", sa.Float, nullable=True),
     sa.Column("max_score", sa.Float, nullable=True),
+    # categorical: [{"label": str, "score": float | null}, ...] in the reviewers' order
     sa.Column("categories", JSONDoc, nullable=True),
     sa.Column("description", sa.Text, nullable=True),
+    # What reviewers read before scoring (the dashboard shows it next to the form).
+    sa.Column("rubric", sa.Text, nullable=True),
+    # Whether a reviewer is expected to write a correction along with the score.
+    sa.Column("correction_expected", sa.Boolean, nullable=False, server_default=sa.false()),
     sa.Column("created_at", sa.BigInteger, nullable=False),
     sa.Column("updated_at", sa.BigInteger, nullable=False),
+)
+
+# What a feedback was before each edit or its deletion: who changed it (an API key of the
+# workspace; no foreign key, so the history outlives a revoked or deleted key) and when.
+feedback_history = sa.Table(
+    "feedback_history",
+    metadata,
+    sa.Column("pk", BigInt, primary_key=True, autoincrement=True),
+    sa.Column("workspace_id", sa.String(36), nullable=False),
+    sa.Column("feedback_id", sa.String(64), nullable=False),
+    # "edited" or "deleted"
+    sa.Column("action", sa.String(16), nullable=False),
+    # the feedback's fields before the change (key, score, value, comment, correction, ...)
+    sa.Column("old", JSONDoc, nullable=False),
+    sa.Column("changed_by", sa.String(36), nullable=True),
+    sa.Column("changed_at", sa.BigInteger, nullable=False),
+    sa.Index("ix_feedback_history_feedback", "workspace_id", "feedback_id", "pk"),
 )
 
 datasets = sa.Table(
@@ -240,6 +265,9 @@ datasets = sa.Table(
     sa.Column("description", sa.Text, nullable=True),
     sa.Column("inputs_schema", JSONDoc, nullable=True),
     sa.Column("outputs_schema", JSONDoc, nullable=True),
+    # LangSmith's dataset type: "kv", "llm" or "chat" (Goldloop itself treats all alike).
+    sa.Column("data_type", sa.String(16), nullable=False, server_default="kv"),
+    sa.Column("metadata", JSONDoc, nullable=True),
     # The newest version number; 0 = the empty dataset as created. Bumped (row-locked) by every
     # write that changes examples, which serialises concurrent writers on PostgreSQL.
     sa.Column("head_version", sa.BigInteger, nullable=False),
@@ -336,6 +364,30 @@ dataset_examples = sa.Table(
     sa.Index("ix_dataset_examples_changes", "dataset_id", "version_from"),
     sa.Index("ix_dataset_examples_hash", "dataset_id", "inputs_hash"),
     sa.Index("ix_dataset_examples_run", "dataset_id", "source_run_id"),
+)
+
+# Files attached to runs and examples (issue 21). The bytes live in the blob store (a directory,
+# content-addressed by SHA-256, see store.blobs), never in the database: a row only names the
+# blob an owner (a run or an example, by id) holds under an attachment name. The same blob may be
+# referenced by many rows and workspaces; a workspace reaches a blob only through its own rows.
+attachments = sa.Table(
+    "attachments",
+    metadata,
+    sa.Column(
+        "workspace_id",
+        sa.String(36),
+        sa.ForeignKey("workspaces.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    # "run" | "example"
+    sa.Column("owner_kind", sa.String(16), primary_key=True),
+    sa.Column("owner_id", sa.String(64), primary_key=True),
+    sa.Column("name", sa.String(255), primary_key=True),
+    sa.Column("sha256", sa.String(64), nullable=False),
+    sa.Column("size", sa.BigInteger, nullable=False),
+    sa.Column("mime_type", sa.String(255), nullable=False),
+    sa.Column("created_at", sa.BigInteger, nullable=False),
+    sa.Index("ix_attachments_blob", "workspace_id", "sha256"),
 )
 
 
