@@ -34,48 +34,6 @@ def test_json_viewer_caps_huge_documents() -> None:
     assert "j-cut" in html
 
 
-def test_chat_detection() -> None:
-    chat = json_view.as_chat(
-        {
-            "messages": [
-                {"role": "system", "content": "be brief"},
-                {"role": "user", "content": EVIL},
-            ],
-            "temperature": 0,
-        }
-    )
-    assert chat is not None
-    assert [m.role for m in chat.messages] == ["system", "user"]
-    assert chat.messages[1].texts == [EVIL]
-    assert chat.rest == {"temperature": 0}
-
-    openai = json_view.as_chat(
-        {
-            "choices": [
-                {"message": {"role": "assistant", "content": "hi", "tool_calls": [{"id": 1}]}}
-            ]
-        }
-    )
-    assert openai is not None
-    assert openai.messages[0].tool_calls == [{"id": 1}]
-
-    blocks = json_view.as_chat(
-        [{"role": "user", "content": [{"type": "text", "text": "a"}, {"type": "image", "x": 1}]}]
-    )
-    assert blocks is not None
-    assert blocks.messages[0].texts == ["a"]
-    assert blocks.messages[0].parts == [{"type": "image", "x": 1}]
-
-    langchain = json_view.as_chat(
-        [{"type": "human", "content": "q"}, {"type": "ai", "content": "a"}]
-    )
-    assert langchain is not None
-    assert [m.role for m in langchain.messages] == ["user", "assistant"]
-
-    for not_chat in ({"question": "q"}, ["a", "b"], [{"role": "user"}], "text", None, 3, []):
-        assert json_view.as_chat(not_chat) is None
-
-
 def _run(rid: str, parent: str | None, depth: int, start: int, end: int) -> dict[str, object]:
     return {"id": rid, "parent_id": parent, "depth": depth, "start_time": start, "end_time": end}
 

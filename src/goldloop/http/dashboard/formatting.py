@@ -7,8 +7,10 @@ from datetime import UTC, datetime
 from urllib.parse import quote
 
 import jinja2
+import orjson
 
-from goldloop.http.dashboard.json_view import as_chat, render_json
+from goldloop.http.dashboard.chat_view import as_chat
+from goldloop.http.dashboard.json_view import render_json
 
 
 def timestamp(us: int | None) -> str:
@@ -115,6 +117,15 @@ def error_summary(error: object) -> str:
     return head or "error"
 
 
+def pretty_json(value: object, limit: int = 20_000) -> str:
+    """Indented JSON text (capped), for arguments a reader scans; plain text, Jinja escapes it."""
+    try:
+        text = orjson.dumps(value, option=orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS).decode()
+    except (TypeError, orjson.JSONEncodeError):
+        text = repr(value)
+    return text if len(text) <= limit else text[:limit] + f"\n… ({len(text) - limit:,} more)"
+
+
 def install(env: jinja2.Environment) -> None:
     env.filters.update(
         timestamp=timestamp,
@@ -131,4 +142,5 @@ def install(env: jinja2.Environment) -> None:
         signed=signed,
         p_value=p_value,
         as_chat=as_chat,
+        pretty_json=pretty_json,
     )

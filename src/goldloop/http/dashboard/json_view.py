@@ -1,4 +1,4 @@
-"""Trace content as HTML: a collapsible JSON viewer and chat-message detection.
+"""Trace content as HTML: a collapsible JSON viewer (chat messages: ``chat_view``).
 
 Everything here is untrusted (LLM output, user input, sender metadata). The viewer builds HTML
 from a fixed set of tags and classes; every key and value passes through ``markupsafe.escape``
@@ -9,7 +9,6 @@ and nothing from the document ever lands in a tag name, attribute name or URL. O
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
@@ -104,107 +103,3 @@ def _node(value: Any, depth: int, budget: _Budget) -> Markup:
 def render_json(value: Any, *, max_nodes: int = MAX_NODES) -> Markup:
     """The collapsible, escaped HTML view of a JSON value."""
     return Markup('<div class="json">{}</div>').format(_node(value, 0, _Budget(max_nodes)))
-
-
-# --- chat messages --------------------------------------------------------------------------
-
-_ROLE_ALIASES = {
-    "human": "user",
-    "ai": "assistant",
-    "AIMessage": "assistant",
-    "HumanMessage": "user",
-    "SystemMessage": "system",
-    "ToolMessage": "tool",
-    "model": "assistant",
-    "function": "tool",
-}
-_MESSAGE_KEYS = ("messages", "input", "inputs", "prompt", "history")
-
-
-@dataclass
-class ChatMessage:
-    role: str
-    texts: list[str] = field(default_factory=list)
-    parts: list[Any] = field(default_factory=list)  # non-text content parts, shown as JSON
-    tool_calls: Any = None
-    name: str | None = None
-
-
-@dataclass
-class Chat:
-    messages: list[ChatMessage]
-    rest: dict[str, Any]  # other keys of the document, shown as JSON under the messages
-
-
-def _role(doc: Mapping[str, Any]) -> str | None:
-    role = doc.get("role")
-    if role is None and isinstance(doc.get("type"), str) and "content" in doc:
-        role = doc["type"]
-    if not isinstance(role, str) or not role or len(role) > 40:
-        return None
-    return _ROLE_ALIASES.get(role, role)
-
-
-def _message(doc: Any) -> ChatMessage | None:
-    if not isinstance(doc, Mapping):
-        return None
-    role = _role(doc)
-    if role is None or not ("content" in doc or "tool_calls" in doc):
-        return None
-    msg = ChatMessage(role=role, tool_calls=doc.get("tool_calls") or None)
-    name = doc.get("name")
-    msg.name = name if isinstance(name, str) else None
-    content = doc.get("content")
-    if isinstance(content, str):
-        msg.texts.append(content)
-    elif isinstance(content, list):
-        for part in content:
-            if isinstance(part, str):
-                msg.texts.append(part)
-            elif (
-                isinstance(part, Mapping)
-                and part.get("type") in ("text", "input_text", "output_text")
-                and isinstance(part.get("text"), str)
-            ):
-                msg.texts.append(part["text"])
-            else:
-                msg.parts.append(part)
-    elif content is not None:
-        msg.parts.append(content)
-    return msg
-
-
-def _messages(value: Any) -> list[ChatMessage] | None:
-    if not isinstance(value, list) or not value or len(value) > 2_000:
-        return None
-    out = []
-    for item in value:
-        msg = _message(item)
-        if msg is None:
-            return None
-        out.append(msg)
-    return out
-
-
-def as_chat(value: Any) -> Chat | None:
-    """The document as chat messages when it is messages (a list of them, a ``messages`` key,
-    a single message, an OpenAI-style ``choices`` answer); otherwise None."""
-    direct = _messages(value)
-    if direct is not None:
-        return Chat(direct, {})
-    if not isinstance(value, Mapping):
-        return None
-    single = _message(value)
-    if single is not None:
-        return Chat([single], {})
-    for key in _MESSAGE_KEYS:
-        found = _messages(value.get(key))
-        if found is not None:
-            return Chat(found, {k: v for k, v in value.items() if k != key})
-    choices = value.get("choices")
-    if isinstance(choices, list) and choices:
-        msgs = [_message(c.get("message")) for c in choices if isinstance(c, Mapping)]
-        if msgs and all(m is not None for m in msgs):
-            rest = {k: v for k, v in value.items() if k != "choices"}
-            return Chat([m for m in msgs if m is not None], rest)
-    return None

@@ -11,7 +11,8 @@ from fastapi.responses import Response, StreamingResponse
 
 from goldloop.domain.errors import InvalidInput, NotFound
 from goldloop.http.dashboard import trace_layout, web
-from goldloop.http.dashboard.json_view import as_chat, render_json
+from goldloop.http.dashboard.chat_view import as_chat
+from goldloop.http.dashboard.json_view import render_json
 from goldloop.services import datasets, feedback, projects, run_queries, trace_export
 from goldloop.services.sessions import Session
 
