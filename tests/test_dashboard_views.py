@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from goldloop.http.dashboard import charts, json_view, trace_layout
+from goldloop.http.dashboard import charts, formatting, json_view, trace_layout
 
 EVIL = '<script>window.__xss=1</script><img src=x onerror="window.__xss=1">'
 
@@ -111,3 +111,21 @@ def test_charts_scale_and_label() -> None:
     assert len(line.lines) == 2  # a gap splits the line
     empty = charts.line_chart("x", starts, [("x", "s-a", [None] * 4)], str)
     assert empty.empty
+
+
+def test_axis_labels_fit_beside_the_plot_and_keep_their_unit() -> None:
+    assert charts.axis_label("950") == "950"
+    assert charts.axis_label("1,000,000") == "1M"
+    assert charts.axis_label("1,250,000") == "1.25M"
+    assert charts.axis_label("$12,345.67") == "$12.3k"
+    assert charts.axis_label("3,000,000,000") == "3B"
+    assert charts.axis_label("12.50 s") == "12.50 s"  # fits: unchanged
+    assert charts.axis_label("1h 02m 03s") == "1h 02m 03s"  # no leading number to shorten
+    starts = [i * 3_600_000_000 for i in range(3)]
+    tokens = charts.bar_chart(
+        "Tokens", starts, [("input", "s-a", [2_400_000.0, 900_000.0, 0.0])], formatting.number
+    )
+    labels = [label for _, label in tokens.yticks]
+    assert labels == ["0", "1.25M", "2.5M"]
+    assert all(len(label) <= charts.AXIS_CHARS for label in labels)
+    assert tokens.bars[0].tip.endswith("2,400,000")  # the tooltip stays exact

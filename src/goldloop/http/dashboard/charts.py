@@ -8,6 +8,7 @@ the charts print, scale and work air-gapped.
 from __future__ import annotations
 
 import math
+import re
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -16,6 +17,7 @@ from datetime import UTC, datetime
 WIDTH = 560
 HEIGHT = 170
 LEFT = 56
+AXIS_CHARS = 7  # characters of a y-axis label that fit left of the plot at the chart's font
 RIGHT = 10
 TOP = 10
 BOTTOM = 24
@@ -71,9 +73,27 @@ def _time_label(us: int, span_us: int) -> str:
     return moment.strftime("%H:%M" if span_us <= 2 * 86_400_000_000 else "%m-%d")
 
 
+_NUMBER_IN_LABEL = re.compile(r"^(\D*?)(-?\d[\d,]*(?:\.\d+)?)(.*)$")
+_SI = ((1e12, "T"), (1e9, "B"), (1e6, "M"), (1e3, "k"))
+
+
+def axis_label(text: str) -> str:
+    """A tick label that fits the axis: a number wider than ``AXIS_CHARS`` keeps its unit and
+    loses digits (``1,000,000`` -> ``1M``, ``$12,345.67`` -> ``$12.3k``); tooltips stay exact."""
+    match = _NUMBER_IN_LABEL.match(text)
+    if len(text) <= AXIS_CHARS or match is None:
+        return text
+    prefix, digits, suffix = match.groups()
+    value = float(digits.replace(",", ""))
+    for scale, letter in _SI:
+        if abs(value) >= scale:
+            return f"{prefix}{value / scale:.3g}{letter}{suffix}"
+    return f"{prefix}{value:.3g}{suffix}"
+
+
 def _frame(chart: Chart, starts: Sequence[int], top: float, fmt: Callable[[float], str]) -> None:
     plot_h = HEIGHT - TOP - BOTTOM
-    chart.yticks = [(TOP + plot_h * (1 - f), fmt(top * f)) for f in (0, 0.5, 1)]
+    chart.yticks = [(TOP + plot_h * (1 - f), axis_label(fmt(top * f))) for f in (0, 0.5, 1)]
     if starts:
         span = starts[-1] - starts[0]
         slot = (WIDTH - LEFT - RIGHT) / len(starts)
