@@ -117,6 +117,19 @@ def check_splits(splits: Any) -> list[str] | None:
     return sorted(set(splits))
 
 
+DATA_TYPES = ("kv", "llm", "chat")
+
+
+def check_data_type(data_type: str) -> str:
+    """LangSmith's dataset type; Goldloop stores it and treats every type alike."""
+    if data_type not in DATA_TYPES:
+        raise InvalidInput(
+            f"data_type must be one of {', '.join(DATA_TYPES)}, not {data_type!r}",
+            details={"field": "data_type"},
+        )
+    return data_type
+
+
 def check_metadata_filter(filters: dict[str, Any]) -> dict[str, Any]:
     for key, value in filters.items():
         if not METADATA_KEY_PATTERN.match(key):

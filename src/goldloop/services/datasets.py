@@ -84,9 +84,13 @@ def create(
     description: str | None = None,
     inputs_schema: dict[str, Any] | None = None,
     outputs_schema: dict[str, Any] | None = None,
+    data_type: str = "kv",
+    metadata: dict[str, Any] | None = None,
 ) -> DatasetInfo:
     name = rules.check_name(name)
     description = scrub(description)
+    rules.check_data_type(data_type)
+    metadata = _check_metadata(metadata)
     rules.compile_schema(inputs_schema, "inputs_schema")
     rules.compile_schema(outputs_schema, "outputs_schema")
     now = ctx.clock()
@@ -100,6 +104,8 @@ def create(
         head_version=0,
         created_at=now,
         updated_at=now,
+        data_type=data_type,
+        metadata=metadata,
     )
 
     def write(conn: Connection) -> None:
@@ -109,6 +115,12 @@ def create(
 
     ctx.db.write(write)
     return DatasetInfo(row, 0, {})
+
+
+def _check_metadata(metadata: Any) -> dict[str, Any] | None:
+    if metadata is not None and not isinstance(metadata, dict):
+        raise InvalidInput("metadata must be a JSON object", details={"field": "metadata"})
+    return scrub(metadata) or None
 
 
 def get(ctx: ServiceContext, who: Principal, ref: str) -> DatasetInfo:
@@ -139,14 +151,21 @@ def update(
     description: Any = UNSET,
     inputs_schema: Any = UNSET,
     outputs_schema: Any = UNSET,
+    data_type: str | None = None,
+    metadata: Any = UNSET,
 ) -> DatasetInfo:
-    """Rename, describe, or set/clear (None) the schemas. A new schema must hold for every
-    current example. None of this makes a new version: versions track examples."""
+    """Rename, describe, retype, set/clear (None) the metadata or the schemas. A new schema
+    must hold for every current example. None of this makes a new version: versions track
+    examples."""
     values: dict[str, Any] = {}
     if name is not None:
         values["name"] = rules.check_name(name)
     if description is not UNSET:
         values["description"] = description
+    if data_type is not None:
+        values["data_type"] = rules.check_data_type(data_type)
+    if metadata is not UNSET:
+        values["metadata"] = _check_metadata(metadata)
     for field, schema in (("inputs_schema", inputs_schema), ("outputs_schema", outputs_schema)):
         if schema is not UNSET:
             rules.compile_schema(schema, field)

@@ -22,6 +22,8 @@ class DatasetRow:
     head_version: int
     created_at: int
     updated_at: int
+    data_type: str = "kv"  # LangSmith's "kv", "llm" or "chat"
+    metadata: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,6 +48,8 @@ def _row(r: sa.Row[Any]) -> DatasetRow:
         head_version=int(m["head_version"]),
         created_at=m["created_at"],
         updated_at=m["updated_at"],
+        data_type=m["data_type"],
+        metadata=m["metadata"],
     )
 
 
@@ -61,6 +65,8 @@ def insert(conn: Connection, d: DatasetRow) -> None:
             head_version=d.head_version,
             created_at=d.created_at,
             updated_at=d.updated_at,
+            data_type=d.data_type,
+            metadata=d.metadata,
         )
     )
     add_version(conn, d.id, VersionRow(0, d.created_at, "created", 0, 0, 0))

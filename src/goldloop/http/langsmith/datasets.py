@@ -7,12 +7,14 @@ from typing import Any
 from fastapi import APIRouter, Request
 from starlette.concurrency import run_in_threadpool
 
+from goldloop.domain import multipart
 from goldloop.domain.clock import to_iso
 from goldloop.domain.errors import InvalidInput
 from goldloop.http.deps import Admin, Ctx, Who
 from goldloop.http.langsmith import params
-from goldloop.http.langsmith.body import json_object
+from goldloop.http.langsmith.body import json_object, raw_body
 from goldloop.services.datasets import DatasetInfo
+from goldloop.services.langsmith import csv_upload
 from goldloop.services.langsmith import datasets as svc
 
 router = APIRouter()
@@ -24,14 +26,14 @@ def dataset_json(info: DatasetInfo) -> dict[str, Any]:
         "id": row.id,
         "name": row.name,
         "description": row.description,
-        "data_type": "kv",
+        "data_type": row.data_type,
         "created_at": to_iso(row.created_at),
         "modified_at": to_iso(row.updated_at),
         "example_count": info.example_count,
         "inputs_schema_definition": row.inputs_schema,
         "outputs_schema_definition": row.outputs_schema,
         "transformations": None,
-        "metadata": None,
+        "metadata": row.metadata,
     }
 
 
@@ -39,6 +41,30 @@ def dataset_json(info: DatasetInfo) -> dict[str, Any]:
 async def create_dataset(request: Request, ctx: Ctx, who: Who) -> dict[str, Any]:
     body = await json_object(request, ctx.settings.max_request_bytes)
     return dataset_json(await run_in_threadpool(svc.create, ctx, who, body))
+
+
+@router.post("/datasets/upload")
+async def upload_csv(request: Request, ctx: Ctx, who: Who) -> dict[str, Any]:
+    """``client.upload_csv``: multipart form fields and a ``file`` part holding the CSV."""
+    body = await raw_body(request, ctx.settings.max_request_bytes)
+    try:
+        parts = multipart.parse(body, request.headers.get("content-type", ""))
+    except multipart.MultipartError as exc:
+        raise InvalidInput(f"invalid multipart body: {exc}") from None
+    fields: dict[str, list[str]] = {}
+    file: bytes | None = None
+    for part in parts:
+        if part.name == "file":
+            file = part.data
+            continue
+        try:
+            fields.setdefault(part.name, []).append(part.data.decode("utf-8"))
+        except UnicodeDecodeError:
+            raise InvalidInput(
+                f"form field {part.name!r} is not UTF-8 text", details={"field": part.name}
+            ) from None
+    info = await run_in_threadpool(csv_upload.upload, ctx, who, fields, file)
+    return dataset_json(info)
 
 
 @router.get("/datasets")
@@ -52,6 +78,8 @@ def list_datasets(request: Request, ctx: Ctx, who: Who) -> list[dict[str, Any]]:
         name_contains=params.one(request, "name_contains"),
         offset=offset,
         limit=limit,
+        data_type=params.one(request, "data_type"),
+        metadata=params.one(request, "metadata"),
     )
     return [dataset_json(d) for d in found]
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from fastapi import APIRouter, Query
 from pydantic import BaseModel, ConfigDict, Field
@@ -14,6 +14,10 @@ from goldloop.services import datasets as svc
 
 router = APIRouter(prefix="/datasets", tags=["datasets"])
 
+DATA_TYPE_HELP = (
+    "The LangSmith dataset type: kv, llm or chat (stored and returned; Goldloop evaluates all "
+    "types alike)."
+)
 AS_OF_HELP = "A version number, a tag, or an ISO-8601 time; default: the newest version."
 
 
@@ -27,6 +31,10 @@ class DatasetIn(BaseModel):
     outputs_schema: dict[str, Any] | None = Field(
         default=None, description="JSON Schema every example's reference outputs must satisfy."
     )
+    data_type: Literal["kv", "llm", "chat"] = Field(default="kv", description=DATA_TYPE_HELP)
+    metadata: dict[str, Any] | None = Field(
+        default=None, description="Free-form attributes of the dataset (a JSON object)."
+    )
 
 
 class DatasetPatch(BaseModel):
@@ -35,6 +43,8 @@ class DatasetPatch(BaseModel):
     description: str | None = None
     inputs_schema: dict[str, Any] | None = None
     outputs_schema: dict[str, Any] | None = None
+    data_type: Literal["kv", "llm", "chat"] | None = Field(default=None, description=DATA_TYPE_HELP)
+    metadata: dict[str, Any] | None = None
 
 
 class DatasetOut(BaseModel):
@@ -43,6 +53,8 @@ class DatasetOut(BaseModel):
     description: str | None
     inputs_schema: dict[str, Any] | None
     outputs_schema: dict[str, Any] | None
+    data_type: str = Field(description=DATA_TYPE_HELP)
+    metadata: dict[str, Any] | None
     version: int = Field(description="The newest version (0 = as created, empty).")
     example_count: int
     tags: dict[str, int]
@@ -60,6 +72,8 @@ class DatasetOut(BaseModel):
             description=r.description,
             inputs_schema=r.inputs_schema,
             outputs_schema=r.outputs_schema,
+            data_type=r.data_type,
+            metadata=r.metadata,
             version=r.head_version,
             example_count=info.example_count,
             tags=info.tags,
@@ -128,6 +142,8 @@ def create_dataset(body: DatasetIn, ctx: Ctx, who: Who) -> DatasetOut:
         description=body.description,
         inputs_schema=body.inputs_schema,
         outputs_schema=body.outputs_schema,
+        data_type=body.data_type,
+        metadata=body.metadata,
     )
     return DatasetOut.of(info)
 
@@ -159,13 +175,15 @@ def get_dataset(dataset: str, ctx: Ctx, who: Who) -> DatasetOut:
 
 @router.patch("/{dataset}", response_model=DatasetOut)
 def update_dataset(dataset: str, body: DatasetPatch, ctx: Ctx, who: Who) -> DatasetOut:
-    """Rename, describe, or set the schemas (`null` removes one). A new schema must hold for
-    every current example. Versions track examples, so this makes no new version."""
+    """Rename, describe, retype, or set the metadata or the schemas (`null` removes one). A new
+    schema must hold for every current example. Versions track examples, so this makes no new
+    version."""
     sent = body.model_fields_set
-    kwargs: dict[str, Any] = {
-        f: getattr(body, f) for f in ("description", "inputs_schema", "outputs_schema") if f in sent
-    }
-    return DatasetOut.of(svc.update(ctx, who, dataset, name=body.name, **kwargs))
+    optional = ("description", "inputs_schema", "outputs_schema", "metadata")
+    kwargs: dict[str, Any] = {f: getattr(body, f) for f in optional if f in sent}
+    return DatasetOut.of(
+        svc.update(ctx, who, dataset, name=body.name, data_type=body.data_type, **kwargs)
+    )
 
 
 @router.delete("/{dataset}", response_model=DatasetDeleted)

@@ -10,6 +10,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+import orjson
+
 from goldloop.domain.clock import from_iso, to_iso
 from goldloop.domain.errors import InvalidInput
 from goldloop.services import datasets as ds
@@ -45,6 +47,16 @@ def _schema(body: Mapping[str, Any], key: str) -> dict[str, Any] | None:
     return value
 
 
+def _metadata(body: Mapping[str, Any]) -> Any:
+    """The SDK sends a dataset's metadata as ``extra.metadata``; a bare ``metadata`` works too."""
+    extra = body.get("extra")
+    if extra is not None and not isinstance(extra, dict):
+        raise InvalidInput("'extra' must be an object", details={"field": "extra"})
+    if extra and "metadata" in extra:
+        return extra["metadata"]
+    return body.get("metadata")
+
+
 def create(ctx: ServiceContext, who: Principal, body: Mapping[str, Any]) -> DatasetInfo:
     name = _text(body, "name")
     if not name:
@@ -56,7 +68,21 @@ def create(ctx: ServiceContext, who: Principal, body: Mapping[str, Any]) -> Data
         description=_text(body, "description"),
         inputs_schema=_schema(body, "inputs_schema_definition"),
         outputs_schema=_schema(body, "outputs_schema_definition"),
+        data_type=_text(body, "data_type") or "kv",
+        metadata=_metadata(body),
     )
+
+
+def _metadata_filter(metadata: str | None) -> dict[str, Any] | None:
+    if metadata is None:
+        return None
+    try:
+        wanted = orjson.loads(metadata)
+    except orjson.JSONDecodeError:
+        wanted = None
+    if not isinstance(wanted, dict):
+        raise InvalidInput("'metadata' must be a JSON object", details={"field": "metadata"})
+    return wanted
 
 
 def get(ctx: ServiceContext, who: Principal, ref: str) -> DatasetInfo:
@@ -72,7 +98,10 @@ def list_datasets(
     name_contains: str | None,
     offset: int,
     limit: int,
+    data_type: str | None = None,
+    metadata: str | None = None,
 ) -> list[DatasetInfo]:
+    wanted_meta = _metadata_filter(metadata)
     rows: list[DatasetInfo] = []
     cursor: str | None = None
     while True:
@@ -87,6 +116,17 @@ def list_datasets(
         rows = [r for r in rows if r.row.name == name]
     if name_contains:
         rows = [r for r in rows if name_contains.lower() in r.row.name.lower()]
+    if data_type is not None:
+        rows = [r for r in rows if r.row.data_type == data_type]
+    if wanted_meta:
+        rows = [
+            r
+            for r in rows
+            if all(
+                key in (r.row.metadata or {}) and (r.row.metadata or {})[key] == value
+                for key, value in wanted_meta.items()
+            )
+        ]
     return rows[offset : offset + max(1, min(limit, MAX_PAGE))]
 
 
@@ -96,6 +136,11 @@ def update(ctx: ServiceContext, who: Principal, ref: str, body: Mapping[str, Any
         changes["name"] = _text(body, "name")
     if body.get("description") is not None:
         changes["description"] = _text(body, "description")
+    if body.get("data_type") is not None:
+        changes["data_type"] = _text(body, "data_type")
+    meta = _metadata(body)
+    if meta is not None:
+        changes["metadata"] = meta
     if changes:
         ds.update(ctx, who, ref, **changes)
     return ds.get(ctx, who, ref)
@@ -131,7 +176,7 @@ def list_versions(
 def read_version(
     ctx: ServiceContext, who: Principal, ref: str, *, as_of: str | None, tag: str | None
 ) -> dict[str, Any]:
-    number = ds.resolve_version(ctx, who, ref, tag if tag else selector(as_of))
+    number = ds.resolve_version(ctx, who, ref, selector(tag) if tag else selector(as_of))
     for info in _versions(ctx, who, ref):
         if info.row.version == number:
             return version_json(info)
