@@ -13,6 +13,7 @@ from sqlalchemy.engine import Connection
 
 from goldloop.domain import datasets as rules
 from goldloop.domain.errors import Conflict, InvalidInput, NotFound
+from goldloop.domain.langsmith.example_filter import Match
 from goldloop.domain.safe_values import scrub
 from goldloop.services import datasets as ds
 from goldloop.services.context import Principal, ServiceContext
@@ -264,6 +265,7 @@ def list_examples(
     as_of: str | None = None,
     split: str | None = None,
     metadata: dict[str, Any] | None = None,
+    match: Match | None = None,
     limit: int = 100,
     cursor: str | None = None,
 ) -> ExamplePage:
@@ -282,6 +284,7 @@ def list_examples(
             None if version == row.head_version else version,
             split=split,
             metadata=metadata,
+            match=match,
             limit=limit + 1,
             after_id=cursor,
         )

@@ -16,6 +16,8 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Connection
 
+from goldloop.domain.langsmith.example_filter import Match
+from goldloop.store import example_filters
 from goldloop.store.schema import dataset_examples as ex
 
 CHUNK = 500
@@ -96,6 +98,7 @@ def list_page(
     *,
     split: str | None = None,
     metadata: dict[str, Any] | None = None,
+    match: Match | None = None,
     limit: int,
     after_id: str | None = None,
 ) -> list[ExampleRow]:
@@ -111,6 +114,8 @@ def list_page(
         query = query.where(_has_split(conn, split))
     for key, value in (metadata or {}).items():
         query = query.where(_metadata_is(conn, key, value))
+    if match is not None:
+        query = query.where(example_filters.condition(conn, match))
     return [_row(r) for r in conn.execute(query)]
 
 

@@ -77,7 +77,13 @@ def _unquote(token: str) -> str:
 
 
 def _tokens(text: str) -> list[tuple[str, str]]:
+    return _scan(text)[0]
+
+
+def _scan(text: str) -> tuple[list[tuple[str, str]], list[int]]:
+    """The tokens, and where each starts (a 0-based character position)."""
     tokens: list[tuple[str, str]] = []
+    starts: list[int] = []
     pos = 0
     while pos < len(text):
         if text[pos:].strip() == "":
@@ -87,24 +93,28 @@ def _tokens(text: str) -> list[tuple[str, str]]:
             raise _fail(f"unexpected character at position {pos}: {text[pos : pos + 10]!r}")
         kind = match.lastgroup or ""
         tokens.append((kind, match.group(kind)))
+        starts.append(match.start(kind))
         pos = match.end()
-    return tokens
+    return tokens, starts
 
 
 def parse(text: str) -> Call | None:
     if len(text) > MAX_CHARS:
         raise _fail(f"longer than {MAX_CHARS} characters")
-    tokens = _tokens(text)
+    tokens, starts = _scan(text)
     if not tokens:
         return None
     position = 0
+
+    def at(index: int) -> str:
+        return f"at position {starts[index] if index < len(starts) else len(text)}"
 
     def value(depth: int) -> Any:
         nonlocal position
         if depth > MAX_DEPTH:
             raise _fail(f"nested deeper than {MAX_DEPTH}")
         if position >= len(tokens):
-            raise _fail("ends too early")
+            raise _fail(f"ends too early {at(position)}")
         kind, raw = tokens[position]
         position += 1
         if kind == "str":
@@ -115,7 +125,7 @@ def parse(text: str) -> Call | None:
                 raise _fail(f"number {raw[:30]!r} is out of range")
             return number
         if kind != "name":
-            raise _fail(f"unexpected {raw!r}")
+            raise _fail(f"unexpected {raw!r} {at(position - 1)}")
         if position < len(tokens) and tokens[position] == ("punct", "("):
             position += 1
             args: list[Any] = []
@@ -127,7 +137,9 @@ def parse(text: str) -> Call | None:
                 if position < len(tokens) and tokens[position] == ("punct", ","):
                     position += 1
                 elif not (position < len(tokens) and tokens[position] == ("punct", ")")):
-                    raise _fail(f"expected ',' or ')' after an argument of {raw}(...)")
+                    raise _fail(
+                        f"expected ',' or ')' after an argument of {raw}(...) {at(position)}"
+                    )
         lowered = raw.lower()
         if lowered in ("null", "none"):
             return None
@@ -137,9 +149,9 @@ def parse(text: str) -> Call | None:
 
     tree = value(0)
     if position != len(tokens):
-        raise _fail(f"unexpected {tokens[position][1]!r} after the expression")
+        raise _fail(f"unexpected {tokens[position][1]!r} after the expression {at(position)}")
     if not isinstance(tree, Call):
-        raise _fail('expected a function call such as eq(name, "x")')
+        raise _fail(f'expected a function call such as eq(name, "x") {at(0)}')
     return tree
 
 

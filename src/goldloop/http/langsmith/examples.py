@@ -54,6 +54,7 @@ def list_examples(request: Request, ctx: Ctx, who: Who) -> list[dict[str, Any]]:
         metadata=params.one(request, "metadata"),
         offset=offset,
         limit=limit,
+        filter=params.one(request, "filter"),
     )
 
 

@@ -14,6 +14,7 @@ import orjson
 
 from goldloop.domain.clock import to_iso
 from goldloop.domain.errors import InvalidInput, NotFound
+from goldloop.domain.langsmith import example_filter
 from goldloop.services import datasets, examples
 from goldloop.services.context import Principal, ServiceContext
 from goldloop.services.examples import ExampleIn
@@ -125,8 +126,10 @@ def list_examples(
     metadata: str | None,
     offset: int,
     limit: int,
+    filter: str | None = None,
 ) -> list[dict[str, Any]]:
     limit = max(1, min(limit, MAX_PAGE))
+    match = example_filter.parse_filter(filter)
     meta_filter: dict[str, Any] | None = None
     if metadata:
         try:
@@ -139,6 +142,9 @@ def list_examples(
         if not ids:
             raise InvalidInput("list examples of a 'dataset', or by 'id'")
         found = ctx.db.read(lambda c: example_lookup.datasets_of(c, who.workspace_id, ids))
+        if match is not None:
+            kept = _matching(ctx, who, found, as_of, match)
+            found = {i: d for i, d in found.items() if i in kept}
         out = [read(ctx, who, i, as_of) for i in ids if i in found]
         return out[offset : offset + limit]
     rows: list[ExampleRow] = []
@@ -153,6 +159,7 @@ def list_examples(
             as_of=selector(as_of),
             split=splits[0] if len(splits) == 1 else None,
             metadata=meta_filter,
+            match=match,
             limit=1000,
             cursor=cursor,
         )
@@ -167,6 +174,28 @@ def list_examples(
             break
     dataset_id = datasets.get(ctx, who, dataset).row.id
     return [example_json(r, dataset_id) for r in rows[offset : offset + limit]]
+
+
+def _matching(
+    ctx: ServiceContext,
+    who: Principal,
+    found: dict[str, str],
+    as_of: str | None,
+    match: example_filter.Match,
+) -> set[str]:
+    """Which of these examples (id -> dataset id) the filter selects."""
+    kept: set[str] = set()
+    for dataset_id in set(found.values()):
+        cursor: str | None = None
+        while True:
+            page = examples.list_examples(
+                ctx, who, dataset_id, as_of=selector(as_of), match=match, limit=1000, cursor=cursor
+            )
+            kept.update(row.id for row in page.items if row.id in found)
+            cursor = page.next_cursor
+            if cursor is None:
+                break
+    return kept
 
 
 def _changes(body: Mapping[str, Any]) -> dict[str, Any]:
