@@ -228,6 +228,21 @@ class Settings:
             "alerts, deliveries) when they find nothing to do."
         ),
     )
+    retention_batch_runs: int = field(
+        default=2000,
+        metadata=_doc(
+            "Retention: the most runs the worker reads and deletes in one transaction (one "
+            "batch per project per tick), so deleting expired runs never locks the runs table "
+            "for long. See docs/self-hosting.md."
+        ),
+    )
+    retention_interval_s: float = field(
+        default=300.0,
+        metadata=_doc(
+            "Retention: seconds between the end of one pass over a project's expired runs and "
+            "the start of the next."
+        ),
+    )
     bootstrap: bool = field(
         default=True,
         metadata=_doc(
@@ -390,6 +405,8 @@ def _validate(s: Settings) -> None:
         "write_batch_max",
         "write_queue_max",
         "dashboard_session_ttl_s",
+        "retention_batch_runs",
+        "retention_interval_s",
     ):
         if getattr(s, name) <= 0:
             raise SettingsError(f"setting {name} ({env_name(name)}): must be positive")

@@ -30,6 +30,7 @@ from goldloop.http.routes import (
     metrics,
     otlp,
     projects,
+    retention,
     rules,
     run_queries,
     trace_export,
@@ -62,6 +63,7 @@ def _api_router() -> APIRouter:
     api.include_router(rules.router)
     api.include_router(metrics.router)
     api.include_router(experiments.router)
+    api.include_router(retention.router)
     return api
 
 

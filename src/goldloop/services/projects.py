@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 from sqlalchemy.engine import Connection
 
 from goldloop.domain.errors import Conflict, InvalidInput, NotFound
+from goldloop.services import audit
 from goldloop.services.context import Principal, ServiceContext
+from goldloop.store import erasure
 from goldloop.store import projects as store
+from goldloop.store.erasure import Removed
 from goldloop.store.projects import ProjectRow
 
 MAX_NAME = 200
@@ -141,10 +145,48 @@ def update(
 
 
 def delete(ctx: ServiceContext, who: Principal, project_id: str) -> int:
-    removed = ctx.db.write(lambda c: store.delete(c, who.workspace_id, project_id))
-    if removed is None:
+    """Delete a project, its runs and the feedback on them (in transactions of a few hundred
+    traces, then the project). Dataset examples copied from its runs are kept: see
+    docs/self-hosting.md ("What deleting a project removes")."""
+    row = get(ctx, who, project_id)
+    removed = Removed()
+    while True:
+        traces = ctx.db.read(lambda c: erasure.project_traces(c, row.id, 2000))
+        if not traces:
+            break
+        for chunk in erasure.chunks(traces, 200):
+            removed.add(
+                ctx.db.write(
+                    partial(
+                        erasure.delete_traces,
+                        workspace_id=who.workspace_id,
+                        trace_ids=chunk,
+                        project_id=row.id,
+                    )
+                )
+            )
+    now = ctx.clock()
+
+    def finish(conn: Connection) -> int | None:
+        last = store.delete(conn, who.workspace_id, row.id)  # runs that arrived meanwhile
+        if last is not None:
+            counts = {"runs": removed.runs + last, "feedback": removed.feedback}
+            audit.entry(
+                conn,
+                now,
+                who.workspace_id,
+                who,
+                "project.deleted",
+                target_type="project",
+                target_id=row.id,
+                details={"name": row.name, **counts},
+            )
+        return last
+
+    last = ctx.db.write(finish)
+    if last is None:
         raise NotFound(f"no project with id {project_id!r}")
-    return removed
+    return removed.runs + last
 
 
 def run_count(ctx: ServiceContext, project: ProjectRow) -> int:

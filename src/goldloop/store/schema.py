@@ -579,3 +579,45 @@ delivery_attempts = sa.Table(
     sa.Column("error", sa.Text, nullable=True),
     sa.Column("duration_ms", sa.Integer, nullable=True),
 )
+
+
+# --- retention and the audit log (issue 25) ---
+
+# One row per project that has a retention policy; no row = keep everything.
+retention_policies = sa.Table(
+    "retention_policies",
+    metadata,
+    sa.Column(
+        "project_id",
+        sa.String(36),
+        sa.ForeignKey("projects.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    sa.Column("workspace_id", sa.String(36), nullable=False, index=True),
+    sa.Column("keep_days", sa.Integer, nullable=False),
+    # keep a whole trace when any of its runs (or the trace) has feedback / was copied to a dataset
+    sa.Column("keep_with_feedback", sa.Boolean, nullable=False),
+    sa.Column("keep_in_datasets", sa.Boolean, nullable=False),
+    # progress of the retention worker: when it last finished a pass, runs deleted in total
+    sa.Column("last_pass_at", sa.BigInteger, nullable=True),
+    sa.Column("runs_deleted", sa.BigInteger, nullable=False),
+    sa.Column("created_at", sa.BigInteger, nullable=False),
+    sa.Column("updated_at", sa.BigInteger, nullable=False),
+)
+
+# Administrative actions, per workspace: who (the API key, or the CLI / a worker), what, when,
+# and counts. Never the content of what was deleted or erased.
+audit_log = sa.Table(
+    "audit_log",
+    metadata,
+    sa.Column("pk", BigInt, primary_key=True, autoincrement=True),
+    sa.Column("workspace_id", sa.String(36), nullable=False),
+    sa.Column("at", sa.BigInteger, nullable=False),
+    sa.Column("actor_key_id", sa.String(36), nullable=True),
+    sa.Column("actor", sa.String(200), nullable=False),
+    sa.Column("action", sa.String(64), nullable=False),
+    sa.Column("target_type", sa.String(32), nullable=True),
+    sa.Column("target_id", sa.String(200), nullable=True),
+    sa.Column("details", JSONDoc, nullable=True),
+    sa.Index("ix_audit_log_workspace_pk", "workspace_id", "pk"),
+)

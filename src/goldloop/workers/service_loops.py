@@ -9,11 +9,12 @@ from goldloop.services import alerts, deliveries, rule_actions, rules
 # The built-in action handlers register themselves on import.
 from goldloop.services import rule_handlers  # noqa: F401  # isort: skip
 from goldloop.services.context import ServiceContext
+from goldloop.services.retention import RetentionWorker
 from goldloop.workers.base import LoopWorker
 
 
 class Workers:
-    """Rule tailing, rule actions, alert evaluation and notification delivery."""
+    """Rule tailing, rule actions, alert evaluation, notification delivery and retention."""
 
     def __init__(self, ctx: ServiceContext, *, http: httpx.Client | None = None) -> None:
         self.ctx = ctx
@@ -25,7 +26,8 @@ class Workers:
         self.actions = LoopWorker("actions", lambda: rule_actions.execute_due(ctx), poll)
         self.alerts = LoopWorker("alerts", lambda: len(alerts.evaluate_due(ctx)), poll)
         self.deliveries = LoopWorker("deliveries", self._deliver, poll)
-        self.loops = [self.rules, self.actions, self.alerts, self.deliveries]
+        self.retention = LoopWorker("retention", RetentionWorker(ctx).tick, poll)
+        self.loops = [self.rules, self.actions, self.alerts, self.deliveries, self.retention]
 
     def _deliver(self) -> int:
         report = deliveries.dispatch_due(self.ctx, self.http)
