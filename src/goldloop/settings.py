@@ -294,6 +294,29 @@ class Settings:
         ),
     )
 
+    attachments_dir: str = field(
+        default="",
+        metadata=_doc(
+            "Directory of the attachment blob store (files attached to runs and examples, "
+            "content-addressed by SHA-256). Empty means DATA_DIR/blobs. Every server process "
+            "of one deployment must see the same directory (see docs/self-hosting.md)."
+        ),
+    )
+    max_attachment_bytes: int = field(
+        default=20 * 1024 * 1024,
+        metadata=_doc(
+            "Largest single attachment (an image, audio file or PDF on a run or example), in "
+            "bytes; a larger one gets 413 and nothing of its request is stored."
+        ),
+    )
+    attachment_url_ttl_s: int = field(
+        default=3600,
+        metadata=_doc(
+            "Seconds a signed attachment URL (what the LangSmith SDK and the dashboard fetch "
+            "without an API key) stays valid."
+        ),
+    )
+
     @property
     def effective_database_url(self) -> str:
         """The database URL actually used (SQLite in the data directory when unset)."""
@@ -309,6 +332,11 @@ class Settings:
     @property
     def admin_key_path(self) -> Path:
         return self.data_dir / "admin-key"
+
+    @property
+    def attachments_path(self) -> Path:
+        """Where attachment blobs live: ``attachments_dir`` or DATA_DIR/blobs."""
+        return Path(self.attachments_dir) if self.attachments_dir else self.data_dir / "blobs"
 
     def redacted_database_url(self) -> str:
         """The database URL with any password replaced, safe for logs."""
@@ -405,6 +433,8 @@ def _validate(s: Settings) -> None:
         "write_batch_max",
         "write_queue_max",
         "dashboard_session_ttl_s",
+        "max_attachment_bytes",
+        "attachment_url_ttl_s",
         "retention_batch_runs",
         "retention_interval_s",
     ):

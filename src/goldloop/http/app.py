@@ -21,6 +21,7 @@ from goldloop.http.limits import BodyBudget, BodyLimitMiddleware
 from goldloop.http.request_guard import RequestGuardMiddleware
 from goldloop.http.routes import (
     alerts,
+    attachments,
     dataset_files,
     datasets,
     examples,
@@ -63,6 +64,7 @@ def _api_router() -> APIRouter:
     api.include_router(rules.router)
     api.include_router(metrics.router)
     api.include_router(experiments.router)
+    api.include_router(attachments.router)
     api.include_router(retention.router)
     return api
 
@@ -161,6 +163,7 @@ def create_app(settings: Settings, *, clock: Clock = system_clock) -> FastAPI:
         )
 
     app.include_router(_api_router())
+    app.include_router(attachments.signed_router)  # signed URLs: no API key
     app.include_router(otlp.router)
     if settings.otlp_path_prefix:
         app.include_router(otlp.router, prefix=settings.otlp_path_prefix)

@@ -1,10 +1,15 @@
-"""Reserved: attachments blob references (issue #21).
+"""Attachments: which blob (by SHA-256) a run or an example holds under a name (issue #21).
+
+The bytes live in the blob store on disk (``attachments_dir``), not in this table.
 
 Revision ID: 0016_attachments
 Revises: 0015_run_extras
 """
 
 from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic import op
 
 revision = "0016_attachments"
 down_revision = "0015_run_extras"
@@ -13,8 +18,29 @@ depends_on = None
 
 
 def upgrade() -> None:
-    pass
+    op.create_table(
+        "attachments",
+        sa.Column("workspace_id", sa.String(36), nullable=False),
+        sa.Column("owner_kind", sa.String(16), nullable=False),
+        sa.Column("owner_id", sa.String(64), nullable=False),
+        sa.Column("name", sa.String(255), nullable=False),
+        sa.Column("sha256", sa.String(64), nullable=False),
+        sa.Column("size", sa.BigInteger, nullable=False),
+        sa.Column("mime_type", sa.String(255), nullable=False),
+        sa.Column("created_at", sa.BigInteger, nullable=False),
+        sa.ForeignKeyConstraint(
+            ["workspace_id"],
+            ["workspaces.id"],
+            name="fk_attachments_workspace_id_workspaces",
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint(
+            "workspace_id", "owner_kind", "owner_id", "name", name="pk_attachments"
+        ),
+    )
+    op.create_index("ix_attachments_blob", "attachments", ["workspace_id", "sha256"])
 
 
 def downgrade() -> None:
-    pass
+    op.drop_index("ix_attachments_blob", table_name="attachments")
+    op.drop_table("attachments")

@@ -1,0 +1,119 @@
+"""Attachment rows: which blob a run or an example holds under a name, per workspace."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from goldloop.store.schema import attachments as at
+
+CHUNK = 500
+
+
+@dataclass(frozen=True, slots=True)
+class AttachmentRow:
+    owner_kind: str  # "run" | "example"
+    owner_id: str
+    name: str
+    sha256: str
+    size: int
+    mime_type: str
+    created_at: int
+
+
+def _row(r: sa.Row[Any]) -> AttachmentRow:
+    m = r._mapping
+    return AttachmentRow(
+        owner_kind=m["owner_kind"],
+        owner_id=m["owner_id"],
+        name=m["name"],
+        sha256=m["sha256"],
+        size=int(m["size"]),
+        mime_type=m["mime_type"],
+        created_at=int(m["created_at"]),
+    )
+
+
+def _owner(workspace_id: str, kind: str, owner_id: str) -> sa.ColumnElement[bool]:
+    return sa.and_(
+        at.c.workspace_id == workspace_id, at.c.owner_kind == kind, at.c.owner_id == owner_id
+    )
+
+
+def put(conn: Connection, workspace_id: str, rows: Sequence[AttachmentRow]) -> None:
+    """Insert or replace each row (an owner's name is unique)."""
+    for row in rows:
+        conn.execute(
+            sa.delete(at).where(
+                _owner(workspace_id, row.owner_kind, row.owner_id), at.c.name == row.name
+            )
+        )
+        conn.execute(
+            sa.insert(at).values(
+                workspace_id=workspace_id,
+                owner_kind=row.owner_kind,
+                owner_id=row.owner_id,
+                name=row.name,
+                sha256=row.sha256,
+                size=row.size,
+                mime_type=row.mime_type,
+                created_at=row.created_at,
+            )
+        )
+
+
+def of_owners(
+    conn: Connection, workspace_id: str, kind: str, owner_ids: Sequence[str]
+) -> dict[str, list[AttachmentRow]]:
+    """Each owner's attachments, by name; owners without any are absent."""
+    out: dict[str, list[AttachmentRow]] = {}
+    unique = list(dict.fromkeys(owner_ids))
+    for start in range(0, len(unique), CHUNK):
+        chunk = unique[start : start + CHUNK]
+        query = (
+            sa.select(at)
+            .where(
+                at.c.workspace_id == workspace_id, at.c.owner_kind == kind, at.c.owner_id.in_(chunk)
+            )
+            .order_by(at.c.owner_id, at.c.name)
+        )
+        for r in conn.execute(query):
+            row = _row(r)
+            out.setdefault(row.owner_id, []).append(row)
+    return out
+
+
+def remove(
+    conn: Connection, workspace_id: str, kind: str, owner_id: str, names: Sequence[str]
+) -> None:
+    for name in names:
+        conn.execute(sa.delete(at).where(_owner(workspace_id, kind, owner_id), at.c.name == name))
+
+
+def by_digest(conn: Connection, workspace_id: str, digest: str) -> AttachmentRow | None:
+    """One of the workspace's rows naming this blob, or None: the workspace cannot read it."""
+    r = conn.execute(
+        sa.select(at).where(at.c.workspace_id == workspace_id, at.c.sha256 == digest).limit(1)
+    ).first()
+    return None if r is None else _row(r)
+
+
+def usage(conn: Connection, workspace_id: str) -> tuple[int, int, int]:
+    """(attachment rows, distinct blobs, bytes of those distinct blobs) of one workspace."""
+    rows = conn.execute(
+        sa.select(sa.func.count()).select_from(at).where(at.c.workspace_id == workspace_id)
+    ).scalar_one()
+    blobs = (
+        sa.select(at.c.sha256, sa.func.max(at.c.size).label("size"))
+        .where(at.c.workspace_id == workspace_id)
+        .group_by(at.c.sha256)
+        .subquery()
+    )
+    count, size = conn.execute(
+        sa.select(sa.func.count(), sa.func.coalesce(sa.func.sum(blobs.c.size), 0))
+    ).one()
+    return int(rows), int(count), int(size)
