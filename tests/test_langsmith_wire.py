@@ -206,7 +206,9 @@ def test_multipart_parts_are_read_in_order_and_assembled() -> None:
     assert [p.name for p in parts][:3] == ["post.r1", "post.r1.inputs", "attachment.r1.img"]
     assert parts[2].data == b"\x89PNG\r\n"
     batch = langsmith_ops.assemble(parts)
-    assert batch.attachments_dropped == 1
+    assert [(run, p.name, p.data) for run, p in batch.attachments] == [
+        ("r1", "img", b"\x89PNG\r\n")
+    ]
     assert [(op.kind, op.id) for op in batch.operations] == [
         ("post", "r1"),
         ("patch", "r1"),

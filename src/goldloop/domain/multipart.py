@@ -43,7 +43,11 @@ def _headers(block: bytes, index: int) -> dict[str, str]:
     for raw in block.split(b"\r\n"):
         if not raw:
             continue
-        name, sep, value = raw.decode("latin-1").partition(":")
+        try:  # what clients send (the LangSmith SDK's encoder: UTF-8 names), else bytes as-is
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            text = raw.decode("latin-1")
+        name, sep, value = text.partition(":")
         if not sep:
             raise MultipartError(f"part {index}: malformed header line {raw[:80]!r}")
         headers[name.strip().lower()] = value.strip()

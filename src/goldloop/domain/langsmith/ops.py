@@ -34,7 +34,8 @@ class Operation:
 @dataclass
 class Batch:
     operations: list[Operation] = field(default_factory=list)
-    attachments_dropped: int = 0
+    # (run id, the file: Part.name is the attachment's name), in body order
+    attachments: list[tuple[str, Part]] = field(default_factory=list)
 
 
 def _json(part: Part) -> Any:
@@ -61,7 +62,10 @@ def assemble(parts: list[Part]) -> Batch:
     for part in parts:
         kind, _, rest = part.name.partition(".")
         if kind == "attachment":
-            batch.attachments_dropped += 1  # attachments are not stored (docs/langsmith.md)
+            run_id, dot, name = rest.partition(".")
+            if not run_id or not dot:
+                raise OpsError(f"part {part.name!r}: expected attachment.<run id>.<name>")
+            batch.attachments.append((run_id, Part(name, part.content_type, part.data)))
             continue
         if kind not in ("post", "patch", "feedback") or not rest:
             raise OpsError(f"part {part.name!r}: unknown part name")

@@ -9,6 +9,7 @@ from starlette.concurrency import run_in_threadpool
 
 from goldloop.domain.errors import InvalidInput
 from goldloop.http.deps import Ctx, Who
+from goldloop.http.langsmith import attachment_urls
 from goldloop.http.langsmith.body import json_body
 from goldloop.services.langsmith import run_reads as svc
 
@@ -20,9 +21,13 @@ async def query_runs(request: Request, ctx: Ctx, who: Who) -> dict[str, Any]:
     body = await json_body(request, ctx.settings.max_request_bytes)
     if not isinstance(body, dict):
         raise InvalidInput("the body must be a run query object")
-    return await run_in_threadpool(svc.query_runs, ctx, who, body)
+    page = await run_in_threadpool(svc.query_runs, ctx, who, body)
+    await run_in_threadpool(attachment_urls.add_to_runs, request, ctx, who, page["runs"])
+    return page
 
 
 @router.get("/runs/{run_id}")
-def read_run(run_id: str, ctx: Ctx, who: Who) -> dict[str, Any]:
-    return svc.read_run(ctx, who, run_id)
+def read_run(run_id: str, request: Request, ctx: Ctx, who: Who) -> dict[str, Any]:
+    run = svc.read_run(ctx, who, run_id)
+    attachment_urls.add_to_runs(request, ctx, who, [run])
+    return run

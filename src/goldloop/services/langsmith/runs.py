@@ -15,7 +15,7 @@ from goldloop.domain.errors import InvalidInput
 from goldloop.domain.langsmith.ops import Batch
 from goldloop.domain.langsmith.runs import WireError, convert_run, derive_lineage
 from goldloop.domain.run_items import parse_batch
-from goldloop.services import ingest, projects
+from goldloop.services import attachments, ingest, projects
 from goldloop.services.context import Principal, ServiceContext
 from goldloop.services.langsmith import feedback as langsmith_feedback
 from goldloop.store import run_rows
@@ -106,10 +106,16 @@ def ingest_runs(ctx: ServiceContext, who: Principal, ops: Sequence[RunOp]) -> in
 def ingest_operations(ctx: ServiceContext, who: Principal, batch: Batch) -> int:
     """A ``/runs/multipart`` body: its runs (in body order), then its feedback parts."""
     ops = [RunOp(op.body, op.kind == "post") for op in batch.operations if op.kind != "feedback"]
+    files: dict[str, list[attachments.Upload]] = {}
+    for run_id, part in batch.attachments:
+        files.setdefault(run_id, []).append(
+            attachments.Upload(part.name, part.content_type, part.data)
+        )
+    for run_id, uploads in files.items():
+        attachments.check(ctx, run_id, uploads)  # 400 / 413 before anything is written
     written = ingest_runs(ctx, who, ops)
     feedback = [op.body for op in batch.operations if op.kind == "feedback"]
     if feedback:
         langsmith_feedback.create_many(ctx, who, feedback)
-    if batch.attachments_dropped:
-        log.info("langsmith multipart: dropped %d attachment part(s)", batch.attachments_dropped)
+    attachments.attach(ctx, who, attachments.RUN, files)
     return written
