@@ -12,6 +12,7 @@ from fastapi import APIRouter, Depends
 from goldloop.http.deps import get_principal
 from goldloop.http.langsmith import (
     datasets,
+    example_uploads,
     examples,
     feedback,
     info,
@@ -33,5 +34,6 @@ def router() -> APIRouter:
     authed.include_router(feedback.router)
     authed.include_router(datasets.router)
     authed.include_router(examples.router)
+    authed.include_router(example_uploads.router)
     api.include_router(authed)
     return api

@@ -9,7 +9,7 @@ from starlette.concurrency import run_in_threadpool
 
 from goldloop.domain.errors import InvalidInput
 from goldloop.http.deps import Ctx, Who
-from goldloop.http.langsmith import params
+from goldloop.http.langsmith import attachment_urls, params
 from goldloop.http.langsmith.body import json_body
 from goldloop.services.langsmith import examples as svc
 
@@ -44,7 +44,7 @@ async def update_examples(request: Request, ctx: Ctx, who: Who) -> dict[str, Any
 @router.get("/examples")
 def list_examples(request: Request, ctx: Ctx, who: Who) -> list[dict[str, Any]]:
     offset, limit = params.page(request)
-    return svc.list_examples(
+    found = svc.list_examples(
         ctx,
         who,
         dataset=params.one(request, "dataset"),
@@ -56,6 +56,9 @@ def list_examples(request: Request, ctx: Ctx, who: Who) -> list[dict[str, Any]]:
         limit=limit,
         filter=params.one(request, "filter"),
     )
+    if "attachment_urls" in params.many(request, "select"):  # include_attachments=True
+        attachment_urls.add_to_examples(request, ctx, who, found)
+    return found
 
 
 @router.delete("/examples")
@@ -66,7 +69,9 @@ def delete_examples(request: Request, ctx: Ctx, who: Who) -> dict[str, Any]:
 
 @router.get("/examples/{example_id}")
 def read_example(example_id: str, request: Request, ctx: Ctx, who: Who) -> dict[str, Any]:
-    return svc.read(ctx, who, example_id, params.one(request, "as_of"))
+    example = svc.read(ctx, who, example_id, params.one(request, "as_of"))
+    attachment_urls.add_to_examples(request, ctx, who, [example])
+    return example
 
 
 @router.patch("/examples/{example_id}")

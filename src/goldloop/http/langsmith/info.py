@@ -21,7 +21,12 @@ SIZE_LIMIT_BYTES = 20 * 1024 * 1024
 
 def info_document(settings: Settings) -> dict[str, Any]:
     mode = settings.langsmith_ingest
-    flags: dict[str, Any] = {}
+    # The multipart examples endpoints (create/update/upsert with attachments): every SDK call
+    # that switches on these flags is served (http/langsmith/example_uploads.py).
+    flags: dict[str, Any] = {
+        "dataset_examples_multipart_enabled": True,
+        "examples_multipart_enabled": True,
+    }
     if mode == "multipart-zstd":
         flags["zstd_compression_enabled"] = True
     return {
