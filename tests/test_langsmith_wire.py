@@ -9,6 +9,8 @@ from goldloop.domain import multipart
 from goldloop.domain.errors import InvalidInput, PayloadTooLarge
 from goldloop.domain.langsmith import ops as langsmith_ops
 from goldloop.domain.langsmith.runs import (
+    RUN_TYPES,
+    RunTypeError,
     WireError,
     convert_run,
     derive_lineage,
@@ -139,12 +141,50 @@ def test_usage_model_and_provider_from_llm_metadata() -> None:
         "total_tokens": 42,
         "cache_read_tokens": 4,
         "reasoning_tokens": 7,
+        "input_token_details": {"cache_read": 4},
+        "output_token_details": {"reasoning": 7},
     }
     assert (item["model"], item["provider"], item["kind"]) == ("gpt-4o", "openai", "llm")
+    assert "cost" not in item  # no cost sent: Goldloop's price estimate applies
 
 
-def test_unknown_run_type_and_bad_values() -> None:
-    assert convert_run({"id": "r", "run_type": "weird"}, is_post=True)["kind"] == "unknown"
+def test_caller_costs_become_the_native_cost_object() -> None:
+    usage = {
+        "input_tokens": 10,
+        "output_tokens": 5,
+        "total_tokens": 15,
+        "input_cost": 0.25,
+        "output_cost": 0.5,
+        "total_cost": 0.75,
+        "input_cost_details": {"cache_read": 0.05},
+        "output_cost_details": {"reasoning": 0.1},
+    }
+    item = convert_run({"id": "r", "extra": {"metadata": {"usage_metadata": usage}}}, is_post=False)
+    assert item["cost"] == {
+        "input": 0.25,
+        "output": 0.5,
+        "total": 0.75,
+        "input_details": {"cache_read": 0.05},
+        "output_details": {"reasoning": 0.1},
+    }
+    partial = {"input_tokens": 1, "output_tokens": 2, "input_cost": 0.1}
+    item = convert_run({"id": "r", "outputs": {"usage_metadata": partial}}, is_post=False)
+    assert item["cost"] == {"input": 0.1}
+
+
+@pytest.mark.parametrize("run_type", ["agent", "weird", "LLM", "", 3, ["llm"]])
+def test_run_types_outside_langsmith_set_are_refused(run_type: object) -> None:
+    with pytest.raises(RunTypeError, match=r"run_type: .* is not a LangSmith run type"):
+        convert_run({"id": "r", "run_type": run_type}, is_post=True)
+
+
+@pytest.mark.parametrize("run_type", RUN_TYPES)
+def test_every_langsmith_run_type_is_kept(run_type: str) -> None:
+    assert convert_run({"id": "r", "run_type": run_type}, is_post=True)["kind"] == run_type
+    assert "kind" not in convert_run({"id": "r", "run_type": None}, is_post=False)
+
+
+def test_bad_values() -> None:
     with pytest.raises(WireError, match="id"):
         convert_run({"name": "x"}, is_post=True)
     with pytest.raises(WireError, match="start_time"):

@@ -23,6 +23,13 @@ class InvalidInput(GoldloopError):
     code = "invalid_input"
 
 
+class Unprocessable(InvalidInput):
+    """Well-formed input with a value the protocol does not allow (e.g. a LangSmith run type
+    outside LangSmith's set): a client must not retry it unchanged."""
+
+    code = "unprocessable"
+
+
 class NotFound(GoldloopError):
     """The object does not exist, or belongs to another workspace (indistinguishable on purpose)."""
 

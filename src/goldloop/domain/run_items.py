@@ -137,15 +137,33 @@ def _usage(value: Any, patch: RunPatch) -> None:
         patch.extra["usage"] = details
 
 
+COST_DETAILS = ("input_details", "output_details")
+
+
+def _cost_details(value: Any, name: str) -> dict[str, float]:
+    if not isinstance(value, dict):
+        raise _Bad(name, f"must be an object of numbers, not {_type(value)}")
+    return {str(k): _number(v, f"{name}.{k}") for k, v in value.items() if v is not None}
+
+
 def _cost(value: Any, patch: RunPatch) -> None:
     if isinstance(value, dict):
-        parts = {k: _number(v, f"cost.{k}") for k, v in value.items() if v is not None}
+        details = {
+            k: _cost_details(value[k], f"cost.{k}")
+            for k in COST_DETAILS
+            if value.get(k) is not None
+        }
+        parts = {
+            k: _number(v, f"cost.{k}")
+            for k, v in value.items()
+            if v is not None and k not in COST_DETAILS
+        }
         total = parts.get("total")
         if total is None and parts:
             total = sum(v for k, v in parts.items() if k in ("input", "output"))
         if total is not None:
             patch.fields["cost"] = _number(total, "cost")
-        patch.extra["cost"] = {**parts, "source": "sender"}
+        patch.extra["cost"] = {**parts, **details, "source": "sender"}
         return
     patch.fields["cost"] = _number(value, "cost")
     patch.extra["cost"] = {"total": patch.fields["cost"], "source": "sender"}

@@ -8,7 +8,7 @@
 - ``tags`` are a union, ``metadata`` and ``extra`` are merged key by key;
 - ``is_root`` follows ``parent_id``; ``latency_us`` is set once both times are known;
 - ``total_tokens`` defaults to input + output; ``cost`` is computed from the price table unless
-  the sender gave one;
+  the sender gave one (the estimate fills in only the parts a sender left out);
 - ``inputs``/``outputs`` larger than the per-run payload limit are kept truncated, with a marker.
 """
 
@@ -100,38 +100,56 @@ def _merge_extra(old: Mapping[str, Any] | None, new: Mapping[str, Any]) -> dict[
     return merged
 
 
-def _apply_cost(row: dict[str, Any], patch: RunPatch, prices: PriceTable | None) -> None:
-    extra: dict[str, Any] = row["extra"] or {}
-    given = patch.extra.get("cost")
-    if isinstance(given, dict) and given.get("source") == "sender":
-        return  # the sender's figure stands (already merged into the row)
-    previous = extra.get("cost")
-    if isinstance(previous, dict) and previous.get("source") == "sender":
+_COST_BOOKKEEPING = ("source", "estimated", "price_model")
+
+
+def _sent_cost(doc: Any) -> dict[str, Any]:
+    """What a sender said about a run's cost (a stored document without the estimated parts)."""
+    if not isinstance(doc, dict) or doc.get("source") != "sender":
+        return {}
+    estimated = doc.get("estimated") or ()
+    return {k: v for k, v in doc.items() if k not in _COST_BOOKKEEPING and k not in estimated}
+
+
+def _apply_cost(
+    row: dict[str, Any], patch: RunPatch, prices: PriceTable | None, old_cost: Any
+) -> None:
+    """The sender's cost figures stand; the price-table estimate fills in only what the sender
+    left out: everything when it sent nothing, the missing input or output part when it sent
+    parts without a total (the total is then their sum), nothing when it sent a total."""
+    sent = {**_sent_cost(old_cost), **_sent_cost(patch.extra.get("cost"))}
+    estimate = None
+    if prices is not None and row.get("model") and "total" not in sent:
+        usage = (row["extra"] or {}).get("usage") or {}
+        estimate = prices.cost(
+            row["model"],
+            row.get("input_tokens"),
+            row.get("output_tokens"),
+            usage.get("cache_read_tokens"),
+            usage.get("cache_write_tokens"),
+        )
+    if not sent and estimate is None:
         return
-    if prices is None or not row.get("model"):
-        return
-    usage = extra.get("usage") or {}
-    cost = prices.cost(
-        row["model"],
-        row.get("input_tokens"),
-        row.get("output_tokens"),
-        usage.get("cache_read_tokens"),
-        usage.get("cache_write_tokens"),
-    )
-    if cost is None:
-        return
-    total = round(cost.total, 12)
-    row["cost"] = total
-    row["extra"] = {
-        **extra,
-        "cost": {
-            "input": round(cost.input, 12),
-            "output": round(cost.output, 12),
-            "total": total,
-            "source": "price_table",
-            "price_model": cost.model,
-        },
-    }
+    doc: dict[str, Any] = dict(sent)
+    estimated = []
+    if estimate is not None:
+        for part, value in (("input", estimate.input), ("output", estimate.output)):
+            if part not in doc:
+                doc[part] = round(value, 12)
+                estimated.append(part)
+    if "total" not in doc and ("input" in doc or "output" in doc):
+        doc["total"] = round(doc.get("input", 0.0) + doc.get("output", 0.0), 12)
+    if sent:
+        doc["source"] = "sender"
+        if estimated:
+            doc["estimated"] = estimated
+    else:
+        doc["source"] = "price_table"
+    if estimate is not None and estimated:
+        doc["price_model"] = estimate.model
+    if "total" in doc:
+        row["cost"] = doc["total"]
+    row["extra"] = {**(row["extra"] or {}), "cost": doc}
 
 
 def new_row(patch: RunPatch, project_id: str, now: int) -> dict[str, Any]:
@@ -191,6 +209,7 @@ def merge(
         row["tags"] = list(dict.fromkeys([*(row.get("tags") or []), *fields["tags"]]))
     if "metadata" in fields:
         row["metadata"] = {**(row.get("metadata") or {}), **fields["metadata"]}
+    old_cost = (row.get("extra") or {}).get("cost")
     if patch.extra:
         row["extra"] = _merge_extra(row.get("extra"), patch.extra)
     row["is_root"] = row.get("parent_id") is None
@@ -203,6 +222,6 @@ def merge(
     tokens_given = "input_tokens" in fields or "output_tokens" in fields
     if "total_tokens" not in fields and tokens_given and total_was_derived:
         row["total_tokens"] = (row.get("input_tokens") or 0) + (row.get("output_tokens") or 0)
-    _apply_cost(row, patch, prices)
+    _apply_cost(row, patch, prices, old_cost)
     row["updated_at"] = now
     return row

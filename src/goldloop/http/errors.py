@@ -23,6 +23,7 @@ log = logging.getLogger("goldloop.http")
 
 STATUS: dict[type[e.GoldloopError], int] = {
     e.InvalidInput: 400,
+    e.Unprocessable: 422,
     e.Unauthenticated: 401,
     e.Forbidden: 403,
     e.NotFound: 404,
@@ -41,6 +42,7 @@ _HTTP_CODES = {
     409: "conflict",
     413: "payload_too_large",
     415: "unsupported_media_type",
+    422: "unprocessable",
     429: "too_many_requests",
     503: "overloaded",
 }

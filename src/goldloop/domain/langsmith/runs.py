@@ -14,11 +14,12 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from goldloop._kinds import KINDS as RUN_KINDS
 from goldloop.domain.clock import from_iso
 from goldloop.domain.safe_values import MAX_TIME_US
 
-NATIVE_KINDS = frozenset(RUN_KINDS)
+# LangSmith's run types (its API answers 422 to any other); Goldloop's own API and OTLP accept
+# more kinds (agent, reranker, ...), but a LangSmith client may only send these.
+RUN_TYPES = ("llm", "chain", "tool", "retriever", "embedding", "prompt", "parser")
 
 # Metadata keys LangSmith uses for a conversation thread (first one present wins).
 THREAD_KEYS = ("session_id", "thread_id", "conversation_id")
@@ -30,6 +31,10 @@ _SEGMENT = re.compile(r"^(?P<ts>\d{8}T\d{12}Z)(?P<id>.+)$")
 
 class WireError(ValueError):
     """A LangSmith payload that cannot be used; the message names the field."""
+
+
+class RunTypeError(WireError):
+    """A ``run_type`` outside LangSmith's set (LangSmith answers 422; so does Goldloop)."""
 
 
 def to_micros(value: Any, field: str) -> int | None:
@@ -87,13 +92,15 @@ def dotted_ids(dotted_order: str) -> list[str]:
     return ids
 
 
-def _usage(meta: Mapping[str, Any] | None, outputs: Any) -> dict[str, int] | None:
+def _usage_metadata(meta: Mapping[str, Any] | None, outputs: Any) -> Mapping[str, Any] | None:
     raw: Any = (meta or {}).get("usage_metadata")
     if not isinstance(raw, Mapping) and isinstance(outputs, Mapping):
         raw = outputs.get("usage_metadata")
-    if not isinstance(raw, Mapping):
-        return None
-    usage: dict[str, int] = {}
+    return raw if isinstance(raw, Mapping) else None
+
+
+def _usage(raw: Mapping[str, Any]) -> dict[str, Any] | None:
+    usage: dict[str, Any] = {}
     for ours, theirs in (
         ("input_tokens", ("input_tokens", "prompt_tokens")),
         ("output_tokens", ("output_tokens", "completion_tokens")),
@@ -109,10 +116,33 @@ def _usage(meta: Mapping[str, Any] | None, outputs: Any) -> dict[str, int] | Non
             usage["cache_read_tokens"] = details_in["cache_read"]
         if isinstance(details_in.get("cache_creation"), int):
             usage["cache_write_tokens"] = details_in["cache_creation"]
+        usage["input_token_details"] = dict(details_in)  # kept whole, read back as given
     details_out = raw.get("output_token_details")
-    if isinstance(details_out, Mapping) and isinstance(details_out.get("reasoning"), int):
-        usage["reasoning_tokens"] = details_out["reasoning"]
+    if isinstance(details_out, Mapping):
+        if isinstance(details_out.get("reasoning"), int):
+            usage["reasoning_tokens"] = details_out["reasoning"]
+        usage["output_token_details"] = dict(details_out)
     return usage or None
+
+
+COST_FIELDS = (
+    ("input", "input_cost"),
+    ("output", "output_cost"),
+    ("total", "total_cost"),
+    ("input_details", "input_cost_details"),
+    ("output_details", "output_cost_details"),
+)
+
+
+def _cost(raw: Mapping[str, Any]) -> dict[str, Any] | None:
+    """``input_cost``, ``output_cost``, ``total_cost`` and the ``*_cost_details`` maps of a
+    run's ``usage_metadata`` -> a native ``cost`` object (the caller's figures: Goldloop's price
+    estimate then fills in only the parts the caller left out)."""
+    cost: dict[str, Any] = {}
+    for ours, theirs in COST_FIELDS:
+        if raw.get(theirs) is not None:
+            cost[ours] = raw[theirs]  # validated (numbers in range) by the native item parser
+    return cost or None
 
 
 def _str_or_none(value: Any) -> str | None:
@@ -144,8 +174,13 @@ def convert_run(run: Mapping[str, Any], *, is_post: bool) -> dict[str, Any]:
     if isinstance(run.get("name"), str):
         item["name"] = run["name"]
     run_type = run.get("run_type")
-    if isinstance(run_type, str):
-        item["kind"] = run_type if run_type in NATIVE_KINDS else "unknown"
+    if run_type is not None:
+        if run_type not in RUN_TYPES:
+            raise RunTypeError(
+                f"run_type: {run_type!r} is not a LangSmith run type; expected one of "
+                f"{', '.join(RUN_TYPES)}"
+            )
+        item["kind"] = run_type
     for field in ("start_time", "end_time"):
         micros = to_micros(run.get(field), field)
         if micros is not None:
@@ -185,9 +220,14 @@ def convert_run(run: Mapping[str, Any], *, is_post: bool) -> dict[str, Any]:
             item["model"] = meta["ls_model_name"]
         if isinstance(meta.get("ls_provider"), str):
             item["provider"] = meta["ls_provider"]
-    usage = _usage(meta if isinstance(meta, Mapping) else None, outputs)
-    if usage:
-        item["usage"] = usage
+    usage_metadata = _usage_metadata(meta if isinstance(meta, Mapping) else None, outputs)
+    if usage_metadata is not None:
+        usage = _usage(usage_metadata)
+        if usage:
+            item["usage"] = usage
+        cost = _cost(usage_metadata)
+        if cost:
+            item["cost"] = cost
     langsmith: dict[str, Any] = {}
     if isinstance(dotted, str) and dotted:
         langsmith["dotted_order"] = dotted
