@@ -105,7 +105,7 @@ def test_list_runs_with_filters_and_read_run(live: Live, monkeypatch: pytest.Mon
 def test_unsupported_queries_say_so(live: Live) -> None:
     headers = {"x-api-key": live.key}
     with httpx.Client(timeout=HTTP_TIMEOUT, base_url=live.endpoint, headers=headers) as raw:
-        r = raw.post("/runs/query", json={"trace_filter": 'eq(name, "x")'})
+        r = raw.post("/runs/query", json={"trace_filter": 'eq(nope, "x")'})
         assert r.status_code == 400
         assert "trace_filter" in r.json()["error"]["message"]
         r = raw.post("/runs/query", json={"filter": 'eq(feedback_key, "x")'})

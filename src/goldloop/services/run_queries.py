@@ -18,7 +18,8 @@ from goldloop.store import projects as project_store
 from goldloop.store import run_queries as store
 from goldloop.store import trace_rows as trace_store
 from goldloop.store.projects import ProjectRow
-from goldloop.store.run_filters import compile_filter
+from goldloop.store.run_filters import Cond, compile_filter
+from goldloop.store.run_stats import all_of
 
 SORTS = tuple(store.SORT_COLUMNS)
 MAX_LIMIT = 1000
@@ -96,7 +97,9 @@ def list_runs(
     limit: int = 50,
     cursor: str | None = None,
     light: bool = False,
+    conditions: Sequence[Cond] = (),
 ) -> dict[str, Any]:
+    """One page of runs matching ``filter`` (and the already-compiled ``conditions``)."""
     if sort not in SORTS:
         raise InvalidInput(f"sort must be one of {', '.join(SORTS)}", details={"field": "sort"})
     if order not in ("asc", "desc"):
@@ -109,6 +112,8 @@ def list_runs(
     condition = compile_filter(
         node, dialect=ctx.db.dialect, workspace_id=who.workspace_id, now=ctx.clock()
     )
+    if conditions:
+        condition = all_of([condition, *conditions])
     page = ctx.db.read(
         lambda c: store.list_page(
             c,

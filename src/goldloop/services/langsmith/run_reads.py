@@ -10,15 +10,17 @@ import uuid
 from collections.abc import Mapping
 from typing import Any
 
+from goldloop.domain import filters
 from goldloop.domain.errors import InvalidInput, NotFound
 from goldloop.domain.filters import quote
 from goldloop.domain.langsmith.filter import to_goldloop
 from goldloop.domain.langsmith.runs import dotted_ids, dotted_segment
 from goldloop.services import run_queries
 from goldloop.services.context import Principal, ServiceContext
+from goldloop.store import run_stats
+from goldloop.store.run_filters import compile_filter
 
 MAX_PAGE = 100
-UNSUPPORTED = ("trace_filter", "tree_filter")
 
 
 def as_uuid(value: str) -> str:
@@ -78,8 +80,39 @@ def ls_run(view: Mapping[str, Any], tenant_id: str) -> dict[str, Any]:
         "prompt_tokens": usage.get("input_tokens"),
         "completion_tokens": usage.get("output_tokens"),
         "total_tokens": usage.get("total_tokens"),
-        "total_cost": view.get("cost"),
+        **_costs(view, usage),
+        "thread_id": view.get("session_id"),
         "app_path": f"/o/{tenant_id}/projects/p/{project_id}/r/{run_id}?poll=true",
+    }
+
+
+def _token_details(usage: Mapping[str, Any], given: str, derived: dict[str, str]) -> Any:
+    """The sender's ``*_token_details`` map, else one built from Goldloop's usage counters."""
+    if isinstance(usage.get(given), Mapping):
+        return usage[given]
+    built = {theirs: usage[ours] for theirs, ours in derived.items() if usage.get(ours) is not None}
+    return built or None
+
+
+def _costs(view: Mapping[str, Any], usage: Mapping[str, Any]) -> dict[str, Any]:
+    """LangSmith's cost and token-detail fields: the sender's figures where it sent them, else
+    Goldloop's price estimate (``extra.cost``)."""
+    cost = (view.get("extra") or {}).get("cost")
+    cost = cost if isinstance(cost, Mapping) else {}
+    return {
+        "total_cost": view.get("cost"),
+        "prompt_cost": cost.get("input"),
+        "completion_cost": cost.get("output"),
+        "prompt_cost_details": cost.get("input_details"),
+        "completion_cost_details": cost.get("output_details"),
+        "prompt_token_details": _token_details(
+            usage,
+            "input_token_details",
+            {"cache_read": "cache_read_tokens", "cache_creation": "cache_write_tokens"},
+        ),
+        "completion_token_details": _token_details(
+            usage, "output_token_details", {"reasoning": "reasoning_tokens"}
+        ),
     }
 
 
@@ -115,10 +148,8 @@ def _in(field: str, values: list[str]) -> str:
 
 
 def query_filter(body: Mapping[str, Any]) -> str | None:
-    """The Goldloop filter string a LangSmith ``/runs/query`` body asks for."""
-    for key in UNSUPPORTED:
-        if body.get(key):
-            raise InvalidInput(f"'{key}' is not supported by this server", details={"field": key})
+    """The Goldloop filter string a LangSmith ``/runs/query`` body asks for (its trace and tree
+    filters, and reference examples, are conditions of their own: ``query_conditions``)."""
     parts: list[str] = []
     projects = _strings(body, "session") + _strings(body, "session_id")
     if projects:
@@ -127,6 +158,15 @@ def query_filter(body: Mapping[str, Any]) -> str | None:
         parts.append(f"kind = {quote(str(body['run_type']).lower())}")
     if isinstance(body.get("is_root"), bool):
         parts.append(f"root = {'true' if body['is_root'] else 'false'}")
+    order = body.get("execution_order")
+    if order is not None:
+        # LangSmith's execution_order only ever selects root runs (1); it has no other use.
+        if order != 1 or isinstance(order, bool):
+            raise InvalidInput(
+                "'execution_order' must be 1 (root runs only)",
+                details={"field": "execution_order"},
+            )
+        parts.append("root = true")
     if isinstance(body.get("error"), bool):
         parts.append('status = "error"' if body["error"] else 'status != "error"')
     ids = _strings(body, "id")
@@ -138,6 +178,8 @@ def query_filter(body: Mapping[str, Any]) -> str | None:
         parts.append(f"parent_id = {quote(str(body['parent_run']))}")
     if body.get("start_time"):
         parts.append(f"start_time >= {quote(str(body['start_time']))}")
+    if body.get("end_time"):  # runs that started by then (LangSmith's end of the time range)
+        parts.append(f"start_time <= {quote(str(body['end_time']))}")
     if body.get("query"):
         parts.append(f"text ~ {quote(str(body['query']))}")
     translated = to_goldloop(body.get("filter") if isinstance(body.get("filter"), str) else None)
@@ -146,25 +188,57 @@ def query_filter(body: Mapping[str, Any]) -> str | None:
     return " and ".join(parts) or None
 
 
+def _compiled(ctx: ServiceContext, who: Principal, text: str | None) -> run_stats.Cond:
+    return compile_filter(
+        filters.parse(text or ""),
+        dialect=ctx.db.dialect,
+        workspace_id=who.workspace_id,
+        now=ctx.clock(),
+    )
+
+
+def _tree_filter(body: Mapping[str, Any], key: str) -> str | None:
+    value = body.get(key)
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str):
+        raise InvalidInput(f"'{key}' must be a filter string", details={"field": key})
+    try:
+        return to_goldloop(value)
+    except InvalidInput as exc:  # say which of the filters was wrong
+        raise InvalidInput(f"{key}: {exc.message}", details={"field": key}) from None
+
+
+def query_conditions(
+    ctx: ServiceContext, who: Principal, body: Mapping[str, Any]
+) -> list[run_stats.Cond]:
+    """Every condition of a LangSmith run query, compiled and parameterized: the body's filter
+    fields, ``trace_filter`` (on the root run of a run's trace), ``tree_filter`` (on any run of
+    its trace) and ``reference_example``."""
+    conditions = [_compiled(ctx, who, query_filter(body))]
+    for key, roots_only in (("trace_filter", True), ("tree_filter", False)):
+        text = _tree_filter(body, key)
+        if text:
+            inner = _compiled(ctx, who, text)
+            conditions.append(run_stats.in_traces(who.workspace_id, inner, roots_only=roots_only))
+    examples = _strings(body, "reference_example")
+    if examples:
+        conditions.append(run_stats.reference_examples(examples))
+    return conditions
+
+
 def query_runs(ctx: ServiceContext, who: Principal, body: Mapping[str, Any]) -> dict[str, Any]:
-    """One page: ``{"runs": [...], "cursors": {"next": ...}}``. ``reference_example`` has no
-    filter field, so it is applied to each page (pages may then be short, never empty while
-    more remain)."""
+    """One page: ``{"runs": [...], "cursors": {"next": ...}}``."""
     limit = body.get("limit")
     size = max(1, min(limit if isinstance(limit, int) else MAX_PAGE, MAX_PAGE))
     order = "asc" if str(body.get("order", "desc")).lower() == "asc" else "desc"
-    examples = set(_strings(body, "reference_example"))
     text = query_filter(body)
+    extra = query_conditions(ctx, who, body)[1:]  # the filter text itself goes as text
     cursor = body.get("cursor") if isinstance(body.get("cursor"), str) else None
-    while True:
-        page = run_queries.list_runs(ctx, who, filter=text, order=order, limit=size, cursor=cursor)
-        items = page["items"]
-        if examples:
-            items = [r for r in items if r.get("reference_example_id") in examples]
-        cursor = page["next_cursor"]
-        if items or cursor is None:
-            break
+    page = run_queries.list_runs(
+        ctx, who, filter=text, order=order, limit=size, cursor=cursor, conditions=extra
+    )
     return {
-        "runs": [ls_run(v, who.workspace_id) for v in items],
-        "cursors": {"next": cursor},
+        "runs": [ls_run(v, who.workspace_id) for v in page["items"]],
+        "cursors": {"next": page["next_cursor"]},
     }
