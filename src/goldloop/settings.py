@@ -141,6 +141,43 @@ class Settings:
         default="info",
         metadata=_doc("Log level of the server: debug, info, warning or error."),
     )
+    log_format: str = field(
+        default="text",
+        metadata=_doc(
+            "`text` (one readable line per event) or `json` (one JSON object per line with "
+            "`ts`, `level`, `logger`, `message` and, for requests, `request_id`, `method`, "
+            "`route`, `status` and `duration_ms`). API keys and secrets are never logged."
+        ),
+    )
+    metrics_port: int = field(
+        default=0,
+        metadata=_doc(
+            "Also serve the operator's /metrics, without an API key and for every workspace, "
+            "on this port of `metrics_host` (0: off; /metrics on the main port needs an admin "
+            "key and shows that workspace's rules). See docs/self-hosting.md."
+        ),
+    )
+    metrics_host: str = field(
+        default="127.0.0.1",
+        metadata=_doc(
+            "Interface of the metrics port. Anyone who reaches it reads the metrics: keep it "
+            "on a private interface."
+        ),
+    )
+    worker_heartbeat_s: float = field(
+        default=10.0,
+        metadata=_doc(
+            "Seconds between the heartbeats each worker process writes to the database "
+            "(`goldloop worker`, or the server's in-process workers)."
+        ),
+    )
+    worker_dead_after_s: float = field(
+        default=60.0,
+        metadata=_doc(
+            "A worker process without a heartbeat for this many seconds shows as dead in "
+            "/metrics (`goldloop_worker_up` 0). Must be more than `worker_heartbeat_s`."
+        ),
+    )
     write_batch_max: int = field(
         default=512,
         metadata=_doc(
@@ -447,6 +484,25 @@ def _validate(s: Settings) -> None:
     if s.log_level.lower() not in ("debug", "info", "warning", "error"):
         raise SettingsError(
             f"setting log_level ({env_name('log_level')}): use debug, info, warning or error"
+        )
+    if s.log_format not in ("text", "json"):
+        raise SettingsError(f"setting log_format ({env_name('log_format')}): use text or json")
+    if not 0 <= s.metrics_port < 65536:
+        raise SettingsError(
+            f"setting metrics_port ({env_name('metrics_port')}): use 0 (off) or a TCP port"
+        )
+    if s.metrics_port and s.metrics_port == s.port:
+        raise SettingsError(
+            f"setting metrics_port ({env_name('metrics_port')}): must differ from port"
+        )
+    if s.worker_heartbeat_s <= 0:
+        raise SettingsError(
+            f"setting worker_heartbeat_s ({env_name('worker_heartbeat_s')}): must be positive"
+        )
+    if s.worker_dead_after_s <= s.worker_heartbeat_s:
+        raise SettingsError(
+            f"setting worker_dead_after_s ({env_name('worker_dead_after_s')}): must be more "
+            "than worker_heartbeat_s"
         )
     if s.langsmith_ingest not in LANGSMITH_INGEST_MODES:
         raise SettingsError(

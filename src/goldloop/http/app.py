@@ -18,6 +18,8 @@ from goldloop.http.deps import get_principal
 from goldloop.http.ingest_gate import IngestGateMiddleware, ingest_paths
 from goldloop.http.langsmith.misrouted import MisroutedLangSmithMiddleware
 from goldloop.http.limits import BodyBudget, BodyLimitMiddleware
+from goldloop.http.metrics_port import MetricsPort
+from goldloop.http.observability import ObservabilityMiddleware
 from goldloop.http.request_guard import RequestGuardMiddleware
 from goldloop.http.routes import (
     alerts,
@@ -34,6 +36,7 @@ from goldloop.http.routes import (
     retention,
     rules,
     run_queries,
+    server_metrics,
     trace_export,
 )
 from goldloop.services import auth, ingest
@@ -95,12 +98,19 @@ def create_app(settings: Settings, *, clock: Clock = system_clock) -> FastAPI:
         if workers is not None:
             workers.start()
         app.state.workers = workers
+        metrics_port = None
+        if settings.metrics_port:
+            metrics_port = MetricsPort(ctx, settings.metrics_host, settings.metrics_port)
+            metrics_port.start()
+        app.state.metrics_port = metrics_port
         app.state.ready = True
         try:
             yield
         finally:
             app.state.ready = False
             log.info("shutting down: stopping workers, finishing in-flight writes")
+            if metrics_port is not None:
+                await run_in_threadpool(metrics_port.stop)
             if workers is not None:
                 await run_in_threadpool(workers.stop, settings.shutdown_timeout_s)
             if pool is not None:  # no request is in flight any more: nothing is left to decode
@@ -143,11 +153,18 @@ def create_app(settings: Settings, *, clock: Clock = system_clock) -> FastAPI:
         max_per_client=settings.max_unauthenticated_per_client,
     )
     app.add_middleware(MisroutedLangSmithMiddleware)  # the LangSmith SDK without /langsmith
+    # outermost: a request id, a duration, a log line and a count for every request
+    app.add_middleware(
+        ObservabilityMiddleware,
+        telemetry=ctx.telemetry,
+        ingest_paths=ingest_paths(settings.otlp_path_prefix)
+        | {f"{p}/runs{s}" for p in langsmith.PREFIXES for s in ("", "/batch", "/multipart")},
+    )
 
     @app.get("/healthz", tags=["health"])
     def healthz() -> dict[str, str]:
-        """Liveness: the process answers."""
-        return {"status": "ok"}
+        """Liveness: the process answers; and the Goldloop version it runs."""
+        return {"status": "ok", "version": __version__}
 
     @app.get("/readyz", tags=["health"])
     def readyz() -> JSONResponse:
@@ -164,6 +181,7 @@ def create_app(settings: Settings, *, clock: Clock = system_clock) -> FastAPI:
 
     app.include_router(_api_router())
     app.include_router(attachments.signed_router)  # signed URLs: no API key
+    app.include_router(server_metrics.router)  # /metrics: an admin key (or the metrics port)
     app.include_router(otlp.router)
     if settings.otlp_path_prefix:
         app.include_router(otlp.router, prefix=settings.otlp_path_prefix)
@@ -183,6 +201,16 @@ def start(ctx: ServiceContext) -> None:
         key = auth.bootstrap(ctx)
         if key is not None:
             announce_bootstrap_key(key.secret, str(ctx.settings.admin_key_path))
+        elif not ctx.settings.admin_key_path.exists():
+            # Another server (or an earlier start elsewhere) created the first admin key: say
+            # where it is and how to make another, instead of leaving the operator guessing.
+            print(
+                f"Goldloop: this database already has its admin key; it is not in "
+                f"{ctx.settings.admin_key_path} but in the admin-key file of the server that "
+                "started first. Or create one here: goldloop keys create --role admin "
+                "(with the same --database-url).",
+                flush=True,
+            )
 
 
 def announce_bootstrap_key(secret: str, path: str) -> None:

@@ -33,6 +33,8 @@ LANGSMITH_PUBLIC = frozenset({"/langsmith/info", "/langsmith/api/v1/info"})
 
 def needs_key(path: str, otlp_prefix: str = "") -> bool:
     """True for a path whose every route requires an API key."""
+    if path == "/metrics":  # the server's own metrics: an admin key
+        return True
     if path.startswith(API_PREFIX + "/"):
         return not path.startswith(PUBLIC_API_PATHS)
     if path.startswith("/v1/") or (otlp_prefix and path.startswith(otlp_prefix + "/v1/")):

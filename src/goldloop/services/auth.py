@@ -100,7 +100,12 @@ def bootstrap(ctx: ServiceContext) -> NewKey | None:
     DATA_DIR/admin-key with mode 0600. Returns the key (to print once), or None if not empty."""
     if ctx.db.read(tenancy.count_workspaces) > 0:
         return None
-    ws = create_workspace(ctx, DEFAULT_WORKSPACE)
+    try:
+        ws = create_workspace(ctx, DEFAULT_WORKSPACE)
+    except Exception:
+        if ctx.db.read(tenancy.count_workspaces) > 0:
+            return None  # another server bootstrapped the same database at the same moment
+        raise
     key = create_key(ctx, ws.id, "bootstrap admin", role="admin")
     write_secret_file(ctx.settings.admin_key_path, key.secret)
     return key

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from goldloop.domain.clock import Clock, system_clock
+from goldloop.domain.telemetry import Telemetry
 from goldloop.services.outbound import Resolver, system_resolver
 from goldloop.settings import Settings
 from goldloop.store.database import Database
@@ -36,3 +37,5 @@ class ServiceContext:
     """DNS for outgoing requests (checked against ``outbound_allowed_hosts``)."""
     ingest_pool: IngestPool | None = None
     """Worker processes that decode OTLP requests (``ingest_processes``); None: in process."""
+    telemetry: Telemetry = field(default_factory=Telemetry)
+    """This process's request and ingest counters (for /metrics)."""

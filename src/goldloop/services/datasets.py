@@ -320,9 +320,17 @@ def tags(ctx: ServiceContext, who: Principal, ref: str) -> dict[str, int]:
 
 
 def diff(
-    ctx: ServiceContext, who: Principal, ref: str, from_as_of: str, to_as_of: str | None
+    ctx: ServiceContext,
+    who: Principal,
+    ref: str,
+    from_as_of: str,
+    to_as_of: str | None,
+    *,
+    by_revision: bool = False,
 ) -> Diff:
-    """Examples added, removed and changed between two versions (default ``to``: the newest)."""
+    """Examples added, removed and changed between two versions (default ``to``: the newest).
+    Changed = different content; with ``by_revision``, rewritten by any version in between
+    even to the same content (LangSmith's notion)."""
     old_sel = rules.parse_as_of(from_as_of)
     new_sel = rules.parse_as_of(to_as_of)
 
@@ -339,7 +347,10 @@ def diff(
             added=sorted(set(after) - set(before)),
             removed=sorted(set(before) - set(after)),
             changed=sorted(
-                i for i in set(before) & set(after) if before[i].content() != after[i].content()
+                i
+                for i in set(before) & set(after)
+                if before[i].content() != after[i].content()
+                or (by_revision and before[i].version != after[i].version)
             ),
         )
 

@@ -189,7 +189,11 @@ def update(
     changes: dict[str, Any],
     *,
     message: str | None = None,
+    touch: bool = False,
 ) -> tuple[WriteResult, ExampleRow]:
+    """Change an example in a new version. An update that changes nothing makes no version,
+    unless ``touch``: then the example is rewritten as it is, and counts as updated (LangSmith
+    records every update)."""
     unknown = sorted(set(changes) - set(UPDATABLE))
     if unknown:
         raise InvalidInput(
@@ -214,7 +218,7 @@ def update(
         )
         new = replace(build_rows(row, [item], now)[0], created_at=old.created_at)
         result = WriteResult(row.id, row.head_version)
-        if new.content() == old.content():
+        if new.content() == old.content() and not touch:
             result.unchanged.append(example_id)
             return result, old
         result.version = commit_version(
@@ -252,6 +256,40 @@ def delete(
         result.version = commit_version(
             conn, row, now, message, added=[], updated=[], removed=result.removed
         )
+        return result
+
+    return ctx.db.write(write)
+
+
+def hard_delete(
+    ctx: ServiceContext,
+    who: Principal,
+    ref: str,
+    example_ids: list[str],
+    *,
+    message: str | None = "hard delete",
+) -> WriteResult:
+    """Remove these examples from the dataset and erase their content from every version: a
+    new version without the current ones (as a delete makes), then every row of each example,
+    old versions included, is deleted. Examples already deleted (only in old versions) can be
+    erased too."""
+    if not example_ids:
+        raise InvalidInput("no example ids given", details={"field": "example_ids"})
+    ids = sorted(set(example_ids))
+    now = ctx.clock()
+
+    def write(conn: Connection) -> WriteResult:
+        row = ds.load(conn, who, ref, for_update=True)
+        current = store.by_ids(conn, row.id, ids)
+        result = WriteResult(row.id, row.head_version, removed=sorted(current))
+        result.version = commit_version(
+            conn, row, now, message, added=[], updated=[], removed=result.removed
+        )
+        if store.purge(conn, row.id, ids) == 0:
+            raise NotFound(
+                f"dataset {row.name!r} has no example {ids[0]!r} in any version",
+                details={"missing": ids[:100]},
+            )
         return result
 
     return ctx.db.write(write)

@@ -152,7 +152,9 @@ def write_patches(
 
     for attempt in range(_RETRIES):
         try:
-            return ctx.db.write(write)
+            written = ctx.db.write(write)
+            ctx.telemetry.ingested(written)
+            return written
         except (run_writes.InsertRace, sa.exc.DBAPIError) as exc:
             reason = _collision(exc)
             if reason is None:
@@ -231,8 +233,11 @@ def write_new_runs(
         return run_writes.insert_new_runs(conn, who.workspace_id, project_ids, runs.encoded, now)
 
     try:
-        return ctx.db.write(write)
+        inserted = ctx.db.write(write)
     except (run_writes.InsertRace, sa.exc.DBAPIError) as exc:
         if _collision(exc) is None:
             raise
         return False
+    if inserted:
+        ctx.telemetry.ingested(len(runs.encoded))
+    return inserted

@@ -259,6 +259,18 @@ class Database:
     def write_queue_depth(self) -> int:
         return self._writer.depth if self._writer else 0
 
+    def pool_stats(self) -> dict[str, int]:
+        """The connection pool now: its size, connections in use, idle, and beyond the size."""
+        pool = self.engine.pool
+        if not isinstance(pool, sa.pool.QueuePool):
+            return {}
+        return {
+            "size": pool.size(),
+            "checked_out": pool.checkedout(),
+            "idle": pool.checkedin(),
+            "overflow": max(0, pool.overflow()),
+        }
+
     def start(self) -> None:
         if self._writer:
             self._writer.start()

@@ -201,6 +201,17 @@ def close(conn: Connection, dataset_id: str, ids: list[str], version: int) -> in
     return closed
 
 
+def purge(conn: Connection, dataset_id: str, ids: list[str]) -> int:
+    """Delete every row of these examples, in every version; returns how many rows went."""
+    gone = 0
+    for chunk in _chunks(ids):
+        result = conn.execute(
+            sa.delete(ex).where(ex.c.dataset_id == dataset_id, ex.c.example_id.in_(chunk))
+        )
+        gone += result.rowcount
+    return gone
+
+
 def touched_between(conn: Connection, dataset_id: str, old: int, new: int) -> list[str]:
     """Ids of examples with a row opened or closed by a version in ``(old, new]``."""
     opened = sa.select(ex.c.example_id).where(

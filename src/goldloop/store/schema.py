@@ -469,6 +469,24 @@ rule_actions = sa.Table(
     sa.Index("ix_rule_actions_due", "status", "next_attempt_at"),
 )
 
+# Worker liveness (migration 0018): one row per worker process (`goldloop worker`, or a server
+# running its workers in process), its last heartbeat written from the database's point of view
+# of that process. No heartbeat for longer than `worker_dead_after_s` = dead; a clean stop sets
+# stopped_at. /metrics reads these rows, so it is right even when every worker is gone.
+worker_heartbeats = sa.Table(
+    "worker_heartbeats",
+    metadata,
+    sa.Column("id", sa.String(100), primary_key=True),
+    sa.Column("host", sa.String(200), nullable=False),
+    sa.Column("pid", sa.Integer, nullable=False),
+    sa.Column("version", sa.String(40), nullable=False),
+    sa.Column("started_at", sa.BigInteger, nullable=False),
+    sa.Column("last_seen_at", sa.BigInteger, nullable=False),
+    sa.Column("stopped_at", sa.BigInteger, nullable=True),
+    # per loop: {"actions": {"ticks": n, "errors": n}, ...}
+    sa.Column("loops", JSONDoc, nullable=True),
+)
+
 channels = sa.Table(
     "channels",
     metadata,

@@ -11,6 +11,7 @@ from goldloop.services import rule_handlers  # noqa: F401  # isort: skip
 from goldloop.services.context import ServiceContext
 from goldloop.services.retention import RetentionWorker
 from goldloop.workers.base import LoopWorker
+from goldloop.workers.heartbeat import Heartbeat
 
 
 class Workers:
@@ -28,6 +29,7 @@ class Workers:
         self.deliveries = LoopWorker("deliveries", self._deliver, poll)
         self.retention = LoopWorker("retention", RetentionWorker(ctx).tick, poll)
         self.loops = [self.rules, self.actions, self.alerts, self.deliveries, self.retention]
+        self.heartbeat = Heartbeat(ctx, self.loops)  # this process's liveness row
 
     def _deliver(self) -> int:
         report = deliveries.dispatch_due(self.ctx, self.http)
@@ -36,6 +38,7 @@ class Workers:
     def start(self) -> None:
         for loop in self.loops:
             loop.start()
+        self.heartbeat.start()
 
     def flush(self) -> int:
         return sum(loop.flush() for loop in self.loops)
@@ -43,4 +46,5 @@ class Workers:
     def stop(self, timeout: float = 10.0) -> None:
         for loop in self.loops:
             loop.stop(timeout)
+        self.heartbeat.stop(timeout)
         self.http.close()

@@ -14,7 +14,7 @@ from goldloop.http.deps import Admin, Ctx, Who
 from goldloop.http.langsmith import params
 from goldloop.http.langsmith.body import json_object, raw_body
 from goldloop.services.datasets import DatasetInfo
-from goldloop.services.langsmith import csv_upload
+from goldloop.services.langsmith import csv_upload, examples
 from goldloop.services.langsmith import datasets as svc
 
 router = APIRouter()
@@ -65,6 +65,15 @@ async def upload_csv(request: Request, ctx: Ctx, who: Who) -> dict[str, Any]:
             ) from None
     info = await run_in_threadpool(csv_upload.upload, ctx, who, fields, file)
     return dataset_json(info)
+
+
+@router.post("/v1/platform/datasets/examples/delete")
+@router.post("/platform/datasets/examples/delete")  # the SDK's path when its URL ends in /v1
+async def delete_examples(request: Request, ctx: Ctx, who: Who) -> dict[str, Any]:
+    """``client.delete_examples(ids, hard_delete=...)``: hard erases them from every version."""
+    body = await json_object(request, ctx.settings.max_request_bytes)
+    count = await run_in_threadpool(examples.delete_request, ctx, who, body)
+    return {"count": count}
 
 
 @router.get("/datasets")

@@ -195,7 +195,9 @@ def diff(
     ctx: ServiceContext, who: Principal, ref: str, from_version: str, to_version: str
 ) -> dict[str, list[str]]:
     head = str(ds.get(ctx, who, ref).row.head_version)
-    result = ds.diff(ctx, who, ref, selector(from_version) or head, selector(to_version))
+    result = ds.diff(
+        ctx, who, ref, selector(from_version) or head, selector(to_version), by_revision=True
+    )
     return {
         "examples_modified": result.changed,
         "examples_added": result.added,

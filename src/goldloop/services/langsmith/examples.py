@@ -13,7 +13,7 @@ from typing import Any
 import orjson
 
 from goldloop.domain.clock import to_iso
-from goldloop.domain.errors import InvalidInput, NotFound
+from goldloop.domain.errors import Forbidden, InvalidInput, NotFound
 from goldloop.domain.langsmith import example_filter
 from goldloop.services import datasets, examples
 from goldloop.services.context import Principal, ServiceContext
@@ -216,7 +216,7 @@ def update(
     ctx: ServiceContext, who: Principal, example_id: str, body: Mapping[str, Any]
 ) -> dict[str, Any]:
     dataset_id = str(body.get("dataset_id") or dataset_of(ctx, who, example_id))
-    _, row = examples.update(ctx, who, dataset_id, example_id, _changes(body))
+    _, row = examples.update(ctx, who, dataset_id, example_id, _changes(body), touch=True)
     return example_json(row, dataset_id)
 
 
@@ -230,7 +230,11 @@ def update_many(
     return {"message": f"{len(bodies)} examples updated", "count": len(bodies)}
 
 
-def delete(ctx: ServiceContext, who: Principal, example_ids: list[str]) -> None:
+def delete(
+    ctx: ServiceContext, who: Principal, example_ids: list[str], *, hard: bool = False
+) -> None:
+    """Soft (a new version without them) or ``hard`` (their content erased from every version
+    too: old ``as_of`` reads no longer show them)."""
     if not example_ids:
         raise InvalidInput("no example ids given", details={"field": "example_ids"})
     found = ctx.db.read(lambda c: example_lookup.datasets_of(c, who.workspace_id, example_ids))
@@ -241,4 +245,26 @@ def delete(ctx: ServiceContext, who: Principal, example_ids: list[str]) -> None:
     for example_id in dict.fromkeys(example_ids):
         by_dataset.setdefault(found[example_id], []).append(example_id)
     for dataset_id, ids in by_dataset.items():
-        examples.delete(ctx, who, dataset_id, ids)
+        if hard:
+            examples.hard_delete(ctx, who, dataset_id, ids)
+        else:
+            examples.delete(ctx, who, dataset_id, ids)
+
+
+def delete_request(ctx: ServiceContext, who: Principal, body: Mapping[str, Any]) -> int:
+    """``POST /v1/platform/datasets/examples/delete``: ``{"example_ids": [...],
+    "hard_delete": bool}``; returns how many examples were deleted."""
+    ids = body.get("example_ids")
+    if not isinstance(ids, list) or not all(isinstance(i, str) and i for i in ids):
+        raise InvalidInput(
+            "'example_ids' must be a list of example ids", details={"field": "example_ids"}
+        )
+    hard = body.get("hard_delete", False)
+    if not isinstance(hard, bool):
+        raise InvalidInput("'hard_delete' must be true or false", details={"field": "hard_delete"})
+    if hard and not who.is_admin:
+        raise Forbidden(
+            "a hard delete erases examples from every version: it needs an admin API key"
+        )
+    delete(ctx, who, list(ids), hard=hard)
+    return len(set(ids))
