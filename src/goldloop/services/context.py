@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+import httpx
+
 from goldloop.domain.clock import Clock, system_clock
 from goldloop.domain.telemetry import Telemetry
 from goldloop.services.outbound import Resolver, system_resolver
@@ -39,3 +41,7 @@ class ServiceContext:
     """Worker processes that decode OTLP requests (``ingest_processes``); None: in process."""
     telemetry: Telemetry = field(default_factory=Telemetry)
     """This process's request and ingest counters (for /metrics)."""
+    evaluator_transport: httpx.BaseTransport | None = None
+    """The guarded HTTP transport a worker's rule evaluators share (one connection pool and
+    TLS context per worker, see ``rule_evaluators.SharedTransport``); None: each evaluator
+    builds its own."""

@@ -22,6 +22,8 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
+import httpx
+
 from goldloop.domain.errors import InvalidInput
 from goldloop.evaluation import (
     EvaluationResult,
@@ -32,10 +34,10 @@ from goldloop.evaluation import (
     evaluate_run,
 )
 from goldloop.services.context import ServiceContext
-from goldloop.services.outbound import GuardedTransport
+from goldloop.services.outbound import GuardedTransport, Resolver
 from goldloop.settings import Settings
 
-__all__ = ["build", "check", "evaluate", "judge_environ", "same_endpoint"]
+__all__ = ["SharedTransport", "build", "check", "evaluate", "judge_environ", "same_endpoint"]
 
 
 def same_endpoint(a: str, b: str) -> bool:
@@ -74,6 +76,37 @@ def judge_environ(settings: Settings, config: Mapping[str, Any]) -> dict[str, st
     return env
 
 
+class SharedTransport(httpx.BaseTransport):
+    """One :class:`GuardedTransport` (one connection pool, one TLS context) for every evaluator
+    a worker builds, made on the first request: building a transport costs tens of ms of CPU,
+    more than a deterministic evaluation. An evaluator's ``close()`` leaves it open; its owner
+    calls :meth:`shutdown` when the worker stops."""
+
+    def __init__(self, settings: Settings, resolve: Resolver) -> None:
+        self._allowed = settings.outbound_allowed_hosts
+        self._resolve = resolve
+        self._inner: GuardedTransport | None = None
+        self._lock = threading.Lock()
+        self.built = 0
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        with self._lock:
+            if self._inner is None:
+                self._inner = GuardedTransport(self._allowed, self._resolve)
+                self.built += 1
+            inner = self._inner
+        return inner.handle_request(request)
+
+    def close(self) -> None:
+        """Left open: the transport is the worker's, not one evaluator's."""
+
+    def shutdown(self) -> None:
+        with self._lock:
+            inner, self._inner = self._inner, None
+        if inner is not None:
+            inner.close()
+
+
 WORKSPACE_CACHE_ENTRIES = 10_000
 _caches: dict[str, MemoryJudgeCache] = {}
 _caches_lock = threading.Lock()
@@ -102,9 +135,12 @@ def build(ctx: ServiceContext, spec: Mapping[str, Any], workspace_id: str) -> Ev
             "(a file cache is not available)",
             details={"evaluator": name},
         )
+    transport = ctx.evaluator_transport or GuardedTransport(
+        ctx.settings.outbound_allowed_hosts, ctx.resolve
+    )
     inject: dict[str, Any] = {
         "environ": judge_environ(ctx.settings, config),
-        "transport": GuardedTransport(ctx.settings.outbound_allowed_hosts, ctx.resolve),
+        "transport": transport,
         "cache": workspace_cache(workspace_id) if cache else False,
         # the judge's URL is the rule author's choice: never quote what it answered
         "echo_errors": False,
