@@ -12,8 +12,6 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from sqlalchemy.engine import Connection
-
 from goldloop.domain.errors import NotFound
 from goldloop.evaluation import EvaluationResult, RunData
 from goldloop.services import dataset_runs, feedback, rule_evaluators
@@ -100,21 +98,9 @@ def _needs_tiebreak(results: list[EvaluationResult], mode: str) -> bool:
 
 def _take_judge_budget(ctx: ServiceContext, rule: Row) -> bool:
     """Count one judged evaluation against the rule's daily budget; False if none is left."""
+    day = today(ctx.clock())
     budget = rule["daily_judge_budget"]
-    now = ctx.clock()
-
-    def write(conn: Connection) -> bool:
-        cursor = rule_store.get_cursor(conn, rule["id"])
-        if cursor is None:
-            return False
-        day = today(now)
-        used = cursor["budget_used"] if cursor["budget_day"] == day else 0
-        if budget is not None and used >= budget:
-            return False
-        rule_store.update_cursor(conn, rule["id"], {"budget_day": day, "budget_used": used + 1})
-        return True
-
-    return ctx.db.write(write)
+    return ctx.db.write(lambda c: rule_store.take_judge_budget(c, rule["id"], day, budget))
 
 
 @handler("evaluate")

@@ -84,6 +84,22 @@ def update_cursor(conn: Connection, rule_id: str, values: Row) -> None:
     conn.execute(sa.update(rule_cursors).where(rule_cursors.c.rule_id == rule_id).values(**values))
 
 
+def take_judge_budget(conn: Connection, rule_id: str, day: str, budget: int | None) -> bool:
+    """Count one judged evaluation on the rule's cursor for ``day`` unless ``budget`` of them
+    were counted already; one statement, so concurrent workers cannot both take the last one."""
+    c = rule_cursors.c
+    new_day = sa.or_(c.budget_day.is_(None), c.budget_day != day)
+    where = [c.rule_id == rule_id]
+    if budget is not None:
+        where.append(sa.or_(new_day, c.budget_used < budget))
+    q = (
+        sa.update(rule_cursors)
+        .where(*where)
+        .values(budget_day=day, budget_used=sa.case((new_day, 1), else_=c.budget_used + 1))
+    )
+    return conn.execute(q).rowcount > 0
+
+
 TAIL_COLUMNS = (runs.c.id, runs.c.trace_id, runs.c.seq, runs.c.created_at, runs.c.updated_at)
 
 
