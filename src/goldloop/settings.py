@@ -265,6 +265,21 @@ class Settings:
             "alerts, deliveries) when they find nothing to do."
         ),
     )
+    rule_action_lease_s: float = field(
+        default=30.0,
+        metadata=_doc(
+            "Seconds a worker's claim on a rule action lasts. A live worker renews its claims "
+            "every fifth of this, however long an action takes; the claims of a worker that "
+            "died come back to the other workers after this long."
+        ),
+    )
+    rule_action_threads: int = field(
+        default=16,
+        metadata=_doc(
+            "Rule actions one worker process (or the in-process workers) runs at once: enough "
+            "to keep slow judge calls from holding up a rule's other actions."
+        ),
+    )
     retention_batch_runs: int = field(
         default=2000,
         metadata=_doc(
@@ -469,6 +484,8 @@ def _validate(s: Settings) -> None:
         "max_unauthenticated_per_client",
         "write_batch_max",
         "write_queue_max",
+        "rule_action_lease_s",
+        "rule_action_threads",
         "dashboard_session_ttl_s",
         "max_attachment_bytes",
         "attachment_url_ttl_s",

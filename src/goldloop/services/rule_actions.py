@@ -1,17 +1,21 @@
 """Executing rule actions from the outbox, each at most once per (rule, object, action).
 
-An action is claimed with a lease before it runs, so a worker that dies mid-action leaves it to
-be retried once the lease expires; handlers are idempotent on the action's key, so the retry
-cannot duplicate a dataset example, a score or a notification. Every outcome is recorded on the
-action row: ``done`` (with details), ``failed`` (with the reason, after retries) or ``skipped``
-(e.g. the judge budget was spent).
+An action is claimed with a lease before it runs (``store.rule_queue``), fairly between rules;
+the worker renews the lease while it lives, so no action runs twice under a live worker, however
+long it takes. A worker that dies leaves its actions to be retried once their lease ends;
+handlers are idempotent on the action's key, so the retry cannot duplicate a dataset example, a
+score or a notification. Every outcome is recorded on the action row: ``done`` (with details),
+``failed`` (with the reason, after retries) or ``skipped`` (e.g. the judge budget was spent).
 """
 
 from __future__ import annotations
 
 import logging
+import os
+import socket
+import uuid
 from collections.abc import Callable
-from functools import partial
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy.engine import Connection
@@ -20,16 +24,13 @@ from goldloop.domain.errors import GoldloopError
 from goldloop.domain.rules import action_key
 from goldloop.services import deliveries
 from goldloop.services.context import ServiceContext
+from goldloop.store import rule_queue as queue
 from goldloop.store import rules as store
-from goldloop.store.rule_reads import rule_by_id, run_summary
+from goldloop.store.rule_reads import run_summary
 
 log = logging.getLogger("goldloop.rules")
 
 Row = dict[str, Any]
-# How long a claimed action is reserved for its worker. Handlers are idempotent, so a lease that
-# runs out under a slow action costs a repeat, never a duplicate; a short one lets the actions of
-# a killed worker be picked up again soon.
-LEASE_S = 30
 RETRY_BASE_S = 5.0
 RETRY_MAX_S = 600.0
 
@@ -85,41 +86,117 @@ def _retry_delay_s(attempt: int) -> float:
     return min(RETRY_BASE_S * 2.0 ** (attempt - 1), RETRY_MAX_S)
 
 
-def execute_due(ctx: ServiceContext, *, limit: int = 100) -> int:
-    """Run every action that is due; returns how many were attempted. Claims and outcomes are
-    written in one transaction per batch, so the per-action cost is the action itself."""
+@dataclass(frozen=True)
+class Claimed:
+    """An action a worker holds the lease of, with its rule (None: the rule was deleted)."""
+
+    action: Row
+    rule: Row | None
+
+
+def new_owner() -> str:
+    """A lease owner id unique to one worker: host, process and a random part."""
+    return f"{socket.gethostname()[:36]}:{os.getpid()}:{uuid.uuid4().hex[:12]}"[:64]
+
+
+def lease_us(ctx: ServiceContext) -> int:
+    return int(ctx.settings.rule_action_lease_s * 1_000_000)
+
+
+def claim(ctx: ServiceContext, owner: str, slots: int, *, turn: int = 0) -> list[Claimed]:
+    """Claim up to ``slots`` due actions for ``owner``, shared fairly between the rules that
+    have some: each gets an equal share (the first ones, counted from ``turn``, one more when it
+    does not divide), and what a rule with fewer due actions leaves goes to the others. So a
+    rule with a few cheap actions is served on every claim, whatever another rule's backlog."""
+    if slots <= 0:
+        return []
     now = ctx.clock()
-    due = ctx.db.read(lambda c: store.due_actions(c, now, limit))
-    if not due:
+    lease = now + lease_us(ctx)
+
+    def write(conn: Connection) -> list[Claimed]:
+        ids = queue.rules_with_due_actions(conn, now)
+        if not ids:
+            return []
+        start = turn % len(ids)
+        ids = ids[start:] + ids[:start]
+        share, extra = divmod(slots, len(ids))
+        got: list[Row] = []
+        hungry = []
+        for i, rule_id in enumerate(ids):
+            want = min(share + (1 if i < extra else 0), slots - len(got))
+            if want <= 0:
+                break
+            rows = queue.claim_for_rule(conn, rule_id, now, want, owner, lease)
+            got += rows
+            if len(rows) == want:
+                hungry.append(rule_id)
+        for rule_id in hungry:  # the share others left unused
+            if len(got) >= slots:
+                break
+            got += queue.claim_for_rule(conn, rule_id, now, slots - len(got), owner, lease)
+        by_id = queue.rules_by_ids(conn, {a["rule_id"] for a in got})
+        return [Claimed(a, by_id.get(a["rule_id"])) for a in got]
+
+    return ctx.db.write(write)
+
+
+def run(ctx: ServiceContext, claimed: Claimed) -> Row:
+    """Perform one claimed action; returns the values to record on its row."""
+    if claimed.rule is None:  # a deleted rule's actions went with it
+        return {"status": "skipped", "detail": {"reason": "the rule was deleted"}}
+    return _run_one(ctx, claimed.rule, claimed.action, int(claimed.action["attempts"]))
+
+
+def finish(ctx: ServiceContext, owner: str, results: list[tuple[Row, Row]]) -> int:
+    """Record the outcomes of actions (one transaction) and each rule's latest lag; returns how
+    many were recorded. An action whose lease was lost (another worker holds it now) keeps
+    that worker's record."""
+    if not results:
         return 0
-    lease = now + LEASE_S * 1_000_000
 
-    def claim_all(conn: Connection) -> list[Row]:
-        return [a for a in due if store.claim_action(conn, a["pk"], a["attempts"], lease)]
-
-    claimed = ctx.db.write(claim_all)  # others' claims since our read are skipped
-    rules: dict[str, Row | None] = {}
-    outcomes = []
-    for action in claimed:
-        rule_id = action["rule_id"]
-        if rule_id not in rules:
-            rules[rule_id] = ctx.db.read(partial(rule_by_id, rule_id=rule_id))
-        rule = rules[rule_id]
-        if rule is not None:  # a deleted rule's actions went with it
-            outcomes.append((action, _run_one(ctx, rule, action, action["attempts"] + 1)))
-
-    def finish_all(conn: Connection) -> None:
+    def write(conn: Connection) -> int:
         lags: dict[str, int] = {}
-        for action, outcome in outcomes:
-            store.finish_action(conn, action["pk"], outcome)
+        recorded = 0
+        for action, outcome in results:
+            if not queue.finish_claimed(conn, action["pk"], owner, action["attempts"], outcome):
+                continue
+            recorded += 1
             if outcome["status"] == "done" and action["ingested_at"] is not None:
-                lags[action["rule_id"]] = max(
-                    0, (outcome["updated_at"] - action["ingested_at"]) // 1000
-                )
+                lag = max(0, (outcome["updated_at"] - action["ingested_at"]) // 1000)
+                lags[action["rule_id"]] = max(lag, lags.get(action["rule_id"], 0))
         for rule_id, lag_ms in lags.items():
             store.update_cursor(conn, rule_id, {"last_lag_ms": lag_ms})
+        return recorded
 
-    ctx.db.write(finish_all)
+    recorded = ctx.db.write(write)
+    if recorded < len(results):
+        log.warning(
+            "worker %s lost the lease of %d rule action(s) before finishing them",
+            owner,
+            len(results) - recorded,
+        )
+    return recorded
+
+
+def renew(ctx: ServiceContext, owner: str, pks: list[int]) -> set[int]:
+    """Extend the owner's leases on these actions by a full lease; returns the pks it holds."""
+    until = ctx.clock() + lease_us(ctx)
+    return ctx.db.write(lambda c: queue.renew_leases(c, owner, pks, until))
+
+
+def release(ctx: ServiceContext, owner: str, pks: list[int]) -> int:
+    """Hand back actions claimed but never started (due at once for any worker)."""
+    now = ctx.clock()
+    return ctx.db.write(lambda c: queue.release(c, owner, pks, now))
+
+
+def execute_due(ctx: ServiceContext, *, limit: int = 100) -> int:
+    """Claim up to ``limit`` due actions and run them one after another on the caller's thread;
+    returns how many were attempted. Workers use ``workers.actions.ActionRunner`` instead (a
+    pool of threads, leases renewed while it runs)."""
+    owner = new_owner()
+    claimed = claim(ctx, owner, limit)
+    finish(ctx, owner, [(c.action, run(ctx, c)) for c in claimed])
     return len(claimed)
 
 

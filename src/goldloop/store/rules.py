@@ -248,33 +248,6 @@ def objects_with_actions(conn: Connection, rule_id: str, object_ids: list[str]) 
     return {str(v) for v in conn.execute(q.distinct()).scalars()}
 
 
-def due_actions(conn: Connection, now: int, limit: int) -> list[Row]:
-    q = (
-        sa.select(rule_actions)
-        .where(rule_actions.c.status == "pending", rule_actions.c.next_attempt_at <= now)
-        .order_by(rule_actions.c.next_attempt_at, rule_actions.c.pk)
-        .limit(limit)
-    )
-    return [dict(r._mapping) for r in conn.execute(q)]
-
-
-def claim_action(conn: Connection, pk: int, attempts_seen: int, lease_until: int) -> bool:
-    q = (
-        sa.update(rule_actions)
-        .where(
-            rule_actions.c.pk == pk,
-            rule_actions.c.status == "pending",
-            rule_actions.c.attempts == attempts_seen,
-        )
-        .values(attempts=attempts_seen + 1, next_attempt_at=lease_until)
-    )
-    return conn.execute(q).rowcount > 0
-
-
-def finish_action(conn: Connection, pk: int, values: Row) -> None:
-    conn.execute(sa.update(rule_actions).where(rule_actions.c.pk == pk).values(**values))
-
-
 def list_actions(
     conn: Connection, rule_id: str, *, status: str | None, limit: int, before_pk: int | None
 ) -> list[Row]:

@@ -465,8 +465,14 @@ rule_actions = sa.Table(
     sa.Column("ingested_at", sa.BigInteger, nullable=True),
     sa.Column("created_at", sa.BigInteger, nullable=False),
     sa.Column("updated_at", sa.BigInteger, nullable=False),
+    # The worker that holds the action's lease (next_attempt_at is the lease's end); NULL when
+    # no worker has it. A worker renews its leases while it lives (store.rule_queue).
+    sa.Column("lease_owner", sa.String(64), nullable=True),
     sa.UniqueConstraint("rule_id", "object_id", "action_index"),
+    # Pending actions across rules (the /metrics backlog gauges).
     sa.Index("ix_rule_actions_due", "status", "next_attempt_at"),
+    # One rule's due actions in arrival order: fair claiming per rule (store.rule_queue).
+    sa.Index("ix_rule_actions_rule_due", "rule_id", "status", "pk", "next_attempt_at"),
 )
 
 # Worker liveness (migration 0018): one row per worker process (`goldloop worker`, or a server

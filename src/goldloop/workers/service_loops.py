@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import httpx
 
-from goldloop.services import alerts, deliveries, rule_actions, rules
+from goldloop.services import alerts, deliveries, rules
 
 # The built-in action handlers register themselves on import.
 from goldloop.services import rule_handlers  # noqa: F401  # isort: skip
 from goldloop.services.context import ServiceContext
 from goldloop.services.retention import RetentionWorker
+from goldloop.workers.actions import ActionRunner
 from goldloop.workers.base import LoopWorker
 from goldloop.workers.heartbeat import Heartbeat
 
@@ -23,13 +24,21 @@ class Workers:
         # services.outbound checked against outbound_allowed_hosts.
         self.http = http or httpx.Client(follow_redirects=False, trust_env=False)
         poll = ctx.settings.worker_poll_s
-        self.rules = LoopWorker("rules", lambda: rules.tail_once(ctx), poll)
-        self.actions = LoopWorker("actions", lambda: rule_actions.execute_due(ctx), poll)
+        self.rules = LoopWorker("rules", self._tail, poll)
+        # rule actions: a pool of threads, its leases renewed while it lives (workers.actions)
+        self.action_runner = ActionRunner(ctx)
+        self.actions = LoopWorker("actions", self.action_runner.tick, poll)
         self.alerts = LoopWorker("alerts", lambda: len(alerts.evaluate_due(ctx)), poll)
         self.deliveries = LoopWorker("deliveries", self._deliver, poll)
         self.retention = LoopWorker("retention", RetentionWorker(ctx).tick, poll)
         self.loops = [self.rules, self.actions, self.alerts, self.deliveries, self.retention]
         self.heartbeat = Heartbeat(ctx, self.loops)  # this process's liveness row
+
+    def _tail(self) -> int:
+        queued = rules.tail_once(self.ctx)
+        if queued:  # new actions: the action loop need not wait out its poll
+            self.actions.wake()
+        return queued
 
     def _deliver(self) -> int:
         report = deliveries.dispatch_due(self.ctx, self.http)
@@ -46,5 +55,6 @@ class Workers:
     def stop(self, timeout: float = 10.0) -> None:
         for loop in self.loops:
             loop.stop(timeout)
+        self.action_runner.close(timeout)
         self.heartbeat.stop(timeout)
         self.http.close()

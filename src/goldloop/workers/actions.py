@@ -1,0 +1,171 @@
+"""The rule action runner of one worker: a pool of threads, leases renewed while it lives.
+
+Each ``tick`` records what finished, claims due actions for the free threads when at least half
+are free (or none is busy), fairly between rules (``rule_actions.claim``), and waits briefly for
+one to finish. A heartbeat thread renews the leases of every action the runner holds every fifth
+of ``rule_action_lease_s``, so a judge call slower than the lease is never started a second time
+by another worker; when the process dies the heartbeat stops with it, and its actions are due
+again one lease later.
+
+The runner's evaluators share one HTTP transport (``rule_evaluators.SharedTransport``), built on
+the first judge request and closed by :meth:`ActionRunner.close`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import threading
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from typing import Any
+
+from goldloop.services import rule_actions
+from goldloop.services.context import ServiceContext
+from goldloop.services.rule_evaluators import SharedTransport
+
+log = logging.getLogger("goldloop.workers")
+
+Row = dict[str, Any]
+# How long a tick waits for a running action to finish before it returns (the loop then calls
+# it again at once): bounds how long stop() waits for the loop.
+WAIT_S = 0.2
+# Leases are renewed this many times per lease, so a few missed beats do not lose one.
+BEATS_PER_LEASE = 5
+
+
+class ActionRunner:
+    def __init__(self, ctx: ServiceContext, *, threads: int | None = None) -> None:
+        self.transport = SharedTransport(ctx.settings, ctx.resolve)
+        self.ctx = dataclasses.replace(ctx, evaluator_transport=self.transport)
+        self.owner = rule_actions.new_owner()
+        self.threads = threads or ctx.settings.rule_action_threads
+        self._pool: ThreadPoolExecutor | None = None
+        self._running: dict[Future[Row], rule_actions.Claimed] = {}
+        self._held: set[int] = set()
+        self._held_lock = threading.Lock()
+        self._write_lock = threading.Lock()  # a renewal and a finish of ours never overlap
+        self._unrecorded: list[tuple[Row, Row]] = []
+        self._beat: threading.Thread | None = None
+        self._closing = threading.Event()
+        self._turn = 0
+        self.claimed = 0
+        self.finished = 0
+        self.renewals = 0
+        self.lost = 0
+
+    @property
+    def in_flight(self) -> int:
+        return len(self._running)
+
+    def held(self) -> list[int]:
+        """The pks of the actions this runner holds the lease of."""
+        with self._held_lock:
+            return sorted(self._held)
+
+    def tick(self) -> int:
+        """One round (see the module docstring); returns the work done, 0 only when idle."""
+        done = self._collect()
+        claimed = 0
+        free = self.threads - len(self._running)
+        if not self._closing.is_set() and (free * 2 >= self.threads or not self._running):
+            claimed = self._claim(free)
+        if not self._running:
+            return done + claimed
+        wait(list(self._running), timeout=WAIT_S, return_when=FIRST_COMPLETED)
+        done += self._collect()
+        return max(1, done + claimed)  # still busy: come back at once
+
+    def flush(self) -> int:
+        """Run ticks until every due action is done; returns how many were attempted."""
+        total = 0
+        while (n := self.tick()) > 0:
+            total += n
+        return total
+
+    def close(self, timeout: float = 10.0) -> None:
+        """Claim nothing more, let running actions finish (up to ``timeout``), record them,
+        stop the heartbeat and close the shared transport. Actions still running after the
+        timeout keep their leases until those end."""
+        self._closing.set()
+        if self._running:
+            wait(list(self._running), timeout=timeout)
+            self._collect()
+        if self._beat is not None:
+            self._beat.join(timeout)
+            self._beat = None
+        if self._pool is not None:
+            self._pool.shutdown(wait=False, cancel_futures=True)
+            self._pool = None
+        self.transport.shutdown()
+
+    def _claim(self, free: int) -> int:
+        batch = rule_actions.claim(self.ctx, self.owner, free, turn=self._turn)
+        self._turn += 1
+        if not batch:
+            return 0
+        with self._held_lock:
+            self._held.update(int(c.action["pk"]) for c in batch)
+        self._start_heartbeat()
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(self.threads, thread_name_prefix="goldloop-action")
+        for claimed in batch:
+            self._running[self._pool.submit(rule_actions.run, self.ctx, claimed)] = claimed
+        self.claimed += len(batch)
+        return len(batch)
+
+    def _collect(self) -> int:
+        """Record the outcomes of the actions that finished (one transaction). If that fails
+        (the database is away), the outcomes are kept, their leases still renewed, and the next
+        tick tries again: a finished action is never left to be run a second time."""
+        finished = [f for f in self._running if f.done()]
+        for future in finished:
+            claimed = self._running.pop(future)
+            exc = future.exception()
+            if exc is not None:  # run() records handler errors itself; this is a bug
+                log.error("rule action %s: %r", claimed.action["pk"], exc)
+                outcome: Row = {"status": "failed", "detail": {"reason": repr(exc)[:500]}}
+                outcome["updated_at"] = self.ctx.clock()
+            else:
+                outcome = future.result()
+            self._unrecorded.append((claimed.action, outcome))
+        if not self._unrecorded:
+            return 0
+        results = sorted(self._unrecorded, key=lambda r: int(r[0]["pk"]))
+        with self._write_lock:  # never beside a renewal of the same rows (lock order)
+            recorded = rule_actions.finish(self.ctx, self.owner, results)
+            self._unrecorded = []
+            with self._held_lock:
+                self._held.difference_update(int(a["pk"]) for a, _ in results)
+        self.finished += recorded
+        self.lost += len(results) - recorded
+        return len(results)
+
+    def _start_heartbeat(self) -> None:
+        if self._beat is None or not self._beat.is_alive():
+            self._beat = threading.Thread(
+                target=self._heartbeat, name="goldloop-action-leases", daemon=True
+            )
+            self._beat.start()
+
+    def _heartbeat(self) -> None:
+        interval = self.ctx.settings.rule_action_lease_s / BEATS_PER_LEASE
+        while not self._closing.wait(interval):
+            try:
+                with self._write_lock:  # the held set only grows meanwhile (new claims)
+                    pks = self.held()
+                    if not pks:
+                        continue
+                    lost = set(pks) - rule_actions.renew(self.ctx, self.owner, pks)
+            except Exception as exc:  # the database is away: try again on the next beat
+                log.warning(
+                    "worker %s: renewing %d lease(s) failed: %s",
+                    self.owner,
+                    len(pks),
+                    type(exc).__name__,
+                )
+                continue
+            self.renewals += 1
+            if lost:
+                log.warning(
+                    "worker %s: the lease of %d rule action(s) was lost", self.owner, len(lost)
+                )
