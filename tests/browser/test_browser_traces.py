@@ -233,6 +233,8 @@ def test_a_5000_run_trace_renders(tab: Pages, server: Server) -> None:
     group.locator("summary .caret-icon").click()
     tab.page.wait_for_selector("details.lazy[open] .kids .row >> nth=48")
     assert group.locator(".kids .row").count() == 49
+    assert group.locator(":scope > summary .more").is_hidden()  # "+49" goes once they show
+    assert tab.page.locator("details.lazy:not([open]) > summary .more").first.is_visible()
     tab.shot("trace-5000-expanded", full_page=False)
     group.locator(".kids a.rname").first.click()
     tab.page.wait_for_selector("#selected h2:has-text('step 151')")

@@ -66,13 +66,23 @@ def dataset_examples(
 ) -> Response:
     ctx = web.ctx_of(request)
     info = datasets.get(ctx, session.principal, ref)
-    page = examples.list_examples(
-        ctx, session.principal, info.row.id, as_of=as_of, limit=PAGE_SIZE, cursor=after
-    )
+    problem = None
+    try:
+        page = examples.list_examples(
+            ctx, session.principal, info.row.id, as_of=as_of, limit=PAGE_SIZE, cursor=after
+        )
+    except (NotFound, InvalidInput) as exc:
+        if not as_of:
+            raise
+        # A mistyped version stays on the dataset page, at its newest version, with the reason.
+        problem = f"No version of this dataset matches as_of={as_of!r}: {exc.message}"
+        page = examples.list_examples(ctx, session.principal, info.row.id, limit=PAGE_SIZE)
     base = _base(info)
     return web.render(
         request,
         "dataset.html",
+        status_code=404 if problem else 200,
+        problem=problem,
         info=info,
         base=base,
         version=page.version,
@@ -92,7 +102,11 @@ def dataset_versions(request: Request, ref: str, session: web.SignedIn) -> Respo
 
 
 def _versions_page(
-    request: Request, session: Session, ref: str, problem: str | None = None
+    request: Request,
+    session: Session,
+    ref: str,
+    problem: str | None = None,
+    status_code: int = 400,
 ) -> Response:
     ctx = web.ctx_of(request)
     info = datasets.get(ctx, session.principal, ref)
@@ -100,7 +114,7 @@ def _versions_page(
     return web.render(
         request,
         "dataset_versions.html",
-        status_code=400 if problem else 200,
+        status_code=status_code if problem else 200,
         info=info,
         base=_base(info),
         versions=versions,
@@ -138,7 +152,13 @@ def dataset_diff(
     info = datasets.get(ctx, who, ref)
     old = from_ or str(max(info.row.head_version - 1, 0))
     new = to or str(info.row.head_version)
-    diff = datasets.diff(ctx, who, info.row.id, old, new)
+    try:
+        diff = datasets.diff(ctx, who, info.row.id, old, new)
+    except (NotFound, InvalidInput) as exc:
+        # Stay among the versions (where the user picks them), with the reason.
+        problem = f"Cannot compare version {old!r} with {new!r}: {exc.message}"
+        status = 404 if isinstance(exc, NotFound) else 400
+        return _versions_page(request, session, ref, problem, status_code=status)
 
     def at(version: int, example_ids: list[str]) -> list[Any]:
         return [
