@@ -37,7 +37,6 @@ from goldloop.http.routes import (
     rules,
     run_queries,
     server_metrics,
-    threads,
     trace_export,
 )
 from goldloop.services import auth, ingest
@@ -64,7 +63,6 @@ def _api_router() -> APIRouter:
     api.include_router(datasets.router)
     api.include_router(examples.router)
     api.include_router(run_queries.router)
-    api.include_router(threads.router)
     api.include_router(dataset_files.router)
     api.include_router(rules.router)
     api.include_router(metrics.router)
