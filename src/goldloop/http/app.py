@@ -37,6 +37,7 @@ from goldloop.http.routes import (
     rules,
     run_queries,
     server_metrics,
+    threads,
     trace_export,
 )
 from goldloop.services import auth, ingest
@@ -63,6 +64,7 @@ def _api_router() -> APIRouter:
     api.include_router(datasets.router)
     api.include_router(examples.router)
     api.include_router(run_queries.router)
+    api.include_router(threads.router)
     api.include_router(dataset_files.router)
     api.include_router(rules.router)
     api.include_router(metrics.router)

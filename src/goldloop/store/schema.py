@@ -147,7 +147,16 @@ runs = sa.Table(
     # Query paths (migration 0006): "runs of kind X" lists and "this conversation" lookups would
     # otherwise scan every run of the project when the value is rare.
     sa.Index("ix_runs_project_kind_start", "project_id", "kind", "start_time"),
-    sa.Index("ix_runs_project_session_start", "project_id", "session_id", "start_time"),
+    # "This conversation" lookups, and the thread list read from the index alone (migration 0015).
+    sa.Index(
+        "ix_runs_project_thread",
+        "project_id",
+        "session_id",
+        "start_time",
+        "trace_id",
+        "status",
+        "workspace_id",
+    ),
     # Rule tailers read one project's log from a watermark (migration 0007).
     sa.Index("ix_runs_project_seq", "project_id", "seq"),
 )

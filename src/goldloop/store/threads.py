@@ -1,0 +1,164 @@
+"""Conversation threads: the runs of a project that share a thread id (the ``session_id``
+column, filled from ``session_id`` / ``thread_id`` / ``conversation_id`` metadata or the OTel
+session attributes).
+
+A thread's turns are its traces: every trace holding a run with the thread id counts once, and
+its root run is the turn (a thread id set only on a child span still finds its turn). The list
+groups one project's runs by thread id from the index ``ix_runs_project_thread`` alone
+(migration 0015): counts, first and last start time without reading the runs' rows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+from sqlalchemy.sql.elements import ColumnElement
+
+from goldloop.store.schema import runs
+
+Cond = ColumnElement[bool]
+
+
+@dataclass(frozen=True, slots=True)
+class ThreadRow:
+    thread_id: str
+    run_count: int
+    turn_count: int
+    error_count: int
+    first_start: int | None
+    last_start: int | None
+
+
+def _scope(workspace_id: str, project_id: str, start: int | None, end: int | None) -> list[Cond]:
+    where: list[Cond] = [
+        runs.c.project_id == project_id,
+        runs.c.session_id.isnot(None),
+        runs.c.workspace_id == workspace_id,
+    ]
+    if start is not None:
+        where.append(runs.c.start_time >= start)
+    if end is not None:
+        where.append(runs.c.start_time < end)
+    return where
+
+
+def _aggregates() -> list[Any]:
+    return [
+        runs.c.session_id,
+        sa.func.count(),
+        sa.func.count(sa.distinct(runs.c.trace_id)),
+        sa.func.coalesce(sa.func.sum(sa.case((runs.c.status == "error", 1), else_=0)), 0),
+        sa.func.min(runs.c.start_time),
+        sa.func.max(runs.c.start_time),
+    ]
+
+
+def _row(r: Sequence[Any]) -> ThreadRow:
+    return ThreadRow(
+        str(r[0]),
+        int(r[1]),
+        int(r[2]),
+        int(r[3]),
+        None if r[4] is None else int(r[4]),
+        None if r[5] is None else int(r[5]),
+    )
+
+
+# Threads with no start time at all sort after every other one (as the oldest).
+_NO_TIME = -1
+
+
+def list_threads(
+    conn: Connection,
+    workspace_id: str,
+    project_id: str,
+    *,
+    start: int | None,
+    end: int | None,
+    after: tuple[int, str] | None,
+    limit: int,
+) -> tuple[list[ThreadRow], bool]:
+    """Threads by last activity, newest first (ties by thread id), after the keyset cursor
+    ``after`` = (last start time or -1, thread id). Returns (rows, more)."""
+    last = sa.func.coalesce(sa.func.max(runs.c.start_time), sa.literal(_NO_TIME, sa.BigInteger))
+    query = (
+        sa.select(*_aggregates())
+        .where(*_scope(workspace_id, project_id, start, end))
+        .group_by(runs.c.session_id)
+    )
+    if after is not None:
+        value, thread_id = after
+        query = query.having(
+            sa.or_(last < value, sa.and_(last == value, runs.c.session_id > thread_id))
+        )
+    query = query.order_by(last.desc(), runs.c.session_id.asc()).limit(limit + 1)
+    rows = [_row(r) for r in conn.execute(query)]
+    return rows[:limit], len(rows) > limit
+
+
+def thread_summary(
+    conn: Connection, workspace_id: str, project_id: str, thread_id: str
+) -> ThreadRow | None:
+    query = (
+        sa.select(*_aggregates())
+        .where(*_scope(workspace_id, project_id, None, None), runs.c.session_id == thread_id)
+        .group_by(runs.c.session_id)
+    )
+    found = conn.execute(query).first()
+    return None if found is None else _row(found)
+
+
+TURN_COLUMNS = (
+    "id",
+    "trace_id",
+    "name",
+    "kind",
+    "status",
+    "start_time",
+    "end_time",
+    "latency_us",
+    "error",
+    "inputs",
+    "outputs",
+    "input_tokens",
+    "output_tokens",
+    "total_tokens",
+    "cost",
+    "session_id",
+    "user_id",
+)
+
+
+def thread_turns(
+    conn: Connection,
+    workspace_id: str,
+    project_id: str,
+    thread_id: str,
+    *,
+    offset: int,
+    limit: int,
+) -> list[dict[str, Any]]:
+    """The root runs of the thread's traces in start order (ties by ingest order)."""
+    traces = sa.select(runs.c.trace_id).where(
+        runs.c.project_id == project_id,
+        runs.c.session_id == thread_id,
+        runs.c.workspace_id == workspace_id,
+    )
+    query = (
+        sa.select(*(runs.c[name] for name in TURN_COLUMNS))
+        .where(
+            runs.c.workspace_id == workspace_id,
+            runs.c.trace_id.in_(traces.correlate(None)),
+            runs.c.is_root.is_(True),
+        )
+        .order_by(runs.c.start_time.asc().nulls_first(), runs.c.pk.asc())
+        .offset(offset)
+        .limit(limit)
+    )
+    result = conn.execute(query)
+    keys = [str(k) for k in result.keys()]  # noqa: SIM118 (a result is not a dict)
+    return [dict(zip(keys, row, strict=True)) for row in result]
