@@ -40,6 +40,41 @@ def storage_options(fn: F) -> F:
     return fn
 
 
+def log_options(fn: F) -> F:
+    """--log-level and --log-format, for the commands that run a server or a worker."""
+    fn = click.option(
+        "--log-format",
+        default=None,
+        type=click.Choice(["text", "json"]),
+        help="text, or json (one object per line). [env GOLDLOOP_LOG_FORMAT]",
+    )(fn)
+    fn = click.option(
+        "--log-level", default=None, help="debug, info, warning, error. [env GOLDLOOP_LOG_LEVEL]"
+    )(fn)
+    return fn
+
+
+def _refuse_newer_database(settings: Settings) -> None:
+    """Exit with one line, before anything starts, when a newer release migrated the
+    database (or it cannot be reached)."""
+    import sqlalchemy as sa
+
+    from goldloop.store import migrate
+    from goldloop.store.database import create_engine
+
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    engine = create_engine(settings.effective_database_url)
+    try:
+        migrate.check_not_ahead(engine)
+    except sa.exc.OperationalError as exc:
+        first = str(exc.orig or exc).strip().splitlines()[0] if str(exc.orig or exc) else ""
+        raise click.ClickException(
+            f"cannot reach the database {settings.redacted_database_url()}: {first}"
+        ) from None
+    finally:
+        engine.dispose()
+
+
 def _settings(**overrides: Any) -> Settings:
     try:
         return load_settings(overrides)
@@ -114,9 +149,8 @@ def cli() -> None:
     "server process). "
     "[env GOLDLOOP_INGEST_PROCESSES]",
 )
-@click.option(
-    "--log-level", default=None, help="debug, info, warning, error. [env GOLDLOOP_LOG_LEVEL]"
-)
+@log_options
+@friendly_errors
 def serve(
     data_dir: str | None,
     database_url: str | None,
@@ -125,10 +159,12 @@ def serve(
     workers_in_process: bool | None,
     ingest_processes: int | None,
     log_level: str | None,
+    log_format: str | None,
 ) -> None:
     """Run the API, OTLP receiver and dashboard (migrates the database first)."""
     import uvicorn
 
+    from goldloop import log_format as logs
     from goldloop.http.app import create_app
     from goldloop.http.connections import protocol_class
 
@@ -140,7 +176,10 @@ def serve(
         workers_in_process=workers_in_process,
         ingest_processes=ingest_processes,
         log_level=log_level,
+        log_format=log_format,
     )
+    _refuse_newer_database(settings)
+    logs.configure(settings.log_level, settings.log_format)
     click.echo(
         f"Goldloop {__version__} on http://{settings.host}:{settings.port} "
         f"(database: {settings.redacted_database_url()})"
@@ -157,6 +196,7 @@ def serve(
         host=settings.host,
         port=settings.port,
         log_level=settings.log_level.lower(),
+        log_config=None,  # logging is configured above (log_format): uvicorn's records join it
         timeout_graceful_shutdown=int(settings.shutdown_timeout_s),
         proxy_headers=False,
         server_header=False,
@@ -166,23 +206,27 @@ def serve(
 
 @cli.command()
 @storage_options
-@click.option(
-    "--log-level", default=None, help="debug, info, warning, error. [env GOLDLOOP_LOG_LEVEL]"
-)
-def worker(data_dir: str | None, database_url: str | None, log_level: str | None) -> None:
+@log_options
+@friendly_errors
+def worker(
+    data_dir: str | None, database_url: str | None, log_level: str | None, log_format: str | None
+) -> None:
     """Run the background workers (rules, alerts, deliveries) as a separate process.
 
     Use with `goldloop serve --no-workers` at scale; several workers may share one PostgreSQL
     database (each unit of work is claimed in the database, so none is done twice).
     """
-    import logging
     import signal
     import threading
 
+    from goldloop import log_format as logs
     from goldloop.workers.service_loops import Workers
 
-    settings = _settings(data_dir=data_dir, database_url=database_url, log_level=log_level)
-    logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(name)s %(message)s")
+    settings = _settings(
+        data_dir=data_dir, database_url=database_url, log_level=log_level, log_format=log_format
+    )
+    _refuse_newer_database(settings)
+    logs.configure(settings.log_level, settings.log_format)
     ctx = _open_ctx(settings)
     workers = Workers(ctx)
     stop = threading.Event()
@@ -203,6 +247,7 @@ def db() -> None:
 
 @db.command("upgrade")
 @storage_options
+@friendly_errors
 def db_upgrade(data_dir: str | None, database_url: str | None) -> None:
     """Apply all pending migrations."""
     from goldloop.store import migrate
@@ -351,6 +396,10 @@ cli.add_command(automation.alerts)
 from goldloop.cli.traces import traces as _traces  # noqa: E402
 
 cli.add_command(_traces)
+
+from goldloop.cli.retention import register as _register_retention  # noqa: E402
+
+_register_retention(cli, _traces)
 
 from goldloop.cli.demo import demo as _demo  # noqa: E402
 
