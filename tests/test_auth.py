@@ -96,6 +96,11 @@ ADMIN_ROUTES = {
     ("POST", "/api/v1/rules/{rule_id}/backfill"),
     ("DELETE", "/api/v1/projects/{project_id}"),
     ("DELETE", "/api/v1/datasets/{dataset}"),
+    ("PUT", "/api/v1/projects/{project}/retention"),
+    ("DELETE", "/api/v1/projects/{project}/retention"),
+    ("POST", "/api/v1/traces/delete"),
+    ("POST", "/api/v1/erasure"),
+    ("GET", "/api/v1/audit"),
 }
 
 

@@ -396,10 +396,16 @@ async def test_another_workspace_cannot_delete_erase_or_read_the_audit(
     assert _run_ids(app) == {"t1-root", "t1-llm"}
 
     their_log = (await anon.get(f"{API}/audit", headers=theirs)).json()
-    assert {e["action"] for e in their_log} == {"traces.deleted", "erasure"}
-    assert all(e["details"]["runs"] == 0 for e in their_log)
+    assert [e["action"] for e in their_log] == [
+        "erasure",
+        "traces.deleted",
+        "traces.deleted",
+        "api_key.created",
+    ]
+    assert all(e["details"]["runs"] == 0 for e in their_log[:3])
     mine = (await client.get(f"{API}/audit")).json()
-    assert [e["action"] for e in mine] == ["retention.set"]
+    assert [e["action"] for e in mine] == ["retention.set", "api_key.created"]
+    assert mine[1]["details"]["name"] == "bootstrap admin"
 
 
 async def test_members_cannot_delete_erase_change_retention_or_read_the_audit(
@@ -446,3 +452,82 @@ async def test_deleting_a_project_removes_its_feedback_keeps_dataset_examples_an
     entry = (await client.get(f"{API}/audit", params={"action": "project.deleted"})).json()[0]
     assert entry["target_id"] == gone
     assert entry["details"] == {"name": "gone", "runs": 2, "feedback": 1}
+
+
+# --- the audit log of administrative actions -------------------------------------------------
+
+
+async def test_keys_rules_channels_and_alert_rules_are_audited_with_who_and_what(
+    app: FastAPI, client: httpx.AsyncClient, hook: Any
+) -> None:
+    ctx = app.state.ctx
+    pid = await _project(client, "p")
+    channel = (
+        await client.post(
+            f"{API}/channels", json={"name": "ops", "kind": "webhook", "url": hook.url}
+        )
+    ).json()
+    alert = await client.post(
+        f"{API}/alert-rules",
+        json={
+            "project_id": pid,
+            "name": "errors up",
+            "metric": {"kind": "error_rate"},
+            "condition": {"type": "threshold", "op": ">", "value": 0.5},
+            "window_s": 600,
+            "every_s": 60,
+            "cooldown_s": 0,
+            "channel_ids": [channel["id"]],
+        },
+    )
+    assert alert.status_code == 201, alert.text
+    aid = alert.json()["id"]
+    assert (
+        await client.patch(f"{API}/alert-rules/{aid}", json={"enabled": False})
+    ).status_code == 200
+    assert (await client.delete(f"{API}/alert-rules/{aid}")).status_code == 204
+    rule = await client.post(
+        f"{API}/rules",
+        json={"project_id": pid, "name": "all", "actions": [{"type": "webhook", "url": hook.url}]},
+    )
+    rid = rule.json()["id"]
+    assert (await client.patch(f"{API}/rules/{rid}", json={"sample_rate": 0.5})).status_code == 200
+    assert (await client.delete(f"{API}/rules/{rid}")).status_code == 204
+    assert (await client.delete(f"{API}/channels/{channel['id']}")).status_code == 204
+    ws = auth.workspace_by_name(ctx, "default")
+    key = auth.create_key(ctx, ws.id, "ci", role="member")
+    auth.revoke_key(ctx, key.record.id)
+
+    entries = (await client.get(f"{API}/audit")).json()
+    assert [e["action"] for e in entries] == [
+        "api_key.revoked",
+        "api_key.created",
+        "channel.deleted",
+        "rule.deleted",
+        "rule.updated",
+        "rule.created",
+        "alert_rule.deleted",
+        "alert_rule.updated",
+        "alert_rule.created",
+        "channel.created",
+        "api_key.created",  # the bootstrap admin key
+    ]
+    by_action: dict[str, Any] = {}
+    for e in entries:  # the newest of each action
+        by_action.setdefault(e["action"], e)
+    assert by_action["api_key.created"]["details"] == {
+        "name": "ci",
+        "role": "member",
+        "prefix": key.record.prefix,
+    }
+    assert by_action["api_key.created"]["actor"] == "command line"
+    assert by_action["rule.updated"]["details"]["changed"] == ["sample_rate"]
+    assert by_action["rule.created"]["actor"].startswith("bootstrap admin (gl_")
+    assert by_action["rule.created"]["actor_key_id"] is not None
+    assert by_action["channel.created"]["details"] == {"name": "ops", "kind": "webhook"}
+    assert key.secret not in orjson.dumps(entries).decode()
+    assert hook.url not in orjson.dumps(entries).decode()  # no URLs (they may hold tokens)
+    # pages: newest first, `before` continues
+    first = (await client.get(f"{API}/audit", params={"limit": 4})).json()
+    rest = (await client.get(f"{API}/audit", params={"before": first[-1]["id"]})).json()
+    assert [e["id"] for e in first + rest] == [e["id"] for e in entries]

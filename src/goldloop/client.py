@@ -26,6 +26,7 @@ from goldloop._client_automation import AutomationMixin
 from goldloop._client_base import ApiError, error_of
 from goldloop._client_base import segment as _p
 from goldloop._client_experiments import ExperimentsMixin
+from goldloop._client_retention import RetentionMixin
 from goldloop._client_runs import ImportResult, RunsMixin
 
 DEFAULT_ENDPOINT = "http://127.0.0.1:8700"
@@ -43,7 +44,7 @@ def _clean(params: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
-class Client(RunsMixin, AutomationMixin, ExperimentsMixin):
+class Client(RunsMixin, AutomationMixin, ExperimentsMixin, RetentionMixin):
     """One Goldloop server, one API key. Thread-safe (one pooled ``httpx.Client``)."""
 
     def __init__(

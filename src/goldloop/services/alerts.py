@@ -24,7 +24,7 @@ from goldloop.domain.errors import Conflict, InvalidInput, NotFound
 from goldloop.domain.notifications import CHANNEL_KINDS, AlertNotice, body_for
 from goldloop.domain.significance import Moments
 from goldloop.domain.webhook_signing import new_secret
-from goldloop.services import deliveries, outbound
+from goldloop.services import audit, deliveries, outbound
 from goldloop.services.context import Principal, ServiceContext
 from goldloop.services.rules import compile_match
 from goldloop.store import alert_metrics
@@ -72,6 +72,14 @@ def create_channel(
         store.insert_channel(conn, row)
 
     ctx.db.write(write)
+    audit.record(
+        ctx,
+        who,
+        "channel.created",
+        target_type="channel",
+        target_id=row["id"],
+        details={"name": row["name"], "kind": kind},
+    )
     return row
 
 
@@ -82,6 +90,7 @@ def list_channels(ctx: ServiceContext, who: Principal) -> list[Row]:
 def delete_channel(ctx: ServiceContext, who: Principal, channel_id: str) -> None:
     if not ctx.db.write(lambda c: store.delete_channel(c, who.workspace_id, channel_id)):
         raise NotFound(f"no channel with id {channel_id!r}")
+    audit.record(ctx, who, "channel.deleted", target_type="channel", target_id=channel_id)
 
 
 # --- rules ----------------------------------------------------------------------------------
@@ -165,6 +174,14 @@ def create_rule(
         store.insert_rule(conn, row)
 
     ctx.db.write(write)
+    audit.record(
+        ctx,
+        who,
+        "alert_rule.created",
+        target_type="alert_rule",
+        target_id=row["id"],
+        details={"name": row["name"], "project_id": project_id},
+    )
     return get_rule(ctx, who, row["id"])
 
 
@@ -200,12 +217,21 @@ def update_rule(ctx: ServiceContext, who: Principal, rule_id: str, changes: Row)
         store.update_rule(conn, who.workspace_id, rule_id, values)
 
     ctx.db.write(write)
+    audit.record(
+        ctx,
+        who,
+        "alert_rule.updated",
+        target_type="alert_rule",
+        target_id=rule_id,
+        details={"name": values["name"], "changed": sorted(changes)},
+    )
     return get_rule(ctx, who, rule_id)
 
 
 def delete_rule(ctx: ServiceContext, who: Principal, rule_id: str) -> None:
     if not ctx.db.write(lambda c: store.delete_rule(c, who.workspace_id, rule_id)):
         raise NotFound(f"no alert rule with id {rule_id!r}")
+    audit.record(ctx, who, "alert_rule.deleted", target_type="alert_rule", target_id=rule_id)
 
 
 def acknowledge(ctx: ServiceContext, who: Principal, rule_id: str, by: str) -> Row:

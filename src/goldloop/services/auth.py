@@ -13,6 +13,7 @@ from pathlib import Path
 from sqlalchemy.engine import Connection
 
 from goldloop.domain.errors import Conflict, InvalidInput, NotFound, Unauthenticated
+from goldloop.services import audit
 from goldloop.services.context import Principal, ServiceContext
 from goldloop.store import tenancy
 from goldloop.store.tenancy import ApiKeyRow, WorkspaceRow
@@ -76,6 +77,15 @@ def create_key(ctx: ServiceContext, workspace_id: str, name: str, role: str = "m
         revoked_at=None,
     )
     ctx.db.write(lambda c: tenancy.insert_api_key(c, record, hash_key(secret)))
+    audit.record(
+        ctx,
+        None,
+        "api_key.created",
+        workspace_id=workspace_id,
+        target_type="api_key",
+        target_id=record.id,
+        details={"name": record.name, "role": role, "prefix": record.prefix},
+    )
     return NewKey(secret=secret, record=record)
 
 
@@ -91,8 +101,18 @@ def list_keys(ctx: ServiceContext, workspace_id: str | None = None) -> list[ApiK
 
 
 def revoke_key(ctx: ServiceContext, key_id: str) -> None:
-    if not ctx.db.write(lambda c: tenancy.revoke_api_key(c, key_id, ctx.clock())):
+    key = next((k for k in list_keys(ctx) if k.id == key_id), None)
+    if key is None or not ctx.db.write(lambda c: tenancy.revoke_api_key(c, key_id, ctx.clock())):
         raise NotFound(f"no active API key with id {key_id!r}")
+    audit.record(
+        ctx,
+        None,
+        "api_key.revoked",
+        workspace_id=key.workspace_id,
+        target_type="api_key",
+        target_id=key_id,
+        details={"name": key.name, "role": key.role, "prefix": key.prefix},
+    )
 
 
 def bootstrap(ctx: ServiceContext) -> NewKey | None:

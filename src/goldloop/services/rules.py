@@ -22,7 +22,7 @@ from goldloop.domain import rules as domain
 from goldloop.domain.errors import InvalidInput, NotFound
 from goldloop.domain.sampling import is_sampled
 from goldloop.domain.webhook_signing import new_secret
-from goldloop.services import outbound, rule_evaluators
+from goldloop.services import audit, outbound, rule_evaluators
 from goldloop.services.context import Principal, ServiceContext
 from goldloop.store import log_horizon
 from goldloop.store import projects as project_store
@@ -117,6 +117,14 @@ def create_rule(ctx: ServiceContext, who: Principal, project_id: str, data: Row)
         store.insert_rule(conn, row, now)
 
     ctx.db.write(write)
+    audit.record(
+        ctx,
+        who,
+        "rule.created",
+        target_type="rule",
+        target_id=row["id"],
+        details={"name": row.get("name"), "project_id": project_id},
+    )
     # the only time the secret leaves the server: the caller shows it once
     return {**get_rule(ctx, who, row["id"]), "signing_secret": row["signing_secret"]}
 
@@ -151,12 +159,21 @@ def update_rule(ctx: ServiceContext, who: Principal, rule_id: str, changes: Row)
         merged["daily_judge_budget"] = current["daily_judge_budget"]
     values = {**_clean(ctx, who, merged), "updated_at": ctx.clock()}
     ctx.db.write(lambda c: store.update_rule(c, who.workspace_id, rule_id, values))
+    audit.record(
+        ctx,
+        who,
+        "rule.updated",
+        target_type="rule",
+        target_id=rule_id,
+        details={"name": values.get("name"), "changed": sorted(changes)},
+    )
     return get_rule(ctx, who, rule_id)
 
 
 def delete_rule(ctx: ServiceContext, who: Principal, rule_id: str) -> None:
     if not ctx.db.write(lambda c: store.delete_rule(c, who.workspace_id, rule_id)):
         raise NotFound(f"no rule with id {rule_id!r}")
+    audit.record(ctx, who, "rule.deleted", target_type="rule", target_id=rule_id)
 
 
 def history(
