@@ -11,9 +11,14 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from goldloop.domain.errors import InvalidInput
+from goldloop.domain.errors import InvalidInput, Unprocessable
 from goldloop.domain.langsmith.ops import Batch
-from goldloop.domain.langsmith.runs import WireError, convert_run, derive_lineage
+from goldloop.domain.langsmith.runs import (
+    RunTypeError,
+    WireError,
+    convert_run,
+    derive_lineage,
+)
 from goldloop.domain.run_items import parse_batch
 from goldloop.services import attachments, ingest, projects
 from goldloop.services.context import Principal, ServiceContext
@@ -85,7 +90,10 @@ def to_items(ctx: ServiceContext, who: Principal, ops: Sequence[RunOp]) -> list[
         except WireError as exc:
             raw_id = op.run.get("id") if isinstance(op.run, Mapping) else None
             which = f"run {index}" + (f" (id {raw_id!r})" if isinstance(raw_id, str) else "")
-            raise InvalidInput(
+            # A run type outside LangSmith's set is a 422, as LangSmith answers: the SDK logs
+            # the message once and does not retry the batch.
+            error = Unprocessable if isinstance(exc, RunTypeError) else InvalidInput
+            raise error(
                 f"invalid {which}: {exc}",
                 details=[{"index": index, "id": raw_id, "problem": str(exc)}],
             ) from None
