@@ -36,9 +36,12 @@ class NewFeedback:
     source: str = "api"
     source_info: dict[str, Any] | None = None
     feedback_id: str | None = None
+    project_id: str | None = None  # experiment-level feedback: a project instead of a run
 
     def as_request(self) -> dict[str, Any]:
+        project = {"project_id": self.project_id} if self.project_id is not None else {}
         return {
+            **project,
             "run_id": self.run_id,
             "trace_id": self.trace_id,
             "key": self.key,
@@ -64,10 +67,17 @@ class FeedbackPage:
 
 
 def create(ctx: ServiceContext, who: Principal, new: NewFeedback) -> Created:
-    if new.run_id is None and new.trace_id is None:
+    if new.run_id is None and new.trace_id is None and new.project_id is None:
         raise InvalidInput(
-            "feedback needs a run_id or a trace_id (or both)", details={"field": "run_id"}
+            "feedback needs a run_id or a trace_id (or both), or the project_id of an experiment",
+            details={"field": "run_id"},
         )
+    if new.project_id is not None and (new.run_id is not None or new.trace_id is not None):
+        raise InvalidInput(
+            "feedback is on a run or trace, or on a whole experiment (project_id), not both",
+            details={"field": "project_id"},
+        )
+    rules.check_id("project_id", new.project_id)
     rules.check_id("run_id", new.run_id)
     rules.check_id("trace_id", new.trace_id)
     rules.check_id("feedback_id", new.feedback_id)
@@ -87,6 +97,10 @@ def create(ctx: ServiceContext, who: Principal, new: NewFeedback) -> Created:
     now = ctx.clock()
 
     def write(conn: Connection) -> bool:
+        if new.project_id and project_store.get(conn, who.workspace_id, new.project_id) is None:
+            raise NotFound(
+                f"no project with id {new.project_id!r}", details={"field": "project_id"}
+            )
         spec = store.get_key(conn, who.workspace_id, new.key)
         trace_id = new.trace_id
         if trace_id is None and new.run_id is not None:
@@ -105,6 +119,7 @@ def create(ctx: ServiceContext, who: Principal, new: NewFeedback) -> Created:
             source_info=new.source_info,
             created_at=now,
             updated_at=now,
+            project_id=new.project_id,
         )
         if store.insert_if_absent(conn, row, digest):
             return True

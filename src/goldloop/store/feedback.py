@@ -33,6 +33,7 @@ class FeedbackRow:
     source_info: dict[str, Any] | None
     created_at: int
     updated_at: int
+    project_id: str | None = None  # experiment-level feedback: the project, and no run
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,6 +45,7 @@ class FeedbackFilter:
     since: int | None = None
     until: int | None = None
     has_correction: bool | None = None
+    project_id: str | None = None
 
 
 def _resolved_trace() -> sa.ColumnElement[Any]:
@@ -77,6 +79,7 @@ def _row(r: sa.Row[Any]) -> FeedbackRow:
         source_info=m["source_info"],
         created_at=m["created_at"],
         updated_at=m["updated_at"],
+        project_id=m["project_id"],
     )
 
 
@@ -85,6 +88,7 @@ def _columns(row: FeedbackRow) -> dict[str, Any]:
     return {
         "run_id": row.run_id,
         "trace_id": row.trace_id,
+        "project_id": row.project_id,
         "key": row.key,
         "score": None if score is None else float(score),
         "score_is_bool": isinstance(score, bool),
@@ -185,6 +189,8 @@ def list_page(
                 sa.and_(feedback.c.trace_id.is_(None), feedback.c.run_id.in_(runs_of_trace)),
             )
         )
+    if where.project_id is not None:
+        query = query.where(feedback.c.project_id == where.project_id)
     if where.key is not None:
         query = query.where(feedback.c.key == where.key)
     if where.source is not None:

@@ -10,11 +10,12 @@ from fastapi.responses import Response
 
 from goldloop.domain.errors import InvalidInput, NotFound
 from goldloop.http.dashboard import experiment_compare, web
-from goldloop.services import datasets, experiment_results, experiments
+from goldloop.services import datasets, experiment_results, experiments, feedback
 from goldloop.services.context import Principal, ServiceContext
 from goldloop.services.datasets import DatasetInfo
 from goldloop.services.experiments import Experiment
 from goldloop.services.sessions import Session
+from goldloop.store.feedback import FeedbackFilter
 
 router = APIRouter(route_class=web.PageRoute, include_in_schema=False)
 
@@ -23,6 +24,7 @@ RESULTS_PAGE = 50  # result rows per experiment page
 COMPARE_PAGE = 50  # examples per comparison page
 BASELINE_TAG = "main"
 PICKER = 100  # experiments offered as a baseline on an experiment's page
+SUMMARY_SHOWN = 100  # experiment-level (summary) scores shown on an experiment's page
 
 
 def experiment_url(e: Experiment) -> str:
@@ -213,6 +215,9 @@ def _experiment_page(
         same = experiments.list_experiments(ctx, who, dataset=e.dataset_id, limit=PICKER)
         others = [o for o in same.items if o.id != e.id]
     keys = sorted({s.key for s in e.scores} | {r["key"] for row in page.rows for r in row.results})
+    summary = feedback.list_feedback(
+        ctx, who, FeedbackFilter(project_id=e.id), limit=SUMMARY_SHOWN
+    ).items
     return web.render(
         request,
         "experiment.html",
@@ -220,6 +225,7 @@ def _experiment_page(
         e=e,
         scores={s.key: s for s in e.scores},
         keys=keys,
+        summary=sorted(summary, key=lambda f: (f.key, f.created_at)),
         rows=page.rows,
         main=main,
         main_url=compare_url(main, e.id) if main and main != e.id else None,

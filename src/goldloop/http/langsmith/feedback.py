@@ -38,7 +38,7 @@ def feedback_json(row: FeedbackRow) -> dict[str, Any]:
         "comment": row.comment,
         "correction": row.correction,
         "feedback_source": source,
-        "session_id": kept.get("session_id"),
+        "session_id": kept.get("session_id") or row.project_id,
         "start_time": kept.get("start_time"),
         "comparative_experiment_id": kept.get("comparative_experiment_id"),
         "feedback_group_id": kept.get("feedback_group_id"),
@@ -63,6 +63,7 @@ def list_feedback(request: Request, ctx: Ctx, who: Who) -> list[dict[str, Any]]:
         sources=params.many(request, "source"),
         offset=offset,
         limit=limit,
+        sessions=params.many(request, "session"),
     )
     return [feedback_json(r) for r in rows]
 

@@ -23,6 +23,10 @@ class FeedbackIn(BaseModel):
     key: str = Field(description="What is scored, e.g. `correctness`.")
     run_id: str | None = Field(default=None, description="The run scored (may not exist yet).")
     trace_id: str | None = Field(default=None, description="Or the whole trace.")
+    project_id: str | None = Field(
+        default=None,
+        description="Or a whole experiment (its project id), with no run: a summary score.",
+    )
     score: Any = Field(default=None, description="A number or a boolean.")
     value: Any = Field(default=None, description="A category or free text.")
     comment: str | None = None
@@ -54,6 +58,7 @@ class FeedbackOut(BaseModel):
     id: str
     run_id: str | None
     trace_id: str | None
+    project_id: str | None = Field(description="Set on experiment-level (summary) feedback.")
     key: str
     score: float | bool | None
     value: Any
@@ -72,6 +77,7 @@ class FeedbackOut(BaseModel):
             id=row.id,
             run_id=row.run_id,
             trace_id=row.trace_id,
+            project_id=row.project_id,
             key=row.key,
             score=row.score,
             value=row.value,
@@ -114,6 +120,9 @@ def list_feedback(
     trace_id: str | None = Query(
         default=None, description="Feedback on the trace or on any of its runs."
     ),
+    project_id: str | None = Query(
+        default=None, description="Experiment-level (summary) feedback of this project."
+    ),
     key: str | None = None,
     source: str | None = None,
     since: str | None = Query(default=None, description="Created at or after (ISO or µs)."),
@@ -131,6 +140,7 @@ def list_feedback(
         since=parse_time("since", since),
         until=parse_time("until", until),
         has_correction=has_correction,
+        project_id=project_id,
     )
     page = svc.list_feedback(ctx, who, where, limit=limit, cursor=cursor)
     return FeedbackList(items=[FeedbackOut.of(f) for f in page.items], next_cursor=page.next_cursor)

@@ -59,7 +59,10 @@ def to_new(body: Mapping[str, Any]) -> feedback.NewFeedback:
         info["evaluator_run_id"] = str(evaluator_run)
     run_id = _str_id(body, "run_id")
     trace_id = _str_id(body, "trace_id")
+    # No run and no trace: experiment-level feedback (a summary evaluator's) on the session.
+    project_id = _str_id(body, "session_id") if run_id is None and trace_id is None else None
     return feedback.NewFeedback(
+        project_id=project_id,
         key=key,
         run_id=run_id or trace_id,
         trace_id=trace_id,
@@ -123,8 +126,10 @@ def list_feedback(
     sources: list[str],
     offset: int,
     limit: int,
+    sessions: list[str] | None = None,
 ) -> list[FeedbackRow]:
-    """Newest first, offset-paged (the SDK stops at a page shorter than ``limit``)."""
+    """Newest first, offset-paged (the SDK stops at a page shorter than ``limit``).
+    ``sessions``: the experiment-level feedback of these sessions (projects)."""
     limit = max(1, min(limit, MAX_PAGE))
     stop = offset + limit
     wanted_sources = [source_of(s) for s in sources]
@@ -132,10 +137,17 @@ def list_feedback(
         key=keys[0] if len(keys) == 1 else None,
         source=wanted_sources[0] if len(wanted_sources) == 1 else None,
     )
-    if run_ids:
+    if run_ids or sessions:
         seen: dict[str, FeedbackRow] = {}
-        for run_id in dict.fromkeys(run_ids):
-            where = FeedbackFilter(run_id=run_id, key=base.key, source=base.source)
+        filters = [
+            FeedbackFilter(run_id=r, key=base.key, source=base.source)
+            for r in dict.fromkeys(run_ids)
+        ]
+        filters += [
+            FeedbackFilter(project_id=s, key=base.key, source=base.source)
+            for s in dict.fromkeys(sessions or [])
+        ]
+        for where in filters:
             for row in _all(ctx, who, where, stop):
                 seen[row.id] = row
         rows = sorted(seen.values(), key=lambda r: (r.created_at, r.id), reverse=True)
