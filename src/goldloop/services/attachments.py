@@ -21,6 +21,10 @@ from goldloop.store import attachments as store
 from goldloop.store.attachments import AttachmentRow
 from goldloop.store.blobs import BlobStore
 
+SWEEP_IDLE_S = 300.0
+"""A blob written or reused this recently is never swept: its row may be on its way."""
+SWEEP_CHUNK = 500
+
 RUN = "run"
 EXAMPLE = "example"
 SIGNED_PATH = "/attachments/"
@@ -247,3 +251,25 @@ def open_by_digest(ctx: ServiceContext, who: Principal, digest: str) -> Blob:
 def usage(ctx: ServiceContext, who: Principal) -> dict[str, int]:
     rows, count, size = ctx.db.read(lambda c: store.usage(c, who.workspace_id))
     return {"attachments": rows, "blobs": count, "bytes": size}
+
+
+def sweep(ctx: ServiceContext, idle_s: float = SWEEP_IDLE_S) -> int:
+    """Delete the blobs no attachment row names any more (their runs or examples were deleted
+    or erased), except those used in the last ``idle_s`` seconds. Returns how many went."""
+    store_ = blobs(ctx)
+    removed = 0
+    pending: list[str] = []
+
+    def flush() -> int:
+        names = ctx.db.read(lambda c: store.referenced(c, pending))
+        gone = sum(store_.remove_if_idle(d, idle_s) for d in pending if d not in names)
+        pending.clear()
+        return gone
+
+    for digest in store_.stored():
+        pending.append(digest)
+        if len(pending) >= SWEEP_CHUNK:
+            removed += flush()
+    if pending:
+        removed += flush()
+    return removed

@@ -23,7 +23,7 @@ from goldloop.domain import filters
 from goldloop.domain.errors import Forbidden, InvalidInput
 from goldloop.domain.filter_ast import Bool as BoolValue
 from goldloop.domain.filter_ast import Compare, Field, Node, Num, Str
-from goldloop.services import audit
+from goldloop.services import attachments, audit
 from goldloop.services.context import Principal, ServiceContext
 from goldloop.services.run_queries import resolve_project
 from goldloop.store import erasure as store
@@ -125,6 +125,7 @@ def delete_traces(
     if dry_run:
         return Outcome(True, _count(ctx, who, planned))
     removed = _delete(ctx, who, planned)
+    attachments.sweep(ctx)  # the files of the deleted runs' attachments
     details: dict[str, Any] = {"by": by, **removed.counts()}
     if project:
         details["project"] = project
@@ -234,6 +235,7 @@ def erase(
     if rest:
         total.example_rows += ctx.db.write(lambda c: store.delete_examples(c, rest))
     total.examples = len(keys | plan.examples)
+    attachments.sweep(ctx)  # the files attached to the erased runs and examples
     # counts and the kind of selector only: the identifier itself is personal data
     audit.record(ctx, who, "erasure", target_type=by, details={"by": by, **total.counts()})
     return Outcome(False, total)

@@ -16,7 +16,7 @@ from sqlalchemy.engine import Connection
 
 from goldloop.domain.clock import to_iso
 from goldloop.domain.errors import Forbidden, InvalidInput, NotFound
-from goldloop.services import audit
+from goldloop.services import attachments, audit
 from goldloop.services.context import Principal, ServiceContext
 from goldloop.services.run_queries import resolve_project
 from goldloop.store import retention as store
@@ -179,6 +179,8 @@ class RetentionWorker:
                 state.deleted,
             )
         if batch.position is None:
+            if state.deleted:
+                attachments.sweep(ctx)  # the files of the deleted runs' attachments
             del self.passes[policy.project_id]
             self.next_pass_at[policy.project_id] = now + ctx.settings.retention_interval_s * 1e6
             if state.deleted or state.kept:

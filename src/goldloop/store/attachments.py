@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -10,6 +10,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from goldloop.store.schema import attachments as at
+from goldloop.store.schema import datasets
 
 CHUNK = 500
 
@@ -117,3 +118,44 @@ def usage(conn: Connection, workspace_id: str) -> tuple[int, int, int]:
         sa.select(sa.func.count(), sa.func.coalesce(sa.func.sum(blobs.c.size), 0))
     ).one()
     return int(rows), int(count), int(size)
+
+
+def remove_owners(conn: Connection, workspace_id: str, kind: str, owner_ids: Sequence[str]) -> int:
+    """Forget every attachment of these owners (their runs or examples are being deleted)."""
+    removed = 0
+    unique = list(dict.fromkeys(owner_ids))
+    for start in range(0, len(unique), CHUNK):
+        chunk = unique[start : start + CHUNK]
+        removed += conn.execute(
+            sa.delete(at).where(
+                at.c.workspace_id == workspace_id, at.c.owner_kind == kind, at.c.owner_id.in_(chunk)
+            )
+        ).rowcount
+    return removed
+
+
+def remove_examples(conn: Connection, keys: Iterable[tuple[str, str]]) -> int:
+    """Forget the attachments of these (dataset id, example id) examples, in the workspace
+    that owns each dataset."""
+    by_dataset: dict[str, list[str]] = {}
+    for dataset_id, example_id in keys:
+        by_dataset.setdefault(dataset_id, []).append(example_id)
+    removed = 0
+    for dataset_id, ids in by_dataset.items():
+        ws = conn.execute(
+            sa.select(datasets.c.workspace_id).where(datasets.c.id == dataset_id)
+        ).scalar()
+        if ws is not None:
+            removed += remove_owners(conn, str(ws), "example", ids)
+    return removed
+
+
+def referenced(conn: Connection, digests: Sequence[str]) -> set[str]:
+    """The digests some attachment row (of any workspace) still names."""
+    found: set[str] = set()
+    for start in range(0, len(digests), CHUNK):
+        chunk = list(digests[start : start + CHUNK])
+        found.update(
+            conn.execute(sa.select(at.c.sha256).where(at.c.sha256.in_(chunk)).distinct()).scalars()
+        )
+    return found

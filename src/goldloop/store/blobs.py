@@ -16,6 +16,8 @@ import os
 import re
 import secrets
 import tempfile
+import time
+from collections.abc import Iterator
 from pathlib import Path
 
 _SHA256 = re.compile(r"[0-9a-f]{64}")
@@ -41,6 +43,7 @@ class BlobStore:
         digest = hashlib.sha256(data).hexdigest()
         path = self.path_of(digest)
         if path.is_file() and path.stat().st_size == len(data):
+            os.utime(path)  # fresh again: a sweep leaves recently used blobs alone
             return digest
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=path.parent)
@@ -61,6 +64,25 @@ class BlobStore:
 
     def exists(self, digest: str) -> bool:
         return self.path_of(digest).is_file()
+
+    def stored(self) -> Iterator[str]:
+        """The digest of every blob on disk."""
+        if not self.root.is_dir():
+            return
+        for path in self.root.glob("??/??/*"):
+            if self.is_digest(path.name):
+                yield path.name
+
+    def remove_if_idle(self, digest: str, idle_s: float) -> bool:
+        """Delete a blob not written or reused for ``idle_s`` seconds; True if it was."""
+        path = self.path_of(digest)
+        try:
+            if time.time() - path.stat().st_mtime < idle_s:
+                return False
+            path.unlink()
+        except FileNotFoundError:
+            return False
+        return True
 
     def signing_key(self) -> bytes:
         """The secret that signs attachment URLs, created (once, race-free) on first use."""

@@ -14,6 +14,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 from sqlalchemy.sql.elements import ColumnElement
 
+from goldloop.store import attachments
 from goldloop.store.schema import dataset_examples, datasets, feedback, runs
 
 CHUNK = 500
@@ -215,6 +216,7 @@ def delete_traces(
     if not present:
         return out
     run_ids = run_ids_of(conn, workspace_id, present, project_id=project_id)
+    attachments.remove_owners(conn, workspace_id, "run", run_ids)  # the blobs go in a sweep
     for run_chunk in chunks(run_ids):
         out.feedback += conn.execute(
             sa.delete(feedback).where(
@@ -237,6 +239,7 @@ def delete_traces(
 def delete_examples(conn: Connection, keys: set[tuple[str, str]]) -> int:
     """Delete every stored row of these examples: they are gone from every version, old ones
     included. Returns the rows removed."""
+    attachments.remove_examples(conn, keys)  # the blobs go in a sweep
     removed = 0
     for dataset_id, ids in _by_dataset(keys).items():
         for chunk in chunks(ids):

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from goldloop.store import attachments
 from goldloop.store.erasure import chunks
 from goldloop.store.schema import dataset_examples, datasets, feedback, retention_policies, runs
 
@@ -229,6 +230,7 @@ def delete_batch(
     kept = _kept_traces(conn, policy, traces)
     doomed = [(pk, run_id) for pk, run_id, trace_id in candidates if trace_id not in kept]
     ws = policy.workspace_id
+    attachments.remove_owners(conn, ws, "run", [run_id for _, run_id in doomed])
     for chunk in chunks([run_id for _, run_id in doomed]):
         conn.execute(
             sa.delete(feedback).where(feedback.c.workspace_id == ws, feedback.c.run_id.in_(chunk))
