@@ -23,6 +23,7 @@ from goldloop.http.observability import ObservabilityMiddleware
 from goldloop.http.request_guard import RequestGuardMiddleware
 from goldloop.http.routes import (
     alerts,
+    alignment,
     attachments,
     dataset_files,
     datasets,
@@ -58,6 +59,7 @@ def _api_router() -> APIRouter:
     api = APIRouter(prefix=API_PREFIX, dependencies=[Depends(get_principal)])
     api.include_router(projects.router)
     api.include_router(feedback.router)
+    api.include_router(alignment.router)
     api.include_router(ingest_runs.router)
     api.include_router(trace_export.router)
     api.include_router(alerts.router)
