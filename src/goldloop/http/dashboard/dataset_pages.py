@@ -8,7 +8,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 
 from goldloop.domain.errors import Conflict, InvalidInput, NotFound
-from goldloop.http.dashboard import web
+from goldloop.http.dashboard import attachment_view, web
 from goldloop.http.dashboard.run_pages import render_trace
 from goldloop.services import dataset_runs, datasets, examples, run_queries
 from goldloop.services.sessions import Session
@@ -93,6 +93,7 @@ def dataset_examples(
         else None,
         added=added,
         updated=updated,
+        files=attachment_view.files(ctx, session.principal, "example", [i.id for i in page.items]),
     )
 
 

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response, StreamingResponse
 
 from goldloop.domain.errors import InvalidInput, NotFound
-from goldloop.http.dashboard import trace_layout, web
+from goldloop.http.dashboard import attachment_view, trace_layout, web
 from goldloop.http.dashboard.chat_view import as_chat
 from goldloop.http.dashboard.json_view import render_json
 from goldloop.services import datasets, feedback, projects, run_queries, trace_export
@@ -229,6 +229,9 @@ def panel_context(
         "feedback_keys": [k.key for k in feedback.list_keys(ctx, who)],
         "dataset_names": [d.row.name for d in datasets.list_datasets(ctx, who, limit=200).items],
         "dataset_problem": dataset_problem,
+        "attachments": attachment_view.files(ctx, who, "run", [selected["id"]]).get(
+            selected["id"], []
+        ),
     }
 
 
