@@ -14,6 +14,7 @@ from goldloop.http.dashboard import (
     experiment_pages,
     feedback_pages,
     project_pages,
+    retention_pages,
     rule_pages,
     run_pages,
 )
@@ -46,6 +47,7 @@ def install(app: FastAPI) -> None:
         experiment_pages,
         alert_pages,
         rule_pages,
+        retention_pages,
     )
     for module in pages:
         app.include_router(module.router)
