@@ -12,6 +12,7 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 import httpx
+import langsmith
 import pytest
 from langsmith import aevaluate, evaluate
 from langsmith.schemas import Example, Run
@@ -187,3 +188,20 @@ def test_experiment_feedback_is_checked_and_isolated(live: Live) -> None:
         timeout=HTTP_TIMEOUT, base_url=live.base + "/api/v1", headers=headers
     ) as theirs:
         assert theirs.get("/feedback", params={"project_id": project_id}).json()["items"] == []
+
+
+def test_async_client_creates_and_lists_experiment_feedback(live: Live) -> None:
+    with sdk_client(live) as client:
+        project_id = str(client.create_project("async-experiment").id)
+
+    async def scenario() -> list[tuple[str, Any, Any]]:
+        async with langsmith.AsyncClient(api_url=live.endpoint, api_key=live.key) as aclient:
+            await aclient.create_feedback(key="f1", score=0.25, project_id=project_id)
+            await aclient.create_feedback(key="label", value="good", project_id=project_id)
+            return [
+                (f.key, f.score, str(f.session_id))
+                async for f in aclient.list_feedback(session=[project_id])
+            ]
+
+    got = sorted(asyncio.run(scenario()))
+    assert got == [("f1", 0.25, project_id), ("label", None, project_id)]
