@@ -16,6 +16,8 @@ if TYPE_CHECKING:  # httpx is imported only when tracing is turned on (it is not
     import httpx
 
 DEFAULT_ENDPOINT = "http://127.0.0.1:8700"
+MAX_IN_FLIGHT = 64
+MIN_BATCH_BYTES = 64 * 1024
 
 # (config field, environment variable, type, default, meaning) — the single source for docs.
 ENV_VARS: tuple[tuple[str, str, type, Any, str], ...] = (
@@ -36,6 +38,31 @@ ENV_VARS: tuple[tuple[str, str, type, Any, str], ...] = (
         int,
         10_000,
         "Runs held in memory waiting to be sent; beyond it new runs are dropped and counted.",
+    ),
+    (
+        "max_in_flight",
+        "GOLDLOOP_EXPORT_MAX_IN_FLIGHT",
+        int,
+        4,
+        "Most export requests in flight at once (1-64); while a backlog lasts the exporter "
+        "keeps this many going, so it drains at the rate the server accepts.",
+    ),
+    (
+        "max_batch_bytes",
+        "GOLDLOOP_EXPORT_MAX_BATCH_BYTES",
+        int,
+        4 * 1024 * 1024,
+        "Largest request body before compression; batches grow with the backlog up to it. "
+        "Keep it at or below the server's `max_request_bytes` (32 MiB by default); a 413 "
+        "answer halves it.",
+    ),
+    (
+        "warn_interval_s",
+        "GOLDLOOP_EXPORT_WARN_INTERVAL_S",
+        float,
+        60.0,
+        "At most one warning per this many seconds about dropped runs (and one about other "
+        "export errors); every drop is counted in `exporter_stats()`.",
     ),
     (
         "flush_interval_s",
@@ -98,6 +125,9 @@ class SDKConfig:
     project: str = "default"
     batch_size: int = 256
     queue_size: int = 10_000
+    max_in_flight: int = 4
+    max_batch_bytes: int = 4 * 1024 * 1024
+    warn_interval_s: float = 60.0
     flush_interval_s: float = 1.0
     timeout_s: float = 10.0
     retry_s: float = 30.0
@@ -179,6 +209,21 @@ def load_config(
     config = SDKConfig(**values)
     if config.batch_size > config.queue_size:
         raise ConfigError("batch_size must not exceed queue_size")
+    if not 1 <= config.max_in_flight <= MAX_IN_FLIGHT:
+        raise ConfigError(
+            f"max_in_flight (GOLDLOOP_EXPORT_MAX_IN_FLIGHT) must be between 1 and "
+            f"{MAX_IN_FLIGHT}, got {config.max_in_flight}"
+        )
+    if config.max_batch_bytes < MIN_BATCH_BYTES:
+        raise ConfigError(
+            f"max_batch_bytes (GOLDLOOP_EXPORT_MAX_BATCH_BYTES) must be at least "
+            f"{MIN_BATCH_BYTES}, got {config.max_batch_bytes}"
+        )
+    if config.warn_interval_s <= 0:
+        raise ConfigError(
+            f"warn_interval_s (GOLDLOOP_EXPORT_WARN_INTERVAL_S) must be positive, "
+            f"got {config.warn_interval_s}"
+        )
     if not config.endpoint.startswith(("http://", "https://")):
         raise ConfigError(f"endpoint must start with http:// or https://, got {config.endpoint!r}")
     return config

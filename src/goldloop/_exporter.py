@@ -1,19 +1,26 @@
 """The background exporter: finished runs -> batches -> ``POST /api/v1/runs/batch``.
 
-Modelled on OpenTelemetry's BatchSpanProcessor:
+Modelled on OpenTelemetry's BatchSpanProcessor, with several requests in flight:
 - A traced call only appends the finished ``Run`` to a bounded deque (no I/O, no JSON, no lock
-  in the common case). When the deque is full the run is dropped and counted.
+  in the common case). When the deque is full the run is dropped and counted, and one warning
+  per ``warn_interval_s`` says so.
 - One daemon worker thread wakes every ``flush_interval_s``, or early when a batch fills, or on
-  ``flush()``/``shutdown()``. It applies the redaction hooks, encodes each run with orjson,
-  gzips, and posts batches of at most ``batch_size`` runs (and ~4 MiB).
-- 408/429/5xx and connection errors are retried with exponential backoff and jitter, honouring
-  ``Retry-After``, for at most ``retry_s`` per batch; then the batch is dropped and counted.
-  413 splits the batch in two. Other 4xx answers drop the batch (counted as rejected).
+  ``flush()``/``shutdown()``. It applies the redaction hooks and encodes batches with orjson,
+  then hands each to a sending thread: up to ``max_in_flight`` requests go at once (the sending
+  threads start as the backlog needs them). A batch is ``batch_size`` runs when the queue is
+  short and grows with the backlog (backlog / ``max_in_flight``) up to ``max_batch_bytes``, so
+  the exporter drains at the rate the server accepts. The worker takes runs off the queue only
+  when a request slot is free: the runs held are at most the queue plus the requests in flight.
+- Sending threads gzip and post (``_export_http.deliver``): 408/429/5xx and connection errors
+  are retried with exponential backoff and jitter, honouring ``Retry-After`` (which holds every
+  sending thread), for at most ``retry_s`` per batch; then the batch is dropped and counted.
+  413 halves ``max_batch_bytes`` and splits the batch. Other 4xx answers drop it (rejected).
 - What goes over the wire: one complete item per run when it ends. Runs still open at a flush
   (or open longer than one interval) are also sent once as a start item (same id, no end), so a
   long agent run is visible while it runs; the server merges the two in any order.
-- ``flush(timeout)`` and ``shutdown(timeout)`` have deadlines; an ``atexit`` hook calls
-  shutdown. After ``fork()`` the child gets a new, empty queue, a new HTTP client and a new thread.
+- ``flush(timeout)`` waits for the requests of everything queued before it; ``shutdown(timeout)``
+  sends what it can before its deadline and logs what was not sent; an ``atexit`` hook calls it.
+  After ``fork()`` the child gets a new, empty queue, a new HTTP client and new threads.
 - Nothing here raises into the application; failures are logged (rate-limited) and counted.
 - Nothing slow happens on the application's thread, the first traced call included: this module
   imports no HTTP client, event loop, JSON encoder or compressor; the worker thread imports them
@@ -31,88 +38,35 @@ import time
 import weakref
 from collections import deque
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from goldloop._config import SDKConfig
-from goldloop._run import Run, now_us, snapshot
+from goldloop._config import MIN_BATCH_BYTES, SDKConfig
+from goldloop._run import Run, now_us
 from goldloop._version import __version__
 
 if TYPE_CHECKING:  # imported by the worker thread, never by the traced call (see the module doc)
-    import asyncio
-
-    import httpx
+    from goldloop._export_http import AsyncTransportSender, Backoff, Sender
 
 log = logging.getLogger("goldloop.sdk")
 
 BATCH_PATH = "/api/v1/runs/batch"
-MAX_BATCH_BYTES = 4 * 1024 * 1024
 MAX_OPEN_RUNS = 100_000
-_RETRY_STATUSES = frozenset({408, 429})
+FIRST_GUESS_BYTES_PER_RUN = 512
+_DROP_CAUSES = (
+    "dropped_queue_full",
+    "dropped_failed",
+    "dropped_rejected",
+    "dropped_shutdown",
+    "dropped_after_shutdown",
+)
 
 
-def _default(value: Any) -> Any:
-    return repr(value)
-
-
-def _sanitize(value: Any) -> Any:
-    """Make a value orjson can encode: big ints become strings."""
-    if isinstance(value, bool) or value is None or isinstance(value, str | float):
-        return value
-    if isinstance(value, int):
-        return value if -(2**63) <= value < 2**64 else str(value)
-    if isinstance(value, dict):
-        return {str(k): _sanitize(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_sanitize(v) for v in value]
-    return repr(value)
-
-
-class _Sender:
-    """Posts bytes with a sync httpx client (any sync transport, by default real sockets)."""
-
-    def __init__(self, transport: httpx.BaseTransport | None) -> None:
-        import httpx
-
-        self._client = httpx.Client(transport=transport, follow_redirects=False)
-
-    def post(
-        self, url: str, body: bytes, headers: dict[str, str], timeout: float
-    ) -> httpx.Response:
-        return self._client.post(url, content=body, headers=headers, timeout=timeout)
-
-    def close(self) -> None:
-        self._client.close()
-
-
-class _AsyncTransportSender:
-    """Same, over an async transport (e.g. ``httpx.ASGITransport`` for an in-process app).
-
-    The worker thread owns a private event loop for it; everything happens on that thread.
-    """
-
-    def __init__(self, transport: httpx.AsyncBaseTransport) -> None:
-        self._transport = transport
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._client: httpx.AsyncClient | None = None
-
-    def post(
-        self, url: str, body: bytes, headers: dict[str, str], timeout: float
-    ) -> httpx.Response:
-        import asyncio
-
-        import httpx
-
-        if self._loop is None or self._client is None:
-            self._loop = asyncio.new_event_loop()
-            self._client = httpx.AsyncClient(transport=self._transport)
-        coro = self._client.post(url, content=body, headers=headers, timeout=timeout)
-        return self._loop.run_until_complete(asyncio.wait_for(coro, timeout))
-
-    def close(self) -> None:
-        if self._loop is not None and self._client is not None:
-            self._loop.run_until_complete(self._client.aclose())
-            self._loop.close()
-            self._loop = None
+@dataclass
+class _Job:
+    seq: int
+    payload: bytes  # the JSON array of items
+    runs: int  # complete runs in it (start items are not runs)
 
 
 class BatchExporter:
@@ -136,10 +90,10 @@ class BatchExporter:
         self._batch_size = config.batch_size
         self._max = config.queue_size
         self._interval = config.flush_interval_s
+        self._lanes = config.max_in_flight
+        self._warn_every = config.warn_interval_s
         self._clock = clock
         self._sleep_fn = sleep
-        self._counters: dict[str, int] = {}
-        self._last_log = 0.0
         self._init_state()
         self._started = False
         weak = weakref.WeakMethod(self._after_fork)
@@ -163,6 +117,7 @@ class BatchExporter:
         self._queue: deque[Run] = deque()
         self._open: dict[int, Run] = {}
         self._lock = threading.Lock()
+        self._cv = threading.Condition(self._lock)  # jobs, in-flight requests, flush targets
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._flush_waiters: list[threading.Event] = []
@@ -171,33 +126,38 @@ class BatchExporter:
         self._deadline: float | None = None
         self._thread: threading.Thread | None = None
         self._ready = threading.Event()  # set when the worker has imported and built its client
-        self._sender: _Sender | _AsyncTransportSender | None = None  # made by the worker thread
-        self._counters = dict.fromkeys(
+        self._sender: Sender | AsyncTransportSender | None = None  # made by the worker thread
+        self._backoff: Backoff | None = None
+        self._jobs: deque[_Job] = deque()
+        self._in_flight: dict[int, int] = {}  # job seq -> complete runs in it
+        self._flush_targets: list[tuple[int, threading.Event]] = []
+        self._senders: list[threading.Thread] = []
+        self._idle_senders = 0
+        self._senders_exit = False
+        self._seq = 0
+        self._taken = 0  # runs the worker took off the queue (enqueued = taken + queue depth)
+        self._window = float(self._lanes)  # requests in flight allowed now (see _send)
+        self._max_bytes = self.config.max_batch_bytes
+        self._bytes_per_run = float(FIRST_GUESS_BYTES_PER_RUN)
+        self._next_drop_warning = float("-inf")
+        self._dropped_at_warning = 0
+        self._next_error_log = float("-inf")
+        self._counters: dict[str, int] = dict.fromkeys(
             (
-                "enqueued",
                 "exported",
-                "dropped_queue_full",
-                "dropped_failed",
-                "dropped_rejected",
-                "dropped_after_shutdown",
+                *_DROP_CAUSES,
                 "filtered",
                 "hook_errors",
                 "encode_errors",
                 "starts_sent",
                 "batches",
                 "retries",
+                "peak_in_flight",
+                "largest_batch",
             ),
             0,
         )
         self.last_error: str | None = None
-
-    def _make_sender(self) -> _Sender | _AsyncTransportSender:
-        import httpx
-
-        transport = self.config.transport
-        if isinstance(transport, httpx.AsyncBaseTransport):
-            return _AsyncTransportSender(transport)
-        return _Sender(transport)
 
     def _wait_until_ready(self) -> None:
         """Before ``fork()``: let the worker finish its imports, or the child would inherit
@@ -221,15 +181,20 @@ class BatchExporter:
     def on_end(self, run: Run) -> None:
         self._open.pop(id(run), None)
         queue = self._queue
-        if self._closed:
-            self._counters["dropped_after_shutdown"] += 1
-        elif len(queue) >= self._max:
-            self._counters["dropped_queue_full"] += 1
-        else:
-            queue.append(run)
-            self._counters["enqueued"] += 1
+        if len(queue) < self._max and not self._closed:
+            queue.append(run)  # counted as enqueued by the worker when it takes it
             if len(queue) == self._batch_size:
                 self._wake.set()
+        elif self._closed:
+            self._counters["dropped_after_shutdown"] += 1
+        else:
+            self._counters["dropped_queue_full"] += 1
+            if self._clock() >= self._next_drop_warning:
+                self._warn_dropped(
+                    f"the queue is full ({self._max} runs waiting: the application traces "
+                    f"faster than {self.config.endpoint} accepts, or it cannot be reached; "
+                    f"raise queue_size or max_in_flight if the server can take more)"
+                )
 
     # -- lifecycle ----------------------------------------------------------------------------
     def start(self) -> None:
@@ -251,27 +216,55 @@ class BatchExporter:
         return done.wait(timeout)
 
     def shutdown(self, timeout: float = 5.0) -> bool:
-        """Send what is queued within ``timeout`` seconds, then stop the worker. Idempotent."""
+        """Send what is queued within ``timeout`` seconds, then stop the worker; log what could
+        not be sent. Idempotent; False when something was left unsent."""
         with self._lock:
             if self._closed:
                 return True
             self._closed = True
             self._stopping = True
             self._deadline = self._clock() + timeout
+            dropped_before = self._dropped()
         self._wake.set()
         self._stop.set()
         thread = self._thread
-        if thread is None:
-            return not self._queue
-        thread.join(timeout)
-        return not thread.is_alive()
+        if thread is not None:
+            thread.join(timeout)
+        with self._lock:
+            queued = len(self._queue) + sum(self._in_flight.values())
+            in_flight = len(self._in_flight)
+        alive = thread is not None and thread.is_alive()
+        lost = self._dropped() - dropped_before
+        if queued or lost:
+            log.warning(
+                "goldloop exporter: shutdown(%ss) did not send %d run(s): %d dropped (the "
+                "server did not accept them before the deadline), %d still queued or in %d "
+                "request(s) in flight at the deadline; %d dropped since the start "
+                "(goldloop.exporter_stats()). Raise shutdown_timeout_s to give the exit more time",
+                timeout,
+                queued + lost,
+                lost,
+                queued,
+                in_flight,
+                self._dropped(),
+            )
+        return not alive and not queued and not lost
 
     def stats(self) -> dict[str, Any]:
         out: dict[str, Any] = dict(self._counters)
+        out["enqueued"] = self._taken + len(self._queue)
+        out["dropped"] = sum(out[cause] for cause in _DROP_CAUSES)
         out["queue_depth"] = len(self._queue)
         out["open_runs"] = len(self._open)
+        with self._lock:
+            out["in_flight"] = len(self._in_flight)
+            out["in_flight_window"] = int(self._window)
+        out["max_batch_bytes"] = self._max_bytes
         out["last_error"] = self.last_error
         return out
+
+    def _dropped(self) -> int:
+        return sum(self._counters[cause] for cause in _DROP_CAUSES)
 
     # -- the worker thread ----------------------------------------------------------------------
     def _worker(self) -> None:
@@ -280,13 +273,13 @@ class BatchExporter:
         self._stop.wait(0.02)
         try:
             import gzip  # noqa: F401  every module the worker uses, imported here once
-            import random  # noqa: F401
 
             import orjson  # noqa: F401
 
-            import goldloop._client_base  # noqa: F401
+            from goldloop import _export_http
 
-            self._sender = self._make_sender()
+            self._sender = _export_http.make_sender(self.config.transport, self._lanes)
+            self._backoff = _export_http.Backoff()
         except Exception as exc:  # cannot send at all: count what comes as failed, do not raise
             self._note_error(f"exporter cannot start: {type(exc).__name__}: {exc}")
         finally:
@@ -303,45 +296,202 @@ class BatchExporter:
                         waiters, self._flush_waiters = self._flush_waiters, []
                         stopping = self._stopping
                 try:
-                    self._export_round(all_open=bool(waiters) or stopping)
+                    self._export_round(everything=bool(waiters) or stopping)
                 except Exception as exc:  # a bug here must not kill the thread
                     self._note_error(f"exporter error: {type(exc).__name__}: {exc}")
-                for waiter in waiters:
-                    waiter.set()
+                with self._cv:
+                    for waiter in waiters:
+                        self._flush_targets.append((self._seq, waiter))
+                    self._settle_flushes()
                 if stopping:
+                    self._drain_in_flight()
                     return
         finally:
+            with self._cv:
+                self._senders_exit = True
+                self._cv.notify_all()
+                for _, waiter in self._flush_targets:
+                    waiter.set()
+                self._flush_targets = []
             sender, self._sender = self._sender, None
             if sender is not None:
                 with contextlib.suppress(Exception):
                     sender.close()
 
-    def _export_round(self, *, all_open: bool) -> None:
-        starts = self._due_starts(all_open)
-        pending = len(self._queue)
+    def _export_round(self, *, everything: bool) -> None:
+        """Hand the queue's runs to sending threads: all of them on flush/shutdown, else full
+        batches (a partial one waits for the interval)."""
+        starts = self._due_starts(everything)
+        if starts:
+            items = [i for i in (self._item(r, start_only=True) for r in starts) if i is not None]
+            self._counters["starts_sent"] += len(items)
+            self._submit(items, runs=0)
+        queue = self._queue
         first = True
-        while first or pending > 0:
+        while queue and (first or everything or len(queue) >= self._batch_size):
             first = False
+            if not self._wait_for_slot():
+                break
+            backlog = len(queue)
+            by_backlog = -(-backlog // self._lanes)
+            by_bytes = max(1, int(self._max_bytes / self._bytes_per_run))
+            take = min(backlog, max(self._batch_size, by_backlog), by_bytes)
             runs: list[Run] = []
-            while pending > 0 and len(runs) < self._batch_size:
-                try:
-                    runs.append(self._queue.popleft())
-                except IndexError:
-                    pending = 0
-                    break
-                pending -= 1
-            if self._past_deadline():
-                self._counters["dropped_failed"] += len(runs) + pending
-                for _ in range(pending):
-                    self._queue.popleft()
-                return
-            encoded = [b for b in (self._encode(r, start_only=True) for r in starts) if b]
-            self._counters["starts_sent"] += len(encoded)
-            starts = []
-            encoded.extend(b for b in (self._encode(r, start_only=False) for r in runs) if b)
-            if encoded:
-                self._post_all(encoded)
+            self._taken += take  # only this thread takes from the queue: len(queue) >= take
+            with contextlib.suppress(IndexError):
+                for _ in range(take):
+                    runs.append(queue.popleft())
+            items = [i for i in (self._item(r, start_only=False) for r in runs) if i is not None]
+            self._submit(items, runs=len(items))
+        if self._past_deadline() and queue:
+            n = len(queue)
+            self._taken += n
+            for _ in range(n):
+                with contextlib.suppress(IndexError):
+                    queue.popleft()
+            self._drop("dropped_shutdown", n, "the shutdown deadline came")
 
+    def _wait_for_slot(self) -> bool:
+        """Block until fewer than ``max_in_flight`` requests are in flight; False if the
+        shutdown deadline passed first."""
+        with self._cv:
+            while len(self._in_flight) >= self._window:
+                if self._past_deadline():
+                    return False
+                self._cv.wait(0.1)
+            return not self._past_deadline()
+
+    def _submit(self, items: list[dict[str, Any]], *, runs: int) -> None:
+        if not items:
+            return
+        payload = self._encode(items)
+        if payload is None:
+            return
+        if len(payload) > self._max_bytes and len(items) > 1:
+            half = len(items) // 2  # runs is 0 (start items) or len(items)
+            self._submit(items[:half], runs=runs and half)
+            self._submit(items[half:], runs=runs and len(items) - half)
+            return
+        self._bytes_per_run = 0.8 * self._bytes_per_run + 0.2 * (len(payload) / len(items))
+        self._counters["largest_batch"] = max(self._counters["largest_batch"], len(items))
+        with self._cv:
+            self._seq += 1
+            job = _Job(self._seq, payload, runs)
+            self._jobs.append(job)
+            self._in_flight[job.seq] = runs
+            peak = max(self._counters["peak_in_flight"], len(self._in_flight))
+            self._counters["peak_in_flight"] = peak
+            if self._idle_senders < len(self._jobs) and len(self._senders) < self._lanes:
+                thread = threading.Thread(
+                    target=self._sending, name="goldloop-exporter-send", daemon=True
+                )
+                self._senders.append(thread)
+                thread.start()
+            self._cv.notify_all()
+
+    def _drain_in_flight(self) -> None:
+        """At stop: wait for the requests in flight (each bounded by its timeout and by the
+        deadline), so their outcome is counted before the worker ends."""
+        with self._cv:
+            while self._in_flight:
+                self._cv.wait(0.1)
+
+    def _settle_flushes(self) -> None:
+        """(lock held) Wake the flushes whose requests have all ended."""
+        if not self._flush_targets:
+            return
+        oldest = min(self._in_flight, default=None)
+        keep = []
+        for target, waiter in self._flush_targets:
+            if oldest is None or oldest > target:
+                waiter.set()
+            else:
+                keep.append((target, waiter))
+        self._flush_targets = keep
+
+    # -- the sending threads --------------------------------------------------------------------
+    def _sending(self) -> None:
+        while True:
+            with self._cv:
+                self._idle_senders += 1
+                while not self._jobs and not self._senders_exit:
+                    self._cv.wait()
+                self._idle_senders -= 1
+                if not self._jobs:
+                    return
+                job = self._jobs.popleft()
+            drops: list[tuple[str, int, str]] = []
+            try:
+                self._send(job.payload, job.runs, drops)
+            except Exception as exc:  # a bug here must not lose the count or kill the thread
+                drops.append(("dropped_failed", job.runs, f"{type(exc).__name__}: {exc}"))
+            with self._cv:  # counted and out of flight at once (shutdown() reads both)
+                for cause, n, _ in drops:
+                    self._counters[cause] += n
+                del self._in_flight[job.seq]
+                self._settle_flushes()
+                self._cv.notify_all()
+            for _, n, reason in drops:
+                self._tell_dropped(n, reason)
+
+    def _send(self, payload: bytes, runs: int, drops: list[tuple[str, int, str]]) -> None:
+        """Post one batch; what it had to drop goes to ``drops`` (cause, runs, reason)."""
+        import gzip
+
+        import orjson
+
+        from goldloop._export_http import deliver
+
+        sender, backoff = self._sender, self._backoff
+        if sender is None or backoff is None:
+            drops.append(("dropped_failed", runs, self.last_error or "the exporter cannot send"))
+            return
+        body = b'{"project":' + orjson.dumps(self.config.project) + b',"runs":' + payload + b"}"
+        if self.config.gzip:
+            body = gzip.compress(body, compresslevel=1)  # fast; JSON still shrinks ~6x
+        outcome = deliver(
+            sender,
+            self._url,
+            body,
+            self._headers,
+            timeout_s=self.config.timeout_s,
+            retry_s=self.config.retry_s,
+            endpoint=self.config.endpoint,
+            endpoint_source=self.config.endpoint_source,
+            clock=self._clock,
+            sleep=self._sleep,
+            deadline=lambda: self._deadline,
+            backoff=backoff,
+        )
+        with self._cv:
+            # the window of requests in flight: halved when the server says it is at its limit
+            # (429/503, a timeout), grown by one after each request that went through without
+            self._window = (
+                max(1.0, self._window / 2)
+                if outcome.congested
+                else min(float(self._lanes), self._window + 1)
+            )
+            self._counters["retries"] += max(0, outcome.tries - 1)
+            if outcome.kind == "sent":
+                self._counters["exported"] += runs
+                self._counters["batches"] += 1
+        if outcome.kind == "too_large":
+            items: list[dict[str, Any]] = orjson.loads(payload)
+            if len(items) > 1:
+                self._max_bytes = max(MIN_BATCH_BYTES, len(payload) // 2)
+                half = len(items) // 2  # runs is 0 (start items) or len(items)
+                self._send(orjson.dumps(items[:half]), runs and half, drops)
+                self._send(orjson.dumps(items[half:]), runs and len(items) - half, drops)
+                return
+            drops.append(
+                ("dropped_rejected", runs, f"the server refused one run: {outcome.reason}")
+            )
+        elif outcome.kind == "rejected":
+            drops.append(("dropped_rejected", runs, f"the server rejected them: {outcome.reason}"))
+        elif outcome.kind == "failed":
+            drops.append(("dropped_failed", runs, f"after {outcome.tries} tries: {outcome.reason}"))
+
+    # -- encoding ---------------------------------------------------------------------------------
     def _due_starts(self, all_open: bool) -> list[Run]:
         if not self._open:
             return []
@@ -364,129 +514,65 @@ class BatchExporter:
     def _past_deadline(self) -> bool:
         return self._deadline is not None and self._clock() > self._deadline
 
-    def _encode(self, run: Run, *, start_only: bool) -> bytes | None:
-        item: dict[str, Any] | None = run.to_item(start_only=start_only)
-        item = self._apply_hooks(item) if item is not None else None
-        if item is None:
-            return None
-        import orjson
+    def _item(self, run: Run, *, start_only: bool) -> dict[str, Any] | None:
+        from goldloop._export_encode import apply_hooks
 
-        opts = orjson.OPT_NON_STR_KEYS | orjson.OPT_SERIALIZE_NUMPY
         try:
-            return orjson.dumps(item, default=_default, option=opts)
-        except (TypeError, orjson.JSONEncodeError):
-            try:
-                return orjson.dumps(_sanitize(item), option=opts)
-            except (TypeError, orjson.JSONEncodeError) as exc:
-                self._counters["encode_errors"] += 1
-                self._note_error(f"could not encode run {run.id}: {exc}")
-                return None
-
-    def _apply_hooks(self, item: dict[str, Any]) -> dict[str, Any] | None:
-        cfg = self.config
-        for key, hook in (("inputs", cfg.redact_inputs), ("outputs", cfg.redact_outputs)):
-            if hook is not None and item.get(key) is not None:
-                try:
-                    item[key] = hook(snapshot(item[key]))
-                except Exception as exc:  # fail closed: never send what could not be redacted
-                    self._counters["hook_errors"] += 1
-                    self._note_error(f"redact_{key} failed: {type(exc).__name__}")
-                    item[key] = {"redaction_failed": True}
-        if cfg.process_run is not None:
-            try:
-                processed = cfg.process_run(snapshot(item))
-            except Exception as exc:
-                self._counters["hook_errors"] += 1
-                self._note_error(f"process_run failed: {type(exc).__name__}; run dropped")
-                return None
-            if processed is None:
-                self._counters["filtered"] += 1
-            return processed
+            item = run.to_item(start_only=start_only)
+        except Exception as exc:
+            self._counters["encode_errors"] += 1
+            self._note_error(f"could not encode run {run.id}: {type(exc).__name__}: {exc}")
+            return None
+        if self.config.redact_inputs or self.config.redact_outputs or self.config.process_run:
+            return apply_hooks(self, item)
         return item
 
-    def _post_all(self, encoded: list[bytes]) -> None:
-        chunk: list[bytes] = []
-        size = 0
-        for blob in encoded:
-            if chunk and (len(chunk) >= self._batch_size or size + len(blob) > MAX_BATCH_BYTES):
-                self._post(chunk)
-                chunk, size = [], 0
-            chunk.append(blob)
-            size += len(blob) + 1
-        if chunk:
-            self._post(chunk)
+    def _encode(self, items: list[dict[str, Any]]) -> bytes | None:
+        """The JSON array of ``items``: one orjson call; item by item only when that fails."""
+        from goldloop._export_encode import encode_items
 
-    def _post(self, chunk: list[bytes]) -> None:
-        import gzip
-        import random
+        return encode_items(self, items)
 
-        import httpx
-        import orjson
-
-        from goldloop._client_base import retry_after_s
-
-        sender = self._sender
-        if sender is None:
-            self._counters["dropped_failed"] += len(chunk)
-            return
-        project = orjson.dumps(self.config.project)
-        body = b'{"project":' + project + b',"runs":[' + b",".join(chunk) + b"]}"
-        if self.config.gzip:
-            body = gzip.compress(body, compresslevel=1)  # fast; JSON still shrinks ~6x
-        give_up_at = self._clock() + self.config.retry_s
-        attempt = 0
-        while True:
-            resp: httpx.Response | None = None
-            limit = min(give_up_at, self._deadline or give_up_at)
-            timeout = max(0.05, min(self.config.timeout_s, limit - self._clock()))
-            try:
-                resp = sender.post(self._url, body, self._headers, timeout)
-                status: int | None = resp.status_code
-                reason = f"HTTP {status}"
-            except (TimeoutError, httpx.HTTPError, OSError) as exc:
-                status, reason = None, f"{type(exc).__name__}: {exc}"
-                if isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout | OSError):
-                    reason = (
-                        f"cannot reach {self.config.endpoint} (endpoint from "
-                        f"{self.config.endpoint_source}; is the server running there?): {reason}"
-                    )
-            if status is not None and 200 <= status < 300:
-                self._counters["exported"] += len(chunk)
-                self._counters["batches"] += 1
-                return
-            if status == 413 and len(chunk) > 1:
-                half = len(chunk) // 2
-                self._post(chunk[:half])
-                self._post(chunk[half:])
-                return
-            if status is not None and status < 500 and status not in _RETRY_STATUSES:
-                self._counters["dropped_rejected"] += len(chunk)
-                detail = resp.text[:300] if resp is not None else ""
-                self._note_error(f"server rejected {len(chunk)} runs: {reason} {detail}")
-                return
-            delay = retry_after_s(resp)
-            if delay is None:
-                delay = min(0.5 * 2**attempt, 10.0) * (0.5 + random.random() / 2)
-            limit = min(give_up_at, self._deadline or give_up_at)
-            if self._clock() + delay > limit:
-                self._counters["dropped_failed"] += len(chunk)
-                self._note_error(f"dropped {len(chunk)} runs after {attempt + 1} tries: {reason}")
-                return
-            self._counters["retries"] += 1
-            attempt += 1
-            self._sleep(delay)
+    def count(self, counter: str, n: int = 1) -> None:
+        self._counters[counter] += n
 
     def _sleep(self, seconds: float) -> None:
         if self._sleep_fn is not None:
             self._sleep_fn(seconds)
         elif self._stopping:
-            time.sleep(max(0.0, seconds))  # bounded by the shutdown deadline (checked above)
+            time.sleep(max(0.0, seconds))  # bounded by the shutdown deadline (checked by deliver)
         else:
             self._stop.wait(seconds)  # shutdown() cuts the wait short
 
+    # -- telling the user -------------------------------------------------------------------------
+    def _drop(self, cause: str, n: int, reason: str) -> None:
+        with self._lock:
+            self._counters[cause] += n
+        self._tell_dropped(n, reason)
+
+    def _tell_dropped(self, n: int, reason: str) -> None:
+        self.last_error = f"dropped {n} runs: {reason}" if n else reason
+        if n and self._clock() >= self._next_drop_warning:
+            self._warn_dropped(reason)
+
+    def _warn_dropped(self, reason: str) -> None:
+        """At most one warning per ``warn_interval_s`` about dropped runs, whatever the cause."""
+        self._next_drop_warning = self._clock() + self._warn_every
+        total = self._dropped()
+        since, self._dropped_at_warning = total - self._dropped_at_warning, total
+        log.warning(
+            "goldloop exporter: dropped %d run(s) since the last warning (%d in all; "
+            "goldloop.exporter_stats() counts them by cause): %s. Next warning about drops in "
+            "%ss at the earliest",
+            since,
+            total,
+            reason,
+            self._warn_every,
+        )
+
     def _note_error(self, message: str) -> None:
         self.last_error = message
-        now = time.monotonic()
-        if now - self._last_log >= 60.0:  # at most one warning a minute
-            self._last_log = now
+        now = self._clock()
+        if now >= self._next_error_log:  # at most one warning per warn_interval_s
+            self._next_error_log = now + self._warn_every
             log.warning("goldloop exporter: %s", message)

@@ -40,6 +40,7 @@ class RecordingServer:
     def __init__(self) -> None:
         self.requests: list[Recorded] = []
         self.script: list[Reply] = []
+        self.arrived = 0  # requests whose body was read, answered or still held by block()
         self._cond = threading.Condition()
         self._gate = threading.Event()
         self._gate.set()
@@ -54,6 +55,9 @@ class RecordingServer:
                 raw = self.rfile.read(length)
                 data = gzip.decompress(raw) if self.headers.get("content-encoding") else raw
                 body = json.loads(data)
+                with outer._cond:
+                    outer.arrived += 1
+                    outer._cond.notify_all()
                 outer._gate.wait(30)
                 with outer._cond:
                     outer.requests.append(
@@ -91,6 +95,11 @@ class RecordingServer:
     def wait_for_requests(self, n: int, timeout: float = 10.0) -> bool:
         with self._cond:
             return self._cond.wait_for(lambda: len(self.requests) >= n, timeout)
+
+    def wait_for_arrivals(self, n: int, timeout: float = 10.0) -> bool:
+        """True once ``n`` requests have arrived (even if ``block()`` holds their answer)."""
+        with self._cond:
+            return self._cond.wait_for(lambda: self.arrived >= n, timeout)
 
     def items(self) -> list[dict[str, Any]]:
         return [run for r in self.requests for run in r.body["runs"]]

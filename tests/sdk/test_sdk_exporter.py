@@ -203,6 +203,7 @@ def test_shutdown_has_a_deadline_and_later_runs_are_counted(recorder: RecordingS
     assert exporter is not None
     add(1, 1)
     assert goldloop.flush(0.2) is False  # the server holds the request: flush gives up
+    assert recorder.wait_for_arrivals(1, timeout=30)  # the request is in flight
     # shutdown returns at its deadline, even with a request in flight (then it says False);
     # the daemon thread cannot hold the interpreter's exit.
     assert goldloop.shutdown(0.5) is False
