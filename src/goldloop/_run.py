@@ -42,22 +42,33 @@ def new_trace_id() -> str:
     return "%032x" % (_randbits(128) | 1)
 
 
+_time_ns = time.time_ns
+
+
 def now_us() -> int:
-    return time.time_ns() // 1000
+    return _time_ns() // 1000
+
+
+LEAVES = frozenset({str, int, float, bool, type(None)})  # shared as they are, never copied
 
 
 def snapshot(value: Any, depth: int = 0) -> Any:
     """A copy of ``value`` that later mutation of the original cannot change (see module doc)."""
     t = type(value)
-    if t is str or t is int or t is float or t is bool or value is None:
+    if t in LEAVES:
         return value
     if depth >= MAX_DEPTH:
         return _short_repr(value)
+    depth += 1
+    # leaves are tested inline: a call per string or number is most of a snapshot's cost
     if t is dict:
-        return {(k if type(k) is str else str(k)): snapshot(v, depth + 1) for k, v in value.items()}
+        return {
+            (k if type(k) is str else str(k)): v if type(v) in LEAVES else snapshot(v, depth)
+            for k, v in value.items()
+        }
     if t is list or t is tuple:
-        return [snapshot(v, depth + 1) for v in value]
-    return _snapshot_other(value, depth)
+        return [v if type(v) in LEAVES else snapshot(v, depth) for v in value]
+    return _snapshot_other(value, depth - 1)
 
 
 def _snapshot_other(value: Any, depth: int) -> Any:
@@ -126,6 +137,7 @@ class Run(_RunDefaults):
         "__dict__",
         "_id",
         "_id_bits",
+        "_trace_id",
         "inputs",
         "kind",
         "metadata",
@@ -135,7 +147,6 @@ class Run(_RunDefaults):
         "session_id",
         "start_time",
         "tags",
-        "trace_id",
         "user_id",
     )
 
@@ -143,7 +154,7 @@ class Run(_RunDefaults):
         self,
         name: str,
         kind: str,
-        trace_id: str,
+        trace_id: str | None,
         parent_id: str | None,
         inputs: dict[str, Any] | None,
         tags: list[str] | None,
@@ -155,11 +166,11 @@ class Run(_RunDefaults):
     ) -> None:
         self._id_bits = _randbits(128)
         self._id: str | None = None
-        self.trace_id = trace_id
+        self._trace_id = trace_id
         self.parent_id = parent_id
         self.name = name
         self.kind = kind
-        self.start_time = now_us()
+        self.start_time = _time_ns() // 1000
         self.inputs = inputs
         self.tags = tags
         self.metadata = metadata
@@ -176,6 +187,15 @@ class Run(_RunDefaults):
         if text is None:
             h = "%032x" % ((self._id_bits & _V4_CLEAR) | _V4_SET)
             text = self._id = f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+        return text
+
+    @property
+    def trace_id(self) -> str:
+        """32 lowercase hex digits. A run started with no trace (a root) takes its own random
+        bits, formatted on first use: a trace's id is its root run's, as in LangSmith."""
+        text = self._trace_id
+        if text is None:
+            text = self._trace_id = "%032x" % (self._id_bits | 1)
         return text
 
     def __repr__(self) -> str:

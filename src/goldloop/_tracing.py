@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, Protocol, TypeVar, overload
 
-from goldloop._run import KINDS, Run, as_inputs, as_outputs, new_trace_id, now_us, snapshot
+from goldloop._run import KINDS, LEAVES, Run, as_inputs, as_outputs, now_us, snapshot
 
 log = logging.getLogger("goldloop.sdk")
 
@@ -157,9 +157,12 @@ def _make_spec(
 
 def _bind(spec: _Spec, args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, Any]:
     if spec.signature is None and len(args) <= len(spec.names):
-        inputs = {n: snapshot(v) for n, v in zip(spec.names, args, strict=False)}
+        inputs = {
+            n: v if type(v) in LEAVES else snapshot(v)
+            for n, v in zip(spec.names, args, strict=False)
+        }
         for k, v in kwargs.items():
-            inputs[k] = snapshot(v)
+            inputs[k] = v if type(v) in LEAVES else snapshot(v)
         if spec.skip_first and spec.names:
             inputs.pop(spec.names[0], None)
         return inputs
@@ -180,12 +183,30 @@ def _begin(
     spec: _Spec, inputs: dict[str, Any] | None, parent: Run | None, recording: bool = True
 ) -> Run:
     scope = _SCOPE.get()
+    if scope is None and parent is None:  # the common root call: nothing to merge
+        tags, metadata = spec.tags, spec.metadata
+        run = Run(
+            spec.name,
+            spec.kind,
+            None,  # a new trace: the run's own random bits give its id (see Run.trace_id)
+            None,
+            inputs,
+            list(tags) if tags else None,
+            dict(metadata) if metadata else None,
+            spec.session_id,
+            spec.user_id,
+            None,
+            recording,
+        )
+        if recording and _SINK is not None:
+            _SINK.on_start(run)
+        return run
     tags = spec.tags
     metadata = spec.metadata
     session_id = spec.session_id
     user_id = spec.user_id
     project = None
-    trace_id: str
+    trace_id: str | None
     parent_id: str | None
     # precedence: this call's values > the innermost context() > the parent run
     if scope is not None:
@@ -204,7 +225,7 @@ def _begin(
     elif scope is not None and scope.remote_trace_id:
         trace_id, parent_id = scope.remote_trace_id, scope.remote_parent_id
     else:
-        trace_id, parent_id = new_trace_id(), None
+        trace_id, parent_id = None, None
     run = Run(
         spec.name,
         spec.kind,
@@ -290,8 +311,14 @@ def _wrap_sync(fn: Callable[..., Any], spec: _Spec) -> Callable[..., Any]:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         if not _ENABLED:
             return fn(*args, **kwargs)
-        run = _start(spec, args, kwargs)
-        if run is None:
+        # _start() inlined: this is the hot path of every traced call
+        try:
+            if _SINK is None and not _ensure_configured():
+                return fn(*args, **kwargs)
+            inputs = _bind(spec, args, kwargs) if spec.capture_inputs and _CAPTURE_INPUTS else None
+            run = _begin(spec, inputs, _CURRENT.get())
+        except Exception:
+            log.exception("goldloop: could not start a run (the call goes on untraced)")
             return fn(*args, **kwargs)
         token = _CURRENT.set(run)
         try:
@@ -427,7 +454,7 @@ class trace:
             run = _begin(self._spec, inputs, _CURRENT.get() if enabled else None, enabled)
         except Exception:
             log.exception("goldloop: could not start a run")
-            run = Run(self._spec.name, self._spec.kind, new_trace_id(), None, None, None, None,
+            run = Run(self._spec.name, self._spec.kind, None, None, None, None, None,
                       None, None, None, recording=False)  # fmt: skip
         self._run = run
         if run.recording:
