@@ -5,7 +5,8 @@ session attributes).
 A thread's turns are its traces: every trace holding a run with the thread id counts once, and
 its root run is the turn (a thread id set only on a child span still finds its turn). The list
 groups one project's runs by thread id from the index ``ix_runs_project_thread`` alone
-(migration 0015): counts, first and last start time without reading the runs' rows.
+(migration 0015): counts, first and last start time without reading the runs' rows; a page is
+chosen from the last start times first, and only its threads are counted.
 """
 
 from __future__ import annotations
@@ -83,21 +84,31 @@ def list_threads(
     limit: int,
 ) -> tuple[list[ThreadRow], bool]:
     """Threads by last activity, newest first (ties by thread id), after the keyset cursor
-    ``after`` = (last start time or -1, thread id). Returns (rows, more)."""
+    ``after`` = (last start time or -1, thread id). Returns (rows, more).
+
+    Two steps: the page's thread ids from the last start time alone (the cheap part of the
+    grouping), then the counts of just those threads (a seek per thread)."""
+    where = _scope(workspace_id, project_id, start, end)
     last = sa.func.coalesce(sa.func.max(runs.c.start_time), sa.literal(_NO_TIME, sa.BigInteger))
-    query = (
-        sa.select(*_aggregates())
-        .where(*_scope(workspace_id, project_id, start, end))
-        .group_by(runs.c.session_id)
-    )
+    page = sa.select(runs.c.session_id).where(*where).group_by(runs.c.session_id)
     if after is not None:
         value, thread_id = after
-        query = query.having(
+        page = page.having(
             sa.or_(last < value, sa.and_(last == value, runs.c.session_id > thread_id))
         )
-    query = query.order_by(last.desc(), runs.c.session_id.asc()).limit(limit + 1)
-    rows = [_row(r) for r in conn.execute(query)]
-    return rows[:limit], len(rows) > limit
+    page = page.order_by(last.desc(), runs.c.session_id.asc()).limit(limit + 1)
+    ids = [str(r[0]) for r in conn.execute(page)]
+    more = len(ids) > limit
+    ids = ids[:limit]
+    if not ids:
+        return [], False
+    counts = (
+        sa.select(*_aggregates())
+        .where(*where, runs.c.session_id.in_(ids))
+        .group_by(runs.c.session_id)
+    )
+    found = {row.thread_id: row for row in (_row(r) for r in conn.execute(counts))}
+    return [found[i] for i in ids if i in found], more
 
 
 def thread_summary(
