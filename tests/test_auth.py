@@ -101,6 +101,8 @@ ADMIN_ROUTES = {
     ("POST", "/api/v1/traces/delete"),
     ("POST", "/api/v1/erasure"),
     ("GET", "/api/v1/audit"),
+    ("PUT", "/api/v1/feedback-keys/{key}"),
+    ("DELETE", "/api/v1/feedback-keys/{key}"),
 }
 
 

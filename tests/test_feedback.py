@@ -90,6 +90,9 @@ async def test_declared_keys_are_enforced(client: httpx.AsyncClient) -> None:
         "max": 1.0,
         "categories": None,
         "description": None,
+        "rubric": None,
+        "correction_expected": False,
+        "lower_is_better": False,
     }
     await client.put(
         f"{API}/feedback-keys/tone", json={"kind": "categorical", "categories": ["calm", "rude"]}

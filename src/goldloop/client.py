@@ -156,7 +156,14 @@ class Client(RunsMixin, AutomationMixin, ExperimentsMixin, RetentionMixin):
         return self._obj("PATCH", f"/feedback/{_p(feedback_id)}", json=changes)
 
     def delete_feedback(self, feedback_id: str) -> None:
+        """Delete a feedback; what it was stays in its history."""
         self._request("DELETE", f"/feedback/{_p(feedback_id)}")
+
+    def feedback_history(self, feedback_id: str) -> list[dict[str, Any]]:
+        """Every edit and the deletion of a feedback, oldest first: ``action``, ``changed_at``,
+        ``changed_by`` (API key id), ``changed_by_name`` and ``old`` (the fields before)."""
+        doc = self._obj("GET", f"/feedback/{_p(feedback_id)}/history")
+        return cast(list[dict[str, Any]], doc["items"])
 
     def list_feedback(
         self,
@@ -194,16 +201,24 @@ class Client(RunsMixin, AutomationMixin, ExperimentsMixin, RetentionMixin):
         *,
         min: float | None = None,
         max: float | None = None,
-        categories: list[str] | None = None,
+        categories: list[str | dict[str, Any]] | list[str] | list[dict[str, Any]] | None = None,
         description: str | None = None,
+        rubric: str | None = None,
+        correction_expected: bool = False,
+        lower_is_better: bool = False,
     ) -> dict[str, Any]:
-        """Declare ``kind`` = continuous (min/max), categorical (categories) or boolean."""
+        """Declare a score config (admin key): ``kind`` = continuous (``min``/``max``),
+        categorical (``categories``: labels, or ``{"label", "score"}`` dicts), boolean or
+        freeform; ``rubric`` is what reviewers read. Redeclaring replaces it."""
         body = {
             "kind": kind,
             "min": min,
             "max": max,
             "categories": categories,
             "description": description,
+            "rubric": rubric,
+            "correction_expected": correction_expected,
+            "lower_is_better": lower_is_better,
         }
         return self._obj("PUT", f"/feedback-keys/{_p(key)}", json=body)
 

@@ -13,23 +13,42 @@ import orjson
 from goldloop.domain.errors import InvalidInput
 
 SOURCES = ("human", "api", "app", "model", "rule", "online-evaluator")
-KINDS = ("continuous", "categorical", "boolean")
+KINDS = ("continuous", "categorical", "boolean", "freeform")
 KEY_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:\- ]{0,99}$")
 MAX_ID = 64
+MAX_CATEGORIES = 50
+MAX_LABEL = 100
+MAX_TEXT = 20_000
 
 Score = float | bool
 
 
 @dataclass(frozen=True, slots=True)
+class Category:
+    """One named value of a categorical key, with the score it stands for (if any)."""
+
+    label: str
+    score: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class KeySpec:
-    """A declared feedback key: what its scores and values must look like."""
+    """A declared feedback key (a score config): what its scores and values must look like,
+    and what reviewers are told about it."""
 
     key: str
     kind: str
     min_score: float | None = None
     max_score: float | None = None
-    categories: tuple[str, ...] | None = None
+    categories: tuple[Category, ...] | None = None
     description: str | None = None
+    rubric: str | None = None
+    correction_expected: bool = False
+    lower_is_better: bool = False
+
+    @property
+    def labels(self) -> tuple[str, ...]:
+        return tuple(c.label for c in self.categories or ())
 
 
 def check_key(key: str) -> str:
@@ -69,10 +88,16 @@ def make_spec(
     *,
     min_score: float | None,
     max_score: float | None,
-    categories: list[str] | None,
+    categories: list[Any] | None,
     description: str | None,
+    rubric: str | None = None,
+    correction_expected: bool = False,
+    lower_is_better: bool = False,
 ) -> KeySpec:
-    """Check a declaration and return it; raises ``InvalidInput`` naming what is wrong."""
+    """Check a declaration and return it; raises ``InvalidInput`` naming what is wrong.
+
+    Categories are labels (``"calm"``) or ``{"label": "calm", "score": 1}`` objects.
+    """
     check_key(key)
     if kind not in KINDS:
         raise InvalidInput(
@@ -90,22 +115,80 @@ def make_spec(
             raise InvalidInput(
                 f"min ({min_score}) is greater than max ({max_score})", details={"field": "min"}
             )
-    cats: tuple[str, ...] | None = None
+    cats: tuple[Category, ...] | None = None
     if kind == "categorical":
         if not categories:
             raise InvalidInput(
                 "a categorical key needs a non-empty list of categories",
                 details={"field": "categories"},
             )
-        if len(set(categories)) != len(categories):
-            raise InvalidInput("categories must be distinct", details={"field": "categories"})
-        cats = tuple(categories)
+        cats = _categories(categories)
     elif categories:
         raise InvalidInput(
             f"categories apply only to categorical keys, not {kind}",
             details={"field": "categories"},
         )
-    return KeySpec(key, kind, min_score, max_score, cats, description)
+    for name, text in (("description", description), ("rubric", rubric)):
+        if text is not None and len(text) > MAX_TEXT:
+            raise InvalidInput(
+                f"{name} is longer than {MAX_TEXT} characters", details={"field": name}
+            )
+    return KeySpec(
+        key,
+        kind,
+        min_score,
+        max_score,
+        cats,
+        description,
+        rubric or None,
+        bool(correction_expected),
+        bool(lower_is_better),
+    )
+
+
+def _categories(raw: list[Any]) -> tuple[Category, ...]:
+    if len(raw) > MAX_CATEGORIES:
+        raise InvalidInput(f"at most {MAX_CATEGORIES} categories", details={"field": "categories"})
+    out: list[Category] = []
+    for i, item in enumerate(raw):
+        where = f"categories[{i}]"
+        label: Any
+        score: Any
+        if isinstance(item, str):
+            label, score = item, None
+        elif isinstance(item, dict) and set(item) <= {"label", "score"}:
+            label, score = item.get("label"), item.get("score")
+        else:
+            raise InvalidInput(
+                f"{where} must be a label or an object with 'label' and 'score'",
+                details={"field": "categories"},
+            )
+        if not isinstance(label, str) or not 1 <= len(label) <= MAX_LABEL or "\x00" in label:
+            raise InvalidInput(
+                f"{where}: a label is a string of 1-{MAX_LABEL} characters",
+                details={"field": "categories"},
+            )
+        if score is not None:
+            if isinstance(score, bool) or not isinstance(score, int | float):
+                raise InvalidInput(
+                    f"{where}: score must be a number", details={"field": "categories"}
+                )
+            if not math.isfinite(score):
+                raise InvalidInput(
+                    f"{where}: score must be a finite number", details={"field": "categories"}
+                )
+            score = float(score)
+        out.append(Category(label, score))
+    if len({c.label for c in out}) != len(out):
+        raise InvalidInput("category labels must be distinct", details={"field": "categories"})
+    scored = [c.score for c in out if c.score is not None]
+    if scored and len(scored) != len(out):
+        raise InvalidInput(
+            "give every category a score, or none of them", details={"field": "categories"}
+        )
+    if len(set(scored)) != len(scored):
+        raise InvalidInput("category scores must be distinct", details={"field": "categories"})
+    return tuple(out)
 
 
 def check_score(score: Any) -> Score | None:
@@ -133,13 +216,16 @@ def check_value(value: Any) -> Any:
     )
 
 
-def fit(spec: KeySpec | None, score: Score | None, value: Any) -> Score | None:
-    """Check a score and value against the key's declaration; returns the score to store.
+def fit(spec: KeySpec | None, score: Score | None, value: Any) -> tuple[Score | None, Any]:
+    """Check a score and value against the key's declaration; returns the score and value to
+    store.
 
-    Undeclared keys take anything well-typed. A boolean key also takes the numbers 0 and 1.
+    Undeclared keys take anything well-typed. A boolean key also takes the numbers 0 and 1. A
+    categorical key whose categories have scores maps a category to its score and a score to
+    its category, so either may be sent (both must then agree).
     """
-    if spec is None:
-        return score
+    if spec is None or spec.kind == "freeform":
+        return score, value
     where = f"feedback key {spec.key!r} is declared {spec.kind}"
     if spec.kind == "boolean":
         if value is not None:
@@ -147,9 +233,9 @@ def fit(spec: KeySpec | None, score: Score | None, value: Any) -> Score | None:
                 f"{where}: send a boolean score, not a value", details={"field": "value"}
             )
         if score is None or isinstance(score, bool):
-            return score
+            return score, None
         if score in (0.0, 1.0):
-            return score == 1.0
+            return score == 1.0, None
         raise InvalidInput(
             f"{where}: score must be true or false, not {score}", details={"field": "score"}
         )
@@ -166,23 +252,50 @@ def fit(spec: KeySpec | None, score: Score | None, value: Any) -> Score | None:
             low, high = spec.min_score, spec.max_score
             if (low is not None and score < low) or (high is not None and score > high):
                 raise InvalidInput(
-                    f"{where}: score {score} is outside its range "
+                    f"{where}: score {score:g} is outside its range "
                     f"[{_bound(low, '-inf')}, {_bound(high, 'inf')}]",
                     details={"field": "score"},
                 )
-        return score
-    # categorical
+        return score, None
+    return _fit_category(spec, where, score, value)
+
+
+def _fit_category(
+    spec: KeySpec, where: str, score: Score | None, value: Any
+) -> tuple[Score | None, Any]:
     if isinstance(score, bool):
         raise InvalidInput(
             f"{where}: score must be a number, not a boolean", details={"field": "score"}
         )
-    if value is not None and value not in (spec.categories or ()):
-        allowed = ", ".join(repr(c) for c in spec.categories or ())
+    categories = spec.categories or ()
+    scored = any(c.score is not None for c in categories)
+    if value is None:
+        if score is None or not scored:
+            return score, None
+        for c in categories:
+            if c.score == score:
+                return score, c.label
+        allowed = ", ".join(f"{c.score:g} ({c.label})" for c in categories if c.score is not None)
+        raise InvalidInput(
+            f"{where}: score {score:g} is not the score of any of its categories ({allowed})",
+            details={"field": "score"},
+        )
+    match = next((c for c in categories if c.label == value), None)
+    if match is None:
+        allowed = ", ".join(repr(c.label) for c in categories)
         raise InvalidInput(
             f"{where}: value {value!r} is not one of its categories ({allowed})",
             details={"field": "value"},
         )
-    return score
+    if match.score is None:
+        return score, value
+    if score is not None and score != match.score:
+        raise InvalidInput(
+            f"{where}: score {score:g} does not match category {value!r}, "
+            f"whose score is {match.score:g}",
+            details={"field": "score"},
+        )
+    return match.score, value
 
 
 def _bound(value: float | None, missing: str) -> str:

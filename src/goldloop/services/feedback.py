@@ -10,13 +10,15 @@ from typing import Any
 from sqlalchemy.engine import Connection
 
 from goldloop.domain import feedback as rules
-from goldloop.domain.errors import Conflict, InvalidInput, NotFound
+from goldloop.domain.errors import Conflict, Forbidden, InvalidInput, NotFound
 from goldloop.domain.feedback import KeySpec
 from goldloop.domain.safe_values import scrub
 from goldloop.services.context import Principal, ServiceContext
 from goldloop.store import feedback as store
+from goldloop.store import feedback_history as history_store
 from goldloop.store import projects as project_store
 from goldloop.store.feedback import FeedbackFilter, FeedbackRow, StatsBucket
+from goldloop.store.feedback_history import HistoryRow
 
 MAX_LIMIT = 1000
 MAX_BUCKETS = 10_000
@@ -105,14 +107,15 @@ def create(ctx: ServiceContext, who: Principal, new: NewFeedback) -> Created:
         trace_id = new.trace_id
         if trace_id is None and new.run_id is not None:
             trace_id = store.run_trace_id(conn, who.workspace_id, new.run_id)
+        fitted_score, fitted_value = rules.fit(spec, score, value)
         row = FeedbackRow(
             id=feedback_id,
             workspace_id=who.workspace_id,
             run_id=new.run_id,
             trace_id=trace_id,
             key=new.key,
-            score=rules.fit(spec, score, value),
-            value=value,
+            score=fitted_score,
+            value=fitted_value,
             comment=new.comment,
             correction=new.correction,
             source=new.source,
@@ -171,18 +174,69 @@ def update(
         current = store.get(conn, who.workspace_id, feedback_id)
         if current is None:
             raise NotFound(f"no feedback with id {feedback_id!r}")
-        merged = replace(current, **changes, updated_at=ctx.clock())
+        now = ctx.clock()
+        merged = replace(current, **changes, updated_at=now)
         spec = store.get_key(conn, who.workspace_id, merged.key)
         score = merged.score if merged.score is None else rules.check_score(merged.score)
-        store.replace(conn, replace(merged, score=rules.fit(spec, score, merged.value)))
+        if spec is not None and any(c.score is not None for c in spec.categories or ()):
+            # a new category brings its score, a new score its category
+            if "value" in changes and "score" not in changes:
+                score = None
+            elif "score" in changes and "value" not in changes:
+                merged = replace(merged, value=None)
+        fitted_score, fitted_value = rules.fit(spec, score, merged.value)
+        final = replace(merged, score=fitted_score, value=fitted_value)
+        if history_store.snapshot(final) == history_store.snapshot(
+            replace(current, updated_at=now)
+        ):
+            return
+        history_store.add_history(conn, current, "edited", who.key_id, now)
+        store.replace(conn, final)
 
     ctx.db.write(write)
     return get(ctx, who, feedback_id)
 
 
 def delete(ctx: ServiceContext, who: Principal, feedback_id: str) -> None:
-    if not ctx.db.write(lambda c: store.delete(c, who.workspace_id, feedback_id)):
+    """Delete a feedback; what it was is kept in its history."""
+
+    def write(conn: Connection) -> bool:
+        current = store.get(conn, who.workspace_id, feedback_id)
+        if current is None:
+            return False
+        history_store.add_history(conn, current, "deleted", who.key_id, ctx.clock())
+        return store.delete(conn, who.workspace_id, feedback_id)
+
+    if not ctx.db.write(write):
         raise NotFound(f"no feedback with id {feedback_id!r}")
+
+
+def history(ctx: ServiceContext, who: Principal, feedback_id: str) -> list[HistoryRow]:
+    """Every change of a feedback, oldest first (also after it was deleted)."""
+
+    def read(conn: Connection) -> list[HistoryRow]:
+        rows = history_store.history(conn, who.workspace_id, [feedback_id])
+        if not rows and store.get(conn, who.workspace_id, feedback_id) is None:
+            raise NotFound(f"no feedback with id {feedback_id!r}")
+        return rows
+
+    return ctx.db.read(read)
+
+
+def histories(ctx: ServiceContext, who: Principal, feedback_ids: list[str]) -> list[HistoryRow]:
+    return ctx.db.read(lambda c: history_store.history(c, who.workspace_id, feedback_ids))
+
+
+def deleted_from_run(ctx: ServiceContext, who: Principal, run_id: str) -> list[HistoryRow]:
+    """The feedback deleted from a run, as it was, oldest first."""
+    return ctx.db.read(
+        lambda c: history_store.history(c, who.workspace_id, deleted_from_run=run_id)
+    )
+
+
+def counts(ctx: ServiceContext, who: Principal, run_ids: list[str]) -> dict[str, int]:
+    """How much feedback each of these runs has (runs without feedback are left out)."""
+    return ctx.db.read(lambda c: history_store.feedback_counts(c, who.workspace_id, run_ids))
 
 
 def list_feedback(
@@ -261,9 +315,14 @@ def put_key(
     *,
     min_score: float | None = None,
     max_score: float | None = None,
-    categories: list[str] | None = None,
+    categories: list[Any] | None = None,
     description: str | None = None,
+    rubric: str | None = None,
+    correction_expected: bool = False,
+    lower_is_better: bool = False,
 ) -> tuple[KeySpec, bool]:
+    """Declare or redeclare a key (admins only: it changes what everyone may send)."""
+    _need_admin(who)
     spec = rules.make_spec(
         key,
         kind,
@@ -271,6 +330,9 @@ def put_key(
         max_score=max_score,
         categories=categories,
         description=description,
+        rubric=rubric,
+        correction_expected=correction_expected,
+        lower_is_better=lower_is_better,
     )
     created = ctx.db.write(lambda c: store.put_key(c, who.workspace_id, spec, ctx.clock()))
     return spec, created
@@ -283,10 +345,27 @@ def get_key(ctx: ServiceContext, who: Principal, key: str) -> KeySpec:
     return spec
 
 
+def find_key(ctx: ServiceContext, who: Principal, key: str) -> KeySpec | None:
+    return ctx.db.read(lambda c: store.get_key(c, who.workspace_id, key))
+
+
+def key_times(ctx: ServiceContext, who: Principal) -> dict[str, int]:
+    """When each declared key was last (re)declared, µs."""
+    return ctx.db.read(lambda c: store.key_times(c, who.workspace_id))
+
+
 def list_keys(ctx: ServiceContext, who: Principal) -> list[KeySpec]:
     return ctx.db.read(lambda c: store.list_keys(c, who.workspace_id))
 
 
 def delete_key(ctx: ServiceContext, who: Principal, key: str) -> None:
+    _need_admin(who)
     if not ctx.db.write(lambda c: store.delete_key(c, who.workspace_id, key)):
         raise NotFound(f"feedback key {key!r} is not declared")
+
+
+def _need_admin(who: Principal) -> None:
+    if not who.is_admin:
+        raise Forbidden(
+            "declaring feedback keys needs an admin API key (goldloop keys create --role admin)"
+        )

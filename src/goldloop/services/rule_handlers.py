@@ -12,7 +12,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from goldloop.domain.errors import NotFound
+from goldloop.domain.errors import InvalidInput, NotFound
 from goldloop.evaluation import EvaluationResult, RunData
 from goldloop.services import dataset_runs, feedback, rule_evaluators
 from goldloop.services.context import Principal, ServiceContext
@@ -123,6 +123,7 @@ def evaluate_online(ctx: ServiceContext, rule: Row, action: Row, config: Row) ->
             judged = "skipped: the rule's daily judge budget is spent"
     who = rule_principal(rule)
     stored = []
+    refused: list[dict[str, Any]] = []
     for res in results:
         if not res.ok:
             continue
@@ -130,21 +131,25 @@ def evaluate_online(ctx: ServiceContext, rule: Row, action: Row, config: Row) ->
         fid = uuid.uuid5(_FEEDBACK_NS, f"{rule['id']}:{run_id}:{name}:{res.key}")
         fields = res.to_feedback()
         info = {**fields["source_info"], "rule_id": rule["id"]}
-        feedback.create(
-            ctx,
-            who,
-            feedback.NewFeedback(
-                key=res.key,
-                run_id=run_id,
-                trace_id=trace_id,
-                score=res.score,
-                value=res.value,
-                comment=res.comment,
-                source="online-evaluator",
-                source_info=info,
-                feedback_id=str(fid),
-            ),
-        )
+        try:
+            feedback.create(
+                ctx,
+                who,
+                feedback.NewFeedback(
+                    key=res.key,
+                    run_id=run_id,
+                    trace_id=trace_id,
+                    score=res.score,
+                    value=res.value,
+                    comment=res.comment,
+                    source="online-evaluator",
+                    source_info=info,
+                    feedback_id=str(fid),
+                ),
+            )
+        except InvalidInput as exc:  # e.g. a score outside the key's declared range
+            refused.append({"key": res.key, "error": exc.message})
+            continue
         stored.append({"key": res.key, "score": res.score, "value": res.value, "evaluator": name})
     errors = [{"key": r.key, "error": r.error or r.skipped} for r in results if not r.ok]
-    return {"scores": stored, "errors": errors, "judge": judged}
+    return {"scores": stored, "errors": errors + refused, "judge": judged}

@@ -13,7 +13,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from goldloop.domain.feedback import KeySpec
+from goldloop.domain.feedback import Category, KeySpec
 from goldloop.store import log_horizon
 from goldloop.store.schema import feedback, feedback_keys, runs
 
@@ -298,8 +298,13 @@ def _spec(r: sa.Row[Any]) -> KeySpec:
         kind=m["kind"],
         min_score=m["min_score"],
         max_score=m["max_score"],
-        categories=tuple(cats) if cats is not None else None,
+        categories=(
+            tuple(Category(c["label"], c.get("score")) for c in cats) if cats is not None else None
+        ),
         description=m["description"],
+        rubric=m["rubric"],
+        correction_expected=bool(m["correction_expected"]),
+        lower_is_better=bool(m["lower_is_better"]),
     )
 
 
@@ -320,14 +325,28 @@ def list_keys(conn: Connection, workspace_id: str) -> list[KeySpec]:
     return [_spec(r) for r in conn.execute(query)]
 
 
+def key_times(conn: Connection, workspace_id: str) -> dict[str, int]:
+    query = sa.select(feedback_keys.c.key, feedback_keys.c.updated_at).where(
+        feedback_keys.c.workspace_id == workspace_id
+    )
+    return {r.key: int(r.updated_at) for r in conn.execute(query)}
+
+
 def put_key(conn: Connection, workspace_id: str, spec: KeySpec, now: int) -> bool:
     """Create or replace a declaration; returns True when it was created."""
     values = {
         "kind": spec.kind,
         "min_score": spec.min_score,
         "max_score": spec.max_score,
-        "categories": list(spec.categories) if spec.categories is not None else None,
+        "categories": (
+            [{"label": c.label, "score": c.score} for c in spec.categories]
+            if spec.categories is not None
+            else None
+        ),
         "description": spec.description,
+        "rubric": spec.rubric,
+        "correction_expected": spec.correction_expected,
+        "lower_is_better": spec.lower_is_better,
         "updated_at": now,
     }
     updated = conn.execute(

@@ -239,6 +239,8 @@ feedback_keys = sa.Table(
     sa.Column("rubric", sa.Text, nullable=True),
     # Whether a reviewer is expected to write a correction along with the score.
     sa.Column("correction_expected", sa.Boolean, nullable=False, server_default=sa.false()),
+    # Whether a lower score is the better one (charts and reviewers read scores that way).
+    sa.Column("lower_is_better", sa.Boolean, nullable=False, server_default=sa.false()),
     sa.Column("created_at", sa.BigInteger, nullable=False),
     sa.Column("updated_at", sa.BigInteger, nullable=False),
 )
@@ -251,6 +253,8 @@ feedback_history = sa.Table(
     sa.Column("pk", BigInt, primary_key=True, autoincrement=True),
     sa.Column("workspace_id", sa.String(36), nullable=False),
     sa.Column("feedback_id", sa.String(64), nullable=False),
+    # the feedback's run (None for trace-level feedback), to list what was deleted from a run
+    sa.Column("run_id", sa.String(64), nullable=True),
     # "edited" or "deleted"
     sa.Column("action", sa.String(16), nullable=False),
     # the feedback's fields before the change (key, score, value, comment, correction, ...)
@@ -258,6 +262,7 @@ feedback_history = sa.Table(
     sa.Column("changed_by", sa.String(36), nullable=True),
     sa.Column("changed_at", sa.BigInteger, nullable=False),
     sa.Index("ix_feedback_history_feedback", "workspace_id", "feedback_id", "pk"),
+    sa.Index("ix_feedback_history_run", "workspace_id", "run_id"),
 )
 
 datasets = sa.Table(

@@ -15,6 +15,7 @@ from goldloop.http.langsmith import (
     example_uploads,
     examples,
     feedback,
+    feedback_configs,
     info,
     run_reads,
     runs,
@@ -32,6 +33,7 @@ def router() -> APIRouter:
     authed.include_router(run_reads.router)
     authed.include_router(sessions.router)
     authed.include_router(feedback.router)
+    authed.include_router(feedback_configs.router)
     authed.include_router(datasets.router)
     authed.include_router(examples.router)
     authed.include_router(example_uploads.router)

@@ -9,7 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from goldloop.domain.clock import to_iso
 from goldloop.domain.feedback import KeySpec
-from goldloop.http.deps import Ctx, Who
+from goldloop.http.deps import Admin, Ctx, Who
 from goldloop.http.params import parse_time
 from goldloop.services import feedback as svc
 from goldloop.services import feedback_export as export_svc
@@ -164,6 +164,44 @@ def delete_feedback(feedback_id: str, ctx: Ctx, who: Who) -> Deleted:
     return Deleted(id=feedback_id, deleted=True)
 
 
+class HistoryOut(BaseModel):
+    action: str = Field(description="`edited` or `deleted`.")
+    changed_at: int
+    changed_at_iso: str | None
+    changed_by: str | None = Field(description="The id of the API key that made the change.")
+    changed_by_name: str | None = Field(description="That key's name (None once it is gone).")
+    old: dict[str, Any] = Field(
+        description="The feedback before the change: key, score, value, comment, correction, "
+        "source, source_info, updated_at."
+    )
+
+
+class HistoryList(BaseModel):
+    id: str
+    items: list[HistoryOut]
+
+
+@router.get("/feedback/{feedback_id}/history", response_model=HistoryList)
+def feedback_history(feedback_id: str, ctx: Ctx, who: Who) -> HistoryList:
+    """Every edit and the deletion of a feedback, oldest first, each with the old fields; also
+    for a deleted feedback."""
+    rows = svc.history(ctx, who, feedback_id)
+    return HistoryList(
+        id=feedback_id,
+        items=[
+            HistoryOut(
+                action=h.action,
+                changed_at=h.changed_at,
+                changed_at_iso=to_iso(h.changed_at),
+                changed_by=h.changed_by,
+                changed_by_name=h.changed_by_name,
+                old=h.old,
+            )
+            for h in rows
+        ],
+    )
+
+
 @router.get(
     "/feedback-export",
     response_class=Response,
@@ -205,13 +243,33 @@ def export_feedback(
 # --- declared keys -------------------------------------------------------------------------
 
 
+class CategoryIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    label: str = Field(description="The category's name, sent as the feedback's `value`.")
+    score: float | None = Field(default=None, description="The score it stands for.")
+
+
 class KeyIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    kind: str = Field(description="continuous, categorical or boolean.")
+    kind: str = Field(description="continuous, categorical, boolean or freeform.")
     min: float | None = Field(default=None, description="continuous: lowest allowed score.")
     max: float | None = Field(default=None, description="continuous: highest allowed score.")
-    categories: list[str] | None = Field(default=None, description="categorical: the values.")
-    description: str | None = None
+    categories: list[str | CategoryIn] | None = Field(
+        default=None,
+        description="categorical: the values, as labels or `{label, score}` objects "
+        "(every category scored, or none).",
+    )
+    description: str | None = Field(default=None, description="What the key measures.")
+    rubric: str | None = Field(default=None, description="What reviewers read before scoring.")
+    correction_expected: bool = Field(
+        default=False, description="Whether reviewers should also write a correction."
+    )
+    lower_is_better: bool = Field(default=False, description="Whether a lower score is better.")
+
+
+class CategoryOut(BaseModel):
+    label: str
+    score: float | None
 
 
 class KeyOut(BaseModel):
@@ -219,8 +277,11 @@ class KeyOut(BaseModel):
     kind: str
     min: float | None
     max: float | None
-    categories: list[str] | None
+    categories: list[CategoryOut] | None
     description: str | None
+    rubric: str | None
+    correction_expected: bool
+    lower_is_better: bool
 
     @classmethod
     def of(cls, spec: KeySpec) -> KeyOut:
@@ -229,8 +290,15 @@ class KeyOut(BaseModel):
             kind=spec.kind,
             min=spec.min_score,
             max=spec.max_score,
-            categories=list(spec.categories) if spec.categories is not None else None,
+            categories=(
+                [CategoryOut(label=c.label, score=c.score) for c in spec.categories]
+                if spec.categories is not None
+                else None
+            ),
             description=spec.description,
+            rubric=spec.rubric,
+            correction_expected=spec.correction_expected,
+            lower_is_better=spec.lower_is_better,
         )
 
 
@@ -239,8 +307,14 @@ class KeyList(BaseModel):
 
 
 @router.put("/feedback-keys/{key}", response_model=KeyOut)
-def put_key(key: str, body: KeyIn, ctx: Ctx, who: Who, response: Response) -> KeyOut:
-    """Declare (201) or redeclare (200) a feedback key. Existing feedback is not re-checked."""
+def put_key(key: str, body: KeyIn, ctx: Ctx, who: Admin, response: Response) -> KeyOut:
+    """Declare (201) or redeclare (200) a feedback key (a score config); admin keys only.
+    Existing feedback is not re-checked."""
+    categories = (
+        [c if isinstance(c, str) else c.model_dump() for c in body.categories]
+        if body.categories is not None
+        else None
+    )
     spec, created = svc.put_key(
         ctx,
         who,
@@ -248,8 +322,11 @@ def put_key(key: str, body: KeyIn, ctx: Ctx, who: Who, response: Response) -> Ke
         body.kind,
         min_score=body.min,
         max_score=body.max,
-        categories=body.categories,
+        categories=categories,
         description=body.description,
+        rubric=body.rubric,
+        correction_expected=body.correction_expected,
+        lower_is_better=body.lower_is_better,
     )
     response.status_code = 201 if created else 200
     return KeyOut.of(spec)
@@ -266,8 +343,8 @@ def get_key(key: str, ctx: Ctx, who: Who) -> KeyOut:
 
 
 @router.delete("/feedback-keys/{key}", response_model=KeyOut)
-def delete_key(key: str, ctx: Ctx, who: Who) -> KeyOut:
-    """Forget a declaration (its feedback stays); returns what was declared."""
+def delete_key(key: str, ctx: Ctx, who: Admin) -> KeyOut:
+    """Forget a declaration (its feedback stays); admin keys only. Returns what was declared."""
     spec = svc.get_key(ctx, who, key)
     svc.delete_key(ctx, who, key)
     return KeyOut.of(spec)
