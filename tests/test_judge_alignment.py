@@ -4,16 +4,22 @@ labels, per judge identity, one rule's scores, the corrected pass rate, isolatio
 from __future__ import annotations
 
 import asyncio
+import json
 import random
 import time
 from typing import Any
 
 import httpx
 import sqlalchemy as sa
+from click.testing import CliRunner
 from fastapi import FastAPI
 
+from goldloop.cli.main import cli
+from goldloop.client import Client
 from goldloop.services import auth
+from goldloop.settings import Settings
 from goldloop.store.schema import workspaces
+from live_api import live_api
 
 T0 = int(time.time() * 1_000_000) - 3_600_000_000
 PROJECT = "judge-align"
@@ -188,3 +194,75 @@ def _default_ws(conn: Any) -> str:
     return str(
         conn.execute(sa.select(workspaces.c.id).where(workspaces.c.name == "default")).scalar_one()
     )
+
+
+def test_the_cli_and_client_report_alignment(settings: Settings) -> None:
+    with live_api(settings) as live, Client(live.endpoint, live.key) as client:
+        runs = _runs(12)
+        assert client.ingest_runs(runs, project=PROJECT) == 12
+        with httpx.Client(base_url=live.endpoint, headers={"x-api-key": live.key}) as api:
+            for i in range(12):
+                human = i % 3 != 0  # 8 pass, 4 fail
+                judge = human if i not in (1, 2) else not human  # two false fails
+                for score, source in ((judge, "online-evaluator"), (human, "human")):
+                    r = api.post(
+                        "/api/v1/feedback",
+                        json={
+                            "run_id": f"ja-{i}",
+                            "key": "policy",
+                            "score": score,
+                            "source": source,
+                            "source_info": {"model": "judge-1"},
+                        },
+                    )
+                    assert r.status_code in (200, 201), r.text
+        doc = client.judge_alignment("policy")
+        assert doc["n"] == 12
+        assert doc["alignment"]["tpr"]["value"] == 6 / 8
+        assert doc["alignment"]["tnr"]["value"] == 1.0
+        out = CliRunner().invoke(
+            cli,
+            [
+                "judge-alignment",
+                "--endpoint",
+                live.endpoint,
+                "--api-key",
+                live.key,
+                "--judge-key",
+                "policy",
+            ],
+        )
+        assert out.exit_code == 0, out.output
+        assert "12 runs scored by both" in out.output
+        assert "TPR       75.0% [" in out.output
+        assert "2 disagreement(s)" in out.output
+        as_json = CliRunner().invoke(
+            cli,
+            [
+                "judge-alignment",
+                "--endpoint",
+                live.endpoint,
+                "--api-key",
+                live.key,
+                "--judge-key",
+                "policy",
+                "--json",
+            ],
+        )
+        assert json.loads(as_json.output)["alignment"]["confusion"]["judge_fail_human_pass"] == 2
+        missing = CliRunner().invoke(
+            cli,
+            [
+                "judge-alignment",
+                "--endpoint",
+                live.endpoint,
+                "--api-key",
+                live.key,
+                "--judge-key",
+                "policy",
+                "--project-id",
+                "nope",
+            ],
+        )
+        assert missing.exit_code != 0
+        assert "no project" in missing.output

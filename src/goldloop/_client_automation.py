@@ -53,6 +53,37 @@ class AutomationMixin(ClientPlumbing):
     def list_rules(self, project_id: str | None = None) -> list[Doc]:
         return cast(list[Doc], self._json("GET", "/rules", params={"project_id": project_id}))
 
+    def judge_alignment(
+        self,
+        judge_key: str,
+        *,
+        human_key: str | None = None,
+        rule_id: str | None = None,
+        evaluator: str | None = None,
+        project_id: str | None = None,
+        since: str | None = None,
+        until: str | None = None,
+        threshold: float = 0.5,
+        confidence: float = 0.95,
+        include_api: bool = False,
+    ) -> Doc:
+        """How far a judge's scores agree with people's on the runs both scored: TPR, TNR,
+        kappa (pass/fail) or correlations (continuous) with intervals, per judge identity, the
+        disagreements, and the judge's pass rate corrected for its errors (docs/feedback.md)."""
+        params = {
+            "judge_key": judge_key,
+            "human_key": human_key,
+            "rule_id": rule_id,
+            "evaluator": evaluator,
+            "project_id": project_id,
+            "since": since,
+            "until": until,
+            "threshold": threshold,
+            "confidence": confidence,
+            "include_api": "true" if include_api else "false",
+        }
+        return self._obj("GET", "/judge-alignment", params=params)
+
     def update_rule(self, rule_id: str, **changes: Any) -> Doc:
         return self._obj("PATCH", f"/rules/{_p(rule_id)}", json=changes)
 

@@ -181,3 +181,123 @@ def alerts_ack(endpoint: str, api_key: str | None, alert_rule_id: str, by: str) 
     with Client(endpoint, api_key) as client:
         rule = client.acknowledge_alert(alert_rule_id, by)
     click.echo(f"{rule['id']} acknowledged by {rule['acknowledged_by']}")
+
+
+def _estimate(est: dict[str, Any] | None, percent: bool = True) -> str:
+    if not est or est.get("value") is None:
+        return "-"
+
+    def fmt(x: float) -> str:
+        return f"{x * 100:.1f}%" if percent else f"{x:.3f}"
+
+    return f"{fmt(est['value'])} [{fmt(est['low'])}, {fmt(est['high'])}] n={est['n']}"
+
+
+def alignment_text(doc: dict[str, Any]) -> list[str]:
+    """The alignment report as lines a person reads (the CLI's default output)."""
+    head = (
+        f"judge key {doc['judge_key']!r} vs people's {doc['human_key']!r}: "
+        f"{doc['n']} runs scored by both ({doc['judged_runs']} judged, "
+        f"{doc['labelled_runs']} labelled)"
+    )
+    lines = [head]
+    a = doc.get("alignment")
+    if a is None:
+        lines.append("no run carries both a judge score and a person's label")
+        return lines
+    if a["kind"] == "binary":
+        c = a["confusion"]
+        lines += [
+            f"TPR       {_estimate(a['tpr'])}   (judge passes what people pass)",
+            f"TNR       {_estimate(a['tnr'])}   (judge fails what people fail)",
+            f"accuracy  {_estimate(a['accuracy'])}",
+            f"kappa     {_estimate(a['kappa'], percent=False)}",
+            "confusion             people pass  people fail",
+            f"  judge pass  {c['judge_pass_human_pass']:>20}  {c['judge_pass_human_fail']:>11}",
+            f"  judge fail  {c['judge_fail_human_pass']:>20}  {c['judge_fail_human_fail']:>11}",
+        ]
+    else:
+        lines += [
+            f"pearson   {_estimate(a['pearson'], percent=False)}",
+            f"spearman  {a['spearman'] if a['spearman'] is None else round(a['spearman'], 3)}",
+            f"mean difference (judge - people) {a['mean_difference']:.4f}",
+        ]
+    rate = doc.get("pass_rate")
+    if rate:
+        corrected = rate["corrected"]
+        lines.append(f"judge pass rate       {_estimate(rate['raw'])}")
+        lines.append(
+            f"corrected pass rate   {_estimate(corrected)}"
+            if corrected.get("value") is not None
+            else f"corrected pass rate   - ({rate['reason']})"
+        )
+    if len(doc["by_judge"]) > 1:
+        lines.append("per judge:")
+        for j in doc["by_judge"]:
+            who = " ".join(f"{k}={j[k]}" for k in ("evaluator", "model", "prompt_hash") if j[k])
+            fig = j["alignment"]
+            main = fig.get("kappa") if fig["kind"] == "binary" else fig.get("pearson")
+            label = "kappa" if fig["kind"] == "binary" else "pearson"
+            lines.append(f"  {who or 'unknown'}: {label} {_estimate(main, percent=False)}")
+    if doc["disagreements_total"]:
+        lines.append(f"{doc['disagreements_total']} disagreement(s), largest first:")
+        for d in doc["disagreements"][:10]:
+            lines.append(
+                f"  run {d['run_id']} trace {d['trace_id']}: "
+                f"judge {d['judge_score']:g}, people {d['human_score']:g}"
+            )
+    return lines
+
+
+@click.command("judge-alignment")
+@http_options
+@click.option("--judge-key", required=True, help="The feedback key the judge writes.")
+@click.option("--human-key", default=None, help="The key people label (default: the same).")
+@click.option("--rule", "rule_id", default=None, help="Only this online rule's judge scores.")
+@click.option("--evaluator", default=None, help="Only this evaluator's scores.")
+@click.option("--project-id", default=None, help="Only runs of this project.")
+@click.option("--since", default=None, help="Feedback created at or after (ISO or µs).")
+@click.option("--until", default=None, help="Feedback created before (ISO or µs).")
+@click.option(
+    "--threshold",
+    type=float,
+    default=0.5,
+    show_default=True,
+    help="A judge score at or above this passes (pass/fail keys).",
+)
+@click.option("--include-api", is_flag=True, help="Count source=api feedback as people's too.")
+@click.option("--json", "as_json", is_flag=True, help="The whole report as JSON.")
+@api_errors
+def judge_alignment(
+    endpoint: str,
+    api_key: str | None,
+    judge_key: str,
+    human_key: str | None,
+    rule_id: str | None,
+    evaluator: str | None,
+    project_id: str | None,
+    since: str | None,
+    until: str | None,
+    threshold: float,
+    include_api: bool,
+    as_json: bool,
+) -> None:
+    """How far a judge agrees with people: TPR, TNR and kappa with 95% intervals (or
+    correlations), per judge model and prompt, the disagreements, and the corrected pass rate."""
+    with Client(endpoint, api_key) as client:
+        doc = client.judge_alignment(
+            judge_key,
+            human_key=human_key,
+            rule_id=rule_id,
+            evaluator=evaluator,
+            project_id=project_id,
+            since=since,
+            until=until,
+            threshold=threshold,
+            include_api=include_api,
+        )
+    if as_json:
+        _show(doc)
+        return
+    for line in alignment_text(doc):
+        click.echo(line)

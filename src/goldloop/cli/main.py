@@ -392,6 +392,7 @@ def settings_cmd(markdown: bool) -> None:
 cli.add_command(dataset_commands)
 cli.add_command(automation.rules)
 cli.add_command(automation.alerts)
+cli.add_command(automation.judge_alignment)
 
 from goldloop.cli.traces import traces as _traces  # noqa: E402
 
