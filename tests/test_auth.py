@@ -85,6 +85,7 @@ def test_role_is_validated(ctx: object) -> None:
 # Every route that needs an admin key. A new route that asks for one must be added here, so the
 # decision is made on purpose (and a route that silently lost the check fails below).
 ADMIN_ROUTES = {
+    ("GET", "/metrics"),
     ("POST", "/api/v1/channels"),
     ("DELETE", "/api/v1/channels/{channel_id}"),
     ("POST", "/api/v1/alert-rules"),

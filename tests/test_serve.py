@@ -15,6 +15,7 @@ import httpx
 import pytest
 
 import goldloop
+from goldloop._version import __version__
 
 pytestmark = pytest.mark.slow
 SRC = str(Path(goldloop.__file__).resolve().parents[1])
@@ -80,7 +81,7 @@ def test_serve_on_sqlite_over_a_socket_and_stop_gracefully(
     proc, base, data_dir = server
     key = (data_dir / "admin-key").read_text().strip()
     with httpx.Client(base_url=base, headers={"x-api-key": key}, timeout=10) as c:
-        assert c.get("/healthz").json() == {"status": "ok"}
+        assert c.get("/healthz").json() == {"status": "ok", "version": __version__}
         created = c.post("/api/v1/projects", json={"name": "agent-support"})
         assert created.status_code == 201
         assert c.get("/api/v1/projects").json()["items"][0]["name"] == "agent-support"
