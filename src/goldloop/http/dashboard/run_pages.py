@@ -10,7 +10,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response, StreamingResponse
 
 from goldloop.domain.errors import InvalidInput, NotFound
-from goldloop.http.dashboard import attachment_view, trace_layout, web
+from goldloop.http.dashboard import attachment_view, feedback_view, trace_layout, web
 from goldloop.http.dashboard.chat_view import as_chat
 from goldloop.http.dashboard.json_view import render_json
 from goldloop.services import datasets, feedback, projects, run_queries, trace_export
@@ -112,6 +112,7 @@ def run_list(
         "runs.html",
         project=project,
         runs=items,
+        fb_marks=feedback_view.marks(ctx, session.principal, [r["id"] for r in items]),
         export_url=export_url,
         filter_text=text,
         problem=problem,
@@ -169,8 +170,9 @@ def trace_page(
     session: web.SignedIn,
     run: str | None = None,
     saved: str | None = None,
+    deleted: str | None = None,
 ) -> Response:
-    return render_trace(request, session, trace_id, run, saved=saved)
+    return render_trace(request, session, trace_id, run, saved=saved, deleted=deleted)
 
 
 @router.get("/traces/{trace_id}/panel")
@@ -197,6 +199,9 @@ def trace_subtree(request: Request, trace_id: str, session: web.SignedIn, run: s
         rows=rows,
         selected_id=None,
         timeline=trace_layout.TIMELINE,
+        fb_marks=feedback_view.marks(
+            web.ctx_of(request), session.principal, [r.run["id"] for r in rows]
+        ),
     )
 
 
@@ -208,6 +213,7 @@ def panel_context(
     form: dict[str, str] | None = None,
     problem: str | None = None,
     dataset_problem: str | None = None,
+    deleted: str | None = None,
 ) -> dict[str, Any]:
     ctx = web.ctx_of(request)
     who = session.principal
@@ -226,7 +232,8 @@ def panel_context(
             **(form or {}),
         },
         "problem": problem,
-        "feedback_keys": [k.key for k in feedback.list_keys(ctx, who)],
+        "deleted_id": deleted,
+        **feedback_view.section(ctx, who, selected["id"], run_feedback),
         "dataset_names": [d.row.name for d in datasets.list_datasets(ctx, who, limit=200).items],
         "dataset_problem": dataset_problem,
         "attachments": attachment_view.files(ctx, who, "run", [selected["id"]]).get(
@@ -245,6 +252,7 @@ def render_trace(
     form: dict[str, str] | None = None,
     problem: str | None = None,
     dataset_problem: str | None = None,
+    deleted: str | None = None,
 ) -> Response:
     """The trace page; ``form`` and ``problem`` re-show a refused feedback form."""
     ctx = web.ctx_of(request)
@@ -279,7 +287,10 @@ def render_trace(
         totals=totals,
         duration_us=duration,
         timeline=trace_layout.TIMELINE,
-        **panel_context(request, session, selected, saved, form, problem, dataset_problem),
+        fb_marks=feedback_view.marks(ctx, who, [r["id"] for r in runs]),
+        **panel_context(
+            request, session, selected, saved, form, problem, dataset_problem, deleted
+        ),
     )
 
 
