@@ -288,9 +288,7 @@ def render_trace(
         duration_us=duration,
         timeline=trace_layout.TIMELINE,
         fb_marks=feedback_view.marks(ctx, who, [r["id"] for r in runs]),
-        **panel_context(
-            request, session, selected, saved, form, problem, dataset_problem, deleted
-        ),
+        **panel_context(request, session, selected, saved, form, problem, dataset_problem, deleted),
     )
 
 
