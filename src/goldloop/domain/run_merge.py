@@ -100,15 +100,18 @@ def _merge_extra(old: Mapping[str, Any] | None, new: Mapping[str, Any]) -> dict[
     return merged
 
 
-_COST_BOOKKEEPING = ("source", "estimated", "price_model")
+_COST_BOOKKEEPING = ("source", "estimated", "price_model", "total_from_parts")
 
 
 def _sent_cost(doc: Any) -> dict[str, Any]:
-    """What a sender said about a run's cost (a stored document without the estimated parts)."""
+    """What a sender said about a run's cost: a stored document without what Goldloop added
+    (the estimated parts, a total summed from the parts)."""
     if not isinstance(doc, dict) or doc.get("source") != "sender":
         return {}
-    estimated = doc.get("estimated") or ()
-    return {k: v for k, v in doc.items() if k not in _COST_BOOKKEEPING and k not in estimated}
+    added = set(doc.get("estimated") or ())
+    if doc.get("total_from_parts"):
+        added.add("total")
+    return {k: v for k, v in doc.items() if k not in _COST_BOOKKEEPING and k not in added}
 
 
 def _apply_cost(
@@ -139,6 +142,8 @@ def _apply_cost(
                 estimated.append(part)
     if "total" not in doc and ("input" in doc or "output" in doc):
         doc["total"] = round(doc.get("input", 0.0) + doc.get("output", 0.0), 12)
+        if sent:
+            doc["total_from_parts"] = True
     if sent:
         doc["source"] = "sender"
         if estimated:
