@@ -138,3 +138,60 @@ def test_sweep_spares_recent_and_named_blobs(ctx: ServiceContext) -> None:
     store.put(b"reused")
     assert attachments.sweep(ctx) == 0
     assert store.exists(again)
+
+
+async def _example_with_file(
+    client: httpx.AsyncClient, dataset_id: str, example_id: str, data: bytes
+) -> None:
+    body, headers = _form(
+        (example_id, "application/json", b"{}"),
+        (f"{example_id}.inputs", "application/json", b'{"q": "x"}'),
+        (f"{example_id}.attachment.file", "image/png", data),
+    )
+    r = await client.post(
+        f"/langsmith/v1/platform/datasets/{dataset_id}/examples", content=body, headers=headers
+    )
+    assert r.status_code == 200, r.text
+
+
+async def test_an_example_id_in_two_datasets_has_two_sets_of_files(
+    client: httpx.AsyncClient, app: FastAPI
+) -> None:
+    ctx: ServiceContext = app.state.ctx
+    first = (await client.post("/api/v1/datasets", json={"name": "original"})).json()["id"]
+    copy = (await client.post("/api/v1/datasets", json={"name": "copy"})).json()["id"]
+    example_id = str(uuid.uuid4())  # a copied dataset keeps its examples' ids
+    await _example_with_file(client, first, example_id, b"original file")
+    await _example_with_file(client, copy, example_id, PRIVATE)
+
+    async def file_of(dataset_id: str) -> bytes:
+        r = await client.get(
+            "/langsmith/examples",
+            params={"dataset": dataset_id, "select": ["attachment_urls"]},
+        )
+        (example,) = r.json()
+        url = example["attachment_urls"]["attachment.file"]["presigned_url"]
+        return (await client.get(url)).content
+
+    assert await file_of(first) == b"original file"
+    assert await file_of(copy) == PRIVATE
+    path = _age(ctx, PRIVATE)
+    assert (await client.delete(f"/api/v1/datasets/{copy}")).status_code in (200, 204)
+    assert not os.path.exists(path)  # only the deleted copy held it
+    assert await file_of(first) == b"original file"
+    assert (await client.get("/api/v1/attachments/usage")).json()["attachments"] == 1
+
+
+async def test_hard_delete_takes_an_examples_files(client: httpx.AsyncClient, app: FastAPI) -> None:
+    ctx: ServiceContext = app.state.ctx
+    dataset_id = (await client.post("/api/v1/datasets", json={"name": "hard"})).json()["id"]
+    example_id = str(uuid.uuid4())
+    await _example_with_file(client, dataset_id, example_id, PRIVATE)
+    path = _age(ctx, PRIVATE)
+    r = await client.post(
+        "/langsmith/v1/platform/datasets/examples/delete",
+        json={"example_ids": [example_id], "hard_delete": True},
+    )
+    assert r.status_code == 200, r.text
+    assert (await client.get("/api/v1/attachments/usage")).json()["attachments"] == 0
+    assert not os.path.exists(path)

@@ -27,6 +27,7 @@ SWEEP_CHUNK = 500
 
 RUN = "run"
 EXAMPLE = "example"
+example_owner = store.example_owner
 SIGNED_PATH = "/attachments/"
 
 _keys: dict[Path, bytes] = {}
@@ -103,50 +104,50 @@ def attach(
 def replace_on_update(
     ctx: ServiceContext,
     who: Principal,
-    example_id: str,
+    owner: str,
     operations: Mapping[str, Any] | None,
     uploads: Sequence[Upload],
 ) -> None:
     """An example update: with ``operations`` (``{"retain": [names], "rename": {old: new}}``)
-    every attachment neither retained nor renamed is removed; then ``uploads`` are added."""
-    check(ctx, example_id, uploads)
+    every attachment neither retained nor renamed is removed; then ``uploads`` are added.
+    ``owner`` is ``example_owner(dataset id, example id)``."""
+    label = owner.split(":", 1)[-1]
+    check(ctx, label, uploads)
     retain: list[str] = []
     rename: dict[str, str] = {}
     if operations is not None:
         raw_retain = operations.get("retain") or []
         raw_rename = operations.get("rename") or {}
         if not isinstance(raw_retain, list) or not all(isinstance(n, str) for n in raw_retain):
-            raise InvalidInput(f"{example_id}: attachments_operations.retain must be names")
+            raise InvalidInput(f"{label}: attachments_operations.retain must be names")
         if not isinstance(raw_rename, dict) or not all(
             isinstance(v, str) for v in raw_rename.values()
         ):
-            raise InvalidInput(f"{example_id}: attachments_operations.rename must map names")
+            raise InvalidInput(f"{label}: attachments_operations.rename must map names")
         retain, rename = raw_retain, raw_rename
         for new in rename.values():
-            check(ctx, example_id, [Upload(new, None, b"")])
-    fresh = _rows(ctx, EXAMPLE, example_id, uploads)
+            check(ctx, label, [Upload(new, None, b"")])
+    fresh = _rows(ctx, EXAMPLE, owner, uploads)
 
     def write(conn: Any) -> None:
         held = {
             r.name: r
-            for r in store.of_owners(conn, who.workspace_id, EXAMPLE, [example_id]).get(
-                example_id, []
-            )
+            for r in store.of_owners(conn, who.workspace_id, EXAMPLE, [owner]).get(owner, [])
         }
         if operations is not None:
             missing = [n for n in [*retain, *rename] if n not in held]
             if missing:
                 raise InvalidInput(
-                    f"{example_id}: no attachment named {missing[0]!r} to retain or rename",
+                    f"{label}: no attachment named {missing[0]!r} to retain or rename",
                     details={"attachment": missing[0]},
                 )
             store.remove(
-                conn, who.workspace_id, EXAMPLE, example_id, [n for n in held if n not in retain]
+                conn, who.workspace_id, EXAMPLE, owner, [n for n in held if n not in retain]
             )
             renamed = [
                 AttachmentRow(
                     EXAMPLE,
-                    example_id,
+                    owner,
                     new,
                     held[old].sha256,
                     held[old].size,
@@ -162,9 +163,10 @@ def replace_on_update(
 
 
 def copy_from_run(
-    ctx: ServiceContext, who: Principal, run_id: str, example_id: str, names: Sequence[str] | None
+    ctx: ServiceContext, who: Principal, run_id: str, owner: str, names: Sequence[str] | None
 ) -> None:
-    """Give an example the attachments of its source run (all, or only ``names``)."""
+    """Give an example (``owner``: ``example_owner(...)``) the attachments of its source run
+    (all, or only ``names``)."""
 
     def write(conn: Any) -> None:
         held = store.of_owners(conn, who.workspace_id, RUN, [run_id]).get(run_id, [])
@@ -173,9 +175,7 @@ def copy_from_run(
             conn,
             who.workspace_id,
             [
-                AttachmentRow(
-                    EXAMPLE, example_id, r.name, r.sha256, r.size, r.mime_type, r.created_at
-                )
+                AttachmentRow(EXAMPLE, owner, r.name, r.sha256, r.size, r.mime_type, r.created_at)
                 for r in wanted
             ],
         )

@@ -14,7 +14,9 @@ from goldloop.domain.clock import to_iso
 from goldloop.domain.datasets import AsOf, ExampleSchemas
 from goldloop.domain.errors import Conflict, InvalidInput, NotFound
 from goldloop.domain.safe_values import scrub
+from goldloop.services import attachments
 from goldloop.services.context import Principal, ServiceContext
+from goldloop.store import attachments as attachment_rows
 from goldloop.store import datasets as store
 from goldloop.store import examples as example_store
 from goldloop.store.datasets import DatasetRow, VersionRow
@@ -221,10 +223,13 @@ def _check_current_examples(conn: Connection, row: DatasetRow) -> None:
 def delete(ctx: ServiceContext, who: Principal, ref: str) -> str:
     def write(conn: Connection) -> str:
         row = load(conn, who, ref, for_update=True)
+        attachment_rows.remove_dataset(conn, who.workspace_id, row.id)
         store.delete(conn, row.id)
         return row.id
 
-    return ctx.db.write(write)
+    deleted = ctx.db.write(write)
+    attachments.sweep(ctx)  # the files only this dataset's examples held
+    return deleted
 
 
 # --- versions, as_of, tags, diff -----------------------------------------------------------

@@ -15,8 +15,10 @@ from goldloop.domain import datasets as rules
 from goldloop.domain.errors import Conflict, InvalidInput, NotFound
 from goldloop.domain.langsmith.example_filter import Match
 from goldloop.domain.safe_values import scrub
+from goldloop.services import attachments
 from goldloop.services import datasets as ds
 from goldloop.services.context import Principal, ServiceContext
+from goldloop.store import attachments as attachment_rows
 from goldloop.store import datasets as dataset_store
 from goldloop.store import examples as store
 from goldloop.store.datasets import DatasetRow, VersionRow
@@ -290,9 +292,12 @@ def hard_delete(
                 f"dataset {row.name!r} has no example {ids[0]!r} in any version",
                 details={"missing": ids[:100]},
             )
+        attachment_rows.remove_examples(conn, {(row.id, i) for i in ids})
         return result
 
-    return ctx.db.write(write)
+    result = ctx.db.write(write)
+    attachments.sweep(ctx)  # the files only these examples held
+    return result
 
 
 def list_examples(

@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy.engine import Connection
 
 from goldloop.domain.errors import Conflict, InvalidInput, NotFound
-from goldloop.services import audit
+from goldloop.services import attachments, audit
 from goldloop.services.context import Principal, ServiceContext
 from goldloop.store import erasure
 from goldloop.store import projects as store
@@ -186,6 +186,7 @@ def delete(ctx: ServiceContext, who: Principal, project_id: str) -> int:
     last = ctx.db.write(finish)
     if last is None:
         raise NotFound(f"no project with id {project_id!r}")
+    attachments.sweep(ctx)  # the files of the deleted runs' attachments
     return removed.runs + last
 
 

@@ -15,6 +15,11 @@ from goldloop.store.schema import datasets
 CHUNK = 500
 
 
+def example_owner(dataset_id: str, example_id: str) -> str:
+    """The owner id of an example's attachments: example ids are unique per dataset only."""
+    return f"{dataset_id}:{example_id}"
+
+
 @dataclass(frozen=True, slots=True)
 class AttachmentRow:
     owner_kind: str  # "run" | "example"
@@ -139,15 +144,29 @@ def remove_examples(conn: Connection, keys: Iterable[tuple[str, str]]) -> int:
     that owns each dataset."""
     by_dataset: dict[str, list[str]] = {}
     for dataset_id, example_id in keys:
-        by_dataset.setdefault(dataset_id, []).append(example_id)
+        by_dataset.setdefault(dataset_id, []).append(example_owner(dataset_id, example_id))
     removed = 0
-    for dataset_id, ids in by_dataset.items():
+    for dataset_id, owners in by_dataset.items():
         ws = conn.execute(
             sa.select(datasets.c.workspace_id).where(datasets.c.id == dataset_id)
         ).scalar()
         if ws is not None:
-            removed += remove_owners(conn, str(ws), "example", ids)
+            removed += remove_owners(conn, str(ws), "example", owners)
     return removed
+
+
+def remove_dataset(conn: Connection, workspace_id: str, dataset_id: str) -> int:
+    """Forget the attachments of every example of a dataset (it is being deleted)."""
+    prefix = example_owner(dataset_id, "")
+    return int(
+        conn.execute(
+            sa.delete(at).where(
+                at.c.workspace_id == workspace_id,
+                at.c.owner_kind == "example",
+                at.c.owner_id.startswith(prefix, autoescape=True),
+            )
+        ).rowcount
+    )
 
 
 def referenced(conn: Connection, digests: Sequence[str]) -> set[str]:

@@ -395,7 +395,8 @@ attachments = sa.Table(
     ),
     # "run" | "example"
     sa.Column("owner_kind", sa.String(16), primary_key=True),
-    sa.Column("owner_id", sa.String(64), primary_key=True),
+    # a run's id; an example's "<dataset id>:<example id>" (example ids are unique per dataset)
+    sa.Column("owner_id", sa.String(140), primary_key=True),
     sa.Column("name", sa.String(255), primary_key=True),
     sa.Column("sha256", sa.String(64), nullable=False),
     sa.Column("size", sa.BigInteger, nullable=False),

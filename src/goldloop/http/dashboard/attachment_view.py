@@ -38,3 +38,12 @@ def files(
         ]
         for owner, rows in found.items()
     }
+
+
+def example_files(
+    ctx: ServiceContext, who: Principal, dataset_id: str, example_ids: Sequence[str]
+) -> dict[str, list[dict[str, Any]]]:
+    """The attachments of a dataset's examples, by example id."""
+    owners = {attachments.example_owner(dataset_id, i): i for i in example_ids}
+    found = files(ctx, who, attachments.EXAMPLE, list(owners))
+    return {owners[owner]: shown for owner, shown in found.items()}

@@ -93,7 +93,9 @@ def dataset_examples(
         else None,
         added=added,
         updated=updated,
-        files=attachment_view.files(ctx, session.principal, "example", [i.id for i in page.items]),
+        files=attachment_view.example_files(
+            ctx, session.principal, info.row.id, [i.id for i in page.items]
+        ),
     )
 
 

@@ -33,8 +33,7 @@ def add_to_runs(
 def add_to_examples(
     request: Request, ctx: ServiceContext, who: Principal, examples: Sequence[dict[str, Any]]
 ) -> None:
-    urls = attachments.urls_of(
-        ctx, who, attachments.EXAMPLE, [str(e["id"]) for e in examples], base_url(request, ctx)
-    )
-    for example in examples:
-        example["attachment_urls"] = urls.get(str(example["id"])) or None
+    owners = [attachments.example_owner(str(e["dataset_id"]), str(e["id"])) for e in examples]
+    urls = attachments.urls_of(ctx, who, attachments.EXAMPLE, owners, base_url(request, ctx))
+    for owner, example in zip(owners, examples, strict=True):
+        example["attachment_urls"] = urls.get(owner) or None

@@ -13,7 +13,7 @@ from typing import Any
 
 from goldloop.domain.errors import InvalidInput
 from goldloop.domain.langsmith.example_parts import ExampleUpload
-from goldloop.services import attachments, run_queries
+from goldloop.services import attachments, datasets, run_queries
 from goldloop.services.attachments import Upload
 from goldloop.services.context import Principal, ServiceContext
 from goldloop.services.langsmith import examples as ls_examples
@@ -66,12 +66,14 @@ def create(
         body.update({k: v for k, v in upload.fields.items() if k in ("inputs", "outputs")})
         bodies.append({**body, "id": upload.id, "dataset_id": str(target)})
     created = ls_examples.create_many(ctx, who, bodies)
-    attachments.attach(ctx, who, attachments.EXAMPLE, {u.id: _uploads(u) for u in uploads})
-    for upload in uploads:
+    owners = [attachments.example_owner(str(e["dataset_id"]), str(e["id"])) for e in created]
+    files = {owner: _uploads(u) for owner, u in zip(owners, uploads, strict=True)}
+    attachments.attach(ctx, who, attachments.EXAMPLE, files)
+    for owner, upload in zip(owners, uploads, strict=True):
         copy, names = _copy_names(upload)
         if copy:
             run_id = str(upload.body["source_run_id"])
-            attachments.copy_from_run(ctx, who, run_id, upload.id, names)
+            attachments.copy_from_run(ctx, who, run_id, owner, names)
     ids = [str(e["id"]) for e in created]
     return {"example_ids": ids, "count": len(ids)}
 
@@ -86,12 +88,14 @@ def update(
         raise InvalidInput("the multipart body holds no example")
     for upload in uploads:
         attachments.check(ctx, upload.id, _uploads(upload))
+    dataset = datasets.get(ctx, who, dataset_id).row.id
     for upload in uploads:
         body: dict[str, Any] = {k: upload.body[k] for k in UPDATE_FIELDS if k in upload.body}
         body.update({k: v for k, v in upload.fields.items() if k in ("inputs", "outputs")})
         ls_examples.update(ctx, who, upload.id, {**body, "dataset_id": dataset_id})
         operations = upload.fields.get("attachments_operations")
         if operations is not None or upload.attachments:
-            attachments.replace_on_update(ctx, who, upload.id, operations, _uploads(upload))
+            owner = attachments.example_owner(dataset, upload.id)
+            attachments.replace_on_update(ctx, who, owner, operations, _uploads(upload))
     ids = [u.id for u in uploads]
     return {"example_ids": ids, "count": len(ids)}

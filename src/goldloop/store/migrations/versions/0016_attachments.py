@@ -22,7 +22,7 @@ def upgrade() -> None:
         "attachments",
         sa.Column("workspace_id", sa.String(36), nullable=False),
         sa.Column("owner_kind", sa.String(16), nullable=False),
-        sa.Column("owner_id", sa.String(64), nullable=False),
+        sa.Column("owner_id", sa.String(140), nullable=False),
         sa.Column("name", sa.String(255), nullable=False),
         sa.Column("sha256", sa.String(64), nullable=False),
         sa.Column("size", sa.BigInteger, nullable=False),
