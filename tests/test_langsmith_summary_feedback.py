@@ -91,9 +91,12 @@ def _check(live: Live, experiment: str) -> None:
         assert "precision" not in str(experiment_json.get("scores"))
         assert "exact" in str(experiment_json.get("scores"))
     with sdk_client(live) as client:
-        summary = list(client.list_feedback(session=[project_id]))
+        everything = list(client.list_feedback(session=[project_id]))  # the runs' too
+        assert sorted(f.key for f in everything) == ["exact"] * 3 + ["precision", "runs", "verdict"]
+        summary = [f for f in everything if f.run_id is None]
         assert {f.key for f in summary} == {"precision", "verdict", "runs"}
-        assert all(str(f.session_id) == project_id and f.run_id is None for f in summary)
+        assert all(str(f.session_id) == project_id for f in summary)
+        assert all(str(f.session_id) == project_id for f in everything)
         only = list(client.list_feedback(session=[project_id], feedback_key=["precision"]))
         assert [f.comment for f in only] == ["<b>bold</b> claim"]
 

@@ -45,7 +45,8 @@ class FeedbackFilter:
     since: int | None = None
     until: int | None = None
     has_correction: bool | None = None
-    project_id: str | None = None
+    project_id: str | None = None  # experiment-level feedback of this project
+    session_id: str | None = None  # all of a project's: its own, and on its runs and traces
 
 
 def _resolved_trace() -> sa.ColumnElement[Any]:
@@ -191,6 +192,20 @@ def list_page(
         )
     if where.project_id is not None:
         query = query.where(feedback.c.project_id == where.project_id)
+    if where.session_id is not None:
+        of_project = sa.and_(
+            runs.c.workspace_id == workspace_id, runs.c.project_id == where.session_id
+        )
+        query = query.where(
+            sa.or_(
+                feedback.c.project_id == where.session_id,
+                feedback.c.run_id.in_(sa.select(runs.c.id).where(of_project)),
+                sa.and_(
+                    feedback.c.run_id.is_(None),
+                    feedback.c.trace_id.in_(sa.select(runs.c.trace_id).where(of_project)),
+                ),
+            )
+        )
     if where.key is not None:
         query = query.where(feedback.c.key == where.key)
     if where.source is not None:

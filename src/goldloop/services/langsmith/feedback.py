@@ -129,7 +129,8 @@ def list_feedback(
     sessions: list[str] | None = None,
 ) -> list[FeedbackRow]:
     """Newest first, offset-paged (the SDK stops at a page shorter than ``limit``).
-    ``sessions``: the experiment-level feedback of these sessions (projects)."""
+    ``sessions``: all feedback of these sessions (projects): their own (experiment-level) and
+    the feedback on their runs and traces."""
     limit = max(1, min(limit, MAX_PAGE))
     stop = offset + limit
     wanted_sources = [source_of(s) for s in sources]
@@ -144,7 +145,7 @@ def list_feedback(
             for r in dict.fromkeys(run_ids)
         ]
         filters += [
-            FeedbackFilter(project_id=s, key=base.key, source=base.source)
+            FeedbackFilter(session_id=s, key=base.key, source=base.source)
             for s in dict.fromkeys(sessions or [])
         ]
         for where in filters:
