@@ -52,6 +52,7 @@ log = logging.getLogger("goldloop.sdk")
 
 BATCH_PATH = "/api/v1/runs/batch"
 MAX_OPEN_RUNS = 100_000
+MAX_BATCH_RUNS = 2_500  # ~0.2 s of a quiet server's ingest: big enough, short enough
 FIRST_GUESS_BYTES_PER_RUN = 512
 _DROP_CAUSES = (
     "dropped_queue_full",
@@ -137,6 +138,7 @@ class BatchExporter:
         self._seq = 0
         self._taken = 0  # runs the worker took off the queue (enqueued = taken + queue depth)
         self._window = float(self._lanes)  # requests in flight allowed now (see _send)
+        self._cap = float(MAX_BATCH_RUNS)  # most runs a batch grows to now (see _send)
         self._max_bytes = self.config.max_batch_bytes
         self._bytes_per_run = float(FIRST_GUESS_BYTES_PER_RUN)
         self._next_drop_warning = float("-inf")
@@ -259,6 +261,7 @@ class BatchExporter:
         with self._lock:
             out["in_flight"] = len(self._in_flight)
             out["in_flight_window"] = int(self._window)
+            out["batch_cap"] = max(self._batch_size, int(self._cap))
         out["max_batch_bytes"] = self._max_bytes
         out["last_error"] = self.last_error
         return out
@@ -335,7 +338,7 @@ class BatchExporter:
             backlog = len(queue)
             by_backlog = -(-backlog // self._lanes)
             by_bytes = max(1, int(self._max_bytes / self._bytes_per_run))
-            take = min(backlog, max(self._batch_size, by_backlog), by_bytes)
+            take = min(backlog, max(self._batch_size, min(by_backlog, int(self._cap))), by_bytes)
             runs: list[Run] = []
             self._taken += take  # only this thread takes from the queue: len(queue) >= take
             with contextlib.suppress(IndexError):
@@ -466,11 +469,14 @@ class BatchExporter:
         with self._cv:
             # the window of requests in flight: halved when the server says it is at its limit
             # (429/503, a timeout), grown by one after each request that went through without
-            self._window = (
-                max(1.0, self._window / 2)
-                if outcome.congested
-                else min(float(self._lanes), self._window + 1)
-            )
+            # and the size batches may grow to: halved too (a large batch on a slow server is
+            # what times out), doubled back after each request that went through
+            if outcome.congested:
+                self._window = max(1.0, self._window / 2)
+                self._cap = max(float(self._batch_size), self._cap / 2)
+            else:
+                self._window = min(float(self._lanes), self._window + 1)
+                self._cap = min(float(MAX_BATCH_RUNS), self._cap * 2)
             self._counters["retries"] += max(0, outcome.tries - 1)
             if outcome.kind == "sent":
                 self._counters["exported"] += runs
