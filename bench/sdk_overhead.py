@@ -3,6 +3,7 @@
     PYTHONPATH=src python bench/sdk_overhead.py            # everything, ~2 minutes
     PYTHONPATH=src python bench/sdk_overhead.py --quick    # smaller loops
     PYTHONPATH=src python bench/sdk_overhead.py --first-call   # the first traced call only
+    PYTHONPATH=src python bench/sdk_overhead.py --live     # against a live server, ~3 minutes
 
 Each scenario runs in its own subprocess (fresh interpreter, no state shared between tracers);
 the exporters send to a local HTTP sink in this process that accepts anything (``202 {}``), so
@@ -18,14 +19,22 @@ with BatchSpanProcessor + OTLP/HTTP exporter, and the same span with the no-op t
 memory held per queued Goldloop run (tracemalloc), and the exporter's throughput delivering runs
 to a real ``goldloop serve`` (SQLite) over a socket. Results: printed, and written to
 bench/results/sdk_overhead-<time>.json.
+
+``--live`` starts one real ``goldloop serve`` (SQLite, default settings) and runs against it:
+three bursts of 21,000 traced calls in a tight loop with the SDK's DEFAULT exporter settings
+(runs sent, stored by the server, dropped), then the cost per traced call of Goldloop, LangSmith
+(its compatible API) and OpenTelemetry (OTLP/HTTP) with that server as their backend. Results:
+bench/results/sdk_live-<time>.json.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import platform
+import shutil
 import socket
 import statistics
 import subprocess
@@ -33,7 +42,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -81,18 +90,26 @@ def plain(x: int) -> int:
     return x + 1
 
 
-def per_call_us(fn: Callable[[int], int], n: int, repeats: int) -> list[float]:
+def per_call_us(
+    fn: Callable[[int], int], n: int, repeats: int, cpu: list[float] | None = None
+) -> list[float]:
+    """Wall-clock µs per call of each repeat; ``cpu`` gets the calling thread's CPU µs per call
+    (``time.thread_time``: what the call itself costs, whatever else runs on the machine)."""
     out = []
     for _ in range(repeats):
-        start = time.perf_counter()
+        start, start_cpu = time.perf_counter(), time.thread_time()
         for i in range(n):
             fn(i)
         out.append((time.perf_counter() - start) / n * 1e6)
+        if cpu is not None:
+            cpu.append((time.thread_time() - start_cpu) / n * 1e6)
     return out
 
 
-def scenario(name: str, sink: str, n: int, repeats: int) -> dict[str, Any]:
-    base = per_call_us(plain, n, repeats)
+def scenario(name: str, sink: str, n: int, repeats: int, key: str = "bench") -> dict[str, Any]:
+    """One tracer's cost per call; ``sink`` is the local sink, or a live server (``--live``)."""
+    base_cpu: list[float] = []
+    base = per_call_us(plain, n, repeats, base_cpu)
     flush: Callable[[], None] = lambda: None  # noqa: E731
     traced: Callable[[int], int]
     if name.startswith("goldloop"):
@@ -102,7 +119,8 @@ def scenario(name: str, sink: str, n: int, repeats: int) -> dict[str, Any]:
         goldloop.configure(
             tracing=name != "goldloop-off",
             endpoint=sink,
-            api_key="bench",
+            api_key=key,
+            project="bench-overhead",
             queue_size=size,
             # "-deferred": the worker sleeps through the loop and sends everything at flush(),
             # which separates the traced call's own cost from GIL contention with the worker
@@ -115,11 +133,13 @@ def scenario(name: str, sink: str, n: int, repeats: int) -> dict[str, Any]:
 
     elif name.startswith("langsmith"):
         os.environ["LANGSMITH_TRACING"] = "true" if name == "langsmith-on" else "false"
-        os.environ["LANGSMITH_ENDPOINT"] = sink
-        os.environ["LANGSMITH_API_KEY"] = "bench"
+        ls_url = sink if key == "bench" else f"{sink}/langsmith"  # live: the compatible API
+        os.environ["LANGSMITH_ENDPOINT"] = ls_url
+        os.environ["LANGSMITH_API_KEY"] = key
+        os.environ["LANGSMITH_PROJECT"] = "bench-overhead"
         import langsmith
 
-        client = langsmith.Client(api_url=sink, api_key="bench")
+        client = langsmith.Client(api_url=ls_url, api_key=key)
         traced = langsmith.traceable(client=client)(plain)
 
         def flush() -> None:
@@ -135,7 +155,8 @@ def scenario(name: str, sink: str, n: int, repeats: int) -> dict[str, Any]:
 
             provider = TracerProvider()
             processor = BatchSpanProcessor(
-                OTLPSpanExporter(endpoint=f"{sink}/v1/traces"), max_queue_size=n * repeats + 10
+                OTLPSpanExporter(endpoint=f"{sink}/v1/traces", headers={"x-api-key": key}),
+                max_queue_size=n * repeats + 10,
             )
             provider.add_span_processor(processor)
             tracer = provider.get_tracer("bench")
@@ -155,7 +176,8 @@ def scenario(name: str, sink: str, n: int, repeats: int) -> dict[str, Any]:
     traced(0)  # warm up (first-call configuration, imports)
     flush()
     start = time.perf_counter()
-    on = per_call_us(traced, n, repeats)
+    on_cpu: list[float] = []
+    on = per_call_us(traced, n, repeats, on_cpu)
     calls_done = time.perf_counter()
     flush()
     flushed = time.perf_counter()
@@ -167,6 +189,7 @@ def scenario(name: str, sink: str, n: int, repeats: int) -> dict[str, Any]:
         "added_us_median": round(statistics.median(on) - base_med, 3),
         "added_us_min": round(min(on) - base_med, 3),
         "added_us_with_export": round((flushed - start) / (n * repeats) * 1e6 - base_med, 3),
+        "added_cpu_us_median": round(statistics.median(on_cpu) - statistics.median(base_cpu), 3),
         "flush_s": round(flushed - calls_done, 3),
     }
     if name.startswith("goldloop-on"):
@@ -174,8 +197,15 @@ def scenario(name: str, sink: str, n: int, repeats: int) -> dict[str, Any]:
 
         stats = goldloop.exporter_stats()
         result["exported"] = stats["exported"]
-        result["dropped"] = sum(v for k, v in stats.items() if k.startswith("dropped_"))
+        result["dropped"] = dropped_total(stats)
     return result
+
+
+def dropped_total(stats: dict[str, Any]) -> int:
+    """Every run the exporter dropped, whatever the cause (older versions had no total)."""
+    if "dropped" in stats:
+        return int(stats["dropped"])
+    return sum(int(v) for k, v in stats.items() if k.startswith("dropped_"))
 
 
 def memory_per_run(n: int) -> dict[str, Any]:
@@ -230,11 +260,10 @@ def memory_per_run(n: int) -> dict[str, Any]:
     return out
 
 
-def throughput(m: int) -> dict[str, Any]:
-    """Runs/s the exporter delivers to a real `goldloop serve` (SQLite) over a socket."""
+@contextlib.contextmanager
+def live_server() -> Iterator[tuple[str, str]]:
+    """A real `goldloop serve` (SQLite, default settings) on 127.0.0.1: (base URL, admin key)."""
     import httpx
-
-    import goldloop
 
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -257,7 +286,30 @@ def throughput(m: int) -> dict[str, Any]:
                     break
             except httpx.TransportError:
                 time.sleep(0.2)
-        key = (data / "admin-key").read_text().strip()
+        yield base, (data / "admin-key").read_text().strip()
+    finally:
+        proc.terminate()
+        proc.wait(30)
+        shutil.rmtree(data, ignore_errors=True)
+
+
+def stored_runs(base: str, key: str, project: str) -> int:
+    """Runs the server has committed in ``project`` (its per-day statistics, summed)."""
+    import goldloop
+
+    with goldloop.Client(base, api_key=key) as client:
+        if client.find_project(project) is None:
+            return 0
+        since = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() - 86_400))
+        stats = client.project_stats(project, bucket="1d", start=since)
+    return sum(int(b["count"]) for b in stats["buckets"])
+
+
+def throughput(m: int) -> dict[str, Any]:
+    """Runs/s the exporter delivers to a real `goldloop serve` (SQLite) over a socket."""
+    import goldloop
+
+    with live_server() as (base, key):
         goldloop.configure(
             tracing=True, endpoint=base, api_key=key, project="bench", queue_size=m + 10
         )
@@ -280,14 +332,48 @@ def throughput(m: int) -> dict[str, Any]:
             "runs": m,
             "flushed": ok,
             "exported": stats["exported"] - 1,
-            "dropped": sum(v for k, v in stats.items() if k.startswith("dropped_")),
+            "dropped": dropped_total(stats),
             "seconds": round(done - start, 3),
             "runs_per_s": round((stats["exported"] - 1) / (done - start)),
             "enqueue_s": round(enqueued - start, 3),
         }
-    finally:
-        proc.terminate()
-        proc.wait(30)
+
+
+def burst(m: int, base: str, key: str) -> dict[str, Any]:
+    """A tight loop of ``m`` traced calls with the DEFAULT exporter settings (queue, batch,
+    concurrency) against a live server: how many runs were sent, stored and dropped."""
+    import goldloop
+
+    project = f"burst-{os.getpid()}"
+    goldloop.configure(tracing=True, endpoint=base, api_key=key, project=project)
+
+    @goldloop.traced(kind="tool")
+    def tool(query: str, k: int = 3) -> list[str]:
+        return [query] * k
+
+    tool("warm-up")
+    goldloop.flush(60)
+    start = time.perf_counter()
+    for i in range(m):
+        tool(f"question {i}")
+    looped = time.perf_counter()
+    ok = goldloop.flush(300)
+    done = time.perf_counter()
+    stats = goldloop.exporter_stats()
+    goldloop.shutdown(10)
+    return {
+        "burst_calls": m,
+        "loop_s": round(looped - start, 3),
+        "drained_s": round(done - start, 3),
+        "flushed": ok,
+        "sent": stats["exported"] - 1,
+        "stored": stored_runs(base, key, project) - 1,
+        "dropped": dropped_total(stats),
+        "dropped_by_cause": {k: v for k, v in stats.items() if k.startswith("dropped_")},
+        "peak_in_flight": stats.get("peak_in_flight"),
+        "largest_batch": stats.get("largest_batch"),
+        "retries": stats["retries"],
+    }
 
 
 # -- orchestration -------------------------------------------------------------------------------
@@ -351,14 +437,82 @@ def run_child(args: list[str], **extra_env: str) -> dict[str, Any]:
     return dict(json.loads(done.stdout.strip().splitlines()[-1]))
 
 
+def live(burst_calls: int, quick: bool, before: str | None) -> None:
+    """``--live``: everything against one real server (SQLite), in fresh interpreters.
+
+    ``before``: the ``src`` directory of another version of the SDK (e.g. a worktree of the
+    previous commit), run beside this one in the same session, for a before/after."""
+    rows: list[dict[str, Any]] = []
+    bursts: list[dict[str, Any]] = []
+    n, repeats = (2_000, 3) if quick else (10_000, 5)
+    sdks = [("this", {})] + ([("before", {"PYTHONPATH": before})] if before else [])
+    with live_server() as (base, key):
+        for _ in range(1 if quick else 3):
+            for label, env in sdks:
+                row = run_child(["--child", "burst", "--sink", base, "--key", key,
+                                 "--n", str(burst_calls)], **env)  # fmt: skip
+                bursts.append({"sdk": label, **row})
+                print(json.dumps(bursts[-1]), flush=True)
+        plan = [(f"goldloop-on ({label})", "goldloop-on", env) for label, env in sdks]
+        plan += [("langsmith-on", "langsmith-on", {}), ("otel-batch", "otel-batch", {})]
+        for label, name, env in plan:
+            calls = max(500, n // 10) if name == "langsmith-on" else n
+            row = run_child(["--child", name, "--sink", base, "--key", key,
+                             "--n", str(calls), "--repeats", str(repeats)], **env)  # fmt: skip
+            rows.append({**row, "scenario": label})
+            print(json.dumps(rows[-1]), flush=True)
+    result = {
+        "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "python": platform.python_version(),
+        "machine": f"{platform.machine()}, {os.cpu_count()} CPUs",
+        "load_average": os.getloadavg(),
+        "server": "goldloop serve, SQLite, default settings, 127.0.0.1",
+        "bursts": bursts,
+        "scenarios_live_server": rows,
+    }
+    print()
+    print("| SDK | burst calls | sent | stored | dropped | loop s | drained s |")
+    print("|---|---|---|---|---|---|---|")
+    for row in bursts:
+        if "error" not in row:
+            print(f"| {row['sdk']} | {row['burst_calls']} | {row['sent']} | {row['stored']} "
+                  f"| {row['dropped']} | {row['loop_s']} | {row['drained_s']} |")  # fmt: skip
+    print()
+    print("| tracer (live server) | added µs per call (median) | min | with export | "
+          "added CPU µs of the calling thread |")  # fmt: skip
+    print("|---|---|---|---|---|")
+    for row in rows:
+        if "error" not in row:
+            print(f"| {row['scenario']} | {row['added_us_median']} | {row['added_us_min']} | "
+                  f"{row['added_us_with_export']} | {row['added_cpu_us_median']} |")  # fmt: skip
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    path = RESULTS / f"sdk_live-{time.strftime('%Y%m%d-%H%M%S')}.json"
+    path.write_text(json.dumps(result, indent=2))
+    print(f"\nwritten to {path}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="smaller loops")
     parser.add_argument(
         "--first-call", action="store_true", help="only the first-call cost (a few seconds)"
     )
+    parser.add_argument(
+        "--live",
+        action="store_true",
+        help="against a live `goldloop serve`: the 21,000-call burst with default settings, "
+        "then the cost per call of Goldloop, LangSmith and OpenTelemetry (a few minutes)",
+    )
+    parser.add_argument("--burst", type=int, default=21_000, help="calls in the burst (--live)")
+    parser.add_argument(
+        "--before",
+        metavar="SRC",
+        help="with --live: also run the src directory of another SDK version (a worktree of an "
+        "earlier commit), for a before/after in the same session",
+    )
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--sink", help=argparse.SUPPRESS)
+    parser.add_argument("--key", default="bench", help=argparse.SUPPRESS)
     parser.add_argument("--n", type=int, default=0, help=argparse.SUPPRESS)
     parser.add_argument("--repeats", type=int, default=5, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -371,8 +525,14 @@ def main() -> None:
     if args.child and args.child.startswith("first-"):
         print(json.dumps(first_calls(args.child.removeprefix("first-"), args.sink)))
         return
+    if args.child == "burst":
+        print(json.dumps(burst(args.n, args.sink, args.key)))
+        return
     if args.child:
-        print(json.dumps(scenario(args.child, args.sink, args.n, args.repeats)))
+        print(json.dumps(scenario(args.child, args.sink, args.n, args.repeats, args.key)))
+        return
+    if args.live:
+        live(args.burst, args.quick, args.before)
         return
 
     n_on, n_off, repeats = (2_000, 50_000, 3) if args.quick else (10_000, 200_000, 5)
