@@ -148,6 +148,9 @@ async def test_backlog_and_oldest_pending_age_come_from_the_database(
     assert sample(text, "goldloop_rule_oldest_pending_age_seconds", **labels) == 1202
     assert sample(text, "goldloop_actions_oldest_pending_age_seconds") == 1202
     assert sample(text, "goldloop_actions_pending") == 4
+    # the workspace's own metrics (any key) carry the same age
+    workspace_text = (await client.get(f"{API}/metrics")).text
+    assert sample(workspace_text, "goldloop_rule_oldest_pending_age_seconds", **labels) == 1202
 
     tailer.flush()  # a worker comes back and drains the backlog
     text = (await client.get("/metrics")).text

@@ -26,7 +26,7 @@ KEEP_STOPPED_S = 24 * 3600
 KEEP_DEAD_S = 7 * 24 * 3600
 """Rows of workers silent for a week are deleted (until then they show as dead)."""
 
-__all__ = ["WorkerIdentity", "beat", "exposition", "worker_states"]
+__all__ = ["WorkerIdentity", "beat", "exposition", "oldest_pending_ages", "worker_states"]
 
 
 @dataclass(frozen=True)
@@ -171,13 +171,27 @@ def _workers(out: Exposition, ctx: ServiceContext) -> None:
         out.sample("goldloop_workers", sum(w.state == state for w in states), {"state": state})
 
 
+def oldest_pending_ages(ctx: ServiceContext, who: Principal) -> list[tuple[str, str, float]]:
+    """(rule id, rule name, age in seconds of its oldest pending action, 0 when none) for the
+    caller's workspace, from the database."""
+    now = ctx.clock()
+    return [
+        (b.rule_id, b.name, _age(now, b.oldest_pending_at))
+        for b in ctx.db.read(lambda c: store.rule_backlog(c, who.workspace_id))
+    ]
+
+
+def _age(now: int, at: int | None) -> float:
+    return round(max(0, now - at) / 1_000_000, 3) if at is not None else 0.0
+
+
 def _backlog(out: Exposition, ctx: ServiceContext, workspace_id: str | None) -> None:
     now = ctx.clock()
     everyone = ctx.db.read(lambda c: store.rule_backlog(c, None))
     mine = [b for b in everyone if workspace_id is None or b.workspace_id == workspace_id]
 
     def age(at: int | None) -> float:
-        return round(max(0, now - at) / 1_000_000, 3) if at is not None else 0.0
+        return _age(now, at)
 
     def labels(b: store.RuleBacklog) -> dict[str, str]:
         own = {"rule_id": b.rule_id, "rule": b.name}

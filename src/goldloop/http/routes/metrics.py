@@ -7,6 +7,7 @@ from fastapi.responses import PlainTextResponse
 
 from goldloop.http.deps import Ctx, Who
 from goldloop.services import rules as rule_service
+from goldloop.services import server_health
 
 router = APIRouter(tags=["metrics"])
 
@@ -17,8 +18,9 @@ def _label(value: str) -> str:
 
 @router.get("/metrics", response_class=PlainTextResponse)
 def metrics(ctx: Ctx, who: Who) -> PlainTextResponse:
-    """Rule lag, backlog and counters, and the write queue depth, for a Prometheus scrape
-    (send the API key as a bearer token)."""
+    """Rule lag, backlog (and its oldest action's age) and counters, and the write queue
+    depth, for a Prometheus scrape (send the API key as a bearer token). The server's own
+    health (workers, requests, ingest) is on /metrics, for an admin key."""
     lines = [
         "# HELP goldloop_rule_lag_seconds Ingest to action done, for the rule's latest action.",
         "# TYPE goldloop_rule_lag_seconds gauge",
@@ -46,6 +48,14 @@ def metrics(ctx: Ctx, who: Who) -> PlainTextResponse:
         "# HELP goldloop_rule_pending_actions Actions queued and not yet done (the backlog).",
         "# TYPE goldloop_rule_pending_actions gauge",
         *samples["pending"],
+        "# HELP goldloop_rule_oldest_pending_age_seconds Age of the rule's oldest pending action, "
+        "0 when none (from the database: it keeps growing while no worker runs).",
+        "# TYPE goldloop_rule_oldest_pending_age_seconds gauge",
+        *(
+            f'goldloop_rule_oldest_pending_age_seconds{{rule_id="{_label(rid)}",'
+            f'rule="{_label(name)}"}} {age}'
+            for rid, name, age in server_health.oldest_pending_ages(ctx, who)
+        ),
         "# HELP goldloop_rule_failed_actions_total Actions that failed after their retries.",
         "# TYPE goldloop_rule_failed_actions_total counter",
         *samples["failed"],
