@@ -34,10 +34,25 @@ class ThreadRow:
     last_start: int | None
 
 
-def _scope(workspace_id: str, project_id: str, start: int | None, end: int | None) -> list[Cond]:
+def _scope(
+    workspace_id: str,
+    project_id: str,
+    start: int | None,
+    end: int | None,
+    threads: Sequence[str] | None = None,
+) -> list[Cond]:
+    """The runs of the project (in the time range) that carry a thread id, or one of
+    ``threads``. (Never both conditions on ``session_id``: SQLite would then seek the index by
+    ``IS NOT NULL`` alone and scan every thread.)"""
+    if threads is None:
+        thread: Cond = runs.c.session_id.isnot(None)
+    elif len(threads) == 1:
+        thread = runs.c.session_id == threads[0]
+    else:
+        thread = runs.c.session_id.in_(list(threads))
     where: list[Cond] = [
         runs.c.project_id == project_id,
-        runs.c.session_id.isnot(None),
+        thread,
         runs.c.workspace_id == workspace_id,
     ]
     if start is not None:
@@ -104,7 +119,7 @@ def list_threads(
         return [], False
     counts = (
         sa.select(*_aggregates())
-        .where(*where, runs.c.session_id.in_(ids))
+        .where(*_scope(workspace_id, project_id, start, end, ids))
         .group_by(runs.c.session_id)
     )
     found = {row.thread_id: row for row in (_row(r) for r in conn.execute(counts))}
@@ -116,7 +131,7 @@ def thread_summary(
 ) -> ThreadRow | None:
     query = (
         sa.select(*_aggregates())
-        .where(*_scope(workspace_id, project_id, None, None), runs.c.session_id == thread_id)
+        .where(*_scope(workspace_id, project_id, None, None, [thread_id]))
         .group_by(runs.c.session_id)
     )
     found = conn.execute(query).first()
