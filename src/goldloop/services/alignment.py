@@ -66,7 +66,8 @@ def _identity(s: store.Score) -> tuple[str | None, str | None, str | None]:
         value = info.get(name)
         return value if isinstance(value, str) else None
 
-    return text("evaluator"), text("model"), text("prompt_hash")
+    # Goldloop's judges record ``judge_model``; other clients are asked for ``model``.
+    return text("evaluator"), text("judge_model") or text("model"), text("prompt_hash")
 
 
 def _newest_per_run(rows: Iterable[store.Score]) -> dict[str, store.Score]:

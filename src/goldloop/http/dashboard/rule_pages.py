@@ -9,7 +9,7 @@ from fastapi.responses import Response
 
 from goldloop.domain.outbound import masked_url
 from goldloop.http.dashboard import web
-from goldloop.services import projects, rules
+from goldloop.services import alignment, projects, rules
 
 router = APIRouter(route_class=web.PageRoute, include_in_schema=False)
 
@@ -57,6 +57,12 @@ def rule_page(
             if a.get("ingested_at") is None or a["status"] == "pending"
             else max(0, a["updated_at"] - a["ingested_at"])
         )
+    alignments = [
+        alignment.judge_alignment(
+            ctx, who, alignment.AlignmentQuery(judge_key=key, rule_id=rule["id"])
+        )
+        for key in judge_keys(rule, actions)
+    ]
     return web.render(
         request,
         "rule.html",
@@ -65,4 +71,28 @@ def rule_page(
         actions=actions,
         status=shown,
         limit=HISTORY,
+        alignments=alignments,
     )
+
+
+def judge_keys(rule: dict[str, Any], actions: list[dict[str, Any]]) -> list[str]:
+    """The feedback keys the rule's judge has written, read off its recent actions' results
+    (a judge's key comes from its configuration and its evaluator's defaults)."""
+    judges = set()
+    for a in rule.get("actions") or []:
+        judge = (a.get("config") or a).get("judge")
+        if a.get("type") == "evaluate" and isinstance(judge, dict):
+            judges.add(judge.get("name"))
+    keys: list[str] = []
+    for action in actions:
+        detail = action.get("detail")
+        scores = detail.get("scores") if isinstance(detail, dict) else None
+        for score in scores if isinstance(scores, list) else []:
+            if (
+                isinstance(score, dict)
+                and score.get("evaluator") in judges
+                and isinstance(score.get("key"), str)
+                and score["key"] not in keys
+            ):
+                keys.append(score["key"])
+    return keys
