@@ -117,3 +117,14 @@ def test_keys_and_secrets_are_masked_in_messages_arguments_and_tracebacks() -> N
     first, second = (json.loads(line) for line in text.splitlines() if line.startswith("{"))
     assert first["message"] == "calling with api_key=*** and Bearer ***"
     assert "ValueError: refused whsec_*** password=***" in second["exception"]
+
+
+def test_the_text_format_is_one_readable_line_with_the_request_id() -> None:
+    record = logging.LogRecord(
+        "goldloop.http", logging.INFO, __file__, 1, "%s %s %d", ("GET", "/x", 200), None
+    )
+    record.request_id, record.route, record.status = "req-1", "/x", 200
+    line = log_format.TextFormatter().format(record)
+    assert "\n" not in line
+    assert line.endswith(" INFO goldloop.http GET /x 200 route=/x request_id=req-1")
+    assert datetime.fromisoformat(line.split(" ", 1)[0].replace("Z", "+00:00")).tzinfo

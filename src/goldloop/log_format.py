@@ -20,6 +20,7 @@ import orjson
 
 # what a request log record may carry besides the message (set through ``extra=``)
 REQUEST_FIELDS = ("request_id", "method", "route", "path", "status", "duration_ms", "client")
+TEXT_FIELDS = ("route", "request_id")
 
 _SECRETS = re.compile(
     r"(?P<key>\b(?:gl|whsec)_[A-Za-z0-9_-]{8,})"
@@ -84,7 +85,8 @@ class TextFormatter(logging.Formatter):
         ts = datetime.fromtimestamp(record.created, tz=UTC).strftime("%Y-%m-%dT%H:%M:%S")
         line = f"{ts}.{int(record.msecs):03d}Z {record.levelname} {record.name} "
         line += record.getMessage()
-        extras = [f"{n}={getattr(record, n)}" for n in REQUEST_FIELDS if hasattr(record, n)]
+        # a request line's message already says method, path, status and duration
+        extras = [f"{n}={getattr(record, n)}" for n in TEXT_FIELDS if hasattr(record, n)]
         if extras:
             line += " " + " ".join(extras)
         if record.exc_info and not record.exc_text:

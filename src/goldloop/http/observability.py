@@ -3,7 +3,8 @@
 - ``X-Request-ID``: taken from the request when it is a sane token (1-128 letters, digits and
   ``._:-``), else a new one; always echoed on the response and on the request's log line.
 - One log record per request on ``goldloop.http``: method, route template, status, duration in
-  ms, request id. The path is logged without its query string; headers never are.
+  ms, request id. The path is logged without its query string; headers never are. Successful
+  health probes (``/healthz``, ``/readyz``) log at debug level.
 - ``Telemetry``: requests and durations by method and *route template* (``/api/v1/rules/{id}``,
   never the raw path: the number of series is bounded by the number of routes); ingestion
   requests refused, by reason.
@@ -25,6 +26,7 @@ from goldloop.domain.telemetry import UNMATCHED_ROUTE, Telemetry, rejection_reas
 log = logging.getLogger("goldloop.http")
 
 HEADER = "x-request-id"
+PROBES = frozenset({"/healthz", "/readyz"})
 _SANE_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 
 
@@ -91,7 +93,10 @@ class ObservabilityMiddleware:
         self.telemetry.request(method, route, status, duration_s)
         if status >= 400 and path in self.ingest_paths:
             self.telemetry.ingest_rejected(rejection_reason(status))
-        log.info(
+        # health probes come every few seconds: at debug level, so they do not drown the log
+        level = logging.DEBUG if path in PROBES and status < 400 else logging.INFO
+        log.log(
+            level,
             "%s %s %d %.1fms",
             method,
             path,
