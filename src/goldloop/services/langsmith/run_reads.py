@@ -149,7 +149,7 @@ def _in(field: str, values: list[str]) -> str:
 
 def query_filter(body: Mapping[str, Any]) -> str | None:
     """The Goldloop filter string a LangSmith ``/runs/query`` body asks for (its trace and tree
-    filters, and reference examples, are conditions of their own: ``query_conditions``)."""
+    filters, and reference examples, are conditions of their own: ``trace_conditions``)."""
     parts: list[str] = []
     projects = _strings(body, "session") + _strings(body, "session_id")
     if projects:
@@ -209,13 +209,13 @@ def _tree_filter(body: Mapping[str, Any], key: str) -> str | None:
         raise InvalidInput(f"{key}: {exc.message}", details={"field": key}) from None
 
 
-def query_conditions(
+def trace_conditions(
     ctx: ServiceContext, who: Principal, body: Mapping[str, Any]
 ) -> list[run_stats.Cond]:
-    """Every condition of a LangSmith run query, compiled and parameterized: the body's filter
-    fields, ``trace_filter`` (on the root run of a run's trace), ``tree_filter`` (on any run of
-    its trace) and ``reference_example``."""
-    conditions = [_compiled(ctx, who, query_filter(body))]
+    """The conditions of a LangSmith run query that are not a Goldloop filter string, compiled
+    and parameterized: ``trace_filter`` (on the root run of a run's trace), ``tree_filter`` (on
+    any run of its trace) and ``reference_example``."""
+    conditions = []
     for key, roots_only in (("trace_filter", True), ("tree_filter", False)):
         text = _tree_filter(body, key)
         if text:
@@ -227,13 +227,20 @@ def query_conditions(
     return conditions
 
 
+def query_conditions(
+    ctx: ServiceContext, who: Principal, body: Mapping[str, Any]
+) -> list[run_stats.Cond]:
+    """Every condition of a LangSmith run query: its filter fields, then ``trace_conditions``."""
+    return [_compiled(ctx, who, query_filter(body)), *trace_conditions(ctx, who, body)]
+
+
 def query_runs(ctx: ServiceContext, who: Principal, body: Mapping[str, Any]) -> dict[str, Any]:
     """One page: ``{"runs": [...], "cursors": {"next": ...}}``."""
     limit = body.get("limit")
     size = max(1, min(limit if isinstance(limit, int) else MAX_PAGE, MAX_PAGE))
     order = "asc" if str(body.get("order", "desc")).lower() == "asc" else "desc"
     text = query_filter(body)
-    extra = query_conditions(ctx, who, body)[1:]  # the filter text itself goes as text
+    extra = trace_conditions(ctx, who, body)
     cursor = body.get("cursor") if isinstance(body.get("cursor"), str) else None
     page = run_queries.list_runs(
         ctx, who, filter=text, order=order, limit=size, cursor=cursor, conditions=extra
