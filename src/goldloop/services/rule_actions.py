@@ -10,6 +10,7 @@ score or a notification. Every outcome is recorded on the action row: ``done`` (
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import socket
@@ -22,7 +23,7 @@ from sqlalchemy.engine import Connection
 
 from goldloop.domain.errors import GoldloopError
 from goldloop.domain.rules import action_key
-from goldloop.services import deliveries
+from goldloop.services import deliveries, rule_evaluators
 from goldloop.services.context import ServiceContext
 from goldloop.store import rule_queue as queue
 from goldloop.store import rules as store
@@ -196,7 +197,14 @@ def execute_due(ctx: ServiceContext, *, limit: int = 100) -> int:
     pool of threads, leases renewed while it runs)."""
     owner = new_owner()
     claimed = claim(ctx, owner, limit)
-    finish(ctx, owner, [(c.action, run(ctx, c)) for c in claimed])
+    if not claimed:
+        return 0
+    transport = rule_evaluators.SharedTransport(ctx.settings, ctx.resolve)
+    shared = dataclasses.replace(ctx, evaluator_transport=ctx.evaluator_transport or transport)
+    try:
+        finish(ctx, owner, [(c.action, run(shared, c)) for c in claimed])
+    finally:
+        transport.shutdown()
     return len(claimed)
 
 
