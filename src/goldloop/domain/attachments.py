@@ -130,6 +130,8 @@ def verify(key: bytes, token: str, now_s: int) -> Grant | None:
         mac = _unb64(mac_text)
     except ValueError:
         return None
+    if _b64(payload) != payload_text or _b64(mac) != mac_text:
+        return None  # one token per grant: no second spelling of the same bytes
     if not hmac.compare_digest(mac, hmac.new(key, payload, hashlib.sha256).digest()):
         return None
     try:
