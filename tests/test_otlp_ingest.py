@@ -20,7 +20,7 @@ from goldloop.domain.otel.dedupe import restore_content
 from goldloop.http.app import create_app
 from goldloop.settings import Settings, SettingsError, load_settings
 from ingest_helpers import stable, trace_rows
-from otlp_builders import T0_NS, logs_request, request, span, to_json
+from otlp_builders import T0_NS, kvs, logs_request, request, span, to_json
 
 PB = {"content-type": "application/x-protobuf"}
 JS = {"content-type": "application/json"}
@@ -268,6 +268,24 @@ async def test_project_header_beats_service_name(
     await client.post("/v1/traces", content=body, headers={**PB, "x-goldloop-project": "chosen"})
     chosen = (await client.get("/api/v1/projects", params={"name": "chosen"})).json()["items"]
     assert trace_rows(app, admin_key, TRACE)[0]["project_id"] == chosen[0]["id"]
+    names = [p["name"] for p in (await client.get("/api/v1/projects")).json()["items"]]
+    assert "svc" not in names
+
+
+@pytest.mark.parametrize("encoding", ["protobuf", "json"])
+async def test_openinference_project_name_beats_service_name(
+    app: FastAPI, client: httpx.AsyncClient, admin_key: str, encoding: str
+) -> None:
+    """OpenInference exporters (and Phoenix) name the project on the resource; the header still
+    wins, and service.name remains the fallback."""
+    req = request(genai_trace()[:1], service="svc")
+    req.resource_spans[0].resource.attributes.extend(
+        kvs({"openinference.project.name": "refund-agent"})
+    )
+    body, headers = (req.SerializeToString(), PB) if encoding == "protobuf" else (to_json(req), JS)
+    assert (await client.post("/v1/traces", content=body, headers=headers)).status_code == 200
+    named = (await client.get("/api/v1/projects", params={"name": "refund-agent"})).json()
+    assert trace_rows(app, admin_key, TRACE)[0]["project_id"] == named["items"][0]["id"]
     names = [p["name"] for p in (await client.get("/api/v1/projects")).json()["items"]]
     assert "svc" not in names
 

@@ -30,6 +30,7 @@ from goldloop.domain.otel.decode import (
     pb_scope,
     pb_value,
 )
+from goldloop.domain.otel.mapping import resource_project
 from goldloop.domain.otel.messages import parse_json
 from goldloop.domain.run_items import RunPatch
 
@@ -140,7 +141,7 @@ def logs_to_patches(logs: list[OtelLog]) -> tuple[list[RunPatch], int, list[str]
     for (trace_id, span_id), records in by_span.items():
         records.sort(key=lambda r: r.time_ns)
         patch = RunPatch(id=span_id, trace_id=trace_id, project=None)
-        service = records[0].resource.get("service.name")
+        service = resource_project(records[0].resource)
         patch.project = str(service)[:200] if service else None
         events: list[tuple[str, Any]] = []
         for log in records:

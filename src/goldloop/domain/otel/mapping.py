@@ -477,12 +477,25 @@ def _apply_exact(patch: RunPatch, exact: Mapping[str, Any]) -> None:
     patch.extra = dict(exact["extra"]) if isinstance(exact.get("extra"), dict) else {}
 
 
+PROJECT_ATTRIBUTES = ("openinference.project.name", "service.name")
+
+
+def resource_project(resource: Mapping[str, Any]) -> Any:
+    """The project a resource names: OpenInference's ``openinference.project.name`` (what
+    Phoenix reads, and what OpenInference exporters set), else ``service.name``."""
+    for name in PROJECT_ATTRIBUTES:
+        value = resource.get(name)
+        if value is not None and value != "":
+            return value
+    return None
+
+
 def span_to_patch(span: OtelSpan) -> RunPatch:
     a = SpanAttributes(span.attributes)
     patch = RunPatch(
         id=str(first(a.get("langsmith.span.id"), span.span_id))[:64],
         trace_id=str(first(a.get("langsmith.trace.id"), span.trace_id))[:64],
-        project=_short(span.resource.get("service.name"), 200),
+        project=_short(resource_project(span.resource), 200),
     )
     f = patch.fields
     parent = first(a.get("langsmith.span.parent_id"), span.parent_span_id)
