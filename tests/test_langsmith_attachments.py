@@ -24,7 +24,7 @@ from langsmith.utils import LangSmithError
 
 from goldloop.services import auth
 from goldloop.settings import Settings
-from langsmith_live import HTTP_TIMEOUT, Live, live_server, sdk_client
+from langsmith_live import HTTP_TIMEOUT, Live, live_server, ref, sdk_client
 
 pytestmark = [pytest.mark.slow, pytest.mark.filterwarnings("ignore::DeprecationWarning")]
 
@@ -63,7 +63,7 @@ def test_examples_with_attachments_take_the_multipart_path(live: Live) -> None:
             examples=[
                 {
                     "inputs": {"q": "what is in the picture?"},
-                    "reference_outputs": {"a": "a cat"},
+                    **ref({"a": "a cat"}),
                     "metadata": {"kind": "vision"},
                     "split": "test",
                     "attachments": {
@@ -71,7 +71,7 @@ def test_examples_with_attachments_take_the_multipart_path(live: Live) -> None:
                         "voice": {"mime_type": "audio/wav", "data": WAV},
                     },
                 },
-                {"inputs": {"q": "no files"}, "reference_outputs": {"a": "fine"}},
+                {"inputs": {"q": "no files"}, **ref({"a": "fine"})},
             ],
         )
         assert made["count"] == 2
@@ -371,3 +371,37 @@ def test_hostile_multipart_examples(settings: Settings) -> None:
         assert r.headers["content-type"] == "application/octet-stream"
         assert "\n" not in r.headers["content-disposition"]
         assert "filename*=UTF-8''r%C3%A9sum%C3%A9" in r.headers["content-disposition"]
+
+
+def test_evaluate_hands_attachments_to_the_target_and_evaluators(live: Live) -> None:
+    from langsmith.evaluation import evaluate
+
+    seen: list[bytes] = []
+    with sdk_client(live) as client:
+        ds = client.create_dataset("vision-eval")
+        client.create_examples(
+            dataset_id=ds.id,
+            examples=[
+                {
+                    "inputs": {"q": f"picture {i}"},
+                    "reference_outputs": {"size": len(PNG) + i},
+                    "attachments": {"photo": ("image/png", PNG + bytes(i))},
+                }
+                for i in range(3)
+            ],
+        )
+
+        def target(inputs: dict[str, Any], attachments: dict[str, Any]) -> dict[str, Any]:
+            data = attachments["photo"]["reader"].read()
+            seen.append(data)
+            return {"size": len(data)}
+
+        def size_matches(outputs: dict[str, Any], reference_outputs: dict[str, Any]) -> bool:
+            return bool(outputs["size"] == reference_outputs["size"])
+
+        results = evaluate(
+            target, data=ds.name, evaluators=[size_matches], client=client, max_concurrency=0
+        )
+        scores = [r["evaluation_results"]["results"][0].score for r in results]
+    assert sorted(seen) == sorted(PNG + bytes(i) for i in range(3))
+    assert scores == [True, True, True]
