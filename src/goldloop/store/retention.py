@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from goldloop.store import attachments
-from goldloop.store.erasure import chunks
+from goldloop.store.erasure import chunks, one_of
 from goldloop.store.schema import dataset_examples, datasets, feedback, retention_policies, runs
 
 rp = retention_policies
@@ -139,9 +139,9 @@ def _candidates(
             .where(
                 runs.c.project_id == project_id,
                 runs.c.start_time < cutoff,
-                sa.or_(
-                    runs.c.start_time > start, sa.and_(runs.c.start_time == start, runs.c.pk > pk)
-                ),
+                # the plain range lets the start-time index seek; the rest breaks ties
+                runs.c.start_time >= start,
+                sa.or_(runs.c.start_time > start, runs.c.pk > pk),
             )
             .order_by(runs.c.start_time, runs.c.pk)
             .limit(limit)
@@ -178,19 +178,19 @@ def _kept_traces(conn: Connection, policy: Policy, trace_ids: list[str]) -> set[
     members: list[tuple[str, str]] = []  # (run id, trace id) of every run of these traces
     for chunk in chunks(trace_ids):
         query = sa.select(runs.c.id, runs.c.trace_id).where(
-            runs.c.workspace_id == ws, runs.c.trace_id.in_(chunk)
+            runs.c.workspace_id == ws, one_of(conn, runs.c.trace_id, chunk)
         )
         members.extend((r.id, r.trace_id) for r in conn.execute(query))
     trace_of = dict(members)
     if policy.keep_with_feedback:
         for chunk in chunks(trace_ids):
             query = sa.select(feedback.c.trace_id).where(
-                feedback.c.workspace_id == ws, feedback.c.trace_id.in_(chunk)
+                feedback.c.workspace_id == ws, one_of(conn, feedback.c.trace_id, chunk)
             )
             kept.update(conn.execute(query).scalars())
         for chunk in chunks(list(trace_of)):
             query = sa.select(feedback.c.run_id).where(
-                feedback.c.workspace_id == ws, feedback.c.run_id.in_(chunk)
+                feedback.c.workspace_id == ws, one_of(conn, feedback.c.run_id, chunk)
             )
             kept.update(trace_of[r] for r in conn.execute(query).scalars())
     if policy.keep_in_datasets:
@@ -209,8 +209,8 @@ def _source_runs(conn: Connection, workspace_id: str, run_ids: list[str]) -> set
         query = (
             sa.select(dataset_examples.c.source_run_id)
             .where(
-                dataset_examples.c.dataset_id.in_(dataset_ids),
-                dataset_examples.c.source_run_id.in_(chunk),
+                one_of(conn, dataset_examples.c.dataset_id, dataset_ids),
+                one_of(conn, dataset_examples.c.source_run_id, chunk),
             )
             .distinct()
         )
@@ -233,12 +233,16 @@ def delete_batch(
     attachments.remove_owners(conn, ws, "run", [run_id for _, run_id in doomed])
     for chunk in chunks([run_id for _, run_id in doomed]):
         conn.execute(
-            sa.delete(feedback).where(feedback.c.workspace_id == ws, feedback.c.run_id.in_(chunk))
+            sa.delete(feedback).where(
+                feedback.c.workspace_id == ws, one_of(conn, feedback.c.run_id, chunk)
+            )
         )
     deleted = 0
     pks = [pk for pk, _ in doomed]
     for i in range(0, len(pks), 500):
-        deleted += conn.execute(sa.delete(runs).where(runs.c.pk.in_(pks[i : i + 500]))).rowcount
+        deleted += conn.execute(
+            sa.delete(runs).where(one_of(conn, runs.c.pk, pks[i : i + 500]))
+        ).rowcount
     # trace-level feedback of traces that no longer have a run
     gone = set(traces) - kept
     if gone:
@@ -246,14 +250,14 @@ def delete_batch(
         for chunk in chunks(sorted(gone)):
             query = (
                 sa.select(runs.c.trace_id)
-                .where(runs.c.workspace_id == ws, runs.c.trace_id.in_(chunk))
+                .where(runs.c.workspace_id == ws, one_of(conn, runs.c.trace_id, chunk))
                 .distinct()
             )
             remaining.update(conn.execute(query).scalars())
         for chunk in chunks(sorted(gone - remaining)):
             conn.execute(
                 sa.delete(feedback).where(
-                    feedback.c.workspace_id == ws, feedback.c.trace_id.in_(chunk)
+                    feedback.c.workspace_id == ws, one_of(conn, feedback.c.trace_id, chunk)
                 )
             )
     return Batch(deleted, len(candidates) - len(doomed), nxt)
