@@ -5,9 +5,11 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterator
 
+import httpx
 import pytest
 from langsmith.utils import LangSmithError
 
+from goldloop.services import auth
 from goldloop.settings import Settings
 from langsmith_live import Live, live_server, sdk_client
 
@@ -100,3 +102,36 @@ def test_unsupported_configs_are_refused_with_the_reason(live: Live) -> None:
             client.update_feedback_config("nope", is_lower_score_better=True)
         free = client.create_feedback_config("note", feedback_config={"type": "freeform"})
         assert free.feedback_config == {"type": "freeform"}
+
+
+def test_a_feedback_config_on_create_feedback_declares_the_key_once(live: Live) -> None:
+    run_id, project = uuid.uuid4(), uuid.uuid4()
+    config = {"type": "continuous", "min": 0.0, "max": 1.0}
+    with sdk_client(live) as client:
+        client.create_feedback(
+            run_id=run_id, key="helpful", score=0.5, feedback_config=config, session_id=project
+        )
+        [declared] = list(client.list_feedback_configs())
+        assert (declared.feedback_key, declared.feedback_config) == ("helpful", config)
+        with pytest.raises(LangSmithError, match="outside its range"):
+            client.create_feedback(run_id=run_id, key="helpful", score=3, session_id=project)
+        # a later, different config does not redeclare the key: the feedback is checked
+        with pytest.raises(LangSmithError, match="outside its range"):
+            client.create_feedback(
+                run_id=run_id,
+                key="helpful",
+                score=3,
+                feedback_config={"type": "continuous", "min": 0.0, "max": 5.0},
+                session_id=project,
+            )
+    ctx = live.app.state.ctx
+    ws = auth.workspace_by_name(ctx, auth.DEFAULT_WORKSPACE)
+    member = auth.create_key(ctx, ws.id, "reviewer", role="member").secret
+    with httpx.Client(base_url=live.endpoint, headers={"x-api-key": member}, timeout=60) as raw:
+        r = raw.post(
+            "/feedback",
+            json={"run_id": str(run_id), "key": "tone", "value": "x", "feedback_config": config},
+        )
+        assert r.status_code == 200  # kept, but a member key declares nothing
+    with live.api() as api:
+        assert api.get("/feedback-keys/tone").status_code == 404

@@ -99,6 +99,8 @@ async def test_bad_score_configs_say_which_field_and_why(client: httpx.AsyncClie
         ),
         ({"kind": "categorical", "categories": [{"label": "a", "points": 1}]}, "Extra inputs"),
         ({"kind": "boolean", "rubric": "x" * 20_001}, "rubric is longer than 20000"),
+        ({"kind": "boolean", "rubric": "a\x00b"}, "rubric must not contain a NUL character"),
+        ({"kind": "boolean", "description": "a\x00b"}, "description must not contain a NUL"),
         ({"kind": "stars"}, "kind must be one of continuous, categorical, boolean, freeform"),
     ]
     for body, message in cases:

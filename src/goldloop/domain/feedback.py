@@ -133,6 +133,10 @@ def make_spec(
             raise InvalidInput(
                 f"{name} is longer than {MAX_TEXT} characters", details={"field": name}
             )
+        if text is not None and "\x00" in text:
+            raise InvalidInput(
+                f"{name} must not contain a NUL character (U+0000)", details={"field": name}
+            )
     return KeySpec(
         key,
         kind,

@@ -13,6 +13,7 @@ from typing import Any
 from goldloop.domain.errors import InvalidInput
 from goldloop.services import feedback
 from goldloop.services.context import Principal, ServiceContext
+from goldloop.services.langsmith import feedback_configs
 from goldloop.store.feedback import FeedbackFilter, FeedbackRow
 
 # LangSmith feedback source types -> Goldloop sources.
@@ -77,7 +78,11 @@ def to_new(body: Mapping[str, Any]) -> feedback.NewFeedback:
 
 
 def create(ctx: ServiceContext, who: Principal, body: Mapping[str, Any]) -> FeedbackRow:
-    return feedback.create(ctx, who, to_new(body)).feedback
+    """Create feedback; its ``feedback_config`` declares the key first when an admin key sends
+    it for a key not declared yet (as LangSmith creates a config on first use)."""
+    new = to_new(body)
+    feedback_configs.declare_on_first_use(ctx, who, new.key, body.get("feedback_config"))
+    return feedback.create(ctx, who, new).feedback
 
 
 def create_many(ctx: ServiceContext, who: Principal, bodies: Sequence[Mapping[str, Any]]) -> None:

@@ -179,6 +179,19 @@ def create(ctx: ServiceContext, who: Principal, body: Mapping[str, Any]) -> dict
     return schema_json(saved, who, feedback.key_times(ctx, who).get(key))
 
 
+def declare_on_first_use(ctx: ServiceContext, who: Principal, key: str, config: Any) -> None:
+    """The ``feedback_config`` of a created feedback declares its key when an admin key sends
+    it and the key is not declared yet; otherwise (a member key, a declared key, a config
+    Goldloop cannot hold) it changes nothing and the feedback is checked as usual."""
+    if config is None or not who.is_admin or feedback.find_key(ctx, who, key) is not None:
+        return
+    try:
+        spec = spec_of(key, config, None, None)
+    except InvalidInput:
+        return
+    _save(ctx, who, spec)
+
+
 def update(ctx: ServiceContext, who: Principal, body: Mapping[str, Any]) -> dict[str, Any]:
     """``PATCH /feedback-configs``: a new config, a direction, categories added or removed."""
     key = _key(body)
