@@ -233,3 +233,46 @@ def test_new_options_are_checked_and_named(fresh_sdk: None) -> None:
         4 * 1024 * 1024,
         60.0,
     )
+
+
+def test_a_congested_server_gets_fewer_and_smaller_requests_until_it_recovers(
+    recorder: RecordingServer,
+) -> None:
+    clock = FakeTime()
+    recorder.script = [Reply(503, {"retry-after": "1"}) for _ in range(100)]
+    configure_to(
+        recorder, batch_size=20, max_in_flight=4, retry_s=1.5,
+        _clock=clock.clock, _sleep=clock.sleep,
+    )  # fmt: skip
+    traced = goldloop.traced(lambda x: x)
+    for i in range(60):
+        traced(i)
+    assert goldloop.flush(30)
+    stats = goldloop.exporter_stats()
+    assert stats["dropped_failed"] == 60  # the budget ran out: dropped, counted
+    # three batches of 20 (the backlog never passed 4 x 20), each given up congested:
+    assert stats["batches"] == 0
+    assert stats["in_flight_window"] == 1  # 4 -> 2 -> 1 -> 1: halved, never below one ...
+    assert stats["batch_cap"] == 2_500 // 8  # ... and so was the size batches may grow to
+    recorder.script = []  # the server recovers
+    for i in range(10):
+        traced(i)
+    assert goldloop.flush(30)
+    stats = goldloop.exporter_stats()
+    assert stats["exported"] == 10
+    assert stats["in_flight_window"] == 2  # one more request allowed after one went through
+    assert stats["batch_cap"] == 625  # 2,500 / 8, doubled
+
+
+def test_413_halves_the_batch_bytes_for_later_batches(recorder: RecordingServer) -> None:
+    recorder.script = [Reply(413)]
+    configure_to(recorder, gzip=False)
+    traced = goldloop.traced(lambda x: x)
+    for i in range(4):
+        traced(i)
+    assert goldloop.flush(10)
+    stats = goldloop.exporter_stats()
+    assert stats["exported"] == 4
+    first = recorder.requests[0].raw
+    assert stats["max_batch_bytes"] == 64 * 1024  # half of a small body: the floor
+    assert len(first) < 2 * 64 * 1024
