@@ -126,9 +126,10 @@ def test_sweep_spares_recent_and_named_blobs(ctx: ServiceContext) -> None:
     ws = auth.create_workspace(ctx, "sweep").id
     row = AttachmentRow("run", "r1", "f", named, 14, "image/png", ctx.clock())
     ctx.db.write(lambda c: rows.put(c, ws, [row]))
-    assert attachments.sweep(ctx) == 0  # the loose one is too recent to be swept
+    assert attachments.sweep_all(ctx) == 0  # the loose one is too recent to be swept
     assert store.exists(loose)
-    assert attachments.sweep(ctx, idle_s=0) == 1
+    assert attachments.sweep(ctx, idle_s=0) == 0  # it never lost a row: not a candidate
+    assert attachments.sweep_all(ctx, idle_s=0) == 1
     assert not store.exists(loose)
     assert store.exists(named)
     # reusing a blob makes it recent again
@@ -136,7 +137,7 @@ def test_sweep_spares_recent_and_named_blobs(ctx: ServiceContext) -> None:
     again = store.put(b"reused")
     os.utime(store.path_of(again), (old, old))
     store.put(b"reused")
-    assert attachments.sweep(ctx) == 0
+    assert attachments.sweep_all(ctx) == 0
     assert store.exists(again)
 
 
@@ -195,3 +196,19 @@ async def test_hard_delete_takes_an_examples_files(client: httpx.AsyncClient, ap
     assert r.status_code == 200, r.text
     assert (await client.get("/api/v1/attachments/usage")).json()["attachments"] == 0
     assert not os.path.exists(path)
+
+
+def test_a_file_that_lost_its_row_is_swept_once_idle(ctx: ServiceContext) -> None:
+    store = attachments.blobs(ctx)
+    digest = store.put(b"held, then let go")
+    ws = auth.create_workspace(ctx, "orphans").id
+    row = AttachmentRow("run", "r1", "f", digest, 17, "image/png", ctx.clock())
+    ctx.db.write(lambda c: rows.put(c, ws, [row]))
+    ctx.db.write(lambda c: rows.remove_owners(c, ws, "run", ["r1"]))
+    assert attachments.sweep(ctx) == 0  # used moments ago: kept, still a candidate
+    assert store.exists(digest)
+    old = time.time() - 3600
+    os.utime(store.path_of(digest), (old, old))
+    assert attachments.sweep(ctx) == 1
+    assert not store.exists(digest)
+    assert ctx.db.read(lambda c: rows.orphan_page(c, "", 10)) == []  # settled

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -253,23 +254,49 @@ def usage(ctx: ServiceContext, who: Principal) -> dict[str, int]:
     return {"attachments": rows, "blobs": count, "bytes": size}
 
 
+def _settle(ctx: ServiceContext, digests: list[str], idle_s: float) -> tuple[int, list[str]]:
+    """Delete the files of ``digests`` no row names (if idle); returns (deleted, settled)."""
+    store_ = blobs(ctx)
+    named = ctx.db.read(lambda c: store.referenced(c, digests))
+    deleted = 0
+    settled = []
+    for digest in digests:
+        if digest in named:
+            settled.append(digest)  # named again: not an orphan any more
+        elif store_.remove_if_idle(digest, idle_s):
+            deleted += 1
+            settled.append(digest)
+        elif not store_.exists(digest):
+            settled.append(digest)
+    return deleted, settled
+
+
 def sweep(ctx: ServiceContext, idle_s: float = SWEEP_IDLE_S) -> int:
-    """Delete the blobs no attachment row names any more (their runs or examples were deleted
-    or erased), except those used in the last ``idle_s`` seconds. Returns how many went."""
+    """Delete the files of the blobs that lost their rows (``attachment_orphans``) and that no
+    row of any workspace names any more, except those used in the last ``idle_s`` seconds (they
+    stay candidates for the next sweep). Returns how many files went."""
+    removed = 0
+    after = ""
+    while page := ctx.db.read(partial(store.orphan_page, after=after, limit=SWEEP_CHUNK)):
+        deleted, settled = _settle(ctx, page, idle_s)
+        if settled:
+            ctx.db.write(partial(store.drop_orphans, digests=settled))
+        removed += deleted
+        after = page[-1]
+    return removed
+
+
+def sweep_all(ctx: ServiceContext, idle_s: float = SWEEP_IDLE_S) -> int:
+    """Like ``sweep``, over every file of the blob store (for files that lost their rows before
+    candidates were recorded, or by an operator's hand). Reads the whole directory."""
     store_ = blobs(ctx)
     removed = 0
     pending: list[str] = []
-
-    def flush() -> int:
-        names = ctx.db.read(lambda c: store.referenced(c, pending))
-        gone = sum(store_.remove_if_idle(d, idle_s) for d in pending if d not in names)
-        pending.clear()
-        return gone
-
     for digest in store_.stored():
         pending.append(digest)
         if len(pending) >= SWEEP_CHUNK:
-            removed += flush()
+            removed += _settle(ctx, pending, idle_s)[0]
+            pending = []
     if pending:
-        removed += flush()
+        removed += _settle(ctx, pending, idle_s)[0]
     return removed

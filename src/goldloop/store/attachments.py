@@ -7,8 +7,10 @@ from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
+from goldloop.store.schema import attachment_orphans as orphans
 from goldloop.store.schema import attachments as at
 from goldloop.store.schema import datasets
 
@@ -50,13 +52,25 @@ def _owner(workspace_id: str, kind: str, owner_id: str) -> sa.ColumnElement[bool
     )
 
 
+def _forget(conn: Connection, where: sa.ColumnElement[bool]) -> int:
+    """Delete the rows ``where`` selects; their blobs become sweep candidates."""
+    digests = list(conn.execute(sa.select(at.c.sha256).where(where).distinct()).scalars())
+    if not digests:
+        return 0
+    removed = int(conn.execute(sa.delete(at).where(where)).rowcount)
+    insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
+    for start in range(0, len(digests), CHUNK):
+        chunk = digests[start : start + CHUNK]
+        statement = insert(orphans).values([{"sha256": d} for d in chunk])
+        conn.execute(statement.on_conflict_do_nothing(index_elements=["sha256"]))
+    return removed
+
+
 def put(conn: Connection, workspace_id: str, rows: Sequence[AttachmentRow]) -> None:
     """Insert or replace each row (an owner's name is unique)."""
     for row in rows:
-        conn.execute(
-            sa.delete(at).where(
-                _owner(workspace_id, row.owner_kind, row.owner_id), at.c.name == row.name
-            )
+        _forget(
+            conn, sa.and_(_owner(workspace_id, row.owner_kind, row.owner_id), at.c.name == row.name)
         )
         conn.execute(
             sa.insert(at).values(
@@ -96,8 +110,8 @@ def of_owners(
 def remove(
     conn: Connection, workspace_id: str, kind: str, owner_id: str, names: Sequence[str]
 ) -> None:
-    for name in names:
-        conn.execute(sa.delete(at).where(_owner(workspace_id, kind, owner_id), at.c.name == name))
+    if names:
+        _forget(conn, sa.and_(_owner(workspace_id, kind, owner_id), at.c.name.in_(list(names))))
 
 
 def by_digest(conn: Connection, workspace_id: str, digest: str) -> AttachmentRow | None:
@@ -131,11 +145,12 @@ def remove_owners(conn: Connection, workspace_id: str, kind: str, owner_ids: Seq
     unique = list(dict.fromkeys(owner_ids))
     for start in range(0, len(unique), CHUNK):
         chunk = unique[start : start + CHUNK]
-        removed += conn.execute(
-            sa.delete(at).where(
+        removed += _forget(
+            conn,
+            sa.and_(
                 at.c.workspace_id == workspace_id, at.c.owner_kind == kind, at.c.owner_id.in_(chunk)
-            )
-        ).rowcount
+            ),
+        )
     return removed
 
 
@@ -158,14 +173,13 @@ def remove_examples(conn: Connection, keys: Iterable[tuple[str, str]]) -> int:
 def remove_dataset(conn: Connection, workspace_id: str, dataset_id: str) -> int:
     """Forget the attachments of every example of a dataset (it is being deleted)."""
     prefix = example_owner(dataset_id, "")
-    return int(
-        conn.execute(
-            sa.delete(at).where(
-                at.c.workspace_id == workspace_id,
-                at.c.owner_kind == "example",
-                at.c.owner_id.startswith(prefix, autoescape=True),
-            )
-        ).rowcount
+    return _forget(
+        conn,
+        sa.and_(
+            at.c.workspace_id == workspace_id,
+            at.c.owner_kind == "example",
+            at.c.owner_id.startswith(prefix, autoescape=True),
+        ),
     )
 
 
@@ -178,3 +192,21 @@ def referenced(conn: Connection, digests: Sequence[str]) -> set[str]:
             conn.execute(sa.select(at.c.sha256).where(at.c.sha256.in_(chunk)).distinct()).scalars()
         )
     return found
+
+
+def orphan_page(conn: Connection, after: str, limit: int) -> list[str]:
+    """Up to ``limit`` sweep candidates after ``after``, in digest order."""
+    query = (
+        sa.select(orphans.c.sha256)
+        .where(orphans.c.sha256 > after)
+        .order_by(orphans.c.sha256)
+        .limit(limit)
+    )
+    return list(conn.execute(query).scalars())
+
+
+def drop_orphans(conn: Connection, digests: Sequence[str]) -> None:
+    """These candidates are settled: their file is gone, or a row names them again."""
+    for start in range(0, len(digests), CHUNK):
+        chunk = list(digests[start : start + CHUNK])
+        conn.execute(sa.delete(orphans).where(orphans.c.sha256.in_(chunk)))

@@ -403,6 +403,16 @@ attachments = sa.Table(
     sa.Column("mime_type", sa.String(255), nullable=False),
     sa.Column("created_at", sa.BigInteger, nullable=False),
     sa.Index("ix_attachments_blob", "workspace_id", "sha256"),
+    sa.Index("ix_attachments_sha256", "sha256"),
+)
+
+# Blobs that lost a row (a run or example deleted, an attachment replaced): the only files a
+# sweep looks at, so deleting never scans the whole blob store. A digest leaves this table when
+# its file is deleted or turns out to be named again.
+attachment_orphans = sa.Table(
+    "attachment_orphans",
+    metadata,
+    sa.Column("sha256", sa.String(64), primary_key=True),
 )
 
 

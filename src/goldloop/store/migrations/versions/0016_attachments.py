@@ -1,6 +1,7 @@
 """Attachments: which blob (by SHA-256) a run or an example holds under a name (issue #21).
 
-The bytes live in the blob store on disk (``attachments_dir``), not in this table.
+The bytes live in the blob store on disk (``attachments_dir``), not in this table;
+``attachment_orphans`` lists the blobs that lost a row, for the sweep that deletes files.
 
 Revision ID: 0016_attachments
 Revises: 0015_run_extras
@@ -39,8 +40,16 @@ def upgrade() -> None:
         ),
     )
     op.create_index("ix_attachments_blob", "attachments", ["workspace_id", "sha256"])
+    op.create_index("ix_attachments_sha256", "attachments", ["sha256"])
+    op.create_table(
+        "attachment_orphans",
+        sa.Column("sha256", sa.String(64), nullable=False),
+        sa.PrimaryKeyConstraint("sha256", name="pk_attachment_orphans"),
+    )
 
 
 def downgrade() -> None:
+    op.drop_table("attachment_orphans")
+    op.drop_index("ix_attachments_sha256", table_name="attachments")
     op.drop_index("ix_attachments_blob", table_name="attachments")
     op.drop_table("attachments")
