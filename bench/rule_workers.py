@@ -161,8 +161,17 @@ class Deployment:
         return subprocess.Popen(cmd, env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
     def start_workers(self, n: int) -> None:
+        """Start ``n`` worker processes and wait until each has started its loops (its
+        heartbeat row is written then)."""
         for _ in range(n):
             self.procs.append(self._start([sys.executable, "-m", "goldloop", "worker"]))
+        q = sa.text("SELECT count(*) FROM worker_heartbeats WHERE stopped_at IS NULL")
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            with self.engine.connect() as conn:
+                if int(conn.execute(q).scalar_one()) >= n:
+                    return
+            time.sleep(0.1)
 
     def project(self, name: str) -> str:
         return str(self.api.post("/api/v1/projects", json={"name": name}).json()["id"])
@@ -323,7 +332,6 @@ def lag(args: argparse.Namespace) -> dict[str, Any]:
         try:
             rule = d.rule(d.project("bench"), "sampled", 0.2, judge=judge.url)
             d.start_workers(1)
-            time.sleep(3)  # the worker process starts
             started = time.monotonic()
             sent = 0
             while time.monotonic() - started < args.seconds:

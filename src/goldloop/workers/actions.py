@@ -1,11 +1,11 @@
 """The rule action runner of one worker: a pool of threads, leases renewed while it lives.
 
-Each ``tick`` records what finished, claims due actions for the free threads when at least half
-are free (or none is busy), fairly between rules (``rule_actions.claim``), and waits briefly for
-one to finish. A heartbeat thread renews the leases of every action the runner holds every fifth
-of ``rule_action_lease_s``, so a judge call slower than the lease is never started a second time
-by another worker; when the process dies the heartbeat stops with it, and its actions are due
-again one lease later.
+Each ``tick`` records what finished, claims due actions for the free threads (when half of them
+are free, or none is busy, or a thread has been free for ``WAIT_S``), fairly between rules
+(``rule_actions.claim``), and waits briefly for one to finish. A heartbeat thread renews the
+leases of every action the runner holds every fifth of ``rule_action_lease_s``, so a judge call
+slower than the lease is never started a second time by another worker; when the process dies
+the heartbeat stops with it, and its actions are due again one lease later.
 
 The runner's evaluators share one HTTP transport (``rule_evaluators.SharedTransport``), built on
 the first judge request and closed by :meth:`ActionRunner.close`.
@@ -16,6 +16,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import threading
+import time
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from typing import Any
 
@@ -48,6 +49,7 @@ class ActionRunner:
         self._beat: threading.Thread | None = None
         self._closing = threading.Event()
         self._turn = 0
+        self._claimed_at = 0.0
         self.claimed = 0
         self.finished = 0
         self.renewals = 0
@@ -67,7 +69,13 @@ class ActionRunner:
         done = self._collect()
         claimed = 0
         free = self.threads - len(self._running)
-        if not self._closing.is_set() and (free * 2 >= self.threads or not self._running):
+        now = time.monotonic()
+        # Claim in batches (half the threads) while actions finish quickly, but never leave a
+        # free thread idle longer than WAIT_S: behind slow judge calls, the next action of a
+        # cheap rule waits for one free thread, not for half of them.
+        batch = free * 2 >= self.threads or not self._running or now - self._claimed_at >= WAIT_S
+        if free > 0 and batch and not self._closing.is_set():
+            self._claimed_at = now
             claimed = self._claim(free)
         if not self._running:
             return done + claimed
