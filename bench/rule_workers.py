@@ -335,8 +335,8 @@ def lag(args: argparse.Namespace) -> dict[str, Any]:
             started = time.monotonic()
             sent = 0
             while time.monotonic() - started < args.seconds:
-                d.send("bench", 10)
-                sent += 10
+                d.send("bench", args.batch)
+                sent += args.batch
                 time.sleep(max(0.0, started + sent / args.rate - time.monotonic()))
             elapsed = time.monotonic() - started
             expected = len(d.actions(rule))
@@ -367,6 +367,7 @@ def main() -> None:
     ap.add_argument("--cheap-seconds", type=float, default=20.0)
     ap.add_argument("--rate", type=float, default=100.0, help="lag: runs per second")
     ap.add_argument("--seconds", type=float, default=60.0, help="lag: how long to send")
+    ap.add_argument("--batch", type=int, default=25, help="lag: runs per request")
     ap.add_argument("--judge-ms", type=float, default=200.0)
     args = ap.parse_args()
 
