@@ -134,6 +134,7 @@ class BatchExporter(SendingMixin):
         self._max_bytes = self.config.max_batch_bytes
         self._bytes_per_run = float(FIRST_GUESS_BYTES_PER_RUN)
         self._next_drop_warning = float("-inf")
+        self._warn_lock = threading.Lock()
         self._dropped_at_warning = 0
         self._next_error_log = float("-inf")
         self._counters: dict[str, int] = dict.fromkeys(
@@ -411,10 +412,15 @@ class BatchExporter(SendingMixin):
             self._warn_dropped(reason)
 
     def _warn_dropped(self, reason: str) -> None:
-        """At most one warning per ``warn_interval_s`` about dropped runs, whatever the cause."""
-        self._next_drop_warning = self._clock() + self._warn_every
-        total = self._dropped()
-        since, self._dropped_at_warning = total - self._dropped_at_warning, total
+        """At most one warning per ``warn_interval_s`` about dropped runs, whatever the cause
+        (application threads and sending threads may drop at the same moment: one of them)."""
+        with self._warn_lock:
+            now = self._clock()
+            if now < self._next_drop_warning:
+                return
+            self._next_drop_warning = now + self._warn_every
+            total = self._dropped()
+            since, self._dropped_at_warning = total - self._dropped_at_warning, total
         log.warning(
             "goldloop exporter: dropped %d run(s) since the last warning (%d in all; "
             "goldloop.exporter_stats() counts them by cause): %s. Next warning about drops in "
