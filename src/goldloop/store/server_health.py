@@ -83,31 +83,42 @@ def heartbeats(conn: Connection) -> list[Heartbeat]:
 
 def rule_backlog(conn: Connection, workspace_id: str | None) -> list[RuleBacklog]:
     """Every rule (of ``workspace_id``, or of all workspaces when None) with its pending
-    actions and the oldest one's creation time: one grouped query."""
-    pending = (
-        sa.select(
-            rule_actions.c.rule_id,
-            sa.func.count().label("n"),
-            sa.func.min(rule_actions.c.created_at).label("oldest"),
+    actions and the oldest one's creation time. Per rule, the count and the smallest ``pk`` of
+    its pending actions are ranges of the (rule_id, status, pk, ...) index, read without the
+    action rows or the other rules' backlog (a pk is given in creation order, so the smallest
+    is the oldest); then one query reads the creation time of those oldest actions."""
+
+    def of_rule(value: Any) -> Any:
+        return (
+            sa.select(value)
+            .where(rule_actions.c.rule_id == rules.c.id, rule_actions.c.status.in_(PENDING))
+            .scalar_subquery()
         )
-        .where(rule_actions.c.status.in_(PENDING))
-        .group_by(rule_actions.c.rule_id)
-        .subquery()
-    )
-    query = (
-        sa.select(rules.c.id, rules.c.workspace_id, rules.c.name, pending.c.n, pending.c.oldest)
-        .select_from(rules.outerjoin(pending, pending.c.rule_id == rules.c.id))
-        .order_by(rules.c.workspace_id, rules.c.id)
-    )
+
+    query = sa.select(
+        rules.c.id,
+        rules.c.workspace_id,
+        rules.c.name,
+        of_rule(sa.func.count()).label("n"),
+        of_rule(sa.func.min(rule_actions.c.pk)).label("first"),
+    ).order_by(rules.c.workspace_id, rules.c.id)
     if workspace_id is not None:
         query = query.where(rules.c.workspace_id == workspace_id)
+    found = conn.execute(query).all()
+    firsts = [int(r.first) for r in found if r.first is not None]
+    created: dict[int, int] = {}
+    if firsts:
+        times = sa.select(rule_actions.c.pk, rule_actions.c.created_at).where(
+            rule_actions.c.pk.in_(firsts)
+        )
+        created = {int(pk): int(at) for pk, at in conn.execute(times)}
     return [
         RuleBacklog(
             rule_id=r.id,
             workspace_id=r.workspace_id,
             name=r.name,
             pending=int(r.n or 0),
-            oldest_pending_at=int(r.oldest) if r.oldest is not None else None,
+            oldest_pending_at=created.get(int(r.first)) if r.first is not None else None,
         )
-        for r in conn.execute(query)
+        for r in found
     ]
