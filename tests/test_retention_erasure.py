@@ -453,6 +453,10 @@ async def test_deleting_a_project_removes_its_feedback_keeps_dataset_examples_an
     assert entry["target_id"] == gone
     assert entry["details"] == {"name": "gone", "runs": 2, "feedback": 1}
 
+    assert (await client.delete(f"{API}/datasets/golden")).status_code == 200
+    entry = (await client.get(f"{API}/audit", params={"action": "dataset.deleted"})).json()[0]
+    assert entry["details"] == {"name": "golden", "versions": 1}
+
 
 # --- the audit log of administrative actions -------------------------------------------------
 

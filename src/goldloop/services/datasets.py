@@ -14,7 +14,7 @@ from goldloop.domain.clock import to_iso
 from goldloop.domain.datasets import AsOf, ExampleSchemas
 from goldloop.domain.errors import Conflict, InvalidInput, NotFound
 from goldloop.domain.safe_values import scrub
-from goldloop.services import attachments
+from goldloop.services import attachments, audit
 from goldloop.services.context import Principal, ServiceContext
 from goldloop.store import attachments as attachment_rows
 from goldloop.store import datasets as store
@@ -221,10 +221,22 @@ def _check_current_examples(conn: Connection, row: DatasetRow) -> None:
 
 
 def delete(ctx: ServiceContext, who: Principal, ref: str) -> str:
+    now = ctx.clock()
+
     def write(conn: Connection) -> str:
         row = load(conn, who, ref, for_update=True)
         attachment_rows.remove_dataset(conn, who.workspace_id, row.id)
         store.delete(conn, row.id)
+        audit.entry(
+            conn,
+            now,
+            who.workspace_id,
+            who,
+            "dataset.deleted",
+            target_type="dataset",
+            target_id=row.id,
+            details={"name": row.name, "versions": row.head_version},
+        )
         return row.id
 
     deleted = ctx.db.write(write)
