@@ -11,7 +11,10 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
+from goldloop.client import ApiError, Client
 from goldloop.services import auth
+from goldloop.settings import Settings
+from langsmith_live import live_server
 
 T0 = 1_764_000_000_000_000
 URL = "/api/v1/runs/batch"
@@ -180,3 +183,18 @@ async def test_paging_visits_every_thread_once_in_order(
         assert t["turn_count"] == expected[t["thread_id"]]["turns"]
         assert t["run_count"] == 2 * t["turn_count"]
         assert t["last_time"] == expected[t["thread_id"]]["last"]
+
+
+def test_python_client_lists_and_reads_threads(settings: Settings) -> None:
+    with live_server(settings) as live:
+        with live.api() as api:
+            body = {"runs": _trace("c1", T0, thread="conv/x") + _trace("c2", T0 + 5, thread="y")}
+            assert api.post("/runs/batch", json=body).status_code == 202
+        with Client(live.base, api_key=live.key) as gl:
+            threads = list(gl.list_threads("chat", page_size=1))
+            assert [t["thread_id"] for t in threads] == ["y", "conv/x"]
+            thread = gl.get_thread("chat", "conv/x")
+            assert [t["trace_id"] for t in thread["turns"]] == ["c1"]
+            with pytest.raises(ApiError) as missing:
+                gl.get_thread("chat", "nobody")
+            assert missing.value.status == 404

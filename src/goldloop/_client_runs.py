@@ -158,6 +158,30 @@ class RunsMixin(ClientPlumbing):
         clean = {k: str(v) for k, v in params.items() if v is not None}
         return self._obj("GET", f"/projects/{_p(project)}/stats", params=clean)
 
+    def list_threads(
+        self,
+        project: str,
+        *,
+        start: str | int | None = None,
+        end: str | int | None = None,
+        page_size: int = 100,
+    ) -> Iterator[Doc]:
+        """Every conversation thread of a project (id or name), most recently active first:
+        run, turn and error counts, first and last time. ``start``/``end`` keep only the runs
+        that started in that range."""
+        params = {"limit": page_size, "start": start, "end": end}
+        clean = {k: str(v) for k, v in params.items() if v is not None}
+        return self._pages(f"/projects/{_p(project)}/threads", clean)
+
+    def get_thread(self, project: str, thread_id: str, *, offset: int = 0, limit: int = 200) -> Doc:
+        """One thread as a conversation: its summary and its turns in order, each with the
+        trace id, inputs and outputs of the turn's root run."""
+        return self._obj(
+            "GET",
+            f"/projects/{_p(project)}/threads/{_p(thread_id)}",
+            params={"offset": offset, "limit": limit},
+        )
+
     def list_projects(self, *, page_size: int = 100) -> Iterator[Doc]:
         return self._pages("/projects", {"limit": page_size})
 
