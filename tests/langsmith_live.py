@@ -14,9 +14,11 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Any
 
 import httpx
 import langsmith
+import langsmith.schemas
 import langsmith.utils
 import pytest
 import uvicorn
@@ -29,6 +31,35 @@ from goldloop.settings import Settings
 # Generous: the test machine may be heavily loaded; no test asserts on time.
 HTTP_TIMEOUT = 120.0
 INGEST_MODES = ["batch", "multipart", "multipart-zstd"]
+
+# The installed SDK line, e.g. (0, 15). The compatibility tests run under both the 0.15 line (the
+# test extra) and the 0.11 line (.ci/run's second virtualenv); see docs/langsmith.md.
+SDK: tuple[int, int] = (
+    int(langsmith.__version__.split(".")[0]),
+    int(langsmith.__version__.split(".")[1]),
+)
+
+# An example's expected outputs: the 0.15 line names them ``reference_outputs`` (and warns on the
+# old ``outputs``), the 0.11 line only knows ``outputs`` (and silently drops the new name).
+REF_OUTPUTS = (
+    "reference_outputs"
+    if "reference_outputs" in langsmith.schemas.ExampleCreate.model_fields
+    else "outputs"
+)
+
+
+def ref(outputs: dict[str, Any] | None) -> dict[str, Any]:
+    """``{REF_OUTPUTS: outputs}``: spread into ``create_example(...)`` or an example dict."""
+    return {REF_OUTPUTS: outputs}
+
+
+def needs_sdk(min_version: tuple[int, int], why: str) -> pytest.MarkDecorator:
+    """Skip under an older SDK line that genuinely lacks a call; ``why`` names what it lacks."""
+    have = ".".join(map(str, SDK))
+    want = ".".join(map(str, min_version))
+    return pytest.mark.skipif(
+        min_version > SDK, reason=f"langsmith {have} lacks {why} (needs >= {want})"
+    )
 
 
 class _Server(uvicorn.Server):

@@ -384,7 +384,7 @@ def test_evaluate_hands_attachments_to_the_target_and_evaluators(live: Live) -> 
             examples=[
                 {
                     "inputs": {"q": f"picture {i}"},
-                    "reference_outputs": {"size": len(PNG) + i},
+                    **ref({"size": len(PNG) + i}),
                     "attachments": {"photo": ("image/png", PNG + bytes(i))},
                 }
                 for i in range(3)

@@ -10,7 +10,7 @@ import pytest
 from langsmith.utils import LangSmithConflictError, LangSmithNotFoundError
 
 from goldloop.settings import Settings
-from langsmith_live import HTTP_TIMEOUT, Live, live_server, sdk_client
+from langsmith_live import HTTP_TIMEOUT, Live, live_server, ref, sdk_client
 
 pytestmark = pytest.mark.slow
 
@@ -39,17 +39,15 @@ def test_dataset_examples_versions_tags_and_as_of(live: Live) -> None:
             examples=[
                 {
                     "inputs": {"q": "a"},
-                    "reference_outputs": {"a": "1"},
+                    **ref({"a": "1"}),
                     "split": "train",
                     "metadata": {"topic": "refunds"},
                 },
-                {"inputs": {"q": "b"}, "reference_outputs": {"a": "2"}},
+                {"inputs": {"q": "b"}, **ref({"a": "2"})},
             ],
         )
         first, second = (str(i) for i in made["example_ids"])
-        one = client.create_example(
-            inputs={"q": "c"}, reference_outputs={"a": "3"}, dataset_id=ds.id
-        )
+        one = client.create_example(inputs={"q": "c"}, **ref({"a": "3"}), dataset_id=ds.id)
         third = str(one.id)
         assert client.read_dataset(dataset_id=ds.id).example_count == 3
         versions = list(client.list_dataset_versions(dataset_id=ds.id))

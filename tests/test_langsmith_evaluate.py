@@ -12,7 +12,7 @@ import pytest
 from langsmith import aevaluate, evaluate
 
 from goldloop.settings import Settings
-from langsmith_live import Live, live_server, sdk_client, sdk_env
+from langsmith_live import Live, live_server, ref, sdk_client, sdk_env
 
 pytestmark = pytest.mark.slow
 
@@ -37,9 +37,9 @@ def _seed(live: Live, name: str) -> tuple[str, list[str]]:
         made = client.create_examples(
             dataset_id=ds.id,
             examples=[
-                {"inputs": {"q": "2+2"}, "reference_outputs": {"answer": "4"}},
-                {"inputs": {"q": "capital of France"}, "reference_outputs": {"answer": "Paris"}},
-                {"inputs": {"q": "largest ocean"}, "reference_outputs": {"answer": "Pacific"}},
+                {"inputs": {"q": "2+2"}, **ref({"answer": "4"})},
+                {"inputs": {"q": "capital of France"}, **ref({"answer": "Paris"})},
+                {"inputs": {"q": "largest ocean"}, **ref({"answer": "Pacific"})},
             ],
         )
     return str(ds.id), [str(i) for i in made["example_ids"]]

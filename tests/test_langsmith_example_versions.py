@@ -13,7 +13,7 @@ from langsmith.utils import LangSmithError
 from fixture_runs import workspace_id
 from goldloop.services import auth
 from goldloop.settings import Settings
-from langsmith_live import HTTP_TIMEOUT, Live, live_server, sdk_client
+from langsmith_live import HTTP_TIMEOUT, Live, live_server, ref, sdk_client
 
 pytestmark = pytest.mark.slow
 
@@ -37,9 +37,7 @@ def test_soft_and_hard_delete(live: Live, suffix: str) -> None:
         ds = client.create_dataset("deletes")
         made = client.create_examples(
             dataset_id=ds.id,
-            examples=[
-                {"inputs": {"q": i}, "reference_outputs": {"secret": f"s{i}"}} for i in range(4)
-            ],
+            examples=[{"inputs": {"q": i}, **ref({"secret": f"s{i}"})} for i in range(4)],
         )
         a, b, c, d = (str(i) for i in made["example_ids"])
         v1 = next(iter(client.list_dataset_versions(dataset_id=ds.id))).as_of
@@ -97,8 +95,8 @@ def test_hard_delete_needs_an_admin_key_and_stays_in_the_workspace(live: Live) -
 def test_an_update_that_changes_nothing_is_still_a_modification(live: Live) -> None:
     with sdk_client(live) as client:
         ds = client.create_dataset("touched")
-        one = client.create_example(inputs={"q": 1}, reference_outputs={"a": 1}, dataset_id=ds.id)
-        two = client.create_example(inputs={"q": 2}, reference_outputs={"a": 2}, dataset_id=ds.id)
+        one = client.create_example(inputs={"q": 1}, **ref({"a": 1}), dataset_id=ds.id)
+        two = client.create_example(inputs={"q": 2}, **ref({"a": 2}), dataset_id=ds.id)
         before = next(iter(client.list_dataset_versions(dataset_id=ds.id))).as_of
         client.update_example(one.id, outputs={"a": 1})  # the same outputs again
         after = client.read_example(one.id)

@@ -10,7 +10,7 @@ import pytest
 from langsmith.schemas import FeedbackSourceType
 
 from goldloop.settings import Settings
-from langsmith_live import HTTP_TIMEOUT, Live, live_server, sdk_client
+from langsmith_live import HTTP_TIMEOUT, SDK, Live, live_server, sdk_client
 
 pytestmark = pytest.mark.slow
 
@@ -57,7 +57,19 @@ def test_feedback_with_corrections_by_run_and_by_trace(live: Live) -> None:
         assert mine["run_id"] == run_id
         assert mine["key"] == "correctness"
         assert mine["score"] == 1
-        assert mine["comment"] is None  # null clears in a feedback PATCH
+        if SDK >= (0, 15):
+            assert mine["comment"] is None  # the SDK sends null, and null clears in a PATCH
+        else:  # the 0.11 line leaves a None argument out of the PATCH: the comment stays
+            assert mine["comment"] == "wrong city"
+            # The null the 0.15 line sends, sent by hand, clears it all the same.
+            r = httpx.patch(
+                f"{live.endpoint}/feedback/{by_run.id}",
+                json={"comment": None},
+                headers={"x-api-key": live.key},
+                timeout=HTTP_TIMEOUT,
+            )
+            assert r.status_code == 200, r.text
+            assert api.get(f"/feedback/{by_run.id}").json()["comment"] is None
         assert mine["correction"] == {"answer": "Paris"}
         assert mine["source_info"]["langsmith"]["session_id"] == project_id
         assert api.get(f"/feedback/{by_trace.id}").status_code == 404

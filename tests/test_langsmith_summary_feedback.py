@@ -19,7 +19,7 @@ from langsmith.schemas import Example, Run
 
 from goldloop.services import auth
 from goldloop.settings import Settings
-from langsmith_live import HTTP_TIMEOUT, Live, live_server, sdk_client, sdk_env
+from langsmith_live import HTTP_TIMEOUT, Live, live_server, ref, sdk_client, sdk_env
 
 pytestmark = [
     pytest.mark.slow,
@@ -62,7 +62,7 @@ def _seed(live: Live, name: str) -> None:
         client.create_examples(
             dataset_id=ds.id,
             examples=[
-                {"inputs": {"q": q}, "reference_outputs": {"answer": a}}
+                {"inputs": {"q": q}, **ref({"answer": a})}
                 for q, a in (
                     ("2+2", "4"),
                     ("capital of France", "Paris"),
