@@ -297,3 +297,23 @@ async def test_runs_page_exports_what_it_shows(
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://goldloop.test") as anon:
         assert (await anon.get(runs_only)).status_code == 303  # to the sign-in page
+
+
+async def test_trace_tree_rows_name_their_kind_and_show_tokens_and_cost(
+    client: httpx.AsyncClient, browser: httpx.AsyncClient
+) -> None:
+    items = trace_items("tk")
+    items[1]["cost"] = 0.0042
+    await ingest(client, items)
+    page = await browser.get("/traces/tk")
+    assert page.status_code == 200
+    rows = re.findall(r'<a class="rname"[^>]*data-run="tk-llm".*?</svg>', page.text, flags=re.S)
+    assert len(rows) == 1
+    llm = rows[0]
+    assert '<span class="kind-text">llm</span>' in llm  # the kind as text, not only a dot
+    assert '<span class="num muted tok">150</span>' in llm
+    assert '<span class="num muted tok">$0.0042</span>' in llm
+    tool = re.findall(r'data-run="tk-tool".*?</svg>', page.text, flags=re.S)[0]
+    assert '<span class="kind-text">tool</span>' in tool
+    assert '<span class="num muted tok"></span>' in tool  # no tokens: an empty cell, not "0"
+    assert '<span class="num">Tokens</span><span class="num">Cost</span>' in page.text
