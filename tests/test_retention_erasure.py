@@ -535,3 +535,25 @@ async def test_keys_rules_channels_and_alert_rules_are_audited_with_who_and_what
     first = (await client.get(f"{API}/audit", params={"limit": 4})).json()
     rest = (await client.get(f"{API}/audit", params={"before": first[-1]["id"]})).json()
     assert [e["id"] for e in first + rest] == [e["id"] for e in entries]
+
+
+def test_migration_0019_downgrades_and_upgrades(app: FastAPI) -> None:
+    """0019 adds retention_policies and audit_log; down (past it) and up again, both backends."""
+    from alembic import command
+
+    from goldloop.store import migrate
+
+    engine = app.state.ctx.db.engine
+    cfg = migrate._config()
+
+    def tables() -> set[str]:
+        return set(sa.inspect(engine).get_table_names())
+
+    assert {"retention_policies", "audit_log"} <= tables()
+    with engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.downgrade(cfg, "0018_server_health")
+    assert not {"retention_policies", "audit_log"} & tables()
+    migrate.upgrade(engine)
+    assert {"retention_policies", "audit_log"} <= tables()
+    assert migrate.current_revision(engine) == migrate.head_revision()
