@@ -36,7 +36,8 @@ BEATS_PER_LEASE = 5
 
 class ActionRunner:
     def __init__(self, ctx: ServiceContext, *, threads: int | None = None) -> None:
-        self.transport = SharedTransport(ctx.settings, ctx.resolve)
+        # DNS through the caller's context at send time, as every other outgoing request does
+        self.transport = SharedTransport(ctx.settings, lambda host, port: ctx.resolve(host, port))
         self.ctx = dataclasses.replace(ctx, evaluator_transport=self.transport)
         self.owner = rule_actions.new_owner()
         self.threads = threads or ctx.settings.rule_action_threads
