@@ -296,3 +296,10 @@ def test_runs_naming_their_project_by_id(live: Live) -> None:
     )
     assert r.status_code == 202
     assert _runs_of_trace(live, run_id)[run_id]["project_id"] == str(project.id)
+
+
+async def test_a_default_server_advertises_the_multipart_path(client: httpx.AsyncClient) -> None:
+    """The SDK sends run attachments only on /runs/multipart (on /runs/batch it drops them
+    before sending), so an unconfigured server must advertise multipart."""
+    info = (await client.get("/langsmith/info")).json()
+    assert info["batch_ingest_config"]["use_multipart_endpoint"] is True

@@ -337,12 +337,13 @@ class Settings:
     )
 
     langsmith_ingest: str = field(
-        default="batch",
+        default="multipart",
         metadata=_doc(
-            "How `GET /langsmith/info` tells the LangSmith SDK to send runs: `batch` (JSON "
-            "`/runs/batch`, the simplest and most widely supported path), `multipart` "
-            "(`/runs/multipart`) or `multipart-zstd` (multipart, zstd-compressed). The server "
-            "accepts all three whatever is advertised."
+            "How `GET /langsmith/info` tells the LangSmith SDK to send runs: `multipart` "
+            "(`/runs/multipart`: the only path on which the SDK sends run attachments), "
+            "`multipart-zstd` (multipart, zstd-compressed) or `batch` (JSON `/runs/batch`; the "
+            "SDK then drops attachments before sending). The server accepts all three whatever "
+            "is advertised."
         ),
     )
 
