@@ -142,3 +142,57 @@ def get_thread(
         "offset": offset,
         "turns": [_turn_view(t) for t in turns],
     }
+
+
+def first_inputs(
+    ctx: ServiceContext, who: Principal, project_id: str, thread_ids: list[str]
+) -> dict[str, Any]:
+    """The inputs of each listed thread's first turn (for a preview), by thread id. The
+    project must be the caller's (``list_threads`` resolved it)."""
+    if not thread_ids:
+        return {}
+    return ctx.db.read(
+        lambda c: store.first_turn_inputs(c, who.workspace_id, project_id, thread_ids)
+    )
+
+
+def _user_view(row: store.UserRow) -> dict[str, Any]:
+    return {
+        "user_id": row.user_id,
+        "run_count": row.run_count,
+        "trace_count": row.trace_count,
+        "error_count": row.error_count,
+        "first_time": row.first_start,
+        "last_time": row.last_start,
+        "first_time_iso": iso(row.first_start),
+        "last_time_iso": iso(row.last_start),
+    }
+
+
+def _encode_user(row: store.UserRow) -> str:
+    raw = orjson.dumps([row.last_start if row.last_start is not None else -1, row.user_id])
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def list_users(
+    ctx: ServiceContext,
+    who: Principal,
+    project: str,
+    *,
+    limit: int = 50,
+    cursor: str | None = None,
+) -> dict[str, Any]:
+    """The project's end users (runs' ``user_id``), most recently active first, with run,
+    trace and error counts and first/last run start time."""
+    if not 1 <= limit <= MAX_LIMIT:
+        raise InvalidInput(f"limit must be between 1 and {MAX_LIMIT}", details={"field": "limit"})
+    after = _decode(cursor) if cursor else None
+    proj = resolve_project(ctx, who, project)
+    rows, more = ctx.db.read(
+        lambda c: store.list_users(c, who.workspace_id, proj.id, after=after, limit=limit)
+    )
+    return {
+        "project_id": proj.id,
+        "items": [_user_view(r) for r in rows],
+        "next_cursor": _encode_user(rows[-1]) if more and rows else None,
+    }

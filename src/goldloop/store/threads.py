@@ -188,3 +188,92 @@ def thread_turns(
     result = conn.execute(query)
     keys = [str(k) for k in result.keys()]  # noqa: SIM118 (a result is not a dict)
     return [dict(zip(keys, row, strict=True)) for row in result]
+
+
+def first_turn_inputs(
+    conn: Connection, workspace_id: str, project_id: str, thread_ids: Sequence[str]
+) -> dict[str, Any]:
+    """The inputs of each thread's first turn (the root run of its earliest trace), for the
+    thread list's preview: one index seek per thread for its earliest trace, then one read of
+    those traces' root runs."""
+    first: dict[str, str] = {}
+    for thread_id in thread_ids:
+        earliest = (
+            sa.select(runs.c.trace_id)
+            .where(
+                runs.c.project_id == project_id,
+                runs.c.session_id == thread_id,
+                runs.c.workspace_id == workspace_id,
+            )
+            .order_by(runs.c.start_time.asc().nulls_last())
+            .limit(1)
+        )
+        trace_id = conn.execute(earliest).scalar()
+        if trace_id is not None:
+            first[thread_id] = str(trace_id)
+    if not first:
+        return {}
+    roots = sa.select(runs.c.trace_id, runs.c.inputs).where(
+        runs.c.workspace_id == workspace_id,
+        runs.c.trace_id.in_(sorted(set(first.values()))),
+        runs.c.is_root.is_(True),
+    )
+    by_trace = {str(r[0]): r[1] for r in conn.execute(roots)}
+    return {t: by_trace[tr] for t, tr in first.items() if tr in by_trace}
+
+
+@dataclass(frozen=True, slots=True)
+class UserRow:
+    user_id: str
+    run_count: int
+    trace_count: int
+    error_count: int
+    first_start: int | None
+    last_start: int | None
+
+
+def list_users(
+    conn: Connection,
+    workspace_id: str,
+    project_id: str,
+    *,
+    after: tuple[int, str] | None,
+    limit: int,
+) -> tuple[list[UserRow], bool]:
+    """The project's end users (``user_id``) by last activity, newest first (ties by user id),
+    after the keyset cursor ``after`` = (last start time or -1, user id). Returns (rows, more).
+
+    There is no index on ``user_id``: this groups every run of the project that carries one."""
+    last = sa.func.coalesce(sa.func.max(runs.c.start_time), sa.literal(_NO_TIME, sa.BigInteger))
+    query = (
+        sa.select(
+            runs.c.user_id,
+            sa.func.count(),
+            sa.func.count(sa.distinct(runs.c.trace_id)),
+            sa.func.coalesce(sa.func.sum(sa.case((runs.c.status == "error", 1), else_=0)), 0),
+            sa.func.min(runs.c.start_time),
+            sa.func.max(runs.c.start_time),
+        )
+        .where(
+            runs.c.project_id == project_id,
+            runs.c.workspace_id == workspace_id,
+            runs.c.user_id.isnot(None),
+        )
+        .group_by(runs.c.user_id)
+    )
+    if after is not None:
+        value, user_id = after
+        query = query.having(sa.or_(last < value, sa.and_(last == value, runs.c.user_id > user_id)))
+    query = query.order_by(last.desc(), runs.c.user_id.asc()).limit(limit + 1)
+    rows = [
+        UserRow(
+            str(r[0]),
+            int(r[1]),
+            int(r[2]),
+            int(r[3]),
+            None if r[4] is None else int(r[4]),
+            None if r[5] is None else int(r[5]),
+        )
+        for r in conn.execute(query)
+    ]
+    return rows[:limit], len(rows) > limit

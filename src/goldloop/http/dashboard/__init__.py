@@ -17,6 +17,7 @@ from goldloop.http.dashboard import (
     retention_pages,
     rule_pages,
     run_pages,
+    thread_pages,
 )
 
 __all__ = ["install"]
@@ -42,6 +43,7 @@ def install(app: FastAPI) -> None:
         auth_pages,
         project_pages,
         run_pages,
+        thread_pages,
         feedback_pages,
         dataset_pages,
         experiment_pages,
