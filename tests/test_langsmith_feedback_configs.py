@@ -11,7 +11,7 @@ from langsmith.utils import LangSmithError
 
 from goldloop.services import auth
 from goldloop.settings import Settings
-from langsmith_live import Live, live_server, sdk_client
+from langsmith_live import SDK, Live, live_server, sdk_client
 
 pytestmark = pytest.mark.slow
 
@@ -31,8 +31,9 @@ def test_feedback_config_calls_map_onto_score_configs(live: Live) -> None:
         )
         assert rating.feedback_key == "user-rating"
         assert rating.feedback_config == {"type": "continuous", "min": 0.0, "max": 5.0}
-        assert rating.is_enforced
-        assert not rating.is_deleted
+        if SDK >= (0, 15):  # the 0.11 line's FeedbackConfigSchema has neither field
+            assert rating.is_enforced
+            assert not rating.is_deleted
         topics = client.create_feedback_config(
             "topic",
             feedback_config={
@@ -44,7 +45,10 @@ def test_feedback_config_calls_map_onto_score_configs(live: Live) -> None:
         again = client.create_feedback_config(
             "user-rating", feedback_config={"type": "continuous", "min": 0.0, "max": 5.0}
         )
-        assert again.id == rating.id
+        # the same config, unchanged (the 0.11 line's FeedbackConfigSchema carries no id)
+        assert (again.feedback_key, again.modified_at) == (rating.feedback_key, rating.modified_at)
+        if SDK >= (0, 15):
+            assert again.id == rating.id
         with pytest.raises(LangSmithError, match="already exists"):
             client.create_feedback_config(
                 "user-rating", feedback_config={"type": "continuous", "min": 0.0, "max": 10.0}
@@ -52,13 +56,25 @@ def test_feedback_config_calls_map_onto_score_configs(live: Live) -> None:
         listed = {c.feedback_key: c for c in client.list_feedback_configs()}
         assert set(listed) == {"user-rating", "topic"}
         only = list(client.list_feedback_configs(feedback_key=["topic"]))
-        assert [c.id for c in only] == [topics.id]
+        assert [(c.feedback_key, c.modified_at) for c in only] == [("topic", topics.modified_at)]
 
         updated = client.update_feedback_config("user-rating", is_lower_score_better=True)
         assert updated.is_lower_score_better is True
         assert updated.feedback_config["max"] == 5.0
-        client.add_feedback_categories("topic", [{"value": 2, "label": "returns"}])
-        client.remove_feedback_categories("topic", [0])
+        if SDK >= (0, 15):
+            client.add_feedback_categories("topic", [{"value": 2, "label": "returns"}])
+            client.remove_feedback_categories("topic", [0])
+        else:  # the 0.11 line lacks both calls: the same change as one update_feedback_config
+            client.update_feedback_config(
+                "topic",
+                feedback_config={
+                    "type": "categorical",
+                    "categories": [
+                        {"value": 1, "label": "shipping"},
+                        {"value": 2, "label": "returns"},
+                    ],
+                },
+            )
 
         # feedback is checked against the configs, through the SDK too
         run_id, project = uuid.uuid4(), uuid.uuid4()
