@@ -4,6 +4,7 @@ import httpx
 import sqlalchemy as sa
 from fastapi import FastAPI
 
+from goldloop._version import __version__
 from goldloop.store.schema import runs
 
 
@@ -143,7 +144,7 @@ async def test_oversized_body_is_413(client: httpx.AsyncClient, app: FastAPI) ->
 
 
 async def test_health_and_openapi(anon: httpx.AsyncClient) -> None:
-    assert (await anon.get("/healthz")).json() == {"status": "ok"}
+    assert (await anon.get("/healthz")).json() == {"status": "ok", "version": __version__}
     ready = (await anon.get("/readyz")).json()
     assert ready["status"] == "ready"
     schema = (await anon.get("/api/v1/openapi.json")).json()
