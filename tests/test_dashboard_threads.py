@@ -249,3 +249,37 @@ async def test_another_workspace_sees_no_threads_or_users(
             f"/projects/{pid}/users",
         ):
             assert (await other.get(path)).status_code == 404, path
+
+
+async def test_long_thread_pages_its_turns_and_a_hostile_thread_id_is_a_link(
+    client: httpx.AsyncClient, browser: httpx.AsyncClient
+) -> None:
+    items: list[dict[str, Any]] = []
+    for n in range(105):
+        items += turn("long", n, at=T0 + n * 1_000_000, question=f"question {n}", answer=f"a{n}")
+    hostile = turn("hostile", 0, at=T0 + 900_000_000, question="hi", answer="hello")
+    for run in hostile:
+        run["session_id"] = EVIL
+    items += hostile
+    await ingest(client, items)
+    pid = await project_id(client)
+
+    seen: list[int] = []
+    url: str | None = f"/projects/{pid}/threads/long"
+    while url:
+        page = await browser.get(url)
+        assert page.status_code == 200
+        seen += [int(n) for n in re.findall(r"question (\d+)<", page.text)]
+        nxt = re.search(r'<a href="([^"]+)">Later turns', page.text)
+        url = htmllib.unescape(nxt.group(1)) if nxt else None
+    assert seen == list(range(105))  # every turn once, in order, over two pages
+
+    listing = await browser.get(f"/projects/{pid}/threads")
+    assert_escaped(listing.text)
+    link = re.search(r'<td class="name mono"><a href="([^"]+)">&lt;script', listing.text)
+    assert link is not None
+    assert "%3Cscript%3E" in link.group(1)  # the id is one encoded path segment
+    thread = await browser.get(htmllib.unescape(link.group(1)))
+    assert thread.status_code == 200
+    assert_escaped(thread.text)
+    assert 'href="/traces/' in thread.text

@@ -135,7 +135,7 @@ def thread_page(
         for t in thread["turns"]
     ]
     base = f"/projects/{web.seg(project.id)}/threads/{web.seg(thread_id)}"
-    more = offset + len(turns) < thread["turn_count"]
+    more = len(turns) == TURNS_PER_PAGE and offset + len(turns) < thread["turn_count"]
     return web.render(
         request,
         "thread.html",
