@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import goldloop
-from goldloop import _setup, _tracing
+from goldloop.sdk import setup as _setup
+from goldloop.sdk import tracing as _tracing
 
 
 def reset_sdk(timeout: float = 5.0) -> None:

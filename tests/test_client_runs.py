@@ -5,9 +5,9 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from goldloop._client_runs import RETRIES_WHEN_FULL
 from goldloop.client import Client
 from goldloop.client_runs import ApiError, RunsClient
+from goldloop.sdk.client_runs import RETRIES_WHEN_FULL
 from goldloop.settings import Settings
 from langsmith_live import live_server
 from receiver import receiver

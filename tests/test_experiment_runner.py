@@ -231,7 +231,7 @@ def test_bad_arguments() -> None:
 
 
 def test_experiments_running_at_the_same_time_keep_their_traces_apart() -> None:
-    from goldloop import _tracing
+    from goldloop.sdk import tracing as _tracing
 
     sink_before = (_tracing._SINK, _tracing._ENABLED)
     out: dict[str, ExperimentResults] = {}

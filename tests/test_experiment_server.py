@@ -10,8 +10,8 @@ import orjson
 import pytest
 
 import goldloop
-from goldloop import _setup
 from goldloop.evaluation import build_evaluator
+from goldloop.sdk import setup as _setup
 from goldloop.settings import Settings
 from langsmith_live import live_server
 from sdk_state import reset_sdk

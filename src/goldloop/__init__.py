@@ -5,14 +5,14 @@ a background batching exporter, the OpenAI wrapper and W3C trace propagation. On
 orjson are needed; server code is never imported from here. See docs/sdk.md.
 """
 
-from goldloop._config import ConfigError, SDKConfig
-from goldloop._openai import wrap_openai
-from goldloop._propagation import continue_trace, inject_headers
-from goldloop._run import Run
-from goldloop._setup import configure, exporter_stats, flush, shutdown
-from goldloop._threads import ContextThreadPoolExecutor, copy_context_wrapper
-from goldloop._tracing import context, get_current_run, trace, traced
 from goldloop._version import __version__
+from goldloop.sdk.config import ConfigError, SDKConfig
+from goldloop.sdk.openai_wrapper import wrap_openai
+from goldloop.sdk.propagation import continue_trace, inject_headers
+from goldloop.sdk.run import Run
+from goldloop.sdk.setup import configure, exporter_stats, flush, shutdown
+from goldloop.sdk.threads import ContextThreadPoolExecutor, copy_context_wrapper
+from goldloop.sdk.tracing import context, get_current_run, trace, traced
 
 if False:  # for type checkers only (typing.TYPE_CHECKING without importing typing)
     from goldloop.client import ApiError, Client

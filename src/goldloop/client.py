@@ -22,12 +22,12 @@ from typing import Any, cast
 import httpx
 import orjson
 
-from goldloop._client_automation import AutomationMixin
-from goldloop._client_base import ApiError, error_of
-from goldloop._client_base import segment as _p
-from goldloop._client_experiments import ExperimentsMixin
-from goldloop._client_retention import RetentionMixin
-from goldloop._client_runs import ImportResult, RunsMixin
+from goldloop.sdk.client_automation import AutomationMixin
+from goldloop.sdk.client_base import ApiError, error_of
+from goldloop.sdk.client_base import segment as _p
+from goldloop.sdk.client_experiments import ExperimentsMixin
+from goldloop.sdk.client_retention import RetentionMixin
+from goldloop.sdk.client_runs import ImportResult, RunsMixin
 
 DEFAULT_ENDPOINT = "http://127.0.0.1:8700"
 _UNSET: Any = object()

@@ -17,7 +17,7 @@ import pytest
 from sdk_support import FakeTime, RecordingServer, Reply, configure_to
 
 import goldloop
-from goldloop._config import load_config
+from goldloop.sdk.config import load_config
 from goldloop.settings import Settings
 from live_api import live_api
 

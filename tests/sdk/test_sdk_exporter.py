@@ -23,10 +23,10 @@ from sdk_support import (
 )
 
 import goldloop
-from goldloop import _setup
-from goldloop._config import load_config
-from goldloop._exporter import BatchExporter
-from goldloop._run import Run
+from goldloop.sdk import setup as _setup
+from goldloop.sdk.config import load_config
+from goldloop.sdk.exporter import BatchExporter
+from goldloop.sdk.run import Run
 
 SRC = str(Path(goldloop.__file__).resolve().parents[1])
 

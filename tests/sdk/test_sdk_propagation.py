@@ -11,7 +11,7 @@ from fastapi import FastAPI, Request
 from sdk_support import RecordingServer, configure_to, iter_tree
 
 import goldloop
-from goldloop._propagation import parse_traceparent
+from goldloop.sdk.propagation import parse_traceparent
 
 
 def billing_service() -> FastAPI:

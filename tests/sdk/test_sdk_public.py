@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 import goldloop
-from goldloop._config import ENV_VARS
+from goldloop.sdk.config import ENV_VARS
 
 ROOT = Path(__file__).resolve().parents[2]
 SRC = str(ROOT / "src")
@@ -73,8 +73,14 @@ def test_import_goldloop_stays_light() -> None:
     loaded = set(after)
     heavy = {"fastapi", "sqlalchemy", "starlette", "alembic", "psycopg", "uvicorn", "pydantic"}
     assert not {m.split(".")[0] for m in loaded} & heavy
-    server_code = {m for m in loaded if m.startswith(("goldloop.", "goldloop_"))}
-    assert all(m.split(".")[1].startswith("_") for m in server_code), server_code
+    # only the SDK's own modules (goldloop.sdk.*) and the shared private ones (goldloop._*)
+    beyond_sdk = {
+        m
+        for m in loaded
+        if m.startswith(("goldloop.", "goldloop_"))
+        and not (m.split(".")[1].startswith("_") or m.split(".")[1] == "sdk")
+    }
+    assert not beyond_sdk, beyond_sdk
     assert "openai" not in loaded  # the OpenAI wrapper imports nothing until used
 
 

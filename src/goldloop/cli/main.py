@@ -15,8 +15,8 @@ import click
 from goldloop import _malloc
 from goldloop._version import __version__
 from goldloop.cli import automation
-from goldloop.cli.feedback_keys import feedback_keys as feedback_keys_commands
 from goldloop.cli.datasets import datasets as dataset_commands
+from goldloop.cli.feedback_keys import feedback_keys as feedback_keys_commands
 from goldloop.cli.groups import Group
 from goldloop.domain.clock import to_iso
 from goldloop.domain.errors import GoldloopError
@@ -426,7 +426,7 @@ _register_experiment_commands()
 
 
 def main() -> None:
-    from goldloop import _setup
+    from goldloop.sdk import setup as _setup
 
     _setup._quiet_tracing_off_notice()  # GOLDLOOP_ENDPOINT here is the command's server
     cli(prog_name="goldloop")

@@ -10,10 +10,10 @@ from typing import Any
 import httpx
 import orjson
 
-from goldloop import _setup
-from goldloop._client_base import error_of
 from goldloop.evaluation._results import ExperimentResults, ExperimentRow
 from goldloop.evaluation._types import EvaluationResult, ExampleData
+from goldloop.sdk import setup as _setup
+from goldloop.sdk.client_base import error_of
 
 __all__ = ["fetch_dataset", "register_experiment", "upload_enabled", "upload_results"]
 

@@ -20,8 +20,6 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from goldloop import _tracing
-from goldloop._run import Run
 from goldloop.domain.comparability import cluster_of, reference_fingerprint
 from goldloop.evaluation._experiment_io import (
     fetch_dataset,
@@ -32,6 +30,8 @@ from goldloop.evaluation._experiment_io import (
 from goldloop.evaluation._protocol import Evaluator, aevaluate_run, as_evaluator, evaluate_run
 from goldloop.evaluation._results import ExperimentResults, ExperimentRow
 from goldloop.evaluation._types import ExampleData, RunData
+from goldloop.sdk import tracing as _tracing
+from goldloop.sdk.run import Run
 
 __all__ = ["aevaluate", "evaluate"]
 

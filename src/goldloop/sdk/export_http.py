@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import httpx
 
-from goldloop._client_base import retry_after_s
+from goldloop.sdk.client_base import retry_after_s
 
 RETRY_STATUSES = frozenset({408, 429})
 MAX_BACKOFF_S = 10.0

@@ -14,9 +14,9 @@ import inspect
 from collections.abc import AsyncGenerator, Callable, Generator
 from typing import Any
 
-from goldloop import _tracing
-from goldloop._run import Run, snapshot
-from goldloop._tracing import _CURRENT, _fail, _finish, _reset, _Spec, _start, _stream_outputs
+from goldloop.sdk import tracing as _tracing
+from goldloop.sdk.run import Run, snapshot
+from goldloop.sdk.tracing import _CURRENT, _fail, _finish, _reset, _Spec, _start, _stream_outputs
 
 
 def wrap_stream(fn: Callable[..., Any], spec: _Spec) -> Callable[..., Any]:

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from typing import Any, cast
 
-from goldloop._client_base import ClientPlumbing, Doc
-from goldloop._client_base import segment as _p
+from goldloop.sdk.client_base import ClientPlumbing, Doc
+from goldloop.sdk.client_base import segment as _p
 
 
 class AutomationMixin(ClientPlumbing):

@@ -18,7 +18,13 @@ from collections.abc import Mapping, MutableMapping
 from contextvars import Token
 from typing import Any
 
-from goldloop._tracing import _SCOPE, Scope, _current_scope, _enter_remote_parent, get_current_run
+from goldloop.sdk.tracing import (
+    _SCOPE,
+    Scope,
+    _current_scope,
+    _enter_remote_parent,
+    get_current_run,
+)
 
 _TRACEPARENT = re.compile(r"^([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})(-.*)?$")
 _HEX32 = re.compile(r"^[0-9a-f]{32}$")

@@ -9,8 +9,8 @@ from typing import Any, Protocol
 
 import orjson
 
-from goldloop._config import SDKConfig
-from goldloop._run import snapshot
+from goldloop.sdk.config import SDKConfig
+from goldloop.sdk.run import snapshot
 
 _OPTIONS = orjson.OPT_NON_STR_KEYS | orjson.OPT_SERIALIZE_NUMPY
 

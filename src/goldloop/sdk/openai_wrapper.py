@@ -15,9 +15,9 @@ import functools
 import inspect
 from typing import Any, TypeVar
 
-from goldloop import _tracing
-from goldloop._run import Run, snapshot
-from goldloop._tracing import _CURRENT, _begin, _fail, _finish, _make_spec, _reset, _Spec
+from goldloop.sdk import tracing as _tracing
+from goldloop.sdk.run import Run, snapshot
+from goldloop.sdk.tracing import _CURRENT, _begin, _fail, _finish, _make_spec, _reset, _Spec
 
 C = TypeVar("C")
 

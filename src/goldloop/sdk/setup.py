@@ -8,13 +8,13 @@ import threading
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from goldloop import _tracing
-from goldloop._config import Hook, RunHook, SDKConfig, load_config
+from goldloop.sdk import tracing as _tracing
+from goldloop.sdk.config import Hook, RunHook, SDKConfig, load_config
 
 if TYPE_CHECKING:  # the exporter (and httpx) load only when tracing is turned on
     import httpx
 
-    from goldloop._exporter import BatchExporter
+    from goldloop.sdk.exporter import BatchExporter
 
 log = logging.getLogger("goldloop.sdk")
 
@@ -143,7 +143,7 @@ def _install(config: SDKConfig, **exporter_args: Any) -> None:
         if old is not None:
             old.shutdown(1.0)
         if config.tracing:
-            from goldloop._exporter import BatchExporter
+            from goldloop.sdk.exporter import BatchExporter
 
             exporter = BatchExporter(config, **exporter_args)
             exporter.start()

@@ -26,8 +26,8 @@ from typing import Any
 import httpx
 import orjson
 
-from goldloop._client_base import ClientPlumbing, Doc, error_of, retry_after_s
-from goldloop._client_base import segment as _p
+from goldloop.sdk.client_base import ClientPlumbing, Doc, error_of, retry_after_s
+from goldloop.sdk.client_base import segment as _p
 
 INGEST_CHUNK = 500  # runs per /runs/batch request
 RETRIES_WHEN_FULL = 5  # 503 answers waited out per request before ApiError

@@ -40,13 +40,13 @@ from collections import deque
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from goldloop._config import SDKConfig
-from goldloop._export_sending import MAX_BATCH_RUNS, Job, SendingMixin
-from goldloop._run import Run, now_us
 from goldloop._version import __version__
+from goldloop.sdk.config import SDKConfig
+from goldloop.sdk.export_sending import MAX_BATCH_RUNS, Job, SendingMixin
+from goldloop.sdk.run import Run, now_us
 
 if TYPE_CHECKING:  # imported by the worker thread, never by the traced call (see the module doc)
-    from goldloop._export_http import AsyncTransportSender, Backoff, Sender
+    from goldloop.sdk.export_http import AsyncTransportSender, Backoff, Sender
 
 log = logging.getLogger("goldloop.sdk")
 
@@ -272,7 +272,7 @@ class BatchExporter(SendingMixin):
 
             import orjson  # noqa: F401
 
-            from goldloop import _export_http
+            from goldloop.sdk import export_http as _export_http
 
             self._sender = _export_http.make_sender(self.config.transport, self._lanes)
             self._backoff = _export_http.Backoff()
@@ -371,7 +371,7 @@ class BatchExporter(SendingMixin):
         return self._deadline is not None and self._clock() > self._deadline
 
     def _item(self, run: Run, *, start_only: bool) -> dict[str, Any] | None:
-        from goldloop._export_encode import apply_hooks
+        from goldloop.sdk.export_encode import apply_hooks
 
         try:
             item = run.to_item(start_only=start_only)
@@ -385,7 +385,7 @@ class BatchExporter(SendingMixin):
 
     def _encode(self, items: list[dict[str, Any]]) -> bytes | None:
         """The JSON array of ``items``: one orjson call; item by item only when that fails."""
-        from goldloop._export_encode import encode_items
+        from goldloop.sdk.export_encode import encode_items
 
         return encode_items(self, items)
 

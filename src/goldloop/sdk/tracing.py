@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, Protocol, TypeVar, overload
 
-from goldloop._run import KINDS, LEAVES, Run, as_inputs, as_outputs, now_us, snapshot
+from goldloop.sdk.run import KINDS, LEAVES, Run, as_inputs, as_outputs, now_us, snapshot
 
 log = logging.getLogger("goldloop.sdk")
 
@@ -58,7 +58,7 @@ def _set_sink(sink: Sink | None) -> None:
 def _ensure_configured() -> bool:
     """First traced call without an explicit configure(): read the environment once."""
     if _SINK is None and _ENABLED:
-        from goldloop._setup import configure_from_env
+        from goldloop.sdk.setup import configure_from_env
 
         configure_from_env()
     return _ENABLED
@@ -409,7 +409,7 @@ def traced(
             reduce,
         )
         if inspect.isasyncgenfunction(f) or inspect.isgeneratorfunction(f):
-            from goldloop._streams import wrap_stream
+            from goldloop.sdk.streams import wrap_stream
 
             return wrap_stream(f, spec)
         if inspect.iscoroutinefunction(f):

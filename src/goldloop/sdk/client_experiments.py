@@ -10,8 +10,8 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING
 
-from goldloop._client_base import ClientPlumbing, Doc
-from goldloop._client_base import segment as _p
+from goldloop.sdk.client_base import ClientPlumbing, Doc
+from goldloop.sdk.client_base import segment as _p
 
 if TYPE_CHECKING:
     from goldloop.evaluation import ExperimentResults

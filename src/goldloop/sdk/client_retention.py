@@ -19,8 +19,8 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from typing import Any, cast
 
-from goldloop._client_base import ClientPlumbing, Doc
-from goldloop._client_base import segment as _p
+from goldloop.sdk.client_base import ClientPlumbing, Doc
+from goldloop.sdk.client_base import segment as _p
 
 
 class RetentionMixin(ClientPlumbing):

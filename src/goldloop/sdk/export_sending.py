@@ -14,12 +14,12 @@ from collections import deque
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from goldloop._config import MIN_BATCH_BYTES, SDKConfig
+from goldloop.sdk.config import MIN_BATCH_BYTES, SDKConfig
 
 if TYPE_CHECKING:  # imported by the worker thread, never by the traced call
     from collections.abc import Callable
 
-    from goldloop._export_http import AsyncTransportSender, Backoff, Sender
+    from goldloop.sdk.export_http import AsyncTransportSender, Backoff, Sender
 
 MAX_BATCH_RUNS = 2_500  # ~0.2 s of a quiet server's ingest: big enough, short enough
 
@@ -159,7 +159,7 @@ class SendingMixin:
 
         import orjson
 
-        from goldloop._export_http import deliver
+        from goldloop.sdk.export_http import deliver
 
         sender, backoff = self._sender, self._backoff
         if sender is None or backoff is None:
