@@ -167,6 +167,10 @@ async def test_thread_page_reads_as_a_conversation(
     assert "&lt;script&gt;window.__xss=1&lt;/script&gt;" in evil.text
 
     assert (await browser.get(f"/projects/{pid}/threads/no-such-thread")).status_code == 404
+    for offset in ("abc", "-1", "99999999999999999999999"):
+        r = await browser.get(f"/projects/{pid}/threads/conv-a", params={"offset": offset})
+        assert r.status_code == 400, (offset, r.status_code)
+        assert "offset" in r.text
     assert (await browser.get("/projects/no-such-project/threads")).status_code == 404
 
 

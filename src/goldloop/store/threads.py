@@ -194,32 +194,36 @@ def first_turn_inputs(
     conn: Connection, workspace_id: str, project_id: str, thread_ids: Sequence[str]
 ) -> dict[str, Any]:
     """The inputs of each thread's first turn (the root run of its earliest trace), for the
-    thread list's preview: one index seek per thread for its earliest trace, then one read of
-    those traces' root runs."""
-    first: dict[str, str] = {}
-    for thread_id in thread_ids:
-        earliest = (
-            sa.select(runs.c.trace_id)
-            .where(
-                runs.c.project_id == project_id,
-                runs.c.session_id == thread_id,
-                runs.c.workspace_id == workspace_id,
-            )
-            .order_by(runs.c.start_time.asc().nulls_last())
-            .limit(1)
+    thread list's preview. The earliest start of each thread and the trace that holds it come
+    from the thread index; then one read of those traces' root runs."""
+    if not thread_ids:
+        return {}
+    where = _scope(workspace_id, project_id, None, None, thread_ids)
+    first = (
+        sa.select(runs.c.session_id, sa.func.min(runs.c.start_time).label("first"))
+        .where(*where)
+        .group_by(runs.c.session_id)
+        .subquery()
+    )
+    earliest = (
+        sa.select(runs.c.session_id, sa.func.min(runs.c.trace_id))
+        .join(
+            first,
+            sa.and_(runs.c.session_id == first.c.session_id, runs.c.start_time == first.c.first),
         )
-        trace_id = conn.execute(earliest).scalar()
-        if trace_id is not None:
-            first[thread_id] = str(trace_id)
-    if not first:
+        .where(*where)
+        .group_by(runs.c.session_id)
+    )
+    trace_of = {str(r[0]): str(r[1]) for r in conn.execute(earliest)}
+    if not trace_of:
         return {}
     roots = sa.select(runs.c.trace_id, runs.c.inputs).where(
         runs.c.workspace_id == workspace_id,
-        runs.c.trace_id.in_(sorted(set(first.values()))),
+        runs.c.trace_id.in_(sorted(set(trace_of.values()))),
         runs.c.is_root.is_(True),
     )
     by_trace = {str(r[0]): r[1] for r in conn.execute(roots)}
-    return {t: by_trace[tr] for t, tr in first.items() if tr in by_trace}
+    return {t: by_trace[tr] for t, tr in trace_of.items() if tr in by_trace}
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 
 from goldloop.domain.errors import InvalidInput
@@ -21,6 +21,7 @@ router = APIRouter(route_class=web.PageRoute, include_in_schema=False)
 
 PAGE_SIZE = 50
 TURNS_PER_PAGE = 100
+MAX_OFFSET = 1_000_000_000
 PREVIEW_CHARS = 160
 
 # Keys whose string value is what the user said / what the agent answered, in that order.
@@ -123,12 +124,15 @@ def thread_list(
 
 @router.get("/projects/{project_id}/threads/{thread_id:path}")
 def thread_page(
-    request: Request, project_id: str, thread_id: str, session: web.SignedIn, offset: int = 0
+    request: Request,
+    project_id: str,
+    thread_id: str,
+    session: web.SignedIn,
+    offset: int = Query(default=0, ge=0, le=MAX_OFFSET),
 ) -> Response:
     ctx = web.ctx_of(request)
     who = session.principal
     project = projects.get(ctx, who, project_id)
-    offset = max(offset, 0)
     thread = svc.get_thread(ctx, who, project.id, thread_id, offset=offset, limit=TURNS_PER_PAGE)
     turns = [
         {**t, "ask": input_side(t["inputs"]), "answer": output_side(t["outputs"])}
