@@ -220,49 +220,18 @@ def test_the_cli_and_client_report_alignment(settings: Settings) -> None:
         assert doc["n"] == 12
         assert doc["alignment"]["tpr"]["value"] == 6 / 8
         assert doc["alignment"]["tnr"]["value"] == 1.0
-        out = CliRunner().invoke(
-            cli,
-            [
-                "judge-alignment",
-                "--endpoint",
-                live.endpoint,
-                "--api-key",
-                live.key,
-                "--judge-key",
-                "policy",
-            ],
-        )
+
+        def run_cli(*extra: str) -> Any:
+            base = ["judge-alignment", "--endpoint", live.endpoint, "--api-key", live.key]
+            return CliRunner().invoke(cli, [*base, "--judge-key", "policy", *extra])
+
+        out = run_cli()
         assert out.exit_code == 0, out.output
         assert "12 runs scored by both" in out.output
         assert "TPR       75.0% [" in out.output
         assert "2 disagreement(s)" in out.output
-        as_json = CliRunner().invoke(
-            cli,
-            [
-                "judge-alignment",
-                "--endpoint",
-                live.endpoint,
-                "--api-key",
-                live.key,
-                "--judge-key",
-                "policy",
-                "--json",
-            ],
-        )
+        as_json = run_cli("--json")
         assert json.loads(as_json.output)["alignment"]["confusion"]["judge_fail_human_pass"] == 2
-        missing = CliRunner().invoke(
-            cli,
-            [
-                "judge-alignment",
-                "--endpoint",
-                live.endpoint,
-                "--api-key",
-                live.key,
-                "--judge-key",
-                "policy",
-                "--project-id",
-                "nope",
-            ],
-        )
+        missing = run_cli("--project-id", "nope")
         assert missing.exit_code != 0
         assert "no project" in missing.output
