@@ -324,8 +324,15 @@ async def test_full_write_queue_answers_503_with_retry_after(
 ) -> None:
     if settings.database_url:
         pytest.skip("the bounded queue in front of the single writer is SQLite's")
+    # No background workers: their writes (heartbeats, rule tailing) would take the one slot.
     tight = load_settings(
-        {"data_dir": settings.data_dir, "write_queue_max": 1, "write_batch_max": 1}, environ={}
+        {
+            "data_dir": settings.data_dir,
+            "write_queue_max": 1,
+            "write_batch_max": 1,
+            "workers_in_process": False,
+        },
+        environ={},
     )
     application = create_app(tight)
     async with application.router.lifespan_context(application):

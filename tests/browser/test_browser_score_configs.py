@@ -108,8 +108,8 @@ def test_score_with_the_keyboard_edit_delete_and_see_the_marks(
     assert stored["tone"]["correction"] is None  # the output left as it was is no correction
 
     # the trace tree marks the scored run
-    assert page.inner_text(".tree a.rname[data-run='sc-root'] + .fb-mark") == "✎ 3"
-    assert page.locator(".tree a.rname[data-run='sc-llm'] + .fb-mark").count() == 0
+    assert page.inner_text(".tree a.rname[data-run='sc-root'] ~ .fb-mark") == "✎ 3"
+    assert page.locator(".tree a.rname[data-run='sc-llm'] ~ .fb-mark").count() == 0
 
     # edit the category: its score follows, and the old one is kept in the history
     item = page.locator(f"#fb-{stored['tone']['id']}")
