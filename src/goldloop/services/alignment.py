@@ -81,16 +81,20 @@ def _is_binary(values: Iterable[float]) -> bool:
     return all(v in (0.0, 1.0) for v in values)
 
 
-def _figures(
+def _fit(
     pairs: Sequence[tuple[store.Score, store.Score]], q: AlignmentQuery, binary: bool
-) -> dict[str, Any]:
+) -> agreement.BinaryAlignment | agreement.ContinuousAlignment:
     if binary:
         return agreement.binary_alignment(
             [(j.score >= q.threshold, h.score >= 0.5) for j, h in pairs], q.confidence
-        ).as_dict()
-    return agreement.continuous_alignment(
-        [(j.score, h.score) for j, h in pairs], q.confidence
-    ).as_dict()
+        )
+    return agreement.continuous_alignment([(j.score, h.score) for j, h in pairs], q.confidence)
+
+
+def _figures(
+    pairs: Sequence[tuple[store.Score, store.Score]], q: AlignmentQuery, binary: bool
+) -> dict[str, Any]:
+    return _fit(pairs, q, binary).as_dict()
 
 
 def judge_alignment(ctx: ServiceContext, who: Principal, q: AlignmentQuery) -> dict[str, Any]:
@@ -149,6 +153,7 @@ def judge_alignment(ctx: ServiceContext, who: Principal, q: AlignmentQuery) -> d
             disagreements.append((abs(j.score - h.score), entry))
     disagreements.sort(key=lambda d: -d[0])
 
+    overall = _fit(pairs, q, binary) if pairs else None
     result: dict[str, Any] = {
         "judge_key": q.judge_key,
         "human_key": human_key,
@@ -162,7 +167,7 @@ def judge_alignment(ctx: ServiceContext, who: Principal, q: AlignmentQuery) -> d
         "labelled_runs": len(labelled),
         "n": len(pairs),
         "kind": "binary" if binary else "continuous",
-        "alignment": _figures(pairs, q, binary) if pairs else None,
+        "alignment": overall.as_dict() if overall is not None else None,
         "by_judge": [
             {
                 "evaluator": ident[0],
@@ -177,12 +182,9 @@ def judge_alignment(ctx: ServiceContext, who: Principal, q: AlignmentQuery) -> d
         "truncated": len(judged_rows) >= MAX_SCORES or len(labelled_rows) >= MAX_SCORES,
         "pass_rate": None,
     }
-    if pairs and binary:
-        fit = agreement.binary_alignment(
-            [(j.score >= q.threshold, h.score >= 0.5) for j, h in pairs], q.confidence
-        )
+    if isinstance(overall, agreement.BinaryAlignment):
         passed = sum(1 for j in judged.values() if j.score >= q.threshold)
         result["pass_rate"] = agreement.corrected_pass_rate(
-            passed, len(judged), fit, q.confidence
+            passed, len(judged), overall, q.confidence
         ).as_dict()
     return result
