@@ -670,3 +670,84 @@ audit_log = sa.Table(
     sa.Column("details", JSONDoc, nullable=True),
     sa.Index("ix_audit_log_workspace_pk", "workspace_id", "pk"),
 )
+
+# Judge drift canaries (migration 0023, services.canaries): per judge rule, a frozen set of runs
+# people labelled, with the label as it was when frozen; every re-scoring of the set by the
+# rule's judge is a canary run with its agreement figures and its drift verdict.
+canary_sets = sa.Table(
+    "canary_sets",
+    metadata,
+    sa.Column("id", sa.String(36), primary_key=True),
+    sa.Column("workspace_id", sa.String(36), nullable=False, index=True),
+    sa.Column(
+        "rule_id",
+        sa.String(36),
+        sa.ForeignKey("rules.id", ondelete="CASCADE"),
+        nullable=False,
+        unique=True,
+    ),
+    sa.Column("judge_key", sa.String(200), nullable=False),
+    sa.Column("human_key", sa.String(200), nullable=False),
+    # binary (pass/fail labels) | continuous
+    sa.Column("kind", sa.String(16), nullable=False),
+    sa.Column("threshold", sa.Float, nullable=False),
+    # seconds between scheduled re-scorings; NULL: the canary_interval_s setting
+    sa.Column("interval_s", sa.Integer, nullable=True),
+    # the drift test: significance level and the smallest drop in agreement worth a page
+    sa.Column("alpha", sa.Float, nullable=False),
+    sa.Column("min_drop", sa.Float, nullable=False),
+    sa.Column("size", sa.Integer, nullable=False),
+    # what drift is measured against: the first completed run, or the last one accepted
+    sa.Column("baseline_run_id", sa.String(36), nullable=True),
+    # the run queued and not finished yet (one at a time per set)
+    sa.Column("pending_run_id", sa.String(36), nullable=True),
+    sa.Column("next_due_at", sa.BigInteger, nullable=False),
+    sa.Column("created_by", sa.String(200), nullable=True),
+    sa.Column("created_at", sa.BigInteger, nullable=False),
+)
+
+canary_items = sa.Table(
+    "canary_items",
+    metadata,
+    sa.Column(
+        "set_id",
+        sa.String(36),
+        sa.ForeignKey("canary_sets.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    sa.Column("run_id", sa.String(64), primary_key=True),
+    sa.Column("trace_id", sa.String(64), nullable=True),
+    sa.Column("human_score", sa.Float, nullable=False),
+    sa.Column("position", sa.Integer, nullable=False),
+)
+
+canary_runs = sa.Table(
+    "canary_runs",
+    metadata,
+    sa.Column("id", sa.String(36), primary_key=True),
+    sa.Column(
+        "set_id",
+        sa.String(36),
+        sa.ForeignKey("canary_sets.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    sa.Column("workspace_id", sa.String(36), nullable=False),
+    sa.Column("rule_id", sa.String(36), nullable=False),
+    # first | schedule | judge_changed | manual
+    sa.Column("trigger", sa.String(32), nullable=False),
+    # queued | done | skipped | failed
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("evaluator", sa.String(100), nullable=True),
+    sa.Column("judge_model", sa.String(200), nullable=True),
+    sa.Column("prompt_hash", sa.String(64), nullable=True),
+    sa.Column("n", sa.Integer, nullable=False),
+    sa.Column("errors", sa.Integer, nullable=False),
+    # {run_id: the judge's score} for each canary it scored
+    sa.Column("verdicts", JSONDoc, nullable=True),
+    sa.Column("figures", JSONDoc, nullable=True),
+    sa.Column("drift", JSONDoc, nullable=True),
+    sa.Column("detail", sa.Text, nullable=True),
+    sa.Column("created_at", sa.BigInteger, nullable=False),
+    sa.Column("finished_at", sa.BigInteger, nullable=True),
+    sa.Index("ix_canary_runs_set_id_created_at", "set_id", "created_at"),
+)
