@@ -20,7 +20,7 @@ from fastapi.routing import APIRoute
 from starlette.concurrency import run_in_threadpool
 
 from goldloop._version import __version__
-from goldloop.domain.errors import GoldloopError
+from goldloop.domain.errors import GoldloopError, InvalidInput
 from goldloop.http.dashboard import formatting
 from goldloop.http.errors import status_for
 from goldloop.services import sessions
@@ -164,8 +164,36 @@ async def checked_form(
     return fields
 
 
+async def form_lists(request: Request) -> dict[str, list[str]]:
+    """The urlencoded form body with every value of a repeated field (checkboxes), in order."""
+    ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if ctype != "application/x-www-form-urlencoded":
+        return {}
+    body = (await request.body()).decode("utf-8", errors="replace")
+    try:
+        pairs = parse_qsl(body, keep_blank_values=True, max_num_fields=1000)
+    except ValueError:
+        raise InvalidInput("the form has more than 1,000 fields") from None
+    out: dict[str, list[str]] = {}
+    for name, value in pairs:
+        out.setdefault(name, []).append(value)
+    return out
+
+
+async def checked_form_lists(
+    request: Request, session: Annotated[Session, Depends(current_session)]
+) -> dict[str, list[str]]:
+    """Like ``checked_form``, keeping repeated fields (a list per name)."""
+    fields = await form_lists(request)
+    presented = (fields.pop(CSRF_FIELD, None) or [None])[-1] or request.headers.get(CSRF_HEADER)
+    if not sessions.csrf_ok(session, presented):
+        raise CsrfRejected()
+    return fields
+
+
 SignedIn = Annotated[Session, Depends(current_session)]
 Form = Annotated[dict[str, str], Depends(checked_form)]
+FormLists = Annotated[dict[str, list[str]], Depends(checked_form_lists)]
 
 
 def new_login_csrf() -> str:
