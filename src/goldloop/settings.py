@@ -335,6 +335,30 @@ class Settings:
             "`goldloop settings` shows it as ***. The server never reads OPENAI_API_KEY."
         ),
     )
+    canary_interval_s: int = field(
+        default=86_400,
+        metadata=_doc(
+            "Judge drift canaries: seconds between scheduled re-scorings of a rule's canary set "
+            "by its judge (a set may set its own `interval_s`). A change of the judge's model "
+            "or prompt re-scores at once. Each re-scoring counts one judge call per canary "
+            "against the rule's daily_judge_budget. See docs/judge-alignment.md."
+        ),
+    )
+    canary_alpha: float = field(
+        default=0.001,
+        metadata=_doc(
+            "Judge drift canaries: significance level of the paired drift test (the chance "
+            "that an unchanged judge is called drifted, per re-scoring), for new canary sets."
+        ),
+    )
+    canary_min_drop: float = field(
+        default=0.05,
+        metadata=_doc(
+            "Judge drift canaries: the smallest drop of the judge's agreement with people "
+            "(share of canaries it gets wrong; mean error for continuous keys) called drift, "
+            "for new canary sets."
+        ),
+    )
 
     langsmith_ingest: str = field(
         default="multipart",
@@ -492,12 +516,17 @@ def _validate(s: Settings) -> None:
         "attachment_url_ttl_s",
         "retention_batch_runs",
         "retention_interval_s",
+        "canary_interval_s",
     ):
         if getattr(s, name) <= 0:
             raise SettingsError(f"setting {name} ({env_name(name)}): must be positive")
     if not 0 <= s.ingest_processes <= 64:
         raise SettingsError(
             f"setting ingest_processes ({env_name('ingest_processes')}): use 0 to 64"
+        )
+    if not (0 < s.canary_alpha < 0.5 and 0 <= s.canary_min_drop < 1):
+        raise SettingsError(
+            "settings canary_alpha and canary_min_drop: use 0 < alpha < 0.5, 0 <= min_drop < 1"
         )
     if s.log_level.lower() not in ("debug", "info", "warning", "error"):
         raise SettingsError(
