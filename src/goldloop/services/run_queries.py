@@ -16,6 +16,7 @@ from goldloop.services.context import Principal, ServiceContext
 from goldloop.services.run_views import GCPaused, run_view, tree_views
 from goldloop.store import projects as project_store
 from goldloop.store import run_queries as store
+from goldloop.store import run_table as run_table_store
 from goldloop.store import trace_rows as trace_store
 from goldloop.store.projects import ProjectRow
 from goldloop.store.run_filters import Cond, compile_filter
@@ -98,8 +99,11 @@ def list_runs(
     cursor: str | None = None,
     light: bool = False,
     conditions: Sequence[Cond] = (),
+    start: int | None = None,
+    end: int | None = None,
 ) -> dict[str, Any]:
-    """One page of runs matching ``filter`` (and the already-compiled ``conditions``)."""
+    """One page of runs matching ``filter`` (and the already-compiled ``conditions``), started
+    in ``[start, end)`` when those are given."""
     if sort not in SORTS:
         raise InvalidInput(f"sort must be one of {', '.join(SORTS)}", details={"field": "sort"})
     if order not in ("asc", "desc"):
@@ -112,6 +116,8 @@ def list_runs(
     condition = compile_filter(
         node, dialect=ctx.db.dialect, workspace_id=who.workspace_id, now=ctx.clock()
     )
+    if start is not None or end is not None:
+        conditions = [*conditions, run_table_store.start_between(start, end)]
     if conditions:
         condition = all_of([condition, *conditions])
     page = ctx.db.read(

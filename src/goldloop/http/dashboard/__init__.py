@@ -16,6 +16,7 @@ from goldloop.http.dashboard import (
     project_pages,
     retention_pages,
     rule_pages,
+    run_list_pages,
     run_pages,
     thread_pages,
 )
@@ -42,6 +43,7 @@ def install(app: FastAPI) -> None:
     pages = (
         auth_pages,
         project_pages,
+        run_list_pages,
         run_pages,
         thread_pages,
         feedback_pages,

@@ -1,4 +1,5 @@
-"""Runs: the filterable, sortable run table of a project, a trace, and one run."""
+"""Runs: the export of a project's run table, a trace, and one run (the table itself is
+``run_list_pages``)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import orjson
 from fastapi import APIRouter, Request
 from fastapi.responses import Response, StreamingResponse
 
-from goldloop.domain.errors import InvalidInput, NotFound
+from goldloop.domain.errors import NotFound
 from goldloop.http.dashboard import attachment_view, feedback_view, trace_layout, web
 from goldloop.http.dashboard.chat_view import as_chat
 from goldloop.http.dashboard.json_view import render_json
@@ -18,7 +19,6 @@ from goldloop.services.sessions import Session
 
 router = APIRouter(route_class=web.PageRoute, include_in_schema=False)
 
-PAGE_SIZE = 50
 DEFAULT_FILTER = "root"
 SORTABLE = {"start_time": "Start", "latency": "Latency", "tokens": "Tokens", "cost": "Cost"}
 FACETS = [
@@ -50,84 +50,6 @@ def and_filter(current: str, predicate: str) -> str:
     if predicate in current:
         return current
     return f"({current}) and {predicate}" if " or " in current else f"{current} and {predicate}"
-
-
-@router.get("/projects/{project_id}/runs")
-def run_list(
-    request: Request,
-    project_id: str,
-    session: web.SignedIn,
-    filter: str | None = None,
-    sort: str = "start_time",
-    order: str = "desc",
-    cursor: str | None = None,
-) -> Response:
-    ctx = web.ctx_of(request)
-    project = projects.get(ctx, session.principal, project_id)
-    text = DEFAULT_FILTER if filter is None else filter
-    sort = sort if sort in SORTABLE else "start_time"
-    order = order if order in ("asc", "desc") else "desc"
-    base = f"/projects/{web.seg(project.id)}/runs"
-    problem: dict[str, Any] | None = None
-    items: list[dict[str, Any]] = []
-    next_cursor = None
-    try:
-        page = run_queries.list_runs(
-            ctx,
-            session.principal,
-            project=project.id,
-            filter=text,
-            sort=sort,
-            order=order,
-            limit=PAGE_SIZE,
-            cursor=cursor,
-            light=True,
-        )
-        items, next_cursor = page["items"], page["next_cursor"]
-    except InvalidInput as exc:
-        details = exc.details if isinstance(exc.details, dict) else {}
-        position = details.get("position")
-        problem = {
-            "message": exc.message,
-            "position": position if isinstance(position, int) else None,
-            "field": details.get("field"),
-        }
-
-    def url(**changes: Any) -> str:
-        params = {"filter": text, "sort": sort, "order": order, **changes}
-        if params["filter"] == DEFAULT_FILTER:
-            params.pop("filter")  # the default is implied; an empty filter (all runs) is kept
-        return web.query_keep_empty(base, params, keep=("filter",))
-
-    def sort_url(column: str) -> str:
-        flip = "asc" if (column == sort and order == "desc") else "desc"
-        return url(sort=column, order=flip, cursor=None)
-
-    def export_url(whole_traces: bool) -> str:
-        params = {"filter": text, "whole_traces": "1" if whole_traces else None}
-        return web.query_keep_empty(f"{base}/export", params, keep=("filter",))
-
-    return web.render(
-        request,
-        "runs.html",
-        project=project,
-        runs=items,
-        fb_marks=feedback_view.marks(ctx, session.principal, [r["id"] for r in items]),
-        export_url=export_url,
-        filter_text=text,
-        problem=problem,
-        sort=sort,
-        order=order,
-        sortable=SORTABLE,
-        sort_url=sort_url,
-        next_url=url(cursor=next_cursor) if next_cursor else None,
-        first_url=url(cursor=None) if cursor else None,
-        facets=[(label, url(filter=and_filter(text, p), cursor=None)) for label, p in FACETS],
-        all_url=url(filter="", cursor=None),
-        narrow=lambda field, value: url(
-            filter=and_filter(text, f"{field} = {filter_string(str(value))}"), cursor=None
-        ),
-    )
 
 
 @router.get("/projects/{project_id}/runs/export")

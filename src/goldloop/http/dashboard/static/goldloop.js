@@ -64,7 +64,17 @@ function lazySubtrees() {
   );
 }
 
+// Runs table: a header checkbox that selects every row of the page (hidden without scripts).
+function selectAllRows() {
+  const all = document.querySelector("table.runs input.select-all");
+  if (!all) return;
+  const boxes = () => document.querySelectorAll('table.runs input[name="run_id"]');
+  all.hidden = false;
+  all.addEventListener("change", () => boxes().forEach((box) => { box.checked = all.checked; }));
+}
+
 document.addEventListener("DOMContentLoaded", () => {
   enhanceTrace();
   lazySubtrees();
+  selectAllRows();
 });
