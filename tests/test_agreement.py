@@ -134,3 +134,62 @@ def test_continuous_alignment_matches_numpy_and_scipy() -> None:
     assert result.pearson.low < result.pearson.value < result.pearson.high
     flat = agreement.continuous_alignment([(0.5, h) for h in human])
     assert flat.pearson.value is None  # a judge that always says the same has no correlation
+
+
+# --- agreement between reviewers: Krippendorff's alpha and Cohen's kappa of label pairs ---
+
+# Krippendorff (2011), "Computing Krippendorff's Alpha-Reliability", the reliability data of
+# section C: four observers, twelve units, values 1-5, gaps where an observer gave none.
+_OBSERVERS = [
+    [1, 2, 3, 3, 2, 1, 4, 1, 2, None, None, None],
+    [1, 2, 3, 3, 2, 2, 4, 1, 2, 5, None, 3],
+    [None, 3, 3, 3, 2, 3, 4, 2, 2, 5, 1, None],
+    [1, 2, 3, 3, 2, 4, 4, 1, 2, 5, 1, None],
+]
+_UNITS = [list(unit) for unit in zip(*_OBSERVERS, strict=True)]
+
+
+def test_alpha_of_krippendorffs_worked_example() -> None:
+    assert agreement.krippendorff_alpha(_UNITS, "nominal") == pytest.approx(0.743, abs=5e-4)
+    assert agreement.krippendorff_alpha(_UNITS, "interval") == pytest.approx(0.849, abs=5e-4)
+
+
+def test_alpha_of_two_observers_binary_data() -> None:
+    # Krippendorff (2011), section A: two observers, ten units, alpha = 0.095
+    a = [0, 1, 0, 0, 0, 0, 0, 0, 1, 0]
+    b = [1, 1, 1, 0, 0, 1, 0, 0, 0, 0]
+    assert agreement.krippendorff_alpha(list(zip(a, b, strict=True))) == pytest.approx(
+        0.095, abs=5e-4
+    )
+
+
+def test_alpha_edge_cases() -> None:
+    assert agreement.krippendorff_alpha([[1, 1], [2, 2], [3, 3]]) == pytest.approx(1.0)
+    # no variation at all: undefined, not perfect
+    assert agreement.krippendorff_alpha([[1, 1], [1, 1]]) is None
+    # units with one rating carry no pairs
+    assert agreement.krippendorff_alpha([[1, None], [2]]) is None
+    with pytest.raises(ValueError, match="level"):
+        agreement.krippendorff_alpha(_UNITS, "ordinal")
+
+
+def test_alpha_interval_is_seeded_and_brackets_the_estimate() -> None:
+    first = agreement.alpha_interval(_UNITS, "nominal")
+    assert first == agreement.alpha_interval(_UNITS, "nominal")
+    assert first.n == 11  # the last unit has one rating only
+    assert first.low is not None
+    assert first.high is not None
+    assert first.low < 0.743 <= first.high
+    narrower = agreement.alpha_interval(_UNITS * 10, "nominal")
+    assert narrower.value == pytest.approx(first.value, abs=0.02)
+    assert narrower.low is not None
+    assert narrower.high is not None
+    assert narrower.high - narrower.low < first.high - first.low
+
+
+def test_kappa_of_label_pairs_matches_its_table() -> None:
+    pairs = [("warm", "warm")] * 20 + [("warm", "rude")] * 10 + [("rude", "warm")] * 5
+    pairs += [("rude", "rude")] * 15
+    # same counts as the textbook table above: kappa 0.4
+    assert agreement.kappa_of_pairs(pairs).value == pytest.approx(0.4)
+    assert agreement.kappa_of_pairs([(True, True), (False, False)]).value == pytest.approx(1.0)

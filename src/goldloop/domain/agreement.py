@@ -23,9 +23,12 @@ nothing about the true rate; the correction then refuses rather than dividing by
 from __future__ import annotations
 
 import math
+import random
 from collections.abc import Sequence
 from dataclasses import dataclass
 from statistics import NormalDist
+
+from goldloop.domain.stats import percentile
 
 _Z = NormalDist()
 MIN_YOUDEN = 0.1  # below this the correction's denominator is noise: no corrected rate
@@ -261,3 +264,115 @@ def corrected_pass_rate(
     half = z_of(confidence) * math.sqrt(var)
     value = min(1.0, max(0.0, pi))
     return CorrectedRate(raw, Estimate(value, max(0.0, pi - half), min(1.0, pi + half), n), None)
+
+
+# --- agreement between reviewers (annotation queues) ---------------------------------------
+#
+# Units are the items reviewed; each unit holds the ratings its reviewers gave (None: that
+# reviewer did not rate it). Krippendorff's alpha (Krippendorff 2004, *Content Analysis*, ch. 11;
+# "Computing Krippendorff's Alpha-Reliability", 2011) takes any number of reviewers and missing
+# ratings: alpha = 1 - D_o / D_e over the pairable ratings (units with two or more), where
+#   D_o = (1/n) sum_u 1/(m_u - 1) sum_{i != j in u} delta(v_i, v_j)
+#   D_e = 1/(n (n - 1)) sum_{i != j over all pairable ratings} delta(v_i, v_j)
+# with delta = [c != k] (nominal) or (c - k)^2 (interval). Its interval is a percentile
+# bootstrap over units with a fixed seed, so the same data always gives the same interval.
+
+NOMINAL = "nominal"
+INTERVAL = "interval"
+ALPHA_RESAMPLES = 1000
+ALPHA_SEED = 20
+
+
+@dataclass(frozen=True, slots=True)
+class _UnitStats:
+    m: int  # pairable ratings in the unit
+    d: float  # 1/(m - 1) * sum over ordered pairs of delta
+    counts: dict[object, int]  # nominal: ratings per category
+    s1: float  # interval: sum of ratings
+    s2: float  # interval: sum of squared ratings
+
+
+def _unit_stats(values: Sequence[object], level: str) -> _UnitStats | None:
+    vals = [v for v in values if v is not None]
+    m = len(vals)
+    if m < 2:
+        return None
+    if level == INTERVAL:
+        nums = [float(v) for v in vals]  # type: ignore[arg-type]
+        s1, s2 = sum(nums), sum(x * x for x in nums)
+        ordered = 2 * (m * s2 - s1 * s1)  # sum over ordered pairs of (x_i - x_j)^2
+        return _UnitStats(m, max(ordered, 0.0) / (m - 1), {}, s1, s2)
+    counts: dict[object, int] = {}
+    for v in vals:
+        counts[v] = counts.get(v, 0) + 1
+    ordered = m * m - sum(c * c for c in counts.values())
+    return _UnitStats(m, ordered / (m - 1), counts, 0.0, 0.0)
+
+
+def _alpha_of(units: Sequence[_UnitStats], level: str) -> float | None:
+    n = sum(u.m for u in units)
+    if n < 2:
+        return None
+    observed = sum(u.d for u in units)
+    if level == INTERVAL:
+        s1 = sum(u.s1 for u in units)
+        s2 = sum(u.s2 for u in units)
+        expected = 2 * (n * s2 - s1 * s1)
+    else:
+        totals: dict[object, int] = {}
+        for u in units:
+            for value, count in u.counts.items():
+                totals[value] = totals.get(value, 0) + count
+        expected = n * n - sum(c * c for c in totals.values())
+    if expected <= 1e-12:  # every rating the same: agreement by chance alone is perfect
+        return None
+    return 1.0 - (n - 1) * observed / expected
+
+
+def krippendorff_alpha(units: Sequence[Sequence[object]], level: str = NOMINAL) -> float | None:
+    """Krippendorff's alpha of ``units`` (each a list of ratings, None for missing); None when
+    undefined (fewer than two pairable ratings, or no variation at all)."""
+    if level not in (NOMINAL, INTERVAL):
+        raise ValueError(f"level must be {NOMINAL!r} or {INTERVAL!r}, not {level!r}")
+    stats = [s for s in (_unit_stats(u, level) for u in units) if s is not None]
+    return _alpha_of(stats, level)
+
+
+def alpha_interval(
+    units: Sequence[Sequence[object]],
+    level: str = NOMINAL,
+    confidence: float = 0.95,
+    *,
+    n_resamples: int = ALPHA_RESAMPLES,
+    seed: int = ALPHA_SEED,
+) -> Estimate:
+    """Alpha with a percentile bootstrap interval over units; ``n`` = units with two or more
+    ratings."""
+    if not 0.5 < confidence < 1:
+        raise ValueError(f"confidence must be in (0.5, 1), not {confidence}")
+    stats = [s for s in (_unit_stats(u, level) for u in units) if s is not None]
+    value = _alpha_of(stats, level)
+    if value is None:
+        return Estimate(None, None, None, len(stats))
+    rng = random.Random(seed)
+    resampled = sorted(
+        a
+        for a in (_alpha_of(rng.choices(stats, k=len(stats)), level) for _ in range(n_resamples))
+        if a is not None
+    )
+    if not resampled:
+        return Estimate(value, None, None, len(stats))
+    tail = (1 - confidence) / 2
+    low = percentile(resampled, tail)
+    high = percentile(resampled, 1 - tail)
+    return Estimate(value, low, high, len(stats))
+
+
+def kappa_of_pairs(pairs: Sequence[tuple[object, object]], confidence: float = 0.95) -> Estimate:
+    """Cohen's kappa of two reviewers' ratings on the same items (categories of any kind)."""
+    labels = sorted({str(v) for pair in pairs for v in pair})
+    index = {label: i for i, label in enumerate(labels)}
+    table = [[0] * len(labels) for _ in labels]
+    for a, b in pairs:
+        table[index[str(a)]][index[str(b)]] += 1
+    return cohen_kappa(table, confidence)
