@@ -24,6 +24,7 @@ from goldloop.http.request_guard import RequestGuardMiddleware
 from goldloop.http.routes import (
     alerts,
     alignment,
+    annotation_queues,
     attachments,
     dataset_files,
     datasets,
@@ -60,6 +61,7 @@ def _api_router() -> APIRouter:
     api.include_router(projects.router)
     api.include_router(feedback.router)
     api.include_router(alignment.router)
+    api.include_router(annotation_queues.router)
     api.include_router(ingest_runs.router)
     api.include_router(trace_export.router)
     api.include_router(alerts.router)

@@ -96,103 +96,127 @@ def add_runs(
     if len(wanted) > MAX_RUNS:
         raise InvalidInput(f"at most {MAX_RUNS} runs per request", details={"field": "run_ids"})
     now = ctx.clock()
-
-    def write(conn: Connection) -> AddRunsResult:
-        row = ds.load(conn, who, ref, for_update=True)
-        found = run_sources.by_ids(conn, who.workspace_id, wanted)
-        missing = [r for r in wanted if r not in found]
-        if missing:
-            raise NotFound(
-                f"no run with id {missing[0]!r} in this workspace"
-                + (f" (and {len(missing) - 1} more)" if len(missing) > 1 else "")
-                + "; runs are added once they have been ingested",
-                details={"missing_run_ids": missing[:100]},
-            )
-        feedback: dict[str, list[FeedbackRow]] = {}
-        for f in feedback_store.for_runs(conn, who.workspace_id, wanted):
-            targets = (
-                [f.run_id] if f.run_id else [r for r in wanted if found[r].trace_id == f.trace_id]
-            )
-            for run_id in targets:
-                feedback.setdefault(run_id, []).append(f)
-        already = example_store.current_by_run(conn, row.id, wanted)
-        current = example_store.by_ids(conn, row.id, already.values()) if already else {}
-        hashes = {r: rules.inputs_hash(_inputs(found[r])) for r in wanted}
-        same_inputs = example_store.current_by_hash(conn, row.id, list(hashes.values()))
-
-        result = AddRunsResult(WriteResult(row.id, row.head_version))
-        items: list[ExampleIn] = []
-        origins: list[tuple[str, str]] = []
-        changes: list[ExampleIn] = []
-        fresh = iter(rules.new_example_ids(now, len(wanted)))
-        for run_id in wanted:
-            run = found[run_id]
-            notes = feedback.get(run_id, [])
-            correction = _latest_correction(notes) if prefer_correction else None
-            if run_id in already:
-                old = current[already[run_id]]
-                later = _later_correction(old, correction)
-                if later is None:
-                    result.skipped.append(RunSkipped(run_id, "already_added", old.id))
-                    continue
-                changes.append(
-                    ExampleIn(
-                        id=old.id,
-                        inputs=old.inputs,
-                        outputs=later.correction,
-                        metadata=old.metadata,
-                        splits=old.splits,
-                        lineage=lineage.corrected(old.lineage, later.id, [f.id for f in notes]),
-                        source_run_id=old.source_run_id,
-                    )
-                )
-                history = lineage.correction_history(old.lineage)
-                result.updated.append(
-                    RunUpdated(run_id, old.id, later.id, history[-1] if history else None)
-                )
-                continue
-            if not allow_duplicates and hashes[run_id] in same_inputs:
-                result.skipped.append(
-                    RunSkipped(run_id, "duplicate_inputs", same_inputs[hashes[run_id]])
-                )
-                continue
-            example_id = next(fresh)
-            items.append(
-                ExampleIn(
-                    id=example_id,
-                    inputs=_inputs(run),
-                    outputs=correction.correction if correction is not None else run.outputs,
-                    metadata=metadata,
-                    splits=splits,
-                    lineage=lineage.from_run(
-                        run_id=run.id,
-                        trace_id=run.trace_id,
-                        project_id=run.project_id,
-                        feedback_ids=[f.id for f in notes],
-                        correction_id=correction.id if correction else None,
-                    ),
-                    source_run_id=run.id,
-                )
-            )
-            origins.append((run_id, "correction" if correction is not None else "run"))
-            same_inputs.setdefault(hashes[run_id], example_id)  # a later run, equal inputs
-        if not items and not changes:
-            return result
-        rows = build_rows(row, items, now)
-        updated = [
-            replace(new, created_at=current[new.id].created_at)
-            for new in build_rows(row, changes, now, first_index=len(items))
-        ]
-        for (run_id, outputs_from), new in zip(origins, rows, strict=True):
-            result.added.append(RunAdded(run_id, new.id, outputs_from))
-        result.write.added = [r.id for r in rows]
-        result.write.updated = [r.id for r in updated]
-        result.write.version = commit_version(
-            conn, row, now, message, added=rows, updated=updated, removed=[]
+    return ctx.db.write(
+        lambda conn: add_runs_on(
+            conn,
+            who,
+            ref,
+            wanted,
+            now,
+            prefer_correction=prefer_correction,
+            allow_duplicates=allow_duplicates,
+            splits=splits,
+            metadata=metadata,
+            message=message,
         )
-        return result
+    )
 
-    return ctx.db.write(write)
+
+def add_runs_on(
+    conn: Connection,
+    who: Principal,
+    ref: str,
+    wanted: list[str],
+    now: int,
+    *,
+    prefer_correction: bool = False,
+    allow_duplicates: bool = False,
+    splits: list[str] | None = None,
+    metadata: dict[str, Any] | None = None,
+    message: str | None = None,
+) -> AddRunsResult:
+    """``add_runs`` inside the caller's write transaction (``wanted``: distinct run ids)."""
+    row = ds.load(conn, who, ref, for_update=True)
+    found = run_sources.by_ids(conn, who.workspace_id, wanted)
+    missing = [r for r in wanted if r not in found]
+    if missing:
+        raise NotFound(
+            f"no run with id {missing[0]!r} in this workspace"
+            + (f" (and {len(missing) - 1} more)" if len(missing) > 1 else "")
+            + "; runs are added once they have been ingested",
+            details={"missing_run_ids": missing[:100]},
+        )
+    feedback: dict[str, list[FeedbackRow]] = {}
+    for f in feedback_store.for_runs(conn, who.workspace_id, wanted):
+        targets = [f.run_id] if f.run_id else [r for r in wanted if found[r].trace_id == f.trace_id]
+        for run_id in targets:
+            feedback.setdefault(run_id, []).append(f)
+    already = example_store.current_by_run(conn, row.id, wanted)
+    current = example_store.by_ids(conn, row.id, already.values()) if already else {}
+    hashes = {r: rules.inputs_hash(_inputs(found[r])) for r in wanted}
+    same_inputs = example_store.current_by_hash(conn, row.id, list(hashes.values()))
+
+    result = AddRunsResult(WriteResult(row.id, row.head_version))
+    items: list[ExampleIn] = []
+    origins: list[tuple[str, str]] = []
+    changes: list[ExampleIn] = []
+    fresh = iter(rules.new_example_ids(now, len(wanted)))
+    for run_id in wanted:
+        run = found[run_id]
+        notes = feedback.get(run_id, [])
+        correction = _latest_correction(notes) if prefer_correction else None
+        if run_id in already:
+            old = current[already[run_id]]
+            later = _later_correction(old, correction)
+            if later is None:
+                result.skipped.append(RunSkipped(run_id, "already_added", old.id))
+                continue
+            changes.append(
+                ExampleIn(
+                    id=old.id,
+                    inputs=old.inputs,
+                    outputs=later.correction,
+                    metadata=old.metadata,
+                    splits=old.splits,
+                    lineage=lineage.corrected(old.lineage, later.id, [f.id for f in notes]),
+                    source_run_id=old.source_run_id,
+                )
+            )
+            history = lineage.correction_history(old.lineage)
+            result.updated.append(
+                RunUpdated(run_id, old.id, later.id, history[-1] if history else None)
+            )
+            continue
+        if not allow_duplicates and hashes[run_id] in same_inputs:
+            result.skipped.append(
+                RunSkipped(run_id, "duplicate_inputs", same_inputs[hashes[run_id]])
+            )
+            continue
+        example_id = next(fresh)
+        items.append(
+            ExampleIn(
+                id=example_id,
+                inputs=_inputs(run),
+                outputs=correction.correction if correction is not None else run.outputs,
+                metadata=metadata,
+                splits=splits,
+                lineage=lineage.from_run(
+                    run_id=run.id,
+                    trace_id=run.trace_id,
+                    project_id=run.project_id,
+                    feedback_ids=[f.id for f in notes],
+                    correction_id=correction.id if correction else None,
+                ),
+                source_run_id=run.id,
+            )
+        )
+        origins.append((run_id, "correction" if correction is not None else "run"))
+        same_inputs.setdefault(hashes[run_id], example_id)  # a later run, equal inputs
+    if not items and not changes:
+        return result
+    rows = build_rows(row, items, now)
+    updated = [
+        replace(new, created_at=current[new.id].created_at)
+        for new in build_rows(row, changes, now, first_index=len(items))
+    ]
+    for (run_id, outputs_from), new in zip(origins, rows, strict=True):
+        result.added.append(RunAdded(run_id, new.id, outputs_from))
+    result.write.added = [r.id for r in rows]
+    result.write.updated = [r.id for r in updated]
+    result.write.version = commit_version(
+        conn, row, now, message, added=rows, updated=updated, removed=[]
+    )
+    return result
 
 
 def _inputs(run: run_sources.RunSource) -> Any:

@@ -416,6 +416,125 @@ attachment_orphans = sa.Table(
 )
 
 
+# --- annotation queues (issue 20) ---
+
+# A queue of runs for people to review: the score configs (declared feedback keys) they fill,
+# how many reviewers each item needs, and the dataset completed items flow into (if any).
+annotation_queues = sa.Table(
+    "annotation_queues",
+    metadata,
+    sa.Column("id", sa.String(36), primary_key=True),
+    sa.Column(
+        "workspace_id",
+        sa.String(36),
+        sa.ForeignKey("workspaces.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    sa.Column("name", sa.String(200), nullable=False),
+    sa.Column("description", sa.Text, nullable=True),
+    # what reviewers read first (the rubric of each key is shown beside its controls)
+    sa.Column("instructions", sa.Text, nullable=True),
+    # the feedback keys reviewers fill, in order: ["correctness", "tone"]
+    sa.Column("keys", JSONDoc, nullable=False),
+    sa.Column("reviewers_needed", sa.Integer, nullable=False),
+    # completed items become examples of this dataset (a new version each); NULL: none
+    sa.Column(
+        "dataset_id",
+        sa.String(36),
+        sa.ForeignKey("datasets.id", ondelete="SET NULL"),
+        nullable=True,
+    ),
+    # how long an item stays reserved for the reviewer who was given it
+    sa.Column("lease_s", sa.Integer, nullable=False),
+    # LangSmith rubric items as sent (descriptions per key), given back on reads
+    sa.Column("extra", JSONDoc, nullable=True),
+    sa.Column("created_at", sa.BigInteger, nullable=False),
+    sa.Column("updated_at", sa.BigInteger, nullable=False),
+    sa.UniqueConstraint("workspace_id", "name"),
+)
+
+# One run in a queue (once per queue). ``reviews`` counts the reviews it has; at
+# ``reviewers_needed`` the item is completed (and, with a dataset, becomes an example).
+annotation_queue_items = sa.Table(
+    "annotation_queue_items",
+    metadata,
+    sa.Column("pk", BigInt, primary_key=True, autoincrement=True),
+    sa.Column("id", sa.String(36), nullable=False, unique=True),
+    sa.Column("workspace_id", sa.String(36), nullable=False),
+    sa.Column(
+        "queue_id",
+        sa.String(36),
+        sa.ForeignKey("annotation_queues.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    sa.Column("run_id", sa.String(64), nullable=False),
+    sa.Column("trace_id", sa.String(64), nullable=False),
+    # pending | completed
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("reviews", sa.Integer, nullable=False),
+    # who added it: an API key id, or "rule:<id>"
+    sa.Column("added_by", sa.String(80), nullable=True),
+    sa.Column("added_at", sa.BigInteger, nullable=False),
+    sa.Column("last_reviewed_at", sa.BigInteger, nullable=True),
+    sa.Column("completed_at", sa.BigInteger, nullable=True),
+    # what completing it did to the queue's dataset: {"dataset_id", "example_id", "version",
+    # "outcome": "added" | "updated" | "already_added" | ...}
+    sa.Column("dataset_result", JSONDoc, nullable=True),
+    sa.UniqueConstraint("queue_id", "run_id"),
+    sa.Index("ix_annotation_queue_items_queue_status", "queue_id", "status", "pk"),
+)
+
+# A reviewer's answer on an item: the scores (also stored as feedback, ``feedback_ids``), the
+# correction and comment, or a skip. One per (item, reviewer); the reviewer is an API key.
+annotation_queue_reviews = sa.Table(
+    "annotation_queue_reviews",
+    metadata,
+    sa.Column("pk", BigInt, primary_key=True, autoincrement=True),
+    sa.Column("workspace_id", sa.String(36), nullable=False),
+    sa.Column(
+        "queue_id",
+        sa.String(36),
+        sa.ForeignKey("annotation_queues.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    sa.Column(
+        "item_id",
+        sa.String(36),
+        sa.ForeignKey("annotation_queue_items.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    sa.Column("reviewer", sa.String(36), nullable=False),
+    sa.Column("reviewer_name", sa.String(200), nullable=False),
+    # reviewed | skipped
+    sa.Column("outcome", sa.String(16), nullable=False),
+    # {key: {"score": number | bool | null, "value": str | null}}
+    sa.Column("scores", JSONDoc, nullable=True),
+    sa.Column("correction", JSONDoc, nullable=True),
+    sa.Column("comment", sa.Text, nullable=True),
+    sa.Column("feedback_ids", JSONDoc, nullable=True),
+    sa.Column("created_at", sa.BigInteger, nullable=False),
+    sa.UniqueConstraint("item_id", "reviewer"),
+    sa.Index("ix_annotation_queue_reviews_queue", "queue_id", "outcome"),
+)
+
+# Reservations: the item a reviewer was given, until ``expires_at``. An item needing n reviews
+# is given to at most n reviewers at a time (reviews done plus live reservations).
+annotation_queue_leases = sa.Table(
+    "annotation_queue_leases",
+    metadata,
+    sa.Column(
+        "item_id",
+        sa.String(36),
+        sa.ForeignKey("annotation_queue_items.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    sa.Column("reviewer", sa.String(36), primary_key=True),
+    sa.Column("queue_id", sa.String(36), nullable=False),
+    sa.Column("expires_at", sa.BigInteger, nullable=False),
+    sa.Index("ix_annotation_queue_leases_queue", "queue_id", "reviewer"),
+)
+
+
 # --- automation: rules, their cursors and actions; alerts, channels, deliveries (issue 7) ---
 
 rules = sa.Table(
@@ -669,6 +788,17 @@ audit_log = sa.Table(
     sa.Column("target_id", sa.String(200), nullable=True),
     sa.Column("details", JSONDoc, nullable=True),
     sa.Index("ix_audit_log_workspace_pk", "workspace_id", "pk"),
+)
+
+# PII redaction (migration 0022, services.redaction): one row per workspace (project_id '')
+# and per project that overrides it; ``config`` is the document domain.redaction parses.
+redaction_configs = sa.Table(
+    "redaction_configs",
+    metadata,
+    sa.Column("workspace_id", sa.String(36), primary_key=True),
+    sa.Column("project_id", sa.String(36), primary_key=True),
+    sa.Column("config", JSONDoc, nullable=False),
+    sa.Column("updated_at", sa.BigInteger, nullable=False),
 )
 
 # Judge drift canaries (migration 0023, services.canaries): per judge rule, a frozen set of runs
