@@ -404,6 +404,18 @@ from goldloop.cli.retention import register as _register_retention  # noqa: E402
 
 _register_retention(cli, _traces)
 
+from goldloop.cli.workspace_export import register as _register_export  # noqa: E402
+
+_register_export(
+    cli,
+    storage_options,
+    friendly_errors,
+    lambda data_dir, url, exists: (
+        _stored(data_dir, url) if exists else _settings(data_dir=data_dir, database_url=url)
+    ),
+    _open_ctx,
+)
+
 from goldloop.cli.demo import demo as _demo  # noqa: E402
 
 cli.add_command(_demo)

@@ -22,6 +22,7 @@ from goldloop.domain.alerts import Condition, Evaluation, MetricSpec, WindowStat
 from goldloop.domain.clock import to_iso
 from goldloop.domain.errors import Conflict, InvalidInput, NotFound
 from goldloop.domain.notifications import CHANNEL_KINDS, AlertNotice, body_for
+from goldloop.domain.outbound import MASKED_PATH
 from goldloop.domain.significance import Moments
 from goldloop.domain.webhook_signing import new_secret
 from goldloop.services import audit, deliveries, outbound
@@ -444,6 +445,9 @@ def _notify(
     for channel_id in rule["channel_ids"]:
         channel = store.get_channel(conn, rule["workspace_id"], channel_id)
         if channel is None:  # deleted since the rule was saved
+            continue
+        if channel["url"].endswith(MASKED_PATH):
+            # imported without its URL and keys (docs/export.md): off until re-created
             continue
         deliveries.enqueue(
             ctx,
