@@ -194,6 +194,7 @@ def create_app(settings: Settings, *, clock: Clock = system_clock) -> FastAPI:
     dashboard.install(app)
     for prefix in langsmith.PREFIXES:
         app.include_router(langsmith.router(), prefix=prefix)
+    app.include_router(langsmith.v2_router(), prefix=langsmith.V2_PREFIX)
     return app
 
 

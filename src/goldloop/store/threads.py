@@ -190,6 +190,85 @@ def thread_turns(
     return [dict(zip(keys, row, strict=True)) for row in result]
 
 
+@dataclass(frozen=True, slots=True)
+class TurnRow:
+    """One turn (a trace's root run) of a thread, without its payloads."""
+
+    thread_id: str
+    trace_id: str
+    run_id: str
+    start: int | None
+    end: int | None
+    latency_us: int | None
+    status: str
+    input_tokens: int | None
+    output_tokens: int | None
+    total_tokens: int | None
+    cost: float | None
+
+
+def turn_rows(
+    conn: Connection,
+    workspace_id: str,
+    project_id: str,
+    thread_ids: Sequence[str],
+    *,
+    start: int | None = None,
+    end: int | None = None,
+) -> list[TurnRow]:
+    """The turns of several threads (root runs that started in ``[start, end)``), by thread and
+    start order: the figures of the LangSmith thread views, in one read of narrow columns."""
+    if not thread_ids:
+        return []
+    traces = (
+        sa.select(runs.c.session_id.label("thread_id"), runs.c.trace_id)
+        .where(*_scope(workspace_id, project_id, None, None, thread_ids))
+        .distinct()
+        .subquery()
+    )
+    where: list[Cond] = [runs.c.workspace_id == workspace_id, runs.c.is_root.is_(True)]
+    if start is not None:
+        where.append(runs.c.start_time >= start)
+    if end is not None:
+        where.append(runs.c.start_time < end)
+    query = (
+        sa.select(
+            traces.c.thread_id,
+            runs.c.trace_id,
+            runs.c.id,
+            runs.c.start_time,
+            runs.c.end_time,
+            runs.c.latency_us,
+            runs.c.status,
+            runs.c.input_tokens,
+            runs.c.output_tokens,
+            runs.c.total_tokens,
+            runs.c.cost,
+        )
+        .join(traces, runs.c.trace_id == traces.c.trace_id)
+        .where(*where)
+        .order_by(traces.c.thread_id, runs.c.start_time.asc().nulls_first(), runs.c.pk.asc())
+    )
+    return [
+        TurnRow(
+            str(r[0]), str(r[1]), str(r[2]), r[3], r[4], r[5], str(r[6]), r[7], r[8], r[9], r[10]
+        )
+        for r in conn.execute(query)
+    ]
+
+
+def run_payloads(
+    conn: Connection, workspace_id: str, run_ids: Sequence[str]
+) -> dict[str, tuple[Any, Any, str | None]]:
+    """``(inputs, outputs, error)`` of the given runs, by run id."""
+    if not run_ids:
+        return {}
+    query = sa.select(runs.c.id, runs.c.inputs, runs.c.outputs, runs.c.error).where(
+        runs.c.workspace_id == workspace_id, runs.c.id.in_(sorted(set(run_ids)))
+    )
+    return {str(r[0]): (r[1], r[2], r[3]) for r in conn.execute(query)}
+
+
 def first_turn_inputs(
     conn: Connection, workspace_id: str, project_id: str, thread_ids: Sequence[str]
 ) -> dict[str, Any]:

@@ -20,9 +20,12 @@ from goldloop.http.langsmith import (
     run_reads,
     runs,
     sessions,
+    threads,
 )
 
 PREFIXES = ("/langsmith", "/langsmith/api/v1")
+# The SDK's generated (v2) resources: ``/api/v2/...`` beside the endpoint, see ``threads``.
+V2_PREFIX = "/langsmith"
 
 
 def router() -> APIRouter:
@@ -38,4 +41,11 @@ def router() -> APIRouter:
     authed.include_router(examples.router)
     authed.include_router(example_uploads.router)
     api.include_router(authed)
+    return api
+
+
+def v2_router() -> APIRouter:
+    """The ``/api/v2/...`` routes the SDK's generated resources call, mounted at ``V2_PREFIX``."""
+    api = APIRouter(include_in_schema=False, dependencies=[Depends(get_principal)])
+    api.include_router(threads.router)
     return api

@@ -34,7 +34,7 @@ def as_uuid(value: str) -> str:
     return str(uuid.uuid5(uuid.NAMESPACE_URL, "goldloop:" + value))
 
 
-def _error_text(error: Any) -> str | None:
+def error_text(error: Any) -> str | None:
     if not isinstance(error, Mapping):
         return None if error is None else str(error)
     head = error.get("message") or ""
@@ -71,7 +71,7 @@ def ls_run(view: Mapping[str, Any], tenant_id: str) -> dict[str, Any]:
         "status": view.get("status"),
         "inputs": view.get("inputs") or {},
         "outputs": view.get("outputs"),
-        "error": _error_text(view.get("error")),
+        "error": error_text(view.get("error")),
         "events": view.get("events") or [],
         "tags": view.get("tags") or [],
         "extra": ls_extra,
