@@ -185,7 +185,8 @@ async def checked_form_lists(
 ) -> dict[str, list[str]]:
     """Like ``checked_form``, keeping repeated fields (a list per name)."""
     fields = await form_lists(request)
-    presented = (fields.pop(CSRF_FIELD, None) or [None])[-1] or request.headers.get(CSRF_HEADER)
+    sent = fields.pop(CSRF_FIELD, None)
+    presented = sent[-1] if sent else request.headers.get(CSRF_HEADER)
     if not sessions.csrf_ok(session, presented):
         raise CsrfRejected()
     return fields
