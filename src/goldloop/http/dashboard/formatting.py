@@ -24,22 +24,24 @@ def timestamp(us: int | None) -> str:
 
 
 def duration_us(us: int | float | None) -> str:
+    """A duration to the precision a reader uses: ``850 µs``, ``4.2 ms``, ``12 ms``, ``1.24 s``,
+    ``2 m 05 s``, ``3 h 07 m``."""
     if us is None:
         return "—"
     if us == 0:
         return "0"
     if us < 1_000:
         return f"{us:.0f} µs"
-    if us < 1_000_000:
-        return f"{us / 1_000:.0f} ms" if us >= 100_000 else f"{us / 1_000:.1f} ms"
-    if us < 60_000_000:
+    if us < 999_500:
+        return f"{us / 1_000:.1f} ms" if us < 9_950 else f"{us / 1_000:.0f} ms"
+    if us < 59_995_000:
         return f"{us / 1_000_000:.2f} s"
     seconds = round(us / 1_000_000)
     hours, rest = divmod(seconds, 3600)
     minutes, secs = divmod(rest, 60)
     if hours:
-        return f"{hours} h {minutes} m" if minutes else f"{hours} h"
-    return f"{minutes} m {secs} s" if secs else f"{minutes} m"
+        return f"{hours} h {minutes:02d} m"
+    return f"{minutes} m {secs:02d} s"
 
 
 def duration_ms(ms: int | float | None) -> str:

@@ -2,24 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 
-from goldloop.http.dashboard import charts, formatting, web
-from goldloop.services import feedback, projects, run_queries
-from goldloop.store.feedback import StatsBucket
+from goldloop.domain.errors import InvalidInput
+from goldloop.http.dashboard import charts, formatting, time_range, web
+from goldloop.services import overview, projects, run_queries
+from goldloop.store.trace_stats import ScoreBucket
 
 router = APIRouter(route_class=web.PageRoute, include_in_schema=False)
 
-# The overview's time ranges: (label, length, bucket); about 24-48 buckets each.
-RANGES = {
-    "1h": ("Last hour", "1h", "2m"),
-    "24h": ("Last 24 hours", "24h", "1h"),
-    "7d": ("Last 7 days", "7d", "6h"),
-    "30d": ("Last 30 days", "30d", "1d"),
-}
 DEFAULT_RANGE = "24h"
 
 
@@ -37,13 +31,13 @@ def project_list(request: Request, session: web.SignedIn, after: str | None = No
     return web.render(request, "projects.html", rows=rows, next_url=next_url)
 
 
-def _charts(buckets: list[dict[str, Any]]) -> list[charts.Chart]:
+def _charts(buckets: list[dict[str, Any]], level: str) -> list[charts.Chart]:
     starts = [b["start"] for b in buckets]
     counts = [float(b["count"]) for b in buckets]
     errors = [float(b["errors"]) for b in buckets]
     return [
         charts.bar_chart(
-            "Runs",
+            "Traces" if level == "traces" else "Runs",
             starts,
             [
                 ("ok", "s-ok", [c - e for c, e in zip(counts, errors, strict=True)]),
@@ -87,10 +81,9 @@ def _charts(buckets: list[dict[str, Any]]) -> list[charts.Chart]:
 FEEDBACK_SERIES = ("s-a", "s-b", "s-c", "s-d")
 
 
-def _feedback_chart(rows: list[StatsBucket], start: int, end: int, bucket_us: int) -> charts.Chart:
-    """Mean score per feedback key over time (the four keys with most feedback)."""
-    first = start // bucket_us * bucket_us
-    starts = list(range(first, end, bucket_us))
+def _feedback_chart(rows: list[ScoreBucket], starts: list[int]) -> charts.Chart:
+    """Mean score per feedback key, by the start time of the runs scored (the four keys with
+    most scores)."""
     index = {s: i for i, s in enumerate(starts)}
     volume: dict[str, int] = {}
     for row in rows:
@@ -100,40 +93,83 @@ def _feedback_chart(rows: list[StatsBucket], start: int, end: int, bucket_us: in
     for css, key in zip(FEEDBACK_SERIES, keys, strict=False):
         values: list[float | None] = [None] * len(starts)
         for row in rows:
-            if row.key == key and row.bucket_start in index and row.mean_score is not None:
-                values[index[row.bucket_start]] = float(row.mean_score)
+            if row.key == key and row.bucket_start in index and row.scored:
+                values[index[row.bucket_start]] = row.score_sum / row.scored
         series.append((key, css, values))
     return charts.line_chart("Feedback: mean score", starts, series, formatting.number)
 
 
 @router.get("/projects/{project_id}")
 def project_overview(
-    request: Request, project_id: str, session: web.SignedIn, range: str = DEFAULT_RANGE
+    request: Request,
+    project_id: str,
+    session: web.SignedIn,
+    range: str | None = None,
+    start: Annotated[str | None, Query(alias="from")] = None,
+    end: Annotated[str | None, Query(alias="to")] = None,
+    filter: str = "",
+    level: str = "traces",
 ) -> Response:
     ctx = web.ctx_of(request)
     who = session.principal
     project = projects.get(ctx, who, project_id)
-    key = range if range in RANGES else DEFAULT_RANGE
-    _, length, bucket = RANGES[key]
-    end = ctx.clock()
-    start = end - run_queries.parse_bucket(length)
-    series = run_queries.project_stats(
-        ctx, who, project.id, bucket=bucket, start=str(start), end=str(end)
-    )
-    whole = run_queries.project_stats(
-        ctx, who, project.id, bucket=length, start=str(start), end=str(end)
-    )["buckets"][0]
+    span = time_range.choose(ctx.clock(), range, start, end, default=DEFAULT_RANGE)
+    if span.start is None or span.end is None:  # not reached: a default range is always set
+        raise InvalidInput("no time range")
+    level = level if level in overview.LEVELS else "traces"
+    bucket = time_range.bucket_for(span.end - span.start)
     bucket_us = run_queries.parse_bucket(bucket)
-    scores = feedback.project_stats(
-        ctx, who, project.id, bucket=bucket, since=start - bucket_us, until=end
-    )
+    base = f"/projects/{web.seg(project.id)}"
+    problem: dict[str, Any] | None = None
+    try:
+        view = overview.project_overview(
+            ctx,
+            who,
+            project.id,
+            start=span.start,
+            end=span.end,
+            bucket_us=bucket_us,
+            filter=filter,
+            level=level,
+        )
+    except InvalidInput as exc:
+        details = exc.details if isinstance(exc.details, dict) else {}
+        position = details.get("position")
+        problem = {
+            "message": exc.message,
+            "position": position if isinstance(position, int) else None,
+        }
+        view = overview.project_overview(
+            ctx, who, project.id, start=span.start, end=span.end, bucket_us=bucket_us, level=level
+        )
+    shown_filter = "" if problem else filter
+
+    def url(**changes: Any) -> str:
+        params = {**span.params(), "filter": shown_filter, "level": level, **changes}
+        if params["level"] == "traces":
+            params.pop("level")
+        return web.query(base, params)
+
+    def preset_url(key: str) -> str:
+        return url(range=key, **{"from": None, "to": None})
+
+    starts = [b["start"] for b in view.buckets]
+    runs_params = {"filter": shown_filter or ("root" if level == "traces" else ""), **span.params()}
     return web.render(
         request,
         "project.html",
         project=project,
         run_count=projects.run_count(ctx, project),
-        ranges=[(k, label, k == key) for k, (label, _, _) in RANGES.items()],
-        range_label=RANGES[key][0],
-        summary=whole,
-        charts=[*_charts(series["buckets"]), _feedback_chart(scores, start, end, bucket_us)],
+        span=span,
+        presets=[(k, label, preset_url(k)) for k, (label, _) in time_range.PRESETS.items()],
+        from_value=time_range.input_value(span.start) if span.key == "custom" else "",
+        to_value=time_range.input_value(span.end) if span.key == "custom" else "",
+        level=level,
+        level_urls={lv: url(level=lv) for lv in overview.LEVELS},
+        filter_text=filter,
+        problem=problem,
+        bucket=bucket,
+        summary=view.summary,
+        runs_url=web.query_keep_empty(f"{base}/runs", runs_params, keep=("filter",)),
+        charts=[*_charts(view.buckets, level), _feedback_chart(view.scores, starts)],
     )

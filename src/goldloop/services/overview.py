@@ -1,0 +1,154 @@
+"""A project's overview over a time range: per-bucket and whole-range figures, counted by trace
+(the default) or by run, for the runs a filter selects, and mean feedback scores by the start
+time of the runs they are on.
+
+Trace level: a trace is its root run, counted in the bucket of the root's start; its latency is
+the root's; it is an error when any of its runs errored (see ``store.trace_stats``); tokens and
+cost add up every run of the counted traces that started in the bucket. A filter selects the
+traces holding a run that matches it (``root``, or no filter, selects every trace).
+
+Run (span) level: every run matching the filter counts, as ``/projects/{id}/stats`` does.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import Any
+
+from sqlalchemy.engine import Connection
+
+from goldloop.domain import filters
+from goldloop.domain.errors import InvalidInput
+from goldloop.services.context import Principal, ServiceContext
+from goldloop.services.run_queries import MAX_BUCKETS, PERCENTILES, _bucket_view, resolve_project
+from goldloop.store import run_queries as run_store
+from goldloop.store import trace_stats as store
+from goldloop.store.run_filters import Cond, compile_filter
+from goldloop.store.run_stats import all_of
+from goldloop.store.trace_stats import ScoreBucket
+
+LEVELS = ("traces", "runs")
+_ALL_TRACES = ("", "root")
+
+
+@dataclass(frozen=True)
+class Overview:
+    level: str
+    start: int
+    end: int
+    bucket_us: int
+    buckets: list[dict[str, Any]]
+    summary: dict[str, Any]
+    scores: list[ScoreBucket]
+
+
+def project_overview(
+    ctx: ServiceContext,
+    who: Principal,
+    project: str,
+    *,
+    start: int,
+    end: int,
+    bucket_us: int,
+    filter: str | None = None,
+    level: str = "traces",
+) -> Overview:
+    if level not in LEVELS:
+        raise InvalidInput(f"level must be one of {', '.join(LEVELS)}", details={"field": "level"})
+    if end <= start:
+        raise InvalidInput("end must be after start", details={"field": "end"})
+    n_buckets = -(-(end - start) // bucket_us)
+    if n_buckets > MAX_BUCKETS:
+        raise InvalidInput(f"at most {MAX_BUCKETS} buckets", details={"field": "bucket"})
+    text = (filter or "").strip()
+    node = filters.parse(text)
+    proj = resolve_project(ctx, who, project)
+    ws = who.workspace_id
+    compiled = compile_filter(node, dialect=ctx.db.dialect, workspace_id=ws, now=ctx.clock())
+    if level == "runs":
+        counted: Cond = compiled
+        spend: Cond = compiled
+    else:
+        matching = (
+            []
+            if text in _ALL_TRACES
+            else [store.traces_matching(ws, proj.id, compiled, start=start, end=end)]
+        )
+        counted = all_of([store.roots(), *matching])
+        spend = all_of(matching)
+    permilles = list(PERCENTILES.values())
+    whole_us = end - start
+
+    def read(conn: Connection) -> Overview:
+        def totals(cond: Cond) -> list[run_store.BucketTotals]:
+            return run_store.bucket_totals(
+                conn, ws, proj.id, cond, start=start, end=end, bucket_us=bucket_us
+            )
+
+        def ranks(size: int) -> dict[int, dict[int, int]]:
+            return run_store.latency_order_statistics(
+                conn,
+                ws,
+                proj.id,
+                counted,
+                start=start,
+                end=end,
+                bucket_us=size,
+                permilles=permilles,
+            )
+
+        by_start = {t.bucket: t for t in totals(counted)}
+        if level == "traces":
+            errored = store.errored_traces(
+                conn, ws, proj.id, counted, start=start, end=end, bucket_us=bucket_us
+            )
+            spent = {t.bucket: t for t in totals(spend)}
+            for b, t in list(by_start.items()):
+                by_start[b] = replace(t, errors=errored.get(b, 0))
+            for b, s in spent.items():  # tokens and cost of every run of the counted traces
+                t = by_start.get(b) or run_store.BucketTotals(b, 0, 0, 0, 0, 0, 0.0, 0, None)
+                by_start[b] = replace(
+                    t,
+                    input_tokens=s.input_tokens,
+                    output_tokens=s.output_tokens,
+                    total_tokens=s.total_tokens,
+                    cost=s.cost,
+                )
+        bucket_ranks = ranks(bucket_us)
+        whole_ranks = ranks(whole_us).get(start, {})
+        buckets = [
+            _bucket_view(b, by_start.get(b), bucket_ranks.get(b, {}))
+            for b in range(start, start + n_buckets * bucket_us, bucket_us)
+        ]
+        summary = _bucket_view(start, _sum(start, list(by_start.values())), whole_ranks)
+        scores = store.scores_by_run_start(
+            conn,
+            ws,
+            proj.id,
+            spend if level == "traces" else compiled,
+            start=start,
+            end=end,
+            bucket_us=bucket_us,
+        )
+        return Overview(level, start, end, bucket_us, buckets, summary, scores)
+
+    return ctx.db.read(read)
+
+
+def _sum(start: int, items: list[run_store.BucketTotals]) -> run_store.BucketTotals | None:
+    """The whole range's totals from its buckets' (latency mean weighted by count)."""
+    if not items:
+        return None
+    latency_n = sum(t.latency_count for t in items)
+    weighted = sum((t.latency_avg_us or 0.0) * t.latency_count for t in items)
+    return run_store.BucketTotals(
+        start,
+        sum(t.count for t in items),
+        sum(t.errors for t in items),
+        sum(t.input_tokens for t in items),
+        sum(t.output_tokens for t in items),
+        sum(t.total_tokens for t in items),
+        sum(t.cost for t in items),
+        latency_n,
+        weighted / latency_n if latency_n else None,
+    )
