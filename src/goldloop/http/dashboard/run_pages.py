@@ -14,7 +14,14 @@ from goldloop.domain.errors import NotFound
 from goldloop.http.dashboard import attachment_view, feedback_view, trace_layout, web
 from goldloop.http.dashboard.chat_view import as_chat
 from goldloop.http.dashboard.json_view import render_json
-from goldloop.services import datasets, feedback, projects, run_queries, trace_export
+from goldloop.services import (
+    annotation_queues,
+    datasets,
+    feedback,
+    projects,
+    run_queries,
+    trace_export,
+)
 from goldloop.services.sessions import Session
 
 router = APIRouter(route_class=web.PageRoute, include_in_schema=False)
@@ -158,6 +165,9 @@ def panel_context(
         **feedback_view.section(ctx, who, selected["id"], run_feedback),
         "dataset_names": [d.row.name for d in datasets.list_datasets(ctx, who, limit=200).items],
         "dataset_problem": dataset_problem,
+        "review_queues": [
+            (v.queue.id, v.queue.name) for v in annotation_queues.list_queues(ctx, who, limit=200)
+        ],
         "attachments": attachment_view.files(ctx, who, "run", [selected["id"]]).get(
             selected["id"], []
         ),

@@ -73,8 +73,59 @@ function selectAllRows() {
   all.addEventListener("change", () => boxes().forEach((box) => { box.checked = all.checked; }));
 }
 
+// Review page: the keyboard. Number keys pick a choice of the highlighted key (then the next
+// unanswered key is highlighted), Enter submits and opens the next item, s skips, Ctrl+Enter
+// submits from a text box. Without scripts the page is a plain form with the same buttons.
+function reviewKeys() {
+  const form = document.getElementById("review-form");
+  if (!form) return;
+  const keys = Array.from(form.querySelectorAll("fieldset.rv-key"));
+  let active = 0;
+  const answered = (fs) => Array.from(fs.querySelectorAll("input")).some(
+    (input) => (input.type === "radio" ? input.checked : input.value.trim() !== ""));
+  const highlight = (index) => {
+    active = Math.max(0, Math.min(index, keys.length - 1));
+    keys.forEach((fs, i) => fs.classList.toggle("rv-active", i === active));
+    const field = keys[active] && keys[active].querySelector("input:not([type=radio])");
+    if (field) field.focus();
+  };
+  const nextUnanswered = () => {
+    const index = keys.findIndex((fs) => !answered(fs));
+    return index === -1 ? keys.length - 1 : index;
+  };
+  keys.forEach((fs, i) => fs.addEventListener("focusin", () => { if (active !== i) highlight(i); }));
+  keys.forEach((fs, i) => fs.addEventListener("click", () => { if (active !== i) highlight(i); }));
+  if (keys.length) highlight(nextUnanswered());
+  document.addEventListener("keydown", (event) => {
+    if (event.altKey || event.metaKey || event.isComposing) return;
+    const target = event.target;
+    const typing = target instanceof HTMLTextAreaElement ||
+      (target instanceof HTMLInputElement && target.type !== "radio" && target.type !== "checkbox");
+    if (event.key === "Enter" && (event.ctrlKey || !(target instanceof HTMLTextAreaElement))) {
+      if (target instanceof HTMLButtonElement || target instanceof HTMLAnchorElement) return;
+      event.preventDefault();
+      form.requestSubmit(document.getElementById("rv-submit"));
+      return;
+    }
+    if (typing || event.ctrlKey) return;
+    if (event.key === "s" || event.key === "S") {
+      event.preventDefault();
+      document.getElementById("skip-form").requestSubmit();
+      return;
+    }
+    if (/^[1-9]$/.test(event.key) && keys.length) {
+      const choice = keys[active].querySelector('input[data-hotkey="' + event.key + '"]');
+      if (!choice) return;
+      event.preventDefault();
+      choice.checked = true;
+      highlight(nextUnanswered());
+    }
+  });
+}
+
 document.addEventListener("DOMContentLoaded", () => {
   enhanceTrace();
   lazySubtrees();
   selectAllRows();
+  reviewKeys();
 });
