@@ -705,3 +705,29 @@ def test_a_selection_exports_only_those_projects(tmp_path: Path) -> None:
         }
     finally:
         target.db.close()
+
+
+def test_every_file_and_field_is_documented() -> None:
+    """docs/export.md has a table for each file, with a row for each of its fields, so a reader
+    can parse an export without Goldloop."""
+    from goldloop.store.workspace_export import SPECS
+
+    page = (Path(__file__).resolve().parents[1] / "docs" / "export.md").read_text()
+    sections = page.split("\n### ")
+    for file in fmt.FILES:
+        found = [s for s in sections if s.startswith(f"`{file}`")]
+        assert found, f"docs/export.md has no section for {file}"
+        for field in SPECS[fmt.kind_of(file)].fields:
+            assert f"| `{field}` |" in found[0], f"{file}: field {field!r} is not documented"
+    manifest = next(s for s in sections if s.startswith("manifest.json"))
+    doc = fmt.manifest(
+        version="x",
+        created_at="",
+        workspace={"id": "i", "name": "n"},
+        selection=None,
+        files={},
+        attachments={},
+        notes=[],
+    )
+    for key in doc:
+        assert f"| `{key}` |" in manifest, f"manifest field {key!r} is not documented"

@@ -149,12 +149,13 @@ class _Checker:
         kind = fmt.kind_of(file)
         spec = store.SPECS[kind]
         counter = fmt.HashingCounter()
+        fields, required = spec.fields, spec.required
         ids: list[str] = []
         names: list[str] = []
         for number, raw in _lines(self.dir / file, file):
             counter.add(raw)
             row = fmt.parse_line(file, number, raw)
-            fmt.check_fields(file, number, row, spec.fields, spec.required)
+            fmt.check_fields(file, number, row, fields, required)
             if kind == "attachments":
                 self._check_blob(file, number, row)
             if kind in _GLOBAL_IDS or (kind in ("runs", "feedback") and self.ws_id):
