@@ -9,9 +9,11 @@ from typing import Any
 
 import httpx
 import pytest
+from fastapi import FastAPI
 
 from fake_clock import FakeClock
 from goldloop.http.dashboard.formatting import duration_us
+from goldloop.services import auth, projects
 
 NOW = 1_765_000_000_000_000
 MIN = 60_000_000
@@ -137,3 +139,37 @@ def test_durations_read_at_a_useful_precision() -> None:
     assert duration_us(1_240_000) == "1.24 s"
     assert duration_us(125_000_000) == "2 m 05 s"
     assert duration_us(3 * 3_600_000_000 + 7 * 60_000_000) == "3 h 07 m"
+
+
+async def test_projects_list_figures_and_experiments_apart(
+    client: httpx.AsyncClient, browser: httpx.AsyncClient, app: FastAPI, admin_key: str
+) -> None:
+    pid = await load(client)
+    for run_id, score in (("a-root", 1), ("b-llm", 0)):
+        body = {"run_id": run_id, "key": "helpfulness", "score": score}
+        assert (await client.post("/api/v1/feedback", json=body)).status_code in (200, 201)
+    r = await client.post("/api/v1/projects", json={"name": "exp-1 <b>"})
+    ctx = app.state.ctx
+    projects.update(
+        ctx, auth.authenticate(ctx, admin_key), r.json()["id"], extra={"experiment": {"n": 1}}
+    )
+    page = await browser.get("/projects")
+    assert page.status_code == 200
+    production, experiments = page.text.split('id="experiments"')
+    row = re.search(r'<tr data-project="support">(.*?)</tr>', production, flags=re.S)
+    assert row, "support is a production project"
+    cells = row.group(1)
+    assert '<td class="num traces">3</td>' in cells
+    assert '<td class="num error-rate">33.3%</td>' in cells
+    assert "helpfulness 0.5" in cells
+    assert "n=2" in cells
+    assert "2025-12-06 05:36:40" in cells  # the latest run start: trace a's
+    assert f'href="/projects/{pid}"' in cells
+    assert 'data-project="exp-1 &lt;b&gt;"' in experiments  # apart, and escaped
+    assert "exp-1" not in production
+
+    week = await browser.get("/projects", params={"range": "7d"})
+    row = re.search(r'<tr data-project="support">(.*?)</tr>', week.text, flags=re.S)
+    assert row
+    assert '<td class="num traces">4</td>' in row.group(1)
+    assert f'href="/projects/{pid}?range=7d"' in row.group(1)

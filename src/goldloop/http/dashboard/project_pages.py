@@ -9,7 +9,7 @@ from fastapi.responses import Response
 
 from goldloop.domain.errors import InvalidInput
 from goldloop.http.dashboard import charts, formatting, time_range, web
-from goldloop.services import overview, projects, run_queries
+from goldloop.services import overview, project_summaries, projects, run_queries
 from goldloop.store.trace_stats import ScoreBucket
 
 router = APIRouter(route_class=web.PageRoute, include_in_schema=False)
@@ -23,12 +23,53 @@ def home(session: web.SignedIn) -> Response:
 
 
 @router.get("/projects")
-def project_list(request: Request, session: web.SignedIn, after: str | None = None) -> Response:
+def project_list(
+    request: Request,
+    session: web.SignedIn,
+    after: str | None = None,
+    range: str | None = None,
+    start: Annotated[str | None, Query(alias="from")] = None,
+    end: Annotated[str | None, Query(alias="to")] = None,
+) -> Response:
     ctx = web.ctx_of(request)
-    page = projects.list_projects(ctx, session.principal, limit=100, cursor=after)
-    rows = [(p, projects.run_count(ctx, p)) for p in page.items]
-    next_url = web.query("/projects", {"after": page.next_cursor}) if page.next_cursor else None
-    return web.render(request, "projects.html", rows=rows, next_url=next_url)
+    who = session.principal
+    span = time_range.choose(ctx.clock(), range, start, end, default=DEFAULT_RANGE)
+    page = projects.list_projects(ctx, who, limit=100, cursor=after)
+    figures = project_summaries.summaries(
+        ctx, who, page.items, start=span.start or 0, end=span.end or ctx.clock()
+    )
+    production = [p for p in page.items if not project_summaries.is_experiment(p)]
+    experiments = [p for p in page.items if project_summaries.is_experiment(p)]
+    next_url = (
+        web.query("/projects", {"after": page.next_cursor, **span.params()})
+        if page.next_cursor
+        else None
+    )
+
+    def preset_url(key: str) -> str:
+        return web.query("/projects", {"range": key})
+
+    return web.render(
+        request,
+        "projects.html",
+        sections=[
+            ("Projects", "production", production),
+            ("Experiments", "experiments", experiments),
+        ],
+        any_projects=bool(page.items),
+        figures=figures,
+        span=span,
+        links={
+            p.id: web.query(
+                f"/projects/{web.seg(p.id)}", {} if span.key == DEFAULT_RANGE else span.params()
+            )
+            for p in page.items
+        },
+        presets=[(k, label, preset_url(k)) for k, (label, _) in time_range.PRESETS.items()],
+        from_value=time_range.input_value(span.start) if span.key == "custom" else "",
+        to_value=time_range.input_value(span.end) if span.key == "custom" else "",
+        next_url=next_url,
+    )
 
 
 def _charts(buckets: list[dict[str, Any]], level: str) -> list[charts.Chart]:
