@@ -256,3 +256,32 @@ async def test_selected_rows_to_a_dataset_and_exported(
             [("csrf", theirs), *chosen, ("action", "jsonl")],
         )
         assert stolen.status_code == 404  # not their project, nor their runs
+
+
+async def test_selected_rows_to_a_review_queue(
+    client: httpx.AsyncClient, browser: httpx.AsyncClient
+) -> None:
+    """The table's queue button posts the selection to the queues' form, which comes back."""
+    pid = await ingest(client, trace("tq") + trace("tr", start=T0 + 10))
+    queue = (await client.post("/api/v1/annotation-queues", json={"name": "triage <i>"})).json()
+    page = await browser.get(f"/projects/{pid}/runs")
+    assert 'formaction="/queues/add-runs"' in page.text
+    assert "triage &lt;i&gt;</option>" in page.text
+    back = htmllib.unescape(re.search(r'name="back" value="([^"]+)"', page.text).group(1))
+    sent = await post_form(
+        browser,
+        "/queues/add-runs",
+        [
+            ("csrf", csrf_of(page.text)),
+            ("back", back),
+            ("queue", queue["id"]),
+            ("run_id", "tq-root"),
+            ("run_id", "tr-root"),
+            ("action", "queue"),
+        ],
+    )
+    assert sent.status_code == 303
+    shown = await browser.get(sent.headers["location"])
+    assert "Added 2 selected runs to review queue" in shown.text
+    items = (await client.get(f"/api/v1/annotation-queues/{queue['id']}/items")).json()
+    assert sorted(i["run_id"] for i in items["items"]) == ["tq-root", "tr-root"]

@@ -1,6 +1,7 @@
 """The runs table of a project: filter, time range, sort, keyset pages, the columns the reader
 picks (previews, scores, trace totals), the number of matching runs, and actions on the rows
-the reader selects (add to a dataset, export as JSON Lines or CSV, add to a review queue)."""
+the reader selects: add to a dataset, export as JSON Lines or CSV (here), add to a review queue
+(the same form, posted to ``queue_pages``' ``/queues/add-runs``)."""
 
 from __future__ import annotations
 
@@ -20,7 +21,14 @@ from goldloop.http.dashboard.run_pages import (
     and_filter,
     filter_string,
 )
-from goldloop.services import dataset_runs, datasets, projects, run_queries, run_table
+from goldloop.services import (
+    annotation_queues,
+    dataset_runs,
+    datasets,
+    projects,
+    run_queries,
+    run_table,
+)
 
 router = APIRouter(route_class=web.PageRoute, include_in_schema=False)
 
@@ -28,16 +36,16 @@ PAGE_SIZE = 50
 BULK_ACTIONS = ("dataset", "jsonl", "csv", "queue")
 
 
-def review_queues(request: Request) -> list[Any]:
-    """HOOK for "add to review queue": the annotation queues the selected runs can go to, and
-    where their form posts. No queue feature is in this tree yet, so there are none and the
-    table offers no queue action; when annotation queues land, return their (id, name) pairs
-    here and point ``REVIEW_QUEUE_FORM`` at their endpoint (it takes ``queue`` plus repeated
-    ``run_id`` fields)."""
-    return []
+def review_queues(request: Request) -> list[tuple[str, str]]:
+    """The annotation queues (id, name) the selected runs can be added to; the form posts them
+    to ``REVIEW_QUEUE_FORM`` (``queue`` plus repeated ``run_id`` fields, and ``back``)."""
+    found = annotation_queues.list_queues(
+        web.ctx_of(request), request.state.session.principal, limit=200
+    )
+    return [(q.queue.id, q.queue.name) for q in found]
 
 
-REVIEW_QUEUE_FORM: str | None = None
+REVIEW_QUEUE_FORM = "/queues/add-runs"
 
 
 @router.get("/projects/{project_id}/runs")
@@ -58,6 +66,8 @@ def run_list(
     n: int = 0,
     skipped: int = 0,
     dataset: str | None = None,
+    added: int = 0,
+    queue: str | None = None,
 ) -> Response:
     ctx = web.ctx_of(request)
     who = session.principal
@@ -132,6 +142,7 @@ def run_list(
         return url(range=key or "all", cursor=None, **{"from": None, "to": None})
 
     notice = _notice(request, bulk, n, skipped, dataset)
+    queue_notice = _queue_notice(request, added, queue)
     response = web.render(
         request,
         "runs.html",
@@ -179,6 +190,7 @@ def run_list(
         queues=review_queues(request),
         queue_form=REVIEW_QUEUE_FORM,
         notice=notice,
+        queue_notice=queue_notice,
     )
     if columns is not None:  # the picker was submitted: remember the choice
         response.set_cookie(
@@ -206,7 +218,18 @@ def _notice(
     return {"added": max(n, 0), "skipped": max(skipped, 0), "dataset": info.row}
 
 
-NOTICE_PARAMS = ("bulk", "n", "skipped", "dataset")
+NOTICE_PARAMS = ("bulk", "n", "skipped", "dataset", "added", "queue")
+
+
+def _queue_notice(request: Request, added: int, queue: str | None) -> dict[str, Any] | None:
+    """What adding the selected runs to a review queue did (its form redirects back here)."""
+    if not queue:
+        return None
+    try:
+        view = annotation_queues.get(web.ctx_of(request), request.state.session.principal, queue)
+    except (NotFound, InvalidInput):
+        return None
+    return {"added": max(added, 0), "queue": view.queue}
 
 
 def _back(form: dict[str, list[str]], base: str) -> str:
@@ -234,8 +257,8 @@ def selected_runs_action(
         raise InvalidInput(f"action must be one of {', '.join(BULK_ACTIONS)}")
     run_ids = [r for r in form.get("run_id", []) if r]
     base = f"/projects/{web.seg(project.id)}/runs"
-    if action == "queue":
-        raise InvalidInput("review queues are not available on this server yet")
+    if action == "queue":  # the queue button posts to REVIEW_QUEUE_FORM instead
+        raise InvalidInput(f"review queues take the selected runs at {REVIEW_QUEUE_FORM}")
     views = run_table.selected_runs(ctx, who, run_ids)
     if not views:
         raise NotFound("none of the selected runs exists in this workspace")
