@@ -42,6 +42,7 @@ MetricKind = Literal[
     "latency_p95",
     "cost",
     "volume",
+    "judge_drift",
 ]
 METRICS: dict[str, dict[str, Any]] = {
     # kind: what it needs, whether a higher value is worse, which test a "change" condition uses
@@ -57,6 +58,8 @@ METRICS: dict[str, dict[str, Any]] = {
     "latency_p95": {"higher_is_worse": True, "test": None},
     "cost": {"higher_is_worse": True, "test": "mean"},
     "volume": {"higher_is_worse": False, "test": None},
+    # the judge's agreement with people on a rule's canaries dropped (services.canary_alerts)
+    "judge_drift": {"higher_is_worse": False, "test": None},
 }
 OPS = ("<", "<=", ">", ">=")
 
@@ -68,11 +71,12 @@ class MetricSpec:
     category: str | None = None  # for category_share
     pass_threshold: float = 1.0  # feedback_pass_rate: a score >= this passes
     filter: str | None = None  # run filter language, narrows the runs considered
+    rule_id: str | None = None  # judge_drift: the rule whose canaries it watches (None: all)
 
 
 @dataclass(frozen=True, slots=True)
 class Condition:
-    type: Literal["threshold", "change"]
+    type: Literal["threshold", "change", "drift"]
     op: str = "<"
     value: float = 0.0
     # No longer used (the change detector has no per-check significance level): kept so rules
@@ -131,6 +135,13 @@ def validate(metric: MetricSpec, cond: Condition) -> None:
             f"unknown metric {metric.kind!r}; use one of {', '.join(METRICS)}",
             details={"field": "metric.kind"},
         )
+    if (metric.kind == "judge_drift") != (cond.type == "drift"):
+        raise InvalidInput(
+            "metric judge_drift goes with condition type drift, and only with it",
+            details={"field": "condition.type"},
+        )
+    if cond.type == "drift":
+        return
     if spec.get("key") and not metric.key:
         raise InvalidInput(
             f"metric {metric.kind} needs a feedback key", details={"field": "metric.key"}
@@ -182,7 +193,8 @@ def validate(metric: MetricSpec, cond: Condition) -> None:
             )
     else:
         raise InvalidInput(
-            "condition.type must be threshold or change", details={"field": "condition.type"}
+            "condition.type must be threshold, change or drift",
+            details={"field": "condition.type"},
         )
     if cond.min_samples < 0:
         raise InvalidInput(
@@ -281,6 +293,26 @@ def step_threshold(
         held = (now_us - kept.recovering_since_us) // 1_000_000
         ev = replace(ev, reason=f"{ev.reason}; back for {held} s of {cond.resolve_after_s} s")
     return Step(Transition("firing", None), ev, kept)
+
+
+def step_verdict(
+    state: AlertState,
+    ev: Evaluation,
+    detector: DetectorState,
+    *,
+    now_us: int,
+    last_resolved_us: int | None,
+    cooldown_s: float,
+) -> Step:
+    """A condition decided elsewhere (``drift``: a canary run's verdict): fire when it holds,
+    resolve at the first decided evaluation where it no longer does."""
+    if state == "ok":
+        if ev.decided and ev.firing and not _in_cooldown(now_us, last_resolved_us, cooldown_s):
+            return Step(Transition("firing", "fired"), ev, detector)
+        return Step(Transition("ok", None), ev, detector)
+    if ev.decided and not ev.firing:
+        return Step(Transition("ok", "resolved"), ev, detector)
+    return Step(Transition("firing", None), ev, detector)
 
 
 def _oriented(kind: str) -> bool:

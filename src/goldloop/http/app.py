@@ -26,6 +26,7 @@ from goldloop.http.routes import (
     alignment,
     annotation_queues,
     attachments,
+    canaries,
     dataset_files,
     datasets,
     examples,
@@ -71,6 +72,7 @@ def _api_router() -> APIRouter:
     api.include_router(threads.router)
     api.include_router(dataset_files.router)
     api.include_router(rules.router)
+    api.include_router(canaries.router)
     api.include_router(metrics.router)
     api.include_router(experiments.router)
     api.include_router(attachments.router)

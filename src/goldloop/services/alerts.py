@@ -25,7 +25,7 @@ from goldloop.domain.notifications import CHANNEL_KINDS, AlertNotice, body_for
 from goldloop.domain.outbound import MASKED_PATH
 from goldloop.domain.significance import Moments
 from goldloop.domain.webhook_signing import new_secret
-from goldloop.services import audit, deliveries, outbound
+from goldloop.services import audit, canary_alerts, deliveries, outbound
 from goldloop.services.context import Principal, ServiceContext
 from goldloop.services.rules import compile_match
 from goldloop.store import alert_metrics
@@ -171,6 +171,7 @@ def create_rule(
     def write(conn: Connection) -> None:
         if project_store.get(conn, who.workspace_id, project_id) is None:
             raise NotFound(f"no project with id {project_id!r}")
+        canary_alerts.check_metric(conn, who.workspace_id, project_id, spec)
         _check_channels(conn, who, row["channel_ids"])
         store.insert_rule(conn, row)
 
@@ -214,6 +215,7 @@ def update_rule(ctx: ServiceContext, who: Principal, rule_id: str, changes: Row)
         values["detector_state"] = None
 
     def write(conn: Connection) -> None:
+        canary_alerts.check_metric(conn, who.workspace_id, current["project_id"], spec)
         _check_channels(conn, who, values["channel_ids"])
         store.update_rule(conn, who.workspace_id, rule_id, values)
 
@@ -340,6 +342,8 @@ def _buckets(
 def step(ctx: ServiceContext, rule: Row, now: int) -> domain.Step:
     """Measure what the rule's condition needs at ``now`` and take one step of its state."""
     spec, cond = parse_metric(rule["metric"]), parse_condition(rule["condition"])
+    if spec.kind == "judge_drift":
+        return canary_alerts.step_drift(ctx, rule, spec, now)
     window = rule["window_s"] * 1_000_000
     match = compile_match(ctx, rule["workspace_id"], spec.filter)
     state = detector.DetectorState.from_json(rule.get("detector_state"))
@@ -384,6 +388,8 @@ def step(ctx: ServiceContext, rule: Row, now: int) -> domain.Step:
 def evaluate_rule(ctx: ServiceContext, rule: Row, now: int) -> str | None:
     """Evaluate one rule at ``now``; record and notify a state change. Returns the event kind."""
     outcome = step(ctx, rule, now)
+    spec, cond = parse_metric(rule["metric"]), parse_condition(rule["condition"])
+    outcome = canary_alerts.annotate(ctx, rule, spec, cond, outcome, now)
     evaluation, transition = outcome.evaluation, outcome.transition
     summary = {**evaluation.numbers(), "reason": evaluation.reason, "decided": evaluation.decided}
 

@@ -34,6 +34,9 @@ log = logging.getLogger("goldloop.rules")
 Row = dict[str, Any]
 RETRY_BASE_S = 5.0
 RETRY_MAX_S = 600.0
+# ``action_index`` of work a rule does for itself rather than one of its actions (the canary
+# runs of ``services.canaries``): claimed, leased and recorded like any action.
+RULE_WORK_INDEX = -1
 
 
 class ActionSkipped(Exception):
@@ -211,7 +214,9 @@ def execute_due(ctx: ServiceContext, *, limit: int = 100) -> int:
 def _run_one(ctx: ServiceContext, rule: Row, action: Row, attempt: int) -> Row:
     """Perform one action; returns the values to record on its row."""
     index = action["action_index"]
-    config = rule["actions"][index] if index < len(rule["actions"]) else None
+    config = rule["actions"][index] if 0 <= index < len(rule["actions"]) else None
+    if index == RULE_WORK_INDEX:  # work the rule does for itself (a canary run), no config
+        config = {"type": action["action_type"]}
     fn = HANDLERS.get(action["action_type"])
     outcome: Row
     try:

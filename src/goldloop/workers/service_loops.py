@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import httpx
 
-from goldloop.services import alerts, deliveries, rules
+from goldloop.services import alerts, canaries, deliveries, rules
 
 # The built-in action handlers register themselves on import.
 from goldloop.services import rule_handlers  # noqa: F401  # isort: skip
+from goldloop.services import canary_runs  # noqa: F401  # isort: skip
 from goldloop.services.context import ServiceContext
 from goldloop.services.retention import RetentionWorker
 from goldloop.workers.actions import ActionRunner
@@ -35,7 +36,7 @@ class Workers:
         self.heartbeat = Heartbeat(ctx, self.loops)  # this process's liveness row
 
     def _tail(self) -> int:
-        queued = rules.tail_once(self.ctx)
+        queued = rules.tail_once(self.ctx) + canaries.schedule_due(self.ctx)
         if queued:  # new actions: the action loop need not wait out its poll
             self.actions.wake()
         return queued

@@ -83,16 +83,24 @@ class Metric(BaseModel):
         "latency_p95",
         "cost",
         "volume",
+        "judge_drift",
     ]
     key: str | None = Field(default=None, description="Feedback key (feedback metrics).")
     category: str | None = Field(default=None, description="Value counted by category_share.")
     pass_threshold: float = Field(default=1.0, description="feedback_pass_rate: score >= passes.")
     filter: str | None = Field(default=None, description="Narrow the runs (filter language).")
+    rule_id: str | None = Field(
+        default=None,
+        description="judge_drift: the judge rule whose canaries it watches (default: every "
+        "rule of the project).",
+    )
 
 
 class ConditionModel(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    type: Literal["threshold", "change"]
+    type: Literal["threshold", "change", "drift"] = Field(
+        description="drift: the judge_drift metric's own condition (a canary run's verdict)."
+    )
     op: Literal["<", "<=", ">", ">="] = "<"
     value: float = 0.0
     alpha: float = Field(

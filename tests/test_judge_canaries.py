@@ -1,0 +1,393 @@
+"""Judge drift canaries end to end, on SQLite and PostgreSQL: a judge rule with 100 human-labelled
+runs, a real OpenAI-compatible fake on 127.0.0.1 whose judgement depends on the model the rule
+names, the workers on an injected clock, and a real webhook receiver.
+
+Swapping the rule's judge model fires the judge-drift alert within one canary cycle, and the
+agent-quality alert on the same key does not page (the agent's outputs never changed); accepting
+the new judge resolves the drift alert, and the agent alert that then fires says the judge
+drifted. An unchanged but noisy judge raises no drift over many cycles; canary calls count
+against the rule's daily judge budget and stop at it."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import re
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+from fastapi import FastAPI
+from tests.fake_llm import FakeLLM, completion, section, user_text
+from tests.receiver import Receiver
+
+from fake_clock import FakeClock
+from goldloop.services import auth
+from goldloop.settings import Settings
+from goldloop.workers.service_loops import Workers
+
+S = 1_000_000
+T0 = 1_800_000_000 * S
+PROJECT = "refunds"
+KEY = "refund_ok"
+
+
+def good(i: int) -> bool:
+    """The truth people label: 70% of the agent's answers are right."""
+    return i % 10 < 7
+
+
+def _noise(model: str, marker: str, call: int) -> float:
+    digest = hashlib.sha256(f"{model}:{marker}:{call}".encode()).digest()
+    return int.from_bytes(digest[:8], "big") / 2**64
+
+
+class Judge:
+    """The fake judge's behaviour: model ``judge-a`` agrees with people except for ``noise`` of
+    its calls (deterministic per run and call); ``judge-b`` also fails every other good answer."""
+
+    def __init__(self, noise: float = 0.0) -> None:
+        self.noise = noise
+        self.calls: dict[str, int] = {}
+
+    def __call__(self, body: dict[str, Any]) -> tuple[int, Any, dict[str, str]]:
+        response = section(user_text(body), "response")
+        found = re.search(r"#(\d+)", response)
+        assert found, response
+        i = int(found.group(1))
+        model = str(body["model"])
+        n = self.calls[f"{model}:{i}"] = self.calls.get(f"{model}:{i}", 0) + 1
+        verdict = good(i)
+        if model == "judge-b" and verdict and i % 2 == 0:
+            verdict = False
+        if _noise(model, str(i), n) < self.noise:
+            verdict = not verdict
+        text = f'{{"reasoning": "checked", "score": {int(verdict)}}}'
+        return 200, completion(text), {}
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock(T0)
+
+
+@pytest.fixture
+def judge() -> Judge:
+    return Judge()
+
+
+@pytest.fixture
+def llm(judge: Judge) -> Iterator[FakeLLM]:
+    fake = FakeLLM(judge)
+    yield fake
+    fake.stop()
+
+
+@pytest.fixture
+def settings(settings: Settings, llm: FakeLLM) -> Settings:
+    return dataclasses.replace(settings, judge_base_url=llm.url, judge_model="judge-a")
+
+
+def _runs(start: int, count: int, at: int) -> list[dict[str, Any]]:
+    return [
+        {
+            "id": f"run-{i}-{at}",
+            "trace_id": f"run-{i}-{at}",
+            "name": "answer",
+            "kind": "chain",
+            "start_time": at + (i - start) * 1000,
+            "end_time": at + (i - start) * 1000 + 500,
+            "inputs": {"question": f"can I get a refund? (case {i})"},
+            "outputs": {"answer": f"answer #{i}"},
+        }
+        for i in range(start, start + count)
+    ]
+
+
+def _judge(model: str) -> dict[str, Any]:
+    return {"name": "llm_judge", "config": {"key": KEY, "model": model, "criteria": "correctness"}}
+
+
+async def _setup(
+    client: httpx.AsyncClient, workers: Workers, *, labelled: int, sample_rate: float, **rule: Any
+) -> dict[str, Any]:
+    """A project with ``labelled`` runs people labelled, and a judge rule over it."""
+    pid = (await client.post("/api/v1/projects", json={"name": PROJECT})).json()["id"]
+    body = {
+        "project_id": pid,
+        "name": "refund judge",
+        "sample_rate": sample_rate,
+        "actions": [
+            {
+                "type": "evaluate",
+                "evaluators": [{"name": "regex", "config": {"key": "answered", "pattern": "#"}}],
+                "judge": _judge("judge-a"),
+                "judge_mode": "always",
+            }
+        ],
+        **rule,
+    }
+    created = await client.post("/api/v1/rules", json=body)
+    assert created.status_code == 201, created.text
+    at = T0 - 3 * 3600 * S
+    r = await client.post(
+        "/api/v1/runs/batch", json={"project": PROJECT, "runs": _runs(0, labelled, at)}
+    )
+    assert r.status_code == 202, r.text
+    for i in range(labelled):
+        fb = {"run_id": f"run-{i}-{at}", "key": KEY, "score": int(good(i)), "source": "human"}
+        assert (await client.post("/api/v1/feedback", json=fb)).status_code in (200, 201)
+    workers.flush()
+    return {"project_id": pid, "rule": created.json()}
+
+
+async def _alerts(client: httpx.AsyncClient, hook: Receiver, pid: str, rule_id: str) -> list[str]:
+    ids = []
+    for name, metric, condition in (
+        ("judge drift", {"kind": "judge_drift", "rule_id": rule_id}, {"type": "drift"}),
+        (
+            "refund answers worse",
+            {"kind": "feedback_pass_rate", "key": KEY},
+            {"type": "threshold", "op": "<", "value": 0.55, "min_samples": 20},
+        ),
+    ):
+        channel = await client.post(
+            "/api/v1/channels", json={"name": f"{name} ch", "kind": "webhook", "url": hook.url}
+        )
+        r = await client.post(
+            "/api/v1/alert-rules",
+            json={
+                "project_id": pid,
+                "name": name,
+                "metric": metric,
+                "condition": condition,
+                "window_s": 600,
+                "every_s": 60,
+                "cooldown_s": 0,
+                "channel_ids": [channel.json()["id"]],
+            },
+        )
+        assert r.status_code == 201, r.text
+        ids.append(r.json()["id"])
+    return ids
+
+
+async def _live_traffic(client: httpx.AsyncClient, clock: FakeClock, workers: Workers) -> None:
+    """40 more of the agent's answers, as good as ever, judged online by the rule."""
+    at = clock.now - 120 * S
+    r = await client.post(
+        "/api/v1/runs/batch", json={"project": PROJECT, "runs": _runs(1000, 40, at)}
+    )
+    assert r.status_code == 202
+
+
+async def test_swapping_the_judge_model_fires_judge_drift_not_the_agent_alert(
+    client: httpx.AsyncClient, clock: FakeClock, workers: Workers, hook: Receiver, llm: FakeLLM
+) -> None:
+    setup = await _setup(client, workers, labelled=100, sample_rate=1.0)
+    rule_id = setup["rule"]["id"]
+    made = await client.post(f"/api/v1/rules/{rule_id}/canaries", json={"interval_s": 3600})
+    assert made.status_code == 201, made.text
+    cset = made.json()
+    assert (cset["size"], cset["kind"], cset["judge_key"]) == (100, "binary", KEY)
+    drift_alert, agent_alert = await _alerts(client, hook, setup["project_id"], rule_id)
+
+    # The first cycle is the baseline: judge-a agrees with every label.
+    await _live_traffic(client, clock, workers)
+    workers.flush()
+    runs = (await client.get(f"/api/v1/canary-sets/{cset['id']}/runs")).json()
+    assert [(r["trigger"], r["status"], r["n"]) for r in runs] == [("first", "done", 100)]
+    first = runs[0]
+    assert first["is_baseline"]
+    assert first["judge_model"] == "judge-a"
+    assert first["drift"] is None
+    assert first["figures"]["kappa"]["value"] == 1.0
+    assert first["figures"]["tpr"]["n"] == 70
+    assert first["figures"]["tnr"]["n"] == 30
+    assert hook.requests == []
+
+    # Swap the judge's model. One flush: the change is seen, the canaries are re-scored, the
+    # drift alert fires; the agent alert sees the live pass rate fall and does not page.
+    actions = setup["rule"]["actions"]
+    actions[0]["judge"] = _judge("judge-b")
+    patched = await client.patch(f"/api/v1/rules/{rule_id}", json={"actions": actions})
+    assert patched.status_code == 200, patched.text
+    clock.now += 60 * S
+    await _live_traffic(client, clock, workers)
+    workers.flush()
+    runs = (await client.get(f"/api/v1/canary-sets/{cset['id']}/runs")).json()
+    latest = runs[0]
+    assert (latest["trigger"], latest["judge_model"]) == ("judge_changed", "judge-b")
+    assert latest["drift"]["drifted"] is True
+    assert latest["drift"]["worse"] == 40
+    assert latest["drift"]["better"] == 0
+    assert latest["figures"]["tpr"]["value"] == pytest.approx(30 / 70)
+    assert [r.body["alert"]["name"] for r in hook.requests] == ["judge drift"]
+    fired = hook.requests[0].body
+    assert fired["event"] == "fired"
+    assert "judge drift on rule 'refund judge'" in fired["reason"]
+    assert fired["numbers"]["value"] == pytest.approx(0.6)
+    assert fired["numbers"]["baseline"] == pytest.approx(1.0)
+    assert len(fired["worst_runs"]) == 5
+    agent = (await client.get(f"/api/v1/alert-rules/{agent_alert}")).json()
+    assert agent["state"] == "ok"
+    assert agent["last_evaluation"]["value"] < 0.55  # it would have paged on the judge's scores
+    assert "not paged: judge drift detected" in agent["last_evaluation"]["reason"]
+    assert "the drop may be the judge, not the agent" in agent["last_evaluation"]["reason"]
+
+    # People decide the stricter judge is right: accept its run as the baseline. The drift
+    # alert resolves; the agent alert may now page, and says the judge drifted in its period.
+    accepted = await client.post(f"/api/v1/canary-sets/{cset['id']}/accept", json={})
+    assert accepted.status_code == 200, accepted.text
+    assert accepted.json()["baseline_run_id"] == latest["id"]
+    clock.now += 60 * S
+    await _live_traffic(client, clock, workers)
+    workers.flush()
+    events = {(r.body["alert"]["name"], r.body["event"]): r.body for r in hook.requests[1:]}
+    assert sorted(events) == [("judge drift", "resolved"), ("refund answers worse", "fired")]
+    note = events[("refund answers worse", "fired")]["reason"]
+    assert "judge drift detected on rule 'refund judge'" in note
+    assert "the drop may be the judge, not the agent" in note
+    incident = (await client.get(f"/api/v1/alert-rules/{agent_alert}/events")).json()
+    assert "judge drift detected" in incident[0]["reason"]
+    assert (await client.get(f"/api/v1/alert-rules/{drift_alert}")).json()["state"] == "ok"
+
+
+async def test_an_unchanged_noisy_judge_never_drifts(
+    client: httpx.AsyncClient, clock: FakeClock, workers: Workers, hook: Receiver, judge: Judge
+) -> None:
+    judge.noise = 0.05  # 5% of its verdicts flip at random on every call
+    setup = await _setup(client, workers, labelled=30, sample_rate=0.0)
+    rule_id = setup["rule"]["id"]
+    made = await client.post(
+        f"/api/v1/rules/{rule_id}/canaries", json={"interval_s": 3600, "selection": "newest"}
+    )
+    assert made.status_code == 201, made.text
+    set_id = made.json()["id"]
+    await _alerts(client, hook, setup["project_id"], rule_id)
+    cycles = 12
+    for _ in range(cycles):
+        workers.flush()
+        clock.now += 3600 * S
+    runs = (await client.get(f"/api/v1/canary-sets/{set_id}/runs", params={"limit": 100})).json()
+    assert len(runs) == cycles
+    assert all(r["status"] == "done" for r in runs)
+    compared = [r["drift"] for r in runs if r["drift"] is not None]
+    assert len(compared) == cycles - 1
+    assert sum(d["worse"] + d["better"] for d in compared) > 11  # the noise is real
+    assert not any(d["drifted"] for d in compared)
+    assert hook.requests == []
+
+
+async def test_canary_calls_count_against_the_rule_budget(
+    client: httpx.AsyncClient, clock: FakeClock, workers: Workers, llm: FakeLLM
+) -> None:
+    setup = await _setup(client, workers, labelled=30, sample_rate=0.0, daily_judge_budget=70)
+    rule_id = setup["rule"]["id"]
+    made = await client.post(f"/api/v1/rules/{rule_id}/canaries", json={"interval_s": 600})
+    set_id = made.json()["id"]
+    for _ in range(4):  # 4 cycles of 30 calls wanted, 70 allowed a day
+        workers.flush()
+        clock.now += 600 * S
+    runs = (await client.get(f"/api/v1/canary-sets/{set_id}/runs")).json()
+    assert [r["status"] for r in reversed(runs)] == ["done", "done", "skipped", "skipped"]
+    assert "daily judge budget of 70" in runs[0]["detail"]
+    assert llm.calls == 60
+    rule = (await client.get(f"/api/v1/rules/{rule_id}")).json()
+    assert rule["outcomes"].get("failed", 0) == 0
+    # The next day the budget is fresh: the next cycle runs.
+    clock.now += 86_400 * S
+    workers.flush()
+    runs = (await client.get(f"/api/v1/canary-sets/{set_id}/runs")).json()
+    assert runs[0]["status"] == "done"
+    assert llm.calls == 90
+
+
+async def test_canary_routes_check_roles_workspaces_and_input(
+    app: FastAPI, client: httpx.AsyncClient, anon: httpx.AsyncClient, workers: Workers
+) -> None:
+    setup = await _setup(client, workers, labelled=12, sample_rate=0.0)
+    rule_id = setup["rule"]["id"]
+    ctx = app.state.ctx
+    ws = auth.authenticate(ctx, client.headers["x-api-key"]).workspace_id
+    member = {"x-api-key": auth.create_key(ctx, ws, "m", role="member").secret}
+    other_ws = auth.create_workspace(ctx, "other").id
+    other = {"x-api-key": auth.create_key(ctx, other_ws, "o", role="admin").secret}
+    path = f"/api/v1/rules/{rule_id}/canaries"
+
+    assert (await anon.post(path, json={})).status_code == 401
+    assert (await client.post(path, json={}, headers=member)).status_code == 403
+    assert (await client.post(path, json={}, headers=other)).status_code == 404
+    for bad in ({"size": 0}, {"selection": "best"}, {"interval_s": 5}, {"alpha": 0.9}, {"x": 1}):
+        r = await client.post(path, json=bad)
+        assert r.status_code in (400, 422), (bad, r.status_code)
+    no_labels = await client.post(path, json={"human_key": "nobody_labels_this"})
+    assert no_labels.status_code == 400
+    assert "label" in no_labels.json()["error"]["message"]
+
+    made = await client.post(path, json={"size": 10, "selection": "balanced"})
+    assert made.status_code == 201, made.text
+    set_id = made.json()["id"]
+    items = (await client.get(f"/api/v1/canary-sets/{set_id}/items")).json()
+    assert len(items) == 10
+    assert sum(1 for i in items if i["human_score"] < 0.5) == 3  # every failing label of 12
+    again = await client.post(path, json={})
+    assert again.status_code == 409
+    assert (await client.post(path, json={"replace": True})).status_code == 201
+    [current] = (await client.get(path, headers=member)).json()
+    set_id = current["id"]
+
+    for method, url in (
+        ("GET", f"/api/v1/canary-sets/{set_id}"),
+        ("GET", f"/api/v1/canary-sets/{set_id}/runs"),
+        ("GET", f"/api/v1/canary-sets/{set_id}/items"),
+        ("POST", f"/api/v1/canary-sets/{set_id}/run"),
+        ("POST", f"/api/v1/canary-sets/{set_id}/accept"),
+        ("DELETE", f"/api/v1/canary-sets/{set_id}"),
+        ("GET", path),
+    ):
+        body = {} if method == "POST" else None
+        theirs = await client.request(method, url, json=body, headers=other)
+        assert theirs.status_code == 404, (method, url, theirs.status_code)
+    assert (await client.get("/api/v1/canary-sets", headers=other)).json() == []
+    assert len((await client.get("/api/v1/canary-sets", headers=member)).json()) == 1
+    for method, url in (
+        ("POST", f"/api/v1/canary-sets/{set_id}/run"),
+        ("POST", f"/api/v1/canary-sets/{set_id}/accept"),
+        ("DELETE", f"/api/v1/canary-sets/{set_id}"),
+    ):
+        r = await client.request(method, url, json={} if method == "POST" else None, headers=member)
+        assert r.status_code == 403, (method, url)
+
+    queued = await client.post(f"/api/v1/canary-sets/{set_id}/run")
+    assert queued.status_code == 202, queued.text
+    assert (await client.post(f"/api/v1/canary-sets/{set_id}/run")).status_code == 409
+    nothing = await client.post(f"/api/v1/canary-sets/{set_id}/accept", json={"run_id": "nope"})
+    assert nothing.status_code == 400
+    workers.flush()
+    runs = (await client.get(f"/api/v1/canary-sets/{set_id}/runs")).json()
+    assert [r["trigger"] for r in runs] == ["manual"]
+    # a judge_drift alert names a rule of its own project
+    bad_alert = await client.post(
+        "/api/v1/alert-rules",
+        json={
+            "project_id": setup["project_id"],
+            "name": "x",
+            "metric": {"kind": "judge_drift", "rule_id": "nope"},
+            "condition": {"type": "drift"},
+        },
+    )
+    assert bad_alert.status_code == 400
+    mixed = await client.post(
+        "/api/v1/alert-rules",
+        json={
+            "project_id": setup["project_id"],
+            "name": "x",
+            "metric": {"kind": "judge_drift"},
+            "condition": {"type": "threshold"},
+        },
+    )
+    assert mixed.status_code == 400
+    assert (await client.delete(f"/api/v1/canary-sets/{set_id}")).status_code == 204
+    assert (await client.get(f"/api/v1/canary-sets/{set_id}")).status_code == 404
