@@ -16,7 +16,10 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.elements import ColumnElement
+from sqlalchemy.sql.visitors import InternalTraversal
 
 from goldloop.domain.errors import Conflict
 from goldloop.store import log_horizon
@@ -42,6 +45,33 @@ from goldloop.store.schema import (
 )
 
 Row = dict[str, Any]
+
+
+class unindexed(ColumnElement[Any]):
+    """A column that SQLite must not pick an index for (``+col``; plain elsewhere).
+
+    Pages of the big tables are ranges of their primary key (``pk > :after ORDER BY pk``). Given
+    ``workspace_id = ?`` as well, SQLite's planner takes the workspace's index instead, then
+    sorts every row of the workspace for every page: an export would grow quadratically."""
+
+    inherit_cache = True
+    _traverse_internals = [("column", InternalTraversal.dp_clauseelement)]
+
+    def __init__(self, column: sa.Column[Any]) -> None:
+        self.column = column
+        self.type = column.type
+
+
+@compiles(unindexed)
+def _plain(element: unindexed, compiler: SQLCompiler, **kw: Any) -> str:
+    return compiler.process(element.column, **kw)
+
+
+@compiles(unindexed, "sqlite")
+def _unary_plus(element: unindexed, compiler: SQLCompiler, **kw: Any) -> str:
+    return "+" + compiler.process(element.column, **kw)
+
+
 _INTERNAL = frozenset({"workspace_id", "pk", "seq"})
 
 
@@ -79,11 +109,12 @@ def _in_datasets(col: sa.Column[Any]) -> Scope:
 
 
 def _feedback_scope(ws: str, sel: Selection) -> ColumnElement[bool]:
+    mine = unindexed(feedback.c.workspace_id) == ws
     if sel.project_ids is None:
-        return feedback.c.workspace_id == ws
+        return mine
     chosen = runs.c.workspace_id == ws, runs.c.project_id.in_(sel.project_ids)
     return sa.and_(
-        feedback.c.workspace_id == ws,
+        mine,
         sa.or_(
             feedback.c.run_id.in_(sa.select(runs.c.id).where(*chosen)),
             sa.and_(
@@ -96,7 +127,7 @@ def _feedback_scope(ws: str, sel: Selection) -> ColumnElement[bool]:
 
 
 def _history_scope(ws: str, sel: Selection) -> ColumnElement[bool]:
-    mine = feedback_history.c.workspace_id == ws
+    mine = unindexed(feedback_history.c.workspace_id) == ws
     if sel.project_ids is None:
         return mine
     chosen = sa.select(feedback.c.id).where(_feedback_scope(ws, sel))
@@ -186,7 +217,9 @@ SPECS: dict[str, Spec] = {
         dataset_tags, ("dataset_id", "tag"), _in_datasets(dataset_tags.c.dataset_id)
     ),
     "dataset_examples": Spec(
-        dataset_examples, ("pk",), _in_datasets(dataset_examples.c.dataset_id)
+        dataset_examples,
+        ("pk",),
+        lambda ws, sel: unindexed(dataset_examples.c.dataset_id).in_(_datasets(ws, sel)),
     ),
     "experiment_tags": Spec(
         experiment_tags,
@@ -211,7 +244,7 @@ SPECS: dict[str, Spec] = {
     "alert_events": Spec(
         alert_events,
         ("id",),
-        lambda ws, sel: alert_events.c.alert_rule_id.in_(
+        lambda ws, sel: unindexed(alert_events.c.alert_rule_id).in_(
             sa.select(alert_rules.c.id).where(
                 alert_rules.c.workspace_id == ws, _in_projects(alert_rules.c.project_id)(ws, sel)
             )
@@ -238,22 +271,70 @@ def page(
     limit: int,
 ) -> tuple[list[Row], tuple[Any, ...] | None]:
     """Up to ``limit`` rows of ``kind`` after the keyset position ``after`` (None: from the
-    start), and the position of the last one (None when the page is empty)."""
-    spec = SPECS[kind]
-    key = [spec.table.c[k] for k in spec.key]
-    cols = spec.columns + [c for c in key if c.name in _INTERNAL]
-    query = sa.select(*cols).where(spec.scope(workspace_id, selection))
-    if after is not None:
-        query = query.where(sa.tuple_(*key) > sa.tuple_(*after))
-    query = query.order_by(*key).limit(limit)
-    rows = [dict(r._mapping) for r in conn.execute(query)]
-    if not rows:
-        return [], None
-    last = tuple(rows[-1][k] for k in spec.key)
+    start), and the position of the last one (None when the page is empty).
+
+    Each page is one range of an index, so an export reads each row once: runs along
+    ``ix_runs_project_seq`` one project after another; the big tables keyed by ``pk`` along the
+    primary key (see ``unindexed``)."""
+    if kind == "runs":
+        rows, last = _page_runs(conn, workspace_id, selection, after, limit)
+    else:
+        spec = SPECS[kind]
+        key = [spec.table.c[k] for k in spec.key]
+        cols = spec.columns + [c for c in key if c.name in _INTERNAL]
+        query = sa.select(*cols).where(spec.scope(workspace_id, selection))
+        if after is not None:
+            query = query.where(sa.tuple_(*key) > sa.tuple_(*after))
+        query = query.order_by(*key).limit(limit)
+        rows = [dict(r._mapping) for r in conn.execute(query)]
+        last = tuple(rows[-1][k] for k in spec.key) if rows else None
     for row in rows:
         for name in _INTERNAL:
             row.pop(name, None)
     return rows, last
+
+
+def _next_project(
+    conn: Connection, workspace_id: str, selection: Selection, after: str
+) -> str | None:
+    query = sa.select(sa.func.min(projects.c.id)).where(
+        SPECS["projects"].scope(workspace_id, selection), projects.c.id > after
+    )
+    found = conn.execute(query).scalar()
+    return str(found) if found is not None else None
+
+
+def _page_runs(
+    conn: Connection,
+    workspace_id: str,
+    selection: Selection,
+    after: tuple[Any, ...] | None,
+    limit: int,
+) -> tuple[list[Row], tuple[Any, ...] | None]:
+    project, seq = (
+        after if after is not None else (_next_project(conn, workspace_id, selection, ""), 0)
+    )
+    cols = [*SPECS["runs"].columns, runs.c.seq]
+    rows: list[Row] = []
+    while project is not None and len(rows) < limit:
+        want = limit - len(rows)
+        query = (
+            sa.select(*cols)
+            .where(
+                runs.c.project_id == project, runs.c.workspace_id == workspace_id, runs.c.seq > seq
+            )
+            .order_by(runs.c.seq)
+            .limit(want)
+        )
+        found = [dict(r._mapping) for r in conn.execute(query)]
+        rows.extend(found)
+        if len(found) < want:  # this project is done: on to the next one
+            project, seq = _next_project(conn, workspace_id, selection, project), 0
+        else:
+            seq = found[-1]["seq"]
+    if not rows:
+        return [], None
+    return rows, (rows[-1]["project_id"], rows[-1]["seq"])
 
 
 def project_names(
