@@ -12,20 +12,27 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import json
 import re
 from collections.abc import Iterator
 from typing import Any
 
 import httpx
 import pytest
+from click.testing import CliRunner
 from fastapi import FastAPI
 from tests.fake_llm import FakeLLM, completion, section, user_text
 from tests.receiver import Receiver
 
 from fake_clock import FakeClock
+from goldloop.cli.main import cli
+from goldloop.client import Client
 from goldloop.services import auth
+from goldloop.services.context import ServiceContext
 from goldloop.settings import Settings
+from goldloop.store.database import Database
 from goldloop.workers.service_loops import Workers
+from live_api import live_api
 
 S = 1_000_000
 T0 = 1_800_000_000 * S
@@ -391,3 +398,71 @@ async def test_canary_routes_check_roles_workspaces_and_input(
     assert mixed.status_code == 400
     assert (await client.delete(f"/api/v1/canary-sets/{set_id}")).status_code == 204
     assert (await client.get(f"/api/v1/canary-sets/{set_id}")).status_code == 404
+
+
+def test_the_client_and_cli_show_canary_history(settings: Settings, db: Database) -> None:
+    with live_api(settings) as live, Client(live.endpoint, live.key) as client:
+        headers = {"x-api-key": live.key}
+        pid = httpx.post(
+            f"{live.endpoint}/api/v1/projects", json={"name": PROJECT}, headers=headers
+        ).json()["id"]
+        rule = client.create_rule(
+            pid,
+            "refund judge",
+            [
+                {
+                    "type": "evaluate",
+                    "evaluators": [{"name": "regex", "config": {"key": "any", "pattern": "#"}}],
+                    "judge": _judge("judge-a"),
+                }
+            ],
+            sample_rate=0.0,
+        )
+        assert client.ingest_runs(_runs(0, 12, T0), project=PROJECT) == 12
+        with httpx.Client(base_url=live.endpoint, headers=headers) as api:
+            for i in range(12):
+                fb = {"run_id": f"run-{i}-{T0}", "key": KEY, "score": good(i), "source": "human"}
+                assert api.post("/api/v1/feedback", json=fb).status_code in (200, 201)
+        workers = Workers(ServiceContext(db=db, settings=settings))
+        try:
+            made = client.create_canaries(rule["id"], size=12, selection="newest")
+            assert made["size"] == 12
+            workers.flush()
+            actions = client.get_rule(rule["id"])["actions"]
+            actions[0]["judge"] = _judge("judge-b")
+            client.update_rule(rule["id"], actions=actions)
+            workers.flush()
+        finally:
+            workers.stop()
+        [cset] = client.list_canary_sets(rule_id=rule["id"])
+        assert cset["latest_run"]["judge_model"] == "judge-b"
+        runs = client.canary_runs(cset["id"])
+        assert [r["trigger"] for r in runs] == ["judge_changed", "first"]
+        assert runs[0]["drift"]["worse"] == 5  # the even good answers: 0, 2, 4, 6 and 10
+
+        def run_cli(*args: str) -> Any:
+            base = ["--endpoint", live.endpoint, "--api-key", live.key]
+            return CliRunner().invoke(cli, ["canaries", args[0], *base, *args[1:]])
+
+        listed = run_cli("list")
+        assert listed.exit_code == 0, listed.output
+        assert "refund judge  12 canaries" in listed.output
+        shown = run_cli("runs", cset["id"])
+        assert shown.exit_code == 0, shown.output
+        lines = shown.output.splitlines()
+        assert "judge_changed" in lines[0]
+        assert "judge-b" in lines[0]
+        assert "baseline" in lines[-1]
+        as_json = run_cli("runs", cset["id"], "--json")
+        assert json.loads(as_json.output)[0]["figures"]["kind"] == "binary"
+        accepted = run_cli("accept", cset["id"])
+        assert accepted.exit_code == 0, accepted.output
+        assert runs[0]["id"] in accepted.output
+        queued = run_cli("run", cset["id"])
+        assert "queued" in queued.output
+        again = run_cli("run", cset["id"])
+        assert again.exit_code != 0
+        assert "queued already" in again.output
+        missing = run_cli("runs", "nope")
+        assert missing.exit_code != 0
+        assert "no canary set" in missing.output

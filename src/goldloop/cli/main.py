@@ -15,6 +15,7 @@ import click
 from goldloop import _malloc
 from goldloop._version import __version__
 from goldloop.cli import automation
+from goldloop.cli.canaries import canaries as canary_commands
 from goldloop.cli.datasets import datasets as dataset_commands
 from goldloop.cli.feedback_keys import feedback_keys as feedback_keys_commands
 from goldloop.cli.groups import Group
@@ -394,6 +395,7 @@ cli.add_command(dataset_commands)
 cli.add_command(automation.rules)
 cli.add_command(automation.alerts)
 cli.add_command(automation.judge_alignment)
+cli.add_command(canary_commands)
 cli.add_command(feedback_keys_commands)
 
 from goldloop.cli.traces import traces as _traces  # noqa: E402

@@ -84,6 +84,52 @@ class AutomationMixin(ClientPlumbing):
         }
         return self._obj("GET", "/judge-alignment", params=params)
 
+    # --- judge drift canaries ----------------------------------------------------------------
+
+    def create_canaries(
+        self,
+        rule_id: str,
+        *,
+        size: int = 100,
+        selection: str = "balanced",
+        interval_s: int | None = None,
+        replace: bool = False,
+        **options: Any,
+    ) -> Doc:
+        """Freeze the runs people labelled on the rule's judge key as its canary set (admin
+        key): the server re-scores it with the rule's judge on a schedule and whenever the
+        judge's model or prompt changes (docs/judge-alignment.md). ``options``: judge_key,
+        human_key, include_api, alpha, min_drop, threshold, seed."""
+        body = {
+            "size": size,
+            "selection": selection,
+            "interval_s": interval_s,
+            "replace": replace,
+            **options,
+        }
+        return self._obj("POST", f"/rules/{_p(rule_id)}/canaries", json=body)
+
+    def list_canary_sets(
+        self, *, rule_id: str | None = None, project_id: str | None = None
+    ) -> list[Doc]:
+        """The workspace's canary sets, each with its latest run's figures and drift."""
+        params = {"rule_id": rule_id, "project_id": project_id}
+        return cast(list[Doc], self._json("GET", "/canary-sets", params=params))
+
+    def canary_runs(self, set_id: str, *, limit: int = 50) -> list[Doc]:
+        """A canary set's runs, newest first: trigger, judge model and prompt hash, figures
+        (TPR, TNR, kappa or correlations with intervals and n) and drift against the baseline."""
+        path = f"/canary-sets/{_p(set_id)}/runs"
+        return cast(list[Doc], self._json("GET", path, params={"limit": limit}))
+
+    def run_canaries(self, set_id: str) -> Doc:
+        """Queue a re-scoring of the set now (admin key)."""
+        return self._obj("POST", f"/canary-sets/{_p(set_id)}/run")
+
+    def accept_canary_baseline(self, set_id: str, run_id: str | None = None) -> Doc:
+        """Make a completed run (default: the latest) the baseline drift is measured against."""
+        return self._obj("POST", f"/canary-sets/{_p(set_id)}/accept", json={"run_id": run_id})
+
     def update_rule(self, rule_id: str, **changes: Any) -> Doc:
         return self._obj("PATCH", f"/rules/{_p(rule_id)}", json=changes)
 
