@@ -470,6 +470,8 @@ async def test_round_trip_sqlite_postgres_sqlite(
         assert manifest["files"]["runs.jsonl"]["rows"] == len(original["runs"])
         digest = hashlib.sha256(FILE_BYTES).hexdigest()
         assert (first / "attachments" / digest).read_bytes() == FILE_BYTES
+        # the export itself is on record (after the audit file was written)
+        assert _rows(ctx, "default")["audit_log"][-1]["action"] == "workspace.exported"
         # the same export into its own, occupied, workspace is refused; merged, its ids clash
         with pytest.raises(Conflict, match="not empty"):
             workspace_import.import_workspace(ctx, first)
@@ -692,6 +694,9 @@ def test_a_selection_exports_only_those_projects(tmp_path: Path) -> None:
             workspace_export.export_workspace(ctx, "default", tmp_path / "x", project_refs=["nope"])
         with tarfile.open(tmp_path / "a.tar.gz", "w:gz") as tar:
             tar.add(out, arcname="only-p2")
+        workspace_export.export_workspace(
+            ctx, "default", tmp_path / "only-p1", project_refs=["p-1"]
+        )
     finally:
         ctx.db.close()
     target = _ctx(_settings(tmp_path / "dst"))
@@ -703,6 +708,16 @@ def test_a_selection_exports_only_those_projects(tmp_path: Path) -> None:
             "runs": 1,
             "feedback": 1,
         }
+        # the other project into the same, now occupied, workspace: only with --merge
+        args = ["import", str(tmp_path / "only-p1"), "--data-dir", str(tmp_path / "dst")]
+        refused = CliRunner().invoke(cli, args)
+        assert refused.exit_code == 1
+        assert "workspace 'default' is not empty (it has projects, feedback)" in refused.output
+        assert "Traceback" not in refused.output
+        merged = CliRunner().invoke(cli, [*args, "--merge", "--quiet"])
+        assert merged.exit_code == 0, merged.output
+        ids = target.db.read(lambda c: sorted(c.scalars(sa.select(runs.c.id))))
+        assert ids == ["run-p-1", "run-p-2"]
     finally:
         target.db.close()
 

@@ -26,7 +26,7 @@ from goldloop.domain.otel.export import export_lines
 from goldloop.domain.outbound import masked_url
 from goldloop.domain.rules import masked_actions
 from goldloop.services import attachments as attachment_service
-from goldloop.services import auth
+from goldloop.services import audit, auth
 from goldloop.services.context import ServiceContext
 from goldloop.store import workspace_export as store
 from goldloop.store.schema import datasets, projects
@@ -186,6 +186,15 @@ def export_workspace(
     )
     raw = orjson.dumps(doc, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS) + b"\n"
     (target / fmt.MANIFEST).write_bytes(raw)
+    audit.record(
+        ctx,
+        None,
+        "workspace.exported",
+        workspace_id=ws.id,
+        target_type="workspace",
+        target_id=ws.id,
+        details={"selection": doc["selection"], "rows": {n: e.rows for n, e in files.items()}},
+    )
     return doc
 
 
