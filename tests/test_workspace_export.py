@@ -624,6 +624,13 @@ def test_broken_exports_are_refused_naming_what_is_wrong(tmp_path: Path) -> None
             GoldloopError, match=re.escape("runs.jsonl line 5: unknown field 'nom'")
         ):
             workspace_import.import_workspace(target, out)
+        # an archive whose member would land outside its folder is refused, nothing unpacked
+        evil = tmp_path / "evil.tar.gz"
+        with tarfile.open(evil, "w:gz") as tar:
+            tar.add(out / fmt.MANIFEST, arcname="../escaped.json")
+        with pytest.raises(GoldloopError, match="not a directory or a readable tar archive"):
+            workspace_import.import_workspace(target, evil)
+        assert not (tmp_path.parent / "escaped.json").exists()
         # nothing was written by any of them
         assert (
             target.db.read(

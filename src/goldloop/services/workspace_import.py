@@ -60,14 +60,15 @@ class ImportReport:
 
 @contextlib.contextmanager
 def opened(source: Path) -> Iterator[Path]:
-    """The export directory: ``source`` itself, or a .tar.gz unpacked into a temporary one (with
-    the ``data`` filter: no links out, no absolute paths, no device files)."""
+    """The export directory: ``source`` itself, or a .tar.gz unpacked into a temporary one beside
+    it (with the ``data`` filter: no links out, no absolute paths, no device files)."""
     if source.is_dir():
         yield source
         return
     if not source.is_file():
         raise NotFound(f"no export at {source}")
-    with tempfile.TemporaryDirectory(prefix="goldloop-import-") as tmp:
+    # unpacked beside the archive: an export can be larger than the system's temporary space
+    with tempfile.TemporaryDirectory(prefix=".goldloop-import-", dir=source.parent) as tmp:
         try:
             with tarfile.open(source, "r:*") as tar:
                 tar.extractall(tmp, filter="data")
