@@ -11,6 +11,7 @@ from fastapi import APIRouter, Depends
 
 from goldloop.http.deps import get_principal
 from goldloop.http.langsmith import (
+    annotation_queues,
     datasets,
     example_uploads,
     examples,
@@ -37,6 +38,7 @@ def router() -> APIRouter:
     authed.include_router(sessions.router)
     authed.include_router(feedback.router)
     authed.include_router(feedback_configs.router)
+    authed.include_router(annotation_queues.router)
     authed.include_router(datasets.router)
     authed.include_router(examples.router)
     authed.include_router(example_uploads.router)
