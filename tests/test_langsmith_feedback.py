@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import random
+import statistics
 import uuid
 from collections.abc import Iterator
 
@@ -92,3 +94,57 @@ def test_feedback_is_idempotent_and_never_404s(live: Live) -> None:
         assert raw.get("/feedback", params={"limit": 1, "offset": 1}).json() == []
     with live.api() as api:
         assert api.get(f"/feedback/{body['id']}").json()["score"] is True
+
+
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")  # list_runs: still served, deprecated
+def test_runs_carry_their_feedback_stats(live: Live) -> None:
+    """``list_runs`` and ``read_run`` give each run's ``feedback_stats``, as computed here from
+    the feedback sent: n, mean and sample deviation of the scores, counts of the values."""
+    rng = random.Random(7)
+    project = f"fb-stats-{uuid.uuid4().hex[:6]}"
+    run_ids = [uuid.uuid4() for _ in range(3)]
+    sent: dict[str, dict[str, list[tuple[float | None, str | None]]]] = {}
+    with sdk_client(live) as client:
+        for run_id in run_ids:
+            client.create_run(
+                "answer",
+                {"q": "refund?"},
+                "chain",
+                id=run_id,
+                project_name=project,
+                outputs={"a": "no"},
+            )
+        client.flush()
+        project_id = client.read_project(project_name=project).id
+        for run_id in run_ids[:2]:  # the third run gets no feedback
+            for _ in range(rng.randint(2, 4)):
+                score = round(rng.random(), 3)
+                client.create_feedback(
+                    run_id=run_id, key="correctness", score=score, session_id=project_id
+                )
+                sent.setdefault(str(run_id), {}).setdefault("correctness", []).append((score, None))
+            label = rng.choice(["polite", "rude"])
+            client.create_feedback(run_id=run_id, key="tone", value=label, session_id=project_id)
+            sent[str(run_id)]["tone"] = [(None, label)]
+
+        listed = {str(r.id): r for r in client.list_runs(project_name=project)}
+        assert set(listed) == {str(r) for r in run_ids}
+        for run_id in run_ids:
+            expected = sent.get(str(run_id))
+            for run in (listed[str(run_id)], client.read_run(run_id)):
+                if expected is None:
+                    assert not run.feedback_stats
+                    continue
+                stats = run.feedback_stats
+                assert stats is not None
+                assert set(stats) == {"correctness", "tone"}
+                scores = [s for s, _ in expected["correctness"] if s is not None]
+                assert stats["correctness"]["n"] == len(scores)
+                assert stats["correctness"]["avg"] == pytest.approx(statistics.fmean(scores))
+                assert stats["correctness"]["stdev"] == pytest.approx(statistics.stdev(scores))
+                assert stats["tone"] == {
+                    "n": 1,
+                    "avg": None,
+                    "stdev": None,
+                    "values": {expected["tone"][0][1]: 1},
+                }

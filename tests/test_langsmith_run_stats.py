@@ -231,6 +231,47 @@ def test_run_stats_match_an_oracle_for_every_filter(live: Live) -> None:
         with_tokens = [float(sum(r.tokens)) for r in runs if r.run_type == "llm"]
         assert stats["median_tokens"] == round(_percentile(with_tokens, 0.5) or 0)
 
+        # a project read with include_stats: counts, latency and errors of its traces (root
+        # runs), tokens and costs of all its runs
+        everything = _oracle(runs)
+        roots = _oracle([r for r in runs if r.is_root]) | {
+            key: everything[key]
+            for key in (
+                "prompt_tokens",
+                "completion_tokens",
+                "total_tokens",
+                "prompt_cost",
+                "completion_cost",
+                "total_cost",
+            )
+        }
+        assert roots["total_tokens"] > 0
+        for read in (
+            client.read_project(project_id=project_id, include_stats=True),
+            client.read_project(project_name=project, include_stats=True),
+            next(p for p in client.list_projects(include_stats=True) if str(p.id) == project_id),
+        ):
+            assert read.latency_p50 is not None
+            assert read.latency_p99 is not None
+            assert read.last_run_start_time is not None
+            _check(
+                {
+                    "run_count": read.run_count,
+                    "latency_p50": read.latency_p50.total_seconds(),
+                    "latency_p99": read.latency_p99.total_seconds(),
+                    "prompt_tokens": read.prompt_tokens,
+                    "completion_tokens": read.completion_tokens,
+                    "total_tokens": read.total_tokens,
+                    "error_rate": read.error_rate,
+                    "prompt_cost": float(read.prompt_cost or 0),
+                    "completion_cost": float(read.completion_cost or 0),
+                    "total_cost": float(read.total_cost or 0),
+                    "last_run_start_time": read.last_run_start_time.isoformat(),
+                },
+                roots,
+            )
+        assert client.read_project(project_id=project_id).run_count is None  # not asked for
+
 
 def test_run_stats_refuse_bad_input_and_stay_in_the_workspace(live: Live) -> None:
     project = f"stats-iso-{uuid.uuid4().hex[:6]}"

@@ -7,6 +7,7 @@ run, so feedback that arrived before its run attaches to it as soon as the run l
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -163,6 +164,20 @@ def run_trace_id(conn: Connection, workspace_id: str, run_id: str) -> str | None
         runs.c.workspace_id == workspace_id, runs.c.id == run_id
     )
     return conn.execute(query).scalar_one_or_none()
+
+
+def scores_of_runs(
+    conn: Connection, workspace_id: str, run_ids: Sequence[str]
+) -> list[tuple[str, str, float | None, Any]]:
+    """``(run id, key, score, value)`` of every feedback on the given runs (a page of them)."""
+    if not run_ids:
+        return []
+    query = (
+        sa.select(feedback.c.run_id, feedback.c.key, feedback.c.score, feedback.c.value)
+        .where(feedback.c.workspace_id == workspace_id, feedback.c.run_id.in_(sorted(set(run_ids))))
+        .order_by(feedback.c.pk)
+    )
+    return [(str(r[0]), str(r[1]), r[2], r[3]) for r in conn.execute(query)]
 
 
 def list_page(

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import ast
 import re
-from collections.abc import Mapping
+import statistics
+from collections import Counter
+from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -261,3 +263,28 @@ def derive_lineage(
     if "dotted_order" not in langsmith and item.get("start_time") is not None:
         own = dotted_segment(item["start_time"], item["id"])
         langsmith["dotted_order"] = f"{parent_dotted}.{own}" if parent_dotted else own
+
+
+def feedback_stats(
+    rows: Iterable[tuple[str, str, float | None, Any]],
+) -> dict[str, dict[str, dict[str, Any]]]:
+    """LangSmith's ``feedback_stats`` of each run, from ``(run id, key, score, value)`` rows:
+    per key the number of feedback ``n``, the mean ``avg`` and sample ``stdev`` of the numeric
+    scores (None without any, or with fewer than two for ``stdev``), and ``values``, the count of
+    each categorical value (string values only)."""
+    grouped: dict[str, dict[str, list[tuple[float | None, Any]]]] = {}
+    for run_id, key, score, value in rows:
+        grouped.setdefault(run_id, {}).setdefault(key, []).append((score, value))
+    out: dict[str, dict[str, dict[str, Any]]] = {}
+    for run_id, keys in grouped.items():
+        out[run_id] = {}
+        for key, points in keys.items():
+            scores = [float(s) for s, _ in points if s is not None]
+            values = Counter(v for _, v in points if isinstance(v, str))
+            out[run_id][key] = {
+                "n": len(points),
+                "avg": statistics.fmean(scores) if scores else None,
+                "stdev": statistics.stdev(scores) if len(scores) > 1 else None,
+                "values": dict(sorted(values.items())),
+            }
+    return out

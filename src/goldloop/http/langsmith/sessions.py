@@ -13,6 +13,7 @@ from goldloop.http.deps import Admin, Ctx, Who
 from goldloop.http.langsmith import params
 from goldloop.http.langsmith.body import json_body
 from goldloop.services.context import Principal
+from goldloop.services.langsmith import run_stats
 from goldloop.services.langsmith import sessions as svc
 
 router = APIRouter()
@@ -56,12 +57,23 @@ def list_sessions(request: Request, ctx: Ctx, who: Who) -> list[dict[str, Any]]:
         offset=offset,
         limit=limit,
     )
-    return [session_json(s, who) for s in sessions]
+    stats = params.flag(request, "include_stats")
+    return [_with_stats(session_json(s, who), ctx, who, stats) for s in sessions]
+
+
+def _with_stats(
+    session: dict[str, Any], ctx: Ctx, who: Principal, include: bool | None
+) -> dict[str, Any]:
+    """The session with its statistics when the caller asked for them (``include_stats``)."""
+    if include:
+        session.update(run_stats.session_stats(ctx, who, session["id"]))
+    return session
 
 
 @router.get("/sessions/{session_id}")
-def read_session(session_id: str, ctx: Ctx, who: Who) -> dict[str, Any]:
-    return session_json(svc.get(ctx, who, session_id), who)
+def read_session(session_id: str, request: Request, ctx: Ctx, who: Who) -> dict[str, Any]:
+    session = session_json(svc.get(ctx, who, session_id), who)
+    return _with_stats(session, ctx, who, params.flag(request, "include_stats"))
 
 
 @router.patch("/sessions/{session_id}")

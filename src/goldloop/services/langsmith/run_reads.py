@@ -14,9 +14,10 @@ from goldloop.domain import filters
 from goldloop.domain.errors import InvalidInput, NotFound
 from goldloop.domain.filters import quote
 from goldloop.domain.langsmith.filter import to_goldloop
-from goldloop.domain.langsmith.runs import dotted_ids, dotted_segment
+from goldloop.domain.langsmith.runs import dotted_ids, dotted_segment, feedback_stats
 from goldloop.services import run_queries
 from goldloop.services.context import Principal, ServiceContext
+from goldloop.store import feedback as feedback_store
 from goldloop.store import run_stats
 from goldloop.store.run_filters import compile_filter
 
@@ -124,7 +125,23 @@ def read_run(ctx: ServiceContext, who: Principal, run_id: str) -> dict[str, Any]
         if parsed is None or not parsed.hex.startswith("0" * 16):
             raise
         view = run_queries.get_run(ctx, who, parsed.hex[16:])  # a padded OTLP span id
-    return ls_run(view, who.workspace_id)
+    return _with_feedback_stats(ctx, who, [view], [ls_run(view, who.workspace_id)])[0]
+
+
+def _with_feedback_stats(
+    ctx: ServiceContext,
+    who: Principal,
+    views: list[Mapping[str, Any]],
+    ls_runs: list[dict[str, Any]],
+) -> list[dict[str, Any]]:
+    """Set each LangSmith run's ``feedback_stats`` (None for a run with no feedback), in one
+    read of the page's feedback."""
+    ids = [str(v["id"]) for v in views]
+    rows = ctx.db.read(lambda c: feedback_store.scores_of_runs(c, who.workspace_id, ids))
+    stats = feedback_stats(rows)
+    for view, run in zip(views, ls_runs, strict=True):
+        run["feedback_stats"] = stats.get(str(view["id"]))
+    return ls_runs
 
 
 def _is_uuid(text: str) -> bool:
@@ -245,7 +262,9 @@ def query_runs(ctx: ServiceContext, who: Principal, body: Mapping[str, Any]) -> 
     page = run_queries.list_runs(
         ctx, who, filter=text, order=order, limit=size, cursor=cursor, conditions=extra
     )
+    views = page["items"]
+    runs = _with_feedback_stats(ctx, who, views, [ls_run(v, who.workspace_id) for v in views])
     return {
-        "runs": [ls_run(v, who.workspace_id) for v in page["items"]],
+        "runs": runs,
         "cursors": {"next": page["next_cursor"]},
     }

@@ -54,3 +54,26 @@ def run_stats(ctx: ServiceContext, who: Principal, body: Mapping[str, Any]) -> d
         "feedback_stats": None,
         "run_facets": None,
     }
+
+
+# What a session (project) carries with ``include_stats``: counts, latency and errors of its
+# traces (root runs); tokens and costs of all its runs (a root run does not hold its trace's sum).
+TRACE_STATS = ("run_count", "latency_p50", "latency_p99", "last_run_start_time", "error_rate")
+USAGE_STATS = (
+    "total_tokens",
+    "prompt_tokens",
+    "completion_tokens",
+    "total_cost",
+    "prompt_cost",
+    "completion_cost",
+)
+
+
+def session_stats(ctx: ServiceContext, who: Principal, project_id: str) -> dict[str, Any]:
+    """``read_project(..., include_stats=True)``: the project's statistics as LangSmith gives
+    them on a session."""
+    traces = run_stats(ctx, who, {"session": [project_id], "is_root": True})
+    usage = run_stats(ctx, who, {"session": [project_id]})
+    return {name: traces[name] for name in TRACE_STATS} | {
+        name: usage[name] for name in USAGE_STATS
+    }
