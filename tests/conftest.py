@@ -9,8 +9,9 @@ under ``CI=true`` it fails them.
 from __future__ import annotations
 
 import os
+import shutil
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Generator, Iterator
 from pathlib import Path
 
 import httpx
@@ -19,6 +20,7 @@ import sqlalchemy as sa
 from fastapi import FastAPI
 from tests.receiver import Receiver, receiver
 
+import langsmith_calls
 from dashboard_helpers import sign_in
 from goldloop.domain.clock import Clock, system_clock
 from goldloop.http.app import create_app
@@ -34,6 +36,29 @@ PG_BASE_URL = os.environ.get(
 )
 IN_CI = os.environ.get("CI", "").lower() == "true"
 BACKENDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+
+
+_RECORDING = pytest.StashKey[bool]()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # Before any test module imports the SDK's names: see tests/langsmith_calls.py.
+    config.stash[_RECORDING] = langsmith_calls.install()
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    if item.config.stash.get(_RECORDING, False):
+        langsmith_calls.start_test()
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    report = yield
+    if call.when == "call" and report.passed and item.config.stash.get(_RECORDING, False):
+        langsmith_calls.finish_test(item)
+    return report
 
 
 def _pg_unavailable(reason: str) -> None:
@@ -74,6 +99,20 @@ def _truncate_pg(url: str) -> None:
     engine.dispose()
 
 
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A SQLite database migrated to head once per session (per xdist worker). Tests start from
+    a copy instead of migrating their own (~0.5-1 s each, most of a small test's time). The
+    migrations create schema only, no rows, so the copy is what a fresh migration gives; the
+    migrations themselves run here, in tests/test_migrations.py and wherever a test migrates."""
+    path = tmp_path_factory.mktemp("sqlite-template") / "goldloop.db"
+    database = Database(f"sqlite:///{path}")
+    migrate.upgrade(database.engine)
+    database.close()  # the last connection closed: the WAL is checkpointed into the file
+    assert not path.with_name("goldloop.db-wal").exists()
+    return path
+
+
 @pytest.fixture(params=BACKENDS)
 def backend(request: pytest.FixtureRequest) -> str:
     return str(request.param)
@@ -85,6 +124,9 @@ def settings(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> Se
     if backend == "postgres":
         url = request.getfixturevalue("pg_url")
         _truncate_pg(url)
+    else:  # the default database file, already at head (see sqlite_template)
+        (tmp_path / "data").mkdir(exist_ok=True)
+        shutil.copyfile(request.getfixturevalue("sqlite_template"), tmp_path / "data/goldloop.db")
     # Background loops off: tests drive workers deterministically with flush().
     # Ingest worker processes off too: OTLP tests decode in process unless they ask for a pool.
     overrides = {
@@ -98,10 +140,9 @@ def settings(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> Se
 
 @pytest.fixture
 def db(settings: Settings) -> Iterator[Database]:
-    """A migrated, started database (writer running) for store and service tests."""
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    """A migrated, started database (writer running) for store and service tests: both
+    backends' databases are at head already (sqlite_template, pg_url)."""
     database = Database(settings.effective_database_url)
-    migrate.upgrade(database.engine)
     database.start()
     yield database
     database.close()
