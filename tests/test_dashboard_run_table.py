@@ -137,6 +137,13 @@ async def test_previews_totals_scores_and_count(
     assert re.findall(r'<span class="score-cell"[^>]*>([^<]*)</span>', table["tb-root"]) == ["0.25"]
     assert "2 runs match" in page.text
 
+    llm_only = await browser.get(f"/projects/{pid}/runs", params={"filter": 'kind = "llm"'})
+    assert "runs match" not in llm_only.text  # not counted unless asked: it may scan
+    link = re.search(r'<a href="([^"]+)" rel="nofollow">Count matching runs', llm_only.text)
+    assert link
+    counted = await browser.get(htmllib.unescape(link.group(1)))
+    assert "2 runs match" in counted.text
+
     every = await browser.get(f"/projects/{pid}/runs", params={"filter": ""})
     assert "6 runs match" in every.text
     llm = rows(every.text)["ta-llm"]

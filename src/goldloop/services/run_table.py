@@ -27,7 +27,7 @@ from goldloop.store.run_filters import compile_filter
 from goldloop.store.run_stats import all_of
 from goldloop.store.run_table import LatestScore, TraceTotals
 
-COUNT_CAP = 100_000
+COUNT_CAP = 10_000
 MAX_SELECTED = 500
 # Sources whose scores are an evaluator's (an online evaluator, an LLM judge, a rule), shown
 # apart from people's and applications' feedback.
@@ -74,6 +74,15 @@ def page_extras(
     return ctx.db.read(read) if run_ids else PageExtras()
 
 
+# Filters counted on every page view: they read an index alone (the count of any other filter
+# may scan the whole project, so the page counts it when asked).
+CHEAP_COUNTS = ("", "root")
+
+
+def count_is_cheap(filter: str | None) -> bool:
+    return (filter or "").strip() in CHEAP_COUNTS
+
+
 def count_runs(
     ctx: ServiceContext,
     who: Principal,
@@ -91,9 +100,7 @@ def count_runs(
         node, dialect=ctx.db.dialect, workspace_id=who.workspace_id, now=ctx.clock()
     )
     condition = all_of([condition, *store_time_range(start, end)])
-    return ctx.db.read(
-        lambda c: store.count_matching(c, who.workspace_id, project_id, condition, cap=cap)
-    )
+    return ctx.db.read(lambda c: store.count_matching(c, project_id, condition, cap=cap))
 
 
 def store_time_range(start: int | None, end: int | None) -> list[Any]:

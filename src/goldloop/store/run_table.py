@@ -140,19 +140,13 @@ def latest_scores(
 
 
 def count_matching(
-    conn: Connection,
-    workspace_id: str,
-    project_id: str | None,
-    condition: ColumnElement[bool],
-    *,
-    cap: int,
+    conn: Connection, project_id: str, condition: ColumnElement[bool], *, cap: int
 ) -> int:
-    """How many runs match, counting at most ``cap + 1`` (more than ``cap`` means "over cap")."""
-    inner = sa.select(sa.literal(1).label("one")).where(
-        runs.c.workspace_id == workspace_id, condition
-    )
-    if project_id is not None:
-        inner = inner.where(runs.c.project_id == project_id)
+    """How many of the project's runs match, counting at most ``cap + 1`` (more than ``cap``
+    means "over cap"). No workspace condition: project ids are global keys and the caller
+    resolved this one in its workspace; without it, ``root`` (and a start-time range) is
+    counted from ``ix_runs_project_root_start`` alone."""
+    inner = sa.select(sa.literal(1).label("one")).where(runs.c.project_id == project_id, condition)
     limited = inner.limit(cap + 1).subquery("matching")
     return int(conn.execute(sa.select(sa.func.count()).select_from(limited)).scalar_one())
 

@@ -68,6 +68,7 @@ def run_list(
     dataset: str | None = None,
     added: int = 0,
     queue: str | None = None,
+    count: bool = False,
 ) -> Response:
     ctx = web.ctx_of(request)
     who = session.principal
@@ -98,9 +99,10 @@ def run_list(
             end=span.end,
         )
         items, next_cursor = page["items"], page["next_cursor"]
-        matching = run_table.count_runs(
-            ctx, who, project.id, filter=text, start=span.start, end=span.end
-        )
+        if count or run_table.count_is_cheap(text):
+            matching = run_table.count_runs(
+                ctx, who, project.id, filter=text, start=span.start, end=span.end
+            )
     except InvalidInput as exc:
         details = exc.details if isinstance(exc.details, dict) else {}
         position = details.get("position")
@@ -186,6 +188,7 @@ def run_list(
             filter=and_filter(text, f"{field} = {filter_string(str(value))}"), cursor=None
         ),
         here=url(cursor=cursor),
+        count_url=url(cursor=cursor, count="1"),
         dataset_names=[d.row.name for d in datasets.list_datasets(ctx, who, limit=200).items],
         queues=review_queues(request),
         queue_form=REVIEW_QUEUE_FORM,
