@@ -24,6 +24,7 @@ from fastapi import FastAPI
 from tests.fake_llm import FakeLLM, completion, section, user_text
 from tests.receiver import Receiver
 
+from dashboard_helpers import csrf_of, other_workspace_browser, sign_in
 from fake_clock import FakeClock
 from goldloop.cli.main import cli
 from goldloop.client import Client
@@ -33,6 +34,7 @@ from goldloop.settings import Settings
 from goldloop.store.database import Database
 from goldloop.workers.service_loops import Workers
 from live_api import live_api
+from test_dashboard_runs import EVIL, assert_escaped
 
 S = 1_000_000
 T0 = 1_800_000_000 * S
@@ -466,3 +468,55 @@ def test_the_client_and_cli_show_canary_history(settings: Settings, db: Database
         missing = run_cli("runs", "nope")
         assert missing.exit_code != 0
         assert "no canary set" in missing.output
+
+
+async def test_the_rule_page_freezes_runs_and_shows_the_canary_history(
+    app: FastAPI, client: httpx.AsyncClient, browser: httpx.AsyncClient, workers: Workers
+) -> None:
+    setup = await _setup(client, workers, labelled=12, sample_rate=0.0)
+    rule_id = setup["rule"]["id"]
+    page = await browser.get(f"/rules/{rule_id}")
+    assert page.status_code == 200
+    assert "Judge drift canaries" in page.text
+    assert "Freeze canary set" in page.text
+    form = {"csrf": csrf_of(page.text), "size": "10", "selection": "newest"}
+    assert (await browser.post(f"/rules/{rule_id}/canaries", data=form)).status_code == 303
+    assert (await browser.post(f"/rules/{rule_id}/canaries", data=form)).status_code == 409
+    bad = await browser.post(f"/rules/{rule_id}/canaries", data={**form, "size": "ten"})
+    assert bad.status_code == 400
+    assert "size must be a whole number" in bad.text
+    # A judge model name is the rule author's text: it is shown escaped.
+    actions = setup["rule"]["actions"]
+    actions[0]["judge"] = _judge("judge-" + EVIL)
+    assert (
+        await client.patch(f"/api/v1/rules/{rule_id}", json={"actions": actions})
+    ).status_code == 200
+    workers.flush()
+    page = await browser.get(f"/rules/{rule_id}")
+    assert "10 binary canaries" in page.text
+    assert "baseline" in page.text
+    assert "kappa 1 <span" in page.text
+    assert_escaped(page.text)
+    [cset] = (await client.get(f"/api/v1/rules/{rule_id}/canaries")).json()
+    run = await browser.post(f"/canary-sets/{cset['id']}/run", data={"csrf": csrf_of(page.text)})
+    assert run.status_code == 303
+    again = await browser.post(f"/canary-sets/{cset['id']}/run", data={"csrf": csrf_of(page.text)})
+    assert again.status_code == 409
+    assert "queued already" in again.text
+
+    ctx = app.state.ctx
+    ws = auth.authenticate(ctx, client.headers["x-api-key"]).workspace_id
+    member_key = auth.create_key(ctx, ws, "reviewer", role="member").secret
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://goldloop.test") as member:
+        assert (await sign_in(member, member_key)).status_code == 303
+        seen = await member.get(f"/rules/{rule_id}")
+        assert seen.status_code == 200
+        assert "Judge drift canaries" in seen.text
+        assert "Accept the latest run" not in seen.text
+        refused = await member.post(
+            f"/canary-sets/{cset['id']}/accept", data={"csrf": csrf_of(seen.text)}
+        )
+        assert refused.status_code == 403
+    async with other_workspace_browser(app) as other:
+        assert (await other.get(f"/rules/{rule_id}")).status_code == 404

@@ -30,7 +30,7 @@ from typing import Any
 from sqlalchemy.engine import Connection
 
 from goldloop.domain import canaries as domain
-from goldloop.domain.errors import Conflict, InvalidInput, NotFound
+from goldloop.domain.errors import Conflict, Forbidden, InvalidInput, NotFound
 from goldloop.evaluation import Evaluator
 from goldloop.services import audit, rule_evaluators
 from goldloop.services.alignment import HUMAN_SOURCES, OPTIONAL_HUMAN_SOURCES
@@ -64,6 +64,13 @@ class Identity:
             run.get("judge_model"),
             run.get("prompt_hash"),
         )
+
+
+def _need_admin(who: Principal) -> None:
+    """Freezing, running, accepting and deleting spend judge budget or change what alerts
+    compare with: admin keys only (the API checks it before reading the body too)."""
+    if not who.is_admin:
+        raise Forbidden("this needs an admin API key (goldloop keys create --role admin)")
 
 
 def judge_spec(actions: list[Row]) -> Row | None:
@@ -143,6 +150,7 @@ def create_set(
     replace: bool = False,
     seed: int = 0,
 ) -> Row:
+    _need_admin(who)
     rule = get_rule(ctx, who, rule_id)
     if not 1 <= size <= MAX_SIZE:
         raise InvalidInput(f"size must be between 1 and {MAX_SIZE}", details={"field": "size"})
@@ -294,6 +302,7 @@ def list_runs(ctx: ServiceContext, who: Principal, set_id: str, *, limit: int = 
 
 
 def delete_set(ctx: ServiceContext, who: Principal, set_id: str) -> None:
+    _need_admin(who)
     if not ctx.db.write(lambda c: store.delete_set(c, who.workspace_id, set_id)):
         raise NotFound(f"no canary set with id {set_id!r}")
     audit.record(ctx, who, "canaries.deleted", target_type="canary_set", target_id=set_id)
@@ -302,6 +311,7 @@ def delete_set(ctx: ServiceContext, who: Principal, set_id: str) -> None:
 def accept(ctx: ServiceContext, who: Principal, set_id: str, run_id: str | None = None) -> Row:
     """Make a completed run (default: the latest) the baseline later runs are compared with:
     the judge's new behaviour is known and wanted."""
+    _need_admin(who)
     cset = get_set(ctx, who, set_id)
 
     def write(conn: Connection) -> str:
@@ -440,6 +450,7 @@ def schedule_due(ctx: ServiceContext) -> int:
 
 
 def run_now(ctx: ServiceContext, who: Principal, set_id: str) -> Row:
+    _need_admin(who)
     cset = get_set(ctx, who, set_id)
     rule = get_rule(ctx, who, cset["rule_id"])
     identity = judge_identity(ctx, rule)
