@@ -173,8 +173,10 @@ def main() -> None:
                 "runs_per_s": round(args.runs / seconds),
                 "megabytes": round(_size(out) / 1e6, 1),
             }
-            print(f"{name}: {seconds:.1f} s, {args.runs / seconds:,.0f} runs/s, "
-                  f"{_size(out) / 1e6:.1f} MB")
+            print(
+                f"{name}: {seconds:.1f} s, {args.runs / seconds:,.0f} runs/s, "
+                f"{_size(out) / 1e6:.1f} MB"
+            )
 
         t0 = time.perf_counter()
         report = workspace_import.import_workspace(target, tmp / "export-True")

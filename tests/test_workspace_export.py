@@ -32,8 +32,14 @@ from goldloop.store.database import Database
 from goldloop.store.schema import (
     alert_events,
     alert_rules,
+    annotation_queue_items,
+    annotation_queue_reviews,
+    annotation_queues,
     attachments,
     audit_log,
+    canary_items,
+    canary_runs,
+    canary_sets,
     channels,
     dataset_examples,
     dataset_tags,
@@ -46,6 +52,7 @@ from goldloop.store.schema import (
     feedback_keys,
     metadata,
     projects,
+    redaction_configs,
     retention_policies,
     rule_actions,
     rule_cursors,
@@ -333,6 +340,111 @@ async def _populate(c: httpx.AsyncClient, ctx: ServiceContext, hook: Receiver) -
     fired = alerts.evaluate_due(ctx)
     assert (alert["id"], "fired") in fired
 
+    queue = await _ok(
+        c.post(
+            f"{API}/annotation-queues",
+            json={"name": "review", "keys": ["correctness"], "dataset": "golden"},
+        )
+    )
+    await _ok(
+        c.post(
+            f"{API}/annotation-queues/{queue['id']}/items", json={"run_ids": ["root-2", "llm-1"]}
+        )
+    )
+    item = await _ok(c.post(f"{API}/annotation-queues/{queue['id']}/next"))
+    item_id = item["item"]["id"]
+    await _ok(
+        c.post(
+            f"{API}/annotation-queues/{queue['id']}/items/{item_id}/reviews",
+            json={"scores": {"correctness": {"score": 1}}, "comment": "fine"},
+        )
+    )
+    listed = (await c.get(f"{API}/rules")).json()
+    rule_id = next(r["id"] for r in listed if r["name"] == "corrections")
+
+    def direct(conn: sa.Connection) -> None:
+        ws = conn.execute(
+            sa.select(workspaces.c.id).where(workspaces.c.name == "default")
+        ).scalar_one()
+        conn.execute(
+            sa.insert(redaction_configs).values(
+                workspace_id=ws,
+                project_id="",
+                config={"detectors": ["email"], "mode": "placeholder"},
+                updated_at=now,
+            )
+        )
+        conn.execute(
+            sa.insert(redaction_configs).values(
+                workspace_id=ws,
+                project_id=pid,
+                config={"detectors": [], "custom": [{"name": "x", "pattern": "a+"}]},
+                updated_at=now,
+            )
+        )
+        conn.execute(
+            sa.insert(canary_sets).values(
+                id="canary-1",
+                workspace_id=ws,
+                rule_id=rule_id,
+                judge_key="judge",
+                human_key="correctness",
+                kind="continuous",
+                threshold=0.5,
+                interval_s=3600,
+                alpha=0.05,
+                min_drop=0.1,
+                size=2,
+                baseline_run_id="crun-1",
+                pending_run_id=None,
+                next_due_at=now + 10,
+                created_by="t",
+                created_at=now,
+            )
+        )
+        conn.execute(
+            sa.insert(canary_items),
+            [
+                {
+                    "set_id": "canary-1",
+                    "run_id": "root-1",
+                    "trace_id": "trace-1",
+                    "human_score": 0.0,
+                    "position": 0,
+                },
+                {
+                    "set_id": "canary-1",
+                    "run_id": "root-2",
+                    "trace_id": "trace-2",
+                    "human_score": 1.0,
+                    "position": 1,
+                },
+            ],
+        )
+        conn.execute(
+            sa.insert(canary_runs).values(
+                id="crun-1",
+                set_id="canary-1",
+                workspace_id=ws,
+                rule_id=rule_id,
+                trigger="schedule",
+                status="done",
+                evaluator="judge",
+                judge_model="m",
+                prompt_hash="h" * 64,
+                n=2,
+                errors=0,
+                verdicts=[{"run_id": "root-1", "score": 0.5}],
+                figures={"mae": 0.5},
+                drift=None,
+                detail=None,
+                created_at=now,
+                finished_at=now + 1,
+            )
+        )
+
+    ctx.db.write(direct)
+
 
 def _truncate_pg(url: str) -> None:
     engine = sa.create_engine(url)
@@ -372,6 +484,17 @@ def _rows(ctx: ServiceContext, ws_name: str) -> dict[str, list[dict[str, Any]]]:
         for t in (dataset_versions, dataset_tags, dataset_examples, experiment_tags):
             wheres[t.name] = (t, t.c.dataset_id.in_(ds))
         wheres["alert_events"] = (alert_events, alert_events.c.alert_rule_id.in_(ar))
+        for t in (
+            redaction_configs,
+            annotation_queues,
+            annotation_queue_items,
+            annotation_queue_reviews,
+            canary_sets,
+            canary_runs,
+        ):
+            wheres[t.name] = (t, t.c.workspace_id == ws)
+        sets = sa.select(canary_sets.c.id).where(canary_sets.c.workspace_id == ws)
+        wheres["canary_items"] = (canary_items, canary_items.c.set_id.in_(sets))
         out = {}
         for name, (table, where) in wheres.items():
             cols = [col for col in table.c if col.name not in ("pk", "seq", "workspace_id")]

@@ -40,10 +40,17 @@ FILES = (
     "experiment_tags.jsonl",
     "attachments.jsonl",
     "retention_policies.jsonl",
+    "redaction_configs.jsonl",
+    "annotation_queues.jsonl",
+    "annotation_queue_items.jsonl",
+    "annotation_queue_reviews.jsonl",
     "channels.jsonl",
     "alert_rules.jsonl",
     "alert_events.jsonl",
     "rules.jsonl",
+    "canary_sets.jsonl",
+    "canary_items.jsonl",
+    "canary_runs.jsonl",
     "audit_log.jsonl",
 )
 

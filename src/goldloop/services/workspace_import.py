@@ -41,8 +41,19 @@ from goldloop.store.workspace_export import Row
 
 BATCH = 1000
 Progress = Callable[[str, int], None]
-_GLOBAL_IDS = ("projects", "datasets", "channels", "rules", "alert_rules", "alert_events")
-_NAMED = ("projects", "datasets", "channels")
+_GLOBAL_IDS = (
+    "projects",
+    "datasets",
+    "channels",
+    "rules",
+    "alert_rules",
+    "alert_events",
+    "annotation_queues",
+    "annotation_queue_items",
+    "canary_sets",
+    "canary_runs",
+)
+_NAMED = ("projects", "datasets", "channels", "annotation_queues")
 
 
 def _no_progress(file: str, rows: int) -> None:

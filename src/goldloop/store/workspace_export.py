@@ -26,8 +26,14 @@ from goldloop.store import log_horizon
 from goldloop.store.schema import (
     alert_events,
     alert_rules,
+    annotation_queue_items,
+    annotation_queue_reviews,
+    annotation_queues,
     attachments,
     audit_log,
+    canary_items,
+    canary_runs,
+    canary_sets,
     channels,
     dataset_examples,
     dataset_tags,
@@ -38,6 +44,7 @@ from goldloop.store.schema import (
     feedback_history,
     feedback_keys,
     projects,
+    redaction_configs,
     retention_policies,
     rule_cursors,
     rules,
@@ -157,6 +164,26 @@ def _attachment_scope(ws: str, sel: Selection) -> ColumnElement[bool]:
     return sa.and_(mine, sa.or_(by_run, by_example))
 
 
+def _queue_items_scope(ws: str, sel: Selection) -> ColumnElement[bool]:
+    """A queue's items (the whole workspace), or those on runs of the chosen projects."""
+    mine = unindexed(annotation_queue_items.c.workspace_id) == ws
+    if sel.project_ids is None:
+        return mine
+    chosen = sa.select(runs.c.id).where(
+        runs.c.workspace_id == ws, runs.c.project_id.in_(sel.project_ids)
+    )
+    return sa.and_(mine, annotation_queue_items.c.run_id.in_(chosen))
+
+
+def _canary_sets(ws: str, sel: Selection) -> sa.Select[Any]:
+    chosen_rules = sa.select(rules.c.id).where(
+        rules.c.workspace_id == ws, _in_projects(rules.c.project_id)(ws, sel)
+    )
+    return sa.select(canary_sets.c.id).where(
+        canary_sets.c.workspace_id == ws, canary_sets.c.rule_id.in_(chosen_rules)
+    )
+
+
 def _workspace(table: sa.Table) -> Scope:
     return lambda ws, sel: table.c.workspace_id == ws
 
@@ -233,6 +260,30 @@ SPECS: dict[str, Spec] = {
     "retention_policies": Spec(
         retention_policies, ("project_id",), _in_projects(retention_policies.c.project_id)
     ),
+    "redaction_configs": Spec(
+        redaction_configs,
+        ("project_id",),
+        lambda ws, sel: sa.and_(
+            redaction_configs.c.workspace_id == ws,
+            sa.true()
+            if sel.project_ids is None
+            else redaction_configs.c.project_id.in_(["", *sel.project_ids]),
+        ),
+    ),
+    "annotation_queues": Spec(annotation_queues, ("id",), _workspace(annotation_queues)),
+    "annotation_queue_items": Spec(annotation_queue_items, ("pk",), _queue_items_scope),
+    "annotation_queue_reviews": Spec(
+        annotation_queue_reviews,
+        ("pk",),
+        lambda ws, sel: sa.and_(
+            unindexed(annotation_queue_reviews.c.workspace_id) == ws,
+            sa.true()
+            if sel.project_ids is None
+            else annotation_queue_reviews.c.item_id.in_(
+                sa.select(annotation_queue_items.c.id).where(_queue_items_scope(ws, sel))
+            ),
+        ),
+    ),
     "channels": Spec(channels, ("id",), _workspace(channels)),
     "alert_rules": Spec(
         alert_rules,
@@ -256,6 +307,19 @@ SPECS: dict[str, Spec] = {
         lambda ws, sel: sa.and_(
             rules.c.workspace_id == ws, _in_projects(rules.c.project_id)(ws, sel)
         ),
+    ),
+    "canary_sets": Spec(
+        canary_sets, ("id",), lambda ws, sel: canary_sets.c.id.in_(_canary_sets(ws, sel))
+    ),
+    "canary_items": Spec(
+        canary_items,
+        ("set_id", "run_id"),
+        lambda ws, sel: canary_items.c.set_id.in_(_canary_sets(ws, sel)),
+    ),
+    "canary_runs": Spec(
+        canary_runs,
+        ("id",),
+        lambda ws, sel: unindexed(canary_runs.c.set_id).in_(_canary_sets(ws, sel)),
     ),
     "audit_log": Spec(audit_log, ("pk",), _whole_only(audit_log)),
 }
@@ -362,7 +426,7 @@ def resolve(conn: Connection, table: sa.Table, workspace_id: str, ref: str) -> s
 
 # --- import ------------------------------------------------------------------------------------
 
-_CONTENT = (projects, datasets, feedback, feedback_keys, channels)
+_CONTENT = (projects, datasets, feedback, feedback_keys, channels, annotation_queues)
 
 
 def occupied(conn: Connection, workspace_id: str) -> list[str]:
@@ -376,8 +440,9 @@ def occupied(conn: Connection, workspace_id: str) -> list[str]:
 
 
 def existing_ids(conn: Connection, kind: str, workspace_id: str, ids: Sequence[str]) -> list[str]:
-    """Which of these ids are taken: server-wide for tables keyed by id alone (projects,
-    datasets, channels, rules, alert rules and events), in the workspace for runs and feedback."""
+    """Which of these ids are taken: server-wide for tables whose ids are unique on the server
+    (projects, datasets, channels, rules, alert rules and events, queues and their items, canary
+    sets and runs), in the workspace for runs and feedback."""
     table = SPECS[kind].table
     query = sa.select(table.c.id).where(table.c.id.in_(list(ids)))
     if kind in ("runs", "feedback"):
