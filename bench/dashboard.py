@@ -36,7 +36,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
 from goldloop.http.app import create_app  # noqa: E402
-from goldloop.services import auth, ingest  # noqa: E402
+from goldloop.services import auth, feedback, ingest  # noqa: E402
 from goldloop.services.context import ServiceContext  # noqa: E402
 from goldloop.settings import load_settings  # noqa: E402
 
@@ -100,6 +100,26 @@ def trace_items(t: int, now: int, span_days: int) -> list[dict[str, Any]]:
     return items
 
 
+def load_feedback(ctx: ServiceContext, key: str, runs: int, every: int) -> None:
+    """A human score on the root of every ``every``-th trace, an online evaluator's on every
+    ``2 * every``-th (so the runs table has score columns to fill)."""
+    who = auth.authenticate(ctx, key)
+    for t in range(0, runs // 10, every):
+        feedback.create(
+            ctx,
+            who,
+            feedback.NewFeedback(run_id=f"t{t:08d}-0", key="correctness", score=t % 3 / 2),
+        )
+        if t % (2 * every) == 0:
+            feedback.create(
+                ctx,
+                who,
+                feedback.NewFeedback(
+                    run_id=f"t{t:08d}-0", key="helpful", score=1, source="online-evaluator"
+                ),
+            )
+
+
 def load_runs(ctx: ServiceContext, key: str, runs: int, batch_traces: int = 200) -> float:
     who = auth.authenticate(ctx, key)
     now = ctx.clock()
@@ -129,6 +149,10 @@ async def page_times(args: argparse.Namespace) -> dict[str, Any]:
         print(f"loading {args.runs:,} runs into {ctx.db.dialect} ...", flush=True)
         load_s = await asyncio.to_thread(load_runs, ctx, key, args.runs)
         results["load_seconds"] = round(load_s, 1)
+        # The server refreshes the planner's statistics hourly; a fresh bulk load has none yet.
+        await asyncio.to_thread(ctx.db.write, lambda c: c.exec_driver_sql("ANALYZE"))
+        if args.feedback_every:
+            await asyncio.to_thread(load_feedback, ctx, key, args.runs, args.feedback_every)
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://bench") as browser:
             await sign_in(browser, key)
@@ -150,8 +174,17 @@ async def page_times(args: argparse.Namespace) -> dict[str, Any]:
                 + "?filter=kind+%3D+%22llm%22+and+latency+%3E+1s",
                 'filter: status = "error"': base + "?filter=status+%3D+%22error%22",
                 "sorted by latency": f"{base}?sort=latency&order=desc",
+                "runs page, last 7 days (count and all columns)": f"{base}?range=7d",
+                "runs page, picked columns (no previews or scores)": f"{base}?columns=1"
+                + "".join(f"&col={c}" for c in ("status", "start_time", "latency", "tokens")),
                 "project overview (24 h charts)": f"/projects/{pid}",
+                "project overview (30 d)": f"/projects/{pid}?range=30d",
+                "project overview (24 h, runs level)": f"/projects/{pid}?level=runs",
+                "project overview (30 d, runs level)": f"/projects/{pid}?range=30d&level=runs",
+                "project overview (7 d, filter status = error)": f"/projects/{pid}?range=7d"
+                + "&filter=status+%3D+%22error%22",
                 "projects list (with run counts)": "/projects",
+                "projects list (30 d)": "/projects?range=30d",
                 "trace page (10 runs)": "/traces/t00000042",
             }
             timings: dict[str, dict[str, float]] = {}
@@ -290,6 +323,9 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=30)
     parser.add_argument("--repeat-browser", type=int, default=5)
     parser.add_argument("--database-url", default="")
+    parser.add_argument(
+        "--feedback-every", type=int, default=0, help="score the root of every N-th trace"
+    )
     parser.add_argument("--skip-pages", action="store_true")
     parser.add_argument("--skip-browser", action="store_true")
     args = parser.parse_args()

@@ -97,23 +97,20 @@ def project_overview(
                 permilles=permilles,
             )
 
-        by_start = {t.bucket: t for t in totals(counted)}
         if level == "traces":
+            by_start = {
+                t.bucket: t
+                for t in store.trace_bucket_totals(
+                    conn, ws, proj.id, spend, start=start, end=end, bucket_us=bucket_us
+                )
+            }
             errored = store.errored_traces(
                 conn, ws, proj.id, counted, start=start, end=end, bucket_us=bucket_us
             )
-            spent = {t.bucket: t for t in totals(spend)}
             for b, t in list(by_start.items()):
                 by_start[b] = replace(t, errors=errored.get(b, 0))
-            for b, s in spent.items():  # tokens and cost of every run of the counted traces
-                t = by_start.get(b) or run_store.BucketTotals(b, 0, 0, 0, 0, 0, 0.0, 0, None)
-                by_start[b] = replace(
-                    t,
-                    input_tokens=s.input_tokens,
-                    output_tokens=s.output_tokens,
-                    total_tokens=s.total_tokens,
-                    cost=s.cost,
-                )
+        else:
+            by_start = {t.bucket: t for t in totals(counted)}
         bucket_ranks = ranks(bucket_us)
         whole_ranks = ranks(whole_us).get(start, {})
         buckets = [

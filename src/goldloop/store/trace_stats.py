@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 from sqlalchemy.sql.elements import ColumnElement
 
-from goldloop.store.run_queries import _bucket_expr
+from goldloop.store.run_queries import _COST_SUM, BucketTotals, _bucket_expr, _finite, _whole
 from goldloop.store.schema import feedback, runs
 
 Cond = ColumnElement[bool]
@@ -41,6 +41,65 @@ def traces_matching(
         condition,
     )
     return runs.c.trace_id.in_(inner.correlate(None))
+
+
+def trace_bucket_totals(
+    conn: Connection,
+    workspace_id: str,
+    project_id: str,
+    condition: Cond,
+    *,
+    start: int,
+    end: int,
+    bucket_us: int,
+) -> list[BucketTotals]:
+    """Per bucket, in one scan of the runs matching ``condition``: the traces (root runs) with
+    their status and latency, and the tokens and cost of every run. ``errors`` counts errored
+    roots only (``errored_traces`` counts errored traces)."""
+    b = _bucket_expr(start, bucket_us)
+    root = runs.c.is_root.is_(True)
+    root_latency = sa.case((root, runs.c.latency_us), else_=None)
+    zero = sa.literal(0)
+    query = (
+        sa.select(
+            b,
+            sa.func.coalesce(sa.func.sum(sa.case((root, 1), else_=0)), zero),
+            sa.func.coalesce(
+                sa.func.sum(sa.case((sa.and_(root, runs.c.status == "error"), 1), else_=0)), zero
+            ),
+            sa.func.coalesce(sa.func.sum(sa.cast(runs.c.input_tokens, sa.Float)), zero),
+            sa.func.coalesce(sa.func.sum(sa.cast(runs.c.output_tokens, sa.Float)), zero),
+            sa.func.coalesce(sa.func.sum(sa.cast(runs.c.total_tokens, sa.Float)), zero),
+            sa.func.coalesce(
+                sa.func.sum(sa.cast(runs.c.cost, _COST_SUM)), sa.cast(sa.literal(0), _COST_SUM)
+            ),
+            sa.func.count(root_latency),
+            sa.func.avg(root_latency),
+        )
+        .where(
+            runs.c.workspace_id == workspace_id,
+            runs.c.project_id == project_id,
+            runs.c.start_time >= start,
+            runs.c.start_time < end,
+            condition,
+        )
+        .group_by(b)
+        .order_by(b)
+    )
+    return [
+        BucketTotals(
+            start + int(r[0]) * bucket_us,
+            int(r[1]),
+            int(r[2]),
+            _whole(r[3]),
+            _whole(r[4]),
+            _whole(r[5]),
+            _finite(float(r[6])),
+            int(r[7]),
+            None if r[8] is None else float(r[8]),
+        )
+        for r in conn.execute(query)
+    ]
 
 
 def errored_traces(
