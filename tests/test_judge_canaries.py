@@ -256,7 +256,7 @@ async def test_swapping_the_judge_model_fires_judge_drift_not_the_agent_alert(
     events = {(r.body["alert"]["name"], r.body["event"]): r.body for r in hook.requests[1:]}
     assert sorted(events) == [("judge drift", "resolved"), ("refund answers worse", "fired")]
     note = events[("refund answers worse", "fired")]["reason"]
-    assert "judge drift detected on rule 'refund judge'" in note
+    assert "judge drift detected on the canaries of rule 'refund judge' at" in note
     assert "the drop may be the judge, not the agent" in note
     incident = (await client.get(f"/api/v1/alert-rules/{agent_alert}/events")).json()
     assert "judge drift detected" in incident[0]["reason"]

@@ -205,7 +205,7 @@ def annotate(
     if now_drifted:
         s = now_drifted[0]
         note = (
-            f"not paged: judge drift detected on rule {s.rule_name!r}'s canaries at "
+            f"not paged: judge drift detected on the canaries of rule {s.rule_name!r} at "
             f"{_hhmm(s.latest_at)}: the drop may be the judge, not the agent (the judge-drift "
             "alert reports it; accept the judge's new behaviour or fix it, and this alert "
             "evaluates normally again)"
@@ -219,7 +219,7 @@ def annotate(
     if recent:
         s = max(recent, key=lambda x: x.last_drift_at or 0)
         note = (
-            f"judge drift detected on rule {s.rule_name!r}'s canaries at "
+            f"judge drift detected on the canaries of rule {s.rule_name!r} at "
             f"{_hhmm(s.last_drift_at)}: the drop may be the judge, not the agent"
         )
     else:
