@@ -89,3 +89,15 @@ def test_pick_columns_select_rows_and_add_them_to_a_dataset(tab: Pages, server: 
     with server.api() as api:
         examples = api.get("/api/v1/datasets/bulk-golden/examples").json()["items"]
     assert sorted(e["lineage"]["run_id"] for e in examples) == ["bulk-0-root", "bulk-2-root"]
+
+    tab.page.click("nav.tabs >> text=Overview")  # counted by trace, then by run
+    tab.page.wait_for_selector("#tile-count")
+    assert tab.page.inner_text("#tile-count") == "3"
+    tab.shot("project-overview-traces")
+    tab.page.click("nav.modes >> text=runs (spans)")
+    tab.page.wait_for_selector("#tile-count")
+    assert tab.page.inner_text("#tile-count") == "6"
+    tab.goto("/projects")
+    row = tab.page.locator(f'tr[data-project="{PROJECT}"]')
+    assert row.locator("td.traces").inner_text() == "3"
+    tab.shot("projects-list")
