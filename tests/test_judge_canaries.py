@@ -19,6 +19,8 @@ from typing import Any
 
 import httpx
 import pytest
+import sqlalchemy as sa
+from alembic import command
 from click.testing import CliRunner
 from fastapi import FastAPI
 from tests.fake_llm import FakeLLM, completion, section, user_text
@@ -31,6 +33,7 @@ from goldloop.client import Client
 from goldloop.services import auth
 from goldloop.services.context import ServiceContext
 from goldloop.settings import Settings
+from goldloop.store import migrate
 from goldloop.store.database import Database
 from goldloop.workers.service_loops import Workers
 from live_api import live_api
@@ -520,3 +523,19 @@ async def test_the_rule_page_freezes_runs_and_shows_the_canary_history(
         assert refused.status_code == 403
     async with other_workspace_browser(app) as other:
         assert (await other.get(f"/rules/{rule_id}")).status_code == 404
+
+
+def test_the_canary_migration_downgrades_and_upgrades(db: Database) -> None:
+    cfg = migrate._config()
+
+    def tables() -> set[str]:
+        return set(sa.inspect(db.engine).get_table_names())
+
+    assert {"canary_sets", "canary_items", "canary_runs"} <= tables()
+    with db.engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.downgrade(cfg, "0022_redaction")
+    assert not {"canary_sets", "canary_items", "canary_runs"} & tables()
+    migrate.upgrade(db.engine)
+    assert {"canary_sets", "canary_items", "canary_runs"} <= tables()
+    assert migrate.current_revision(db.engine) == migrate.head_revision()

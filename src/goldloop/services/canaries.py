@@ -21,6 +21,7 @@ judge on a schedule and whenever the judge changes, and compare each run with th
 from __future__ import annotations
 
 import json
+import logging
 import threading
 import uuid
 from dataclasses import dataclass
@@ -41,6 +42,7 @@ from goldloop.store import alignment as alignment_store
 from goldloop.store import canaries as store
 from goldloop.store import rules as rule_store
 
+log = logging.getLogger("goldloop.rules")
 Row = dict[str, Any]
 ACTION_TYPE = "canary"
 ACTION_INDEX = RULE_WORK_INDEX  # not one of the rule's own actions
@@ -433,8 +435,9 @@ def schedule_due(ctx: ServiceContext) -> int:
         rule = {**cset, "id": cset["rule_id"]}
         try:
             identity = judge_identity(ctx, rule)
-        except InvalidInput:
-            continue  # the rule's judge cannot be built: its own actions report why
+        except Exception as exc:  # the judge cannot be built: its own actions report why
+            log.debug("canaries of rule %s: judge not built: %s", cset["rule_id"], exc)
+            continue
         last = ctx.db.read(partial(store.latest_finished, set_id=cset["id"]))
         if last is None:
             trigger = "first"
