@@ -13,6 +13,7 @@ from fastapi import FastAPI
 from fake_clock import FakeClock
 from fixture_runs import insert_run, other_workspace_client
 from goldloop.services import auth
+from goldloop.workers.service_loops import Workers
 
 API = "/api/v1"
 Q = f"{API}/annotation-queues"
@@ -317,3 +318,48 @@ async def test_another_workspace_sees_and_touches_nothing(
         stolen = await other.post(f"{Q}/{theirs['id']}/items", json={"run_ids": runs})
         assert stolen.status_code == 404
     assert (await client.get(f"{Q}/{queue['id']}")).json()["items"] == 1
+
+
+async def test_a_rule_routes_failing_runs_to_a_queue_once(
+    client: httpx.AsyncClient, workers: Workers
+) -> None:
+    queue = await make_queue(client, keys=[])
+    project = (await client.post(f"{API}/projects", json={"name": "agent-support"})).json()
+    rule = await client.post(
+        f"{API}/rules",
+        json={
+            "project_id": project["id"],
+            "name": "failures to review",
+            "filter": "error",
+            "actions": [{"type": "add_to_queue", "queue": "support review"}],
+        },
+    )
+    assert rule.status_code == 201, rule.text
+    bad = await client.post(
+        f"{API}/rules",
+        json={"project_id": project["id"], "name": "x", "actions": [{"type": "add_to_queue"}]},
+    )
+    assert bad.status_code == 400
+    assert "queue" in bad.json()["error"]["message"]
+    items = []
+    for i in range(6):
+        item = {
+            "id": f"rule-run-{i}",
+            "trace_id": f"rule-run-{i}",
+            "name": "answer",
+            "kind": "chain",
+            "start_time": START + i,
+            "end_time": START + 500_000 + i,
+            "inputs": {"question": f"q{i}"},
+            "outputs": {"answer": f"a{i}"},
+        }
+        if i % 2 == 0:
+            item["error"] = {"type": "ValueError", "message": "boom"}
+        items.append(item)
+    sent = await client.post(f"{API}/runs/batch", json={"project": "agent-support", "runs": items})
+    assert sent.status_code == 202
+    workers.flush()
+    workers.flush()
+    queued = (await client.get(f"{Q}/{queue['id']}/items")).json()["items"]
+    assert sorted(i["run_id"] for i in queued) == ["rule-run-0", "rule-run-2", "rule-run-4"]
+    assert {i["added_by"] for i in queued} == {f"rule:{rule.json()['id']}"}

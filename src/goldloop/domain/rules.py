@@ -8,7 +8,9 @@ falls in its deterministic sample, it performs its actions, each at most once pe
   output from the latest correction), with lineage;
 - ``evaluate``: run online evaluators on the run and store their results as feedback (source
   ``online-evaluator``); deterministic evaluators first, an optional judge as tiebreaker;
-- ``webhook``: POST the run, its trace link and the rule to a URL (through the delivery outbox).
+- ``webhook``: POST the run, its trace link and the rule to a URL (through the delivery outbox);
+- ``add_to_queue``: put the run in an annotation queue (``queue``: its id or name) for people
+  to review, e.g. a sample of the runs an online check failed.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from goldloop.domain.errors import InvalidInput
 from goldloop.domain.outbound import MASKED_PATH, masked_url
 
 TRIGGERS = ("run", "feedback")
-ACTION_TYPES = ("add_to_dataset", "evaluate", "webhook")
+ACTION_TYPES = ("add_to_dataset", "evaluate", "webhook", "add_to_queue")
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,6 +71,9 @@ def _check_action(kind: str, config: dict[str, Any], where: str) -> None:
         judge = config.get("judge")
         if judge is not None and (not isinstance(judge, dict) or "name" not in judge):
             raise _fail(f"{where}.judge must be an evaluator object with a name", where)
+    elif kind == "add_to_queue":
+        if not isinstance(config.get("queue"), str) or not config["queue"]:
+            raise _fail(f"{where}.queue (an annotation queue's id or name) is required", where)
     elif kind == "webhook":
         url = config.get("url")
         parts = urlsplit(url) if isinstance(url, str) else None

@@ -47,7 +47,12 @@ def need_admin(who: Principal, what: str = "changing annotation queues") -> None
 
 
 def load(conn: Connection, who: Principal, queue_id: str, *, for_update: bool = False) -> QueueRow:
+    """The queue with this id (or, failing that, this name) in the caller's workspace."""
     row = store.get_queue(conn, who.workspace_id, queue_id, for_update=for_update)
+    if row is None:
+        named = store.list_queues(conn, who.workspace_id, name=queue_id, limit=1)
+        if named:
+            row = store.get_queue(conn, who.workspace_id, named[0].id, for_update=for_update)
     if row is None:
         raise NotFound(f"no annotation queue with id {queue_id!r}")
     return row

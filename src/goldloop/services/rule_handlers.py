@@ -1,4 +1,5 @@
-"""The built-in rule actions that write into Goldloop: add to a dataset, evaluate online.
+"""The built-in rule actions that write into Goldloop: add to a dataset, add to an annotation
+queue, evaluate online.
 
 They register through the same ``rule_actions.handler`` decorator a new action type would use.
 Both are idempotent on the action: adding the same run to a dataset twice is reported as
@@ -14,7 +15,7 @@ from typing import Any
 
 from goldloop.domain.errors import InvalidInput, NotFound
 from goldloop.evaluation import EvaluationResult, RunData
-from goldloop.services import dataset_runs, feedback, rule_evaluators
+from goldloop.services import annotation_queues, dataset_runs, feedback, rule_evaluators
 from goldloop.services.context import Principal, ServiceContext
 from goldloop.services.rule_actions import ActionSkipped, handler
 from goldloop.services.rules import today
@@ -82,6 +83,22 @@ def add_to_dataset(ctx: ServiceContext, rule: Row, action: Row, config: Row) -> 
         "skipped": skipped.reason,
         "example_id": skipped.example_id,
     }
+
+
+@handler("add_to_queue")
+def add_to_queue(ctx: ServiceContext, rule: Row, action: Row, config: Row) -> Row:
+    """Queue the run for review; a run already in the queue stays there once (a replay of the
+    action, or another rule's)."""
+    run_id, _ = _target_run(ctx, rule, action)
+    try:
+        result = annotation_queues.add_runs(
+            ctx, rule_principal(rule), config["queue"], [run_id], added_by=f"rule:{rule['id']}"
+        )
+    except NotFound as exc:
+        raise ActionSkipped(exc.message) from None
+    if result.added:
+        return {"queue_id": result.added[0].queue_id, "item_id": result.added[0].id}
+    return {"queue": config["queue"], "already_queued": True}
 
 
 def _needs_tiebreak(results: list[EvaluationResult], mode: str) -> bool:

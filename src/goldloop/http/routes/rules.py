@@ -25,7 +25,9 @@ class RuleIn(BaseModel):
     sample_rate: float = Field(default=1.0, ge=0.0, le=1.0)
     root_only: bool = True
     actions: list[dict[str, Any]] = Field(
-        description="Each {type: add_to_dataset|evaluate|webhook, ...} (docs/rules.md)."
+        description=(
+            "Each {type: add_to_dataset|evaluate|webhook|add_to_queue, ...} (docs/rules.md)."
+        )
     )
     enabled: bool = True
     daily_judge_budget: int | None = Field(
