@@ -16,7 +16,7 @@ from goldloop.services import auth
 from goldloop.store import run_rows
 from goldloop.store.run_filters import compile_filter
 from ingest_helpers import app_ctx, stable, trace_rows
-from otlp_builders import request
+from otlp_builders import request, span
 from sqlite_plans import query_plans
 from test_otlp_ingest import PB, TRACE, genai_trace
 
@@ -158,6 +158,88 @@ async def test_otlp_runs_round_trip(
     other_client, other_key = other
     await _import(other_client, lines, "copy")
     assert stable(trace_rows(app, other_key, TRACE)) == stable(trace_rows(app, admin_key, TRACE))
+
+
+OI_TRACE = "5b8efff798038103d269b633813fc60c"
+SYSTEM = (
+    "You are the booking assistant of Hotel Aurora. Never promise a refund on a "
+    "non-refundable rate."
+)
+QUESTION = (
+    "My rate says non-refundable, but my flight was cancelled. Can I get my money back, please?"
+)
+ANSWER = (
+    "I am sorry about your flight. A non-refundable rate cannot be refunded, but I can move "
+    "the dates."
+)
+
+
+def _oi_llm_attributes() -> dict[str, Any]:
+    """An OpenInference LLM span as its instrumentations write it: the messages flattened, and
+    the request and the answer again in input.value and output.value."""
+    invocation = {"model": "gpt-4o", "messages": [{"role": "user", "content": QUESTION}]}
+    return {
+        "openinference.span.kind": "LLM",
+        "llm.model_name": "gpt-4o",
+        "llm.token_count.prompt": 41,
+        "llm.token_count.completion": 23,
+        "input.value": orjson.dumps(invocation).decode(),
+        "input.mime_type": "application/json",
+        "llm.input_messages.0.message.role": "system",
+        "llm.input_messages.0.message.content": SYSTEM,
+        "llm.input_messages.1.message.role": "user",
+        "llm.input_messages.1.message.content": QUESTION,
+        "llm.output_messages.0.message.role": "assistant",
+        "llm.output_messages.0.message.content": ANSWER,
+        "output.value": ANSWER,
+        "output.mime_type": "text/plain",
+        "short.text": "too short to point at",
+    }
+
+
+def _attributes(span_json: dict[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for kv in span_json["attributes"]:
+        ((kind, value),) = kv["value"].items()
+        out[kv["key"]] = int(value) if kind == "intValue" else value
+    return out
+
+
+async def test_openinference_message_text_is_stored_once_and_exported_as_sent(
+    app: FastAPI, client: httpx.AsyncClient, admin_key: str
+) -> None:
+    sent = _oi_llm_attributes()
+    oi = span(OI_TRACE, "00f067aa0ba902b7", None, "ChatCompletion", sent, kind=3)
+    r = await client.post(
+        "/v1/traces", content=request([oi], "oi-svc").SerializeToString(), headers=PB
+    )
+    assert r.status_code == 200
+    (row,) = trace_rows(app, admin_key, OI_TRACE)
+    otel = row["extra"]["otel"]
+    # every long message text is stored once, in the run's messages; the attributes point at it
+    for name in (
+        "llm.input_messages.0.message.content",
+        "llm.input_messages.1.message.content",
+        "llm.output_messages.0.message.content",
+        "output.value",
+    ):
+        assert name not in otel["attributes"], name
+    assert otel["refs"]["llm.input_messages.1.message.content"] == [
+        "inputs",
+        "messages",
+        1,
+        "parts",
+        0,
+        "content",
+    ]
+    assert otel["attributes"]["short.text"] == "too short to point at"
+    stored = orjson.dumps([row["inputs"], row["outputs"], row["extra"]]).decode()
+    for text in (SYSTEM, QUESTION, ANSWER):  # QUESTION also sits inside input.value's JSON
+        assert stored.count(text) == (2 if text is QUESTION else 1), text
+
+    lines = await _export(client, "oi-svc")
+    (exported,) = orjson.loads(lines[0])["resourceSpans"][0]["scopeSpans"][0]["spans"]
+    assert _attributes(exported) == sent
 
 
 async def test_export_of_unknown_project_is_404(client: httpx.AsyncClient) -> None:

@@ -10,6 +10,12 @@ Python's ``json.dumps`` with or without ``ensure_ascii``); the run path is fixed
 ``MOVABLE``. Export puts back exactly the same string. An attribute whose text cannot be
 reproduced exactly is simply kept as it is. (On PostgreSQL, JSONB keeps no object key order, so
 there a restored string is equal as JSON, like every JSON value stored there.)
+
+Content that is not a whole attribute is stored once too: a long string attribute whose exact text
+sits somewhere inside the run's inputs or outputs (each OpenInference
+``llm.input_messages.{i}.message.content`` is the text of one part of ``inputs.messages``) is left
+out, and ``extra.otel.refs`` records the path to that text (``["inputs", "messages", 0, "parts", 0,
+"content"]``). Export reads it back from there; only an exact match is ever referenced.
 """
 
 from __future__ import annotations
@@ -151,4 +157,84 @@ def restore_content(
         if style:
             value = _dump(value, str(style))
         out[name] = value
+    return out
+
+
+# Shorter strings cost less than the path that would point at them.
+MIN_REFERENCED = 64
+# Bounds on the walk over a run's inputs and outputs (a hostile payload stays cheap to index).
+_MAX_NODES = 20_000
+_MAX_DEPTH = 32
+
+Path = list[str | int]
+
+
+def _find(
+    root: Any,
+    field: str,
+    wanted: dict[int, list[tuple[str, str]]],
+    refs: dict[str, Path],
+    budget: list[int],
+) -> None:
+    """Point each wanted attribute (by text length: [(name, text)]) at the first string under
+    ``root`` with exactly its text. Iterative, one path per container (the leaves are checked in
+    place): this runs on every mapped span, so it must stay a few microseconds."""
+    stack: list[tuple[Any, tuple[str | int, ...]]] = [(root, (field,))]
+    while stack and budget[0] > 0:
+        container, path = stack.pop()
+        budget[0] -= 1
+        items = container.items() if isinstance(container, dict) else enumerate(container)
+        for step, item in items:
+            if isinstance(item, str):
+                for name, text in wanted.get(len(item), ()):
+                    if name not in refs and item == text:
+                        refs[name] = [*path, step]
+            elif isinstance(item, (dict, list)) and len(path) < _MAX_DEPTH:
+                stack.append((item, (*path, step)))
+
+
+def reference_content(
+    attrs: dict[str, Any], fields: Mapping[str, Any]
+) -> tuple[dict[str, Any], dict[str, Path]]:
+    """(attributes without those whose long text is in the run's inputs or outputs, {attribute:
+    path to that text}). Only strings of at least ``MIN_REFERENCED`` characters are referenced."""
+    wanted: dict[int, list[tuple[str, str]]] = {}
+    for name, value in attrs.items():
+        if isinstance(value, str) and len(value) >= MIN_REFERENCED:
+            wanted.setdefault(len(value), []).append((name, value))
+    if not wanted:
+        return attrs, {}
+    refs: dict[str, Path] = {}
+    budget = [_MAX_NODES]
+    for field in ("inputs", "outputs"):
+        value = fields.get(field)
+        if isinstance(value, (dict, list)):  # a whole string field: move_content's case
+            _find(value, field, wanted, refs, budget)
+    if not refs:
+        return attrs, refs
+    return {k: v for k, v in attrs.items() if k not in refs}, refs
+
+
+def _follow(run: Mapping[str, Any], path: Any) -> Any:
+    value: Any = run
+    for step in path if isinstance(path, list) else ():
+        if isinstance(value, dict) and isinstance(step, str):
+            value = value.get(step, _MISSING)
+        elif isinstance(value, list) and isinstance(step, int) and 0 <= step < len(value):
+            value = value[step]
+        else:
+            return _MISSING
+    return value
+
+
+def restore_references(
+    attrs: Mapping[str, Any], refs: Mapping[str, Any], run: Mapping[str, Any]
+) -> dict[str, Any]:
+    """The attributes with referenced text read back from the run (a path that no longer leads
+    to a string, after the run was edited, restores nothing)."""
+    out = dict(attrs)
+    for name, path in refs.items():
+        value = _follow(run, path)
+        if isinstance(value, str):
+            out[name] = value
     return out

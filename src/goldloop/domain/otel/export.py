@@ -21,7 +21,7 @@ from typing import Any
 
 import orjson
 
-from goldloop.domain.otel.dedupe import restore_content
+from goldloop.domain.otel.dedupe import restore_content, restore_references
 
 GOLDLOOP_RUN = "goldloop.run"
 SCOPE = {"name": "goldloop.export", "version": "1"}
@@ -198,6 +198,7 @@ def run_to_span(
         span["parentSpanId"] = otlp_id(run["parent_id"], 8)
     if isinstance(otel, dict):
         attrs = restore_content(otel.get("attributes") or {}, otel.get("moved") or {}, run)
+        attrs = restore_references(attrs, otel.get("refs") or {}, run)
         span["kind"] = int(otel.get("span_kind", 1))
         status = otel.get("status")
         if status:

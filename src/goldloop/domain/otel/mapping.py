@@ -17,7 +17,7 @@ from goldloop.domain.clock import from_iso
 from goldloop.domain.otel import messages as msgs
 from goldloop.domain.otel.attrs import SpanAttributes
 from goldloop.domain.otel.decode import OtelSpan
-from goldloop.domain.otel.dedupe import move_content
+from goldloop.domain.otel.dedupe import move_content, reference_content
 from goldloop.domain.otel.export import GOLDLOOP_RUN
 from goldloop.domain.otel.messages import parse_json
 from goldloop.domain.run_items import RunPatch
@@ -558,5 +558,8 @@ def span_to_patch(span: OtelSpan) -> RunPatch:
     raw["attributes"], moved = move_content(span.attributes, f, a.parsed)
     if moved:
         raw["moved"] = moved
+    raw["attributes"], refs = reference_content(raw["attributes"], f)
+    if refs:
+        raw["refs"] = refs
     patch.extra["otel"] = raw
     return patch
