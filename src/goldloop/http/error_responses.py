@@ -85,7 +85,15 @@ _AUTHENTICATE = {
 }
 _OTLP_STATUSES = {400, 404, 413, 415, 503}  # answered by the receiver itself, not the middleware
 # Route modules whose writes can conflict (see the `Conflict` raised by their services).
-_CONFLICTING = {"projects", "datasets", "examples", "feedback", "alerts", "experiments"}
+_CONFLICTING = {
+    "projects",
+    "datasets",
+    "examples",
+    "feedback",
+    "alerts",
+    "experiments",
+    "canaries",
+}
 SECURITY_SCHEMES: dict[str, Any] = {
     "ApiKey": {"type": "apiKey", "in": "header", "name": "x-api-key"},
     "Bearer": {"type": "http", "scheme": "bearer", "description": "the API key as a bearer token"},
