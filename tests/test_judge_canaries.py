@@ -523,6 +523,19 @@ async def test_the_rule_page_freezes_runs_and_shows_the_canary_history(
         assert refused.status_code == 403
     async with other_workspace_browser(app) as other:
         assert (await other.get(f"/rules/{rule_id}")).status_code == 404
+    alert = await client.post(
+        "/api/v1/alert-rules",
+        json={
+            "project_id": setup["project_id"],
+            "name": "judge drift",
+            "metric": {"kind": "judge_drift", "rule_id": rule_id},
+            "condition": {"type": "drift"},
+        },
+    )
+    shown = await browser.get(f"/alerts/{alert.json()['id']}")
+    assert shown.status_code == 200
+    assert f"judge drift on the canaries of rule {rule_id}" in shown.text
+    assert "agreement with people significantly down" in shown.text
 
 
 def test_the_canary_migration_downgrades_and_upgrades(db: Database) -> None:

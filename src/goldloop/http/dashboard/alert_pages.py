@@ -35,11 +35,21 @@ def describe_metric(metric: dict[str, Any]) -> str:
         parts.append(f"= {metric['category']}")
     if metric.get("filter"):
         parts.append(f"where {metric['filter']}")
+    if kind == "judge_drift":
+        rule = metric.get("rule_id")
+        parts.append(
+            f"on the canaries of rule {rule}" if rule else "on every judge rule's canaries"
+        )
     return " ".join(parts)
 
 
 def describe_condition(cond: dict[str, Any]) -> str:
     hold = cond.get("resolve_after_s", 900)
+    if cond.get("type") == "drift":
+        return (
+            "the latest canary run shows the judge's agreement with people significantly down "
+            "from its baseline (resolves at a clean run or when the run is accepted)"
+        )
     if cond.get("type") == "change":
         effect = cond.get("min_effect") or "default"
         return (
