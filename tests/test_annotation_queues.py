@@ -223,6 +223,14 @@ async def test_reviews_complete_items_into_a_new_dataset_version(
     assert [r["reviewer_name"] for r in detail["reviews"]] == ["ann", "bob"]
     assert detail["run"]["outputs"] == {"answer": "no refund 0"}
 
+    # deleting the run's trace takes it out of the queue, with the reviews that copied its
+    # correction and comment
+    deleted = await client.post(f"{API}/traces/delete", json={"trace_ids": [runs[0]]})
+    assert deleted.status_code == 200, deleted.text
+    assert (await client.get(f"{Q}/{queue['id']}/reviews")).json() == []
+    remaining = (await client.get(f"{Q}/{queue['id']}/items")).json()["items"]
+    assert [i["run_id"] for i in remaining] == [runs[1]]
+
 
 async def test_skips_and_the_reviewers_own_view(app: FastAPI, client: httpx.AsyncClient) -> None:
     await declare_keys(client)

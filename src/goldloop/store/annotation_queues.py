@@ -481,3 +481,22 @@ def reference_outputs(conn: Connection, workspace_id: str, run_id: str) -> Any:
         .limit(1)
     )
     return conn.execute(query).scalar_one_or_none()
+
+
+def forget_runs(conn: Connection, workspace_id: str, run_ids: list[str]) -> int:
+    """Take these runs out of every queue, with their reviews (which copy corrections and
+    comments) and reservations: called when the runs are deleted or erased. Returns the items
+    removed."""
+    removed = 0
+    for i in range(0, len(run_ids), 500):
+        doomed = sa.select(items.c.id).where(
+            items.c.workspace_id == workspace_id, items.c.run_id.in_(run_ids[i : i + 500])
+        )
+        for table in (leases, reviews):
+            conn.execute(sa.delete(table).where(table.c.item_id.in_(doomed)))
+        removed += conn.execute(
+            sa.delete(items).where(
+                items.c.workspace_id == workspace_id, items.c.run_id.in_(run_ids[i : i + 500])
+            )
+        ).rowcount
+    return removed

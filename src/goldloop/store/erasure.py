@@ -16,7 +16,7 @@ from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Connection
 from sqlalchemy.sql.elements import ColumnElement
 
-from goldloop.store import attachments
+from goldloop.store import annotation_queues, attachments
 from goldloop.store.schema import dataset_examples, datasets, feedback, runs
 
 CHUNK = 500
@@ -238,6 +238,7 @@ def delete_traces(
         return out
     run_ids = run_ids_of(conn, workspace_id, present, project_id=project_id)
     attachments.remove_owners(conn, workspace_id, "run", run_ids)  # the blobs go in a sweep
+    annotation_queues.forget_runs(conn, workspace_id, run_ids)  # reviews copy corrections
     for run_chunk in chunks(run_ids):
         out.feedback += conn.execute(
             sa.delete(feedback).where(

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from goldloop.store import attachments
+from goldloop.store import annotation_queues, attachments
 from goldloop.store.erasure import chunks, one_of
 from goldloop.store.schema import dataset_examples, datasets, feedback, retention_policies, runs
 
@@ -231,6 +231,7 @@ def delete_batch(
     doomed = [(pk, run_id) for pk, run_id, trace_id in candidates if trace_id not in kept]
     ws = policy.workspace_id
     attachments.remove_owners(conn, ws, "run", [run_id for _, run_id in doomed])
+    annotation_queues.forget_runs(conn, ws, [run_id for _, run_id in doomed])
     for chunk in chunks([run_id for _, run_id in doomed]):
         conn.execute(
             sa.delete(feedback).where(
