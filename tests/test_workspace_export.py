@@ -5,6 +5,7 @@ behind; broken exports and occupied workspaces are refused before anything is wr
 from __future__ import annotations
 
 import hashlib
+import io
 import re
 import tarfile
 import uuid
@@ -876,3 +877,47 @@ def test_every_file_and_field_is_documented() -> None:
     )
     for key in doc:
         assert f"| `{key}` |" in manifest, f"manifest field {key!r} is not documented"
+
+
+async def test_an_admin_downloads_the_workspace_over_http(
+    client: httpx.AsyncClient, app: FastAPI, settings: Settings
+) -> None:
+    ctx: ServiceContext = app.state.ctx
+    run = {"id": "mine", "trace_id": "mine", "name": "n"}
+    await _ok(client.post(f"{API}/runs/batch", json={"project": "p", "runs": [run]}))
+    default = auth.workspace_by_name(ctx, "default")
+    member = auth.create_key(ctx, default.id, "m", "member").secret
+    other = auth.create_key(ctx, auth.create_workspace(ctx, "other").id, "o", "admin").secret
+    theirs = {"id": "theirs", "trace_id": "theirs", "name": "n"}
+    r = await client.post(
+        f"{API}/runs/batch", json={"project": "q", "runs": [theirs]}, headers={"x-api-key": other}
+    )
+    assert r.is_success
+
+    r = await client.get(f"{API}/export", params={"otlp": "false"})
+    assert r.status_code == 200, r.text
+    assert r.headers["content-type"] == "application/gzip"
+    archive = settings.data_dir.parent / "download.tar.gz"
+    archive.write_bytes(r.content)
+    with tarfile.open(archive) as tar:
+        names = tar.getnames()
+        top = names[0].split("/")[0]
+        assert f"{top}/traces.otlp.jsonl" not in names
+        found = tar.extractfile(f"{top}/runs.jsonl")
+        assert found is not None
+        ids = [orjson.loads(line)["id"] for line in found.read().splitlines()]
+    assert ids == ["mine"]
+    assert not list(settings.data_dir.glob(".export-*"))  # the temporary archive is gone
+    # the other workspace's admin gets theirs only; a member key is refused; a bad name is 404
+    r = await client.get(f"{API}/export", headers={"x-api-key": other})
+    with tarfile.open(fileobj=io.BytesIO(r.content)) as tar:
+        runs_file = next(n for n in tar.getnames() if n.endswith("/runs.jsonl"))
+        found = tar.extractfile(runs_file)
+        assert found is not None
+        assert [orjson.loads(x)["id"] for x in found.read().splitlines()] == ["theirs"]
+    r = await client.get(f"{API}/export", headers={"x-api-key": member})
+    assert r.status_code == 403
+    r = await client.get(f"{API}/export", params={"project": "nope"})
+    assert r.status_code == 404
+    assert "no project 'nope'" in r.json()["error"]["message"]
+    assert not list(settings.data_dir.glob(".export-*"))

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import shutil
 import tarfile
+import tempfile
 from collections.abc import Callable, Iterator, Sequence
 from functools import partial
 from pathlib import Path
@@ -27,7 +28,8 @@ from goldloop.domain.outbound import masked_url
 from goldloop.domain.rules import masked_actions
 from goldloop.services import attachments as attachment_service
 from goldloop.services import audit, auth
-from goldloop.services.context import ServiceContext
+from goldloop.services.context import Principal, ServiceContext
+from goldloop.store import tenancy
 from goldloop.store import workspace_export as store
 from goldloop.store.schema import datasets, projects
 from goldloop.store.workspace_export import Row, Selection
@@ -128,8 +130,10 @@ def export_workspace(
     dataset_refs: Sequence[str] = (),
     otlp: bool = True,
     progress: Progress = _no_progress,
+    who: Principal | None = None,
 ) -> dict[str, Any]:
-    """Write the export into ``target`` (a new or empty directory); returns the manifest."""
+    """Write the export into ``target`` (a new or empty directory); returns the manifest.
+    ``who``: the API key that asked (the audit entry names it), None for the command line."""
     ws = auth.workspace_by_name(ctx, workspace)
     selection = selection_of(ctx, ws.id, project_refs, dataset_refs)
     _empty_target(target)
@@ -188,7 +192,7 @@ def export_workspace(
     (target / fmt.MANIFEST).write_bytes(raw)
     audit.record(
         ctx,
-        None,
+        who,
         "workspace.exported",
         workspace_id=ws.id,
         target_type="workspace",
@@ -214,3 +218,47 @@ def archive(directory: Path, tar_path: Path) -> None:
     """``directory`` as a .tar.gz whose members sit under the directory's name."""
     with tarfile.open(tar_path, "w:gz") as tar:
         tar.add(directory, arcname=directory.name)
+
+
+def export_archive(
+    ctx: ServiceContext,
+    who: Principal,
+    *,
+    project_refs: Sequence[str] = (),
+    dataset_refs: Sequence[str] = (),
+    otlp: bool = True,
+) -> Path:
+    """The caller's workspace exported as a .tar.gz in a temporary folder of the data
+    directory (an export can be larger than the system's temporary space); the caller sends
+    it, then removes it with ``discard``."""
+    names = {w.id: w.name for w in ctx.db.read(tenancy.list_workspaces)}
+    name = names[who.workspace_id]
+    ctx.settings.data_dir.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix=".export-", dir=ctx.settings.data_dir))
+    try:
+        stem = f"goldloop-{_safe(name)}-{(to_iso(ctx.clock()) or '')[:10]}"
+        export_workspace(
+            ctx,
+            name,
+            work / stem,
+            project_refs=project_refs,
+            dataset_refs=dataset_refs,
+            otlp=otlp,
+            who=who,
+        )
+        archive(work / stem, work / f"{stem}.tar.gz")
+        shutil.rmtree(work / stem)
+    except BaseException:
+        shutil.rmtree(work, ignore_errors=True)
+        raise
+    return work / f"{stem}.tar.gz"
+
+
+def discard(path: Path) -> None:
+    """Remove an archive ``export_archive`` made, with its temporary folder."""
+    shutil.rmtree(path.parent, ignore_errors=True)
+
+
+def _safe(name: str) -> str:
+    """A workspace name as a file name: letters, digits, '-' and '_' only."""
+    return "".join(c if c.isalnum() or c in "-_" else "-" for c in name)[:60] or "workspace"

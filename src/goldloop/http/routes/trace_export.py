@@ -1,12 +1,17 @@
-"""GET /api/v1/projects/{id}/export: a project's runs (or a filtered set) as OTLP/JSON Lines."""
+"""GET /api/v1/projects/{id}/export: a project's runs (or a filtered set) as OTLP/JSON Lines;
+GET /api/v1/export: the whole workspace as a .tar.gz (admin; docs/export.md)."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Query
-from fastapi.responses import StreamingResponse
+from functools import partial
+from typing import Annotated
 
-from goldloop.http.deps import Ctx, Who
-from goldloop.services import trace_export
+from fastapi import APIRouter, Query
+from fastapi.responses import FileResponse, StreamingResponse
+from starlette.background import BackgroundTask
+
+from goldloop.http.deps import Admin, Ctx, Who
+from goldloop.services import trace_export, workspace_export
 
 router = APIRouter(tags=["projects"])
 
@@ -36,3 +41,35 @@ def export_project(
         ctx, who, project_id, filter=filter, whole_traces=whole_traces
     )
     return StreamingResponse(lines, media_type="application/x-ndjson")
+
+
+@router.get(
+    "/export",
+    response_class=FileResponse,
+    tags=["export"],
+    summary="Export the whole workspace (admin): JSON Lines with a manifest, as .tar.gz",
+    responses={200: {"content": {"application/gzip": {}}}},
+)
+def export_workspace(
+    ctx: Ctx,
+    who: Admin,
+    project: Annotated[
+        list[str], Query(description="Only these projects (ids or names; repeat the parameter).")
+    ] = [],  # noqa: B006 (FastAPI copies a list default per request)
+    dataset: Annotated[
+        list[str], Query(description="Only these datasets (ids or names; repeat the parameter).")
+    ] = [],  # noqa: B006
+    otlp: bool = Query(True, description="Include traces.otlp.jsonl."),
+) -> FileResponse:
+    """The format of `goldloop export` (docs/export.md), secrets left out. The archive is built
+    in full before the first byte is sent, so a large workspace takes a while to answer; load
+    it into another server with `goldloop import`."""
+    path = workspace_export.export_archive(
+        ctx, who, project_refs=project, dataset_refs=dataset, otlp=otlp
+    )
+    return FileResponse(
+        path,
+        media_type="application/gzip",
+        filename=path.name,
+        background=BackgroundTask(partial(workspace_export.discard, path)),
+    )
