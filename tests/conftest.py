@@ -133,6 +133,7 @@ def settings(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> Se
         "data_dir": tmp_path / "data",
         "database_url": url,
         "workers_in_process": False,
+        "watchdog_interval_s": 0,
         "ingest_processes": 0,
     }
     return load_settings(overrides, environ={})

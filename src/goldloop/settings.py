@@ -178,6 +178,15 @@ class Settings:
             "/metrics (`goldloop_worker_up` 0). Must be more than `worker_heartbeat_s`."
         ),
     )
+    watchdog_interval_s: float = field(
+        default=30.0,
+        metadata=_doc(
+            "Seconds between the server process's own evaluations of the self-watch alert "
+            "rules (`workers_alive`, `rule_backlog`, `rule_backlog_age`) and deliveries of due "
+            "notifications, done even with `--no-workers`, so that dead workers still page. "
+            "0 turns it off."
+        ),
+    )
     write_batch_max: int = field(
         default=512,
         metadata=_doc(
@@ -550,6 +559,11 @@ def _validate(s: Settings) -> None:
         raise SettingsError(
             f"setting worker_dead_after_s ({env_name('worker_dead_after_s')}): must be more "
             "than worker_heartbeat_s"
+        )
+    if s.watchdog_interval_s < 0:
+        raise SettingsError(
+            f"setting watchdog_interval_s ({env_name('watchdog_interval_s')}): use 0 (off) or "
+            "a positive number of seconds"
         )
     if s.langsmith_ingest not in LANGSMITH_INGEST_MODES:
         raise SettingsError(

@@ -43,6 +43,9 @@ MetricKind = Literal[
     "cost",
     "volume",
     "judge_drift",
+    "workers_alive",
+    "rule_backlog",
+    "rule_backlog_age",
 ]
 METRICS: dict[str, dict[str, Any]] = {
     # kind: what it needs, whether a higher value is worse, which test a "change" condition uses
@@ -60,7 +63,14 @@ METRICS: dict[str, dict[str, Any]] = {
     "volume": {"higher_is_worse": False, "test": None},
     # the judge's agreement with people on a rule's canaries dropped (services.canary_alerts)
     "judge_drift": {"higher_is_worse": False, "test": None},
+    # Goldloop watching itself (services.self_watch): a gauge read now, not a window of runs.
+    # Worker processes heart-beating (server-wide), and the online-evaluation backlog of the
+    # workspace's rules (or of ``rule_id``): pending actions, and the oldest one's age in seconds.
+    "workers_alive": {"higher_is_worse": False, "test": None, "gauge": True},
+    "rule_backlog": {"higher_is_worse": True, "test": None, "gauge": True},
+    "rule_backlog_age": {"higher_is_worse": True, "test": None, "gauge": True},
 }
+GAUGES = frozenset(kind for kind, spec in METRICS.items() if spec.get("gauge"))
 OPS = ("<", "<=", ">", ">=")
 
 
@@ -71,7 +81,9 @@ class MetricSpec:
     category: str | None = None  # for category_share
     pass_threshold: float = 1.0  # feedback_pass_rate: a score >= this passes
     filter: str | None = None  # run filter language, narrows the runs considered
-    rule_id: str | None = None  # judge_drift: the rule whose canaries it watches (None: all)
+    # judge_drift: the rule whose canaries it watches; rule_backlog(_age): the rule whose pending
+    # actions count (None: every rule of the workspace)
+    rule_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -220,9 +232,10 @@ def evaluate(metric: MetricSpec, cond: Condition, current: WindowStats) -> Evalu
     """Decide whether a threshold condition holds for the ``current`` window."""
     if cond.type != "threshold":
         raise ValueError("evaluate() decides threshold conditions; use step_change")
-    # Volume is the one metric whose "no data" is itself the signal.
+    # Volume is the one metric whose "no data" is itself the signal; a gauge is one reading.
     value = float(current.n) if metric.kind == "volume" else current.value
-    if metric.kind != "volume" and (value is None or current.n < max(cond.min_samples, 1)):
+    needed = 1 if metric.kind in GAUGES else max(cond.min_samples, 1)
+    if metric.kind != "volume" and (value is None or current.n < needed):
         return Evaluation(False, False, value, current.n, reason="not enough data")
     assert value is not None
     firing = _compare(value, cond.op, cond.value)

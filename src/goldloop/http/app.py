@@ -50,6 +50,7 @@ from goldloop.settings import Settings
 from goldloop.store import migrate
 from goldloop.store.database import Database
 from goldloop.workers.service_loops import Workers
+from goldloop.workers.watchdog import Watchdog
 
 log = logging.getLogger("goldloop.server")
 
@@ -106,6 +107,10 @@ def create_app(settings: Settings, *, clock: Clock = system_clock) -> FastAPI:
         if workers is not None:
             workers.start()
         app.state.workers = workers
+        # Self-watch alerts and deliveries from this process too: dead workers must still page.
+        watchdog = Watchdog(ctx) if settings.watchdog_interval_s > 0 else None
+        if watchdog is not None:
+            watchdog.start()
         metrics_port = None
         if settings.metrics_port:
             metrics_port = MetricsPort(ctx, settings.metrics_host, settings.metrics_port)
@@ -119,6 +124,8 @@ def create_app(settings: Settings, *, clock: Clock = system_clock) -> FastAPI:
             log.info("shutting down: stopping workers, finishing in-flight writes")
             if metrics_port is not None:
                 await run_in_threadpool(metrics_port.stop)
+            if watchdog is not None:
+                await run_in_threadpool(watchdog.stop, settings.shutdown_timeout_s)
             if workers is not None:
                 await run_in_threadpool(workers.stop, settings.shutdown_timeout_s)
             if pool is not None:  # no request is in flight any more: nothing is left to decode

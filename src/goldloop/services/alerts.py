@@ -25,7 +25,7 @@ from goldloop.domain.notifications import CHANNEL_KINDS, AlertNotice, body_for
 from goldloop.domain.outbound import MASKED_PATH
 from goldloop.domain.significance import Moments
 from goldloop.domain.webhook_signing import new_secret
-from goldloop.services import audit, canary_alerts, deliveries, outbound
+from goldloop.services import audit, canary_alerts, deliveries, outbound, self_watch
 from goldloop.services.context import Principal, ServiceContext
 from goldloop.services.rules import compile_match
 from goldloop.store import alert_metrics
@@ -172,6 +172,7 @@ def create_rule(
         if project_store.get(conn, who.workspace_id, project_id) is None:
             raise NotFound(f"no project with id {project_id!r}")
         canary_alerts.check_metric(conn, who.workspace_id, project_id, spec)
+        self_watch.check_metric(conn, who.workspace_id, spec)
         _check_channels(conn, who, row["channel_ids"])
         store.insert_rule(conn, row)
 
@@ -216,6 +217,7 @@ def update_rule(ctx: ServiceContext, who: Principal, rule_id: str, changes: Row)
 
     def write(conn: Connection) -> None:
         canary_alerts.check_metric(conn, who.workspace_id, current["project_id"], spec)
+        self_watch.check_metric(conn, who.workspace_id, spec)
         _check_channels(conn, who, values["channel_ids"])
         store.update_rule(conn, who.workspace_id, rule_id, values)
 
@@ -344,14 +346,18 @@ def step(ctx: ServiceContext, rule: Row, now: int) -> domain.Step:
     spec, cond = parse_metric(rule["metric"]), parse_condition(rule["condition"])
     if spec.kind == "judge_drift":
         return canary_alerts.step_drift(ctx, rule, spec, now)
-    window = rule["window_s"] * 1_000_000
-    match = compile_match(ctx, rule["workspace_id"], spec.filter)
-    state = detector.DetectorState.from_json(rule.get("detector_state"))
     timing = {
         "now_us": now,
         "last_resolved_us": rule["last_resolved_at"],
         "cooldown_s": rule["cooldown_s"],
     }
+    if spec.kind in self_watch.GAUGES:
+        current = self_watch.measure(ctx, rule["workspace_id"], spec, now)
+        state = detector.DetectorState.from_json(rule.get("detector_state"))
+        return domain.step_threshold(spec, cond, rule["state"], current, state, **timing)
+    window = rule["window_s"] * 1_000_000
+    match = compile_match(ctx, rule["workspace_id"], spec.filter)
+    state = detector.DetectorState.from_json(rule.get("detector_state"))
     if cond.type != "change":
         current = ctx.db.read(lambda c: _window(c, rule, spec, match, now - window, now))
         return domain.step_threshold(spec, cond, rule["state"], current, state, **timing)
@@ -466,11 +472,16 @@ def _notify(
         )
 
 
-def evaluate_due(ctx: ServiceContext) -> list[tuple[str, str | None]]:
-    """Evaluate every enabled rule whose time has come; returns (rule id, event) pairs."""
+def evaluate_due(
+    ctx: ServiceContext, kinds: frozenset[str] | None = None
+) -> list[tuple[str, str | None]]:
+    """Evaluate every enabled rule whose time has come (of the metric ``kinds``, or all);
+    returns (rule id, event) pairs."""
     now = ctx.clock()
     done: list[tuple[str, str | None]] = []
     for rule in ctx.db.read(lambda c: store.due_rules(c, now)):
+        if kinds is not None and rule["metric"].get("kind") not in kinds:
+            continue
         seen = rule["last_evaluated_at"]
         claim = partial(store.claim_rule, rule_id=rule["id"], seen_evaluated_at=seen, now_us=now)
         if not ctx.db.write(claim):

@@ -84,7 +84,14 @@ class Metric(BaseModel):
         "cost",
         "volume",
         "judge_drift",
-    ]
+        "workers_alive",
+        "rule_backlog",
+        "rule_backlog_age",
+    ] = Field(
+        description="What to watch. workers_alive, rule_backlog and rule_backlog_age read "
+        "Goldloop's own state (live worker processes; pending online-evaluation actions and the "
+        "oldest one's age in seconds) and take threshold conditions only."
+    )
     key: str | None = Field(default=None, description="Feedback key (feedback metrics).")
     category: str | None = Field(default=None, description="Value counted by category_share.")
     pass_threshold: float = Field(default=1.0, description="feedback_pass_rate: score >= passes.")
@@ -92,7 +99,8 @@ class Metric(BaseModel):
     rule_id: str | None = Field(
         default=None,
         description="judge_drift: the judge rule whose canaries it watches (default: every "
-        "rule of the project).",
+        "rule of the project). rule_backlog, rule_backlog_age: the rule whose actions count "
+        "(default: every rule of the workspace).",
     )
 
 
