@@ -10,6 +10,7 @@ against the rule's daily judge budget and stop at it."""
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import hashlib
 import json
@@ -101,12 +102,12 @@ def settings(settings: Settings, llm: FakeLLM) -> Settings:
     return dataclasses.replace(settings, judge_base_url=llm.url, judge_model="judge-a")
 
 
-def _runs(start: int, count: int, at: int) -> list[dict[str, Any]]:
+def _runs(start: int, count: int, at: int, name: str = "answer") -> list[dict[str, Any]]:
     return [
         {
             "id": f"run-{i}-{at}",
             "trace_id": f"run-{i}-{at}",
-            "name": "answer",
+            "name": name,
             "kind": "chain",
             "start_time": at + (i - start) * 1000,
             "end_time": at + (i - start) * 1000 + 500,
@@ -130,6 +131,7 @@ async def _setup(
         "project_id": pid,
         "name": "refund judge",
         "sample_rate": sample_rate,
+        "filter": 'name = "answer"',  # live traffic; the labelled history was judged before
         "actions": [
             {
                 "type": "evaluate",
@@ -144,12 +146,17 @@ async def _setup(
     assert created.status_code == 201, created.text
     at = T0 - 3 * 3600 * S
     r = await client.post(
-        "/api/v1/runs/batch", json={"project": PROJECT, "runs": _runs(0, labelled, at)}
+        "/api/v1/runs/batch",
+        json={"project": PROJECT, "runs": _runs(0, labelled, at, name="history")},
     )
     assert r.status_code == 202, r.text
-    for i in range(labelled):
+
+    async def label(i: int) -> None:
         fb = {"run_id": f"run-{i}-{at}", "key": KEY, "score": int(good(i)), "source": "human"}
         assert (await client.post("/api/v1/feedback", json=fb)).status_code in (200, 201)
+
+    for first in range(0, labelled, 25):
+        await asyncio.gather(*(label(i) for i in range(first, min(labelled, first + 25))))
     workers.flush()
     return {"project_id": pid, "rule": created.json()}
 
