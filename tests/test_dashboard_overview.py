@@ -104,7 +104,7 @@ async def test_traces_by_default_runs_on_request_and_the_filter(
     assert tile(bad.text, "count") == "3"
 
 
-async def test_custom_ranges_and_presets(
+async def test_custom_ranges_presets_and_feedback_by_run_start(
     client: httpx.AsyncClient, browser: httpx.AsyncClient
 ) -> None:
     pid = await load(client)
@@ -119,11 +119,7 @@ async def test_custom_ranges_and_presets(
     assert "the end of the range must be after its start" in backwards.text
     assert tile(backwards.text, "count") == "3"  # the default range instead
 
-
-async def test_feedback_chart_buckets_by_run_start(
-    client: httpx.AsyncClient, browser: httpx.AsyncClient
-) -> None:
-    pid = await load(client)
+    # the feedback chart: scores by the start time of the run they score
     body = {"run_id": "old-root", "key": "helpfulness", "score": 0.5}
     assert (await client.post("/api/v1/feedback", json=body)).status_code in (200, 201)
     # scored now, on a run that started five days ago: not in the last 24 hours' chart

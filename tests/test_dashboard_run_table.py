@@ -152,10 +152,11 @@ async def test_previews_totals_scores_and_count(
     assert "$0.0040" in llm
 
 
-async def test_column_picker_url_then_cookie(
+async def test_column_picker_and_time_range(
     client: httpx.AsyncClient, browser: httpx.AsyncClient
 ) -> None:
-    pid = await ingest(client, trace("tc"))
+    late = trace("late", start=T0 + 5 * HOUR)
+    pid = await ingest(client, trace("early") + late + trace("tc", start=T0 + 10 * HOUR))
     picked = await browser.get(
         f"/projects/{pid}/runs", params=[("columns", "1"), ("col", "output"), ("col", "model")]
     )
@@ -172,11 +173,7 @@ async def test_column_picker_url_then_cookie(
     assert none.status_code == 200
     assert 'class="preview"' not in none.text
 
-
-async def test_time_range_on_the_runs_list(
-    client: httpx.AsyncClient, browser: httpx.AsyncClient
-) -> None:
-    pid = await ingest(client, trace("early") + trace("late", start=T0 + 5 * HOUR))
+    # the time range
     window = {"from": "2025-11-26T09:00:00", "to": "2025-11-26T12:00"}  # T0 is 09:53:36 UTC
     page = await browser.get(f"/projects/{pid}/runs", params=window)
     assert set(rows(page.text)) == {"early-root"}
@@ -185,7 +182,7 @@ async def test_time_range_on_the_runs_list(
     bad = await browser.get(f"/projects/{pid}/runs", params={"from": "yesterday-ish"})
     assert bad.status_code == 200
     assert "Time range: from must be an ISO-8601 time" in bad.text
-    assert set(rows(bad.text)) == {"early-root", "late-root"}  # all time, as without a range
+    assert set(rows(bad.text)) == {"early-root", "late-root", "tc-root"}  # all time
     backwards = await browser.get(
         f"/projects/{pid}/runs", params={"from": "2025-11-27", "to": "2025-11-26"}
     )
