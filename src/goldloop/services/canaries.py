@@ -104,18 +104,21 @@ def identity_of(evaluator: Evaluator) -> Identity:
     )
 
 
-_identities: dict[tuple[str, str], Identity] = {}
+_identities: dict[tuple[str, str], Identity] = {}  # (workspace, judge config) -> identity
 _identities_lock = threading.Lock()
 
 
 def judge_identity(ctx: ServiceContext, rule: Row) -> Identity | None:
     """The judge the rule would use now (None: it has none), remembered per judge
-    configuration: the settings that also shape it (``judge_model``) are fixed for the life of
-    the process."""
+    configuration and the settings that also shape it (``judge_model``, ``judge_base_url``)."""
     spec = judge_spec(rule["actions"])
     if spec is None:
         return None
-    memo = (str(rule["workspace_id"]), json.dumps(spec, sort_keys=True, default=str))
+    settings = ctx.settings
+    memo = (
+        str(rule["workspace_id"]),
+        json.dumps([spec, settings.judge_model, settings.judge_base_url], default=str),
+    )
     with _identities_lock:
         known = _identities.get(memo)
     if known is not None:
