@@ -16,10 +16,11 @@ from pathlib import Path
 from typing import Any
 
 from goldloop.domain.outbound import AllowList
+from goldloop.domain.redaction import parse_builtins
 
 ENV_PREFIX = "GOLDLOOP_"
 LANGSMITH_INGEST_MODES = ("batch", "multipart", "multipart-zstd")
-SECRET_SETTINGS = ("judge_api_key",)
+SECRET_SETTINGS = ("judge_api_key", "redaction_hash_key")
 """Settings that are credentials: never logged, printed as ``***``."""
 
 
@@ -304,6 +305,37 @@ class Settings:
             "the start of the next."
         ),
     )
+    redaction_builtins: str = field(
+        default="",
+        metadata=_doc(
+            "PII redaction for every workspace without a redaction configuration of its own: "
+            "the built-in detectors to apply, `all` or a comma-separated list of email, phone, "
+            "card, iban, ip, secret. Empty: nothing is redacted unless a workspace sets it. "
+            "See docs/security.md."
+        ),
+    )
+    redaction_mode: str = field(
+        default="placeholder",
+        metadata=_doc(
+            "How `redaction_builtins` replaces a value: `placeholder` (`<EMAIL>`) or `hash` "
+            "(`<EMAIL:3f9a12bc>`, a keyed hash: needs `redaction_hash_key`)."
+        ),
+    )
+    redaction_hash_key: str = field(
+        default="",
+        metadata=_doc(
+            "Secret key of redaction's hash mode (HMAC-SHA256): equal values get equal hashes, "
+            "which cannot be reversed without it. Keep it stable: a new key makes new hashes. "
+            "Never logged or returned."
+        ),
+    )
+    redaction_cache_s: float = field(
+        default=10.0,
+        metadata=_doc(
+            "Seconds each server process keeps a workspace's compiled redaction configuration; "
+            "a change made through another process applies within this time."
+        ),
+    )
     bootstrap: bool = field(
         default=True,
         metadata=_doc(
@@ -570,6 +602,21 @@ def _validate(s: Settings) -> None:
             f"setting langsmith_ingest ({env_name('langsmith_ingest')}): use "
             + ", ".join(LANGSMITH_INGEST_MODES)
         )
+    if s.redaction_mode not in ("placeholder", "hash"):
+        raise SettingsError(
+            f"setting redaction_mode ({env_name('redaction_mode')}): use placeholder or hash"
+        )
+    if s.redaction_mode == "hash" and s.redaction_builtins and not s.redaction_hash_key:
+        raise SettingsError(
+            f"setting redaction_mode ({env_name('redaction_mode')}): hash needs "
+            f"redaction_hash_key ({env_name('redaction_hash_key')})"
+        )
+    try:
+        parse_builtins(s.redaction_builtins)
+    except ValueError as exc:
+        raise SettingsError(
+            f"setting redaction_builtins ({env_name('redaction_builtins')}): {exc}"
+        ) from None
     prefix = s.otlp_path_prefix
     if prefix and (not prefix.startswith("/") or prefix.endswith("/") or " " in prefix):
         raise SettingsError(

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import threading
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 DURATION_BUCKETS_S = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
@@ -54,6 +55,8 @@ class TelemetrySnapshot:
     """(method, route) -> (count, sum of seconds, cumulative count per bucket)."""
     ingested_runs: int
     ingest_rejections: dict[str, int]
+    redactions: dict[str, int] = field(default_factory=dict)
+    """Values redacted at ingest, by detector (or custom rule name)."""
 
 
 class Telemetry:
@@ -63,6 +66,7 @@ class Telemetry:
         self._timings: dict[tuple[str, str], _Timing] = {}
         self._ingested_runs = 0
         self._rejections: Counter[str] = Counter()
+        self._redactions: Counter[str] = Counter()
 
     def request(self, method: str, route: str, status: int, duration_s: float) -> None:
         with self._lock:
@@ -82,6 +86,10 @@ class Telemetry:
         with self._lock:
             self._rejections[reason] += 1
 
+    def redacted(self, by_detector: Mapping[str, int]) -> None:
+        with self._lock:
+            self._redactions.update(by_detector)
+
     def snapshot(self) -> TelemetrySnapshot:
         with self._lock:
             return TelemetrySnapshot(
@@ -91,6 +99,7 @@ class Telemetry:
                 },
                 ingested_runs=self._ingested_runs,
                 ingest_rejections=dict(self._rejections),
+                redactions=dict(self._redactions),
             )
 
 

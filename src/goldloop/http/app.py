@@ -36,6 +36,7 @@ from goldloop.http.routes import (
     metrics,
     otlp,
     projects,
+    redaction,
     retention,
     rules,
     run_queries,
@@ -78,6 +79,7 @@ def _api_router() -> APIRouter:
     api.include_router(experiments.router)
     api.include_router(attachments.router)
     api.include_router(retention.router)
+    api.include_router(redaction.router)
     return api
 
 

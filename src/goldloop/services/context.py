@@ -15,6 +15,13 @@ from goldloop.store.database import Database
 
 if TYPE_CHECKING:
     from goldloop.services.ingest_pool import IngestPool
+    from goldloop.services.redaction import RedactorCache
+
+
+def _redactor_cache() -> RedactorCache:
+    from goldloop.services.redaction import RedactorCache
+
+    return RedactorCache()
 
 
 @dataclass(frozen=True)
@@ -45,3 +52,5 @@ class ServiceContext:
     """The guarded HTTP transport a worker's rule evaluators share (one connection pool and
     TLS context per worker, see ``rule_evaluators.SharedTransport``); None: each evaluator
     builds its own."""
+    redactors: RedactorCache = field(default_factory=_redactor_cache)
+    """Each workspace's compiled PII redaction, cached for ``redaction_cache_s``."""

@@ -15,7 +15,7 @@ from goldloop.domain import datasets as rules
 from goldloop.domain.errors import Conflict, InvalidInput, NotFound
 from goldloop.domain.langsmith.example_filter import Match
 from goldloop.domain.safe_values import scrub
-from goldloop.services import attachments
+from goldloop.services import attachments, redaction
 from goldloop.services import datasets as ds
 from goldloop.services.context import Principal, ServiceContext
 from goldloop.store import attachments as attachment_rows
@@ -148,6 +148,7 @@ def add(
     if len(set(given)) != len(given):
         dup = next(i for i in given if given.count(i) > 1)
         raise InvalidInput(f"example id {dup!r} appears twice in the request", details={"id": dup})
+    items = [_redacted(ctx, who, item) for item in items]
     now = ctx.clock()
 
     def write(conn: Connection) -> WriteResult:
@@ -183,6 +184,13 @@ def add(
 UPDATABLE = ("inputs", "outputs", "metadata", "splits")
 
 
+def _redacted(ctx: ServiceContext, who: Principal, item: ExampleIn) -> ExampleIn:
+    """The example's inputs, outputs and metadata with the workspace's PII redaction applied."""
+    values = {"inputs": item.inputs, "outputs": item.outputs, "metadata": item.metadata}
+    done = redaction.redact_values(ctx, who.workspace_id, values)
+    return item if done is values else replace(item, **dict(done))
+
+
 def update(
     ctx: ServiceContext,
     who: Principal,
@@ -202,6 +210,11 @@ def update(
             f"cannot change {', '.join(unknown)}; updatable: {', '.join(UPDATABLE)}",
             details={"field": unknown[0]},
         )
+    texts: dict[str, Any] = {
+        k: changes[k] for k in ("inputs", "outputs", "metadata") if k in changes
+    }
+    if texts:
+        changes = {**changes, **redaction.redact_values(ctx, who.workspace_id, texts)}
     now = ctx.clock()
 
     def write(conn: Connection) -> tuple[WriteResult, ExampleRow]:

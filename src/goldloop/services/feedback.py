@@ -13,6 +13,7 @@ from goldloop.domain import feedback as rules
 from goldloop.domain.errors import Conflict, Forbidden, InvalidInput, NotFound
 from goldloop.domain.feedback import KeySpec
 from goldloop.domain.safe_values import scrub
+from goldloop.services import redaction
 from goldloop.services.context import Principal, ServiceContext
 from goldloop.store import feedback as store
 from goldloop.store import feedback_history as history_store
@@ -86,11 +87,14 @@ def create(ctx: ServiceContext, who: Principal, new: NewFeedback) -> Created:
     rules.check_key(new.key)
     rules.check_source(new.source)
     score = rules.check_score(new.score)
+    texts = redaction.redact_values(
+        ctx, who.workspace_id, {"comment": scrub(new.comment), "correction": scrub(new.correction)}
+    )
     new = replace(
         new,
         value=scrub(new.value),
-        comment=scrub(new.comment),
-        correction=scrub(new.correction),
+        comment=texts["comment"],
+        correction=texts["correction"],
         source_info=scrub(new.source_info),
     )
     value = rules.check_value(new.value)
@@ -165,6 +169,9 @@ def update(
     if "source" in changes:
         rules.check_source(changes["source"] or "")
     changes = {name: scrub(value) for name, value in changes.items()}
+    texts: dict[str, Any] = {k: changes[k] for k in ("comment", "correction") if k in changes}
+    if texts:
+        changes.update(redaction.redact_values(ctx, who.workspace_id, texts))
     if "score" in changes:
         changes["score"] = rules.check_score(changes["score"])
     if "value" in changes:

@@ -23,6 +23,7 @@ from goldloop.domain.prices import PriceTable
 from goldloop.domain.run_items import RunPatch, parse_batch
 from goldloop.domain.run_merge import merge, truncate_payloads
 from goldloop.domain.safe_values import scrub
+from goldloop.services import redaction
 from goldloop.services.context import Principal, ServiceContext
 from goldloop.store import run_writes
 
@@ -111,6 +112,8 @@ def ingest_native_body(
     is parsed, validated, merged and encoded there, and only inserted here when all its runs
     are new."""
     pool = ctx.ingest_pool
+    if pool is not None and redaction.active(ctx, who.workspace_id):
+        pool = None  # the workers encode runs as stored: redaction runs here, in write_patches
     prepared = pool.prepare_native(body) if pool is not None else None
     if prepared is not None:
         runs, given = prepared
@@ -132,11 +135,12 @@ def write_patches(
     """Write patches (each may name its own project); returns the number of distinct runs."""
     if not patches:
         return 0
+    names = [project_name(p.project, default_project) for p in patches]
+    redaction.redact_patches(ctx, who.workspace_id, names, patches)  # before anything is stored
     limit = ctx.settings.max_run_payload_bytes
     if _may_hold_oversized(body_bytes, limit):
         for patch in patches:
             truncate_payloads(patch, limit)
-    names = [project_name(p.project, default_project) for p in patches]
     prices = price_table(ctx)
     now = ctx.clock()
 

@@ -14,7 +14,7 @@ from goldloop.domain.otel.logs import decode_logs, logs_to_patches
 from goldloop.domain.otel.mapping import span_to_patch
 from goldloop.domain.run_items import RunPatch, screen
 from goldloop.domain.safe_values import OutOfRange
-from goldloop.services import ingest
+from goldloop.services import ingest, redaction
 from goldloop.services.context import Principal, ServiceContext
 
 log = logging.getLogger("goldloop.otlp")
@@ -78,7 +78,10 @@ def ingest_traces(
     header_project: str | None = None,
 ) -> OtlpResult:
     """Project: header, else the resource's ``service.name``, else ``default``."""
-    decoded = ctx.ingest_pool.decode(body, encoding) if ctx.ingest_pool is not None else None
+    pool = ctx.ingest_pool
+    if pool is not None and redaction.active(ctx, who.workspace_id):
+        pool = None  # the workers encode runs as stored: redaction runs here, in write_patches
+    decoded = pool.decode(body, encoding) if pool is not None else None
     patches: list[RunPatch] | None = None
     if decoded is not None:
         found, problems = decoded

@@ -126,6 +126,14 @@ def _requests(out: Exposition, telemetry: Telemetry) -> None:
     )
     for reason, n in sorted(snap.ingest_rejections.items()):
         out.sample("goldloop_ingest_rejected_total", n, {"reason": reason})
+    out.family(
+        "goldloop_redactions_total",
+        "counter",
+        "Values replaced by PII redaction at ingest in this server process, by detector "
+        "(email, phone, card, iban, ip, secret; every custom rule counts as custom).",
+    )
+    for detector, n in sorted(snap.redactions.items()):
+        out.sample("goldloop_redactions_total", n, {"detector": detector})
 
 
 def _database(out: Exposition, ctx: ServiceContext) -> None:
