@@ -31,11 +31,12 @@ from dashboard_helpers import csrf_of, other_workspace_browser, sign_in
 from fake_clock import FakeClock
 from goldloop.cli.main import cli
 from goldloop.client import Client
-from goldloop.services import auth
+from goldloop.services import auth, canaries
 from goldloop.services.context import ServiceContext
 from goldloop.settings import Settings
 from goldloop.store import migrate
 from goldloop.store.database import Database
+from goldloop.store.schema import rule_actions as rule_actions_table
 from goldloop.workers.service_loops import Workers
 from live_api import live_api
 from test_dashboard_runs import EVIL, assert_escaped
@@ -559,3 +560,35 @@ def test_the_canary_migration_downgrades_and_upgrades(db: Database) -> None:
     migrate.upgrade(db.engine)
     assert {"canary_sets", "canary_items", "canary_runs"} <= tables()
     assert migrate.current_revision(db.engine) == migrate.head_revision()
+
+
+async def test_a_canary_run_whose_action_gave_up_is_recorded_and_rescheduled(
+    app: FastAPI, client: httpx.AsyncClient, clock: FakeClock, workers: Workers
+) -> None:
+    setup = await _setup(client, workers, labelled=6, sample_rate=0.0)
+    rule_id = setup["rule"]["id"]
+    made = await client.post(f"/api/v1/rules/{rule_id}/canaries", json={"interval_s": 600})
+    set_id = made.json()["id"]
+    ctx = app.state.ctx
+    assert canaries.schedule_due(ctx) == 1
+    assert canaries.schedule_due(ctx) == 0  # one queued run at a time
+    [queued] = (await client.get(f"/api/v1/canary-sets/{set_id}/runs")).json()
+    # Its action failed for good (say, the database was away for every retry).
+    a = rule_actions_table.c
+    ctx.db.write(
+        lambda c: c.execute(
+            sa.update(rule_actions_table)
+            .where(a.object_id == queued["id"])
+            .values(status="failed", detail={"reason": "database unavailable"})
+        )
+    )
+    assert canaries.schedule_due(ctx) == 0  # recorded as failed, the set freed
+    [failed] = (await client.get(f"/api/v1/canary-sets/{set_id}/runs")).json()
+    assert (failed["status"], failed["detail"]) == ("failed", "database unavailable")
+    assert canaries.schedule_due(ctx) == 0  # a failed run waits for the set's next turn
+    clock.now += 600 * S
+    assert canaries.schedule_due(ctx) == 1
+    workers.flush()
+    runs = (await client.get(f"/api/v1/canary-sets/{set_id}/runs")).json()
+    assert [r["status"] for r in runs] == ["done", "failed"]
+    assert runs[0]["is_baseline"]
