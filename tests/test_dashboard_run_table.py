@@ -246,8 +246,18 @@ async def test_selected_rows_to_a_dataset_and_exported(
     nothing = await post_form(
         browser, f"/projects/{pid}/runs/selected", [*form, ("action", "jsonl")]
     )
-    assert nothing.status_code == 400
-    assert "select at least one run" in nothing.text
+    assert nothing.status_code == 303  # back to the table, which says what is missing
+    assert "Select at least one run first." in (await browser.get(nothing.headers["location"])).text
+    no_name = await post_form(
+        browser,
+        f"/projects/{pid}/runs/selected",
+        [*form[:2], *chosen, ("dataset", " "), ("action", "dataset")],
+    )
+    shown = await browser.get(no_name.headers["location"])
+    assert "Choose or name a dataset" in shown.text
+    spoofed = await browser.get(f"/projects/{pid}/runs", params={"bulk": "failed", "why": EVIL})
+    assert spoofed.status_code == 200
+    assert 'class="flash error"' not in spoofed.text  # only the server's own texts
     odd = await post_form(
         browser, f"/projects/{pid}/runs/selected", [*form, *chosen, ("action", "x")]
     )

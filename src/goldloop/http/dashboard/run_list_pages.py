@@ -69,6 +69,7 @@ def run_list(
     added: int = 0,
     queue: str | None = None,
     count: bool = False,
+    why: str | None = None,
 ) -> Response:
     ctx = web.ctx_of(request)
     who = session.principal
@@ -144,6 +145,7 @@ def run_list(
         return url(range=key or "all", cursor=None, **{"from": None, "to": None})
 
     notice = _notice(request, bulk, n, skipped, dataset)
+    bulk_problem = BULK_PROBLEMS.get(why or "") if bulk == "failed" else None
     queue_notice = _queue_notice(request, added, queue)
     response = web.render(
         request,
@@ -194,6 +196,7 @@ def run_list(
         queue_form=REVIEW_QUEUE_FORM,
         notice=notice,
         queue_notice=queue_notice,
+        bulk_problem=bulk_problem,
     )
     if columns is not None:  # the picker was submitted: remember the choice
         response.set_cookie(
@@ -221,7 +224,16 @@ def _notice(
     return {"added": max(n, 0), "skipped": max(skipped, 0), "dataset": info.row}
 
 
-NOTICE_PARAMS = ("bulk", "n", "skipped", "dataset", "added", "queue")
+NOTICE_PARAMS = ("bulk", "n", "skipped", "dataset", "added", "queue", "why")
+# Why a selected-rows action did nothing: fixed texts, so the URL cannot put words on the page.
+BULK_PROBLEMS = {
+    "none_selected": "Select at least one run first.",
+    "too_many": f"Select at most {run_table.MAX_SELECTED} runs at a time.",
+    "not_found": "None of the selected runs exists in this workspace any more.",
+    "no_dataset": "Choose or name a dataset to add the selected runs to.",
+    "refused": "The dataset did not take these runs: check its name, and that the runs' inputs "
+    "and outputs fit its example schema (the trace page's Add to dataset shows the exact reason).",
+}
 
 
 def _queue_notice(request: Request, added: int, queue: str | None) -> dict[str, Any] | None:
@@ -260,11 +272,21 @@ def selected_runs_action(
         raise InvalidInput(f"action must be one of {', '.join(BULK_ACTIONS)}")
     run_ids = [r for r in form.get("run_id", []) if r]
     base = f"/projects/{web.seg(project.id)}/runs"
+    back = _back(form, base)
+
+    def again(**params: Any) -> Response:
+        joined = "&".join(f"{k}={web.seg(v)}" for k, v in params.items())
+        return web.redirect(f"{back}{'&' if '?' in back else '?'}{joined}")
+
     if action == "queue":  # the queue button posts to REVIEW_QUEUE_FORM instead
         raise InvalidInput(f"review queues take the selected runs at {REVIEW_QUEUE_FORM}")
+    if not run_ids:
+        return again(bulk="failed", why="none_selected")
+    if len(set(run_ids)) > run_table.MAX_SELECTED:
+        return again(bulk="failed", why="too_many")
     views = run_table.selected_runs(ctx, who, run_ids)
     if not views:
-        raise NotFound("none of the selected runs exists in this workspace")
+        return again(bulk="failed", why="not_found")
     if action in ("jsonl", "csv"):
         name = re.sub(r"[^A-Za-z0-9._-]+", "_", project.name)[:80] or "project"
         body = run_table.jsonl(views) if action == "jsonl" else run_table.csv_lines(views)
@@ -276,7 +298,7 @@ def selected_runs_action(
         return web.secure_headers(response)
     name = (form.get("dataset") or [""])[-1].strip()
     if not name:
-        raise InvalidInput("choose or name a dataset to add the selected runs to")
+        return again(bulk="failed", why="no_dataset")
     try:
         try:
             info = datasets.get(ctx, who, name)
@@ -290,14 +312,11 @@ def selected_runs_action(
             prefer_correction=(form.get("prefer_correction") or [""])[-1] == "on",
             message=f"added {len(views)} selected runs from the dashboard",
         )
-    except Conflict as exc:
-        raise InvalidInput(exc.message) from None
-    back = _back(form, base)
-    params = {
-        "bulk": "added",
-        "n": len(result.added) + len(result.updated),
-        "skipped": len(result.skipped),
-        "dataset": info.row.id,
-    }
-    joined = "&".join(f"{k}={web.seg(v)}" for k, v in params.items())
-    return web.redirect(f"{back}{'&' if '?' in back else '?'}{joined}")
+    except (InvalidInput, Conflict):
+        return again(bulk="failed", why="refused")
+    return again(
+        bulk="added",
+        n=len(result.added) + len(result.updated),
+        skipped=len(result.skipped),
+        dataset=info.row.id,
+    )
