@@ -18,9 +18,10 @@ from goldloop.domain import annotation_queues as rules
 from goldloop.domain.feedback import KeySpec
 from goldloop.services.annotation_queues import load
 from goldloop.services.context import Principal, ServiceContext
-from goldloop.store import annotation_queues as store
+from goldloop.store import annotation_reviews as review_store
 from goldloop.store import feedback as feedback_store
-from goldloop.store.annotation_queues import QueueRow, ReviewRow
+from goldloop.store.annotation_queues import QueueRow
+from goldloop.store.annotation_reviews import ReviewRow
 
 
 def key_agreement(
@@ -71,7 +72,7 @@ def queue_agreement(
 ) -> dict[str, Any]:
     def read(conn: Connection) -> tuple[QueueRow, list[ReviewRow], dict[str, KeySpec | None]]:
         queue = load(conn, who, queue_id)
-        reviews = store.reviews_of(conn, queue.id, outcome="reviewed")
+        reviews = review_store.reviews_of(conn, queue.id, outcome="reviewed")
         specs = {k: feedback_store.get_key(conn, who.workspace_id, k) for k in queue.keys}
         return queue, reviews, specs
 

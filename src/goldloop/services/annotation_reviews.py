@@ -28,8 +28,10 @@ from goldloop.services import dataset_runs
 from goldloop.services.annotation_queues import load
 from goldloop.services.context import Principal, ServiceContext
 from goldloop.store import annotation_queues as store
+from goldloop.store import annotation_reviews as review_store
 from goldloop.store import feedback as feedback_store
-from goldloop.store.annotation_queues import ItemRow, QueueRow, ReviewRow
+from goldloop.store.annotation_queues import ItemRow, QueueRow
+from goldloop.store.annotation_reviews import ReviewRow
 from goldloop.store.feedback import FeedbackRow
 
 _FEEDBACK_NS = uuid.UUID("0b7e3f9a-52c4-4c7e-8d8e-6a1f2b9c4d31")
@@ -55,13 +57,13 @@ def next_item(ctx: ServiceContext, who: Principal, queue_id: str) -> Reservation
 
     def write(conn: Connection) -> Reservation | None:
         queue = load(conn, who, queue_id, for_update=True)
-        item = store.held_item(conn, queue.id, who.key_id, now) or store.free_item(
+        item = review_store.held_item(conn, queue.id, who.key_id, now) or review_store.free_item(
             conn, queue.id, who.key_id, queue.reviewers_needed, now
         )
         if item is None:
             return None
         until = now + queue.lease_s * 1_000_000
-        store.reserve(conn, queue.id, item.id, who.key_id, until)
+        review_store.reserve(conn, queue.id, item.id, who.key_id, until)
         return Reservation(queue, item, until)
 
     return ctx.db.write(write)
@@ -74,7 +76,7 @@ def _feedback_id(item: ItemRow, reviewer: str, key: str) -> str:
 def _claimable(conn: Connection, queue: QueueRow, item: ItemRow, who: Principal, now: int) -> None:
     """Refuse an answer the reviewer may not give now (already answered, item complete, or
     every remaining review reserved by others)."""
-    previous = store.answered(conn, item.id, who.key_id)
+    previous = review_store.answered(conn, item.id, who.key_id)
     if previous is not None:
         raise Conflict(f"you already {previous} this item", details={"item_id": item.id})
     if item.status == "completed":
@@ -82,8 +84,8 @@ def _claimable(conn: Connection, queue: QueueRow, item: ItemRow, who: Principal,
             f"this item already has its {queue.reviewers_needed} review(s)",
             details={"item_id": item.id},
         )
-    held = (store.lease_until(conn, item.id, who.key_id) or 0) > now
-    if not held and item.reviews + store.others_holding(conn, item.id, who.key_id, now) >= (
+    held = (review_store.lease_until(conn, item.id, who.key_id) or 0) > now
+    if not held and item.reviews + review_store.others_holding(conn, item.id, who.key_id, now) >= (
         queue.reviewers_needed
     ):
         raise Conflict(
@@ -111,7 +113,7 @@ def submit(
         item = _item(conn, who, queue, item_id)
         _claimable(conn, queue, item, who, now)
         answers = rules.parse_scores(scores, queue.keys)
-        name = store.key_name(conn, who.workspace_id, who.key_id) or who.key_id
+        name = review_store.key_name(conn, who.workspace_id, who.key_id) or who.key_id
         info = {
             "via": "annotation-queue",
             "annotation_queue_id": queue.id,
@@ -162,8 +164,8 @@ def submit(
             feedback_ids=feedback_ids,
             created_at=now,
         )
-        store.insert_review(conn, who.workspace_id, queue.id, review)
-        store.release(conn, item.id, who.key_id)
+        review_store.insert_review(conn, who.workspace_id, queue.id, review)
+        review_store.release(conn, item.id, who.key_id)
         completed = store.mark_reviewed(conn, item, queue.reviewers_needed, now)
         if completed and queue.dataset_id is not None:
             store.set_dataset_result(conn, item.id, _to_dataset(conn, who, queue, item, now))
@@ -227,11 +229,11 @@ def skip(ctx: ServiceContext, who: Principal, queue_id: str, item_id: str) -> It
     def write(conn: Connection) -> ItemRow:
         queue = load(conn, who, queue_id, for_update=True)
         item = _item(conn, who, queue, item_id)
-        previous = store.answered(conn, item.id, who.key_id)
+        previous = review_store.answered(conn, item.id, who.key_id)
         if previous is not None:
             raise Conflict(f"you already {previous} this item", details={"item_id": item.id})
-        name = store.key_name(conn, who.workspace_id, who.key_id) or who.key_id
-        store.insert_review(
+        name = review_store.key_name(conn, who.workspace_id, who.key_id) or who.key_id
+        review_store.insert_review(
             conn,
             who.workspace_id,
             queue.id,
@@ -239,7 +241,7 @@ def skip(ctx: ServiceContext, who: Principal, queue_id: str, item_id: str) -> It
                 item.id, item.run_id, who.key_id, name, "skipped", None, None, None, None, now
             ),
         )
-        store.release(conn, item.id, who.key_id)
+        review_store.release(conn, item.id, who.key_id)
         return item
 
     return ctx.db.write(write)
@@ -254,7 +256,7 @@ def reviews(
         queue = load(conn, who, queue_id)
         if item_id is not None:
             _item(conn, who, queue, item_id)
-        return store.reviews_of(conn, queue.id, item_id=item_id)
+        return review_store.reviews_of(conn, queue.id, item_id=item_id)
 
     return ctx.db.read(read)
 
@@ -265,11 +267,11 @@ def reviewers(
     """(key id, name, reviewed, skipped) per reviewer of the queue."""
 
     def read(conn: Connection) -> list[tuple[str, str, int, int]]:
-        return store.reviewer_counts(conn, load(conn, who, queue_id).id)
+        return review_store.reviewer_counts(conn, load(conn, who, queue_id).id)
 
     return ctx.db.read(read)
 
 
 def reference(ctx: ServiceContext, who: Principal, run_id: str) -> Any:
     """The reference outputs for a run made from a dataset example (an experiment's), if any."""
-    return ctx.db.read(lambda c: store.reference_outputs(c, who.workspace_id, run_id))
+    return ctx.db.read(lambda c: review_store.reference_outputs(c, who.workspace_id, run_id))

@@ -19,7 +19,8 @@ from goldloop.services import annotation_agreement as agreement_svc
 from goldloop.services import annotation_queues as svc
 from goldloop.services import annotation_reviews as reviews_svc
 from goldloop.services import run_queries
-from goldloop.store.annotation_queues import ItemRow, ReviewRow
+from goldloop.store.annotation_queues import ItemRow
+from goldloop.store.annotation_reviews import ReviewRow
 
 router = APIRouter(prefix="/annotation-queues", tags=["annotation queues"])
 
