@@ -26,8 +26,10 @@ from goldloop.sdk.client_automation import AutomationMixin
 from goldloop.sdk.client_base import ApiError, error_of
 from goldloop.sdk.client_base import segment as _p
 from goldloop.sdk.client_experiments import ExperimentsMixin
+from goldloop.sdk.client_redaction import RedactionMixin
 from goldloop.sdk.client_retention import RetentionMixin
 from goldloop.sdk.client_runs import ImportResult, RunsMixin
+from goldloop.sdk.redaction import EXAMPLE_FIELDS, FEEDBACK_FIELDS, RunRedactor, as_redactor
 
 DEFAULT_ENDPOINT = "http://127.0.0.1:8700"
 _UNSET: Any = object()
@@ -44,7 +46,7 @@ def _clean(params: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
-class Client(RunsMixin, AutomationMixin, ExperimentsMixin, RetentionMixin):
+class Client(RunsMixin, AutomationMixin, ExperimentsMixin, RetentionMixin, RedactionMixin):
     """One Goldloop server, one API key. Thread-safe (one pooled ``httpx.Client``)."""
 
     def __init__(
@@ -54,7 +56,12 @@ class Client(RunsMixin, AutomationMixin, ExperimentsMixin, RetentionMixin):
         *,
         timeout: float = 60.0,
         transport: httpx.BaseTransport | None = None,
+        redact: RunRedactor | Mapping[str, Any] | None = None,
     ) -> None:
+        """``redact``: a redaction configuration (the server's format, see
+        ``goldloop.sdk.redaction``) applied to the runs, feedback and examples this client
+        sends, before they leave the process."""
+        self.redactor = as_redactor(redact)
         self.endpoint = (
             endpoint or os.environ.get("GOLDLOOP_ENDPOINT") or DEFAULT_ENDPOINT
         ).rstrip("/")
@@ -146,6 +153,8 @@ class Client(RunsMixin, AutomationMixin, ExperimentsMixin, RetentionMixin):
             "source_info": source_info,
             "feedback_id": feedback_id,
         }
+        if self.redactor is not None:
+            body = self.redactor.fields(body, FEEDBACK_FIELDS)
         return self._obj("POST", "/feedback", json=body)
 
     def get_feedback(self, feedback_id: str) -> dict[str, Any]:
@@ -153,6 +162,8 @@ class Client(RunsMixin, AutomationMixin, ExperimentsMixin, RetentionMixin):
 
     def update_feedback(self, feedback_id: str, **changes: Any) -> dict[str, Any]:
         """Change e.g. ``score=``, ``correction=``, ``comment=`` (None clears a field)."""
+        if self.redactor is not None:
+            changes = self.redactor.fields(changes, FEEDBACK_FIELDS)
         return self._obj("PATCH", f"/feedback/{_p(feedback_id)}", json=changes)
 
     def delete_feedback(self, feedback_id: str) -> None:
@@ -295,6 +306,8 @@ class Client(RunsMixin, AutomationMixin, ExperimentsMixin, RetentionMixin):
         upsert: bool = False,
     ) -> dict[str, Any]:
         """Add many examples as one new version; returns the ids added/updated/unchanged."""
+        if self.redactor is not None:
+            examples = [self.redactor.fields(e, EXAMPLE_FIELDS) for e in examples]
         body = {"examples": examples, "message": message, "upsert": upsert}
         return self._obj("POST", f"/datasets/{_p(dataset)}/examples", json=body)
 
@@ -324,6 +337,8 @@ class Client(RunsMixin, AutomationMixin, ExperimentsMixin, RetentionMixin):
 
     def update_example(self, dataset: str, example_id: str, **changes: Any) -> dict[str, Any]:
         """``inputs=``, ``outputs=``, ``metadata=``, ``splits=``; one new version."""
+        if self.redactor is not None:
+            changes = self.redactor.fields(changes, EXAMPLE_FIELDS)
         path = f"/datasets/{_p(dataset)}/examples/{_p(example_id)}"
         return self._obj("PATCH", path, json=changes)
 

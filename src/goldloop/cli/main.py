@@ -406,6 +406,10 @@ from goldloop.cli.retention import register as _register_retention  # noqa: E402
 
 _register_retention(cli, _traces)
 
+from goldloop.cli.redaction import redaction as _redaction  # noqa: E402
+
+cli.add_command(_redaction)
+
 from goldloop.cli.workspace_export import register as _register_export  # noqa: E402
 
 _register_export(

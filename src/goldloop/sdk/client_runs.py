@@ -70,6 +70,9 @@ class RunsMixin(ClientPlumbing):
         docs/ingestion.md), ``INGEST_CHUNK`` per request. Returns how many the server
         acknowledged, i.e. committed; a rejected chunk raises ``ApiError`` naming the field and
         the run, after the chunks before it were stored."""
+        redactor = getattr(self, "redactor", None)
+        if redactor is not None:
+            runs = [redactor.run(dict(run)) for run in runs]
         accepted = 0
         for i in range(0, len(runs), INGEST_CHUNK):
             body: Doc = {"runs": list(runs[i : i + INGEST_CHUNK])}
