@@ -123,8 +123,71 @@ function reviewKeys() {
   });
 }
 
+// Trace tree: one tab stop for the whole tree (the current row's link), and the arrow keys to
+// move between the rows shown (Up/Down, Home/End), open a row's children (Right; again: go to
+// the first child) and close them or go to the parent row (Left). Enter selects the row as a
+// click does. Without scripts every row is a link and a disclosure in the tab order.
+function treeKeys() {
+  const tree = document.querySelector(".tree[data-panel-url]");
+  if (!tree) return;
+  const shown = (link) => {  // not inside a closed row's children (nor lazily unloaded)
+    for (let node = link.closest("details"); node; node = node.parentElement.closest("details")) {
+      if (!node.open && !node.querySelector(":scope > summary").contains(link)) return false;
+    }
+    return true;
+  };
+  const visibleLinks = () => Array.from(tree.querySelectorAll(".row a.rname")).filter(shown);
+  const calm = (root) => {  // links and disclosures out of the tab order, but one
+    root.querySelectorAll("a.rname, summary").forEach((el) => {
+      if (!el.hasAttribute("tabindex")) el.setAttribute("tabindex", "-1");
+    });
+  };
+  const current = () => tree.querySelector('a.rname[tabindex="0"]');
+  const moveTo = (link) => {
+    if (!link) return;
+    const before = current();
+    if (before && before !== link) before.setAttribute("tabindex", "-1");
+    link.setAttribute("tabindex", "0");
+    link.focus();
+  };
+  calm(tree);
+  const start = tree.querySelector(".row.sel a.rname") || visibleLinks()[0];
+  if (start) start.setAttribute("tabindex", "0");
+  new MutationObserver((changes) => changes.forEach((change) => change.addedNodes.forEach(
+    (node) => { if (node instanceof Element) calm(node); }))).observe(tree, { childList: true, subtree: true });
+  tree.addEventListener("focusin", (event) => {  // a click or the panel put focus elsewhere
+    const link = event.target.closest("a.rname");
+    if (link && link !== current()) moveTo(link);
+  });
+  tree.addEventListener("keydown", (event) => {
+    const link = event.target.closest("a.rname");
+    if (!link || event.altKey || event.ctrlKey || event.metaKey) return;
+    const row = link.closest(".row");
+    const node = row && row.tagName === "SUMMARY" ? row.parentElement : null;
+    const links = visibleLinks();
+    const index = links.indexOf(link);
+    let handled = true;
+    if (event.key === "ArrowDown") moveTo(links[index + 1]);
+    else if (event.key === "ArrowUp") moveTo(links[index - 1]);
+    else if (event.key === "Home") moveTo(links[0]);
+    else if (event.key === "End") moveTo(links[links.length - 1]);
+    else if (event.key === "ArrowRight" && node) {
+      if (!node.open) node.open = true;
+      else moveTo(node.querySelector(":scope > .kids a.rname"));
+    } else if (event.key === "ArrowLeft") {
+      if (node && node.open) node.open = false;
+      else {
+        const parent = row.parentElement.closest("details.node");
+        moveTo(parent && parent.querySelector(":scope > summary a.rname"));
+      }
+    } else handled = false;
+    if (handled) event.preventDefault();
+  });
+}
+
 document.addEventListener("DOMContentLoaded", () => {
   enhanceTrace();
+  treeKeys();
   lazySubtrees();
   selectAllRows();
   reviewKeys();
