@@ -592,3 +592,32 @@ async def test_a_canary_run_whose_action_gave_up_is_recorded_and_rescheduled(
     runs = (await client.get(f"/api/v1/canary-sets/{set_id}/runs")).json()
     assert [r["status"] for r in runs] == ["done", "failed"]
     assert runs[0]["is_baseline"]
+
+
+async def test_without_a_judge_drift_alert_the_agent_alert_pages_and_names_the_drift(
+    client: httpx.AsyncClient, clock: FakeClock, workers: Workers, hook: Receiver
+) -> None:
+    setup = await _setup(client, workers, labelled=30, sample_rate=1.0)
+    rule_id = setup["rule"]["id"]
+    made = await client.post(f"/api/v1/rules/{rule_id}/canaries", json={"interval_s": 3600})
+    assert made.status_code == 201, made.text
+    _, agent_alert = await _alerts(client, hook, setup["project_id"], rule_id)
+    drift_alert = (await client.get("/api/v1/alert-rules")).json()
+    [drift_id] = [a["id"] for a in drift_alert if a["metric"]["kind"] == "judge_drift"]
+    assert (await client.delete(f"/api/v1/alert-rules/{drift_id}")).status_code == 204
+    await _live_traffic(client, clock, workers)
+    workers.flush()
+    actions = setup["rule"]["actions"]
+    actions[0]["judge"] = _judge("judge-b")
+    assert (
+        await client.patch(f"/api/v1/rules/{rule_id}", json={"actions": actions})
+    ).status_code == 200
+    clock.now += 60 * S
+    await _live_traffic(client, clock, workers)
+    workers.flush()
+    assert [(r.body["alert"]["id"], r.body["event"]) for r in hook.requests] == [
+        (agent_alert, "fired")
+    ]
+    reason = hook.requests[0].body["reason"]
+    assert "judge drift detected on the canaries of rule 'refund judge'" in reason
+    assert "no judge_drift alert watches this judge, so this alert pages" in reason

@@ -8,10 +8,11 @@
   channels through the same outbox as every alert.
 - An agent-quality alert on a feedback key (``feedback_pass_rate``, ``feedback_mean``,
   ``category_share``) whose scores come from a judge rule with canaries: while that judge's
-  latest canary run shows drift, the alert does not page (the scores it would page on come from
-  a judge that no longer agrees with people) and says so in its last evaluation; when it fires
-  and the judge drifted within the alert's period (its window and baseline windows), the
-  notification and the incident's event say so.
+  latest canary run shows drift and an enabled judge_drift alert watches it, the alert does not
+  page (the scores it would page on come from a judge that no longer agrees with people; the
+  judge_drift alert is the page) and says so in its last evaluation; when it fires and the
+  judge drifted within the alert's period (its window and baseline windows), the notification
+  and the incident's event say so.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from goldloop.domain.alerts import Condition, Evaluation, MetricSpec
 from goldloop.domain.clock import to_iso
 from goldloop.domain.errors import InvalidInput
 from goldloop.services.context import ServiceContext
+from goldloop.store import alerts as alert_store
 from goldloop.store import canaries as store
 from goldloop.store import rules as rule_store
 
@@ -130,6 +132,15 @@ def judge_states(
     return out
 
 
+def _watched_rules(conn: Connection, workspace_id: str, project_id: str) -> set[str | None]:
+    """The judge rules an enabled judge_drift alert of the project watches (None: all)."""
+    return {
+        (r["metric"] or {}).get("rule_id")
+        for r in alert_store.list_rules(conn, workspace_id, project_id)
+        if r["enabled"] and (r["metric"] or {}).get("kind") == "judge_drift"
+    }
+
+
 def _hhmm(us: int | None) -> str:
     text = to_iso(us) or ""
     return f"{text[:10]} {text[11:16]} UTC" if text else "an unknown time"
@@ -202,8 +213,10 @@ def annotate(
     period_us = rule["window_s"] * (1 + cond.baseline_windows) * 1_000_000
     ev = outcome.evaluation
     now_drifted = [s for s in states if s.drifted]
-    if now_drifted:
-        s = now_drifted[0]
+    watched = ctx.db.read(lambda c: _watched_rules(c, rule["workspace_id"], rule["project_id"]))
+    held_by = [s for s in now_drifted if s.rule_id in watched or None in watched]
+    if held_by:
+        s = held_by[0]
         note = (
             f"not paged: judge drift detected on the canaries of rule {s.rule_name!r} at "
             f"{_hhmm(s.latest_at)}: the drop may be the judge, not the agent (the judge-drift "
@@ -216,7 +229,14 @@ def annotate(
     recent = [
         s for s in states if s.last_drift_at is not None and s.last_drift_at >= now - period_us
     ]
-    if recent:
+    if now_drifted:  # drifted, but no judge_drift alert would page anyone: this one does
+        s = now_drifted[0]
+        note = (
+            f"judge drift detected on the canaries of rule {s.rule_name!r} at "
+            f"{_hhmm(s.latest_at)}: the drop may be the judge, not the agent (no judge_drift "
+            "alert watches this judge, so this alert pages)"
+        )
+    elif recent:
         s = max(recent, key=lambda x: x.last_drift_at or 0)
         note = (
             f"judge drift detected on the canaries of rule {s.rule_name!r} at "
