@@ -93,6 +93,7 @@ _CONFLICTING = {
     "alerts",
     "experiments",
     "canaries",
+    "annotation_queues",
 }
 SECURITY_SCHEMES: dict[str, Any] = {
     "ApiKey": {"type": "apiKey", "in": "header", "name": "x-api-key"},
