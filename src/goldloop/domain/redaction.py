@@ -91,7 +91,7 @@ _EMAIL_DOMAIN = re.compile(r"[A-Za-z0-9-]{1,63}(?:\.[A-Za-z0-9-]{1,63}){1,8}(?![
 _EMAIL_BEFORE = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.%+-")
 _IP6 = re.compile(r"(?<![\w:.-])(?:[0-9A-Fa-f]{0,4}:){2,7}[0-9A-Fa-f]{0,4}(?![\w:-])")
 # IBANs, IPv4 addresses, cards and phone numbers: one pattern, tried only near the places a
-# byte-level gate finds (see ``_gate_windows``).
+# byte-level gate finds (see ``_numeric_windows``).
 _NUMERIC = re.compile(
     # one leading character class, so the engine skips in C to the next place one can start;
     # the look-behinds then check what that first character was and what came before it
@@ -104,7 +104,8 @@ _NUMERIC = re.compile(
     r"|(?<![\w.-]\d)(?<=\d)(?:"
     r"(?<![(+]\d)(?P<phone_nanp>\d{2}[.-]\d{3}[.-]\d{4})(?![\w-]|[.-]\d)"
     r"|(?P<ip4>\d{0,2}\.\d{1,3}\.\d{1,3}\.\d{1,3})(?![\w-]|\.\d)"
-    r"|(?P<card>\d{12,18}|\d{2,5}(?:[ -]\d{3,6}){2,5})(?![\w-]|\.\d)"
+    r"|(?P<card>\d{12,18}|\d{3}(?:[ -]\d{4}){3}(?:[ -]\d{1,3})?|\d{3}[ -]\d{6}[ -]\d{4,5})"
+    r"(?![\w-]|\.\d)"
     r"))"
 )
 _NUMERIC_KINDS = {
@@ -127,24 +128,25 @@ def _table(classes: dict[str, str]) -> bytes:
     return bytes(table)
 
 
-_DIGITS = "0123456789"
-_SHAPE = _table({_DIGITS: "0"})
-"""Every digit -> '0': three digits in a row, a digit-dot-digit or a plus-digit is where a
-number detector can match (every card, phone, IBAN and IPv4 address has one)."""
-_NUMERIC_HINTS = (b"000", b"0.0", b"+0")
-_SECRET_HINTS = (
-    "sk-",
-    "_",
-    "AKIA",
-    "ASIA",
-    "xox",
-    "AIza",
-    "glpat-",
-    "eyJ",
-    "PRIVATE KEY",
-    "earer",
+_SHAPE = _table({"0123456789": "0", "ABCDEFGHIJKLMNOPQRSTUVWXYZ": "A"})
+"""An ASCII string's shape: every digit -> '0', every capital -> 'A'. Where a number detector
+can match, its shape holds one of the patterns below (found by ``bytes.find`` or a pattern
+that starts with a literal, both scanned in C at memory speed), so ``_NUMERIC`` runs only
+around those places."""
+_SHAPE_PATTERNS = (
+    # North American phone numbers; card numbers: 13-19 digits, 4-4-4-4(-1..3), 4-6-4(5)
+    re.compile(
+        rb"000(?:-000-0000|\.000\.0000|0{10}|0 0000 0000|0-0000-0000|0 000000 0000"
+        rb"|0-000000-0000)"
+    ),
+    re.compile(rb"AA00(?: ?[A0]{4}){2}"),  # an IBAN: country, check digits, 8+ more
+    re.compile(rb"0\.0{1,3}\.0{1,3}\.0"),  # an IPv4 address
 )
-"""Every built-in secret shape holds one of these: strings with none skip the secret pattern."""
+_PAREN_PHONE = re.compile(rb"\(000\) ?000[.-]0000")
+# Every built-in secret shape holds "_", "sk-", "eyJ", "earer", "xox", or in its shape "AAAA"
+# (AKIA, ASIA, PRIVATE KEY) or "AAza" (AIza): strings with none skip the secret pattern.
+_SHORTEST = 7
+"""No built-in match is shorter (an IPv4 address: 7 characters)."""
 _SEPARATORS = re.compile(r"[\s.()-]")
 _SECRET_BEARER = re.compile(r"[Bb]earer[ \t]+")
 _UUID_RE = re.compile(_UUID)
@@ -449,6 +451,9 @@ class Redactor:
         self._hash = config.mode == "hash"
         self._builtins = frozenset(config.builtins)
         self._numeric = bool(self._builtins & {"iban", "ip", "card", "phone"})
+        self._secret = "secret" in self._builtins
+        self._email = "email" in self._builtins
+        self._ip = "ip" in self._builtins
         # the rules were checked by ``compile_rule`` when the configuration was parsed
         self._custom = [
             (rule.name, re.compile(rule.pattern), rule.placeholder) for rule in config.rules
@@ -478,22 +483,33 @@ class Redactor:
         return text
 
     def _redact_builtins(self, text: str, counts: Counts) -> str:
-        if len(text) < 7:  # shorter than any built-in match
+        if len(text) < _SHORTEST:
             return text
         found: list[tuple[int, int, str]] = []  # (start, end, replacement), earlier wins
         enabled = self._builtins
-        ascii_bytes = text.encode() if text.isascii() else None
-        if "secret" in enabled and any(h in text for h in _SECRET_HINTS):
+        shape = text.encode().translate(_SHAPE) if text.isascii() else None
+        if self._secret and (
+            shape is None
+            or "_" in text
+            or "sk-" in text
+            or "eyJ" in text
+            or "earer" in text
+            or "xox" in text
+            or b"AAAA" in shape
+            or b"AAza" in shape
+        ):
             for m in _SECRET.finditer(text):
                 self._take(found, m.start(), m.end(), "secret", m.group(), counts)
-        if "email" in enabled and "@" in text:
+        if self._email and "@" in text:
             self._emails(text, found, counts)
-        if "ip" in enabled and ("::" in text or text.count(":") >= 7):
+        if self._ip and ("::" in text or text.count(":") >= 7):
             for m in _IP6.finditer(text):
                 self._take(found, m.start(), m.end(), "ip6", m.group(), counts)
         if self._numeric:
-            for lo, hi in _gate_windows(text, ascii_bytes):
+            for lo, hi in _numeric_windows(text, shape):
                 for m in _NUMERIC.finditer(text, lo, hi):
+                    if m.end() == hi and hi < len(text):
+                        continue  # cut by the window's end: not a whole match
                     detector = _NUMERIC_KINDS[m.lastgroup or ""]
                     if detector in enabled:
                         kind = "ip4" if detector == "ip" else detector
@@ -567,31 +583,41 @@ class Redactor:
     def redact(self, value: Any, counts: Counts) -> Any:
         """A JSON value with every string in it redacted (a new value where anything changed;
         containers without matches are returned as they are)."""
-        return _walk(value, lambda s: self.redact_text(s, counts))
+        shortest = _SHORTEST if not self._custom else 1
+
+        def one(text: str) -> str:
+            return self.redact_text(text, counts) if len(text) >= shortest else text
+
+        return _walk(value, one)
 
 
-def _gate_windows(text: str, ascii_bytes: bytes | None) -> list[tuple[int, int]]:
-    """Where in ``text`` a number detector can match: merged spans around every gate hit,
-    wide enough to hold any match that contains the hit (a non-ASCII string is scanned whole:
-    its byte offsets are not its character offsets)."""
-    if ascii_bytes is None:
+def _numeric_windows(text: str, shape: bytes | None) -> list[tuple[int, int]]:
+    """Where in ``text`` a number detector can match: merged spans around every place the
+    shape says one may start (a non-ASCII string is scanned whole: its byte offsets are not
+    its character offsets)."""
+    if shape is None:
         return [(0, len(text))]
-    shape = ascii_bytes.translate(_SHAPE)
-    hits: list[int] = []
-    for hint in _NUMERIC_HINTS:
-        at = shape.find(hint)
+    if b"0" not in shape:
+        return []  # no digit, no number
+    starts: list[int] = []
+    for pattern in _SHAPE_PATTERNS:
+        starts.extend(m.start() for m in pattern.finditer(shape))
+    if "(" in text:
+        starts.extend(m.start() for m in _PAREN_PHONE.finditer(shape))
+    if "+" in text:
+        at = text.find("+")
         while at >= 0:
-            hits.append(at)
-            at = shape.find(hint, at + 1)
-    if not hits:
+            starts.append(at)
+            at = text.find("+", at + 1)
+    if not starts:
         return []
-    hits.sort()
+    starts.sort()
     n = len(text)
     windows: list[tuple[int, int]] = []
-    for hit in hits:
-        lo, hi = max(0, hit - _LONGEST_NUMERIC), min(n, hit + _LONGEST_NUMERIC)
+    for start in starts:
+        lo, hi = max(0, start - 4), min(n, start + _LONGEST_NUMERIC)
         if windows and lo <= windows[-1][1]:
-            windows[-1] = (windows[-1][0], hi)
+            windows[-1] = (windows[-1][0], max(hi, windows[-1][1]))
         else:
             windows.append((lo, hi))
     return windows
@@ -611,24 +637,44 @@ def _windows(text: str) -> Iterable[str]:
 
 
 def _walk(value: Any, fn: Callable[[str], str]) -> Any:
-    if isinstance(value, str):
+    kind = type(value)
+    if kind is str:
         return fn(value)
-    if isinstance(value, dict):
+    if kind is dict:
         out: dict[Any, Any] | None = None
         for k, v in value.items():
-            new = _walk(v, fn)
+            if type(v) is str:
+                new = fn(v)
+            elif type(v) in _CONTAINERS:
+                new = _walk(v, fn)
+            else:
+                continue
             if new is not v:
                 if out is None:
                     out = dict(value)
                 out[k] = new
         return value if out is None else out
-    if isinstance(value, list):
+    if kind is list:
         changed: list[Any] | None = None
         for i, v in enumerate(value):
-            new = _walk(v, fn)
+            if type(v) is str:
+                new = fn(v)
+            elif type(v) in _CONTAINERS:
+                new = _walk(v, fn)
+            else:
+                continue
             if new is not v:
                 if changed is None:
                     changed = list(value)
                 changed[i] = new
         return value if changed is None else changed
+    if isinstance(value, str):  # subclasses, as their base type
+        return fn(str(value))
+    if isinstance(value, dict):
+        return _walk(dict(value), fn)
+    if isinstance(value, list):
+        return _walk(list(value), fn)
     return value
+
+
+_CONTAINERS = (dict, list)
