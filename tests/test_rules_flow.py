@@ -12,9 +12,11 @@ import pytest
 from fastapi import FastAPI
 from tests.receiver import Receiver
 
+from goldloop.domain.rules import masked_actions
 from goldloop.domain.sampling import is_sampled
 from goldloop.store import rules as rule_store
 from goldloop.workers.service_loops import Workers
+from ingest_helpers import workspace_of
 from sqlite_plans import query_plans
 
 
@@ -396,3 +398,39 @@ def test_sqlite_reads_a_backfill_page_as_one_index_range(tmp_path: Path) -> None
     )
     assert any("ix_runs_project_root_start" in step for step in plan), plan
     assert not any("TEMP B-TREE" in step for step in plan), plan
+
+
+async def test_a_rule_with_cut_urls_from_an_import_cannot_be_enabled_until_given_in_full(
+    client: httpx.AsyncClient, app: FastAPI, hook: Receiver, admin_key: str
+) -> None:
+    """A workspace import stores a rule's webhook URL cut (``scheme://host/…``) and disabled;
+    enabling it as it is would post to the cut URL, so it is refused until the URL is given."""
+    project = (await client.post("/api/v1/projects", json={"name": "imported"})).json()
+    made = await client.post(
+        "/api/v1/rules",
+        json={
+            "name": "hook",
+            "project_id": project["id"],
+            "enabled": False,
+            "actions": [{"type": "webhook", "url": hook.url + "/secret-path"}],
+        },
+    )
+    assert made.status_code == 201, made.text
+    rule_id = made.json()["id"]
+    ctx = app.state.ctx
+    ws = workspace_of(app, admin_key)
+    stored = ctx.db.read(lambda c: rule_store.get_rule(c, ws, rule_id))
+    cut = masked_actions(stored["actions"])  # what the import stores
+    ctx.db.write(lambda c: rule_store.update_rule(c, ws, rule_id, {"actions": cut}))
+
+    refused = await client.patch(f"/api/v1/rules/{rule_id}", json={"enabled": True})
+    assert refused.status_code == 400, refused.text
+    assert refused.json()["error"]["details"]["field"] == "actions[0].url"
+    assert (await client.get(f"/api/v1/rules/{rule_id}")).json()["enabled"] is False
+
+    fixed = await client.patch(
+        f"/api/v1/rules/{rule_id}",
+        json={"enabled": True, "actions": [{"type": "webhook", "url": hook.url + "/new"}]},
+    )
+    assert fixed.status_code == 200, fixed.text
+    assert fixed.json()["enabled"] is True

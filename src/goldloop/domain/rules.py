@@ -185,6 +185,18 @@ def _unmask(new: Any, old: Any, where: str) -> Any:
     return new
 
 
+def masked_places(value: Any, where: str = "actions") -> list[str]:
+    """Where ``value`` (a rule's actions) still holds a masked secret (``***``) or a cut URL
+    (``scheme://host/…``), as a workspace import leaves them: such a rule must not run."""
+    if isinstance(value, dict):
+        return [p for k, v in value.items() for p in masked_places(v, f"{where}.{k}")]
+    if isinstance(value, list):
+        return [p for i, v in enumerate(value) for p in masked_places(v, f"{where}[{i}]")]
+    if isinstance(value, str) and (value == MASK or value.endswith(MASKED_PATH)):
+        return [where]
+    return []
+
+
 def unmask_actions(new: Any, current: list[dict[str, Any]]) -> Any:
     """Actions sent back as they were shown (a GET, edited, then PATCHed): a masked webhook URL
     or ``***`` credential that matches the stored action means "unchanged" and takes the stored

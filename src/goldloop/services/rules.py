@@ -157,6 +157,12 @@ def update_rule(ctx: ServiceContext, who: Principal, rule_id: str, changes: Row)
     merged = {**current, **{k: v for k, v in changes.items() if v is not None}}
     if "daily_judge_budget" in changes and changes["daily_judge_budget"] is None:
         merged["daily_judge_budget"] = current["daily_judge_budget"]
+    if merged.get("enabled") and (cut := domain.masked_places(merged.get("actions"))):
+        raise InvalidInput(
+            f"{cut[0]} holds a masked secret or a cut URL (the rule came from a workspace "
+            "import): give the actions in full before enabling the rule",
+            details={"field": cut[0]},
+        )
     values = {**_clean(ctx, who, merged), "updated_at": ctx.clock()}
     ctx.db.write(lambda c: store.update_rule(c, who.workspace_id, rule_id, values))
     audit.record(

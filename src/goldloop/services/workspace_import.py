@@ -28,7 +28,7 @@ from typing import Any
 from goldloop.domain import export_format as fmt
 from goldloop.domain.errors import Conflict, InvalidInput, NotFound
 from goldloop.domain.outbound import MASKED_PATH
-from goldloop.domain.rules import MASK
+from goldloop.domain.rules import masked_places
 from goldloop.domain.webhook_signing import new_secret
 from goldloop.services import attachments as attachment_service
 from goldloop.services import audit, auth
@@ -212,14 +212,6 @@ class _Checker:
                 raise Conflict(f"{kind}: the workspace has one named {found[0]!r} already")
 
 
-def _masked(value: Any) -> bool:
-    if isinstance(value, dict):
-        return any(_masked(v) for v in value.values())
-    if isinstance(value, list):
-        return any(_masked(v) for v in value)
-    return isinstance(value, str) and (value == MASK or value.endswith(MASKED_PATH))
-
-
 def _prepared(kind: str, row: Row, report: ImportReport) -> Row:
     if kind == "channels":
         # The URL stays cut (scheme://host/…): such a channel is skipped by alerts until it is
@@ -232,7 +224,7 @@ def _prepared(kind: str, row: Row, report: ImportReport) -> Row:
     elif kind == "rules":
         if row.get("signing_secret") in (None, fmt.SECRET_REMOVED):
             row["signing_secret"] = new_secret()
-        if _masked(row.get("actions")) and row.get("enabled"):
+        if masked_places(row.get("actions")) and row.get("enabled"):
             row["enabled"] = False
             report.disabled_rules.append(str(row["name"]))
     return row
