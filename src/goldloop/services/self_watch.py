@@ -55,9 +55,7 @@ def measure(ctx: ServiceContext, workspace_id: str, spec: MetricSpec, now: int) 
     if spec.kind == "workers_alive":
         dead_after = int(ctx.settings.worker_dead_after_s * 1_000_000)
         beats = ctx.db.read(health_store.heartbeats)
-        alive = sum(
-            1 for b in beats if b.stopped_at is None and now - b.last_seen_at <= dead_after
-        )
+        alive = sum(1 for b in beats if b.stopped_at is None and now - b.last_seen_at <= dead_after)
         return WindowStats(1, float(alive))
     backlog = [
         b
