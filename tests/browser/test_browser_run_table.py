@@ -79,6 +79,7 @@ def test_pick_columns_select_rows_and_add_them_to_a_dataset(tab: Pages, server: 
     boxes = tab.page.locator('table.runs input[name="run_id"]')
     assert [boxes.nth(i).is_checked() for i in range(boxes.count())] == [True, True, True]
     tab.page.uncheck('table.runs input[value="bulk-1-root"]')
+    assert tab.page.evaluate("document.querySelector('input.select-all').indeterminate")
     tab.page.fill('.bulkbar input[name="dataset"]', "bulk-golden")
     tab.shot("runs-table-selection")
     tab.page.click('.bulkbar button[value="dataset"]')

@@ -71,6 +71,12 @@ function selectAllRows() {
   const boxes = () => document.querySelectorAll('table.runs input[name="run_id"]');
   all.hidden = false;
   all.addEventListener("change", () => boxes().forEach((box) => { box.checked = all.checked; }));
+  // the header box follows the rows: checked when all are, mixed when some are
+  document.querySelector("table.runs tbody").addEventListener("change", () => {
+    const checked = [...boxes()].filter((box) => box.checked).length;
+    all.checked = checked > 0 && checked === boxes().length;
+    all.indeterminate = checked > 0 && checked < boxes().length;
+  });
 }
 
 // Review page: the keyboard. Number keys pick a choice of the highlighted key (then the next
