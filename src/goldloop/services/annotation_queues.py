@@ -346,6 +346,11 @@ def list_items(
     return ctx.db.read(read)
 
 
+def left_for(ctx: ServiceContext, who: Principal, queue_id: str) -> int:
+    """How many pending items the caller has neither reviewed nor skipped."""
+    return ctx.db.read(lambda c: store.count_left(c, load(c, who, queue_id).id, who.key_id))
+
+
 def get_item(ctx: ServiceContext, who: Principal, queue_id: str, item_id: str) -> ItemRow:
     found = ctx.db.read(lambda c: store.get_item(c, who.workspace_id, queue_id, item_id))
     if found is None:

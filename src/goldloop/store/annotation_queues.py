@@ -243,6 +243,14 @@ def list_items(
     return [item_row(r) for r in conn.execute(query)]
 
 
+def count_left(conn: Connection, queue_id: str, reviewer: str) -> int:
+    """Pending items of the queue the reviewer has neither reviewed nor skipped."""
+    query = sa.select(sa.func.count()).where(
+        items.c.queue_id == queue_id, items.c.status == "pending", ~answered_by(reviewer)
+    )
+    return int(conn.execute(query).scalar_one())
+
+
 def delete_item(conn: Connection, queue_id: str, item_id: str) -> bool:
     for table in (leases, reviews):
         conn.execute(sa.delete(table).where(table.c.item_id == item_id))

@@ -89,7 +89,7 @@ def queue_page(request: Request, queue_id: str, session: web.SignedIn) -> Respon
         reviewers=reviews_svc.reviewers(ctx, who, queue_id),
         agreement=agreement_svc.queue_agreement(ctx, who, queue_id),
         items=svc.list_items(ctx, who, queue_id, limit=100),
-        mine_left=len(svc.list_items(ctx, who, queue_id, mine=True, limit=1000)),
+        mine_left=svc.left_for(ctx, who, queue_id),
         added=request.query_params.get("added"),
     )
 
@@ -117,7 +117,7 @@ def _render_review(
     who = session.principal
     view = svc.get(ctx, who, queue_id)
     got = reviews_svc.next_item(ctx, who, queue_id)
-    mine_left = len(svc.list_items(ctx, who, queue_id, mine=True, limit=1000))
+    mine_left = svc.left_for(ctx, who, queue_id)
     context: dict[str, Any] = {
         "view": view,
         "reservation": got,
