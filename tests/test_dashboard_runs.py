@@ -173,6 +173,48 @@ async def test_trace_page_shows_tree_messages_error_and_escapes(
     assert (await browser.get("/traces/nope")).status_code == 404
 
 
+def _hits(page: str) -> list[str]:
+    """The run ids listed as matches of a trace search, in order."""
+    section = page.split('class="search-hits"', 1)[1].split("</section>", 1)[0]
+    return re.findall(r'href="\?run=([^&"]+)&amp;q=', section)
+
+
+async def test_search_inside_a_trace_finds_names_inputs_and_outputs(
+    client: httpx.AsyncClient, browser: httpx.AsyncClient
+) -> None:
+    await ingest(client, trace_items("ts"))
+    await ingest(client, trace_items("other"))  # the same texts in another trace: not listed
+    for q, expected in [
+        ("LOOKUP", ["ts-tool"]),  # a name, case-insensitive
+        ("where is my", ["ts-root"]),  # the root's inputs
+        ("shipped", ["ts-tool"]),  # the tool's outputs
+        ("Be brief", ["ts-llm"]),  # a message inside the LLM call's inputs
+        ("ships", ["ts-root"]),
+    ]:
+        page = await browser.get("/traces/ts", params={"q": q})
+        assert page.status_code == 200, page.text
+        assert _hits(page.text) == expected, q
+        for run_id in expected:  # marked in the tree too
+            assert re.search(rf'class="row[^"]* hit"[^>]*>.*?data-run="{run_id}"', page.text)
+    none = await browser.get("/traces/ts", params={"q": "refund"})
+    assert "No run of this trace has" in none.text
+    assert 'class="row hit' not in none.text
+    # hostile text is a search like any other, shown escaped (the LLM call's messages hold it)
+    page = await browser.get("/traces/ts", params={"q": EVIL})
+    assert _hits(page.text) == ["ts-llm"]
+    assert_escaped(page.text)
+    # odd text is never a filter error, a wildcard or a 5xx
+    for q in ('" or name ~ "', "\\", "%_", "x" * 5000):
+        page = await browser.get("/traces/ts", params={"q": q})
+        assert page.status_code == 200, (q, page.text[:300])
+        assert_escaped(page.text)
+        assert "No run of this trace has" in page.text, q
+    # the search keeps the selected run, and a hit's link keeps the search
+    page = await browser.get("/traces/ts", params={"q": "lookup", "run": "ts-llm"})
+    assert 'name="run" value="ts-llm"' in page.text
+    assert 'href="?run=ts-tool&amp;q=lookup#selected"' in page.text
+
+
 async def test_feedback_with_a_correction_from_the_trace_page(
     client: httpx.AsyncClient, browser: httpx.AsyncClient
 ) -> None:

@@ -22,6 +22,7 @@ from goldloop.services import (
     run_queries,
     trace_export,
 )
+from goldloop.services.context import Principal, ServiceContext
 from goldloop.services.sessions import Session
 
 router = APIRouter(route_class=web.PageRoute, include_in_schema=False)
@@ -100,8 +101,9 @@ def trace_page(
     run: str | None = None,
     saved: str | None = None,
     deleted: str | None = None,
+    q: str | None = None,
 ) -> Response:
-    return render_trace(request, session, trace_id, run, saved=saved, deleted=deleted)
+    return render_trace(request, session, trace_id, run, saved=saved, deleted=deleted, q=q)
 
 
 @router.get("/traces/{trace_id}/panel")
@@ -185,8 +187,10 @@ def render_trace(
     problem: str | None = None,
     dataset_problem: str | None = None,
     deleted: str | None = None,
+    q: str | None = None,
 ) -> Response:
-    """The trace page; ``form`` and ``problem`` re-show a refused feedback form."""
+    """The trace page; ``form`` and ``problem`` re-show a refused feedback form; ``q`` searches
+    the trace's runs (names, inputs and outputs)."""
     ctx = web.ctx_of(request)
     who = session.principal
     trace = run_queries.get_trace(ctx, who, trace_id, light=True)
@@ -202,6 +206,7 @@ def render_trace(
         "cost": sum((r["cost"] or 0.0) for r in runs),
         "llm_calls": sum(1 for r in runs if r["kind"] == "llm"),
     }
+    search = trace_search(ctx, who, trace_id, q)
     duration = (
         trace["end_time"] - trace["start_time"]
         if trace["start_time"] is not None and trace["end_time"] is not None
@@ -220,8 +225,35 @@ def render_trace(
         duration_us=duration,
         timeline=trace_layout.TIMELINE,
         fb_marks=feedback_view.marks(ctx, who, [r["id"] for r in runs]),
+        search=search,
         **panel_context(request, session, selected, saved, form, problem, dataset_problem, deleted),
     )
+
+
+SEARCH_LIMIT = 50
+SEARCH_MAX_CHARS = 200
+
+
+def trace_search(
+    ctx: ServiceContext, who: Principal, trace_id: str, q: str | None
+) -> dict[str, Any] | None:
+    """The runs of the trace whose name, inputs or outputs contain ``q`` (case-insensitive), in
+    start order, at most ``SEARCH_LIMIT``; None without a search."""
+    text = (q or "").strip()[:SEARCH_MAX_CHARS]
+    if not text:
+        return None
+    needle = filter_string(text)
+    query = f"trace_id = {filter_string(trace_id)} and (name ~ {needle} or text ~ {needle})"
+    page = run_queries.list_runs(
+        ctx, who, filter=query, sort="start_time", order="asc", limit=SEARCH_LIMIT, light=True
+    )
+    hits = page["items"]
+    return {
+        "q": text,
+        "runs": hits,
+        "ids": {r["id"] for r in hits},
+        "more": page["next_cursor"] is not None,
+    }
 
 
 def correction_text(outputs: Any) -> str:
