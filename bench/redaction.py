@@ -11,7 +11,7 @@ redaction, merge, encoding and the write with its commit, without HTTP. CPU is t
 (``time.process_time``: every thread, the SQLite writer's included). It also times redaction
 alone on the decoded runs.
 
-    python bench/redaction.py                      # 3 rounds of 5,000 spans per mode and load
+    python bench/redaction.py                      # 3 rounds; 2,500 spans per mode, load, round
     python bench/redaction.py --spans 2000 --rounds 2
 
 Prints a table and writes bench/results/redaction-<time>.json.
