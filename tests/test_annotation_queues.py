@@ -224,11 +224,26 @@ async def test_reviews_complete_items_into_a_new_dataset_version(
     assert [r["reviewer_name"] for r in detail["reviews"]] == ["ann", "bob"]
     assert detail["run"]["outputs"] == {"answer": "no refund 0"}
 
+    # one review of the second item, then the queue needs only one: the item completes and
+    # joins the dataset (its run's outputs as reference: no correction)
+    async with key_client(app, "dan") as dan:
+        other = (await dan.post(f"{Q}/{queue['id']}/next")).json()["item"]
+        assert other["run_id"] == runs[1]
+        assert (await review(dan, queue["id"], other["id"])).json()["completed"] is False
+    lowered = await client.patch(f"{Q}/{queue['id']}", json={"reviewers_needed": 1})
+    assert lowered.json()["completed"] == 2
+    examples = (await client.get(f"{API}/datasets/golden/examples")).json()["items"]
+    assert sorted(e["outputs"]["answer"] for e in examples) == [
+        "Yes: refunds within 30 days.",
+        "no refund 1",
+    ]
+
     # deleting the run's trace takes it out of the queue, with the reviews that copied its
     # correction and comment
     deleted = await client.post(f"{API}/traces/delete", json={"trace_ids": [runs[0]]})
     assert deleted.status_code == 200, deleted.text
-    assert (await client.get(f"{Q}/{queue['id']}/reviews")).json() == []
+    left = (await client.get(f"{Q}/{queue['id']}/reviews")).json()
+    assert [r["run_id"] for r in left] == [runs[1]]
     remaining = (await client.get(f"{Q}/{queue['id']}/items")).json()["items"]
     assert [i["run_id"] for i in remaining] == [runs[1]]
 

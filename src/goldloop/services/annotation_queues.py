@@ -16,6 +16,7 @@ from sqlalchemy.engine import Connection
 
 from goldloop.domain import annotation_queues as rules
 from goldloop.domain.errors import Conflict, Forbidden, InvalidInput, NotFound
+from goldloop.services import dataset_runs
 from goldloop.services import datasets as ds
 from goldloop.services.context import Principal, ServiceContext
 from goldloop.store import annotation_queues as store
@@ -197,7 +198,8 @@ def update(
     ctx: ServiceContext, who: Principal, queue_id: str, changes: dict[str, Any]
 ) -> QueueView:
     """Change the given fields (``dataset: null`` detaches the dataset). Items already
-    completed stay completed; a higher ``reviewers_needed`` applies to pending items."""
+    completed stay completed; a higher ``reviewers_needed`` applies to pending items, and a
+    lower one completes the pending items that already have enough reviews."""
     need_admin(who)
     unknown = sorted(set(changes) - set(UPDATABLE))
     if unknown:
@@ -227,12 +229,15 @@ def update(
         values = dict(checked)
         if "dataset" in changes:
             values["dataset_id"] = _dataset_id(conn, who, changes["dataset"])
-        new = replace(row, **values, updated_at=ctx.clock())
+        now = ctx.clock()
+        new = replace(row, **values, updated_at=now)
         if not store.update_queue(conn, new):
             raise Conflict(
                 f"an annotation queue named {new.name!r} exists in this workspace",
                 details={"field": "name"},
             )
+        if new.reviewers_needed < row.reviewers_needed:
+            _complete_ready(conn, who, new, now)
         return _view(conn, new)
 
     return ctx.db.write(write)
@@ -244,6 +249,56 @@ def delete(ctx: ServiceContext, who: Principal, queue_id: str) -> None:
     need_admin(who)
     if not ctx.db.write(lambda c: store.delete_queue(c, who.workspace_id, queue_id)):
         raise NotFound(f"no annotation queue with id {queue_id!r}")
+
+
+def to_dataset(
+    conn: Connection, who: Principal, queue: QueueRow, item: ItemRow, now: int
+) -> dict[str, Any]:
+    """Add a completed item's run to the queue's dataset (in the caller's transaction); what
+    happened, to record on the item."""
+    assert queue.dataset_id is not None
+    base: dict[str, Any] = {"dataset_id": queue.dataset_id}
+    try:
+        result = dataset_runs.add_runs_on(
+            conn,
+            who,
+            queue.dataset_id,
+            [item.run_id],
+            now,
+            prefer_correction=True,
+            metadata={"annotation_queue_id": queue.id, "annotation_queue_item_id": item.id},
+            message=f"annotation queue {queue.name!r}",
+        )
+    except NotFound as exc:  # the run was deleted since it was queued
+        return {**base, "outcome": "skipped", "reason": exc.message}
+    if result.added:
+        added = result.added[0]
+        return {
+            **base,
+            "outcome": "added",
+            "example_id": added.example_id,
+            "outputs_from": added.outputs_from,
+            "version": result.write.version,
+        }
+    if result.updated:
+        return {
+            **base,
+            "outcome": "updated",
+            "example_id": result.updated[0].example_id,
+            "outputs_from": "correction",
+            "version": result.write.version,
+        }
+    skipped = result.skipped[0]
+    return {**base, "outcome": skipped.reason, "example_id": skipped.example_id}
+
+
+def _complete_ready(conn: Connection, who: Principal, queue: QueueRow, now: int) -> None:
+    """Complete the pending items that already have the reviews the queue needs (after
+    ``reviewers_needed`` was lowered), each into the dataset as a review would."""
+    for item in store.ready_items(conn, queue.id, queue.reviewers_needed):
+        store.complete_item(conn, item.id, now)
+        if queue.dataset_id is not None:
+            store.set_dataset_result(conn, item.id, to_dataset(conn, who, queue, item, now))
 
 
 # --- items -----------------------------------------------------------------------------------

@@ -24,8 +24,7 @@ from goldloop.domain import annotation_queues as rules
 from goldloop.domain import feedback as feedback_rules
 from goldloop.domain.errors import Conflict, NotFound
 from goldloop.domain.safe_values import scrub
-from goldloop.services import dataset_runs
-from goldloop.services.annotation_queues import load
+from goldloop.services.annotation_queues import load, to_dataset
 from goldloop.services.context import Principal, ServiceContext
 from goldloop.store import annotation_queues as store
 from goldloop.store import annotation_reviews as review_store
@@ -168,50 +167,10 @@ def submit(
         review_store.release(conn, item.id, who.key_id)
         completed = store.mark_reviewed(conn, item, queue.reviewers_needed, now)
         if completed and queue.dataset_id is not None:
-            store.set_dataset_result(conn, item.id, _to_dataset(conn, who, queue, item, now))
+            store.set_dataset_result(conn, item.id, to_dataset(conn, who, queue, item, now))
         return Submitted(_item(conn, who, queue, item.id), review, completed)
 
     return ctx.db.write(write)
-
-
-def _to_dataset(
-    conn: Connection, who: Principal, queue: QueueRow, item: ItemRow, now: int
-) -> dict[str, Any]:
-    """Add the completed item's run to the queue's dataset; what happened, to record."""
-    assert queue.dataset_id is not None
-    base: dict[str, Any] = {"dataset_id": queue.dataset_id}
-    try:
-        result = dataset_runs.add_runs_on(
-            conn,
-            who,
-            queue.dataset_id,
-            [item.run_id],
-            now,
-            prefer_correction=True,
-            metadata={"annotation_queue_id": queue.id, "annotation_queue_item_id": item.id},
-            message=f"annotation queue {queue.name!r}",
-        )
-    except NotFound as exc:  # the run was deleted since it was queued
-        return {**base, "outcome": "skipped", "reason": exc.message}
-    if result.added:
-        added = result.added[0]
-        return {
-            **base,
-            "outcome": "added",
-            "example_id": added.example_id,
-            "outputs_from": added.outputs_from,
-            "version": result.write.version,
-        }
-    if result.updated:
-        return {
-            **base,
-            "outcome": "updated",
-            "example_id": result.updated[0].example_id,
-            "outputs_from": "correction",
-            "version": result.write.version,
-        }
-    skipped = result.skipped[0]
-    return {**base, "outcome": skipped.reason, "example_id": skipped.example_id}
 
 
 def _item(conn: Connection, who: Principal, queue: QueueRow, item_id: str) -> ItemRow:

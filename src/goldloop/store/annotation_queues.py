@@ -274,6 +274,22 @@ def mark_reviewed(conn: Connection, item: ItemRow, needed: int, now: int) -> boo
     return completes
 
 
+def ready_items(conn: Connection, queue_id: str, needed: int) -> list[ItemRow]:
+    """Pending items that have ``needed`` reviews or more."""
+    query = (
+        sa.select(items)
+        .where(items.c.queue_id == queue_id, items.c.status == "pending", items.c.reviews >= needed)
+        .order_by(items.c.pk)
+    )
+    return [item_row(r) for r in conn.execute(query)]
+
+
+def complete_item(conn: Connection, item_id: str, now: int) -> None:
+    conn.execute(
+        sa.update(items).where(items.c.id == item_id).values(status="completed", completed_at=now)
+    )
+
+
 def set_dataset_result(conn: Connection, item_id: str, result: dict[str, Any]) -> None:
     conn.execute(sa.update(items).where(items.c.id == item_id).values(dataset_result=result))
 
