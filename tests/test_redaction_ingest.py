@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 import uuid
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -14,8 +15,10 @@ import orjson
 import sqlalchemy as sa
 from fastapi import FastAPI
 
+from goldloop.http.app import create_app
 from goldloop.services import auth
 from goldloop.services.context import ServiceContext
+from goldloop.settings import load_settings
 from goldloop.store.schema import audit_log, dataset_examples, feedback, runs
 from otlp_builders import request, span, to_json
 
@@ -315,3 +318,36 @@ async def test_settings_api_is_admin_only_checked_scoped_and_audited(
         assert audit.count(action) == 2
     assert "TKT" not in audit  # rule names are recorded, not patterns
     assert "redaction" not in _stored(app, audit_log, audit_log.c.workspace_id == other_ws.id)
+
+
+async def test_with_ingest_worker_processes_a_redacting_workspace_is_still_redacted(
+    tmp_path: Path,
+) -> None:
+    # SQLite only: the pool and the choice to bypass it do not depend on the backend
+    overrides = {"data_dir": tmp_path / "data", "workers_in_process": False, "ingest_processes": 1}
+    settings = load_settings(overrides, environ={})
+    application = create_app(settings)
+    async with application.router.lifespan_context(application):
+        pool = _ctx(application).ingest_pool
+        assert pool is not None
+        assert pool.wait_ready(60)
+        key = settings.admin_key_path.read_text().strip()
+        transport = httpx.ASGITransport(app=application)
+        async with httpx.AsyncClient(
+            transport=transport, base_url="http://goldloop.test", headers={"x-api-key": key}
+        ) as c:
+            plain = _otlp("e" * 32, "f" * 16).SerializeToString()
+            assert (await c.post("/v1/traces", content=plain, headers=PB)).status_code == 200
+            assert pool.jobs == 1  # no redaction: decoded by the worker, stored as sent
+            assert EMAIL in _stored(application, runs, runs.c.trace_id == "e" * 32)
+
+            assert (await c.put(f"{API}/redaction", json={"builtins": "all"})).status_code == 200
+            body = _otlp("1" * 32, "2" * 16).SerializeToString()
+            assert (await c.post("/v1/traces", content=body, headers=PB)).status_code == 200
+            native = {"runs": [{"id": "n-pool", "trace_id": "n-pool", "inputs": {"q": SECRET}}]}
+            assert (await c.post(f"{API}/runs/batch", json=native)).status_code == 202
+            assert pool.jobs == 1  # redaction: decoded here, where the settings are
+    stored = _stored(application, runs, runs.c.trace_id.in_(["1" * 32, "n-pool"]))
+    assert "n-pool" in stored
+    _no_pii(stored)
+    assert stored.count("<EMAIL>") >= 3
