@@ -881,3 +881,47 @@ canary_runs = sa.Table(
     sa.Column("finished_at", sa.BigInteger, nullable=True),
     sa.Index("ix_canary_runs_set_id_created_at", "set_id", "created_at"),
 )
+
+# --- pairwise review (issue 20, migration 0024, services.pairwise_reviews) ---
+
+# An annotation queue whose items are pairs of runs for the same input; made from two
+# experiments (A the baseline, B the candidate) or from pairs given one by one (both NULL).
+pairwise_queues = sa.Table(
+    "pairwise_queues",
+    metadata,
+    sa.Column(
+        "queue_id",
+        sa.String(36),
+        sa.ForeignKey("annotation_queues.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    sa.Column("workspace_id", sa.String(36), nullable=False),
+    sa.Column("experiment_a", sa.String(36), nullable=True),
+    sa.Column("experiment_b", sa.String(36), nullable=True),
+    sa.Column("created_at", sa.BigInteger, nullable=False),
+    sa.Index(None, "workspace_id", "experiment_a", "experiment_b"),
+)
+
+# The second run of a pairwise item (the item's own run is A) and the order the two are shown
+# in, drawn at random when the item was made: ``swapped`` puts B on the left.
+pairwise_items = sa.Table(
+    "pairwise_items",
+    metadata,
+    sa.Column(
+        "item_id",
+        sa.String(36),
+        sa.ForeignKey("annotation_queue_items.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    sa.Column(
+        "queue_id",
+        sa.String(36),
+        sa.ForeignKey("annotation_queues.id", ondelete="CASCADE"),
+        nullable=False,
+        index=True,
+    ),
+    sa.Column("run_b_id", sa.String(64), nullable=False),
+    sa.Column("trace_b_id", sa.String(64), nullable=False),
+    sa.Column("example_id", sa.String(64), nullable=True),
+    sa.Column("swapped", sa.Boolean, nullable=False),
+)
