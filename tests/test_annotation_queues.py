@@ -4,6 +4,7 @@ becoming dataset examples with lineage, skips, roles and workspace isolation."""
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import httpx
@@ -12,7 +13,8 @@ from fastapi import FastAPI
 
 from fake_clock import FakeClock
 from fixture_runs import insert_run, other_workspace_client
-from goldloop.services import auth
+from goldloop.services import annotation_reviews, auth
+from goldloop.services.context import Principal
 from goldloop.workers.service_loops import Workers
 
 API = "/api/v1"
@@ -403,3 +405,25 @@ async def test_agreement_and_a_rule_that_fills_a_queue(
 ) -> None:
     await _agreement(app, client)
     await _rule_action(client, workers)
+
+
+async def test_concurrent_reviewers_never_share_an_item(
+    app: FastAPI, client: httpx.AsyncClient
+) -> None:
+    await declare_keys(client)
+    queue = await make_queue(client)
+    runs = add_runs(app, 4, prefix="race")
+    await client.post(f"{Q}/{queue['id']}/items", json={"run_ids": runs})
+    ctx = app.state.ctx
+    ws = auth.workspace_by_name(ctx, auth.DEFAULT_WORKSPACE).id
+    reviewers = [
+        Principal(workspace_id=ws, key_id=f"reviewer-{i}", role="member") for i in range(8)
+    ]
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        got = list(
+            pool.map(lambda who: annotation_reviews.next_item(ctx, who, queue["id"]), reviewers)
+        )
+    handed = [g.item.run_id for g in got if g is not None]
+    # four items needing one review each: four reviewers get one each, the others nothing
+    assert sorted(handed) == sorted(runs)
+    assert sum(g is None for g in got) == 4
