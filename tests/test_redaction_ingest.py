@@ -19,6 +19,7 @@ from goldloop.http.app import create_app
 from goldloop.services import auth
 from goldloop.services.context import ServiceContext
 from goldloop.settings import load_settings
+from goldloop.store import redaction as redaction_store
 from goldloop.store.schema import audit_log, dataset_examples, feedback, runs
 from otlp_builders import request, span, to_json
 
@@ -318,6 +319,15 @@ async def test_settings_api_is_admin_only_checked_scoped_and_audited(
         assert audit.count(action) == 2
     assert "TKT" not in audit  # rule names are recorded, not patterns
     assert "redaction" not in _stored(app, audit_log, audit_log.c.workspace_id == other_ws.id)
+
+    # fail closed: a stored hash-mode configuration without the server's key stores nothing
+    hashed = {"builtins": ["email"], "rules": [], "mode": "hash"}
+    ctx.db.write(lambda c: redaction_store.put(c, home.id, "", hashed, 1))
+    ctx.redactors.invalidate(home.id)
+    r = await client.post(f"{API}/runs/batch", json=run("closed-1", "support"))
+    assert r.status_code == 503
+    assert "redaction_hash_key" in r.text
+    assert "closed-1" not in _stored(app, runs)
 
 
 async def test_with_ingest_worker_processes_a_redacting_workspace_is_still_redacted(

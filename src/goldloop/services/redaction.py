@@ -11,6 +11,7 @@ through another process (several API processes on PostgreSQL) within that time.
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Mapping, Sequence
@@ -19,7 +20,7 @@ from typing import Any
 
 from sqlalchemy.engine import Connection
 
-from goldloop.domain.errors import Forbidden, InvalidInput, NotFound
+from goldloop.domain.errors import Forbidden, InvalidInput, NotFound, Overloaded
 from goldloop.domain.redaction import (
     BUILTINS,
     Counts,
@@ -34,6 +35,13 @@ from goldloop.services import audit
 from goldloop.services.context import Principal, ServiceContext
 from goldloop.services.run_queries import resolve_project
 from goldloop.store import redaction as store
+
+log = logging.getLogger("goldloop.redaction")
+
+
+class Unavailable(Overloaded):
+    """Data cannot be stored because the workspace's redaction cannot be applied (503)."""
+
 
 RUN_FIELDS = ("inputs", "outputs", "error", "metadata", "tags")
 """The run columns redacted (with every value in ``extra``: events, attributes, usage...). Ids,
@@ -109,10 +117,23 @@ def for_workspace(ctx: ServiceContext, workspace_id: str) -> WorkspaceRedaction:
     if cached is not None:
         return cached
     own, by_project = ctx.db.read(lambda c: store.for_workspace(c, workspace_id))
-    default = _compiled(ctx, parse_config(own) if own is not None else default_config(ctx))
-    found = WorkspaceRedaction(
-        default, {name: _compiled(ctx, parse_config(doc)) for name, doc in by_project.items()}
-    )
+    try:
+        default = _compiled(
+            ctx, parse_config(own, probe=False) if own is not None else default_config(ctx)
+        )
+        projects = {
+            name: _compiled(ctx, parse_config(doc, probe=False)) for name, doc in by_project.items()
+        }
+    except RedactionError as exc:
+        # Fail closed: nothing is stored unredacted. E.g. hash mode after the server's
+        # redaction_hash_key was removed.
+        log.error("workspace %s: its redaction configuration cannot be used: %s", workspace_id, exc)
+        raise Unavailable(
+            f"this workspace's redaction configuration cannot be used ({exc}); nothing was "
+            "stored. An admin must set it again (PUT /api/v1/redaction)",
+            retry_after=60.0,
+        ) from None
+    found = WorkspaceRedaction(default, projects)
     ctx.redactors.put(workspace_id, found, ctx.settings.redaction_cache_s)
     return found
 
@@ -186,9 +207,9 @@ def view(ctx: ServiceContext, who: Principal, project: str | None = None) -> dic
 
     own, override = ctx.db.read(read)
     if override is not None:
-        config, source = parse_config(override), PROJECT
+        config, source = parse_config(override, probe=False), PROJECT
     elif own is not None:
-        config, source = parse_config(own), WORKSPACE
+        config, source = parse_config(own, probe=False), WORKSPACE
     else:
         config = default_config(ctx)
         source = SETTINGS if config.active else NONE
