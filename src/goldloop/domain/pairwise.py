@@ -63,7 +63,7 @@ def sign_test(wins: int, losses: int) -> float | None:
     if m == 0:
         return None
     k = min(wins, losses)
-    tail = sum(math.comb(m, i) for i in range(k + 1)) / 2**m
+    tail: float = sum(math.comb(m, i) for i in range(k + 1)) / 2**m
     return min(1.0, 2 * tail)
 
 

@@ -35,6 +35,7 @@ from goldloop.http.routes import (
     ingest_runs,
     metrics,
     otlp,
+    pairwise_reviews,
     projects,
     redaction,
     retention,
@@ -64,6 +65,7 @@ def _api_router() -> APIRouter:
     api.include_router(projects.router)
     api.include_router(feedback.router)
     api.include_router(alignment.router)
+    api.include_router(pairwise_reviews.router)
     api.include_router(annotation_queues.router)
     api.include_router(ingest_runs.router)
     api.include_router(trace_export.router)

@@ -94,6 +94,7 @@ _CONFLICTING = {
     "experiments",
     "canaries",
     "annotation_queues",
+    "pairwise_reviews",
 }
 SECURITY_SCHEMES: dict[str, Any] = {
     "ApiKey": {"type": "apiKey", "in": "header", "name": "x-api-key"},

@@ -43,6 +43,7 @@ __all__ = [
     "compare_experiments",
     "example_results",
     "experiment_results",
+    "runs_by_position",
 ]
 
 
@@ -198,6 +199,17 @@ def _all_root_runs(conn: Connection, who: Principal, project_id: str) -> list[di
         if len(page) < _PAGE:
             return runs
         after = page[-1]["pk"]
+
+
+def runs_by_position(
+    conn: Connection, who: Principal, project_id: str
+) -> dict[tuple[str, int], dict[str, Any]]:
+    """The experiment's root runs (without inputs and outputs) by (example id, repetition);
+    the first stored run of each position wins."""
+    out: dict[tuple[str, int], dict[str, Any]] = {}
+    for run in _all_root_runs(conn, who, project_id):
+        out.setdefault(_position(run), run)
+    return out
 
 
 def example_results(

@@ -13,6 +13,7 @@ from goldloop.domain.clock import to_iso
 from goldloop.http.deps import Ctx, Who
 from goldloop.services import experiment_results as results_svc
 from goldloop.services import experiments as svc
+from goldloop.services import pairwise_reviews as pairwise_svc
 from goldloop.services.experiment_results import ResultRow
 from goldloop.services.experiments import Experiment
 
@@ -142,6 +143,12 @@ class ComparisonOut(BaseModel):
         description="Per shared key: KeyComparison.to_dict() plus its `verdict` "
         "(NaN as null); see docs/statistics.md."
     )
+    human_preference: dict[str, Any] | None = Field(
+        default=None,
+        description="From the newest pairwise review queue made from these two experiments: "
+        "win rate of B over A (ties count half) with its interval, the tie share, the sign "
+        "test and n judged pairs (see docs/annotation-queues.md); null without one.",
+    )
 
 
 class TagOut(BaseModel):
@@ -246,6 +253,7 @@ def compare_experiments(
         candidate=ExperimentOut.of(out.candidate),
         alpha=out.alpha,
         comparisons=items,
+        human_preference=pairwise_svc.for_experiments(ctx, who, out.baseline.id, out.candidate.id),
     )
 
 
