@@ -104,6 +104,10 @@ ADMIN_ROUTES = {
     ("GET", "/api/v1/audit"),
     ("PUT", "/api/v1/feedback-keys/{key}"),
     ("DELETE", "/api/v1/feedback-keys/{key}"),
+    ("POST", "/api/v1/annotation-queues"),
+    ("PATCH", "/api/v1/annotation-queues/{queue_id}"),
+    ("DELETE", "/api/v1/annotation-queues/{queue_id}"),
+    ("DELETE", "/api/v1/annotation-queues/{queue_id}/items/{item_id}"),
 }
 
 
