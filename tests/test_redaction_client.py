@@ -94,5 +94,5 @@ def test_redaction_commands(settings: Settings) -> None:
         done = runner.invoke(cli, ["redaction", "clear", *args])
         assert done.exit_code == 0, done.output
         with Client(live.endpoint, live.key) as client, pytest.raises(ApiError) as gone:
-            client.delete_redaction()
+            client.delete_redaction(project="no-such-project")
         assert gone.value.status == 404

@@ -175,6 +175,8 @@ def test_custom_rules_apply_after_the_builtins_with_their_placeholder() -> None:
         ([{"name": "email", "pattern": "a"}], "used twice"),
         ([{"name": "a", "pattern": "a"}, {"name": "a", "pattern": "b"}], "used twice"),
         ([{"name": "a", "pattern": "a", "extra": 1}], "unknown field"),
+        ([{"name": "a", "pattern": "a\x00"}], "NUL"),
+        ([{"name": "a", "pattern": "a", "placeholder": "<\x00>"}], "NUL"),
     ],
 )
 def test_custom_rules_are_checked(rules: list[dict[str, object]], problem: str) -> None:

@@ -257,6 +257,9 @@ def _parse_rule(raw: Any, where: str, probe: bool) -> CustomRule:
             f"placeholder must be a string of at most {MAX_PLACEHOLDER_CHARS} characters",
             f"{where}.placeholder",
         )
+    for name_, text in (("pattern", pattern), ("placeholder", placeholder)):
+        if "\x00" in text:
+            raise RedactionError(f"{name_} must not contain NUL (U+0000)", f"{where}.{name_}")
     compile_rule(pattern, f"{where}.pattern", probe=probe)
     return CustomRule(name, pattern, placeholder)
 

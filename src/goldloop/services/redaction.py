@@ -260,8 +260,8 @@ def set_config(
 
 
 def delete_config(ctx: ServiceContext, who: Principal, project: str | None = None) -> None:
-    """Remove the workspace's configuration (the settings' default applies again) or a
-    project's override (the workspace's applies)."""
+    """Remove the workspace's configuration (the settings' default applies again; nothing to
+    remove is not an error) or a project's override (the workspace's applies; 404 if none)."""
     _need_admin(who)
     project_id = resolve_project(ctx, who, project).id if project else store.WORKSPACE
     now = ctx.clock()
@@ -280,9 +280,9 @@ def delete_config(ctx: ServiceContext, who: Principal, project: str | None = Non
         )
         return True
 
-    if not ctx.db.write(write):
-        where = f"project {project!r}" if project else "this workspace"
-        raise NotFound(f"{where} has no redaction configuration of its own")
+    if not ctx.db.write(write) and project:
+        # (the workspace's: removing what is not there is no error, it is already the default)
+        raise NotFound(f"project {project!r} has no redaction configuration of its own")
     ctx.redactors.invalidate(who.workspace_id)
 
 
