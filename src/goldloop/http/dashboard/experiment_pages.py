@@ -10,7 +10,7 @@ from fastapi.responses import Response
 
 from goldloop.domain.errors import InvalidInput, NotFound
 from goldloop.http.dashboard import experiment_compare, web
-from goldloop.services import datasets, experiment_results, experiments, feedback
+from goldloop.services import datasets, experiment_results, experiments, feedback, pairwise_reviews
 from goldloop.services.context import Principal, ServiceContext
 from goldloop.services.datasets import DatasetInfo
 from goldloop.services.experiments import Experiment
@@ -195,6 +195,7 @@ def experiment_comparison(
         ),
         lower=", ".join(lower_keys),
         experiment_url=experiment_url,
+        preference=pairwise_reviews.for_experiments(ctx, who, cmp.baseline.id, cmp.candidate.id),
     )
 
 

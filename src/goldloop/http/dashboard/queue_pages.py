@@ -17,13 +17,13 @@ from fastapi.responses import Response
 
 from goldloop.domain.errors import Conflict, InvalidInput, NotFound
 from goldloop.domain.feedback import KeySpec
-from goldloop.http.dashboard import web
+from goldloop.http.dashboard import pairwise_pages, web
 from goldloop.http.dashboard.feedback_pages import parse_correction, parse_score
 from goldloop.http.dashboard.run_pages import correction_text, run_panels
 from goldloop.services import annotation_agreement as agreement_svc
 from goldloop.services import annotation_queues as svc
 from goldloop.services import annotation_reviews as reviews_svc
-from goldloop.services import datasets, feedback, run_queries
+from goldloop.services import datasets, feedback, pairwise_reviews, run_queries
 from goldloop.services.context import Principal, ServiceContext
 
 router = APIRouter(route_class=web.PageRoute, include_in_schema=False)
@@ -82,10 +82,12 @@ def queue_page(request: Request, queue_id: str, session: web.SignedIn) -> Respon
     ctx = web.ctx_of(request)
     who = session.principal
     view = svc.get(ctx, who, queue_id)
+    pairwise = pairwise_reviews.info(ctx, who, queue_id)
     return web.render(
         request,
         "queue.html",
         view=view,
+        pairwise=pairwise_reviews.results(ctx, who, queue_id) if pairwise else None,
         reviewers=reviews_svc.reviewers(ctx, who, queue_id),
         agreement=agreement_svc.queue_agreement(ctx, who, queue_id),
         items=svc.list_items(ctx, who, queue_id, limit=100),
@@ -101,7 +103,10 @@ def _specs(ctx: ServiceContext, who: Principal, keys: list[str]) -> list[KeySpec
 
 @router.get("/queues/{queue_id}/review")
 def review_page(request: Request, queue_id: str, session: web.SignedIn) -> Response:
-    """The caller's next item, reserved for them (the same one until they answer it)."""
+    """The caller's next item, reserved for them (the same one until they answer it); a
+    pairwise queue's review page shows two outputs (``pairwise_pages``)."""
+    if pairwise_reviews.info(web.ctx_of(request), session.principal, queue_id) is not None:
+        return pairwise_pages.render_review(request, session, queue_id)
     return _render_review(request, session, queue_id)
 
 
