@@ -108,6 +108,13 @@ ADMIN_ROUTES = {
     ("PATCH", "/api/v1/annotation-queues/{queue_id}"),
     ("DELETE", "/api/v1/annotation-queues/{queue_id}"),
     ("DELETE", "/api/v1/annotation-queues/{queue_id}/items/{item_id}"),
+    ("GET", "/api/v1/redaction"),
+    ("PUT", "/api/v1/redaction"),
+    ("DELETE", "/api/v1/redaction"),
+    ("POST", "/api/v1/redaction/preview"),
+    ("GET", "/api/v1/projects/{project}/redaction"),
+    ("PUT", "/api/v1/projects/{project}/redaction"),
+    ("DELETE", "/api/v1/projects/{project}/redaction"),
 }
 
 
