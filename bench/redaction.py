@@ -161,7 +161,9 @@ def _cpu(fn: Any) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--spans", type=int, default=5000, help="Spans per mode, load and round.")
+    parser.add_argument(
+        "--spans", type=int, default=5000, help="Spans per mode and round, half for each load."
+    )
     parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
     rng = random.Random(25)
