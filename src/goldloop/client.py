@@ -26,6 +26,7 @@ from goldloop.sdk.client_automation import AutomationMixin
 from goldloop.sdk.client_base import ApiError, error_of
 from goldloop.sdk.client_base import segment as _p
 from goldloop.sdk.client_experiments import ExperimentsMixin
+from goldloop.sdk.client_queues import QueuesMixin
 from goldloop.sdk.client_redaction import RedactionMixin
 from goldloop.sdk.client_retention import RetentionMixin
 from goldloop.sdk.client_runs import ImportResult, RunsMixin
@@ -46,7 +47,9 @@ def _clean(params: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
-class Client(RunsMixin, AutomationMixin, ExperimentsMixin, RetentionMixin, RedactionMixin):
+class Client(
+    RunsMixin, AutomationMixin, ExperimentsMixin, RetentionMixin, RedactionMixin, QueuesMixin
+):
     """One Goldloop server, one API key. Thread-safe (one pooled ``httpx.Client``)."""
 
     def __init__(
