@@ -174,6 +174,16 @@ async def test_pairs_of_runs_roles_and_isolation(app: FastAPI, client: httpx.Asy
     results = (await client.get(f"{Q}/{queue_id}/results")).json()
     assert (results["n"], results["ties"], results["win_rate"]["value"]) == (1, 1, 0.5)
     assert results["p_value"] is None
+    # single-run operations are refused on a pairwise queue
+    single = await client.post(f"{Q}/{queue_id}/items", json={"run_ids": ["single"]})
+    assert single.status_code == 400
+    assert "pairwise" in single.json()["error"]["message"]
+    scored = await client.post(f"{Q}/{queue_id}/items/{item['id']}/reviews", json={"scores": {}})
+    assert scored.status_code == 400
+    # deleting a pair's B run takes the pair out of the queue
+    gone = await client.post(f"{API}/traces/delete", json={"trace_ids": ["cand-2"]})
+    assert gone.status_code == 200, gone.text
+    assert [p["run_a"] for p in (await client.get(f"{Q}/{queue_id}/pairs")).json()] == ["prod-1"]
 
     other = await other_workspace_client(app)
     async with other:

@@ -22,6 +22,7 @@ from goldloop.services.context import Principal, ServiceContext
 from goldloop.store import annotation_queues as store
 from goldloop.store import datasets as dataset_store
 from goldloop.store import feedback as feedback_store
+from goldloop.store import pairwise_reviews as pairwise_store
 from goldloop.store import run_sources
 from goldloop.store.annotation_queues import ItemRow, QueueCounts, QueueRow
 
@@ -57,6 +58,15 @@ def load(conn: Connection, who: Principal, queue_id: str, *, for_update: bool = 
     if row is None:
         raise NotFound(f"no annotation queue with id {queue_id!r}")
     return row
+
+
+def refuse_pairwise(conn: Connection, who: Principal, queue: QueueRow, instead: str) -> None:
+    """Refuse a single-run operation on a pairwise queue (``services.pairwise_reviews``)."""
+    if pairwise_store.get_queue(conn, who.workspace_id, queue.id) is not None:
+        raise InvalidInput(
+            f"annotation queue {queue.name!r} is a pairwise queue: {instead}",
+            details={"field": "queue"},
+        )
 
 
 def _check_declared(conn: Connection, who: Principal, keys: list[str]) -> None:
@@ -327,6 +337,7 @@ def add_runs(
 
     def write(conn: Connection) -> AddedRuns:
         queue = load(conn, who, queue_id)
+        refuse_pairwise(conn, who, queue, "add pairs of runs (POST .../pairs), not single runs")
         found = run_sources.by_ids(conn, who.workspace_id, wanted)
         missing = [r for r in wanted if r not in found]
         if missing:

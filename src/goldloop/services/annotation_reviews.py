@@ -24,7 +24,7 @@ from goldloop.domain import annotation_queues as rules
 from goldloop.domain import feedback as feedback_rules
 from goldloop.domain.errors import Conflict, NotFound
 from goldloop.domain.safe_values import scrub
-from goldloop.services.annotation_queues import load, to_dataset
+from goldloop.services.annotation_queues import load, refuse_pairwise, to_dataset
 from goldloop.services.context import Principal, ServiceContext
 from goldloop.store import annotation_queues as store
 from goldloop.store import annotation_reviews as review_store
@@ -109,6 +109,7 @@ def submit(
 
     def write(conn: Connection) -> Submitted:
         queue = load(conn, who, queue_id, for_update=True)
+        refuse_pairwise(conn, who, queue, "give a preference (POST .../pairs/{item}/preference)")
         item = _item(conn, who, queue, item_id)
         _claimable(conn, queue, item, who, now)
         answers = rules.parse_scores(scores, queue.keys)

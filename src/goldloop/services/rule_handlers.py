@@ -94,7 +94,7 @@ def add_to_queue(ctx: ServiceContext, rule: Row, action: Row, config: Row) -> Ro
         result = annotation_queues.add_runs(
             ctx, rule_principal(rule), config["queue"], [run_id], added_by=f"rule:{rule['id']}"
         )
-    except NotFound as exc:
+    except (NotFound, InvalidInput) as exc:  # the queue is gone, or is a pairwise queue
         raise ActionSkipped(exc.message) from None
     if result.added:
         return {"queue_id": result.added[0].queue_id, "item_id": result.added[0].id}

@@ -14,12 +14,15 @@ from goldloop.store.schema import (
     annotation_queue_leases,
     annotation_queue_reviews,
     annotation_queues,
+    pairwise_items,
+    pairwise_queues,
 )
 
 queues = annotation_queues
 items = annotation_queue_items
 reviews = annotation_queue_reviews
 leases = annotation_queue_leases
+pairs = pairwise_items
 
 
 @dataclass(frozen=True, slots=True)
@@ -157,7 +160,7 @@ def delete_queue(conn: Connection, workspace_id: str, queue_id: str) -> bool:
     if get_queue(conn, workspace_id, queue_id, for_update=True) is None:
         return False
     # children first: SQLite enforces the cascade too, but explicit deletes keep both alike
-    for table in (leases, reviews, items):
+    for table in (leases, reviews, pairs, items, pairwise_queues):
         conn.execute(sa.delete(table).where(table.c.queue_id == queue_id))
     result = conn.execute(
         sa.delete(queues).where(queues.c.workspace_id == workspace_id, queues.c.id == queue_id)
@@ -252,7 +255,7 @@ def count_left(conn: Connection, queue_id: str, reviewer: str) -> int:
 
 
 def delete_item(conn: Connection, queue_id: str, item_id: str) -> bool:
-    for table in (leases, reviews):
+    for table in (leases, reviews, pairs):
         conn.execute(sa.delete(table).where(table.c.item_id == item_id))
     result = conn.execute(
         sa.delete(items).where(items.c.queue_id == queue_id, items.c.id == item_id)
@@ -296,18 +299,17 @@ def set_dataset_result(conn: Connection, item_id: str, result: dict[str, Any]) -
 
 def forget_runs(conn: Connection, workspace_id: str, run_ids: list[str]) -> int:
     """Take these runs out of every queue, with their reviews (which copy corrections and
-    comments) and reservations: called when the runs are deleted or erased. Returns the items
-    removed."""
+    comments) and reservations: called when the runs are deleted or erased. A pairwise item
+    goes when either of its runs does. Returns the items removed."""
     removed = 0
     for i in range(0, len(run_ids), 500):
-        doomed = sa.select(items.c.id).where(
-            items.c.workspace_id == workspace_id, items.c.run_id.in_(run_ids[i : i + 500])
-        )
-        for table in (leases, reviews):
+        chunk = run_ids[i : i + 500]
+        as_b = sa.select(pairs.c.item_id).where(pairs.c.run_b_id.in_(chunk))
+        match = sa.or_(items.c.run_id.in_(chunk), items.c.id.in_(as_b))
+        doomed = sa.select(items.c.id).where(items.c.workspace_id == workspace_id, match)
+        for table in (leases, reviews, pairs):
             conn.execute(sa.delete(table).where(table.c.item_id.in_(doomed)))
         removed += conn.execute(
-            sa.delete(items).where(
-                items.c.workspace_id == workspace_id, items.c.run_id.in_(run_ids[i : i + 500])
-            )
+            sa.delete(items).where(items.c.workspace_id == workspace_id, match)
         ).rowcount
     return removed

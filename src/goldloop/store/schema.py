@@ -920,7 +920,8 @@ pairwise_items = sa.Table(
         nullable=False,
         index=True,
     ),
-    sa.Column("run_b_id", sa.String(64), nullable=False),
+    # indexed: erasing a run takes out the pairs it is B of
+    sa.Column("run_b_id", sa.String(64), nullable=False, index=True),
     sa.Column("trace_b_id", sa.String(64), nullable=False),
     sa.Column("example_id", sa.String(64), nullable=True),
     sa.Column("swapped", sa.Boolean, nullable=False),

@@ -62,9 +62,11 @@ def upgrade() -> None:
         ),
     )
     op.create_index("ix_pairwise_items_queue_id", "pairwise_items", ["queue_id"])
+    op.create_index("ix_pairwise_items_run_b_id", "pairwise_items", ["run_b_id"])
 
 
 def downgrade() -> None:
+    op.drop_index("ix_pairwise_items_run_b_id", table_name="pairwise_items")
     op.drop_index("ix_pairwise_items_queue_id", table_name="pairwise_items")
     op.drop_table("pairwise_items")
     op.drop_index(
