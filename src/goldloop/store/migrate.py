@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import cache
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -31,8 +32,15 @@ def _config() -> Config:
     return cfg
 
 
+@cache
+def _scripts() -> ScriptDirectory:
+    """The migration scripts, read once per process (they do not change while it runs; reading
+    them compiles every script, which every app start would otherwise pay)."""
+    return ScriptDirectory.from_config(_config())
+
+
 def head_revision() -> str | None:
-    return ScriptDirectory.from_config(_config()).get_current_head()
+    return _scripts().get_current_head()
 
 
 def current_revision(engine: Engine) -> str | None:
@@ -40,10 +48,12 @@ def current_revision(engine: Engine) -> str | None:
         return MigrationContext.configure(conn).get_current_revision()
 
 
-def _refuse_if_ahead(conn: Connection) -> None:
-    script = ScriptDirectory.from_config(_config())
+def _refuse_if_ahead(conn: Connection) -> tuple[str, ...]:
+    """The database's current heads, after refusing one this code does not know."""
+    script = _scripts()
     known = {rev.revision for rev in script.walk_revisions()}
-    for current in MigrationContext.configure(conn).get_current_heads():
+    heads = MigrationContext.configure(conn).get_current_heads()
+    for current in heads:
         if current not in known:
             raise DatabaseAhead(
                 f"the database is at migration {current!r}, newer than this Goldloop "
@@ -51,6 +61,7 @@ def _refuse_if_ahead(conn: Connection) -> None:
                 "release upgraded it. Run that release (or newer), or restore the backup taken "
                 "before the upgrade; see the CHANGELOG."
             )
+    return tuple(heads)
 
 
 def check_not_ahead(engine: Engine) -> None:
@@ -68,6 +79,8 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
     with engine.begin() as conn:
         if conn.dialect.name == "postgresql":
             conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_LOCK_KEY})
-        _refuse_if_ahead(conn)
+        heads = _refuse_if_ahead(conn)
+        if revision == "head" and heads == (_scripts().get_current_head(),):
+            return  # already there (every start of a migrated server): nothing to load or run
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, revision)
