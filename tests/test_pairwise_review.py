@@ -67,7 +67,13 @@ async def judge(reviewer: httpx.AsyncClient, queue_id: str, choose: dict[str, st
         assert again.status_code == 409
 
 
-async def test_pairwise_queue_from_two_experiments(app: FastAPI, client: httpx.AsyncClient) -> None:
+async def test_pairwise_review(app: FastAPI, client: httpx.AsyncClient) -> None:
+    """One app per backend for both parts (each app costs seconds to set up)."""
+    await _from_two_experiments(app, client)
+    await _pairs_of_runs_roles_and_isolation(app, client)
+
+
+async def _from_two_experiments(app: FastAPI, client: httpx.AsyncClient) -> None:
     assert (await client.post(f"{API}/datasets", json={"name": "golden"})).status_code == 201
     examples = ["e1", "e2", "e3", "e4", "e5"]
     a = await experiment(client, "bot-v1", examples)
@@ -134,7 +140,7 @@ async def test_pairwise_queue_from_two_experiments(app: FastAPI, client: httpx.A
     assert flipped["win_rate"]["value"] == pytest.approx(0.25)
 
 
-async def test_pairs_of_runs_roles_and_isolation(app: FastAPI, client: httpx.AsyncClient) -> None:
+async def _pairs_of_runs_roles_and_isolation(app: FastAPI, client: httpx.AsyncClient) -> None:
     for run_id in ("prod-1", "cand-1", "prod-2", "cand-2", "single"):
         insert_run(app, run_id, inputs={"q": run_id[-1]}, outputs={"a": run_id})
     made = await client.post(
