@@ -71,3 +71,15 @@ def test_queue_calls(settings: Settings) -> None:
         gl.delete_queue(queue["id"])
         with pytest.raises(ApiError):
             gl.get_queue(queue["id"])
+
+        pairwise = gl.create_pairwise_queue("a vs b", pairs=[("qc-0", "qc-1")])
+        assert pairwise["added"] == 1
+        assert gl.add_pairs_to_queue(pairwise["queue"]["id"], [("qc-0", "qc-1")])[
+            "already_queued"
+        ] == ["qc-0"]
+        item = gl.next_queue_item(pairwise["queue"]["id"])["item"]
+        shown = gl.get_queue_pair(pairwise["queue"]["id"], item["id"])
+        assert (shown["a"]["id"], shown["b"]["id"]) == ("qc-0", "qc-1")
+        assert gl.prefer(pairwise["queue"]["id"], item["id"], "B")["completed"] is True
+        results = gl.pairwise_results(pairwise["queue"]["id"])
+        assert (results["n"], results["b_wins"], results["win_rate"]["value"]) == (1, 1, 1.0)

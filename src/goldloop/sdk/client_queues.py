@@ -107,3 +107,47 @@ class QueuesMixin(ClientPlumbing):
     def queue_agreement(self, queue_id: str) -> Doc:
         """Per key: Cohen's kappa (two reviewers) and Krippendorff's alpha, with intervals."""
         return self._obj("GET", f"{_Q}/{_p(queue_id)}/agreement")
+
+    # --- pairwise review (docs/annotation-queues.md, "Pairwise review") ---
+
+    def create_pairwise_queue(
+        self,
+        name: str,
+        *,
+        experiments: Sequence[str] | None = None,
+        pairs: Sequence[tuple[str, str]] | None = None,
+        instructions: str | None = None,
+        reviewers_needed: int = 1,
+    ) -> Doc:
+        """A queue of pairs from two experiments ``(A, B)`` or from ``(run A, run B)`` pairs:
+        ``{"queue", "experiment_a", "experiment_b", "added", "already_queued"}``."""
+        body: dict[str, Any] = {
+            "name": name,
+            "instructions": instructions,
+            "reviewers_needed": reviewers_needed,
+        }
+        if experiments is not None:
+            body["experiments"] = list(experiments)
+        if pairs is not None:
+            body["pairs"] = [{"run_a": a, "run_b": b} for a, b in pairs]
+        return self._obj("POST", f"{_Q}/pairwise", json=body)
+
+    def add_pairs_to_queue(self, queue_id: str, pairs: Sequence[tuple[str, str]]) -> Doc:
+        """``{"added": n, "already_queued": [run A ids]}``."""
+        body = {"pairs": [{"run_a": a, "run_b": b} for a, b in pairs]}
+        return self._obj("POST", f"{_Q}/{_p(queue_id)}/pairs", json=body)
+
+    def get_queue_pair(self, queue_id: str, item_id: str) -> Doc:
+        """``{"pair", "a", "b"}``: the pair (run ids, ``left``) and both runs."""
+        return self._obj("GET", f"{_Q}/{_p(queue_id)}/pairs/{_p(item_id)}")
+
+    def prefer(
+        self, queue_id: str, item_id: str, preference: str, *, comment: str | None = None
+    ) -> Doc:
+        """Say which run of the pair is better: ``"A"``, ``"B"`` or ``"tie"``."""
+        body = {"preference": preference, "comment": comment}
+        return self._obj("POST", f"{_Q}/{_p(queue_id)}/pairs/{_p(item_id)}/preference", json=body)
+
+    def pairwise_results(self, queue_id: str) -> Doc:
+        """B's win rate (ties as half) with its interval, ties, sign test, n and agreement."""
+        return self._obj("GET", f"{_Q}/{_p(queue_id)}/results")
