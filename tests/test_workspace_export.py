@@ -52,6 +52,8 @@ from goldloop.store.schema import (
     feedback_history,
     feedback_keys,
     metadata,
+    pairwise_items,
+    pairwise_queues,
     projects,
     redaction_configs,
     retention_policies,
@@ -360,6 +362,20 @@ async def _populate(c: httpx.AsyncClient, ctx: ServiceContext, hook: Receiver) -
             json={"scores": {"correctness": {"score": 1}}, "comment": "fine"},
         )
     )
+    pairwise = await _ok(
+        c.post(
+            f"{API}/annotation-queues/pairwise",
+            json={"name": "which is better", "pairs": [{"run_a": "root-2", "run_b": "llm-1"}]},
+        )
+    )
+    pair = await _ok(c.post(f"{API}/annotation-queues/{pairwise['queue']['id']}/next"))
+    await _ok(
+        c.post(
+            f"{API}/annotation-queues/{pairwise['queue']['id']}/pairs/{pair['item']['id']}"
+            "/preference",
+            json={"preference": "B"},
+        )
+    )
     listed = (await c.get(f"{API}/rules")).json()
     rule_id = next(r["id"] for r in listed if r["name"] == "corrections")
 
@@ -494,6 +510,11 @@ def _rows(ctx: ServiceContext, ws_name: str) -> dict[str, list[dict[str, Any]]]:
             canary_runs,
         ):
             wheres[t.name] = (t, t.c.workspace_id == ws)
+        wheres["pairwise_queues"] = (pairwise_queues, pairwise_queues.c.workspace_id == ws)
+        queued = sa.select(annotation_queue_items.c.id).where(
+            annotation_queue_items.c.workspace_id == ws
+        )
+        wheres["pairwise_items"] = (pairwise_items, pairwise_items.c.item_id.in_(queued))
         sets = sa.select(canary_sets.c.id).where(canary_sets.c.workspace_id == ws)
         wheres["canary_items"] = (canary_items, canary_items.c.set_id.in_(sets))
         out = {}

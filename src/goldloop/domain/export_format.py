@@ -44,6 +44,8 @@ FILES = (
     "annotation_queues.jsonl",
     "annotation_queue_items.jsonl",
     "annotation_queue_reviews.jsonl",
+    "pairwise_queues.jsonl",
+    "pairwise_items.jsonl",
     "channels.jsonl",
     "alert_rules.jsonl",
     "alert_events.jsonl",

@@ -43,6 +43,8 @@ from goldloop.store.schema import (
     feedback,
     feedback_history,
     feedback_keys,
+    pairwise_items,
+    pairwise_queues,
     projects,
     redaction_configs,
     retention_policies,
@@ -282,6 +284,14 @@ SPECS: dict[str, Spec] = {
             else annotation_queue_reviews.c.item_id.in_(
                 sa.select(annotation_queue_items.c.id).where(_queue_items_scope(ws, sel))
             ),
+        ),
+    ),
+    "pairwise_queues": Spec(pairwise_queues, ("queue_id",), _workspace(pairwise_queues)),
+    "pairwise_items": Spec(
+        pairwise_items,
+        ("item_id",),
+        lambda ws, sel: pairwise_items.c.item_id.in_(
+            sa.select(annotation_queue_items.c.id).where(_queue_items_scope(ws, sel))
         ),
     ),
     "channels": Spec(channels, ("id",), _workspace(channels)),
