@@ -115,6 +115,12 @@ ADMIN_ROUTES = {
     ("GET", "/api/v1/projects/{project}/redaction"),
     ("PUT", "/api/v1/projects/{project}/redaction"),
     ("DELETE", "/api/v1/projects/{project}/redaction"),
+    ("GET", "/api/v1/export"),
+    ("POST", "/api/v1/rules/{rule_id}/canaries"),
+    ("POST", "/api/v1/canary-sets/{set_id}/run"),
+    ("POST", "/api/v1/canary-sets/{set_id}/accept"),
+    ("DELETE", "/api/v1/canary-sets/{set_id}"),
+    ("POST", "/api/v1/annotation-queues/pairwise"),
 }
 
 
