@@ -1,13 +1,17 @@
-"""Pairwise review queues through the API, on both backends: made from two experiments or from
-pairs of runs, reviewed A/B/tie by two members, the results (win rate, ties, sign test,
-agreement) and the comparison API's human preference; roles and workspace isolation."""
+"""Pairwise review queues on both backends: made from two experiments or from pairs of runs,
+reviewed A/B/tie by two members through the API, the results (win rate, ties, sign test,
+agreement) and the comparison API's human preference; roles and workspace isolation; the review
+page's plain form (no JavaScript) mapping left/right through the pair's drawn order."""
 
 from __future__ import annotations
+
+import re
 
 import httpx
 import pytest
 from fastapi import FastAPI
 
+from dashboard_helpers import csrf_of
 from fixture_runs import insert_run, other_workspace_client
 from goldloop.domain import pairwise
 from goldloop.services import auth
@@ -67,10 +71,13 @@ async def judge(reviewer: httpx.AsyncClient, queue_id: str, choose: dict[str, st
         assert again.status_code == 409
 
 
-async def test_pairwise_review(app: FastAPI, client: httpx.AsyncClient) -> None:
-    """One app per backend for both parts (each app costs seconds to set up)."""
+async def test_pairwise_review(
+    app: FastAPI, client: httpx.AsyncClient, browser: httpx.AsyncClient
+) -> None:
+    """One app per backend for all parts (each app costs seconds to set up)."""
     await _from_two_experiments(app, client)
     await _pairs_of_runs_roles_and_isolation(app, client)
+    await _review_page_without_javascript(app, client, browser)
 
 
 async def _from_two_experiments(app: FastAPI, client: httpx.AsyncClient) -> None:
@@ -210,3 +217,52 @@ async def _pairs_of_runs_roles_and_isolation(app: FastAPI, client: httpx.AsyncCl
             json={"name": "x", "pairs": [{"run_a": "prod-1", "run_b": "theirs"}]},
         )
         assert stolen.status_code == 404
+
+
+XSS = "<script>window.__xss=1</script>"
+
+
+async def _review_page_without_javascript(
+    app: FastAPI, client: httpx.AsyncClient, browser: httpx.AsyncClient
+) -> None:
+    """The plain form: the choice "left" means whichever run the pair shows on the left."""
+    for i in (1, 2):
+        insert_run(app, f"dw-a{i}", inputs={"q": f"question {i}"}, outputs={"a": f"A {XSS}"})
+        insert_run(app, f"dw-b{i}", inputs={"q": f"question {i}"}, outputs={"a": f"B {i}"})
+    made = await client.post(
+        f"{Q}/pairwise",
+        json={
+            "name": "blind",
+            "pairs": [{"run_a": f"dw-a{i}", "run_b": f"dw-b{i}"} for i in (1, 2)],
+        },
+    )
+    queue_id = made.json()["queue"]["id"]
+    page = await browser.get(f"/queues/{queue_id}/review")
+    assert page.status_code == 200
+    assert "Output 1" in page.text
+    assert "Output 2" in page.text
+    assert XSS not in page.text
+    action = re.search(rf'action="/queues/{queue_id}/pairs/([^/"]+)/review"', page.text)
+    assert action is not None
+    item_id = action.group(1)
+    pair = (await client.get(f"{Q}/{queue_id}/pairs/{item_id}")).json()["pair"]
+    sent = await browser.post(
+        f"/queues/{queue_id}/pairs/{item_id}/review",
+        data={"csrf": csrf_of(page.text), "choice": "left", "comment": "clearer"},
+    )
+    assert sent.status_code == 303, sent.text
+    review = (await client.get(f"{Q}/{queue_id}/reviews")).json()[0]
+    assert review["scores"]["preference"]["value"] == pair["left"]
+    assert review["comment"] == "clearer"
+    page = await browser.get(f"/queues/{queue_id}/review?done=1")
+    other = re.search(rf'action="/queues/{queue_id}/pairs/([^/"]+)/review"', page.text)
+    assert other is not None
+    assert other.group(1) != item_id
+    refused = await browser.post(
+        f"/queues/{queue_id}/pairs/{other.group(1)}/review",
+        data={"csrf": csrf_of(page.text), "choice": "middle"},
+    )
+    assert refused.status_code == 400
+    assert "choose Output 1, Output 2 or a tie" in refused.text
+    queue_page = await browser.get(f"/queues/{queue_id}")
+    assert 'of <strong class="pw-n">1</strong> judged pairs' in queue_page.text
