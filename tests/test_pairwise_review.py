@@ -264,5 +264,7 @@ async def _review_page_without_javascript(
     )
     assert refused.status_code == 400
     assert "choose Output 1, Output 2 or a tie" in refused.text
+    listed = await browser.get("/queues")
+    assert "pairwise: A / B / tie" in listed.text
     queue_page = await browser.get(f"/queues/{queue_id}")
     assert 'of <strong class="pw-n">1</strong> judged pairs' in queue_page.text

@@ -276,6 +276,11 @@ def info(ctx: ServiceContext, who: Principal, queue_id: str) -> PairwiseQueueRow
     return ctx.db.read(lambda c: meta(c, who, load(c, who, queue_id)))
 
 
+def pairwise_ids(ctx: ServiceContext, who: Principal, queue_ids: list[str]) -> set[str]:
+    """Which of these queues (of the caller's workspace) are pairwise."""
+    return ctx.db.read(lambda c: pair_store.pairwise_ids(c, who.workspace_id, queue_ids))
+
+
 def get_pair(ctx: ServiceContext, who: Principal, queue_id: str, item_id: str) -> Pair:
     def read(conn: Connection) -> Pair:
         queue = _pairwise_queue(conn, who, queue_id)

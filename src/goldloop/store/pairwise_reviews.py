@@ -96,3 +96,14 @@ def pairs_of(conn: Connection, queue_id: str, item_ids: list[str]) -> dict[str, 
         )
         out |= {r.item_id: _pair(r) for r in conn.execute(query)}
     return out
+
+
+def pairwise_ids(conn: Connection, workspace_id: str, queue_ids: list[str]) -> set[str]:
+    """Which of these queues are pairwise."""
+    if not queue_ids:
+        return set()
+    query = sa.select(pairwise_queues.c.queue_id).where(
+        pairwise_queues.c.workspace_id == workspace_id,
+        pairwise_queues.c.queue_id.in_(queue_ids),
+    )
+    return {str(r) for r in conn.scalars(query)}

@@ -43,11 +43,13 @@ def _render_list(
 ) -> Response:
     ctx = web.ctx_of(request)
     who = session.principal
+    queues = svc.list_queues(ctx, who, limit=200)
     return web.render(
         request,
         "queues.html",
         status_code=400 if problem else 200,
-        queues=svc.list_queues(ctx, who, limit=200),
+        queues=queues,
+        pairwise=pairwise_reviews.pairwise_ids(ctx, who, [v.queue.id for v in queues]),
         keys=feedback.list_keys(ctx, who),
         dataset_names=[d.row.name for d in datasets.list_datasets(ctx, who, limit=200).items],
         problem=problem,
