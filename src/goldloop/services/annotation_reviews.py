@@ -72,23 +72,30 @@ def _feedback_id(item: ItemRow, reviewer: str, key: str) -> str:
     return str(uuid.uuid5(_FEEDBACK_NS, f"{item.id}:{reviewer}:{key}"))
 
 
-def _claimable(conn: Connection, queue: QueueRow, item: ItemRow, who: Principal, now: int) -> None:
-    """Refuse an answer the reviewer may not give now (already answered, item complete, or
-    every remaining review reserved by others)."""
+def claimable(
+    conn: Connection,
+    queue: QueueRow,
+    item: ItemRow,
+    who: Principal,
+    now: int,
+    *,
+    noun: str = "item",
+) -> None:
+    """Refuse an answer the reviewer may not give now (already answered, ``noun`` complete, or
+    every remaining review reserved by others). Shared by single and pairwise queues."""
     previous = review_store.answered(conn, item.id, who.key_id)
     if previous is not None:
-        raise Conflict(f"you already {previous} this item", details={"item_id": item.id})
+        raise Conflict(f"you already {previous} this {noun}", details={"item_id": item.id})
     if item.status == "completed":
         raise Conflict(
-            f"this item already has its {queue.reviewers_needed} review(s)",
+            f"this {noun} already has its {queue.reviewers_needed} review(s)",
             details={"item_id": item.id},
         )
     held = (review_store.lease_until(conn, item.id, who.key_id) or 0) > now
-    if not held and item.reviews + review_store.others_holding(conn, item.id, who.key_id, now) >= (
-        queue.reviewers_needed
-    ):
+    others = review_store.others_holding(conn, item.id, who.key_id, now)
+    if not held and item.reviews + others >= queue.reviewers_needed:
         raise Conflict(
-            "this item is reserved by other reviewers; ask for the next item instead",
+            f"this {noun} is reserved by other reviewers; ask for the next item instead",
             details={"item_id": item.id},
         )
 
@@ -111,7 +118,7 @@ def submit(
         queue = load(conn, who, queue_id, for_update=True)
         refuse_pairwise(conn, who, queue, "give a preference (POST .../pairs/{item}/preference)")
         item = _item(conn, who, queue, item_id)
-        _claimable(conn, queue, item, who, now)
+        claimable(conn, queue, item, who, now)
         answers = rules.parse_scores(scores, queue.keys)
         name = review_store.key_name(conn, who.workspace_id, who.key_id) or who.key_id
         info = {

@@ -27,6 +27,7 @@ from goldloop.domain.feedback import KeySpec
 from goldloop.services import experiment_results, experiments
 from goldloop.services.annotation_agreement import key_agreement
 from goldloop.services.annotation_queues import load, need_admin
+from goldloop.services.annotation_reviews import claimable
 from goldloop.services.context import Principal, ServiceContext
 from goldloop.store import annotation_queues as store
 from goldloop.store import annotation_reviews as review_store
@@ -305,24 +306,6 @@ def list_pairs(
     return ctx.db.read(read)
 
 
-def _claimable(conn: Connection, queue: QueueRow, item: ItemRow, who: Principal, now: int) -> None:
-    previous = review_store.answered(conn, item.id, who.key_id)
-    if previous is not None:
-        raise Conflict(f"you already {previous} this pair", details={"item_id": item.id})
-    if item.status == "completed":
-        raise Conflict(
-            f"this pair already has its {queue.reviewers_needed} review(s)",
-            details={"item_id": item.id},
-        )
-    held = (review_store.lease_until(conn, item.id, who.key_id) or 0) > now
-    others = review_store.others_holding(conn, item.id, who.key_id, now)
-    if not held and item.reviews + others >= queue.reviewers_needed:
-        raise Conflict(
-            "this pair is reserved by other reviewers; ask for the next item instead",
-            details={"item_id": item.id},
-        )
-
-
 def submit(
     ctx: ServiceContext,
     who: Principal,
@@ -345,7 +328,7 @@ def submit(
         pair = pair_store.get_pair(conn, queue.id, item_id) if item else None
         if item is None or pair is None:
             raise NotFound(f"no pair {item_id!r} in annotation queue {queue.id!r}")
-        _claimable(conn, queue, item, who, now)
+        claimable(conn, queue, item, who, now, noun="pair")
         name = review_store.key_name(conn, who.workspace_id, who.key_id) or who.key_id
         review = ReviewRow(
             item_id=item.id,
