@@ -33,15 +33,16 @@ _depth: contextvars.ContextVar[int] = contextvars.ContextVar("sdk_call_depth", d
 _current: set[str] = set()
 
 
-def _record(label: str) -> bool:
-    """Record ``label`` for the running test; True when this is the test's own, outermost call."""
-    if _depth.get() or threading.current_thread() is not threading.main_thread():
+def _record(label: str | None) -> bool:
+    """Record ``label`` for the running test; True when this is the test's own, outermost call.
+    ``None``: plumbing, never recorded (but what it calls is inside it, so not recorded either)."""
+    if label is None or _depth.get() or threading.current_thread() is not threading.main_thread():
         return False
     _current.add(label)
     return True
 
 
-def _wrap(label: str, fn: Callable[..., Any]) -> Callable[..., Any]:
+def _wrap(label: str | None, fn: Callable[..., Any]) -> Callable[..., Any]:
     if inspect.iscoroutinefunction(fn):
 
         @functools.wraps(fn)
@@ -90,17 +91,18 @@ def _wrap(label: str, fn: Callable[..., Any]) -> Callable[..., Any]:
     return call
 
 
-# Plumbing rather than features: closing or flushing a client, raw requests, and ``info``,
-# which the SDK itself calls (from a task it schedules) before using a newer resource.
+# Plumbing rather than features, wrapped but never recorded (nor what they call, e.g. flush()'s
+# flush_compressed_traces): closing or flushing a client, raw requests, and ``info``, which the
+# SDK itself calls (from a task it schedules) before using a newer resource.
 NOT_FEATURES = frozenset({"close", "aclose", "cleanup", "flush", "info", "request_with_retries"})
 
 
 def _wrap_class(cls: type, prefix: str) -> None:
     for name, attr in list(vars(cls).items()):
-        if name.startswith(("_", "model_")) or name in NOT_FEATURES:
-            continue
-        if inspect.isfunction(attr):  # properties, static data and private helpers stay as is
-            setattr(cls, name, _wrap(f"{prefix}.{name}", attr))
+        if name.startswith(("_", "model_")) or not inspect.isfunction(attr):
+            continue  # properties, static data, private helpers and pydantic's hooks stay as is
+        label = None if name in NOT_FEATURES else f"{prefix}.{name}"
+        setattr(cls, name, _wrap(label, attr))
 
 
 def install() -> bool:
