@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import random
+import re
 import time
 from typing import Any
 
@@ -235,3 +236,51 @@ def test_the_cli_and_client_report_alignment(settings: Settings) -> None:
         missing = run_cli("--project-id", "nope")
         assert missing.exit_code != 0
         assert "no project" in missing.output
+
+
+async def test_an_experiments_llm_judge_shows_its_alignment_on_the_experiment_page(
+    client: httpx.AsyncClient, browser: httpx.AsyncClient
+) -> None:
+    """The experiment page carries the alignment card of each key an LLM judge scored in it
+    (agreement over every run both the judge and people scored), and none for a code
+    evaluator's key."""
+    await _seed(client)  # people and the judge on refund_policy, in production
+    made = await client.post("/api/v1/experiments", json={"name": "judge-exp"})
+    assert made.status_code == 201, made.text
+    exp_id = made.json()["id"]
+    runs = [{**run, "project": "judge-exp"} for run in _runs(1)]
+    runs[0]["id"] = runs[0]["trace_id"] = "exp-run-0"
+    r = await client.post("/api/v1/runs/batch", json={"runs": runs})
+    assert r.status_code == 202, r.text
+    judged = {"evaluator": "llm_judge", "judge_model": "m1", "prompt_hash": "p1"}
+    await _feedback(
+        client,
+        [
+            {
+                "run_id": "exp-run-0",
+                "key": "refund_policy",
+                "score": True,
+                "source": "model",
+                "source_info": judged,
+            },
+            {
+                "run_id": "exp-run-0",
+                "key": "exact_match",
+                "score": 1.0,
+                "source": "model",
+                "source_info": {"evaluator": "exact_match"},
+            },
+        ],
+    )
+    page = await browser.get(f"/experiments/{exp_id}")
+    assert page.status_code == 200, page.text
+    cards = re.findall(r'<h2>Judge alignment · <span class="mono">([^<]+)</span>', page.text)
+    assert cards == ["refund_policy"]  # exact_match is a code evaluator: no card
+    # the card's figures are the API's for the judge key, over every run both scored
+    doc = (
+        await client.get("/api/v1/judge-alignment", params={"judge_key": "refund_policy"})
+    ).json()
+    assert doc["n"] == 100
+    assert "100 runs scored by both the judge and people" in page.text
+    shown = f"{doc['alignment']['kappa']['value']:.4g}"  # as the dashboard writes a score
+    assert f"<th>Cohen's kappa</th><td>{shown} " in page.text, shown

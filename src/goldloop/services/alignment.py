@@ -164,6 +164,8 @@ def judge_alignment(ctx: ServiceContext, who: Principal, q: AlignmentQuery) -> d
         "confidence": q.confidence,
         "human_sources": list(q.human_sources),
         "judged_runs": len(judged),
+        # the LLM judges (models) behind the judged scores, whether or not people labelled them
+        "judge_models": sorted({m for m in (_identity(r)[1] for r in judged.values()) if m}),
         "labelled_runs": len(labelled),
         "n": len(pairs),
         "kind": "binary" if binary else "continuous",

@@ -10,7 +10,14 @@ from fastapi.responses import Response
 
 from goldloop.domain.errors import InvalidInput, NotFound
 from goldloop.http.dashboard import experiment_compare, web
-from goldloop.services import datasets, experiment_results, experiments, feedback, pairwise_reviews
+from goldloop.services import (
+    alignment,
+    datasets,
+    experiment_results,
+    experiments,
+    feedback,
+    pairwise_reviews,
+)
 from goldloop.services.context import Principal, ServiceContext
 from goldloop.services.datasets import DatasetInfo
 from goldloop.services.experiments import Experiment
@@ -25,6 +32,7 @@ COMPARE_PAGE = 50  # examples per comparison page
 BASELINE_TAG = "main"
 PICKER = 100  # experiments offered as a baseline on an experiment's page
 SUMMARY_SHOWN = 100  # experiment-level (summary) scores shown on an experiment's page
+MAX_ALIGNED_KEYS = 8  # keys of an experiment checked for an LLM judge's alignment card
 
 
 def experiment_url(e: Experiment) -> str:
@@ -219,6 +227,7 @@ def _experiment_page(
     summary = feedback.list_feedback(
         ctx, who, FeedbackFilter(project_id=e.id), limit=SUMMARY_SHOWN
     ).items
+    alignments = judge_alignments(ctx, who, e.id, keys)
     return web.render(
         request,
         "experiment.html",
@@ -237,7 +246,24 @@ def _experiment_page(
         first_url=experiment_url(e) if after else None,
         problem=problem,
         baseline_tag=BASELINE_TAG,
+        alignments=alignments,
     )
+
+
+def judge_alignments(
+    ctx: ServiceContext, who: Principal, experiment_id: str, keys: list[str]
+) -> list[dict[str, Any]]:
+    """For each key an LLM judge scored in this experiment: that judge key's agreement with
+    people, over every run both scored (people rarely label an experiment's own runs)."""
+    shown = []
+    for key in keys[:MAX_ALIGNED_KEYS]:
+        here = alignment.judge_alignment(
+            ctx, who, alignment.AlignmentQuery(judge_key=key, project_id=experiment_id)
+        )
+        if not here["judge_models"]:
+            continue  # not an LLM judge's key here (a code evaluator, or people)
+        shown.append(alignment.judge_alignment(ctx, who, alignment.AlignmentQuery(judge_key=key)))
+    return shown
 
 
 @router.get("/experiments/{ref}")
