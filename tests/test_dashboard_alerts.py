@@ -7,7 +7,7 @@ import time
 import httpx
 from fastapi import FastAPI
 
-from dashboard_helpers import csrf_of
+from dashboard_helpers import csrf_of, sign_in
 from goldloop.services import alerts, auth
 from goldloop.services.context import ServiceContext
 from test_dashboard_runs import EVIL, assert_escaped
@@ -68,3 +68,50 @@ async def test_rules_list_history_chart_and_acknowledge(
     again = await browser.post(f"/alerts/{rule_id}/acknowledge", data={"csrf": token})
     assert again.status_code == 303  # acknowledging twice is harmless
     assert (await browser.get("/alerts/nope")).status_code == 404
+
+
+async def test_alert_rules_are_switched_and_deleted_by_admins_only(
+    app: FastAPI, client: httpx.AsyncClient, browser: httpx.AsyncClient
+) -> None:
+    project = (await client.post("/api/v1/projects", json={"name": "alerting"})).json()
+    made = await client.post(
+        "/api/v1/alert-rules",
+        json={
+            "project_id": project["id"],
+            "name": "errors",
+            "metric": {"kind": "error_rate"},
+            "condition": {"type": "threshold", "op": ">", "value": 0.1, "min_samples": 10},
+            "window_s": 600,
+        },
+    )
+    rule_id = made.json()["id"]
+    ctx: ServiceContext = app.state.ctx
+    ws = auth.workspace_by_name(ctx, auth.DEFAULT_WORKSPACE)
+    member = auth.create_key(ctx, ws.id, "reader", role="member")
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://goldloop.test") as reader:
+        assert (await sign_in(reader, member.secret)).status_code == 303
+        page = await reader.get(f"/alerts/{rule_id}")
+        assert "Delete…" not in page.text
+        for path, data in (("enabled", {"enabled": "false"}), ("delete", {"confirm": "yes"})):
+            refused = await reader.post(
+                f"/alerts/{rule_id}/{path}", data={"csrf": csrf_of(page.text), **data}
+            )
+            assert refused.status_code == 403
+    assert (await client.get(f"/api/v1/alert-rules/{rule_id}")).json()["enabled"] is True
+
+    csrf = csrf_of((await browser.get(f"/alerts/{rule_id}")).text)
+    for flag in ("false", "true"):
+        switched = await browser.post(
+            f"/alerts/{rule_id}/enabled", data={"csrf": csrf, "enabled": flag}
+        )
+        assert switched.status_code == 303
+        got = (await client.get(f"/api/v1/alert-rules/{rule_id}")).json()
+        assert got["enabled"] is (flag == "true")
+    ask = await browser.post(f"/alerts/{rule_id}/delete", data={"csrf": csrf})
+    assert ask.status_code == 200
+    assert 'name="confirm" value="yes"' in ask.text
+    assert (await client.get(f"/api/v1/alert-rules/{rule_id}")).status_code == 200
+    gone = await browser.post(f"/alerts/{rule_id}/delete", data={"csrf": csrf, "confirm": "yes"})
+    assert gone.status_code == 303
+    assert (await client.get(f"/api/v1/alert-rules/{rule_id}")).status_code == 404

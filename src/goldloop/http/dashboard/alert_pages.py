@@ -8,7 +8,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
-from goldloop.domain.errors import Conflict
+from goldloop.domain.errors import Conflict, Forbidden, InvalidInput
 from goldloop.http.dashboard import charts, formatting, web
 from goldloop.services import alerts, feedback, projects, run_queries
 from goldloop.services.sessions import Session
@@ -169,7 +169,39 @@ def _alert_page(
         history=history,
         chart=_score_chart(request, session, rule, history),
         problem=problem,
+        is_admin=who.is_admin,
     )
+
+
+def _require_admin(session: Session) -> None:
+    if not session.principal.is_admin:
+        raise Forbidden("this needs an admin API key (goldloop keys create --role admin)")
+
+
+@router.post("/alerts/{rule_id}/enabled")
+def alert_enabled(
+    request: Request, rule_id: str, session: web.SignedIn, form: web.Form
+) -> Response:
+    """The alert page's Enable / Disable button (admin keys)."""
+    _require_admin(session)
+    enabled = form.get("enabled") == "true"
+    try:
+        alerts.update_rule(web.ctx_of(request), session.principal, rule_id, {"enabled": enabled})
+    except InvalidInput as exc:
+        return _alert_page(request, session, rule_id, exc.message)
+    return web.redirect(f"/alerts/{web.seg(rule_id)}")
+
+
+@router.post("/alerts/{rule_id}/delete")
+def alert_delete(request: Request, rule_id: str, session: web.SignedIn, form: web.Form) -> Response:
+    """Delete: the first press shows a confirmation form; its button deletes."""
+    _require_admin(session)
+    ctx = web.ctx_of(request)
+    rule = alerts.get_rule(ctx, session.principal, rule_id)
+    if form.get("confirm") != "yes":
+        return web.render(request, "alert_delete.html", rule=rule)
+    alerts.delete_rule(ctx, session.principal, rule_id)
+    return web.redirect("/alerts")
 
 
 @router.post("/alerts/{rule_id}/acknowledge")
