@@ -7,7 +7,7 @@ import time
 import httpx
 from fastapi import FastAPI
 
-from dashboard_helpers import csrf_of, sign_in
+from dashboard_helpers import csrf_of, other_workspace_browser, sign_in
 from goldloop.services import alerts, auth
 from goldloop.services.context import ServiceContext
 from test_dashboard_runs import EVIL, assert_escaped
@@ -115,3 +115,55 @@ async def test_alert_rules_are_switched_and_deleted_by_admins_only(
     gone = await browser.post(f"/alerts/{rule_id}/delete", data={"csrf": csrf, "confirm": "yes"})
     assert gone.status_code == 303
     assert (await client.get(f"/api/v1/alert-rules/{rule_id}")).status_code == 404
+
+
+async def test_channels_are_created_and_deleted_from_the_alerts_page(
+    app: FastAPI, client: httpx.AsyncClient, browser: httpx.AsyncClient
+) -> None:
+    listing = await browser.get("/alerts")
+    assert "New channel" in listing.text
+    csrf = csrf_of(listing.text)
+    url = "http://127.0.0.1:9/hooks/path-secret"
+    form = {"csrf": csrf, "name": "ops " + EVIL, "kind": "webhook", "url": url}
+    bad = await browser.post("/alerts/channels", data={**form, "url": "ftp://x"})
+    assert bad.status_code == 400
+    assert "channel url must be an http(s) URL" in bad.text
+    pd = await browser.post("/alerts/channels", data={**form, "kind": "pagerduty"})
+    assert pd.status_code == 400
+    assert "routing key" in pd.text
+    made = await browser.post("/alerts/channels", data={**form, "secret": "s3cr3t-value"})
+    assert made.status_code == 200
+    assert "signing secret" in made.text
+    assert "path-secret" not in made.text
+    assert "s3cr3t-value" not in made.text
+    assert_escaped(made.text)
+    again = await browser.post("/alerts/channels", data=form)
+    assert again.status_code == 409
+    (channel,) = (await client.get("/api/v1/channels")).json()
+    assert channel["name"] == "ops " + EVIL
+    assert channel["has_secret"]
+
+    async with other_workspace_browser(app) as other:
+        assert "ops " not in (await other.get("/alerts")).text
+    ctx: ServiceContext = app.state.ctx
+    ws = auth.workspace_by_name(ctx, auth.DEFAULT_WORKSPACE)
+    member = auth.create_key(ctx, ws.id, "reader", role="member")
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://goldloop.test") as reader:
+        assert (await sign_in(reader, member.secret)).status_code == 303
+        page = await reader.get("/alerts")
+        assert "New channel" not in page.text
+        mine = {**form, "csrf": csrf_of(page.text), "name": "x"}
+        assert (await reader.post("/alerts/channels", data=mine)).status_code == 403
+        delete = f"/alerts/channels/{channel['id']}/delete"
+        refused = await reader.post(delete, data={"csrf": csrf_of(page.text), "confirm": "yes"})
+        assert refused.status_code == 403
+
+    delete = f"/alerts/channels/{channel['id']}/delete"
+    ask = await browser.post(delete, data={"csrf": csrf})
+    assert ask.status_code == 200
+    assert 'name="confirm" value="yes"' in ask.text
+    assert len((await client.get("/api/v1/channels")).json()) == 1
+    gone = await browser.post(delete, data={"csrf": csrf, "confirm": "yes"})
+    assert gone.status_code == 303
+    assert (await client.get("/api/v1/channels")).json() == []

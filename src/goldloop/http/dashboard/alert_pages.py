@@ -8,7 +8,9 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
-from goldloop.domain.errors import Conflict, Forbidden, InvalidInput
+from goldloop.domain.errors import Conflict, Forbidden, InvalidInput, NotFound
+from goldloop.domain.notifications import CHANNEL_KINDS
+from goldloop.domain.outbound import masked_url
 from goldloop.http.dashboard import charts, formatting, web
 from goldloop.services import alerts, feedback, projects, run_queries
 from goldloop.services.sessions import Session
@@ -75,13 +77,88 @@ def _rule_view(rule: dict[str, Any], names: dict[str, str], now: int) -> dict[st
 
 @router.get("/alerts")
 def alert_list(request: Request, session: web.SignedIn) -> Response:
+    return _alert_list(request, session)
+
+
+def _alert_list(
+    request: Request,
+    session: Session,
+    *,
+    channel_form: dict[str, str] | None = None,
+    channel_problem: str | None = None,
+    status_code: int = 200,
+    signing_secret: str | None = None,
+) -> Response:
     ctx = web.ctx_of(request)
     who = session.principal
     names = {p.id: p.name for p in projects.list_projects(ctx, who, limit=1000).items}
     now = ctx.clock()
     rules = [_rule_view(r, names, now) for r in alerts.list_rules(ctx, who)]
     rules.sort(key=lambda r: (r["state"] != "firing", not r["enabled"], r["name"]))
-    return web.render(request, "alerts.html", rules=rules)
+    channels = [
+        {
+            "id": c["id"],
+            "name": c["name"],
+            "kind": c["kind"],
+            "url": masked_url(c["url"]),
+            "has_secret": bool(c.get("secret")),
+        }
+        for c in alerts.list_channels(ctx, who)
+    ]
+    return web.render(
+        request,
+        "alerts.html",
+        status_code=status_code,
+        rules=rules,
+        channels=channels,
+        channel_kinds=CHANNEL_KINDS,
+        channel_form=channel_form or {"name": "", "kind": "webhook", "url": ""},
+        channel_problem=channel_problem,
+        signing_secret=signing_secret,
+        is_admin=who.is_admin,
+    )
+
+
+@router.post("/alerts/channels")
+def channel_create(request: Request, session: web.SignedIn, form: web.Form) -> Response:
+    """The "New channel" form (admin keys); the secret is never shown back."""
+    _require_admin(session)
+    shown = {k: (form.get(k) or "").strip() for k in ("name", "kind", "url")}
+    try:
+        if not 1 <= len(shown["name"]) <= 200:
+            raise InvalidInput("channel name must be 1 to 200 characters")
+        if len(shown["url"]) > 2000:
+            raise InvalidInput("channel url must be at most 2000 characters")
+        made = alerts.create_channel(
+            web.ctx_of(request),
+            session.principal,
+            name=shown["name"],
+            kind=shown["kind"],
+            url=shown["url"],
+            secret=(form.get("secret") or "").strip() or None,
+        )
+    except (InvalidInput, Conflict) as exc:
+        status = 409 if isinstance(exc, Conflict) else 400
+        return _alert_list(
+            request, session, channel_form=shown, channel_problem=exc.message, status_code=status
+        )
+    return _alert_list(request, session, signing_secret=made.get("signing_secret") or "")
+
+
+@router.post("/alerts/channels/{channel_id}/delete")
+def channel_delete(
+    request: Request, channel_id: str, session: web.SignedIn, form: web.Form
+) -> Response:
+    """Delete a channel: the first press asks to confirm."""
+    _require_admin(session)
+    ctx = web.ctx_of(request)
+    found = [c for c in alerts.list_channels(ctx, session.principal) if c["id"] == channel_id]
+    if not found:
+        raise NotFound(f"no channel with id {channel_id!r}")
+    if form.get("confirm") != "yes":
+        return web.render(request, "channel_delete.html", channel=found[0])
+    alerts.delete_channel(ctx, session.principal, channel_id)
+    return web.redirect("/alerts#channels")
 
 
 def _score_chart(
