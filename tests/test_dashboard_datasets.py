@@ -42,6 +42,11 @@ async def test_add_a_corrected_run_to_a_new_dataset_and_see_the_version(
     assert "output from a correction" in shown.text
     assert "version 1" in shown.text
     assert_escaped(shown.text)
+    # lineage: links to the run and to the correction on its trace page
+    assert 'href="/runs/td-root"' in shown.text
+    fb_link = re.search(r'href="(/traces/td\?run=td-root)#fb-([^"]+)"', shown.text)
+    assert fb_link
+    assert f'id="fb-{fb_link.group(2)}"' in (await browser.get(fb_link.group(1))).text
     again = await browser.post(
         "/runs/td-root/dataset",
         data={"csrf": token, "dataset": "golden", "prefer_correction": "on"},
@@ -183,13 +188,21 @@ async def test_upload_jsonl_and_csv_and_other_workspace_cannot_touch(
         json.dumps(r).encode()
         for r in (
             {"id": "q1", "inputs": {"q": "one"}, "outputs": {"a": "1"}},
-            {"inputs": {"q": EVIL}, "outputs": None},
+            {
+                "inputs": {"q": EVIL},
+                "outputs": None,
+                "lineage": {"run_id": EVIL[:60], "trace_id": EVIL, "feedback_ids": [EVIL]},
+            },
         )
     )
     r = await browser.post(f"{base}/upload", **_multipart(token, jsonl))
     assert r.status_code == 303
     page = await browser.get(r.headers["location"])
     assert "2 added, 0 updated, 0 unchanged, as version 1" in page.text
+    long_run_id = b'{"inputs": {"q": 1}, "lineage": {"run_id": "' + b"r" * 65 + b'"}}'
+    refused = await browser.post(f"{base}/upload", **_multipart(token, long_run_id))
+    assert refused.status_code == 400
+    assert "lineage run_id must be a run id" in refused.text
     assert_escaped(page.text)
     again = await browser.post(f"{base}/upload", **_multipart(token, jsonl, format="jsonl"))
     # the example with an id is kept as it is; the one without is new each time

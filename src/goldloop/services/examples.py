@@ -105,6 +105,12 @@ def build_rows(
                 f"example {index}: metadata must be an object",
                 details={"index": index, "field": "metadata"},
             )
+        run_id = item.source_run_id
+        if run_id is not None and not (isinstance(run_id, str) and 1 <= len(run_id) <= 64):
+            raise InvalidInput(
+                f"example {index}: lineage run_id must be a run id (text of 1-64 characters)",
+                details={"index": index, "field": "lineage"},
+            )
         violations += schemas.violations(index, item.id, item.inputs, item.outputs)
         inputs = scrub(item.inputs)
         rows.append(
