@@ -143,6 +143,36 @@ async def test_channels_are_created_and_deleted_from_the_alerts_page(
     assert channel["name"] == "ops " + EVIL
     assert channel["has_secret"]
 
+    project = (await client.post("/api/v1/projects", json={"name": "paged"})).json()
+    rule_form = {
+        "csrf": csrf,
+        "name": "errors",
+        "project_id": project["id"],
+        "metric": '{"kind": "error_rate"}',
+        "condition": '{"type": "threshold", "op": ">", "value": 0.2}',
+        "window_s": "600",
+        "every_s": "60",
+        "cooldown_s": "900",
+        "channel_ids": channel["id"],
+        "enabled": "on",
+    }
+    broken = await browser.post("/alerts", data={**rule_form, "metric": "{"})
+    assert broken.status_code == 400
+    assert "metric is not valid JSON" in broken.text
+    unknown = await browser.post("/alerts", data={**rule_form, "metric": '{"kind": "vibes"}'})
+    assert unknown.status_code == 400
+    assert "metric.kind" in unknown.text
+    assert 'value="errors"' in unknown.text  # the form comes back as typed
+    assert (await client.get("/api/v1/alert-rules")).json() == []
+    created = await browser.post("/alerts", data=rule_form)
+    assert created.status_code == 303
+    (alert,) = (await client.get("/api/v1/alert-rules")).json()
+    assert alert["channel_ids"] == [channel["id"]]
+    assert alert["window_s"] == 600
+    assert alert["condition"]["value"] == 0.2
+    assert created.headers["location"] == f"/alerts/{alert['id']}"
+    await client.delete(f"/api/v1/alert-rules/{alert['id']}")
+
     async with other_workspace_browser(app) as other:
         assert "ops " not in (await other.get("/alerts")).text
     ctx: ServiceContext = app.state.ctx
@@ -155,6 +185,7 @@ async def test_channels_are_created_and_deleted_from_the_alerts_page(
         assert "New channel" not in page.text
         mine = {**form, "csrf": csrf_of(page.text), "name": "x"}
         assert (await reader.post("/alerts/channels", data=mine)).status_code == 403
+        assert (await reader.post("/alerts", data=mine)).status_code == 403
         delete = f"/alerts/channels/{channel['id']}/delete"
         refused = await reader.post(delete, data={"csrf": csrf_of(page.text), "confirm": "yes"})
         assert refused.status_code == 403

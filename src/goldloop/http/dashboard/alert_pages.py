@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
+from pydantic import ValidationError
 
 from goldloop.domain.errors import Conflict, Forbidden, InvalidInput, NotFound
 from goldloop.domain.notifications import CHANNEL_KINDS
 from goldloop.domain.outbound import masked_url
 from goldloop.http.dashboard import charts, formatting, web
+from goldloop.http.routes.alerts import AlertRuleIn
 from goldloop.services import alerts, feedback, projects, run_queries
 from goldloop.services.sessions import Session
 
@@ -88,10 +91,13 @@ def _alert_list(
     channel_problem: str | None = None,
     status_code: int = 200,
     signing_secret: str | None = None,
+    rule_form: dict[str, Any] | None = None,
+    rule_problem: str | None = None,
 ) -> Response:
     ctx = web.ctx_of(request)
     who = session.principal
-    names = {p.id: p.name for p in projects.list_projects(ctx, who, limit=1000).items}
+    project_list = projects.list_projects(ctx, who, limit=1000).items
+    names = {p.id: p.name for p in project_list}
     now = ctx.clock()
     rules = [_rule_view(r, names, now) for r in alerts.list_rules(ctx, who)]
     rules.sort(key=lambda r: (r["state"] != "firing", not r["enabled"], r["name"]))
@@ -116,7 +122,71 @@ def _alert_list(
         channel_problem=channel_problem,
         signing_secret=signing_secret,
         is_admin=who.is_admin,
+        projects=project_list,
+        rule_form=rule_form or NEW_ALERT,
+        rule_problem=rule_problem,
     )
+
+
+NEW_ALERT: dict[str, Any] = {
+    "name": "",
+    "project_id": "",
+    "metric": '{"kind": "error_rate"}',
+    "condition": '{"type": "threshold", "op": ">", "value": 0.1, "min_samples": 20}',
+    "window_s": "3600",
+    "every_s": "60",
+    "cooldown_s": "900",
+    "channel_ids": [],
+    "enabled": True,
+}
+
+
+def _json_field(form: dict[str, list[str]], name: str) -> Any:
+    text = (form.get(name) or [""])[0]
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise InvalidInput(
+            f"{name} is not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})",
+            details={"field": name},
+        ) from None
+
+
+@router.post("/alerts")
+def alert_create(request: Request, session: web.SignedIn, form: web.FormLists) -> Response:
+    """The "New alert rule" form (admin keys), checked by the API's own request model."""
+    _require_admin(session)
+    one = {k: (v[0] if v else "") for k, v in form.items()}
+    shown: dict[str, Any] = {
+        **{k: one.get(k, "") for k in NEW_ALERT if k not in ("channel_ids", "enabled")},
+        "channel_ids": form.get("channel_ids", []),
+        "enabled": one.get("enabled") == "on",
+    }
+    try:
+        body = {
+            "project_id": one.get("project_id", ""),
+            "name": one.get("name", "").strip(),
+            "metric": _json_field(form, "metric"),
+            "condition": _json_field(form, "condition"),
+            "window_s": one.get("window_s") or 3600,
+            "every_s": one.get("every_s") or 60,
+            "cooldown_s": one.get("cooldown_s") or 900,
+            "channel_ids": form.get("channel_ids", []),
+            "enabled": shown["enabled"],
+        }
+        try:
+            data = AlertRuleIn.model_validate(body).model_dump()
+        except ValidationError as exc:
+            problems = "; ".join(
+                f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()[:5]
+            )
+            raise InvalidInput(problems) from None
+        made = alerts.create_rule(web.ctx_of(request), session.principal, **data)
+    except InvalidInput as exc:  # an unknown project stays a 404, as in the API
+        return _alert_list(
+            request, session, rule_form=shown, rule_problem=exc.message, status_code=400
+        )
+    return web.redirect(f"/alerts/{web.seg(made['id'])}")
 
 
 @router.post("/alerts/channels")
