@@ -156,6 +156,10 @@ async def test_add_edit_with_bad_json_then_good_and_delete_examples(
     page = await browser.get(saved.headers["location"])
     assert "saved, as version 2" in page.text
     assert "because" in page.text
+    diff = await browser.get(f"{base}/diff", params={"from": "1", "to": "2"})
+    assert re.search(r"<ins>[^<]*because", diff.text)  # the changed words, marked
+    assert re.search(r"<del>[^<]*answer", diff.text)
+    assert_escaped(diff.text)
     old = await browser.get(base, params={"as_of": "1"})
     assert "go to the newest" in old.text
     assert "/edit" not in old.text

@@ -11,7 +11,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
-from goldloop.domain import example_formats, multipart
+from goldloop.domain import example_formats, multipart, word_diff
 from goldloop.domain.errors import Conflict, InvalidInput, NotFound
 from goldloop.domain.langsmith import csv_upload
 from goldloop.http.dashboard import attachment_view, web
@@ -454,13 +454,14 @@ def dataset_diff(
             for i in example_ids[:DIFF_SHOWN]
         ]
 
-    changed = list(
-        zip(
+    changed = [
+        (old_ex, new_ex, _field_diffs(old_ex, new_ex))
+        for old_ex, new_ex in zip(
             at(diff.from_version, diff.changed),
             at(diff.to_version, diff.changed),
             strict=True,
         )
-    )
+    ]
     return web.render(
         request,
         "dataset_diff.html",
@@ -472,6 +473,31 @@ def dataset_diff(
         changed=changed,
         shown=DIFF_SHOWN,
     )
+
+
+DIFF_FIELDS = (
+    ("inputs", "Inputs"),
+    ("outputs", "Reference outputs"),
+    ("metadata", "Metadata"),
+    ("splits", "Splits"),
+)
+
+
+def _field_diffs(old: Any, new: Any) -> list[tuple[str, list[word_diff.Segment]]]:
+    """For each field that differs between two versions of an example, its word diff (over
+    pretty-printed JSON with sorted keys, so only real changes are marked)."""
+
+    def text(value: Any) -> str:
+        if value is None:
+            return ""
+        return orjson.dumps(value, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS).decode()
+
+    out = []
+    for name, label in DIFF_FIELDS:
+        before, after = text(getattr(old, name)), text(getattr(new, name))
+        if before != after:
+            out.append((label, word_diff.word_diff(before, after)))
+    return out
 
 
 @router.post("/runs/{run_id}/dataset")
