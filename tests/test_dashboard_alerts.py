@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import html as htmllib
+import re
 import time
 
 import httpx
@@ -198,3 +200,47 @@ async def test_channels_are_created_and_deleted_from_the_alerts_page(
     gone = await browser.post(delete, data={"csrf": csrf, "confirm": "yes"})
     assert gone.status_code == 303
     assert (await client.get("/api/v1/channels")).json() == []
+
+
+async def test_an_alert_rule_is_edited_from_its_page(
+    app: FastAPI, client: httpx.AsyncClient, browser: httpx.AsyncClient
+) -> None:
+    project = (await client.post("/api/v1/projects", json={"name": "edited"})).json()
+    made = await client.post(
+        "/api/v1/alert-rules",
+        json={
+            "project_id": project["id"],
+            "name": "latency",
+            "metric": {"kind": "latency_p95", "filter": 'name = "answer"'},
+            "condition": {"type": "threshold", "op": ">", "value": 2000},
+            "window_s": 600,
+        },
+    )
+    rule_id = made.json()["id"]
+    page = await browser.get(f"/alerts/{rule_id}")
+    assert "Edit this alert rule" in page.text
+    metric = re.search(r'<textarea id="a-metric" name="metric"[^>]*>(.*?)</textarea>', page.text)
+    assert metric
+    form = {
+        "csrf": csrf_of(page.text),
+        "name": "latency " + EVIL,
+        "metric": htmllib.unescape(metric.group(1)),
+        "condition": '{"type": "threshold", "op": ">", "value": 3000}',
+        "window_s": "900",
+        "every_s": "60",
+        "cooldown_s": "900",
+    }
+    bad = await browser.post(f"/alerts/{rule_id}", data={**form, "condition": '{"op": "?"}'})
+    assert bad.status_code == 400
+    assert "condition" in bad.text
+    saved = await browser.post(f"/alerts/{rule_id}", data=form)
+    assert saved.status_code == 303
+    got = (await client.get(f"/api/v1/alert-rules/{rule_id}")).json()
+    assert got["name"] == "latency " + EVIL
+    assert got["metric"]["filter"] == 'name = "answer"'
+    assert got["condition"]["value"] == 3000
+    assert got["window_s"] == 900
+    assert got["enabled"] is False  # the box was not ticked
+    assert_escaped((await browser.get(f"/alerts/{rule_id}")).text)
+    async with other_workspace_browser(app) as other:
+        assert (await other.post(f"/alerts/{rule_id}", data=form)).status_code in (403, 404)

@@ -14,7 +14,7 @@ from goldloop.domain.errors import Conflict, Forbidden, InvalidInput, NotFound
 from goldloop.domain.notifications import CHANNEL_KINDS
 from goldloop.domain.outbound import masked_url
 from goldloop.http.dashboard import charts, formatting, web
-from goldloop.http.routes.alerts import AlertRuleIn
+from goldloop.http.routes.alerts import AlertRuleIn, AlertRulePatch
 from goldloop.services import alerts, feedback, projects, run_queries
 from goldloop.services.sessions import Session
 
@@ -141,6 +141,55 @@ NEW_ALERT: dict[str, Any] = {
 }
 
 
+def _alert_values(rule: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "name": rule["name"],
+        "project_id": rule["project_id"],
+        "metric": json.dumps({k: v for k, v in rule["metric"].items() if v is not None}),
+        "condition": json.dumps({k: v for k, v in rule["condition"].items() if v is not None}),
+        "window_s": str(rule["window_s"]),
+        "every_s": str(rule["every_s"]),
+        "cooldown_s": str(rule["cooldown_s"]),
+        "channel_ids": list(rule.get("channel_ids") or []),
+        "enabled": bool(rule["enabled"]),
+    }
+
+
+def _typed(form: dict[str, list[str]]) -> dict[str, Any]:
+    """The alert form as typed, to show it again."""
+    one = {k: (v[0] if v else "") for k, v in form.items()}
+    return {
+        **{k: one.get(k, "") for k in NEW_ALERT if k not in ("channel_ids", "enabled")},
+        "channel_ids": form.get("channel_ids", []),
+        "enabled": one.get("enabled") == "on",
+    }
+
+
+def _alert_body(form: dict[str, list[str]]) -> dict[str, Any]:
+    one = {k: (v[0] if v else "") for k, v in form.items()}
+    return {
+        "name": one.get("name", "").strip(),
+        "metric": _json_field(form, "metric"),
+        "condition": _json_field(form, "condition"),
+        "window_s": one.get("window_s") or 3600,
+        "every_s": one.get("every_s") or 60,
+        "cooldown_s": one.get("cooldown_s") or 900,
+        "channel_ids": form.get("channel_ids", []),
+        "enabled": one.get("enabled") == "on",
+    }
+
+
+def _validated(model: type[AlertRuleIn] | type[AlertRulePatch], body: dict[str, Any]) -> Any:
+    """The body checked by the API's own request model (so the same messages)."""
+    try:
+        return model.model_validate(body)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()[:5]
+        )
+        raise InvalidInput(problems) from None
+
+
 def _json_field(form: dict[str, list[str]], name: str) -> Any:
     text = (form.get(name) or [""])[0]
     try:
@@ -156,31 +205,11 @@ def _json_field(form: dict[str, list[str]], name: str) -> Any:
 def alert_create(request: Request, session: web.SignedIn, form: web.FormLists) -> Response:
     """The "New alert rule" form (admin keys), checked by the API's own request model."""
     _require_admin(session)
-    one = {k: (v[0] if v else "") for k, v in form.items()}
-    shown: dict[str, Any] = {
-        **{k: one.get(k, "") for k in NEW_ALERT if k not in ("channel_ids", "enabled")},
-        "channel_ids": form.get("channel_ids", []),
-        "enabled": one.get("enabled") == "on",
-    }
+    shown = _typed(form)
     try:
-        body = {
-            "project_id": one.get("project_id", ""),
-            "name": one.get("name", "").strip(),
-            "metric": _json_field(form, "metric"),
-            "condition": _json_field(form, "condition"),
-            "window_s": one.get("window_s") or 3600,
-            "every_s": one.get("every_s") or 60,
-            "cooldown_s": one.get("cooldown_s") or 900,
-            "channel_ids": form.get("channel_ids", []),
-            "enabled": shown["enabled"],
-        }
-        try:
-            data = AlertRuleIn.model_validate(body).model_dump()
-        except ValidationError as exc:
-            problems = "; ".join(
-                f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()[:5]
-            )
-            raise InvalidInput(problems) from None
+        project_id = (form.get("project_id") or [""])[0]
+        body = {"project_id": project_id, **_alert_body(form)}
+        data = _validated(AlertRuleIn, body).model_dump()
         made = alerts.create_rule(web.ctx_of(request), session.principal, **data)
     except InvalidInput as exc:  # an unknown project stays a 404, as in the API
         return _alert_list(
@@ -294,24 +323,53 @@ def _score_chart(
     return chart
 
 
+# after /alerts/channels: a path segment there is not a rule id
+@router.post("/alerts/{rule_id}")
+def alert_edit(
+    request: Request, rule_id: str, session: web.SignedIn, form: web.FormLists
+) -> Response:
+    """The alert page's "Edit" form (admin keys)."""
+    _require_admin(session)
+    ctx = web.ctx_of(request)
+    alerts.get_rule(ctx, session.principal, rule_id)  # 404 before anything else
+    try:
+        patch = _validated(AlertRulePatch, _alert_body(form))
+        alerts.update_rule(ctx, session.principal, rule_id, patch.model_dump())
+    except InvalidInput as exc:
+        return _alert_page(
+            request, session, rule_id, rule_form=_typed(form), rule_problem=exc.message
+        )
+    return web.redirect(f"/alerts/{web.seg(rule_id)}")
+
+
 @router.get("/alerts/{rule_id}")
 def alert_page(request: Request, rule_id: str, session: web.SignedIn) -> Response:
     return _alert_page(request, session, rule_id)
 
 
 def _alert_page(
-    request: Request, session: Session, rule_id: str, problem: str | None = None
+    request: Request,
+    session: Session,
+    rule_id: str,
+    problem: str | None = None,
+    *,
+    rule_form: dict[str, Any] | None = None,
+    rule_problem: str | None = None,
 ) -> Response:
     ctx = web.ctx_of(request)
     who = session.principal
     rule = alerts.get_rule(ctx, who, rule_id)
+    channels = [{"id": c["id"], "name": c["name"]} for c in alerts.list_channels(ctx, who)]
     project = projects.get(ctx, who, rule["project_id"])
     history = alerts.events(ctx, who, rule_id, limit=200)
     return web.render(
         request,
         "alert.html",
-        status_code=409 if problem else 200,
+        status_code=409 if problem else 400 if rule_problem else 200,
         rule=_rule_view(rule, {project.id: project.name}, ctx.clock()),
+        channels=channels,
+        rule_form=rule_form or _alert_values(rule),
+        rule_problem=rule_problem,
         project=project,
         history=history,
         chart=_score_chart(request, session, rule, history),
