@@ -134,7 +134,9 @@ async def test_add_edit_with_bad_json_then_good_and_delete_examples(
     (ex_id,) = _example_ids(page.text)
 
     edit_url = f"{base}/examples/{ex_id}/edit"
-    assert "&#34;manual&#34;" in (await browser.get(edit_url)).text
+    edit_page = (await browser.get(edit_url)).text
+    assert "&#34;manual&#34;" in edit_page
+    assert_escaped(edit_page)
     bad = await browser.post(
         f"{base}/examples/{ex_id}",
         data={"csrf": token, "inputs": '{"question": "why?"', "outputs": "", "metadata": ""},
