@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from fastapi import FastAPI
+from fastapi import APIRouter, FastAPI
 from starlette.responses import Response
 from starlette.staticfiles import StaticFiles
 from starlette.types import Scope
@@ -23,7 +23,7 @@ from goldloop.http.dashboard import (
     thread_pages,
 )
 
-__all__ = ["install"]
+__all__ = ["install", "pages"]
 
 
 class _Assets(StaticFiles):
@@ -36,13 +36,18 @@ class _Assets(StaticFiles):
 
 
 def install(app: FastAPI) -> None:
-    """Mount the static assets and every page route on ``app``."""
+    """Mount the static assets on ``app`` (the page routes: ``pages``)."""
     app.mount(
         "/static",
         _Assets(packages=[("goldloop.http.dashboard", "static")]),
         name="static",
     )
-    pages = (
+
+
+def pages() -> APIRouter:
+    """Every page route of the dashboard."""
+    router = APIRouter()
+    for module in (
         auth_pages,
         project_pages,
         run_list_pages,
@@ -56,6 +61,6 @@ def install(app: FastAPI) -> None:
         alert_pages,
         rule_pages,
         retention_pages,
-    )
-    for module in pages:
-        app.include_router(module.router)
+    ):
+        router.include_router(module.router)
+    return router
