@@ -47,6 +47,10 @@ def seeded(server: Server) -> None:
     with server.api() as api:
         r = api.post("/api/v1/runs/batch", json={"project": "a11y", "runs": _runs()})
         assert r.status_code == 202, r.text
+        assert api.post("/api/v1/datasets", json={"name": "a11y-golden"}).status_code == 201
+        examples = [{"inputs": {"q": "refund?"}, "outputs": {"a": "no"}}]
+        r = api.post("/api/v1/datasets/a11y-golden/examples", json={"examples": examples})
+        assert r.status_code == 201, r.text
 
 
 def _focused(tab: Pages) -> str:
@@ -147,6 +151,8 @@ def test_every_visible_field_has_a_visible_label(tab: Pages, server: Server, see
         f"/projects/{project['id']}/runs",
         f"/traces/{TRACE}?run=plan",
         "/datasets",
+        "/datasets/a11y-golden",
+        "/datasets/a11y-golden/examples/new",
         "/experiments",
         "/rules",
         "/alerts",
