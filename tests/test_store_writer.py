@@ -52,6 +52,27 @@ def test_write_returns_only_after_commit_visible_to_readers(db: Database) -> Non
     assert "visible" in _names(db)
 
 
+def test_a_read_sees_one_snapshot_while_writes_commit(db: Database) -> None:
+    """Every statement of one read sees the database as of its first: a page never pairs a
+    count (or a dataset's version) with rows a write committed in between."""
+    db.write(_insert("before"))  # type: ignore[arg-type]
+
+    def read(conn: Connection) -> tuple[set[str], set[str]]:
+        first = set(conn.execute(sa.select(workspaces.c.name)).scalars().all())
+        # another thread's write commits (and is acknowledged) between the two statements
+        done = threading.Thread(target=db.write, args=(_insert("during"),))
+        done.start()
+        done.join(timeout=30)
+        assert not done.is_alive()
+        second = set(conn.execute(sa.select(workspaces.c.name)).scalars().all())
+        return first, second
+
+    first, second = db.read(read)
+    assert "before" in first
+    assert second == first
+    assert "during" in _names(db)  # the write did land: the next read sees it
+
+
 def test_full_queue_pushes_back_and_stop_drains(tmp_path: Path) -> None:
     database = Database(f"sqlite:///{tmp_path / 'q.db'}", write_batch_max=1, write_queue_max=2)
     migrate.upgrade(database.engine)

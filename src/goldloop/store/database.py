@@ -1,8 +1,10 @@
 """Connections and the write path.
 
-``Database.read(fn)`` runs ``fn(conn)`` on a pooled connection. ``Database.write(fn)`` runs it in a
-transaction and returns only after the transaction committed, so whatever the API acknowledges is
-durable:
+``Database.read(fn)`` runs ``fn(conn)`` on a pooled connection, inside one read-only snapshot: every
+statement ``fn`` runs sees the database as of its first one, so a page never pairs a dataset's
+version number with examples committed after it, nor a count with rows from a later write.
+``Database.write(fn)`` runs it in a transaction and returns only after the transaction committed,
+so whatever the API acknowledges is durable:
 
 - On SQLite every write goes through one writer thread (SQLite allows one writer at a time).
   The thread drains its bounded queue and commits up to ``write_batch_max`` jobs in a single
@@ -285,7 +287,21 @@ class Database:
 
     def read(self, fn: Callable[[Connection], T]) -> T:
         with _caller_errors(), self.engine.connect() as conn:
+            self._begin_snapshot(conn)
             return fn(conn)
+
+    def _begin_snapshot(self, conn: Connection) -> None:
+        """Make the statements that follow on ``conn`` share one snapshot (ended by the rollback
+        the pool runs when the connection goes back).
+
+        SQLite's driver opens a transaction only before a write, so each SELECT would see the
+        latest commit: an explicit deferred BEGIN holds one WAL snapshot from the first read on.
+        PostgreSQL's default READ COMMITTED takes a snapshot per statement; REPEATABLE READ takes
+        one per transaction, and READ ONLY transactions at that level never fail to serialize."""
+        if self.is_sqlite:
+            conn.exec_driver_sql("BEGIN")
+        else:
+            conn.exec_driver_sql("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
 
     def write(self, fn: Callable[[Connection], T]) -> T:
         """Run ``fn`` in a transaction; returns after commit. Raises ``Overloaded`` when full."""
