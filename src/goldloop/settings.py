@@ -130,6 +130,31 @@ class Settings:
             "backend. The standard `/v1/traces` and `/v1/logs` are always served."
         ),
     )
+    otlp_grpc: bool = field(
+        default=False,
+        metadata=_doc(
+            "Also receive OTLP traces over gRPC (`TraceService/Export`, what exporters send "
+            "with `OTEL_EXPORTER_OTLP_PROTOCOL=grpc`) on `otlp_grpc_port` of `host`: the same "
+            "API key, limits, mapping and durability as OTLP/HTTP. Off by default: 4317 is "
+            "also the port of an OpenTelemetry Collector on the same machine, and a second "
+            "server would fail to start. Plain text: terminate TLS in a proxy."
+        ),
+    )
+    otlp_grpc_port: int = field(
+        default=4317,
+        metadata=_doc(
+            "TCP port of the OTLP/gRPC receiver when `otlp_grpc` is on (0: any free port, "
+            "logged at start)."
+        ),
+    )
+    otlp_grpc_deadline_s: float = field(
+        default=30.0,
+        metadata=_doc(
+            "Most seconds an OTLP/gRPC call may take once it has its slot (receiving its "
+            "message, decoding, the durable write); a client's own shorter deadline applies "
+            "as sent. Past it the call is cancelled and the exporter retries."
+        ),
+    )
     model_prices_file: str = field(
         default="",
         metadata=_doc(
@@ -582,6 +607,20 @@ def _validate(s: Settings) -> None:
     if s.metrics_port and s.metrics_port == s.port:
         raise SettingsError(
             f"setting metrics_port ({env_name('metrics_port')}): must differ from port"
+        )
+    if not 0 <= s.otlp_grpc_port < 65536:
+        raise SettingsError(
+            f"setting otlp_grpc_port ({env_name('otlp_grpc_port')}): use a TCP port, or 0 for "
+            "any free port"
+        )
+    if s.otlp_grpc and s.otlp_grpc_port and s.otlp_grpc_port in (s.port, s.metrics_port):
+        raise SettingsError(
+            f"setting otlp_grpc_port ({env_name('otlp_grpc_port')}): must differ from port "
+            "and metrics_port"
+        )
+    if s.otlp_grpc_deadline_s <= 0:
+        raise SettingsError(
+            f"setting otlp_grpc_deadline_s ({env_name('otlp_grpc_deadline_s')}): must be positive"
         )
     if s.worker_heartbeat_s <= 0:
         raise SettingsError(

@@ -151,6 +151,19 @@ def cli() -> None:
     "server process). "
     "[env GOLDLOOP_INGEST_PROCESSES]",
 )
+@click.option(
+    "--otlp-grpc/--no-otlp-grpc",
+    default=None,
+    help="Also receive OTLP traces over gRPC on --otlp-grpc-port (default off). "
+    "[env GOLDLOOP_OTLP_GRPC]",
+)
+@click.option(
+    "--otlp-grpc-port",
+    default=None,
+    type=click.IntRange(0, 65535),
+    help="Port of the OTLP/gRPC receiver (default 4317; 0: any free port). "
+    "[env GOLDLOOP_OTLP_GRPC_PORT]",
+)
 @log_options
 @friendly_errors
 def serve(
@@ -160,6 +173,8 @@ def serve(
     port: int | None,
     workers_in_process: bool | None,
     ingest_processes: int | None,
+    otlp_grpc: bool | None,
+    otlp_grpc_port: int | None,
     log_level: str | None,
     log_format: str | None,
 ) -> None:
@@ -177,13 +192,17 @@ def serve(
         port=port,
         workers_in_process=workers_in_process,
         ingest_processes=ingest_processes,
+        otlp_grpc=otlp_grpc,
+        otlp_grpc_port=otlp_grpc_port,
         log_level=log_level,
         log_format=log_format,
     )
     _refuse_newer_database(settings)
     logs.configure(settings.log_level, settings.log_format)
+    grpc_port = settings.otlp_grpc_port or "(any free port: see the log)"
+    grpc = f", OTLP/gRPC on {settings.host}:{grpc_port}" if settings.otlp_grpc else ""
     click.echo(
-        f"Goldloop {__version__} on http://{settings.host}:{settings.port} "
+        f"Goldloop {__version__} on http://{settings.host}:{settings.port}{grpc} "
         f"(database: {settings.redacted_database_url()})"
     )
     if settings.malloc_tuning:

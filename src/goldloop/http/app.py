@@ -121,12 +121,21 @@ def create_app(settings: Settings, *, clock: Clock = system_clock) -> FastAPI:
             metrics_port = MetricsPort(ctx, settings.metrics_host, settings.metrics_port)
             metrics_port.start()
         app.state.metrics_port = metrics_port
+        otlp_grpc = None
+        if settings.otlp_grpc:  # imported here: grpc loads only where it is used
+            from goldloop.http.otlp_grpc import OtlpGrpcReceiver
+
+            otlp_grpc = OtlpGrpcReceiver(ctx, settings.host, settings.otlp_grpc_port)
+            otlp_grpc.start()
+        app.state.otlp_grpc = otlp_grpc
         app.state.ready = True
         try:
             yield
         finally:
             app.state.ready = False
             log.info("shutting down: stopping workers, finishing in-flight writes")
+            if otlp_grpc is not None:  # its calls in progress finish their writes first
+                await run_in_threadpool(otlp_grpc.stop, settings.shutdown_timeout_s)
             if metrics_port is not None:
                 await run_in_threadpool(metrics_port.stop)
             if watchdog is not None:

@@ -47,7 +47,8 @@ def _varint(n: int) -> bytes:
             return bytes(out)
 
 
-def _field(number: int, payload: bytes | int) -> bytes:
+def proto_field(number: int, payload: bytes | int) -> bytes:
+    """One protobuf field: a varint for an int, length-delimited for bytes."""
     if isinstance(payload, int):
         return _varint(number << 3) + _varint(payload)
     return _varint(number << 3 | 2) + _varint(len(payload)) + payload
@@ -62,15 +63,15 @@ def encode_result(result: OtlpResult, encoding: str, *, logs: bool) -> bytes:
         partial = {count_key: str(result.rejected), "errorMessage": result.message}
         return orjson.dumps({"partialSuccess": partial})
     # ExportPartialSuccess {int64 rejected = 1; string error_message = 2} in field 1
-    inner = _field(1, result.rejected) + _field(2, result.message.encode())
-    return _field(1, inner)
+    inner = proto_field(1, result.rejected) + proto_field(2, result.message.encode())
+    return proto_field(1, inner)
 
 
 def status_body(code: int, message: str, encoding: str) -> bytes:
     """google.rpc.Status {int32 code = 1; string message = 2}."""
     if encoding == JSON:
         return orjson.dumps({"code": code, "message": message})
-    return _field(1, code) + _field(2, message.encode())
+    return proto_field(1, code) + proto_field(2, message.encode())
 
 
 def _error_response(exc: e.GoldloopError, encoding: str) -> Response:
