@@ -102,7 +102,10 @@ def _row(
     }
 
 
-def fill(db: Database, ws: str, pids: list[str], n_runs: int, seed: int = 1) -> None:
+def fill(
+    db: Database, ws: str, pids: list[str], n_runs: int, seed: int = 1, now: int = NOW
+) -> None:
+    """Bulk-insert ``n_runs`` runs (store rows, ``seq`` from 1) over the 30 days before ``now``."""
     rng = random.Random(seed)
     batch: list[dict[str, Any]] = []
     seq = 0
@@ -115,7 +118,7 @@ def fill(db: Database, ws: str, pids: list[str], n_runs: int, seed: int = 1) -> 
 
     started = time.perf_counter()
     # the big trace (10,000 runs): a root with 101 agent steps, each a chain of 99 calls
-    big_start = NOW - DAY // 2
+    big_start = now - DAY // 2
     batch.append(_row(rng, ws, pids[0], BIG_TRACE, 0, None, big_start))
     n = 1
     for step in range(101):
@@ -128,7 +131,7 @@ def fill(db: Database, ws: str, pids: list[str], n_runs: int, seed: int = 1) -> 
     n_traces = (n_runs - n) // 5
     for t in range(n_traces):
         pid = pids[0] if t % 10 else pids[1]  # 90% / 10%
-        start = NOW - rng.randrange(30 * DAY)
+        start = now - rng.randrange(30 * DAY)
         trace = f"t{t:07d}"
         root = f"{trace}-0"
         for i in range(5):
