@@ -259,3 +259,118 @@ async def test_another_workspace_gets_404(client: httpx.AsyncClient, app: FastAP
         assert r.status_code == 404
         r = await other.post(f"/experiments/{a}/tags/main/remove", data={"csrf": token})
         assert r.status_code == 404
+
+
+def cells_of(html: str, example: str) -> list[str]:
+    """The HTML of every results row (one per repetition) of this example."""
+    row = rf'<tr class="result-row[^"]*" data-example="{example}">(.*?)</tr>'
+    return re.findall(row, html, re.S)
+
+
+async def test_results_show_references_labels_and_marked_failures(
+    client: httpx.AsyncClient, browser: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _, a, _b = await two_experiments(client)
+    page = await browser.get(f"/experiments/{a}")
+    assert page.status_code == 200
+    html = page.text
+    assert "<th>Reference output</th>" in html
+    # Each row: a readable label (its id in the title and behind "id"), the dataset example's
+    # reference output beside the run's output, and its scores marked pass or fail in words.
+    (ex2_first, ex2_second) = cells_of(html, "ex2")
+    assert 'title="example ex2">question of ex2</span>' in ex2_first
+    assert '<code class="mono small">ex2</code>' in ex2_first
+    reference = re.search(r'<td class="io-cell reference">(.*?)</td>', ex2_first, re.S)
+    assert reference
+    assert "answer to ex2" not in reference.group(1)  # the reference, not the output
+    assert re.search(r">\s*2\s*<", reference.group(1))  # the example's outputs {"a": 2}
+    assert '<div class="score-mark fail">0 <span class="mark-text">fail</span>' in ex2_first
+    assert '<span class="mark-text">fail</span>' in ex2_second
+    (ex0_first, _) = cells_of(html, "ex0")
+    assert '<div class="score-mark pass">1 <span class="mark-text">pass</span>' in ex0_first
+    assert 'class="score-mark fail"' not in ex0_first
+
+    # 2 of 8 runs fail (ex2, both repetitions); counts per key; the filter is a plain link.
+    assert re.search(r'class="failing-count">2</strong> of 8 runs failing', html)
+    assert re.search(r'data-key="correct">failing on correct <span class="muted">2<', html)
+    failing = await browser.get(f"/experiments/{a}", params={"failing": "1"})
+    assert failing.status_code == 200
+    assert re.findall(r'class="result-row[^"]*" data-example="([^"]+)"', failing.text) == [
+        "ex2",
+        "ex2",
+    ]
+    assert 'class="active" aria-current="page">Failures only' in failing.text
+    assert 'id="failing" name="failing" value="1" checked' in failing.text
+    # A stricter pass mark fails quality 0.8/0.85 too; per key, only that key's failures.
+    strict = await browser.get(
+        f"/experiments/{a}", params={"failing": "1", "key": "quality", "pass": "0.9"}
+    )
+    assert strict.status_code == 200
+    assert len(re.findall(r'class="result-row', strict.text)) == 8
+    assert re.search(r'class="failing-count">8</strong> of 8', strict.text)
+    on_correct = await browser.get(
+        f"/experiments/{a}", params={"failing": "1", "key": "correct", "pass": "0.9"}
+    )
+    assert len(re.findall(r'class="result-row', on_correct.text)) == 2
+    nothing = await browser.get(f"/experiments/{a}", params={"failing": "1", "key": "nokey"})
+    assert nothing.status_code == 200
+    assert "No failing runs on nokey" in nothing.text
+
+    # The failures page pages, keeping the filter in its links.
+    monkeypatch.setattr(experiment_pages, "RESULTS_PAGE", 1)
+    first = await browser.get(f"/experiments/{a}", params={"failing": "1"})
+    more = re.search(r'href="([^"]+)">Next page', first.text)
+    assert more
+    assert "failing=1" in more.group(1)
+    second = await browser.get(more.group(1).replace("&amp;", "&"))
+    assert len(re.findall(r'class="result-row', second.text)) == 1
+    assert "Next page" not in second.text
+
+    # Any URL parameter: a page or a 400, never a 5xx.
+    for params in (
+        {"pass": "2"}, {"pass": "nan"}, {"pass": "x"}, {"pass": "-1"},
+        {"failing": "1", "after": "x"}, {"after": "x"}, {"failing": "maybe", "key": EVIL},
+        {"failing": "1", "pass": "inf"}, {"failing": "1", "after": "99999999999999999999"},
+    ):  # fmt: skip
+        r = await browser.get(f"/experiments/{a}", params=params)
+        assert r.status_code in (200, 400), (params, r.status_code)
+        assert_escaped(r.text)
+    assert (await browser.get(f"/experiments/{a}", params={"pass": "2"})).status_code == 400
+
+
+async def test_hostile_labels_references_and_evaluator_errors(
+    client: httpx.AsyncClient, browser: httpx.AsyncClient
+) -> None:
+    assert (await client.post(f"{API}/datasets", json={"name": "hostile"})).status_code == 201
+    question = EVIL + ' "quoted" and a long tail of words that goes on'
+    examples = [{"id": "evil", "inputs": {"question": question}, "outputs": {"answer": EVIL}}]
+    r = await client.post(f"{API}/datasets/hostile/examples", json={"examples": examples})
+    assert r.status_code == 201, r.text
+    e = await register(client, "hostile-run", dataset="hostile")
+    run = {
+        "id": "h-r0", "trace_id": "h-t0", "name": "agent", "kind": "chain",
+        "start_time": T0, "end_time": T0 + 10, "inputs": {"question": question},
+        "outputs": {"answer": "fine"}, "reference_example_id": "evil",
+        "metadata": {"experiment": "hostile-run", "example_id": "evil", "repetition": 0},
+    }  # fmt: skip
+    r = await client.post(f"{API}/runs/batch", json={"runs": [run], "project": "hostile-run"})
+    assert r.status_code == 202, r.text
+    errored = {
+        "run_id": "h-r0", "key": "judge", "comment": EVIL,
+        "source_info": {"evaluator": "judge", "error": "ValueError: " + EVIL},
+    }  # fmt: skip
+    assert (await client.post(f"{API}/feedback", json=errored)).status_code == 201
+    page = await browser.get(f"/experiments/{e}")
+    assert page.status_code == 200
+    assert_escaped(page.text)
+    (row,) = cells_of(page.text, "evil")
+    label = re.search(r'<span class="ex-label" title="example evil">([^<]*)</span>', row)
+    assert label
+    assert label.group(1).startswith("&lt;script&gt;window.__xss=1&lt;/script&gt;&lt;img")
+    assert label.group(1).endswith("…")  # the first words, cut
+    reference = re.search(r'class="io-cell reference">(.*?)</td>', row, re.S)
+    assert reference
+    assert "&lt;script&gt;" in reference.group(1)
+    assert 'class="score-mark fail"' in row  # an evaluator's error fails its key
+    assert ">eval error</span>" in row
+    assert re.search(r'class="failing-count">1</strong> of 1 runs', page.text)

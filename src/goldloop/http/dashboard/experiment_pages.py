@@ -3,16 +3,21 @@ the comparison of two experiments (statistics per key, then examples side by sid
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import dataclass
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 
+from goldloop.domain import score_marks
 from goldloop.domain.errors import InvalidInput, NotFound
+from goldloop.domain.example_labels import example_label
 from goldloop.http.dashboard import experiment_compare, web
 from goldloop.services import (
     alignment,
     datasets,
+    experiment_failures,
+    experiment_references,
     experiment_results,
     experiments,
     feedback,
@@ -207,27 +212,66 @@ def experiment_comparison(
     )
 
 
+@dataclass(frozen=True)
+class ResultFilter:
+    """The experiment page's *failures only* filter, from its URL (``failing=1``, ``key=...``,
+    ``pass=0.5``)."""
+
+    failing: bool = False
+    key: str | None = None
+    pass_mark: float = score_marks.PASS_MARK
+
+    def params(self, **changes: Any) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "failing": "1" if self.failing else None,
+            "key": self.key if self.failing else None,
+            "pass": None if self.pass_mark == score_marks.PASS_MARK else self.pass_mark,
+        }
+        out.update(changes)
+        return out
+
+
 def _experiment_page(
     request: Request,
     session: Session,
     ref: str,
     after: str | None = None,
     problem: str | None = None,
+    shown: ResultFilter | None = None,
 ) -> Response:
     ctx = web.ctx_of(request)
     who = session.principal
-    page = experiment_results.experiment_results(ctx, who, ref, limit=RESULTS_PAGE, cursor=after)
+    shown = shown or ResultFilter()
+    experiment_failures.check_pass_mark(shown.pass_mark)
+    if shown.failing:
+        page, failures = experiment_failures.failing_results(
+            ctx, who, ref, key=shown.key, pass_mark=shown.pass_mark, limit=RESULTS_PAGE,
+            cursor=after,
+        )  # fmt: skip
+    else:
+        page = experiment_results.experiment_results(
+            ctx, who, ref, limit=RESULTS_PAGE, cursor=after
+        )
+        failures = experiment_failures.failure_counts(ctx, who, page.experiment.id, shown.pass_mark)
     e = page.experiment
     main = _baseline(ctx, who, e.dataset_id)
     others = []
     if e.dataset_id:
         same = experiments.list_experiments(ctx, who, dataset=e.dataset_id, limit=PICKER)
         others = [o for o in same.items if o.id != e.id]
-    keys = sorted({s.key for s in e.scores} | {r["key"] for row in page.rows for r in row.results})
+    keys = sorted(
+        {s.key for s in e.scores}
+        | {r["key"] for row in page.rows for r in row.results}
+        | set(failures.by_key)
+    )
     summary = feedback.list_feedback(
         ctx, who, FeedbackFilter(project_id=e.id), limit=SUMMARY_SHOWN
     ).items
     alignments = judge_alignments(ctx, who, e.id, keys)
+    references = experiment_references.reference_outputs(
+        ctx, who, e, {row.example_id for row in page.rows}
+    )
+    here = experiment_url(e)
     return web.render(
         request,
         "experiment.html",
@@ -237,13 +281,19 @@ def _experiment_page(
         keys=keys,
         summary=sorted(summary, key=lambda f: (f.key, f.created_at)),
         rows=page.rows,
+        references=references,
+        label=example_label,
+        mark=lambda result: score_marks.result_mark(result, shown.pass_mark),
+        shown=shown,
+        failures=failures,
+        filter_url=lambda **changes: web.query(here, shown.params(**changes)),
         main=main,
         main_url=compare_url(main, e.id) if main and main != e.id else None,
         others=others,
-        next_url=web.query(experiment_url(e), {"after": page.next_cursor})
+        next_url=web.query(here, shown.params(after=page.next_cursor))
         if page.next_cursor
         else None,
-        first_url=experiment_url(e) if after else None,
+        first_url=web.query(here, shown.params()) if after else None,
         problem=problem,
         baseline_tag=BASELINE_TAG,
         alignments=alignments,
@@ -268,9 +318,22 @@ def judge_alignments(
 
 @router.get("/experiments/{ref}")
 def experiment_page(
-    request: Request, ref: str, session: web.SignedIn, after: str | None = None
+    request: Request,
+    ref: str,
+    session: web.SignedIn,
+    after: str | None = None,
+    failing: str | None = None,
+    key: str | None = None,
+    pass_mark: Annotated[float, Query(alias="pass")] = score_marks.PASS_MARK,
 ) -> Response:
-    return _experiment_page(request, session, ref, after)
+    """``failing=1`` shows only the runs that failed (``key=...``: on that key); ``pass``: the
+    pass mark of 0-1 scores (default 0.5)."""
+    shown = ResultFilter(
+        failing=(failing or "").lower() in ("1", "true", "on", "yes"),
+        key=key or None,
+        pass_mark=pass_mark,
+    )
+    return _experiment_page(request, session, ref, after, shown=shown)
 
 
 @router.post("/experiments/{ref}/tags")
