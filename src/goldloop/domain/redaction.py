@@ -24,16 +24,18 @@ Built-in detectors (``BUILTINS``), all conservative so that ordinary ids are lef
 UUIDs (run, trace and example ids) are matched first and always kept as they are, so no
 detector ever rewrites part of one.
 
-Cost: the built-ins are one alternation, every branch anchored on a token boundary, so a string
-is scanned once in linear time whatever it holds. Custom rules are admins' own regexes, each
-applied after the built-ins. Python's ``re`` has no time limit, so they are guarded when saved
-(``compile_rule``): the pattern must compile, be at most ``MAX_PATTERN_CHARS`` long, have no
-back-references, no nested unbounded repetition (``(a+)+``) and no unbounded repetition of an
-alternation (``(a|ab)*``; an atomic group ``(?>a|ab)*`` or a possessive ``a++`` is allowed),
-and must finish each probe string (sizes growing to ``CUSTOM_WINDOW`` characters) within
-``PROBE_BUDGET_S``, which refuses patterns that are much slower than linear. When applied, custom
-rules see each string in windows of ``CUSTOM_WINDOW`` characters (cut at a space where there is
-one), so a match longer than a window, or across a window's edge, is not found.
+Cost: every built-in pattern is anchored on a token boundary and linear to scan, and cheap
+pre-screens (a few C passes over the string: ``_SHAPE``, ``_TOKEN``) decide which of them run
+on a string, and where, so that text without a candidate costs little. Custom rules are admins'
+own regexes, each applied after the built-ins. Python's ``re`` has no time limit, so they are
+guarded when saved (``compile_rule``): the pattern must compile, be at most
+``MAX_PATTERN_CHARS`` long, have no back-references, no nested unbounded repetition (``(a+)+``)
+and no unbounded repetition of an alternation (``(a|ab)*``; an atomic group ``(?>a|ab)*`` or a
+possessive ``a++`` is allowed), and must finish each probe string (sizes growing to
+``CUSTOM_WINDOW`` characters) within ``PROBE_BUDGET_S``, which refuses patterns that are much
+slower than linear. When applied, custom rules see each string in windows of ``CUSTOM_WINDOW``
+characters (cut at a space where there is one), so a match longer than a window, or across a
+window's edge, is not found.
 """
 
 from __future__ import annotations
@@ -44,6 +46,7 @@ import importlib
 import ipaddress
 import math
 import re
+import string
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
@@ -120,31 +123,43 @@ _LONGEST_NUMERIC = 64
 """More than the longest text ``_NUMERIC`` can match (an IBAN with spaces: 42 characters)."""
 
 
-def _table(classes: dict[str, str]) -> bytes:
-    table = bytearray(range(256))
+def _table(classes: dict[str, str], other: str | None = None) -> bytes:
+    table = bytearray(range(256)) if other is None else bytearray(ord(other) for _ in range(256))
     for chars, to in classes.items():
         for ch in chars:
             table[ord(ch)] = ord(to)
     return bytes(table)
 
 
-_SHAPE = _table({"0123456789": "0", "ABCDEFGHIJKLMNOPQRSTUVWXYZ": "A"})
-"""An ASCII string's shape: every digit -> '0', every capital -> 'A'. Where a number detector
-can match, its shape holds one of the patterns below (found by ``bytes.find`` or a pattern
-that starts with a literal, both scanned in C at memory speed), so ``_NUMERIC`` runs only
-around those places."""
+# The pre-screens. Each string is first encoded to ASCII with every other character written as
+# one "?" (``encode("ascii", "replace")``: one C pass, and character offsets stay the same), and
+# mapped by ``bytes.translate`` (one more C pass) to the two forms below. They decide which
+# detectors run and where, and each is a necessary condition of a match, so no value is lost
+# (tests/test_redaction_screens.py compares the result with every pattern run on every whole
+# string).
+_SHAPE = _table({"0123456789?": "0", "ABCDEFGHIJKLMNOPQRSTUVWXYZ": "A"})
+"""A string's shape: every digit -> '0', every capital -> 'A', anything else as it is. A
+non-ASCII character ('?' after the encoding, as is '?' itself) is taken for a digit, since
+``\\d`` matches the digits of every script. Where a number detector can match, the shape holds
+one of the patterns below, all beginning with a literal that the regular expression engine
+finds in C, so ``_NUMERIC`` runs only in windows around those places."""
 _SHAPE_PATTERNS = (
-    # North American phone numbers; card numbers: 13-19 digits, 4-4-4-4(-1..3), 4-6-4(5)
+    # cards: 13-19 digits, 4-4-4-4(-1..3) and 4-6-4(5) with a space or dash between groups;
+    # North American phone numbers, found by their last four digits
     re.compile(
-        rb"000(?:-000-0000|\.000\.0000|0{10}|0 0000 0000|0-0000-0000|0 000000 0000"
-        rb"|0-000000-0000)"
+        rb"0000(?:0{9}|[ -]0000[ -]0000[ -]0000|[ -]000000[ -]0000|(?<=000[.-]000[.-]0000))"
     ),
     re.compile(rb"AA00(?: ?[A0]{4}){2}"),  # an IBAN: country, check digits, 8+ more
     re.compile(rb"0\.0{1,3}\.0{1,3}\.0"),  # an IPv4 address
 )
 _PAREN_PHONE = re.compile(rb"\(000\) ?000[.-]0000")
-# Every built-in secret shape holds "_", "sk-", "eyJ", "earer", "xox", or in its shape "AAAA"
-# (AKIA, ASIA, PRIVATE KEY) or "AAza" (AIza): strings with none skip the secret pattern.
+_BEFORE_NUMERIC = 12
+"""A number detector's match starts at most this far before where its shape pattern does
+(a North American number: 8 characters before its last four digits)."""
+_TOKEN = _table({string.ascii_letters + string.digits + "_.~+/=-": "w"}, other=" ")
+"""Characters of secret tokens -> 'w', anything else -> ' '. Every built-in secret but a PEM
+block is a run of at least ``_SECRET_RUN`` of them: the shortest, ``xoxb-`` and 10 more."""
+_SECRET_RUN = b"w" * 15
 _SHORTEST = 7
 """No built-in match is shorter (an IPv4 address: 7 characters)."""
 _SEPARATORS = re.compile(r"[\s.()-]")
@@ -490,27 +505,18 @@ class Redactor:
         if len(text) < _SHORTEST:
             return text
         found: list[tuple[int, int, str]] = []  # (start, end, replacement), earlier wins
-        enabled = self._builtins
-        shape = text.encode().translate(_SHAPE) if text.isascii() else None
-        if self._secret and (
-            shape is None
-            or "_" in text
-            or "sk-" in text
-            or "eyJ" in text
-            or "earer" in text
-            or "xox" in text
-            or b"AAAA" in shape
-            or b"AAza" in shape
-        ):
+        ascii_ = text.encode("ascii", "replace")
+        if self._secret and (_SECRET_RUN in ascii_.translate(_TOKEN) or "-----" in text):
             for m in _SECRET.finditer(text):
                 self._take(found, m.start(), m.end(), "secret", m.group(), counts)
         if self._email and "@" in text:
             self._emails(text, found, counts)
-        if self._ip and ("::" in text or text.count(":") >= 7):
+        if self._ip and ":" in text and ("::" in text or text.count(":") >= 7):
             for m in _IP6.finditer(text):
                 self._take(found, m.start(), m.end(), "ip6", m.group(), counts)
         if self._numeric:
-            for lo, hi in _numeric_windows(text, shape):
+            enabled = self._builtins
+            for lo, hi in _numeric_windows(text, ascii_.translate(_SHAPE)):
                 for m in _NUMERIC.finditer(text, lo, hi):
                     if m.end() == hi and hi < len(text):
                         continue  # cut by the window's end: not a whole match
@@ -595,12 +601,9 @@ class Redactor:
         return _walk(value, one)
 
 
-def _numeric_windows(text: str, shape: bytes | None) -> list[tuple[int, int]]:
+def _numeric_windows(text: str, shape: bytes) -> list[tuple[int, int]]:
     """Where in ``text`` a number detector can match: merged spans around every place the
-    shape says one may start (a non-ASCII string is scanned whole: its byte offsets are not
-    its character offsets)."""
-    if shape is None:
-        return [(0, len(text))]
+    shape says one may end or start."""
     if b"0" not in shape:
         return []  # no digit, no number
     starts: list[int] = []
@@ -619,7 +622,7 @@ def _numeric_windows(text: str, shape: bytes | None) -> list[tuple[int, int]]:
     n = len(text)
     windows: list[tuple[int, int]] = []
     for start in starts:
-        lo, hi = max(0, start - 4), min(n, start + _LONGEST_NUMERIC)
+        lo, hi = max(0, start - _BEFORE_NUMERIC), min(n, start + _LONGEST_NUMERIC)
         if windows and lo <= windows[-1][1]:
             windows[-1] = (windows[-1][0], max(hi, windows[-1][1]))
         else:
