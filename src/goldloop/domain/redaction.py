@@ -144,13 +144,17 @@ non-ASCII character ('?' after the encoding, as is '?' itself) is taken for a di
 one of the patterns below, all beginning with a literal that the regular expression engine
 finds in C, so ``_NUMERIC`` runs only in windows around those places."""
 _SHAPE_PATTERNS = (
+    # (what the shape must hold for the pattern to match: checked first, a cheaper search)
     # cards: 13-19 digits, 4-4-4-4(-1..3) and 4-6-4(5) with a space or dash between groups;
     # North American phone numbers, found by their last four digits
-    re.compile(
-        rb"0000(?:0{9}|[ -]0000[ -]0000[ -]0000|[ -]000000[ -]0000|(?<=000[.-]000[.-]0000))"
+    (
+        b"0000",
+        re.compile(
+            rb"0000(?:0{9}|[ -]0000[ -]0000[ -]0000|[ -]000000[ -]0000|(?<=000[.-]000[.-]0000))"
+        ),
     ),
-    re.compile(rb"AA00(?: ?[A0]{4}){2}"),  # an IBAN: country, check digits, 8+ more
-    re.compile(rb"0\.0{1,3}\.0{1,3}\.0"),  # an IPv4 address
+    (b"AA00", re.compile(rb"AA00(?: ?[A0]{4}){2}")),  # an IBAN: country, check digits, 8+ more
+    (b"0.0", re.compile(rb"0\.0{1,3}\.0{1,3}\.0")),  # an IPv4 address
 )
 _PAREN_PHONE = re.compile(rb"\(000\) ?000[.-]0000")
 _BEFORE_NUMERIC = 12
@@ -511,7 +515,7 @@ class Redactor:
                 self._take(found, m.start(), m.end(), "secret", m.group(), counts)
         if self._email and "@" in text:
             self._emails(text, found, counts)
-        if self._ip and ":" in text and ("::" in text or text.count(":") >= 7):
+        if self._ip and ":" in text and (text.count(":") >= 7 or "::" in text):
             for m in _IP6.finditer(text):
                 self._take(found, m.start(), m.end(), "ip6", m.group(), counts)
         if self._numeric:
@@ -593,10 +597,15 @@ class Redactor:
     def redact(self, value: Any, counts: Counts) -> Any:
         """A JSON value with every string in it redacted (a new value where anything changed;
         containers without matches are returned as they are)."""
-        shortest = _SHORTEST if not self._custom else 1
+        if not self._custom:  # built-ins only: they skip strings shorter than _SHORTEST
 
-        def one(text: str) -> str:
-            return self.redact_text(text, counts) if len(text) >= shortest else text
+            def one(text: str) -> str:
+                return self._redact_builtins(text, counts)
+
+        else:
+
+            def one(text: str) -> str:
+                return self.redact_text(text, counts)
 
         return _walk(value, one)
 
@@ -607,10 +616,11 @@ def _numeric_windows(text: str, shape: bytes) -> list[tuple[int, int]]:
     if b"0" not in shape:
         return []  # no digit, no number
     starts: list[int] = []
-    for pattern in _SHAPE_PATTERNS:
-        starts.extend(m.start() for m in pattern.finditer(shape))
+    for needed, pattern in _SHAPE_PATTERNS:
+        if needed in shape:
+            _starts(pattern, shape, starts)
     if "(" in text:
-        starts.extend(m.start() for m in _PAREN_PHONE.finditer(shape))
+        _starts(_PAREN_PHONE, shape, starts)
     if "+" in text:
         at = text.find("+")
         while at >= 0:
@@ -628,6 +638,13 @@ def _numeric_windows(text: str, shape: bytes) -> list[tuple[int, int]]:
         else:
             windows.append((lo, hi))
     return windows
+
+
+def _starts(pattern: re.Pattern[bytes], shape: bytes, starts: list[int]) -> None:
+    m = pattern.search(shape)
+    while m is not None:
+        starts.append(m.start())
+        m = pattern.search(shape, m.end())
 
 
 def _windows(text: str) -> Iterable[str]:
