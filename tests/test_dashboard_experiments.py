@@ -4,6 +4,7 @@ with its results, tagging, the comparison (statistics, regressions first), escap
 from __future__ import annotations
 
 import re
+from html import escape
 from typing import Any
 
 import httpx
@@ -374,3 +375,107 @@ async def test_hostile_labels_references_and_evaluator_errors(
     assert 'class="score-mark fail"' in row  # an evaluator's error fails its key
     assert ">eval error</span>" in row
     assert re.search(r'class="failing-count">1</strong> of 1 runs', page.text)
+
+
+async def test_comparison_shows_references_labels_and_an_escaped_word_diff(
+    client: httpx.AsyncClient, browser: httpx.AsyncClient
+) -> None:
+    _, a, b = await two_experiments(client)
+    page = await browser.get("/experiments/compare", params={"baseline": a, "candidate": b})
+    assert page.status_code == 200
+    assert_escaped(page.text)
+    start = page.text.index('data-example="ex1"')
+    row = page.text[start : page.text.index("</tr>", start)]
+    assert 'title="example ex1">question of ex1</span>' in row
+    reference = re.search(r'class="io-cell reference">(.*?)</td>', row, re.S)
+    assert reference
+    assert re.search(r">\s*1\s*<", reference.group(1))  # ex1's reference outputs {"a": 1}
+    # B answered ex1 with hostile markup: the diff against A's answer shows it as text.
+    diff = re.search(r'<pre class="word-diff out-diff">(.*?)</pre>', row, re.S)
+    assert diff
+    # Leaving out the added words spells A's answer, leaving out the removed ones B's, escaped.
+    old = re.sub(r"<ins>.*?</ins>|</?del>", "", diff.group(1), flags=re.S)
+    new = re.sub(r"<del>.*?</del>|</?ins>", "", diff.group(1), flags=re.S)
+    assert old == "answer to ex1"
+    assert new == escape(EVIL, quote=True).replace("&quot;", "&#34;")
+    assert "<ins>" in diff.group(1)
+    assert "<del>" in diff.group(1)
+    unchanged = page.text[page.text.index('data-example="ex0"') :]
+    assert "Same output as A." in unchanged[: unchanged.index("</tr>")]
+
+
+async def test_compare_up_to_five_experiments(
+    client: httpx.AsyncClient, browser: httpx.AsyncClient
+) -> None:
+    _, a, b = await two_experiments(client)
+    more = []
+    for name, correct in (
+        ("agent-v3", {"ex0": 0, "ex1": 1, "ex2": 0, "ex3": 1}),
+        ("agent-v4", {"ex0": 1, "ex1": 1, "ex2": 1, "ex3": 1}),
+        ("agent-v5", {"ex0": 1, "ex1": 1, "ex2": 0, "ex3": 0}),
+    ):
+        more.append(await register(client, name, dataset="golden", repetitions=2))
+        await store_calls(client, name, calls(correct), prefix=name)
+    c, d, e = more
+    page = await browser.get(
+        "/experiments/compare", params={"baseline": a, "candidate": [b, c, d, e]}
+    )
+    assert page.status_code == 200, page.text
+    html = page.text
+    assert_escaped(html)
+    assert re.findall(r'<table class="grid stats" data-candidate="([^"]+)"', html) == [b, c, d, e]
+    for letter in "BCDE":
+        assert f'<span class="ab {letter.lower()}">{letter}</span>' in html
+    assert 'class="grid sidebyside cols-5"' in html
+    # Every example once, a column per experiment; regressed against any candidate first.
+    order = re.findall(r'data-example="([^"]+)" data-outcome="([^"]+)"', html)
+    assert sorted(ex for ex, _ in order) == ["ex0", "ex1", "ex2", "ex3"]
+    assert dict(order) == {
+        "ex0": "regressed", "ex1": "regressed", "ex2": "improved", "ex3": "regressed",
+    }  # fmt: skip
+    assert order[-1] == ("ex2", "improved")
+    start = html.index('data-example="ex2"')
+    row = html[start : html.index("</tr>", start)]
+    assert re.findall(r'data-side="([A-E])"', row) == ["B", "C", "D", "E"]
+    assert row.count('<pre class="word-diff out-diff">') + row.count("Same output as A.") == 4
+    # The options form and the page links keep all four candidates.
+    form = html[html.index('class="inline-form compare-options"') :]
+    assert len(re.findall(r'name="candidate" value="', form[: form.index("</form>")])) == 4
+    tab = re.search(r'href="([^"]+)">Regressed', html)
+    assert tab
+    assert tab.group(1).count("candidate=") == 4
+    rebased = re.search(r'href="([^"]+)">Make C the baseline', html)
+    assert rebased
+    swapped = await browser.get(rebased.group(1).replace("&amp;", "&"))
+    assert swapped.status_code == 200
+    stats = re.findall(r'<table class="grid stats" data-candidate="([^"]+)"', swapped.text)
+    assert stats == [b, a, d, e]
+
+    # The experiments list offers several candidates (checkboxes) for one baseline.
+    listing = await browser.get("/experiments")
+    assert len(re.findall(r'type="checkbox" name="candidate"', listing.text)) == 5
+
+    # More than five, the same one twice, the baseline as a candidate, nothing: 400s.
+    six = await browser.get(
+        "/experiments/compare", params={"baseline": a, "candidate": [b, c, d, e, "x"]}
+    )
+    assert six.status_code == 400
+    assert "compare at most 5 experiments at once" in six.text
+    flood = await browser.get(
+        "/experiments/compare", params={"baseline": a, "candidate": [EVIL] * 500}
+    )
+    assert flood.status_code == 400
+    assert_escaped(flood.text)
+    twice = await browser.get("/experiments/compare", params={"baseline": a, "candidate": [b, b]})
+    assert twice.status_code == 400
+    assert "the same candidate is given twice" in twice.text
+    itself = await browser.get("/experiments/compare", params={"baseline": a, "candidate": [b, a]})
+    assert itself.status_code == 400
+    blank = await browser.get("/experiments/compare", params={"baseline": a, "candidate": ""})
+    assert blank.status_code == 400
+    for params in ({"page": "x"}, {"page": "-5"}, {"show": EVIL}, {"alpha": "nan"}):
+        r = await browser.get(
+            "/experiments/compare", params={"baseline": a, "candidate": [b, c], **params}
+        )
+        assert r.status_code in (200, 400), (params, r.status_code)
+        assert_escaped(r.text)

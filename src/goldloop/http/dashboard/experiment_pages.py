@@ -3,8 +3,10 @@ the comparison of two experiments (statistics per key, then examples side by sid
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Annotated, Any
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
@@ -34,6 +36,8 @@ router = APIRouter(route_class=web.PageRoute, include_in_schema=False)
 PAGE_SIZE = 50  # experiments per list page
 RESULTS_PAGE = 50  # result rows per experiment page
 COMPARE_PAGE = 50  # examples per comparison page
+MAX_COMPARED = 5  # experiments on one comparison page: a baseline and up to four candidates
+LETTERS = "ABCDE"
 BASELINE_TAG = "main"
 PICKER = 100  # experiments offered as a baseline on an experiment's page
 SUMMARY_SHOWN = 100  # experiment-level (summary) scores shown on an experiment's page
@@ -44,10 +48,12 @@ def experiment_url(e: Experiment) -> str:
     return f"/experiments/{web.seg(e.id)}"
 
 
-def compare_url(baseline: str, candidate: str, **params: Any) -> str:
-    return web.query(
-        "/experiments/compare", {"baseline": baseline, "candidate": candidate, **params}
-    )
+def compare_url(baseline: str, candidate: str | Sequence[str], **params: Any) -> str:
+    """The comparison of ``baseline`` (A) with one candidate or several (B, C, ...)."""
+    candidates = [candidate] if isinstance(candidate, str) else list(candidate)
+    pairs = [("baseline", baseline), *(("candidate", c) for c in candidates)]
+    pairs += [(k, v) for k, v in params.items() if v not in (None, "")]
+    return f"/experiments/compare?{urlencode(pairs)}"
 
 
 def _baseline(ctx: ServiceContext, who: Principal, dataset_id: str | None) -> str | None:
@@ -111,6 +117,7 @@ def _list_page(
         checked_baseline=baseline,
         checked_candidate=candidate,
         compare_url=compare_url,
+        max_compared=MAX_COMPARED,
     )
 
 
@@ -133,36 +140,62 @@ def dataset_experiments(
     return _list_page(request, session, info, order, after)
 
 
+def _candidates(baseline: str | None, candidate: Sequence[str]) -> tuple[str, list[str]]:
+    chosen = [c for c in (c.strip() for c in candidate) if c]
+    if not baseline or not chosen:
+        raise InvalidInput(
+            "choose a baseline (A) and one to four candidates (B, C, ...): tick them in an "
+            "experiments list, or follow “compare with main” on an experiment's page",
+            details={"field": "baseline" if not baseline else "candidate"},
+        )
+    if len(chosen) + 1 > MAX_COMPARED:
+        raise InvalidInput(
+            f"compare at most {MAX_COMPARED} experiments at once: a baseline and up to "
+            f"{MAX_COMPARED - 1} candidates ({len(chosen)} candidates were given)",
+            details={"field": "candidate"},
+        )
+    return baseline, chosen
+
+
 @router.get("/experiments/compare")
 def experiment_comparison(
     request: Request,
     session: web.SignedIn,
     baseline: str | None = None,
-    candidate: str | None = None,
+    candidate: Annotated[list[str] | None, Query()] = None,
     show: str = "all",
     page: int = 1,
     alpha: float = 0.05,
     lower: str = "",
 ) -> Response:
-    """``lower``: comma-separated score keys where lower is better (e.g. ``latency,cost``)."""
+    """``candidate`` may repeat (up to four: five experiments in all); each is compared with
+    the baseline. ``lower``: comma-separated score keys where lower is better (e.g.
+    ``latency,cost``)."""
     ctx = web.ctx_of(request)
     who = session.principal
     lower_keys = [k.strip() for k in lower.split(",") if k.strip()]
-    if not baseline or not candidate:
-        raise InvalidInput(
-            "choose a baseline (A) and a candidate (B): tick them in an experiments list, or "
-            "follow “compare with main” on an experiment's page",
-            details={"field": "baseline" if not baseline else "candidate"},
+    base_ref, candidate_refs = _candidates(baseline, candidate or [])
+    cmps = [
+        experiment_results.compare_experiments(
+            ctx, who, base_ref, ref, alpha=alpha, lower_is_better=lower_keys
         )
-    cmp = experiment_results.compare_experiments(
-        ctx, who, baseline, candidate, alpha=alpha, lower_is_better=lower_keys
-    )
-    if cmp.baseline.id == cmp.candidate.id:
+        for ref in candidate_refs
+    ]
+    base = cmps[0].baseline
+    if any(c.candidate.id == base.id for c in cmps):
         raise InvalidInput(
-            "the baseline and the candidate are the same experiment; choose two",
+            "the baseline is also a candidate; choose different experiments",
             details={"field": "candidate"},
         )
-    rows = experiment_compare.example_rows(cmp.comparisons, cmp.examples)
+    candidate_ids = [c.candidate.id for c in cmps]
+    if len(set(candidate_ids)) != len(candidate_ids):
+        raise InvalidInput(
+            "the same candidate is given twice; choose different experiments",
+            details={"field": "candidate"},
+        )
+    rows = experiment_compare.merged_rows(
+        [experiment_compare.example_rows(c.comparisons, c.examples) for c in cmps]
+    )
     tally = experiment_compare.counts(rows)
     shown = show if show in experiment_compare.SHOWS else "all"
     chosen = rows if shown == "all" else [r for r in rows if r.outcome == shown]
@@ -173,28 +206,34 @@ def experiment_comparison(
     ids = [r.example_id for r in shown_rows]
     experiment_compare.attach(
         shown_rows,
-        experiment_results.example_results(ctx, who, cmp.baseline.id, ids),
-        experiment_results.example_results(ctx, who, cmp.candidate.id, ids),
+        experiment_results.example_results(ctx, who, base.id, ids),
+        [experiment_results.example_results(ctx, who, i, ids) for i in candidate_ids],
     )
     alpha_param = None if alpha == 0.05 else alpha
+    kept = {"alpha": alpha_param, "lower": ",".join(lower_keys)}
 
     def url(**changes: Any) -> str:
-        params: dict[str, Any] = {
-            "show": None if shown == "all" else shown,
-            "alpha": alpha_param,
-            "lower": ",".join(lower_keys),
-        }
+        params: dict[str, Any] = {"show": None if shown == "all" else shown, **kept}
         params.update(changes)
-        return compare_url(cmp.baseline.id, cmp.candidate.id, **params)
+        return compare_url(base.id, candidate_ids, **params)
+
+    def as_baseline(new_base: str) -> str:
+        """This comparison with ``new_base`` as A and the old baseline among the candidates."""
+        others = [base.id if i == new_base else i for i in candidate_ids]
+        return compare_url(new_base, others, **kept)
 
     return web.render(
         request,
         "experiment_compare.html",
-        cmp=cmp,
-        stats=list(zip(cmp.comparisons, cmp.verdicts, strict=True)),
-        regressions=[v.key for v in cmp.verdicts if v.regression],
-        repeated=any(c.noise is not None for c in cmp.comparisons),
+        base=base,
+        cmps=cmps,
+        letters=LETTERS,
+        stats=[list(zip(c.comparisons, c.verdicts, strict=True)) for c in cmps],
+        regressions=[[v.key for v in c.verdicts if v.regression] for c in cmps],
+        repeated=[any(k.noise is not None for k in c.comparisons) for c in cmps],
         rows=shown_rows,
+        references=experiment_references.reference_outputs(ctx, who, base, ids),
+        label=example_label,
         first_index=start,
         tally=tally,
         show=shown,
@@ -203,12 +242,14 @@ def experiment_comparison(
         next_url=url(page=number + 1) if number < pages else None,
         page=number,
         pages=pages,
-        swap_url=compare_url(
-            cmp.candidate.id, cmp.baseline.id, alpha=alpha_param, lower=",".join(lower_keys)
-        ),
+        as_baseline=as_baseline,
+        alpha=cmps[0].alpha,
         lower=", ".join(lower_keys),
         experiment_url=experiment_url,
-        preference=pairwise_reviews.for_experiments(ctx, who, cmp.baseline.id, cmp.candidate.id),
+        max_compared=MAX_COMPARED,
+        preference=pairwise_reviews.for_experiments(ctx, who, base.id, candidate_ids[0])
+        if len(cmps) == 1
+        else None,
     )
 
 
