@@ -4,15 +4,17 @@ Load (issue 3): 10,000 spans of ~3 KB in 2,000 five-span GenAI traces. Modes: ``
 and ``native`` send request bodies built before the clock starts (500 spans each, 4 client
 threads), so the client's CPU is mostly HTTP; ``otel-sdk`` creates the spans with the unmodified
 OpenTelemetry SDK and exports them with its OTLP/HTTP exporter (one BatchSpanProcessor, as an
-application would). The server runs as its own process; its CPU time (with that of its ingest
-worker processes; "of it main" is the server process alone) is read from /proc after a warm-up
-request.
+application would); ``otel-sdk-grpc`` is the same with its OTLP/gRPC exporter, to the server's
+gRPC receiver (``--otlp-grpc``). The server runs as its own process; its CPU time (with that of
+its ingest worker processes; "of it main" is the server process alone) is read from /proc after
+a warm-up request.
 "Queryable" is checked by counting the stored runs once every
 request was acknowledged (the server acknowledges only after commit), inside the timed window;
 the load's HTTP clients and the counting connection are opened before it.
 
     python bench/ingest.py                          # SQLite, OTLP protobuf and native
     python bench/ingest.py --database-url postgresql://postgres@127.0.0.1:5432/test
+    python bench/ingest.py --modes otel-sdk,otel-sdk-grpc,otel-sdk-grpc,otel-sdk --traces 4000
 
 Prints a table and writes bench/results/ingest-<backend>-<time>.json.
 """
@@ -227,7 +229,10 @@ def _free_port() -> int:
 
 
 def start_server(
-    data_dir: Path, database_url: str, env_extra: dict[str, str] | None = None
+    data_dir: Path,
+    database_url: str,
+    env_extra: dict[str, str] | None = None,
+    args_extra: tuple[str, ...] = (),
 ) -> tuple[subprocess.Popen[bytes], str]:
     port = _free_port()
     cmd = [
@@ -240,7 +245,7 @@ def start_server(
         "--data-dir",
         str(data_dir),
     ]
-    cmd += ["--log-level", "warning"]
+    cmd += ["--log-level", "warning", *args_extra]
     if database_url:
         cmd += ["--database-url", database_url]
     env = {**os.environ, "PYTHONPATH": str(ROOT / "src"), **(env_extra or {})}
@@ -448,24 +453,39 @@ def disk_bytes(url: str, data_dir: Path) -> int:
 
 
 def send_with_sdk(
-    base: str, key: str, traces: list[list[Any]], extra_headers: dict[str, str] | None = None
+    base: str,
+    key: str,
+    traces: list[list[Any]],
+    extra_headers: dict[str, str] | None = None,
+    grpc_target: str | None = None,
 ) -> int:
     """The same spans through the unmodified OpenTelemetry SDK and its OTLP/HTTP exporter
-    (BatchSpanProcessor, protobuf): includes the SDK's own CPU, on the same machine."""
+    (BatchSpanProcessor, protobuf), or its OTLP/gRPC exporter to ``grpc_target``: includes the
+    SDK's own CPU, on the same machine."""
     from opentelemetry import trace
-    from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
     from opentelemetry.sdk.resources import Resource
     from opentelemetry.sdk.trace import TracerProvider
     from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
     from goldloop.domain.otel.decode import pb_attrs
 
-    exporter = OTLPSpanExporter(
-        endpoint=f"{base}/v1/traces", headers={"x-api-key": key, **(extra_headers or {})}
-    )
+    headers = {"x-api-key": key, **(extra_headers or {})}
+    exporter: Any
+    if grpc_target is None:
+        from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+
+        exporter = OTLPSpanExporter(endpoint=f"{base}/v1/traces", headers=headers)
+    else:
+        from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import (
+            OTLPSpanExporter as GrpcSpanExporter,
+        )
+
+        exporter = GrpcSpanExporter(endpoint=grpc_target, insecure=True, headers=headers)
     provider = TracerProvider(resource=Resource.create({"service.name": "agent-svc"}))
+    # the queue holds the whole load: the figure is the exporter's and the server's, not drops
+    queue = max(20_000, sum(map(len, traces)) + 10)
     provider.add_span_processor(
-        BatchSpanProcessor(exporter, max_queue_size=20_000, max_export_batch_size=512)
+        BatchSpanProcessor(exporter, max_queue_size=queue, max_export_batch_size=512)
     )
     tracer = provider.get_tracer("bench")
     for spans in traces:
@@ -525,7 +545,9 @@ def _run_one(
     extra = {}
     if args.ingest_processes is not None:
         extra["GOLDLOOP_INGEST_PROCESSES"] = str(args.ingest_processes)
-    proc, base = start_server(data_dir, url, extra)
+    grpc_port = _free_port() if mode == "otel-sdk-grpc" else 0
+    grpc_args = ("--otlp-grpc", "--otlp-grpc-port", str(grpc_port)) if grpc_port else ()
+    proc, base = start_server(data_dir, url, extra, grpc_args)
     db_url = normalize_database_url(url) if url else f"sqlite:///{data_dir / 'goldloop.db'}"
     key = (data_dir / "admin-key").read_text().strip()
     n_spans = sum(len(t) for t in traces)
@@ -535,7 +557,7 @@ def _run_one(
     if mode == "otlp-protobuf":
         bodies = [request(flat[i : i + per]).SerializeToString() for i in range(0, n_spans, per)]
         path, ctype = "/v1/traces", "application/x-protobuf"
-    elif mode == "otel-sdk":
+    elif mode in ("otel-sdk", "otel-sdk-grpc"):
         path, ctype = "/v1/traces", "application/x-protobuf"
     else:
         items = native_items(traces)
@@ -551,6 +573,8 @@ def _run_one(
         t0 = time.perf_counter()
         if mode == "otel-sdk":
             retries = send_with_sdk(base, key, traces)
+        elif mode == "otel-sdk-grpc":
+            retries = send_with_sdk(base, key, traces, grpc_target=f"127.0.0.1:{grpc_port}")
         else:
             retries = senders.send(bodies, path)
         stored = counter.count() - warm
