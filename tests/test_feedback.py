@@ -6,9 +6,16 @@ from typing import Any
 
 import httpx
 import pyarrow.parquet as pq
+import pytest
+import sqlalchemy as sa
 from fastapi import FastAPI
 
 from fixture_runs import StepClock, insert_run, other_workspace_client
+from goldloop.domain.errors import InvalidInput, NotFound
+from goldloop.services import feedback as feedback_svc
+from goldloop.services.context import ServiceContext
+from goldloop.services.feedback import NewFeedback
+from run_rows import insert, principal, project_id, run_row
 
 API = "/api/v1"
 
@@ -333,3 +340,60 @@ async def test_export_feedback_as_jsonl_and_parquet(client: httpx.AsyncClient) -
     bad = await client.get(f"{API}/feedback-export", params={"format": "xml"})
     assert bad.status_code == 400
     assert "format must be one of jsonl, parquet" in bad.json()["error"]["message"]
+
+
+def test_create_many_gives_each_item_the_outcome_create_would(ctx: ServiceContext) -> None:
+    """What an online rule stores for one run: several scores in one write transaction, each
+    accepted or refused on its own, exactly as one ``create`` each would answer."""
+    who = principal(ctx)
+    feedback_svc.put_key(ctx, who, "quality", "continuous", min_score=0, max_score=1)
+    insert(ctx.db, [run_row(who.workspace_id, project_id(ctx, who), "r1", trace_id="t1")])
+    earlier = feedback_svc.create(
+        ctx, who, NewFeedback(key="ok", run_id="r1", score=1, feedback_id="fb-earlier")
+    )
+    items = [
+        NewFeedback(key="quality", run_id="r1", score=0.25, feedback_id="fb-1"),
+        NewFeedback(key="quality", run_id="r1", score=7, feedback_id="fb-2"),  # outside 0..1
+        NewFeedback(key="ok", run_id="r1", score=1, feedback_id="fb-earlier"),  # a replay
+        NewFeedback(key="ok", run_id="r1", score=0, feedback_id="fb-earlier"),  # other body
+        NewFeedback(key="", run_id="r1", score=1),  # no key: refused before the write
+        NewFeedback(key="tone", run_id="r1", value="calm", feedback_id="fb-3"),
+    ]
+    commits: list[object] = []
+
+    def count(conn: object) -> None:
+        commits.append(conn)
+
+    sa.event.listen(ctx.db.engine, "commit", count)
+    try:
+        out = feedback_svc.create_many(ctx, who, items)
+    finally:
+        sa.event.remove(ctx.db.engine, "commit", count)
+    assert len(commits) == 1  # one write transaction for the whole list
+
+    assert [type(o).__name__ for o in out] == [
+        "Created",
+        "InvalidInput",
+        "Created",
+        "Conflict",
+        "InvalidInput",
+        "Created",
+    ]
+    first, _, replay, _, _, last = out
+    assert isinstance(first, feedback_svc.Created)
+    assert first.created
+    assert (first.feedback.trace_id, first.feedback.score) == ("t1", 0.25)
+    assert isinstance(replay, feedback_svc.Created)
+    assert not replay.created
+    assert replay.feedback == earlier.feedback
+    assert isinstance(out[1], InvalidInput)
+    assert "quality" in out[1].message
+    assert isinstance(last, feedback_svc.Created)
+    assert last.feedback.value == "calm"
+    # what create_many answered is what is stored, and nothing refused was
+    for done in (first, last):
+        assert isinstance(done, feedback_svc.Created)
+        assert feedback_svc.get(ctx, who, done.feedback.id) == done.feedback
+    with pytest.raises(NotFound):
+        feedback_svc.get(ctx, who, "fb-2")
+    assert feedback_svc.get(ctx, who, "fb-earlier").score == 1

@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy.engine import Connection
 
 from goldloop.domain import feedback as rules
-from goldloop.domain.errors import Conflict, Forbidden, InvalidInput, NotFound
+from goldloop.domain.errors import Conflict, Forbidden, GoldloopError, InvalidInput, NotFound
 from goldloop.domain.feedback import KeySpec
 from goldloop.domain.safe_values import scrub
 from goldloop.services import redaction
@@ -69,7 +69,18 @@ class FeedbackPage:
     next_cursor: str | None
 
 
-def create(ctx: ServiceContext, who: Principal, new: NewFeedback) -> Created:
+@dataclass(frozen=True)
+class _Checked:
+    """A create request after validation, scrubbing and redaction: what the write stores."""
+
+    new: NewFeedback
+    score: float | None
+    value: Any
+    digest: str
+    feedback_id: str
+
+
+def _check_new(ctx: ServiceContext, who: Principal, new: NewFeedback) -> _Checked:
     if new.run_id is None and new.trace_id is None and new.project_id is None:
         raise InvalidInput(
             "feedback needs a run_id or a trace_id (or both), or the project_id of an experiment",
@@ -99,47 +110,89 @@ def create(ctx: ServiceContext, who: Principal, new: NewFeedback) -> Created:
     )
     value = rules.check_value(new.value)
     digest = rules.request_hash(new.as_request())
-    feedback_id = new.feedback_id or str(uuid.uuid4())
+    return _Checked(new, score, value, digest, new.feedback_id or str(uuid.uuid4()))
+
+
+def _store_new(conn: Connection, who: Principal, checked: _Checked, now: int) -> Created:
+    """Insert one checked request (inside the caller's transaction), or find the identical one
+    an earlier request stored; raises Conflict when the id holds a different body."""
+    new = checked.new
+    if new.project_id and project_store.get(conn, who.workspace_id, new.project_id) is None:
+        raise NotFound(f"no project with id {new.project_id!r}", details={"field": "project_id"})
+    spec = store.get_key(conn, who.workspace_id, new.key)
+    trace_id = new.trace_id
+    if trace_id is None and new.run_id is not None:
+        trace_id = store.run_trace_id(conn, who.workspace_id, new.run_id)
+    fitted_score, fitted_value = rules.fit(spec, checked.score, checked.value)
+    row = FeedbackRow(
+        id=checked.feedback_id,
+        workspace_id=who.workspace_id,
+        run_id=new.run_id,
+        trace_id=trace_id,
+        key=new.key,
+        score=fitted_score,
+        value=fitted_value,
+        comment=new.comment,
+        correction=new.correction,
+        source=new.source,
+        source_info=new.source_info,
+        created_at=now,
+        updated_at=now,
+        project_id=new.project_id,
+    )
+    if store.insert_if_absent(conn, row, checked.digest):
+        return Created(row, True)
+    if store.get_request_hash(conn, who.workspace_id, checked.feedback_id) != checked.digest:
+        raise Conflict(
+            f"feedback {checked.feedback_id!r} already exists with a different body; "
+            "use a new feedback_id, or PATCH to change it",
+            details={"field": "feedback_id"},
+        )
+    return Created(row, False)
+
+
+def create(ctx: ServiceContext, who: Principal, new: NewFeedback) -> Created:
+    checked = _check_new(ctx, who, new)
+    now = ctx.clock()
+    created = ctx.db.write(lambda conn: _store_new(conn, who, checked, now)).created
+    return Created(get(ctx, who, checked.feedback_id), created)
+
+
+def create_many(
+    ctx: ServiceContext, who: Principal, items: list[NewFeedback]
+) -> list[Created | GoldloopError]:
+    """Create several feedback in one write transaction (what an online rule stores for one
+    run: a score per evaluator key). Each item succeeds or fails on its own, as ``create``
+    would: the result at each position is the stored feedback (as written, or the identical
+    earlier one) or the error that request would have raised."""
+    out: list[Created | GoldloopError | _Checked] = []
+    for new in items:
+        try:
+            out.append(_check_new(ctx, who, new))
+        except GoldloopError as exc:
+            out.append(exc)
+    if not any(isinstance(o, _Checked) for o in out):
+        return [o for o in out if not isinstance(o, _Checked)]
     now = ctx.clock()
 
-    def write(conn: Connection) -> bool:
-        if new.project_id and project_store.get(conn, who.workspace_id, new.project_id) is None:
-            raise NotFound(
-                f"no project with id {new.project_id!r}", details={"field": "project_id"}
-            )
-        spec = store.get_key(conn, who.workspace_id, new.key)
-        trace_id = new.trace_id
-        if trace_id is None and new.run_id is not None:
-            trace_id = store.run_trace_id(conn, who.workspace_id, new.run_id)
-        fitted_score, fitted_value = rules.fit(spec, score, value)
-        row = FeedbackRow(
-            id=feedback_id,
-            workspace_id=who.workspace_id,
-            run_id=new.run_id,
-            trace_id=trace_id,
-            key=new.key,
-            score=fitted_score,
-            value=fitted_value,
-            comment=new.comment,
-            correction=new.correction,
-            source=new.source,
-            source_info=new.source_info,
-            created_at=now,
-            updated_at=now,
-            project_id=new.project_id,
-        )
-        if store.insert_if_absent(conn, row, digest):
-            return True
-        if store.get_request_hash(conn, who.workspace_id, feedback_id) != digest:
-            raise Conflict(
-                f"feedback {feedback_id!r} already exists with a different body; "
-                "use a new feedback_id, or PATCH to change it",
-                details={"field": "feedback_id"},
-            )
-        return False
+    def write(conn: Connection) -> list[Created | GoldloopError]:
+        done: list[Created | GoldloopError] = []
+        for item in out:
+            if not isinstance(item, _Checked):
+                done.append(item)
+                continue
+            try:
+                stored = _store_new(conn, who, item, now)
+            except GoldloopError as exc:
+                done.append(exc)
+                continue
+            if not stored.created:  # the earlier request's row, as stored
+                earlier = store.get(conn, who.workspace_id, item.feedback_id)
+                stored = Created(earlier or stored.feedback, False)
+            done.append(stored)
+        return done
 
-    created = ctx.db.write(write)
-    return Created(get(ctx, who, feedback_id), created)
+    return ctx.db.write(write)
 
 
 def get(ctx: ServiceContext, who: Principal, feedback_id: str) -> FeedbackRow:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from goldloop.domain.errors import InvalidInput, NotFound
+from goldloop.domain.errors import GoldloopError, InvalidInput, NotFound
 from goldloop.evaluation import EvaluationResult, RunData
 from goldloop.services import annotation_queues, dataset_runs, feedback, rule_evaluators
 from goldloop.services.context import Principal, ServiceContext
@@ -120,6 +120,26 @@ def _take_judge_budget(ctx: ServiceContext, rule: Row) -> bool:
     return ctx.db.write(lambda c: rule_store.take_judge_budget(c, rule["id"], day, budget))
 
 
+def _online_feedback(
+    rule: Row, run_id: str, trace_id: str, name: str, res: EvaluationResult
+) -> feedback.NewFeedback:
+    """The feedback one online score becomes: its id derived from (rule, run, evaluator, key),
+    so a replayed action rewrites nothing."""
+    fid = uuid.uuid5(_FEEDBACK_NS, f"{rule['id']}:{run_id}:{name}:{res.key}")
+    fields = res.to_feedback()
+    return feedback.NewFeedback(
+        key=res.key,
+        run_id=run_id,
+        trace_id=trace_id,
+        score=res.score,
+        value=res.value,
+        comment=res.comment,
+        source="online-evaluator",
+        source_info={**fields["source_info"], "rule_id": rule["id"]},
+        feedback_id=str(fid),
+    )
+
+
 @handler("evaluate")
 def evaluate_online(ctx: ServiceContext, rule: Row, action: Row, config: Row) -> Row:
     run_id, trace_id = _target_run(ctx, rule, action)
@@ -138,35 +158,25 @@ def evaluate_online(ctx: ServiceContext, rule: Row, action: Row, config: Row) ->
             judged = "judged"
         else:
             judged = "skipped: the rule's daily judge budget is spent"
-    who = rule_principal(rule)
+    scored = [r for r in results if r.ok]
+    names = [r.evaluator.name if r.evaluator else "evaluator" for r in scored]
+    # one write transaction for every score of the run (a transaction each cost ~75% of a
+    # deterministic action's CPU)
+    items = [
+        _online_feedback(rule, run_id, trace_id, name, res)
+        for name, res in zip(names, scored, strict=True)
+    ]
+    outcomes = feedback.create_many(ctx, rule_principal(rule), items)
     stored = []
     refused: list[dict[str, Any]] = []
-    for res in results:
-        if not res.ok:
-            continue
-        name = res.evaluator.name if res.evaluator else "evaluator"
-        fid = uuid.uuid5(_FEEDBACK_NS, f"{rule['id']}:{run_id}:{name}:{res.key}")
-        fields = res.to_feedback()
-        info = {**fields["source_info"], "rule_id": rule["id"]}
-        try:
-            feedback.create(
-                ctx,
-                who,
-                feedback.NewFeedback(
-                    key=res.key,
-                    run_id=run_id,
-                    trace_id=trace_id,
-                    score=res.score,
-                    value=res.value,
-                    comment=res.comment,
-                    source="online-evaluator",
-                    source_info=info,
-                    feedback_id=str(fid),
-                ),
+    for name, res, outcome in zip(names, scored, outcomes, strict=True):
+        if isinstance(outcome, InvalidInput):  # e.g. a score outside the key's declared range
+            refused.append({"key": res.key, "error": outcome.message})
+        elif isinstance(outcome, GoldloopError):
+            raise outcome
+        else:
+            stored.append(
+                {"key": res.key, "score": res.score, "value": res.value, "evaluator": name}
             )
-        except InvalidInput as exc:  # e.g. a score outside the key's declared range
-            refused.append({"key": res.key, "error": exc.message})
-            continue
-        stored.append({"key": res.key, "score": res.score, "value": res.value, "evaluator": name})
     errors = [{"key": r.key, "error": r.error or r.skipped} for r in results if not r.ok]
     return {"scores": stored, "errors": errors + refused, "judge": judged}
