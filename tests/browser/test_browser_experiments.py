@@ -133,3 +133,160 @@ def test_compare_two_real_experiments(tab: Pages, server: Server, golden: str, s
     assert not tab.xss_fired()
     assert tab.dialogs == []
     assert not [e for e in tab.console_errors if "Content Security Policy" in e]
+
+
+QUOTED = XSS + ' "quoted" & more'
+WRONG = {  # candidate name -> the questions it gets wrong
+    "cand-1": {"m1"},
+    "cand-2": {"m2"},
+    "cand-3": {"m1", "m4"},
+    "cand-4": set(),
+}
+
+
+def many_agent(wrong: set[str]) -> Any:
+    def agent(inputs: dict[str, Any]) -> dict[str, str]:
+        if inputs["id"] not in wrong:
+            return {"answer": f"answer {inputs['id']}"}
+        return {"answer": QUOTED if inputs["id"] == "m2" else "I don't know"}
+
+    return agent
+
+
+def flaky(outputs: dict[str, Any]) -> bool:
+    """A home-made evaluator that breaks on one kind of answer (an evaluator error)."""
+    if outputs["answer"] == "I don't know":
+        raise ValueError("<b>cannot judge</b>")
+    return True
+
+
+@pytest.fixture(scope="module")
+def many(server: Server) -> str:
+    examples = [
+        {
+            "id": f"bx-m-{i}",
+            "inputs": {
+                "id": f"m{i}",
+                "question": QUOTED if i == 3 else f"How do I reset the password of account {i}?",
+            },
+            "outputs": {"answer": f"answer m{i}"},
+        }
+        for i in range(6)
+    ]
+    with server.api() as api:
+        assert api.post("/api/v1/datasets", json={"name": "bx-many"}).status_code == 201
+        r = api.post("/api/v1/datasets/bx-many/examples", json={"examples": examples})
+        assert r.status_code == 201, r.text
+    return "bx-many"
+
+
+def test_results_and_five_way_comparison(
+    tab: Pages, chromium: Any, server: Server, many: str, sdk: None
+) -> None:
+    exact = build_evaluator("exact_match", {"key": "correct"})
+    names = {}
+    for name, wrong in [("base", set()), *WRONG.items()]:
+        done = goldloop.evaluate(
+            many_agent(wrong), many, [exact, flaky], experiment_prefix=name, progress=False
+        )
+        assert done.uploaded
+        names[name] = done.experiment
+    with server.api() as api:
+        listed = api.get("/api/v1/experiments", params={"dataset": many}).json()["items"]
+    ids = {name: next(e["id"] for e in listed if e["name"] == names[name]) for name in names}
+
+    # 1, 2, 6: cand-1's page: reference beside output, failures marked in words, labels.
+    tab.sign_in()
+    tab.goto(f"/experiments/{ids['cand-1']}")
+    tab.page.wait_for_selector("table.results")
+    heads = tab.page.locator("table.results thead th").all_text_contents()
+    assert heads.index("Reference output") + 1 == heads.index("Output")
+    wrong_row = tab.page.locator("tr.result-row[data-example='bx-m-1']")
+    assert "answer m1" in wrong_row.locator("td.reference").inner_text()
+    assert "I don't know" in wrong_row.locator("td.output").inner_text()
+    marks = wrong_row.locator(".score-mark.fail")
+    assert marks.count() == 2  # correct = false, and flaky's error
+    texts = [t.lower() for t in marks.all_text_contents()]
+    assert any("fail" in t for t in texts)  # the word, not only the colour
+    assert any("eval error" in t for t in texts)
+    fail_bg = marks.first.evaluate("e => getComputedStyle(e).backgroundColor")
+    passing = tab.page.locator("tr.result-row[data-example='bx-m-0'] .score-mark.pass").first
+    assert "pass" in (passing.text_content() or "").lower()
+    assert fail_bg != passing.evaluate("e => getComputedStyle(e).backgroundColor")
+    label = tab.page.locator("tr.result-row[data-example='bx-m-0'] .ex-label")
+    assert label.inner_text() == "How do I reset the password of account…"
+    assert label.get_attribute("title") == "example bx-m-0"
+    hostile = tab.page.locator("tr.result-row[data-example='bx-m-3'] .ex-label").inner_text()
+    assert hostile.startswith("<script>window.__xss=1</script>")
+    assert tab.page.inner_text(".failing-count") == "1"
+    tab.shot("experiment-failures-marked")
+
+    # 3: failures only, by its link.
+    tab.page.click("nav.failure-tabs >> text=Failures only")
+    tab.page.wait_for_url("**failing=1**")
+    assert tab.page.locator("tr.result-row").count() == 1
+    assert tab.page.get_attribute("tr.result-row", "data-example") == "bx-m-1"
+    tab.shot("experiment-failures-only")
+
+    # 4, 5: the four candidates against the baseline, picked in the list.
+    tab.goto(f"/datasets/{many}/experiments")
+    tab.page.check(f"input[name=baseline][value='{ids['base']}']")
+    for name in WRONG:
+        tab.page.check(f"input[name=candidate][value='{ids[name]}']")
+    tab.page.click("text=Compare A → B")
+    tab.page.wait_for_selector("table.sidebyside")
+    assert tab.page.locator("table.stats").count() == 4
+    assert tab.page.locator("table.sidebyside th.side").count() == 5
+    assert tab.page.locator("tr.ex-row").count() == 6
+    outcomes = tab.page.eval_on_selector_all(
+        "tr.ex-row", "rows => rows.map(r => [r.dataset.example, r.dataset.outcome])"
+    )
+    assert {ex for ex, o in outcomes if o == "regressed"} == {"bx-m-1", "bx-m-2", "bx-m-4"}
+    assert [o for _, o in outcomes][:3] == ["regressed"] * 3
+    row = tab.page.locator("tr.ex-row[data-example='bx-m-2']")
+    assert "answer m2" in row.locator("td.reference").inner_text()
+    columns = tab.page.locator("table.sidebyside th.side").all_text_contents()[1:]
+    side = row.locator("td.side-cand").nth(
+        next(i for i, text in enumerate(columns) if names["cand-2"] in text)
+    )
+    added = "".join(side.locator("pre.out-diff ins").all_inner_texts())
+    assert "<script>window.__xss=1</script>" in added
+    assert '"quoted" & more' in added
+    assert "answer" in "".join(side.locator("pre.out-diff del").all_inner_texts())
+    assert row.locator("td.side-cand .diff-same").count() == 3  # the others answered as A did
+    tab.shot("experiment-compare-five")
+
+    # More than five: a 400 page that says why.
+    six = "&".join(f"candidate={ids[n]}" for n in WRONG) + "&candidate=x"
+    answer = tab.goto(f"/experiments/compare?baseline={ids['base']}&{six}")
+    assert answer.status == 400
+    assert "compare at most 5 experiments at once" in tab.page.inner_text("main")
+
+    assert not tab.xss_fired()
+    assert tab.dialogs == []
+    assert not [e for e in tab.console_errors if "Content Security Policy" in e]
+
+    # Without JavaScript: the failures form and the five-way pick work the same.
+    context = chromium.new_context(
+        java_script_enabled=False, viewport={"width": 1360, "height": 860}
+    )
+    try:
+        plain = Pages(context.new_page(), server)
+        plain.sign_in()
+        plain.goto(f"/experiments/{ids['cand-3']}")
+        plain.page.check("#failing")
+        plain.page.select_option("#failing-key", "correct")
+        plain.page.click("form.failing-form button[type=submit]")
+        plain.page.wait_for_url("**key=correct**")
+        rows = plain.page.locator("tr.result-row")
+        shown = [rows.nth(i).get_attribute("data-example") for i in range(rows.count())]
+        assert sorted(shown) == ["bx-m-1", "bx-m-4"]
+        plain.goto(f"/datasets/{many}/experiments")
+        plain.page.check(f"input[name=baseline][value='{ids['base']}']")
+        for name in WRONG:
+            plain.page.check(f"input[name=candidate][value='{ids[name]}']")
+        plain.page.click("text=Compare A → B")
+        plain.page.wait_for_selector("table.sidebyside")
+        assert plain.page.locator("table.sidebyside th.side").count() == 5
+    finally:
+        context.close()
