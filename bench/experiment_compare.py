@@ -110,6 +110,7 @@ async def main(args: argparse.Namespace) -> None:
                     f"/experiments/compare?baseline={base}&candidate={cand}&show=regressed"
                 ),
                 "experiment page (first 50 results)": f"/experiments/{cand}",
+                "experiment page, failures only": f"/experiments/{cand}?failing=1",
                 "experiments list": "/experiments",
             }
             print(f"{'page':45} {'median':>9} {'max':>9} {'KB':>6}")
