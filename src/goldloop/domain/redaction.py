@@ -25,8 +25,10 @@ UUIDs (run, trace and example ids) are matched first and always kept as they are
 detector ever rewrites part of one.
 
 Cost: every built-in pattern is anchored on a token boundary and linear to scan, and cheap
-pre-screens (a few C passes over the string: ``_SHAPE``, ``_TOKEN``) decide which of them run
-on a string, and where, so that text without a candidate costs little. Custom rules are admins'
+pre-screens (``_screen_py``: ``_SHAPE``, ``_TOKEN``) decide which of them run on a string, and
+where, so that text without a candidate costs little. The C extension ``_redaction_scan``
+(built at install when a C compiler is there) does the same screening in one pass over the
+characters, several times faster; without it the Python screen is used. Custom rules are admins'
 own regexes, each applied after the built-ins. Python's ``re`` has no time limit, so they are
 guarded when saved (``compile_rule``): the pattern must compile, be at most
 ``MAX_PATTERN_CHARS`` long, have no back-references, no nested unbounded repetition (``(a+)+``)
@@ -169,6 +171,13 @@ _SHORTEST = 7
 _SEPARATORS = re.compile(r"[\s.()-]")
 _SECRET_BEARER = re.compile(r"[Bb]earer[ \t]+")
 _UUID_RE = re.compile(_UUID)
+
+# What a screen says may match (a bit each; the same values as goldloop._redaction_scan's).
+SCREEN_SECRET = 1
+SCREEN_EMAIL = 2
+SCREEN_IP6 = 4
+SCREEN_NUMERIC = 8
+"""Asked for: the windows where a number detector may match (they are the answer, not a bit)."""
 
 
 class RedactionError(ValueError):
@@ -474,9 +483,13 @@ class Redactor:
         self._hash = config.mode == "hash"
         self._builtins = frozenset(config.builtins)
         self._numeric = bool(self._builtins & {"iban", "ip", "card", "phone"})
-        self._secret = "secret" in self._builtins
-        self._email = "email" in self._builtins
-        self._ip = "ip" in self._builtins
+        self._want = (
+            (SCREEN_SECRET if "secret" in self._builtins else 0)
+            | (SCREEN_EMAIL if "email" in self._builtins else 0)
+            | (SCREEN_IP6 if "ip" in self._builtins else 0)
+            | (SCREEN_NUMERIC if self._numeric else 0)
+        )
+        self._screen = screen
         # the rules were checked by ``compile_rule`` when the configuration was parsed
         self._custom = [
             (rule.name, re.compile(rule.pattern), rule.placeholder) for rule in config.rules
@@ -508,19 +521,21 @@ class Redactor:
     def _redact_builtins(self, text: str, counts: Counts) -> str:
         if len(text) < _SHORTEST:
             return text
+        flags, windows = self._screen(text, self._want)
+        if not flags and not windows:
+            return text
         found: list[tuple[int, int, str]] = []  # (start, end, replacement), earlier wins
-        ascii_ = text.encode("ascii", "replace")
-        if self._secret and (_SECRET_RUN in ascii_.translate(_TOKEN) or "-----" in text):
+        if flags & SCREEN_SECRET:
             for m in _SECRET.finditer(text):
                 self._take(found, m.start(), m.end(), "secret", m.group(), counts)
-        if self._email and "@" in text:
+        if flags & SCREEN_EMAIL:
             self._emails(text, found, counts)
-        if self._ip and ":" in text and (text.count(":") >= 7 or "::" in text):
+        if flags & SCREEN_IP6:
             for m in _IP6.finditer(text):
                 self._take(found, m.start(), m.end(), "ip6", m.group(), counts)
-        if self._numeric:
+        if windows:
             enabled = self._builtins
-            for lo, hi in _numeric_windows(text, ascii_.translate(_SHAPE)):
+            for lo, hi in windows:
                 for m in _NUMERIC.finditer(text, lo, hi):
                     if m.end() == hi and hi < len(text):
                         continue  # cut by the window's end: not a whole match
@@ -608,6 +623,39 @@ class Redactor:
                 return self.redact_text(text, counts)
 
         return _walk(value, one)
+
+
+def _screen_py(text: str, want: int) -> tuple[int, list[tuple[int, int]]]:
+    """Which of the detectors in ``want`` (``SCREEN_*`` bits) may match in ``text``, and the
+    windows where a number detector may (when ``SCREEN_NUMERIC`` is asked for). Each condition
+    is necessary for a match, so no value is lost (tests/test_redaction_screens.py compares the
+    redactor with every pattern run on every whole string)."""
+    ascii_ = text.encode("ascii", "replace")
+    flags = 0
+    if want & SCREEN_SECRET and (_SECRET_RUN in ascii_.translate(_TOKEN) or "-----" in text):
+        flags |= SCREEN_SECRET
+    if want & SCREEN_EMAIL and "@" in text:
+        flags |= SCREEN_EMAIL
+    if want & SCREEN_IP6 and ":" in text and (text.count(":") >= 7 or "::" in text):
+        flags |= SCREEN_IP6
+    if want & SCREEN_NUMERIC:
+        return flags, _numeric_windows(text, ascii_.translate(_SHAPE))
+    return flags, []
+
+
+def _c_screen() -> Callable[[str, int], tuple[int, list[tuple[int, int]]]] | None:
+    try:
+        from goldloop._redaction_scan import screen as c_screen
+    except ImportError:  # installed without a C compiler
+        return None
+    return c_screen
+
+
+c_screen = _c_screen()
+"""``_screen_py`` in C (goldloop._redaction_scan), the same answer or a wider one; None when
+the extension was not built."""
+screen = c_screen or _screen_py
+"""The screen a ``Redactor`` uses: the C one when it was built."""
 
 
 def _numeric_windows(text: str, shape: bytes) -> list[tuple[int, int]]:
