@@ -164,6 +164,14 @@ def test_oversize_message_is_refused(settings: Settings) -> None:
         key = (("x-api-key", live.key),)
         code, details, _ = _raw_call(live.grpc_target, _one_span_request(size=100_000), key)
         assert code == grpc.StatusCode.RESOURCE_EXHAUSTED, details
+        # the limit is on the decompressed message: 200 KB of gzip in ~0.5 KB is refused too
+        gzip = grpc.Compression.Gzip
+        with (
+            grpc.insecure_channel(live.grpc_target, compression=gzip) as gz,
+            pytest.raises(grpc.RpcError) as bomb,
+        ):
+            gz.unary_unary(EXPORT_TRACES)(_one_span_request(size=200_000), metadata=key, timeout=30)
+        assert bomb.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
         assert _trace_status(live, live.key) == 404
         code, details, _ = _raw_call(live.grpc_target, _one_span_request(size=1000), key)
         assert code == grpc.StatusCode.OK, details
