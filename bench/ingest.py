@@ -570,6 +570,7 @@ def _run_one(
     counter = RunCounter(db_url)
     with Senders(base, key, ctype, args.threads) as senders:
         cpu0, main0 = tree_cpu_seconds(proc.pid), cpu_seconds(proc.pid)
+        client0 = time.process_time()
         t0 = time.perf_counter()
         if mode == "otel-sdk":
             retries = send_with_sdk(base, key, traces)
@@ -579,6 +580,7 @@ def _run_one(
             retries = senders.send(bodies, path)
         stored = counter.count() - warm
         elapsed = time.perf_counter() - t0
+        client_cpu = time.process_time() - client0
     counter.close()
     cpu = tree_cpu_seconds(proc.pid) - cpu0
     main_cpu = cpu_seconds(proc.pid) - main0
@@ -599,6 +601,8 @@ def _run_one(
         # the server process alone, without its ingest worker processes
         "server_main_cpu_ms_per_span": round(main_cpu * 1000 / n_spans, 3),
         "server_peak_rss_mib": round(peak, 1),
+        # this process: the load's clients (the SDK and its exporter in the otel-sdk modes)
+        "client_cpu_ms_per_span": round(client_cpu * 1000 / n_spans, 3),
         "bytes_on_disk_per_run": size // n_spans,
         "retries_503": retries,
     }
