@@ -27,6 +27,7 @@ from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import (
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import (
     OTLPSpanExporter as HttpSpanExporter,
 )
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
@@ -190,6 +191,23 @@ def test_garbage_bytes_get_invalid_argument(live: Live, garbage: bytes) -> None:
     # the receiver goes on serving
     code, details, _ = _raw_call(live.grpc_target, _one_span_request(), key)
     assert code == grpc.StatusCode.OK, details
+
+
+def test_rejected_spans_are_reported_as_partial_success(live: Live) -> None:
+    """As over HTTP: a span with an all-zero id is rejected, the rest stored, and the answer
+    counts and names the rejected one."""
+    good = span(TRACE, "a1a2a3a4a5a6a7a8", None, "kept", {})
+    bad = span(TRACE, "0" * 16, None, "dropped", {})
+    with grpc.insecure_channel(live.grpc_target) as channel:
+        answer = channel.unary_unary(EXPORT_TRACES)(
+            request([good, bad]).SerializeToString(),
+            metadata=(("x-api-key", live.key),),
+            timeout=30,
+        )
+    response = ExportTraceServiceResponse.FromString(answer)
+    assert response.partial_success.rejected_spans == 1
+    assert "span" in response.partial_success.error_message
+    assert _trace_status(live, live.key) == 200
 
 
 def test_workspaces_are_isolated(live: Live) -> None:
