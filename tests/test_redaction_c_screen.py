@@ -64,21 +64,30 @@ def _edge_texts(rng: random.Random) -> list[str]:
 def test_the_c_screen_is_never_narrower_than_the_python_one() -> None:
     assert c_screen is not None
     rng = random.Random("c screen beside the python screen")
-    windows = flags = 0
+    windows = flags = secrets = 0
     for _ in range(3000):
         for text in [random_text(rng), *_edge_texts(rng)]:
             for want in range(16):
-                py_flags, py_windows = redaction._screen_py(text, want)
-                c_flags, c_windows = c_screen(text, want)
+                py_flags, py_windows, py_secrets = redaction._screen_py(text, want)
+                c_flags, c_windows, c_secrets = c_screen(text, want)
                 assert c_flags & py_flags == py_flags, (text, want)
                 assert c_flags & ~want == 0, (text, want)
                 assert _covered(py_windows, c_windows), (text, want, py_windows, c_windows)
+                assert _covered(py_secrets, c_secrets), (text, want, py_secrets, c_secrets)
                 if not want & redaction.SCREEN_NUMERIC:
                     assert c_windows == [], (text, want)
+                if not want & redaction.SCREEN_SECRET:
+                    assert c_secrets == [], (text, want)
+            # and straight from the pattern: every secret lies inside a window
+            c_secrets = c_screen(text, WANT_ALL)[2]
+            matches = [m.span() for m in redaction._SECRET.finditer(text)]
+            assert _covered(matches, c_secrets), (text, matches, c_secrets)
+            secrets += len(matches)
             flags += bool(redaction._screen_py(text, WANT_ALL)[0])
             windows += bool(redaction._screen_py(text, WANT_ALL)[1])
     assert flags > 5000  # the strings did give the screens something to find
     assert windows > 5000
+    assert secrets > 1000
 
 
 @needs_c

@@ -2,17 +2,18 @@
  * goldloop._redaction_scan: the built-in redaction detectors' pre-screens in one C pass.
  *
  * goldloop.domain.redaction decides which built-in detectors run on a string, and where, with
- * cheap necessary conditions of a match (see _screen_py there): a run of 15+ token characters
- * or "-----" (a secret), an '@' (an email), "::" or 7+ colons (IPv6), and windows around the
- * places where the string's shape (every digit and every non-ASCII character '0', every capital
- * 'A') holds the form of a card, a North American number, an IBAN, an IPv4 address, "(000)
- * 000-0000" or a '+' (the number detectors). In Python that is a dozen C passes over the string
- * with a Python call between each; here it is one pass over the characters that builds the
- * shape and the flags, and one over the shape for the number forms.
+ * cheap necessary conditions of a match (see _screen_py there): an '@' (an email), "::" or 7+
+ * colons (IPv6); windows around each run of 15+ token characters (a secret; the whole string
+ * when it holds "-----", a PEM block's); and windows around the places where the string's shape
+ * (every digit and every non-ASCII character '0', every capital 'A') holds the form of a card,
+ * a North American number, an IBAN, an IPv4 address, "(000) 000-0000" or a '+' (the number
+ * detectors). In Python that is a dozen C passes over the string with a Python call between
+ * each; here it is one pass over the characters that builds the shape, the flags and the secret
+ * windows, and one over the shape for the number forms.
  *
- * The answer is the Python one or wider, never narrower: each form is checked at every position
- * (the Python screen takes non-overlapping matches, a subset of these), so the windows cover
- * every window the Python screen gives. tests/test_redaction_screens.py runs the two side by
+ * The answer is the Python one or wider, never narrower: each number form is checked at every
+ * position (the Python screen takes non-overlapping matches, a subset of these), so the windows
+ * cover every window the Python screen gives. tests/test_redaction_screens.py runs the two side by
  * side on the same seeded strings and holds the redactor using this one to the reference.
  */
 #define PY_SSIZE_T_CLEAN
@@ -27,53 +28,90 @@ enum { SECRET = 1, EMAIL = 2, IP6 = 4, NUMERIC = 8 };
 #define STACK_SHAPE 4096
 
 static uint8_t SHAPE[128]; /* _SHAPE for ASCII; any other character is '0' */
-static uint8_t TOKEN[128]; /* 1 for the characters of _TOKEN's 'w' */
+enum { TOKEN = 1, DIGIT = 2, SPECIAL = 4 };
+static uint8_t CLASS[128]; /* TOKEN: _TOKEN's 'w'; DIGIT: '0' in the shape; SPECIAL: - @ : */
 
-struct flags {
-    int found;
-    int digit, colons, double_colon;
+struct scan {
+    Py_ssize_t n;
+    uint8_t *shape;
+    int found, bits, colons, double_colon, pem;
+    PyObject *secret; /* the secret windows, merged */
+    Py_ssize_t secret_lo, secret_hi;
 };
 
-/* The first pass, for one storage kind (the compiler makes three copies of it). */
-static inline __attribute__((always_inline)) void
-first_pass(const void *data, int kind, Py_ssize_t n, uint8_t *shape, struct flags *f)
+static int add_window(PyObject *windows, Py_ssize_t lo, Py_ssize_t hi);
+
+/* A run of token characters [start, end) long enough to hold a secret: its window (with a
+   "Bearer" and the blanks before it, for the bearer form), merged with the one before. */
+static int secret_run(struct scan *s, Py_ssize_t start, Py_ssize_t end)
 {
-    Py_ssize_t run = 0, dashes = 0;
-    Py_UCS4 prev = 0;
+    Py_ssize_t lo = start;
+    while (lo > 0 && (s->shape[lo - 1] == ' ' || s->shape[lo - 1] == '\t'))
+        lo--;
+    lo = lo < start ? (lo > 6 ? lo - 6 : 0) : start;
+    Py_ssize_t hi = end < s->n ? end + 1 : end;
+    s->found |= SECRET;
+    if (s->secret_lo >= 0 && lo <= s->secret_hi) {
+        s->secret_hi = hi;
+        return 0;
+    }
+    if (s->secret_lo >= 0 && add_window(s->secret, s->secret_lo, s->secret_hi) < 0)
+        return -1;
+    s->secret_lo = lo;
+    s->secret_hi = hi;
+    return 0;
+}
+
+/* The first pass, for one storage kind (the compiler makes three copies of it): the shape,
+   the flags and the secret windows. */
+static inline __attribute__((always_inline)) int
+first_pass(const void *data, int kind, struct scan *s)
+{
+    Py_ssize_t n = s->n, run = 0, last_dash = -2, dashes = 0, last_colon = -2;
+    uint8_t *shape = s->shape;
+    int bits = 0;
     for (Py_ssize_t i = 0; i < n; i++) {
         Py_UCS4 c = PyUnicode_READ(kind, data, i);
+        uint8_t k;
         if (c < 128) {
-            uint8_t s = SHAPE[c];
-            shape[i] = s;
-            run = TOKEN[c] ? run + 1 : 0;
-            if (run >= SECRET_RUN)
-                f->found |= SECRET;
-            if (s == '0') {
-                f->digit = 1;
-            }
-            else if (c == '-') {
-                if (++dashes >= 5)
-                    f->found |= SECRET;
-                prev = c;
-                continue;
-            }
-            else if (c == '@') {
-                f->found |= EMAIL;
-            }
-            else if (c == ':') {
-                f->colons++;
-                if (prev == ':')
-                    f->double_colon = 1;
-            }
+            k = CLASS[c];
+            shape[i] = SHAPE[c];
+        }
+        else { /* encode("ascii", "replace") gives '?', taken for a digit */
+            k = DIGIT;
+            shape[i] = '0';
+        }
+        bits |= k;
+        if (k & TOKEN) {
+            run++;
         }
         else {
-            shape[i] = '0'; /* encode("ascii", "replace") gives '?', taken for a digit */
-            f->digit = 1;
+            if (run >= SECRET_RUN && secret_run(s, i - run, i) < 0)
+                return -1;
             run = 0;
         }
-        dashes = 0;
-        prev = c;
+        if (k & SPECIAL) {
+            if (c == '-') {
+                dashes = last_dash == i - 1 ? dashes + 1 : 1;
+                last_dash = i;
+                if (dashes >= 5)
+                    s->pem = 1;
+            }
+            else if (c == '@') {
+                s->found |= EMAIL;
+            }
+            else { /* ':' */
+                s->colons++;
+                if (last_colon == i - 1)
+                    s->double_colon = 1;
+                last_colon = i;
+            }
+        }
     }
+    if (run >= SECRET_RUN && secret_run(s, n - run, n) < 0)
+        return -1;
+    s->bits = bits;
+    return 0;
 }
 
 static inline int at(const uint8_t *shape, Py_ssize_t n, Py_ssize_t j, uint8_t want)
@@ -167,7 +205,7 @@ static int number_form(const uint8_t *shape, Py_ssize_t n, Py_ssize_t i)
     }
 }
 
-static int append_window(PyObject *windows, Py_ssize_t lo, Py_ssize_t hi)
+static int add_window(PyObject *windows, Py_ssize_t lo, Py_ssize_t hi)
 {
     PyObject *pair = Py_BuildValue("(nn)", lo, hi);
     if (pair == NULL)
@@ -190,12 +228,12 @@ static int number_windows(const uint8_t *shape, Py_ssize_t n, PyObject *windows)
             hi = end > hi ? end : hi;
             continue;
         }
-        if (lo >= 0 && append_window(windows, lo, hi) < 0)
+        if (lo >= 0 && add_window(windows, lo, hi) < 0)
             return -1;
         lo = start;
         hi = end;
     }
-    return lo >= 0 ? append_window(windows, lo, hi) : 0;
+    return lo >= 0 ? add_window(windows, lo, hi) : 0;
 }
 
 static PyObject *screen(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t nargs)
@@ -213,40 +251,64 @@ static PyObject *screen(PyObject *Py_UNUSED(module), PyObject *const *args, Py_s
     Py_ssize_t n = PyUnicode_GET_LENGTH(text);
     const void *data = PyUnicode_DATA(text);
     uint8_t stack[STACK_SHAPE];
-    uint8_t *shape = n <= STACK_SHAPE ? stack : PyMem_Malloc((size_t)n);
-    if (shape == NULL)
+    struct scan s = {n, n <= STACK_SHAPE ? stack : PyMem_Malloc((size_t)n), 0, 0, 0, 0, 0,
+                     NULL, -1, -1};
+    if (s.shape == NULL)
         return PyErr_NoMemory();
-    struct flags f = {0, 0, 0, 0};
-    switch (PyUnicode_KIND(text)) {
-    case PyUnicode_1BYTE_KIND:
-        first_pass(data, PyUnicode_1BYTE_KIND, n, shape, &f);
-        break;
-    case PyUnicode_2BYTE_KIND:
-        first_pass(data, PyUnicode_2BYTE_KIND, n, shape, &f);
-        break;
-    default:
-        first_pass(data, PyUnicode_4BYTE_KIND, n, shape, &f);
-        break;
+    PyObject *numbers = PyList_New(0);
+    s.secret = PyList_New(0);
+    int rc = numbers == NULL || s.secret == NULL ? -1 : 0;
+    if (rc == 0) {
+        switch (PyUnicode_KIND(text)) {
+        case PyUnicode_1BYTE_KIND:
+            rc = first_pass(data, PyUnicode_1BYTE_KIND, &s);
+            break;
+        case PyUnicode_2BYTE_KIND:
+            rc = first_pass(data, PyUnicode_2BYTE_KIND, &s);
+            break;
+        default:
+            rc = first_pass(data, PyUnicode_4BYTE_KIND, &s);
+            break;
+        }
     }
-    if (f.colons >= 7 || f.double_colon)
-        f.found |= IP6;
-    PyObject *windows = PyList_New(0);
-    if (windows != NULL && (want & NUMERIC) && f.digit &&
-        number_windows(shape, n, windows) < 0)
-        Py_CLEAR(windows);
-    if (shape != stack)
-        PyMem_Free(shape);
-    if (windows == NULL)
+    if (rc == 0 && s.pem) { /* a PEM block may span the string: all of it */
+        s.found |= SECRET;
+        s.secret_lo = -1;
+        rc = PyList_SetSlice(s.secret, 0, PyList_GET_SIZE(s.secret), NULL);
+        if (rc == 0)
+            rc = add_window(s.secret, 0, n);
+    }
+    else if (rc == 0 && s.secret_lo >= 0) {
+        rc = add_window(s.secret, s.secret_lo, s.secret_hi);
+    }
+    if (rc == 0 && (want & NUMERIC) && (s.bits & DIGIT))
+        rc = number_windows(s.shape, n, numbers);
+    if (s.shape != stack)
+        PyMem_Free(s.shape);
+    if (rc < 0) {
+        Py_XDECREF(numbers);
+        Py_XDECREF(s.secret);
         return NULL;
-    return Py_BuildValue("(lN)", (long)f.found & want, windows);
+    }
+    if (s.colons >= 7 || s.double_colon)
+        s.found |= IP6;
+    if (!(want & SECRET)) {
+        s.found &= ~SECRET;
+        Py_SETREF(s.secret, PyList_New(0));
+        if (s.secret == NULL) {
+            Py_DECREF(numbers);
+            return NULL;
+        }
+    }
+    return Py_BuildValue("(lNN)", (long)s.found & want, numbers, s.secret);
 }
 
 static PyMethodDef methods[] = {
     {"screen", (PyCFunction)(void (*)(void))screen, METH_FASTCALL,
-     "screen(text, want) -> (flags, windows)\n\n"
+     "screen(text, want) -> (flags, number_windows, secret_windows)\n\n"
      "Which of the detectors in want (SECRET | EMAIL | IP6 | NUMERIC) may match in text, and\n"
-     "the (start, end) windows where a number detector may: goldloop.domain.redaction's\n"
-     "_screen_py in one C pass, the same answer or a wider one."},
+     "the (start, end) windows where a number detector and the secret one may:\n"
+     "goldloop.domain.redaction's _screen_py in one C pass, the same answer or a wider one."},
     {NULL, NULL, 0, NULL},
 };
 
@@ -260,20 +322,24 @@ PyMODINIT_FUNC PyInit__redaction_scan(void)
 {
     for (int c = 0; c < 128; c++) {
         SHAPE[c] = (uint8_t)c;
-        TOKEN[c] = 0;
+        CLASS[c] = 0;
     }
     for (int c = '0'; c <= '9'; c++) {
         SHAPE[c] = '0';
-        TOKEN[c] = 1;
+        CLASS[c] = TOKEN | DIGIT;
     }
     SHAPE['?'] = '0';
+    CLASS['?'] = DIGIT;
     for (int c = 'A'; c <= 'Z'; c++) {
         SHAPE[c] = 'A';
-        TOKEN[c] = 1;
-        TOKEN[c + 32] = 1;
+        CLASS[c] = TOKEN;
+        CLASS[c + 32] = TOKEN;
     }
-    for (const char *p = "_.~+/=-"; *p; p++)
-        TOKEN[(uint8_t)*p] = 1;
+    for (const char *p = "_.~+/="; *p; p++)
+        CLASS[(uint8_t)*p] = TOKEN;
+    CLASS['-'] = TOKEN | SPECIAL;
+    CLASS['@'] = SPECIAL;
+    CLASS[':'] = SPECIAL;
     PyObject *m = PyModule_Create(&module);
     if (m == NULL)
         return NULL;

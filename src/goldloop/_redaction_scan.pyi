@@ -5,4 +5,6 @@ EMAIL: int
 IP6: int
 NUMERIC: int
 
-def screen(text: str, want: int, /) -> tuple[int, list[tuple[int, int]]]: ...
+def screen(
+    text: str, want: int, /
+) -> tuple[int, list[tuple[int, int]], list[tuple[int, int]]]: ...

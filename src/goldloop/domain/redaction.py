@@ -166,6 +166,7 @@ _TOKEN = _table({string.ascii_letters + string.digits + "_.~+/=-": "w"}, other="
 """Characters of secret tokens -> 'w', anything else -> ' '. Every built-in secret but a PEM
 block is a run of at least ``_SECRET_RUN`` of them: the shortest, ``xoxb-`` and 10 more."""
 _SECRET_RUN = b"w" * 15
+_TOKEN_RUNS = re.compile(rb"w{15,}")
 _SHORTEST = 7
 """No built-in match is shorter (an IPv4 address: 7 characters)."""
 _SEPARATORS = re.compile(r"[\s.()-]")
@@ -521,12 +522,12 @@ class Redactor:
     def _redact_builtins(self, text: str, counts: Counts) -> str:
         if len(text) < _SHORTEST:
             return text
-        flags, windows = self._screen(text, self._want)
+        flags, windows, secrets = self._screen(text, self._want)
         if not flags and not windows:
             return text
         found: list[tuple[int, int, str]] = []  # (start, end, replacement), earlier wins
-        if flags & SCREEN_SECRET:
-            for m in _SECRET.finditer(text):
+        for lo, hi in secrets:
+            for m in _SECRET.finditer(text, lo, hi):
                 self._take(found, m.start(), m.end(), "secret", m.group(), counts)
         if flags & SCREEN_EMAIL:
             self._emails(text, found, counts)
@@ -625,25 +626,58 @@ class Redactor:
         return _walk(value, one)
 
 
-def _screen_py(text: str, want: int) -> tuple[int, list[tuple[int, int]]]:
-    """Which of the detectors in ``want`` (``SCREEN_*`` bits) may match in ``text``, and the
-    windows where a number detector may (when ``SCREEN_NUMERIC`` is asked for). Each condition
-    is necessary for a match, so no value is lost (tests/test_redaction_screens.py compares the
-    redactor with every pattern run on every whole string)."""
+Screen = Callable[[str, int], tuple[int, list[tuple[int, int]], list[tuple[int, int]]]]
+
+
+def _screen_py(text: str, want: int) -> tuple[int, list[tuple[int, int]], list[tuple[int, int]]]:
+    """Which of the detectors in ``want`` (``SCREEN_*`` bits) may match in ``text``; the
+    windows where a number detector may (when ``SCREEN_NUMERIC`` is asked for); and the
+    windows where the secret one may (with ``SCREEN_SECRET``). Each is a necessary condition
+    of a match, so no value is lost (tests/test_redaction_screens.py compares the redactor with
+    every pattern run on every whole string)."""
     ascii_ = text.encode("ascii", "replace")
     flags = 0
-    if want & SCREEN_SECRET and (_SECRET_RUN in ascii_.translate(_TOKEN) or "-----" in text):
-        flags |= SCREEN_SECRET
+    secrets: list[tuple[int, int]] = []
+    if want & SCREEN_SECRET:
+        if "-----" in text:  # a PEM block may span the whole string
+            secrets = [(0, len(text))]
+        else:
+            tokens = ascii_.translate(_TOKEN)
+            if _SECRET_RUN in tokens:
+                secrets = _secret_windows(text, tokens)
+        if secrets:
+            flags |= SCREEN_SECRET
     if want & SCREEN_EMAIL and "@" in text:
         flags |= SCREEN_EMAIL
     if want & SCREEN_IP6 and ":" in text and (text.count(":") >= 7 or "::" in text):
         flags |= SCREEN_IP6
     if want & SCREEN_NUMERIC:
-        return flags, _numeric_windows(text, ascii_.translate(_SHAPE))
-    return flags, []
+        return flags, _numeric_windows(text, ascii_.translate(_SHAPE)), secrets
+    return flags, [], secrets
 
 
-def _c_screen() -> Callable[[str, int], tuple[int, list[tuple[int, int]]]] | None:
+def _secret_windows(text: str, tokens: bytes) -> list[tuple[int, int]]:
+    """Where the secret pattern can match, but for a PEM block: each run of ``_SECRET_RUN`` or
+    more token characters (every other secret is one, its match inside the run), with, before
+    it, the blanks and the six letters of ``Bearer`` when blanks precede it, and after it the
+    character that ends it (for the pattern's look-ahead); merged."""
+    n = len(text)
+    windows: list[tuple[int, int]] = []
+    for m in _TOKEN_RUNS.finditer(tokens):
+        start, end = m.span()
+        lo = start
+        while lo > 0 and text[lo - 1] in " \t":
+            lo -= 1
+        lo = max(0, lo - 6) if lo < start else start
+        hi = min(n, end + 1)
+        if windows and lo <= windows[-1][1]:
+            windows[-1] = (windows[-1][0], hi)
+        else:
+            windows.append((lo, hi))
+    return windows
+
+
+def _c_screen() -> Screen | None:
     try:
         from goldloop._redaction_scan import screen as c_screen
     except ImportError:  # installed without a C compiler
