@@ -4,6 +4,7 @@ never narrower. And the redactor is held to the reference with either screen."""
 
 from __future__ import annotations
 
+import copy
 import os
 import random
 import string
@@ -124,3 +125,64 @@ def test_the_redactor_matches_the_reference_with_either_screen(
         got, want = Counts(), Counts()
         assert fast.redact_text(text, got) == reference(fast, text, want), text
         assert got.by_detector == want.by_detector, text
+
+
+def _json(rng: random.Random, depth: int = 0) -> object:
+    """A random JSON value: texts with values in them, short strings, numbers, nesting."""
+    roll = rng.random()
+    if depth < 4 and roll < 0.25:
+        return {f"k{i}": _json(rng, depth + 1) for i in range(rng.randint(0, 5))}
+    if depth < 4 and roll < 0.45:
+        return [_json(rng, depth + 1) for _ in range(rng.randint(0, 5))]
+    if roll < 0.7:
+        return random_text(rng)
+    if roll < 0.85:
+        return rng.choice(["user", "gpt-4o-mini", "a@b.cd", "", "x" * 6, "10.0.0.1"])
+    return rng.choice([None, True, 4111111111111111, 2.5, -1])
+
+
+@needs_c
+@pytest.mark.parametrize("builtins", CONFIGS, ids=lambda b: "+".join(b))
+def test_the_c_walk_gives_what_the_python_walk_gives(builtins: list[str]) -> None:
+    rng = random.Random(f"c walk {builtins}")
+    with_c = Redactor(parse_config({"builtins": builtins}))
+    python = Redactor(parse_config({"builtins": builtins}))
+    python._walk = None
+    python._screen = redaction._screen_py
+    assert with_c._walk is not None
+    changed = 0
+    for _ in range(400):
+        value = _json(rng)
+        before = copy.deepcopy(value)
+        got, want = Counts(), Counts()
+        out = with_c.redact(value, got)
+        expected = python.redact(value, want)
+        assert out == expected, value
+        assert got.by_detector == want.by_detector, value
+        assert (out is value) == (expected is value), value  # unchanged values are not copied
+        assert value == before  # the input is left as it was
+        changed += out is not value
+    assert changed > 50
+
+
+@needs_c
+def test_the_c_walk_keeps_subclasses_and_keys_as_the_python_walk_does() -> None:
+    class Text(str):
+        pass
+
+    class Doc(dict):  # type: ignore[type-arg]
+        pass
+
+    value = Doc({"Text key 4111111111111111": Text("card 4111111111111111"), "n": [Text("x")]})
+    python = Redactor(parse_config({"builtins": "all"}))
+    python._walk = None
+    for top in (value, Text("card 4111 1111 1111 1111"), {"a": value}, ["mail a@b.cd", value]):
+        assert ALL.redact(top, Counts()) == python.redact(top, Counts())
+    deep: list[object] = ["a@b.cd is here"]
+    for _ in range(100_000):
+        deep = [deep]
+    with pytest.raises(RecursionError):  # as the Python walk: never a crash of the process
+        ALL.redact(deep, Counts())
+
+
+ALL = Redactor(parse_config({"builtins": "all"}))

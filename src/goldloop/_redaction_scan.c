@@ -34,12 +34,12 @@ static uint8_t CLASS[128]; /* TOKEN: _TOKEN's 'w'; DIGIT: '0' in the shape; SPEC
 struct scan {
     Py_ssize_t n;
     uint8_t *shape;
-    int found, bits, colons, double_colon, pem;
-    PyObject *secret; /* the secret windows, merged */
+    int want_secret, found, bits, colons, double_colon, pem;
+    PyObject *secret; /* the secret windows, merged (NULL: none yet) */
     Py_ssize_t secret_lo, secret_hi;
 };
 
-static int add_window(PyObject *windows, Py_ssize_t lo, Py_ssize_t hi);
+static int add_window(PyObject **windows, Py_ssize_t lo, Py_ssize_t hi);
 
 /* A run of token characters [start, end) long enough to hold a secret: its window (with a
    "Bearer" and the blanks before it, for the bearer form), merged with the one before. */
@@ -55,7 +55,7 @@ static int secret_run(struct scan *s, Py_ssize_t start, Py_ssize_t end)
         s->secret_hi = hi;
         return 0;
     }
-    if (s->secret_lo >= 0 && add_window(s->secret, s->secret_lo, s->secret_hi) < 0)
+    if (s->secret_lo >= 0 && add_window(&s->secret, s->secret_lo, s->secret_hi) < 0)
         return -1;
     s->secret_lo = lo;
     s->secret_hi = hi;
@@ -86,7 +86,7 @@ first_pass(const void *data, int kind, struct scan *s)
             run++;
         }
         else {
-            if (run >= SECRET_RUN && secret_run(s, i - run, i) < 0)
+            if (run >= SECRET_RUN && s->want_secret && secret_run(s, i - run, i) < 0)
                 return -1;
             run = 0;
         }
@@ -108,7 +108,7 @@ first_pass(const void *data, int kind, struct scan *s)
             }
         }
     }
-    if (run >= SECRET_RUN && secret_run(s, n - run, n) < 0)
+    if (run >= SECRET_RUN && s->want_secret && secret_run(s, n - run, n) < 0)
         return -1;
     s->bits = bits;
     return 0;
@@ -205,18 +205,21 @@ static int number_form(const uint8_t *shape, Py_ssize_t n, Py_ssize_t i)
     }
 }
 
-static int add_window(PyObject *windows, Py_ssize_t lo, Py_ssize_t hi)
+/* (lo, hi) appended to *windows, a list made at the first one */
+static int add_window(PyObject **windows, Py_ssize_t lo, Py_ssize_t hi)
 {
+    if (*windows == NULL && (*windows = PyList_New(0)) == NULL)
+        return -1;
     PyObject *pair = Py_BuildValue("(nn)", lo, hi);
     if (pair == NULL)
         return -1;
-    int rc = PyList_Append(windows, pair);
+    int rc = PyList_Append(*windows, pair);
     Py_DECREF(pair);
     return rc;
 }
 
 /* The windows around every number form, merged (_numeric_windows). */
-static int number_windows(const uint8_t *shape, Py_ssize_t n, PyObject *windows)
+static int number_windows(const uint8_t *shape, Py_ssize_t n, PyObject **windows)
 {
     Py_ssize_t lo = -1, hi = -1;
     for (Py_ssize_t i = 0; i < n; i++) {
@@ -236,71 +239,214 @@ static int number_windows(const uint8_t *shape, Py_ssize_t n, PyObject *windows)
     return lo >= 0 ? add_window(windows, lo, hi) : 0;
 }
 
-static PyObject *screen(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t nargs)
+/* The screen of one str: the flags found (of want), and the number and secret windows (new
+   references, NULL when there is none). -1 with an exception set on failure. */
+static int screen_text(PyObject *text, long want, long *found, PyObject **numbers,
+                       PyObject **secrets)
 {
-    if (nargs != 2 || !PyUnicode_Check(args[0]) || !PyLong_Check(args[1])) {
-        PyErr_SetString(PyExc_TypeError, "screen(text: str, want: int)");
-        return NULL;
-    }
-    PyObject *text = args[0];
+    *numbers = *secrets = NULL;
     if (PyUnicode_READY(text) < 0)
-        return NULL;
-    long want = PyLong_AsLong(args[1]);
-    if (want == -1 && PyErr_Occurred())
-        return NULL;
+        return -1;
     Py_ssize_t n = PyUnicode_GET_LENGTH(text);
     const void *data = PyUnicode_DATA(text);
     uint8_t stack[STACK_SHAPE];
-    struct scan s = {n, n <= STACK_SHAPE ? stack : PyMem_Malloc((size_t)n), 0, 0, 0, 0, 0,
-                     NULL, -1, -1};
-    if (s.shape == NULL)
-        return PyErr_NoMemory();
-    PyObject *numbers = PyList_New(0);
-    s.secret = PyList_New(0);
-    int rc = numbers == NULL || s.secret == NULL ? -1 : 0;
-    if (rc == 0) {
-        switch (PyUnicode_KIND(text)) {
-        case PyUnicode_1BYTE_KIND:
-            rc = first_pass(data, PyUnicode_1BYTE_KIND, &s);
-            break;
-        case PyUnicode_2BYTE_KIND:
-            rc = first_pass(data, PyUnicode_2BYTE_KIND, &s);
-            break;
-        default:
-            rc = first_pass(data, PyUnicode_4BYTE_KIND, &s);
-            break;
-        }
+    struct scan s = {n, n <= STACK_SHAPE ? stack : PyMem_Malloc((size_t)n), (want & SECRET) != 0,
+                     0, 0, 0, 0, 0, NULL, -1, -1};
+    if (s.shape == NULL) {
+        PyErr_NoMemory();
+        return -1;
     }
-    if (rc == 0 && s.pem) { /* a PEM block may span the string: all of it */
+    int rc;
+    switch (PyUnicode_KIND(text)) {
+    case PyUnicode_1BYTE_KIND:
+        rc = first_pass(data, PyUnicode_1BYTE_KIND, &s);
+        break;
+    case PyUnicode_2BYTE_KIND:
+        rc = first_pass(data, PyUnicode_2BYTE_KIND, &s);
+        break;
+    default:
+        rc = first_pass(data, PyUnicode_4BYTE_KIND, &s);
+        break;
+    }
+    if (rc == 0 && s.pem && s.want_secret) { /* a PEM block may span the string: all of it */
         s.found |= SECRET;
-        s.secret_lo = -1;
-        rc = PyList_SetSlice(s.secret, 0, PyList_GET_SIZE(s.secret), NULL);
-        if (rc == 0)
-            rc = add_window(s.secret, 0, n);
+        Py_CLEAR(s.secret);
+        rc = add_window(&s.secret, 0, n);
     }
     else if (rc == 0 && s.secret_lo >= 0) {
-        rc = add_window(s.secret, s.secret_lo, s.secret_hi);
+        rc = add_window(&s.secret, s.secret_lo, s.secret_hi);
     }
     if (rc == 0 && (want & NUMERIC) && (s.bits & DIGIT))
         rc = number_windows(s.shape, n, numbers);
     if (s.shape != stack)
         PyMem_Free(s.shape);
     if (rc < 0) {
-        Py_XDECREF(numbers);
-        Py_XDECREF(s.secret);
-        return NULL;
+        Py_CLEAR(*numbers);
+        Py_CLEAR(s.secret);
+        return -1;
     }
     if (s.colons >= 7 || s.double_colon)
         s.found |= IP6;
-    if (!(want & SECRET)) {
-        s.found &= ~SECRET;
-        Py_SETREF(s.secret, PyList_New(0));
-        if (s.secret == NULL) {
-            Py_DECREF(numbers);
+    *found = s.found & want;
+    *secrets = s.secret;
+    return 0;
+}
+
+static int want_arg(PyObject *arg, long *want)
+{
+    *want = PyLong_AsLong(arg);
+    return *want == -1 && PyErr_Occurred() ? -1 : 0;
+}
+
+static PyObject *screen(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t nargs)
+{
+    long want, found;
+    PyObject *numbers, *secrets;
+    if (nargs != 2 || !PyUnicode_Check(args[0]) || !PyLong_Check(args[1])) {
+        PyErr_SetString(PyExc_TypeError, "screen(text: str, want: int)");
+        return NULL;
+    }
+    if (want_arg(args[1], &want) < 0 || screen_text(args[0], want, &found, &numbers, &secrets) < 0)
+        return NULL;
+    if ((numbers == NULL && (numbers = PyList_New(0)) == NULL) ||
+        (secrets == NULL && (secrets = PyList_New(0)) == NULL)) {
+        Py_XDECREF(numbers);
+        Py_XDECREF(secrets);
+        return NULL;
+    }
+    return Py_BuildValue("(lNN)", found, numbers, secrets);
+}
+
+/* ---- the JSON walk ---------------------------------------------------------------------- */
+
+struct walk {
+    long want;
+    Py_ssize_t shortest;
+    PyObject *fn;
+};
+
+static PyObject *walk_value(struct walk *w, PyObject *value);
+
+/* A str: itself when the screen finds nothing, else fn(text, flags, numbers, secrets). */
+static PyObject *walk_str(struct walk *w, PyObject *text)
+{
+    long found;
+    PyObject *numbers, *secrets;
+    if (PyUnicode_GET_LENGTH(text) < w->shortest)
+        return Py_NewRef(text);
+    if (screen_text(text, w->want, &found, &numbers, &secrets) < 0)
+        return NULL;
+    if (found == 0 && numbers == NULL) {
+        Py_XDECREF(secrets);
+        return Py_NewRef(text);
+    }
+    if ((numbers == NULL && (numbers = PyList_New(0)) == NULL) ||
+        (secrets == NULL && (secrets = PyList_New(0)) == NULL)) {
+        Py_XDECREF(numbers);
+        Py_XDECREF(secrets);
+        return NULL;
+    }
+    PyObject *flags = PyLong_FromLong(found);
+    PyObject *out = flags == NULL ? NULL
+                                  : PyObject_CallFunctionObjArgs(w->fn, text, flags, numbers,
+                                                                 secrets, NULL);
+    Py_XDECREF(flags);
+    Py_DECREF(numbers);
+    Py_DECREF(secrets);
+    if (out != NULL && !PyUnicode_Check(out)) {
+        Py_DECREF(out);
+        PyErr_SetString(PyExc_TypeError, "the redaction callback must return a str");
+        return NULL;
+    }
+    return out;
+}
+
+/* A dict: itself when no value changed, else a copy with the new values. */
+static PyObject *walk_dict(struct walk *w, PyObject *dict)
+{
+    PyObject *out = NULL, *key, *value;
+    Py_ssize_t pos = 0;
+    while (PyDict_Next(dict, &pos, &key, &value)) {
+        if (!(PyUnicode_CheckExact(value) || PyDict_CheckExact(value) ||
+              PyList_CheckExact(value)))
+            continue;
+        Py_INCREF(key); /* held across the callback */
+        Py_INCREF(value);
+        PyObject *new = walk_value(w, value);
+        int rc = new == NULL ? -1 : 0;
+        if (rc == 0 && new != value) {
+            if (out == NULL && (out = PyDict_Copy(dict)) == NULL)
+                rc = -1;
+            if (rc == 0)
+                rc = PyDict_SetItem(out, key, new);
+        }
+        Py_XDECREF(new);
+        Py_DECREF(value);
+        Py_DECREF(key);
+        if (rc < 0) {
+            Py_XDECREF(out);
             return NULL;
         }
     }
-    return Py_BuildValue("(lNN)", (long)s.found & want, numbers, s.secret);
+    return out != NULL ? out : Py_NewRef(dict);
+}
+
+/* A list: itself when no item changed, else a copy with the new items. */
+static PyObject *walk_list(struct walk *w, PyObject *list)
+{
+    PyObject *out = NULL;
+    for (Py_ssize_t i = 0; i < PyList_GET_SIZE(list); i++) {
+        PyObject *value = PyList_GET_ITEM(list, i);
+        if (!(PyUnicode_CheckExact(value) || PyDict_CheckExact(value) ||
+              PyList_CheckExact(value)))
+            continue;
+        Py_INCREF(value);
+        PyObject *new = walk_value(w, value);
+        int rc = new == NULL ? -1 : 0;
+        if (rc == 0 && new != value) {
+            if (out == NULL && (out = PyList_GetSlice(list, 0, PyList_GET_SIZE(list))) == NULL)
+                rc = -1;
+            if (rc == 0 && i < PyList_GET_SIZE(out))
+                rc = PyList_SetItem(out, i, Py_NewRef(new));
+        }
+        Py_XDECREF(new);
+        Py_DECREF(value);
+        if (rc < 0) {
+            Py_XDECREF(out);
+            return NULL;
+        }
+    }
+    return out != NULL ? out : Py_NewRef(list);
+}
+
+static PyObject *walk_value(struct walk *w, PyObject *value)
+{
+    if (PyUnicode_CheckExact(value))
+        return walk_str(w, value);
+    if (Py_EnterRecursiveCall(" while redacting a JSON value"))
+        return NULL;
+    PyObject *out = PyDict_CheckExact(value)   ? walk_dict(w, value)
+                    : PyList_CheckExact(value) ? walk_list(w, value)
+                                               : Py_NewRef(value);
+    Py_LeaveRecursiveCall();
+    return out;
+}
+
+static PyObject *walk(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t nargs)
+{
+    struct walk w;
+    if (nargs != 4 || !PyLong_Check(args[1]) || !PyLong_Check(args[2]) ||
+        !PyCallable_Check(args[3])) {
+        PyErr_SetString(PyExc_TypeError, "walk(value, want: int, shortest: int, fn)");
+        return NULL;
+    }
+    if (want_arg(args[1], &w.want) < 0)
+        return NULL;
+    w.shortest = PyLong_AsSsize_t(args[2]);
+    if (w.shortest == -1 && PyErr_Occurred())
+        return NULL;
+    w.fn = args[3];
+    return walk_value(&w, args[0]);
 }
 
 static PyMethodDef methods[] = {
@@ -309,6 +455,12 @@ static PyMethodDef methods[] = {
      "Which of the detectors in want (SECRET | EMAIL | IP6 | NUMERIC) may match in text, and\n"
      "the (start, end) windows where a number detector and the secret one may:\n"
      "goldloop.domain.redaction's _screen_py in one C pass, the same answer or a wider one."},
+    {"walk", (PyCFunction)(void (*)(void))walk, METH_FASTCALL,
+     "walk(value, want, shortest, fn) -> value\n\n"
+     "A JSON value with fn(text, flags, number_windows, secret_windows) in place of each str\n"
+     "of at least shortest characters that the screen finds a candidate in: nested dicts and\n"
+     "lists (exactly those types) copied where a value changed, the rest kept as it is.\n"
+     "goldloop.domain.redaction's _walk with its screen in C."},
     {NULL, NULL, 0, NULL},
 };
 

@@ -491,6 +491,7 @@ class Redactor:
             | (SCREEN_NUMERIC if self._numeric else 0)
         )
         self._screen = screen
+        self._walk = c_walk
         # the rules were checked by ``compile_rule`` when the configuration was parsed
         self._custom = [
             (rule.name, re.compile(rule.pattern), rule.placeholder) for rule in config.rules
@@ -525,6 +526,17 @@ class Redactor:
         flags, windows, secrets = self._screen(text, self._want)
         if not flags and not windows:
             return text
+        return self._redact_screened(text, flags, windows, secrets, counts)
+
+    def _redact_screened(
+        self,
+        text: str,
+        flags: int,
+        windows: list[tuple[int, int]],
+        secrets: list[tuple[int, int]],
+        counts: Counts,
+    ) -> str:
+        """``text`` with the built-ins applied where its screen said they may match."""
         found: list[tuple[int, int, str]] = []  # (start, end, replacement), earlier wins
         for lo, hi in secrets:
             for m in _SECRET.finditer(text, lo, hi):
@@ -614,6 +626,17 @@ class Redactor:
         """A JSON value with every string in it redacted (a new value where anything changed;
         containers without matches are returned as they are)."""
         if not self._custom:  # built-ins only: they skip strings shorter than _SHORTEST
+            if self._walk is not None and type(value) in _WALKED:
+                # the walk and the screen in C; Python only for strings with a candidate
+                def screened(
+                    text: str,
+                    flags: int,
+                    windows: list[tuple[int, int]],
+                    secrets: list[tuple[int, int]],
+                ) -> str:
+                    return self._redact_screened(text, flags, windows, secrets, counts)
+
+                return self._walk(value, self._want, _SHORTEST, screened)
 
             def one(text: str) -> str:
                 return self._redact_builtins(text, counts)
@@ -677,17 +700,23 @@ def _secret_windows(text: str, tokens: bytes) -> list[tuple[int, int]]:
     return windows
 
 
-def _c_screen() -> Screen | None:
+Screened = list[tuple[int, int]]
+Walk = Callable[[Any, int, int, Callable[[str, int, Screened, Screened], str]], Any]
+
+
+def _c_scan() -> tuple[Screen | None, Walk | None]:
     try:
         from goldloop._redaction_scan import screen as c_screen
+        from goldloop._redaction_scan import walk as c_walk
     except ImportError:  # installed without a C compiler
-        return None
-    return c_screen
+        return None, None
+    return c_screen, c_walk
 
 
-c_screen = _c_screen()
-"""``_screen_py`` in C (goldloop._redaction_scan), the same answer or a wider one; None when
-the extension was not built."""
+c_screen, c_walk = _c_scan()
+"""``_screen_py`` in C (goldloop._redaction_scan), the same answer or a wider one; and
+``_walk`` in C with that screen, calling back only for strings with a candidate. None when the
+extension was not built."""
 screen = c_screen or _screen_py
 """The screen a ``Redactor`` uses: the C one when it was built."""
 
@@ -784,3 +813,5 @@ def _walk(value: Any, fn: Callable[[str], str]) -> Any:
 
 
 _CONTAINERS = (dict, list)
+_WALKED = (str, dict, list)
+"""The types ``c_walk`` takes (exactly; ``_walk`` turns subclasses into these first)."""
