@@ -1,5 +1,6 @@
 """An experiment's failures: how many of its runs failed (on any key, and per key) and the
-failing runs themselves, a page at a time: the experiment page's *failures only* filter.
+failing runs themselves, a page at a time: the experiment page's *failures only* filter. The
+database counts and picks them (``goldloop.store.experiment_failures``); no score is read here.
 
 A run fails when the target's call failed, or one of its results is an evaluator error or a
 pass/fail or 0-1 score below the pass mark (``goldloop.domain.score_marks``).
@@ -15,15 +16,9 @@ from sqlalchemy.engine import Connection
 from goldloop.domain import score_marks
 from goldloop.domain.errors import InvalidInput
 from goldloop.services.context import Principal, ServiceContext
-from goldloop.services.experiment_results import (
-    MAX_LIMIT,
-    ResultsPage,
-    _all_root_runs,
-    _error_text,
-    _result,
-    _rows,
-)
+from goldloop.services.experiment_results import MAX_LIMIT, ResultsPage, _rows, cursor_pk
 from goldloop.services.experiments import Experiment, build, load
+from goldloop.store import experiment_failures as failures_store
 from goldloop.store import experiments as store
 from goldloop.store.experiments import RunScore
 
@@ -47,42 +42,18 @@ def check_pass_mark(pass_mark: float) -> float:
     return pass_mark
 
 
-@dataclass
-class _Scan:
-    counts: FailureCounts
-    failing: list[tuple[int, str]]  # (pk, run id) of failing runs, in stored order
-    by_key: dict[str, list[tuple[int, str]]]
-    scores: dict[str, list[RunScore]]
-
-
-def _scan(conn: Connection, who: Principal, project_id: str, pass_mark: float) -> _Scan:
-    runs = _all_root_runs(conn, who, project_id)
-    scores: dict[str, list[RunScore]] = {}
-    for s in store.scores_for_project(conn, who.workspace_id, project_id):
-        scores.setdefault(s.run_id, []).append(s)
-    keys = sorted({s.key for given in scores.values() for s in given})
-    failing: list[tuple[int, str]] = []
-    by_key: dict[str, list[tuple[int, str]]] = {key: [] for key in keys}
-    for run in runs:
-        error = _error_text(run)
-        results = [_result(s) for s in scores.get(run["id"], [])]
-        place = (int(run["pk"]), str(run["id"]))
-        if score_marks.run_fails(error, results, None, pass_mark):
-            failing.append(place)
-        for key in keys:
-            if score_marks.run_fails(error, results, key, pass_mark):
-                by_key[key].append(place)
-    counts = FailureCounts(
-        len(runs), len(failing), {k: len(v) for k, v in by_key.items()}, pass_mark
-    )
-    return _Scan(counts, failing, by_key, scores)
+def _counts(conn: Connection, who: Principal, project_id: str, pass_mark: float) -> FailureCounts:
+    """Counted by the database (``goldloop.store.experiment_failures``): no score is read."""
+    tally = failures_store.failure_tally(conn, who.workspace_id, project_id, pass_mark)
+    by_key = {key: tally.call_failed + n for key, n in tally.by_key.items()}
+    return FailureCounts(tally.runs, tally.call_failed + tally.scored_failing, by_key, pass_mark)
 
 
 def failure_counts(
     ctx: ServiceContext, who: Principal, ref: str, pass_mark: float = score_marks.PASS_MARK
 ) -> FailureCounts:
     check_pass_mark(pass_mark)
-    return ctx.db.read(lambda conn: _scan(conn, who, load(conn, who, ref).id, pass_mark).counts)
+    return ctx.db.read(lambda conn: _counts(conn, who, load(conn, who, ref).id, pass_mark))
 
 
 def failing_results(
@@ -96,26 +67,28 @@ def failing_results(
     cursor: str | None = None,
 ) -> tuple[ResultsPage, FailureCounts]:
     """One page of the runs that failed (on ``key``, or on any key), in stored order, and the
-    experiment's failure counts."""
+    experiment's failure counts. A key no result of the experiment has keeps no run."""
     check_pass_mark(pass_mark)
     if not 1 <= limit <= MAX_LIMIT:
         raise InvalidInput(f"limit must be between 1 and {MAX_LIMIT}", details={"field": "limit"})
-    try:
-        after = int(cursor) if cursor is not None else None
-    except ValueError:
-        raise InvalidInput("not a cursor from this list", details={"field": "cursor"}) from None
+    after = cursor_pk(cursor)
 
-    def read(conn: Connection) -> tuple[Experiment, list[dict[str, Any]], list[RunScore], _Scan]:
+    def read(
+        conn: Connection,
+    ) -> tuple[Experiment, list[dict[str, Any]], list[RunScore], FailureCounts]:
         row = load(conn, who, ref)
-        scan = _scan(conn, who, row.id, pass_mark)
-        chosen = scan.failing if key is None else scan.by_key.get(key, [])
-        wanted = [run_id for pk, run_id in chosen if after is None or pk > after][: limit + 1]
-        runs = store.root_runs_by_id(conn, who.workspace_id, row.id, wanted)
-        given = [s for run_id in wanted[:limit] for s in scan.scores.get(run_id, [])]
-        return build(conn, who, [row])[0], runs, given, scan
+        counts = _counts(conn, who, row.id, pass_mark)
+        runs: list[dict[str, Any]] = []
+        if key is None or key in counts.by_key:
+            runs = failures_store.failing_runs(
+                conn, who.workspace_id, row.id, key=key, pass_mark=pass_mark, after_pk=after,
+                limit=limit + 1,
+            )  # fmt: skip
+        given = store.scores_for_runs(conn, who.workspace_id, [r["id"] for r in runs[:limit]])
+        return build(conn, who, [row])[0], runs, given, counts
 
-    experiment, runs, given, scan = ctx.db.read(read)
+    experiment, runs, given, counts = ctx.db.read(read)
     more = len(runs) > limit
     runs = runs[:limit]
     page = ResultsPage(experiment, _rows(runs, given), str(runs[-1]["pk"]) if more else None)
-    return page, scan.counts
+    return page, counts

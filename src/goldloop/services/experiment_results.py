@@ -41,6 +41,7 @@ __all__ = [
     "ResultRow",
     "ResultsPage",
     "compare_experiments",
+    "cursor_pk",
     "example_results",
     "experiment_results",
     "runs_by_position",
@@ -134,16 +135,26 @@ def _result(score: RunScore) -> dict[str, Any]:
     return out
 
 
+def cursor_pk(cursor: str | None) -> int | None:
+    """A results page's cursor: the stored position (a 64-bit key) of the last run shown."""
+    if cursor is None:
+        return None
+    try:
+        after = int(cursor)
+    except ValueError:
+        after = -1
+    if not 0 <= after < 2**63:
+        raise InvalidInput("not a cursor from this list", details={"field": "cursor"})
+    return after
+
+
 def experiment_results(
     ctx: ServiceContext, who: Principal, ref: str, *, limit: int = 100, cursor: str | None = None
 ) -> ResultsPage:
     """One page of rows in the order the runs were stored (keyset on that order)."""
     if not 1 <= limit <= MAX_LIMIT:
         raise InvalidInput(f"limit must be between 1 and {MAX_LIMIT}", details={"field": "limit"})
-    try:
-        after = int(cursor) if cursor is not None else None
-    except ValueError:
-        raise InvalidInput("not a cursor from this list", details={"field": "cursor"}) from None
+    after = cursor_pk(cursor)
 
     def read(conn: Connection) -> tuple[Experiment, list[dict[str, Any]], list[RunScore]]:
         row = load(conn, who, ref)
