@@ -65,30 +65,42 @@ def _edge_texts(rng: random.Random) -> list[str]:
 def test_the_c_screen_is_never_narrower_than_the_python_one() -> None:
     assert c_screen is not None
     rng = random.Random("c screen beside the python screen")
-    windows = flags = secrets = 0
+    windows = flags = secrets = addresses = 0
     for _ in range(3000):
         for text in [random_text(rng), *_edge_texts(rng)]:
             for want in range(16):
-                py_flags, py_windows, py_secrets = redaction._screen_py(text, want)
-                c_flags, c_windows, c_secrets = c_screen(text, want)
+                py_flags, py_windows, py_secrets, py_ip6 = redaction._screen_py(text, want)
+                c_flags, c_windows, c_secrets, c_ip6 = c_screen(text, want)
                 assert c_flags & py_flags == py_flags, (text, want)
                 assert c_flags & ~want == 0, (text, want)
                 assert _covered(py_windows, c_windows), (text, want, py_windows, c_windows)
                 assert _covered(py_secrets, c_secrets), (text, want, py_secrets, c_secrets)
+                assert _covered(py_ip6, c_ip6), (text, want, py_ip6, c_ip6)
                 if not want & redaction.SCREEN_NUMERIC:
                     assert c_windows == [], (text, want)
                 if not want & redaction.SCREEN_SECRET:
                     assert c_secrets == [], (text, want)
-            # and straight from the pattern: every secret lies inside a window
-            c_secrets = c_screen(text, WANT_ALL)[2]
+                if not want & redaction.SCREEN_IP6:
+                    assert c_ip6 == [], (text, want)
+            # and straight from the patterns: every secret, every IPv6 address (a match that
+            # passes the detector's check) lies inside a window
+            _, _, c_secrets, c_ip6 = c_screen(text, WANT_ALL)
             matches = [m.span() for m in redaction._SECRET.finditer(text)]
             assert _covered(matches, c_secrets), (text, matches, c_secrets)
             secrets += len(matches)
+            ip6s = [
+                m.span()
+                for m in redaction._IP6.finditer(text)
+                if redaction._check("ip6", m.group()) is not None
+            ]
+            assert _covered(ip6s, c_ip6), (text, ip6s, c_ip6)
+            addresses += len(ip6s)
             flags += bool(redaction._screen_py(text, WANT_ALL)[0])
             windows += bool(redaction._screen_py(text, WANT_ALL)[1])
     assert flags > 5000  # the strings did give the screens something to find
     assert windows > 5000
     assert secrets > 1000
+    assert addresses > 300
 
 
 @needs_c

@@ -2,8 +2,9 @@
  * goldloop._redaction_scan: the built-in redaction detectors' pre-screens in one C pass.
  *
  * goldloop.domain.redaction decides which built-in detectors run on a string, and where, with
- * cheap necessary conditions of a match (see _screen_py there): an '@' (an email), "::" or 7+
- * colons (IPv6); windows around each run of 15+ token characters (a secret; the whole string
+ * cheap necessary conditions of a match (see _screen_py there): an '@' (an email); windows
+ * around each run of hex digits and colons with "::" or 7+ colons (IPv6), and around each run
+ * of 15+ token characters (a secret; the whole string
  * when it holds "-----", a PEM block's); and windows around the places where the string's shape
  * (every digit and every non-ASCII character '0', every capital 'A') holds the form of a card,
  * a North American number, an IBAN, an IPv4 address, "(000) 000-0000" or a '+' (the number
@@ -28,15 +29,17 @@ enum { SECRET = 1, EMAIL = 2, IP6 = 4, NUMERIC = 8 };
 #define STACK_SHAPE 4096
 
 static uint8_t SHAPE[128]; /* _SHAPE for ASCII; any other character is '0' */
-enum { TOKEN = 1, DIGIT = 2, SPECIAL = 4 };
-static uint8_t CLASS[128]; /* TOKEN: _TOKEN's 'w'; DIGIT: '0' in the shape; SPECIAL: - @ : */
+enum { TOKEN = 1, DIGIT = 2, SPECIAL = 4, HEX = 8 };
+/* TOKEN: _TOKEN's 'w'; DIGIT: '0' in the shape; SPECIAL: - @ :; HEX: [0-9A-Fa-f:] */
+static uint8_t CLASS[128];
 
 struct scan {
     Py_ssize_t n;
     uint8_t *shape;
-    int want_secret, found, bits, colons, double_colon, pem;
+    int want_secret, want_ip6, found, bits, pem;
     PyObject *secret; /* the secret windows, merged (NULL: none yet) */
     Py_ssize_t secret_lo, secret_hi;
+    PyObject *ip6; /* the IPv6 windows (NULL: none) */
 };
 
 static int add_window(PyObject **windows, Py_ssize_t lo, Py_ssize_t hi);
@@ -62,12 +65,23 @@ static int secret_run(struct scan *s, Py_ssize_t start, Py_ssize_t end)
     return 0;
 }
 
+/* A run of hex digits and colons [start, end) with "::" or 7+ colons: a valid IPv6 address
+   has one of them, and a match of _IP6 is a whole run (its look-arounds refuse a hex digit or a
+   colon on either side). Its window, with the character after it for the look-ahead. */
+static int ip6_run(struct scan *s, Py_ssize_t start, Py_ssize_t end)
+{
+    s->found |= IP6;
+    return add_window(&s->ip6, start, end < s->n ? end + 1 : end);
+}
+
 /* The first pass, for one storage kind (the compiler makes three copies of it): the shape,
    the flags and the secret windows. */
 static inline __attribute__((always_inline)) int
 first_pass(const void *data, int kind, struct scan *s)
 {
     Py_ssize_t n = s->n, run = 0, last_dash = -2, dashes = 0, last_colon = -2;
+    Py_ssize_t hex_start = -1, colons = 0; /* the run of [0-9A-Fa-f:] that i is in */
+    int double_colon = 0;
     uint8_t *shape = s->shape;
     int bits = 0;
     for (Py_ssize_t i = 0; i < n; i++) {
@@ -82,6 +96,17 @@ first_pass(const void *data, int kind, struct scan *s)
             shape[i] = '0';
         }
         bits |= k;
+        if (k & HEX) {
+            if (hex_start < 0) {
+                hex_start = i;
+                colons = double_colon = 0;
+            }
+        }
+        else if (hex_start >= 0) {
+            if ((colons >= 7 || double_colon) && s->want_ip6 && ip6_run(s, hex_start, i) < 0)
+                return -1;
+            hex_start = -1;
+        }
         if (k & TOKEN) {
             run++;
         }
@@ -101,14 +126,17 @@ first_pass(const void *data, int kind, struct scan *s)
                 s->found |= EMAIL;
             }
             else { /* ':' */
-                s->colons++;
+                colons++;
                 if (last_colon == i - 1)
-                    s->double_colon = 1;
+                    double_colon = 1;
                 last_colon = i;
             }
         }
     }
     if (run >= SECRET_RUN && s->want_secret && secret_run(s, n - run, n) < 0)
+        return -1;
+    if (hex_start >= 0 && (colons >= 7 || double_colon) && s->want_ip6 &&
+        ip6_run(s, hex_start, n) < 0)
         return -1;
     s->bits = bits;
     return 0;
@@ -242,16 +270,16 @@ static int number_windows(const uint8_t *shape, Py_ssize_t n, PyObject **windows
 /* The screen of one str: the flags found (of want), and the number and secret windows (new
    references, NULL when there is none). -1 with an exception set on failure. */
 static int screen_text(PyObject *text, long want, long *found, PyObject **numbers,
-                       PyObject **secrets)
+                       PyObject **secrets, PyObject **ip6)
 {
-    *numbers = *secrets = NULL;
+    *numbers = *secrets = *ip6 = NULL;
     if (PyUnicode_READY(text) < 0)
         return -1;
     Py_ssize_t n = PyUnicode_GET_LENGTH(text);
     const void *data = PyUnicode_DATA(text);
     uint8_t stack[STACK_SHAPE];
-    struct scan s = {n, n <= STACK_SHAPE ? stack : PyMem_Malloc((size_t)n), (want & SECRET) != 0,
-                     0, 0, 0, 0, 0, NULL, -1, -1};
+    struct scan s = {n,    n <= STACK_SHAPE ? stack : PyMem_Malloc((size_t)n),
+                     (want & SECRET) != 0, (want & IP6) != 0, 0, 0, 0, NULL, -1, -1, NULL};
     if (s.shape == NULL) {
         PyErr_NoMemory();
         return -1;
@@ -283,13 +311,27 @@ static int screen_text(PyObject *text, long want, long *found, PyObject **number
     if (rc < 0) {
         Py_CLEAR(*numbers);
         Py_CLEAR(s.secret);
+        Py_CLEAR(s.ip6);
         return -1;
     }
-    if (s.colons >= 7 || s.double_colon)
-        s.found |= IP6;
     *found = s.found & want;
     *secrets = s.secret;
+    *ip6 = s.ip6;
     return 0;
+}
+
+/* (flags, numbers, secrets, ip6) from screen_text's results (stolen; NULL lists made empty) */
+static PyObject *answer(long found, PyObject *numbers, PyObject *secrets, PyObject *ip6)
+{
+    if ((numbers == NULL && (numbers = PyList_New(0)) == NULL) ||
+        (secrets == NULL && (secrets = PyList_New(0)) == NULL) ||
+        (ip6 == NULL && (ip6 = PyList_New(0)) == NULL)) {
+        Py_XDECREF(numbers);
+        Py_XDECREF(secrets);
+        Py_XDECREF(ip6);
+        return NULL;
+    }
+    return Py_BuildValue("(lNNN)", found, numbers, secrets, ip6);
 }
 
 static int want_arg(PyObject *arg, long *want)
@@ -301,20 +343,15 @@ static int want_arg(PyObject *arg, long *want)
 static PyObject *screen(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t nargs)
 {
     long want, found;
-    PyObject *numbers, *secrets;
+    PyObject *numbers, *secrets, *ip6;
     if (nargs != 2 || !PyUnicode_Check(args[0]) || !PyLong_Check(args[1])) {
         PyErr_SetString(PyExc_TypeError, "screen(text: str, want: int)");
         return NULL;
     }
-    if (want_arg(args[1], &want) < 0 || screen_text(args[0], want, &found, &numbers, &secrets) < 0)
+    if (want_arg(args[1], &want) < 0 ||
+        screen_text(args[0], want, &found, &numbers, &secrets, &ip6) < 0)
         return NULL;
-    if ((numbers == NULL && (numbers = PyList_New(0)) == NULL) ||
-        (secrets == NULL && (secrets = PyList_New(0)) == NULL)) {
-        Py_XDECREF(numbers);
-        Py_XDECREF(secrets);
-        return NULL;
-    }
-    return Py_BuildValue("(lNN)", found, numbers, secrets);
+    return answer(found, numbers, secrets, ip6);
 }
 
 /* ---- the JSON walk ---------------------------------------------------------------------- */
@@ -331,28 +368,21 @@ static PyObject *walk_value(struct walk *w, PyObject *value);
 static PyObject *walk_str(struct walk *w, PyObject *text)
 {
     long found;
-    PyObject *numbers, *secrets;
+    PyObject *numbers, *secrets, *ip6;
     if (PyUnicode_GET_LENGTH(text) < w->shortest)
         return Py_NewRef(text);
-    if (screen_text(text, w->want, &found, &numbers, &secrets) < 0)
+    if (screen_text(text, w->want, &found, &numbers, &secrets, &ip6) < 0)
         return NULL;
-    if (found == 0 && numbers == NULL) {
-        Py_XDECREF(secrets);
+    if (found == 0 && numbers == NULL) { /* secrets and ip6 come with a flag */
         return Py_NewRef(text);
     }
-    if ((numbers == NULL && (numbers = PyList_New(0)) == NULL) ||
-        (secrets == NULL && (secrets = PyList_New(0)) == NULL)) {
-        Py_XDECREF(numbers);
-        Py_XDECREF(secrets);
+    PyObject *screened = answer(found, numbers, secrets, ip6);
+    if (screened == NULL)
         return NULL;
-    }
-    PyObject *flags = PyLong_FromLong(found);
-    PyObject *out = flags == NULL ? NULL
-                                  : PyObject_CallFunctionObjArgs(w->fn, text, flags, numbers,
-                                                                 secrets, NULL);
-    Py_XDECREF(flags);
-    Py_DECREF(numbers);
-    Py_DECREF(secrets);
+    PyObject *out = PyObject_CallFunctionObjArgs(
+        w->fn, text, PyTuple_GET_ITEM(screened, 0), PyTuple_GET_ITEM(screened, 1),
+        PyTuple_GET_ITEM(screened, 2), PyTuple_GET_ITEM(screened, 3), NULL);
+    Py_DECREF(screened);
     if (out != NULL && !PyUnicode_Check(out)) {
         Py_DECREF(out);
         PyErr_SetString(PyExc_TypeError, "the redaction callback must return a str");
@@ -451,13 +481,13 @@ static PyObject *walk(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssi
 
 static PyMethodDef methods[] = {
     {"screen", (PyCFunction)(void (*)(void))screen, METH_FASTCALL,
-     "screen(text, want) -> (flags, number_windows, secret_windows)\n\n"
+     "screen(text, want) -> (flags, number_windows, secret_windows, ip6_windows)\n\n"
      "Which of the detectors in want (SECRET | EMAIL | IP6 | NUMERIC) may match in text, and\n"
-     "the (start, end) windows where a number detector and the secret one may:\n"
+     "the (start, end) windows where a number detector, the secret one and the IPv6 one may:\n"
      "goldloop.domain.redaction's _screen_py in one C pass, the same answer or a wider one."},
     {"walk", (PyCFunction)(void (*)(void))walk, METH_FASTCALL,
      "walk(value, want, shortest, fn) -> value\n\n"
-     "A JSON value with fn(text, flags, number_windows, secret_windows) in place of each str\n"
+     "A JSON value with fn(text, *screen(text, want)) in place of each str\n"
      "of at least shortest characters that the screen finds a candidate in: nested dicts and\n"
      "lists (exactly those types) copied where a value changed, the rest kept as it is.\n"
      "goldloop.domain.redaction's _walk with its screen in C."},
@@ -491,7 +521,9 @@ PyMODINIT_FUNC PyInit__redaction_scan(void)
         CLASS[(uint8_t)*p] = TOKEN;
     CLASS['-'] = TOKEN | SPECIAL;
     CLASS['@'] = SPECIAL;
-    CLASS[':'] = SPECIAL;
+    CLASS[':'] = SPECIAL | HEX;
+    for (const char *p = "0123456789ABCDEFabcdef"; *p; p++)
+        CLASS[(uint8_t)*p] |= HEX;
     PyObject *m = PyModule_Create(&module);
     if (m == NULL)
         return NULL;

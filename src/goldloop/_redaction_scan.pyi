@@ -8,11 +8,13 @@ EMAIL: int
 IP6: int
 NUMERIC: int
 
-def screen(text: str, want: int, /) -> tuple[int, list[tuple[int, int]], list[tuple[int, int]]]: ...
+_Windows = list[tuple[int, int]]
+
+def screen(text: str, want: int, /) -> tuple[int, _Windows, _Windows, _Windows]: ...
 def walk(
     value: Any,
     want: int,
     shortest: int,
-    fn: Callable[[str, int, list[tuple[int, int]], list[tuple[int, int]]], str],
+    fn: Callable[[str, int, _Windows, _Windows, _Windows], str],
     /,
 ) -> Any: ...

@@ -167,6 +167,7 @@ _TOKEN = _table({string.ascii_letters + string.digits + "_.~+/=-": "w"}, other="
 block is a run of at least ``_SECRET_RUN`` of them: the shortest, ``xoxb-`` and 10 more."""
 _SECRET_RUN = b"w" * 15
 _TOKEN_RUNS = re.compile(rb"w{15,}")
+_HEX_RUNS = re.compile(r"[0-9A-Fa-f:]*:[0-9A-Fa-f:]*")
 _SHORTEST = 7
 """No built-in match is shorter (an IPv4 address: 7 characters)."""
 _SEPARATORS = re.compile(r"[\s.()-]")
@@ -523,10 +524,10 @@ class Redactor:
     def _redact_builtins(self, text: str, counts: Counts) -> str:
         if len(text) < _SHORTEST:
             return text
-        flags, windows, secrets = self._screen(text, self._want)
+        flags, windows, secrets, ip6 = self._screen(text, self._want)
         if not flags and not windows:
             return text
-        return self._redact_screened(text, flags, windows, secrets, counts)
+        return self._redact_screened(text, flags, windows, secrets, ip6, counts)
 
     def _redact_screened(
         self,
@@ -534,6 +535,7 @@ class Redactor:
         flags: int,
         windows: list[tuple[int, int]],
         secrets: list[tuple[int, int]],
+        ip6: list[tuple[int, int]],
         counts: Counts,
     ) -> str:
         """``text`` with the built-ins applied where its screen said they may match."""
@@ -543,8 +545,8 @@ class Redactor:
                 self._take(found, m.start(), m.end(), "secret", m.group(), counts)
         if flags & SCREEN_EMAIL:
             self._emails(text, found, counts)
-        if flags & SCREEN_IP6:
-            for m in _IP6.finditer(text):
+        for lo, hi in ip6:
+            for m in _IP6.finditer(text, lo, hi):
                 self._take(found, m.start(), m.end(), "ip6", m.group(), counts)
         if windows:
             enabled = self._builtins
@@ -633,8 +635,9 @@ class Redactor:
                     flags: int,
                     windows: list[tuple[int, int]],
                     secrets: list[tuple[int, int]],
+                    ip6: list[tuple[int, int]],
                 ) -> str:
-                    return self._redact_screened(text, flags, windows, secrets, counts)
+                    return self._redact_screened(text, flags, windows, secrets, ip6, counts)
 
                 return self._walk(value, self._want, _SHORTEST, screened)
 
@@ -649,15 +652,16 @@ class Redactor:
         return _walk(value, one)
 
 
-Screen = Callable[[str, int], tuple[int, list[tuple[int, int]], list[tuple[int, int]]]]
+Screened = list[tuple[int, int]]
+Screen = Callable[[str, int], tuple[int, Screened, Screened, Screened]]
 
 
-def _screen_py(text: str, want: int) -> tuple[int, list[tuple[int, int]], list[tuple[int, int]]]:
-    """Which of the detectors in ``want`` (``SCREEN_*`` bits) may match in ``text``; the
-    windows where a number detector may (when ``SCREEN_NUMERIC`` is asked for); and the
-    windows where the secret one may (with ``SCREEN_SECRET``). Each is a necessary condition
-    of a match, so no value is lost (tests/test_redaction_screens.py compares the redactor with
-    every pattern run on every whole string)."""
+def _screen_py(text: str, want: int) -> tuple[int, Screened, Screened, Screened]:
+    """Which of the detectors in ``want`` (``SCREEN_*`` bits) may match in ``text``, and the
+    (start, end) windows where the number detectors (with ``SCREEN_NUMERIC``), the secret one
+    and the IPv6 one may. Each is a necessary condition of a match, so no value is lost
+    (tests/test_redaction_screens.py compares the redactor with every pattern run on every
+    whole string)."""
     ascii_ = text.encode("ascii", "replace")
     flags = 0
     secrets: list[tuple[int, int]] = []
@@ -672,11 +676,26 @@ def _screen_py(text: str, want: int) -> tuple[int, list[tuple[int, int]], list[t
             flags |= SCREEN_SECRET
     if want & SCREEN_EMAIL and "@" in text:
         flags |= SCREEN_EMAIL
+    ip6: Screened = []
     if want & SCREEN_IP6 and ":" in text and (text.count(":") >= 7 or "::" in text):
-        flags |= SCREEN_IP6
+        ip6 = _ip6_windows(text)
+        if ip6:
+            flags |= SCREEN_IP6
     if want & SCREEN_NUMERIC:
-        return flags, _numeric_windows(text, ascii_.translate(_SHAPE)), secrets
-    return flags, [], secrets
+        return flags, _numeric_windows(text, ascii_.translate(_SHAPE)), secrets, ip6
+    return flags, [], secrets, ip6
+
+
+def _ip6_windows(text: str) -> Screened:
+    """Each run of hex digits and colons holding ``::`` or 7+ colons (a valid IPv6 address has
+    one of them, and a match of ``_IP6`` is a whole run: its look-arounds refuse a hex digit or
+    a colon on either side), with the character after it for the look-ahead."""
+    n = len(text)
+    return [
+        (m.start(), min(n, m.end() + 1))
+        for m in _HEX_RUNS.finditer(text)
+        if "::" in m.group() or m.group().count(":") >= 7
+    ]
 
 
 def _secret_windows(text: str, tokens: bytes) -> list[tuple[int, int]]:
@@ -700,8 +719,7 @@ def _secret_windows(text: str, tokens: bytes) -> list[tuple[int, int]]:
     return windows
 
 
-Screened = list[tuple[int, int]]
-Walk = Callable[[Any, int, int, Callable[[str, int, Screened, Screened], str]], Any]
+Walk = Callable[[Any, int, int, Callable[[str, int, Screened, Screened, Screened], str]], Any]
 
 
 def _c_scan() -> tuple[Screen | None, Walk | None]:
