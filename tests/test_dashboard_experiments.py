@@ -12,7 +12,7 @@ import pytest
 from fastapi import FastAPI
 
 from dashboard_helpers import csrf_of, other_workspace_browser
-from goldloop.http.dashboard import experiment_pages
+from goldloop.http.dashboard import experiment_detail, experiment_pages
 from test_dashboard_runs import EVIL, assert_escaped
 
 API = "/api/v1"
@@ -164,7 +164,7 @@ async def test_lists_detail_tagging_and_paging(
     assert "agent-v1 " not in two.text
     assert "First page" in two.text
 
-    monkeypatch.setattr(experiment_pages, "RESULTS_PAGE", 5)
+    monkeypatch.setattr(experiment_detail, "RESULTS_PAGE", 5)
     first = await browser.get(f"/experiments/{a}")
     assert first.text.count("/traces/a-t") == 5
     more = re.search(r'href="([^"]+)">Next page', first.text)
@@ -318,7 +318,7 @@ async def test_results_show_references_labels_and_marked_failures(
     assert "No failing runs on nokey" in nothing.text
 
     # The failures page pages, keeping the filter in its links.
-    monkeypatch.setattr(experiment_pages, "RESULTS_PAGE", 1)
+    monkeypatch.setattr(experiment_detail, "RESULTS_PAGE", 1)
     first = await browser.get(f"/experiments/{a}", params={"failing": "1"})
     more = re.search(r'href="([^"]+)">Next page', first.text)
     assert more

@@ -11,6 +11,7 @@ from goldloop.http.dashboard import (
     alert_pages,
     auth_pages,
     dataset_pages,
+    experiment_detail,
     experiment_pages,
     feedback_pages,
     pairwise_pages,
@@ -57,7 +58,8 @@ def pages() -> APIRouter:
         pairwise_pages,
         queue_pages,
         dataset_pages,
-        experiment_pages,
+        experiment_pages,  # before experiment_detail: /experiments/compare is not an {ref}
+        experiment_detail,
         alert_pages,
         rule_pages,
         retention_pages,
