@@ -35,6 +35,7 @@ from goldloop.services.feedback import NewFeedback  # noqa: E402
 from goldloop.settings import load_settings  # noqa: E402
 
 sys.path.insert(0, str(ROOT / "bench"))
+import results_file  # noqa: E402
 from dashboard import sign_in  # noqa: E402
 
 
@@ -114,6 +115,7 @@ async def main(args: argparse.Namespace) -> None:
                 "experiments list": "/experiments",
             }
             print(f"{'page':45} {'median':>9} {'max':>9} {'KB':>6}")
+            out: dict[str, Any] = {"args": vars(args), "dialect": ctx.db.dialect, "pages": {}}
             for label, path in pages.items():
                 times, size = [], 0
                 for _ in range(args.repeat):
@@ -124,6 +126,9 @@ async def main(args: argparse.Namespace) -> None:
                     size = len(page.content)
                 print(f"{label:45} {statistics.median(times):7.0f} ms {max(times):7.0f} ms "
                       f"{size / 1024:6.0f}")  # fmt: skip
+                out["pages"][label] = {"median_ms": statistics.median(times), "ms": times,
+                                       "bytes": size}  # fmt: skip
+            results_file.write("experiment_compare", out)
 
 
 if __name__ == "__main__":
