@@ -28,15 +28,16 @@ enum { SECRET = 1, EMAIL = 2, IP6 = 4, NUMERIC = 8 };
 #define LONGEST_NUMERIC 64 /* _LONGEST_NUMERIC */
 #define STACK_SHAPE 4096
 
-static uint8_t SHAPE[128]; /* _SHAPE for ASCII; any other character is '0' */
+static uint8_t SHAPE[256]; /* _SHAPE for ASCII; any other character is '0' */
 enum { TOKEN = 1, DIGIT = 2, SPECIAL = 4, HEX = 8 };
 /* TOKEN: _TOKEN's 'w'; DIGIT: '0' in the shape; SPECIAL: - @ :; HEX: [0-9A-Fa-f:] */
-static uint8_t CLASS[128];
+static uint8_t CLASS[256];
 
 struct scan {
     Py_ssize_t n;
     uint8_t *shape;
-    int want_secret, want_ip6, found, bits, pem;
+    int want_secret, want_ip6, found, bits, pem, double_colon;
+    Py_ssize_t longest, colons;
     PyObject *secret; /* the secret windows, merged (NULL: none yet) */
     Py_ssize_t secret_lo, secret_hi;
     PyObject *ip6; /* the IPv6 windows (NULL: none) */
@@ -74,47 +75,26 @@ static int ip6_run(struct scan *s, Py_ssize_t start, Py_ssize_t end)
     return add_window(&s->ip6, start, end < s->n ? end + 1 : end);
 }
 
-/* The first pass, for one storage kind (the compiler makes three copies of it): the shape,
-   the flags and the secret windows. */
-static inline __attribute__((always_inline)) int
+static inline __attribute__((always_inline)) uint8_t char_class(Py_UCS4 c)
+{
+    return c < 256 ? CLASS[c] : DIGIT; /* any other character is a digit in the shape */
+}
+
+/* The first pass, for one storage kind (the compiler makes three copies of it): the shape and
+   the flags, branch-free but for '-', '@' and ':'. */
+static inline __attribute__((always_inline)) void
 first_pass(const void *data, int kind, struct scan *s)
 {
-    Py_ssize_t n = s->n, run = 0, last_dash = -2, dashes = 0, last_colon = -2;
-    Py_ssize_t hex_start = -1, colons = 0; /* the run of [0-9A-Fa-f:] that i is in */
-    int double_colon = 0;
+    Py_ssize_t n = s->n, run = 0, longest = 0, last_dash = -2, dashes = 0, last_colon = -2;
     uint8_t *shape = s->shape;
     int bits = 0;
     for (Py_ssize_t i = 0; i < n; i++) {
         Py_UCS4 c = PyUnicode_READ(kind, data, i);
-        uint8_t k;
-        if (c < 128) {
-            k = CLASS[c];
-            shape[i] = SHAPE[c];
-        }
-        else { /* encode("ascii", "replace") gives '?', taken for a digit */
-            k = DIGIT;
-            shape[i] = '0';
-        }
+        uint8_t k = char_class(c);
+        shape[i] = c < 256 ? SHAPE[c] : '0';
         bits |= k;
-        if (k & HEX) {
-            if (hex_start < 0) {
-                hex_start = i;
-                colons = double_colon = 0;
-            }
-        }
-        else if (hex_start >= 0) {
-            if ((colons >= 7 || double_colon) && s->want_ip6 && ip6_run(s, hex_start, i) < 0)
-                return -1;
-            hex_start = -1;
-        }
-        if (k & TOKEN) {
-            run++;
-        }
-        else {
-            if (run >= SECRET_RUN && s->want_secret && secret_run(s, i - run, i) < 0)
-                return -1;
-            run = 0;
-        }
+        run = (run + 1) & -(Py_ssize_t)(k & TOKEN);
+        longest = run > longest ? run : longest;
         if (k & SPECIAL) {
             if (c == '-') {
                 dashes = last_dash == i - 1 ? dashes + 1 : 1;
@@ -126,19 +106,69 @@ first_pass(const void *data, int kind, struct scan *s)
                 s->found |= EMAIL;
             }
             else { /* ':' */
-                colons++;
+                s->colons++;
                 if (last_colon == i - 1)
-                    double_colon = 1;
+                    s->double_colon = 1;
                 last_colon = i;
             }
         }
     }
-    if (run >= SECRET_RUN && s->want_secret && secret_run(s, n - run, n) < 0)
-        return -1;
-    if (hex_start >= 0 && (colons >= 7 || double_colon) && s->want_ip6 &&
-        ip6_run(s, hex_start, n) < 0)
-        return -1;
     s->bits = bits;
+    s->longest = longest;
+}
+
+/* The secret windows: each run of SECRET_RUN or more token characters (secret_run). */
+static inline __attribute__((always_inline)) int
+secret_pass(const void *data, int kind, struct scan *s)
+{
+    Py_ssize_t n = s->n, run = 0;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        if (char_class(PyUnicode_READ(kind, data, i)) & TOKEN) {
+            run++;
+            continue;
+        }
+        if (run >= SECRET_RUN && secret_run(s, i - run, i) < 0)
+            return -1;
+        run = 0;
+    }
+    return run >= SECRET_RUN ? secret_run(s, n - run, n) : 0;
+}
+
+/* The IPv6 windows: each run of hex digits and colons with "::" or 7+ colons (ip6_run). */
+static inline __attribute__((always_inline)) int
+ip6_pass(const void *data, int kind, struct scan *s)
+{
+    Py_ssize_t n = s->n, start = -1, colons = 0;
+    int double_colon = 0;
+    for (Py_ssize_t i = 0; i <= n; i++) {
+        Py_UCS4 c = i < n ? PyUnicode_READ(kind, data, i) : 0;
+        if (i < n && (char_class(c) & HEX)) {
+            if (start < 0) {
+                start = i;
+                colons = double_colon = 0;
+            }
+            if (c == ':') {
+                colons++;
+                double_colon |= i > start && PyUnicode_READ(kind, data, i - 1) == ':';
+            }
+            continue;
+        }
+        if (start >= 0 && (colons >= 7 || double_colon) && ip6_run(s, start, i) < 0)
+            return -1;
+        start = -1;
+    }
+    return 0;
+}
+
+/* The three passes over the characters that need them. */
+static inline __attribute__((always_inline)) int
+char_passes(const void *data, int kind, struct scan *s)
+{
+    first_pass(data, kind, s);
+    if (s->want_secret && !s->pem && s->longest >= SECRET_RUN && secret_pass(data, kind, s) < 0)
+        return -1;
+    if (s->want_ip6 && (s->colons >= 7 || s->double_colon) && ip6_pass(data, kind, s) < 0)
+        return -1;
     return 0;
 }
 
@@ -251,6 +281,11 @@ static int number_windows(const uint8_t *shape, Py_ssize_t n, PyObject **windows
 {
     Py_ssize_t lo = -1, hi = -1;
     for (Py_ssize_t i = 0; i < n; i++) {
+        /* every form starts with one of these pairs: a quick refusal of most places */
+        uint8_t a = shape[i], b = i + 1 < n ? shape[i + 1] : 0;
+        if (!((a == '0' && (b == '0' || b == '.')) || (a == 'A' && b == 'A') || a == '(' ||
+              a == '+'))
+            continue;
         if (!number_form(shape, n, i))
             continue;
         Py_ssize_t start = i > BEFORE_NUMERIC ? i - BEFORE_NUMERIC : 0;
@@ -278,8 +313,12 @@ static int screen_text(PyObject *text, long want, long *found, PyObject **number
     Py_ssize_t n = PyUnicode_GET_LENGTH(text);
     const void *data = PyUnicode_DATA(text);
     uint8_t stack[STACK_SHAPE];
-    struct scan s = {n,    n <= STACK_SHAPE ? stack : PyMem_Malloc((size_t)n),
-                     (want & SECRET) != 0, (want & IP6) != 0, 0, 0, 0, NULL, -1, -1, NULL};
+    struct scan s = {.n = n,
+                     .shape = n <= STACK_SHAPE ? stack : PyMem_Malloc((size_t)n),
+                     .want_secret = (want & SECRET) != 0,
+                     .want_ip6 = (want & IP6) != 0,
+                     .secret_lo = -1,
+                     .secret_hi = -1};
     if (s.shape == NULL) {
         PyErr_NoMemory();
         return -1;
@@ -287,13 +326,13 @@ static int screen_text(PyObject *text, long want, long *found, PyObject **number
     int rc;
     switch (PyUnicode_KIND(text)) {
     case PyUnicode_1BYTE_KIND:
-        rc = first_pass(data, PyUnicode_1BYTE_KIND, &s);
+        rc = char_passes(data, PyUnicode_1BYTE_KIND, &s);
         break;
     case PyUnicode_2BYTE_KIND:
-        rc = first_pass(data, PyUnicode_2BYTE_KIND, &s);
+        rc = char_passes(data, PyUnicode_2BYTE_KIND, &s);
         break;
     default:
-        rc = first_pass(data, PyUnicode_4BYTE_KIND, &s);
+        rc = char_passes(data, PyUnicode_4BYTE_KIND, &s);
         break;
     }
     if (rc == 0 && s.pem && s.want_secret) { /* a PEM block may span the string: all of it */
@@ -502,9 +541,9 @@ static struct PyModuleDef module = {
 
 PyMODINIT_FUNC PyInit__redaction_scan(void)
 {
-    for (int c = 0; c < 128; c++) {
-        SHAPE[c] = (uint8_t)c;
-        CLASS[c] = 0;
+    for (int c = 0; c < 256; c++) {
+        SHAPE[c] = c < 128 ? (uint8_t)c : '0';
+        CLASS[c] = c < 128 ? 0 : DIGIT;
     }
     for (int c = '0'; c <= '9'; c++) {
         SHAPE[c] = '0';
