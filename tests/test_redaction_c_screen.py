@@ -8,6 +8,7 @@ import copy
 import os
 import random
 import string
+import tracemalloc
 
 import pytest
 
@@ -198,3 +199,28 @@ def test_the_c_walk_keeps_subclasses_and_keys_as_the_python_walk_does() -> None:
 
 
 ALL = Redactor(parse_config({"builtins": "all"}))
+
+
+@needs_c
+def test_the_c_screen_and_walk_keep_no_memory() -> None:
+    assert c_screen is not None
+    rng = random.Random("no leak")
+    texts = [random_text(rng) for _ in range(300)]
+    value = {"texts": texts, "nested": [{"t": t} for t in texts[:50]]}
+
+    def round_of_calls() -> None:
+        for text in texts:
+            c_screen(text, WANT_ALL)
+        ALL.redact(value, Counts())
+
+    tracemalloc.start()
+    try:
+        round_of_calls()
+        first, _ = tracemalloc.get_traced_memory()
+        for _ in range(20):
+            round_of_calls()
+        after, _ = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    # a round makes ~2,000 window lists and tuples; one kept per call would be >50 KB a round
+    assert after - first < 20_000
