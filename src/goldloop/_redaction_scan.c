@@ -32,6 +32,7 @@ static uint8_t SHAPE[256]; /* _SHAPE for ASCII; any other character is '0' */
 enum { TOKEN = 1, DIGIT = 2, SPECIAL = 4, HEX = 8 };
 /* TOKEN: _TOKEN's 'w'; DIGIT: '0' in the shape; SPECIAL: - @ :; HEX: [0-9A-Fa-f:] */
 static uint8_t CLASS[256];
+static uint8_t FORM_START[256]; /* the shape characters a number form starts with: themselves */
 
 struct scan {
     Py_ssize_t n;
@@ -281,10 +282,13 @@ static int number_windows(const uint8_t *shape, Py_ssize_t n, PyObject **windows
 {
     Py_ssize_t lo = -1, hi = -1;
     for (Py_ssize_t i = 0; i < n; i++) {
-        /* every form starts with one of these pairs: a quick refusal of most places */
-        uint8_t a = shape[i], b = i + 1 < n ? shape[i + 1] : 0;
-        if (!((a == '0' && (b == '0' || b == '.')) || (a == 'A' && b == 'A') || a == '(' ||
-              a == '+'))
+        /* every form starts with '(', '+', "00", "0." or "AA": a quick refusal of most places
+           (shape[n] is a 0 byte) */
+        uint8_t first = FORM_START[shape[i]];
+        if (!first)
+            continue;
+        uint8_t b = shape[i + 1];
+        if (first == '0' ? b != '0' && b != '.' : first == 'A' && b != 'A')
             continue;
         if (!number_form(shape, n, i))
             continue;
@@ -312,9 +316,9 @@ static int screen_text(PyObject *text, long want, long *found, PyObject **number
         return -1;
     Py_ssize_t n = PyUnicode_GET_LENGTH(text);
     const void *data = PyUnicode_DATA(text);
-    uint8_t stack[STACK_SHAPE];
+    uint8_t stack[STACK_SHAPE + 1];
     struct scan s = {.n = n,
-                     .shape = n <= STACK_SHAPE ? stack : PyMem_Malloc((size_t)n),
+                     .shape = n <= STACK_SHAPE ? stack : PyMem_Malloc((size_t)n + 1),
                      .want_secret = (want & SECRET) != 0,
                      .want_ip6 = (want & IP6) != 0,
                      .secret_lo = -1,
@@ -323,6 +327,7 @@ static int screen_text(PyObject *text, long want, long *found, PyObject **number
         PyErr_NoMemory();
         return -1;
     }
+    s.shape[n] = 0;
     int rc;
     switch (PyUnicode_KIND(text)) {
     case PyUnicode_1BYTE_KIND:
@@ -560,6 +565,8 @@ PyMODINIT_FUNC PyInit__redaction_scan(void)
         CLASS[(uint8_t)*p] = TOKEN;
     CLASS['-'] = TOKEN | SPECIAL;
     CLASS['@'] = SPECIAL;
+    for (const char *p = "0A(+"; *p; p++)
+        FORM_START[(uint8_t)*p] = (uint8_t)*p;
     CLASS[':'] = SPECIAL | HEX;
     for (const char *p = "0123456789ABCDEFabcdef"; *p; p++)
         CLASS[(uint8_t)*p] |= HEX;
