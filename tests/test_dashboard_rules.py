@@ -25,10 +25,7 @@ from test_rules_flow import post_runs, project_id, run_items
 async def test_rules_list_and_history(
     app: FastAPI, client: httpx.AsyncClient, browser: httpx.AsyncClient
 ) -> None:
-    await ingest(client, trace_items("tr1", evil=True))
-    project = next(
-        p for p in (await client.get("/api/v1/projects")).json()["items"] if p["name"] == "support"
-    )
+    project = (await client.post("/api/v1/projects", json={"name": "support"})).json()
     assert (await client.post("/api/v1/datasets", json={"name": "golden"})).status_code == 201
     made = await client.post(
         "/api/v1/rules",
@@ -41,6 +38,7 @@ async def test_rules_list_and_history(
     )
     assert made.status_code == 201, made.text
     rule_id = made.json()["id"]
+    await ingest(client, trace_items("tr1", evil=True))  # a rule acts on what comes after it
     ctx: ServiceContext = app.state.ctx
     rules.tail_once(ctx)
     rule_actions.execute_due(ctx)

@@ -143,19 +143,33 @@ async def backfill_2026(client: httpx.AsyncClient, rule_id: str) -> httpx.Respon
     )
 
 
-async def test_backfill_applies_a_new_rule_to_the_past_without_duplicates(
+async def test_a_new_rule_acts_on_new_runs_and_backfill_brings_the_past_once(
     client: httpx.AsyncClient, hook: Receiver, workers: Workers
 ) -> None:
-    items = run_items(20)
-    await post_runs(client, items)
+    """A rule watches what arrives after it is created (a judge rule on a project with a
+    million runs must not queue a million judge calls); the past is for backfill, on request,
+    and neither a second backfill nor the tailer acts on a run twice."""
+    past = run_items(20)
+    await post_runs(client, past)
     pid = await project_id(client)
     rule = await webhook_rule(client, pid, hook, "late")
-    workers.flush()  # the tailer starts at the beginning of the log: all 20
-    assert len(hook.requests) == 20
-    res = await backfill_2026(client, rule["id"])
-    assert res.json() == {"rule_id": rule["id"], "runs_scanned": 20, "runs_queued": 0}
     workers.flush()
-    assert len(hook.requests) == 20
+    assert hook.requests == []  # nothing from before the rule
+    assert (await client.get(f"/api/v1/rules/{rule['id']}")).json()["processed"] == 0
+
+    new = run_items(3)
+    await post_runs(client, new)
+    workers.flush()
+    assert sorted(b["run"]["id"] for b in hook.bodies()) == sorted(i["id"] for i in new)
+
+    res = await backfill_2026(client, rule["id"])
+    assert res.json() == {"rule_id": rule["id"], "runs_scanned": 23, "runs_queued": 20}
+    workers.flush()
+    res = await backfill_2026(client, rule["id"])
+    assert res.json() == {"rule_id": rule["id"], "runs_scanned": 23, "runs_queued": 0}
+    workers.flush()
+    sent = sorted(b["run"]["id"] for b in hook.bodies())
+    assert sent == sorted(i["id"] for i in past + new)  # each run once
 
 
 async def test_backfill_pages_through_runs_that_share_a_start_time(

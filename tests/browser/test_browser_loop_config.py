@@ -171,12 +171,12 @@ def test_an_online_evaluator_and_its_paged_score_history(
     tab.page.wait_for_selector("h1:has-text('refund judge')")
     rule_id = _rule_named(server, "refund judge")["id"]
 
-    # a new rule reads the project's run log from its start: the 12 seed runs and 66 more;
-    # 8 + 44 of them are named "answer" (the rest carry hostile names)
+    # a new rule acts on runs that arrive after it: 78 more, 52 of them named "answer" (the
+    # rest carry hostile names); the 12 seed runs from before it are history
     now = int(time.time() * 1_000_000)
     with server.api() as api:
         r = api.post(
-            "/api/v1/runs/batch", json={"project": PROJECT, "runs": _runs("judged", 66, start=now)}
+            "/api/v1/runs/batch", json={"project": PROJECT, "runs": _runs("judged", 78, start=now)}
         )
         assert r.status_code == 202, r.text
         deadline = time.monotonic() + 60
@@ -193,13 +193,15 @@ def test_an_online_evaluator_and_its_paged_score_history(
     second = [float(s) for s in tab.page.locator("span.tag.score strong.num").all_inner_texts()]
     assert len(second) == 2
     # runs named "answer" are those with i % 3 != 0; odd ones answered "refund approved"
-    expected = [1.0 if i % 2 else 0.0 for n in (12, 66) for i in range(n) if i % 3]
+    expected = [1.0 if i % 2 else 0.0 for i in range(78) if i % 3]
     assert sorted(first + second) == sorted(expected)
     assert tab.page.locator("a[rel=next]").count() == 0
     with server.api() as api:
         feedback = api.get(
             "/api/v1/feedback", params={"run_id": "judged-1", "key": "refund_ok"}
         ).json()
+        seed = api.get("/api/v1/feedback", params={"run_id": "seed-1", "key": "refund_ok"}).json()
+    assert seed["items"] == []  # from before the rule: not scored
     assert [f["score"] for f in feedback["items"]] == [1.0]  # the score the API holds
     assert not tab.xss_fired()
 

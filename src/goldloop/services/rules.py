@@ -111,10 +111,14 @@ def create_rule(ctx: ServiceContext, who: Principal, project_id: str, data: Row)
         **values,
     }
 
+    # A rule watches what arrives from now on (history is for backfill, on request): its
+    # cursor starts at the head of its log, not at the project's first run.
+    start = log_heads(ctx)[row["trigger"]]
+
     def write(conn: Connection) -> None:
         if project_store.get(conn, who.workspace_id, project_id) is None:
             raise NotFound(f"no project with id {project_id!r}")
-        store.insert_rule(conn, row, now)
+        store.insert_rule(conn, row, now, start)
 
     ctx.db.write(write)
     audit.record(
@@ -311,11 +315,17 @@ def tail_once(ctx: ServiceContext) -> int:
     ids = ctx.db.read(lambda c: store.enabled_rule_ids(c, None))
     if not ids:
         return 0
-    horizons = {
+    horizons = log_heads(ctx)
+    return sum(ctx.db.write(partial(_tail_rule, ctx, rule_id, horizons)) for rule_id in ids)
+
+
+def log_heads(ctx: ServiceContext) -> dict[str, int]:
+    """Per trigger, the position up to which its log (runs by ``seq``, feedback by ``pk``) is
+    complete (``store.log_horizon``): where a tail pass stops, and where a new rule starts."""
+    return {
         "run": ctx.db.read(lambda c: log_horizon.horizon(c, runs.c.seq, "runs_seq")),
         "feedback": ctx.db.read(lambda c: log_horizon.horizon(c, feedback.c.pk, "feedback_pk_seq")),
     }
-    return sum(ctx.db.write(partial(_tail_rule, ctx, rule_id, horizons)) for rule_id in ids)
 
 
 def backfill(

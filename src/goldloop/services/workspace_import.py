@@ -32,11 +32,10 @@ from goldloop.domain.rules import masked_places
 from goldloop.domain.webhook_signing import new_secret
 from goldloop.services import attachments as attachment_service
 from goldloop.services import audit, auth
+from goldloop.services import rules as rule_service
 from goldloop.services.context import ServiceContext
-from goldloop.store import log_horizon
 from goldloop.store import workspace_export as store
 from goldloop.store.blobs import BlobStore
-from goldloop.store.schema import feedback, runs
 from goldloop.store.workspace_export import Row
 
 BATCH = 1000
@@ -288,12 +287,7 @@ def _load(
     blobs = attachment_service.blobs(ctx)
     horizons: dict[str, int] = {}
     if kind == "rules":
-        horizons = {
-            "run": ctx.db.read(lambda c: log_horizon.horizon(c, runs.c.seq, "runs_seq")),
-            "feedback": ctx.db.read(
-                lambda c: log_horizon.horizon(c, feedback.c.pk, "feedback_pk_seq")
-            ),
-        }
+        horizons = rule_service.log_heads(ctx)
     done = 0
     for chunk in _chunks(_rows(directory, file), BATCH):
         rows = [_prepared(kind, row, report) for _, row in chunk]

@@ -14,11 +14,17 @@ from goldloop.store.schema import feedback, rule_actions, rule_cursors, rules, r
 Row = dict[str, Any]
 
 
-def insert_rule(conn: Connection, row: Row, now: int) -> None:
+def insert_rule(conn: Connection, row: Row, now: int, watermark: int) -> None:
+    """A new rule with its cursor at ``watermark``: it acts on what its log holds after that."""
     conn.execute(sa.insert(rules).values(**row))
     conn.execute(
         sa.insert(rule_cursors).values(
-            rule_id=row["id"], watermark=0, processed=0, matched=0, budget_used=0, updated_at=now
+            rule_id=row["id"],
+            watermark=watermark,
+            processed=0,
+            matched=0,
+            budget_used=0,
+            updated_at=now,
         )
     )
 
