@@ -135,6 +135,7 @@ def settings(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> Se
         "workers_in_process": False,
         "watchdog_interval_s": 0,
         "ingest_processes": 0,
+        "gc_freeze": False,  # a process-wide, once-only setting: tested on its own
     }
     return load_settings(overrides, environ={})
 

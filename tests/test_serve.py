@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -95,9 +96,13 @@ def test_serve_on_sqlite_over_a_socket_and_stop_gracefully(
     assert key in out  # printed once on first start ...
     assert out.count(key) == 1
     assert (data_dir / "goldloop.db").exists()
+    # gc_freeze (on by default): the start-up objects are out of the collector's full passes
+    frozen = re.search(r"garbage collector: (\d+) start-up objects frozen", out)
+    assert frozen is not None, out
+    assert int(frozen.group(1)) > 10_000
 
     # ... and not again on the next start: the instance is no longer empty.
-    proc2, base2 = start_server(data_dir)
+    proc2, base2 = start_server(data_dir, env={"GOLDLOOP_GC_FREEZE": "false"})
     try:
         with httpx.Client(base_url=base2, headers={"x-api-key": key}, timeout=10) as c:
             assert c.get("/api/v1/projects").json()["items"][0]["name"] == "agent-support"
@@ -105,6 +110,7 @@ def test_serve_on_sqlite_over_a_socket_and_stop_gracefully(
         proc2.send_signal(signal.SIGTERM)
         out2, _ = proc2.communicate(timeout=30)
     assert key not in out2
+    assert "garbage collector" not in out2
 
 
 def test_cli_keys_and_db_commands(tmp_path: Path) -> None:
