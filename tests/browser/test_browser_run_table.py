@@ -21,12 +21,12 @@ def _trace(n: int) -> list[dict[str, Any]]:
         {
             "id": f"{tid}-root",
             "trace_id": tid,
-            "name": f"agent-{n}",
+            "name": f"support-agent-{n}",
             "kind": "agent",
             "start_time": start,
             "end_time": start + 900_000,
             "inputs": {"question": question},
-            "outputs": {"answer": f"answer {n}"},
+            "outputs": {"answer": f"answer {n}: your rate is flexible, you can cancel for free"},
         },
         {
             "id": f"{tid}-llm",
@@ -53,6 +53,9 @@ def test_pick_columns_select_rows_and_add_them_to_a_dataset(tab: Pages, server: 
     with server.api() as api:
         r = api.post("/api/v1/runs/batch", json={"project": PROJECT, "runs": items})
         assert r.status_code == 202, r.text
+        for key in ("correctness", "refund_policy_ok", "tone_and_empathy"):  # score columns
+            r = api.post("/api/v1/feedback", json={"run_id": "bulk-1-root", "key": key, "score": 1})
+            assert r.status_code == 201, r.text
 
     tab.sign_in()
     tab.page.click(f"text={PROJECT}")
@@ -74,6 +77,12 @@ def test_pick_columns_select_rows_and_add_them_to_a_dataset(tab: Pages, server: 
     tab.page.click("nav.tabs >> text=Runs")  # a plain visit: the cookie remembers the choice
     tab.page.wait_for_selector("table.runs")
     assert "KIND" not in [h.upper() for h in _headers(tab)]
+    # with every preview column on, a short name still reads on one line (a name column that
+    # breaks anywhere was squeezed to a letter or three per line)
+    name = tab.page.locator("table.runs td.name a").first
+    height = name.evaluate("a => a.getBoundingClientRect().height")
+    line = name.evaluate("a => parseFloat(getComputedStyle(a).lineHeight)")
+    assert height < 1.5 * line, (height, line)
 
     tab.page.check("input.select-all")  # the script's select-all box
     boxes = tab.page.locator('table.runs input[name="run_id"]')
