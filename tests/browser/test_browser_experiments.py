@@ -86,6 +86,8 @@ def test_compare_two_real_experiments(tab: Pages, server: Server, golden: str, s
     tab.page.click("text=Compare A → B")
     tab.page.wait_for_selector("table.stats")
     assert tab.page.get_attribute("tr.ex-row", "data-outcome") == "regressed"
+    # the wide statistics table scrolls in its own box; the page itself never does sideways
+    assert tab.page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
     tab.page.click("nav.mainnav >> text=Experiments")
     tab.page.wait_for_selector("table.experiments")
 
