@@ -329,3 +329,26 @@ def _free(port: int) -> bool:
         except OSError:
             return False
         return True
+
+
+def test_redaction_applies_to_spans_over_grpc(live: Live) -> None:
+    """A redacting workspace stores the placeholder whichever OTLP transport the span took."""
+    email, card = "guest.name@example.com", "4111 1111 1111 1111"
+    with httpx.Client(base_url=live.base, headers={"x-api-key": live.key}, timeout=30) as c:
+        assert c.put("/api/v1/redaction", json={"builtins": "all"}).status_code == 200
+    attrs = {
+        "gen_ai.operation.name": "chat",
+        "gen_ai.input.messages": f'[{{"role": "user", "content": "mail {email} card {card}"}}]',
+        "guest.contact": email,
+    }
+    body = bytes(
+        request([span(TRACE, "b1b2b3b4b5b6b7b8", None, "chat", attrs)]).SerializeToString()
+    )
+    code, details, _ = _raw_call(live.grpc_target, body, (("x-api-key", live.key),))
+    assert code == grpc.StatusCode.OK, details
+    with httpx.Client(base_url=live.base, headers={"x-api-key": live.key}, timeout=30) as c:
+        stored = c.get(f"/api/v1/traces/{TRACE}").text
+    assert email not in stored
+    assert card not in stored
+    assert "<EMAIL>" in stored
+    assert "<CARD>" in stored
