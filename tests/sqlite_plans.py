@@ -18,10 +18,20 @@ from goldloop.store import migrate
 from goldloop.store.database import Database
 
 
-def query_plans(tmp_path: Path, call: Callable[[Connection], Any]) -> list[list[str]]:
-    """One list of plan steps per statement that ``call(conn)`` executed."""
+def query_plans(
+    tmp_path: Path,
+    call: Callable[[Connection], Any],
+    fill: Callable[[Connection], Any] | None = None,
+) -> list[list[str]]:
+    """One list of plan steps per statement that ``call(conn)`` executed; ``fill(conn)``, when
+    given, first stores rows (committed, then ANALYZE), for plans under given statistics."""
     database = Database(f"sqlite:///{tmp_path / 'plans.db'}")
     migrate.upgrade(database.engine)
+    if fill is not None:
+        with database.engine.begin() as conn:
+            fill(conn)
+        with database.engine.connect() as conn:
+            conn.exec_driver_sql("ANALYZE")
     statements: list[tuple[str, Any]] = []
 
     def capture(conn: Any, cursor: Any, statement: str, params: Any, *_: Any) -> None:
