@@ -159,6 +159,16 @@ runs = sa.Table(
     ),
     # Rule tailers read one project's log from a watermark (migration 0007).
     sa.Index("ix_runs_project_seq", "project_id", "seq"),
+    # The users list read from the index alone (migration 0025).
+    sa.Index(
+        "ix_runs_project_user",
+        "project_id",
+        "user_id",
+        "start_time",
+        "trace_id",
+        "status",
+        "workspace_id",
+    ),
 )
 
 # Dashboard sign-ins: one row per browser session. Only the SHA-256 of the session token is

@@ -326,9 +326,24 @@ def list_users(
     """The project's end users (``user_id``) by last activity, newest first (ties by user id),
     after the keyset cursor ``after`` = (last start time or -1, user id). Returns (rows, more).
 
-    There is no index on ``user_id``: this groups every run of the project that carries one."""
+    Two steps, like the thread list, through ``ix_runs_project_user`` (migration 0025, which
+    holds every column read here): the page's user ids from the last start time alone, then
+    the counts of just those users (a seek per user)."""
+    scope = [runs.c.project_id == project_id, runs.c.workspace_id == workspace_id]
     last = sa.func.coalesce(sa.func.max(runs.c.start_time), sa.literal(_NO_TIME, sa.BigInteger))
-    query = (
+    page = (
+        sa.select(runs.c.user_id).where(*scope, runs.c.user_id.isnot(None)).group_by(runs.c.user_id)
+    )
+    if after is not None:
+        value, user_id = after
+        page = page.having(sa.or_(last < value, sa.and_(last == value, runs.c.user_id > user_id)))
+    page = page.order_by(last.desc(), runs.c.user_id.asc()).limit(limit + 1)
+    ids = [str(r[0]) for r in conn.execute(page)]
+    more = len(ids) > limit
+    ids = ids[:limit]
+    if not ids:
+        return [], False
+    counts = (
         sa.select(
             runs.c.user_id,
             sa.func.count(),
@@ -337,26 +352,21 @@ def list_users(
             sa.func.min(runs.c.start_time),
             sa.func.max(runs.c.start_time),
         )
-        .where(
-            runs.c.project_id == project_id,
-            runs.c.workspace_id == workspace_id,
-            runs.c.user_id.isnot(None),
-        )
+        .where(*scope, runs.c.user_id.in_(ids))
         .group_by(runs.c.user_id)
     )
-    if after is not None:
-        value, user_id = after
-        query = query.having(sa.or_(last < value, sa.and_(last == value, runs.c.user_id > user_id)))
-    query = query.order_by(last.desc(), runs.c.user_id.asc()).limit(limit + 1)
-    rows = [
-        UserRow(
-            str(r[0]),
-            int(r[1]),
-            int(r[2]),
-            int(r[3]),
-            None if r[4] is None else int(r[4]),
-            None if r[5] is None else int(r[5]),
+    found = {
+        row.user_id: row
+        for row in (
+            UserRow(
+                str(r[0]),
+                int(r[1]),
+                int(r[2]),
+                int(r[3]),
+                None if r[4] is None else int(r[4]),
+                None if r[5] is None else int(r[5]),
+            )
+            for r in conn.execute(counts)
         )
-        for r in conn.execute(query)
-    ]
-    return rows[:limit], len(rows) > limit
+    }
+    return [found[i] for i in ids if i in found], more
