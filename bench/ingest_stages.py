@@ -9,6 +9,8 @@ the web stack (uvicorn, Starlette, routing, auth) and the thread hand-offs.
     PYTHONPATH=src python bench/ingest_stages.py [--rounds 3] [--profile]
 
 ``--profile`` also prints cProfile's top functions for decode + mapping + write.
+``--compare-index NAME`` also times the write stage on a second fresh file without the runs
+index NAME, the two alternating round by round (what one more index costs ingest).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from __future__ import annotations
 import argparse
 import cProfile
 import pstats
+import statistics
 import sys
 import tempfile
 import time
@@ -34,6 +37,7 @@ from ingest import build_traces  # noqa: E402
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (  # noqa: E402
     ExportTraceServiceRequest,
 )
+from sqlalchemy.engine import Engine  # noqa: E402
 
 from goldloop.domain.otel import decode as otel_decode  # noqa: E402
 from goldloop.domain.otel.mapping import span_to_patch  # noqa: E402
@@ -67,6 +71,9 @@ def main() -> None:
     parser.add_argument("--traces", type=int, default=2000)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--profile", action="store_true")
+    parser.add_argument(
+        "--compare-index", help="also time the write stage without this runs index, alternating"
+    )
     args = parser.parse_args()
     traces = build_traces(args.traces, 3450)
     flat = [s for t in traces for s in t]
@@ -77,14 +84,19 @@ def main() -> None:
     limit = 1_000_000
 
     tmp = Path(tempfile.mkdtemp(prefix="gl-stages-"))
-    engine = create_engine(f"sqlite:///{tmp / 'db.sqlite'}")
-    migrate.upgrade(engine)
     ws, proj = str(uuid.uuid4()), str(uuid.uuid4())
-    with engine.begin() as conn:
-        conn.execute(sa.insert(workspaces).values(id=ws, name="bench", created_at=0))
-        conn.execute(
-            sa.insert(projects).values(id=proj, workspace_id=ws, name="agent-svc", created_at=0)
-        )
+
+    def fresh(name: str) -> Engine:
+        made = create_engine(f"sqlite:///{tmp / name}")
+        migrate.upgrade(made)
+        with made.begin() as conn:
+            conn.execute(sa.insert(workspaces).values(id=ws, name="bench", created_at=0))
+            conn.execute(
+                sa.insert(projects).values(id=proj, workspace_id=ws, name="agent-svc", created_at=0)
+            )
+        return made
+
+    engine = fresh("db.sqlite")
 
     decoded = [otel_decode.decode_traces(b, enc)[0] for b in bodies]
     patches = [[span_to_patch(s) for s in spans] for spans in decoded]
@@ -130,15 +142,15 @@ def main() -> None:
             for r in rows:
                 values(r)
 
-    def empty() -> None:  # before each round: every run is new, as in the benchmark
-        with engine.begin() as conn:
+    def empty(on: Engine = engine) -> None:  # before each round: every run is new
+        with on.begin() as conn:
             conn.exec_driver_sql("DELETE FROM runs")
-        with engine.connect() as conn:
+        with on.connect() as conn:
             conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
 
-    def write() -> None:
+    def write(on: Engine = engine) -> None:
         for batch in patches:
-            with engine.begin() as conn:
+            with on.begin() as conn:
                 run_writes.upsert_runs(conn, ws, [(proj, p) for p in batch], merge_fn)
 
     stages = [
@@ -162,6 +174,8 @@ def main() -> None:
     cpu, wall = _cpu(write, args.rounds, empty)
     name = "write: select+merge+encode+insert+commit"
     print(f"  {name:42} {cpu * 1e6 / n:8.1f} {wall * 1e6 / n:8.1f}")
+    if args.compare_index:
+        compare_index(args.compare_index, args.rounds, n, engine, fresh, write, empty)
     if args.profile:
         prof = cProfile.Profile()
         prof.enable()
@@ -172,6 +186,42 @@ def main() -> None:
         write()
         prof.disable()
         pstats.Stats(prof).sort_stats("tottime").print_stats(30)
+
+
+def compare_index(
+    index: str,
+    rounds: int,
+    n: int,
+    engine: Engine,
+    fresh: Callable[[str], Engine],
+    write: Callable[[Engine], None],
+    empty: Callable[[Engine], None],
+) -> None:
+    """The write stage with and without the runs index ``index``, alternating round by round
+    (so both see the same machine load), best and median of ``rounds`` each."""
+    without = fresh("without.sqlite")
+    with without.begin() as conn:
+        conn.execute(sa.schema.DropIndex(sa.Index(index)))
+    times: dict[str, list[tuple[float, float]]] = {"with": [], "without": []}
+    for _ in range(rounds):
+        for label, on in (("with", engine), ("without", without)):
+            empty(on)
+            w0, t0 = time.perf_counter(), time.thread_time()
+            write(on)
+            times[label].append((time.thread_time() - t0, time.perf_counter() - w0))
+    print(f"write stage with and without {index}, {rounds} alternating rounds, µs per span")
+    print(f"  {'':10} {'CPU best':>9} {'CPU p50':>9} {'wall best':>9} {'wall p50':>9}")
+    for label, samples in times.items():
+        cpu = [c * 1e6 / n for c, _ in samples]
+        wall = [w * 1e6 / n for _, w in samples]
+        print(
+            f"  {label:10} {min(cpu):9.1f} {statistics.median(cpu):9.1f} "
+            f"{min(wall):9.1f} {statistics.median(wall):9.1f}"
+        )
+    ratio = statistics.median(c for c, _ in times["with"]) / statistics.median(
+        c for c, _ in times["without"]
+    )
+    print(f"  CPU p50 with / without: {ratio:.3f}")
 
 
 if __name__ == "__main__":
