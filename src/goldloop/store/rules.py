@@ -257,12 +257,21 @@ def objects_with_actions(conn: Connection, rule_id: str, object_ids: list[str]) 
 def list_actions(
     conn: Connection, rule_id: str, *, status: str | None, limit: int, before_pk: int | None
 ) -> list[Row]:
-    q = sa.select(rule_actions).where(rule_actions.c.rule_id == rule_id)
+    """A rule's actions, newest first. The page's keys come from ``ix_rule_actions_rule_due``
+    alone, then only those rows are read: with no status filter the index is not in ``pk``
+    order, and sorting whole rows (with their detail) read every action of the rule (~0.3 s
+    at 177,000 actions, Issue #23)."""
+    page = sa.select(rule_actions.c.pk).where(rule_actions.c.rule_id == rule_id)
     if status:
-        q = q.where(rule_actions.c.status == status)
+        page = page.where(rule_actions.c.status == status)
     if before_pk is not None:
-        q = q.where(rule_actions.c.pk < before_pk)
-    q = q.order_by(rule_actions.c.pk.desc()).limit(limit)
+        page = page.where(rule_actions.c.pk < before_pk)
+    page = page.order_by(rule_actions.c.pk.desc()).limit(limit)
+    q = (
+        sa.select(rule_actions)
+        .where(rule_actions.c.pk.in_(page.scalar_subquery()))
+        .order_by(rule_actions.c.pk.desc())
+    )
     return [dict(r._mapping) for r in conn.execute(q)]
 
 
