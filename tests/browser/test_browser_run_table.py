@@ -83,6 +83,8 @@ def test_pick_columns_select_rows_and_add_them_to_a_dataset(tab: Pages, server: 
     height = name.evaluate("a => a.getBoundingClientRect().height")
     line = name.evaluate("a => parseFloat(getComputedStyle(a).lineHeight)")
     assert height < 1.5 * line, (height, line)
+    # a table wider than the window scrolls in its own box; the page never scrolls sideways
+    assert tab.page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
 
     tab.page.check("input.select-all")  # the script's select-all box
     boxes = tab.page.locator('table.runs input[name="run_id"]')
