@@ -1,7 +1,9 @@
-"""SQLite's plans for an experiment's aggregates and scores: the root runs by project, each run's
-feedback by run id, whatever the statistics say. With one project much bigger than the
-experiments (so the average runs per project, after ANALYZE, is far above an experiment's),
-the old join read every feedback row of the workspace through ``ix_feedback_created``."""
+"""SQLite's plans for experiments' run totals, aggregates and scores: the root runs by project,
+each run's feedback by run id, whatever the statistics say. With one project much bigger than
+the experiments (so the average runs per project, after ANALYZE, is far above an experiment's),
+the old join read every feedback row of the workspace through ``ix_feedback_created``; and with
+no statistics, a page of 50 experiments' run totals read the workspace's runs
+(``ix_runs_trace``)."""
 
 from __future__ import annotations
 
@@ -63,24 +65,26 @@ def _skewed(conn: Connection) -> None:
     conn.execute(sa.insert(feedback), given)
 
 
+# a page of the experiments list: the two, and more that have no runs
+PAGE = ["e1", "e2", *(f"none-{i}" for i in range(48))]
+
+
 def _calls(conn: Connection) -> None:
     experiments.key_aggregates(conn, "w", ["e1", "e2"])
     experiments.scores_for_project(conn, "w", "e1")
+    experiments.key_aggregates(conn, "w", PAGE)
+    experiments.run_totals(conn, "w", PAGE)
 
 
 @pytest.mark.parametrize("statistics", ["skewed", "none"])
-def test_aggregates_and_scores_read_each_root_runs_feedback_by_run_id(
+def test_experiment_queries_search_root_runs_by_project_and_feedback_by_run(
     tmp_path: Path, statistics: str
 ) -> None:
     fill = _skewed if statistics == "skewed" else None
     plans = query_plans(tmp_path, _calls, fill)
-    assert len(plans) == 2
+    assert len(plans) == 4
     for plan in plans:
         steps = " | ".join(plan)
-        assert "ix_feedback_run_key (workspace_id=? AND run_id=?)" in steps, steps
-        assert "ix_feedback_created" not in steps, steps
-        assert "ix_feedback_key_created" not in steps, steps
-        assert "SCAN feedback" not in steps, steps
         assert "SCAN runs" not in steps, steps
         found = re.findall(r"SEARCH runs USING (?:COVERING )?INDEX (\w+) \((\w+)=\?", steps)
         # every search of runs: by project, or one run by its (workspace_id, id) key
@@ -88,6 +92,12 @@ def test_aggregates_and_scores_read_each_root_runs_feedback_by_run_id(
             column == "project_id" or index == "sqlite_autoindex_runs_1" for index, column in found
         ), steps
         assert any(column == "project_id" for _, column in found), steps
+    for plan in plans[:3]:
+        steps = " | ".join(plan)
+        assert "ix_feedback_run_key (workspace_id=? AND run_id=?)" in steps, steps
+        assert "ix_feedback_created" not in steps, steps
+        assert "ix_feedback_key_created" not in steps, steps
+        assert "SCAN feedback" not in steps, steps
 
 
 def test_the_skewed_workspace_gives_the_expected_aggregates(tmp_path: Path) -> None:
@@ -95,8 +105,9 @@ def test_the_skewed_workspace_gives_the_expected_aggregates(tmp_path: Path) -> N
     seen: dict[str, Any] = {}
 
     def calls(conn: Connection) -> None:
-        seen["aggregates"] = experiments.key_aggregates(conn, "w", ["e1", "e2"])
+        seen["aggregates"] = experiments.key_aggregates(conn, "w", PAGE)
         seen["scores"] = experiments.scores_for_project(conn, "w", "e2")
+        seen["totals"] = experiments.run_totals(conn, "w", PAGE)
 
     query_plans(tmp_path, calls, _skewed)
     aggregates = seen["aggregates"]
@@ -106,6 +117,10 @@ def test_the_skewed_workspace_gives_the_expected_aggregates(tmp_path: Path) -> N
             ("correct", EXPERIMENT_RUNS, EXPERIMENT_RUNS, 0.5),
             ("helpful", EXPERIMENT_RUNS, EXPERIMENT_RUNS, 0.5),
         ]
+    assert seen["totals"] == {
+        "e1": experiments.RunTotals(EXPERIMENT_RUNS, 0),
+        "e2": experiments.RunTotals(EXPERIMENT_RUNS, 0),
+    }
     scores = seen["scores"]
     assert {s.run_id for s in scores} == {f"e2-{i}" for i in range(EXPERIMENT_RUNS)}
     assert len(scores) == 2 * EXPERIMENT_RUNS

@@ -134,7 +134,8 @@ def _feedback_on_root_runs(
     ORDER BY or GROUP BY, which SQLite would otherwise serve from an index over the whole
     workspace's feedback (``ix_feedback_created``, ``ix_feedback_key_created``) to skip a sort."""
     # one select per project: ``project_id IN (a, b, ...)`` is costed as that many average
-    # projects, which one big project can make dearer than the workspace's runs index
+    # projects, which one big project (or many projects) can make dearer than reading the
+    # workspace's runs through ix_runs_trace
     branches = [sa.select(runs.c.id).where(*_root_runs(workspace_id, [pid])) for pid in project_ids]
     root_ids = branches[0] if len(branches) == 1 else sa.union_all(*branches)
     return (
@@ -151,15 +152,19 @@ def run_totals(
     """Root runs and root runs with status error, per project."""
     if not project_ids:
         return {}
-    query = (
+    # one select per project, for the reason given in _feedback_on_root_runs: with many
+    # projects in one IN list SQLite may read the whole workspace's runs instead
+    branches = [
         sa.select(
             runs.c.project_id,
             sa.func.count(),
             sa.func.sum(sa.case((runs.c.status == "error", 1), else_=0)),
         )
-        .where(*_root_runs(workspace_id, project_ids))
+        .where(*_root_runs(workspace_id, [pid]))
         .group_by(runs.c.project_id)
-    )
+        for pid in project_ids
+    ]
+    query = branches[0] if len(branches) == 1 else sa.union_all(*branches)
     return {r[0]: RunTotals(int(r[1]), int(r[2] or 0)) for r in conn.execute(query)}
 
 
