@@ -152,19 +152,25 @@ def run_totals(
     """Root runs and root runs with status error, per project."""
     if not project_ids:
         return {}
-    # one select per project, for the reason given in _feedback_on_root_runs: with many
-    # projects in one IN list SQLite may read the whole workspace's runs instead
-    branches = [
-        sa.select(
-            runs.c.project_id,
-            sa.func.count(),
-            sa.func.sum(sa.case((runs.c.status == "error", 1), else_=0)),
+
+    def totals(ids: Sequence[str]) -> sa.Select[Any]:
+        return (
+            sa.select(
+                runs.c.project_id,
+                sa.func.count(),
+                sa.func.sum(sa.case((runs.c.status == "error", 1), else_=0)),
+            )
+            .where(*_root_runs(workspace_id, ids))
+            .group_by(runs.c.project_id)
         )
-        .where(*_root_runs(workspace_id, [pid]))
-        .group_by(runs.c.project_id)
-        for pid in project_ids
-    ]
-    query = branches[0] if len(branches) == 1 else sa.union_all(*branches)
+
+    query: sa.Select[Any] | sa.CompoundSelect[Any] = totals(project_ids)
+    if conn.dialect.name == "sqlite" and len(project_ids) > 1:
+        # one select per project, for the reason given in _feedback_on_root_runs: with many
+        # projects in one IN list SQLite may read the whole workspace's runs instead.
+        # (PostgreSQL costs the list from per-value statistics, and a UNION ALL of many small
+        # selects there starts parallel workers: 30 ms instead of 2.)
+        query = sa.union_all(*(totals([pid]) for pid in project_ids))
     return {r[0]: RunTotals(int(r[1]), int(r[2] or 0)) for r in conn.execute(query)}
 
 
