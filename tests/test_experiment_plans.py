@@ -16,6 +16,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from goldloop.store import experiments
+from goldloop.store.database import Database
 from goldloop.store.schema import feedback, projects, runs, workspaces
 from run_rows import run_row
 from sqlite_plans import query_plans
@@ -124,3 +125,33 @@ def test_the_skewed_workspace_gives_the_expected_aggregates(tmp_path: Path) -> N
     scores = seen["scores"]
     assert {s.run_id for s in scores} == {f"e2-{i}" for i in range(EXPERIMENT_RUNS)}
     assert len(scores) == 2 * EXPERIMENT_RUNS
+
+
+def test_postgres_searches_each_root_runs_feedback_by_run_id(db: Database, backend: str) -> None:
+    """PostgreSQL, on the skewed workspace after ANALYZE: each root run's feedback is searched
+    by run id (an index condition), never a scan of the feedback table."""
+    if backend != "postgres":
+        pytest.skip("SQLite's plans are held by the tests above")
+    with db.engine.begin() as conn:
+        _skewed(conn)
+    with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        conn.exec_driver_sql("ANALYZE runs")
+        conn.exec_driver_sql("ANALYZE feedback")
+    statements: list[tuple[str, Any]] = []
+
+    def capture(conn: Any, cursor: Any, statement: str, params: Any, *_: Any) -> None:
+        statements.append((statement, params))
+
+    with db.engine.connect() as conn:
+        sa.event.listen(conn, "before_cursor_execute", capture)
+        experiments.key_aggregates(conn, "w", PAGE)
+        experiments.scores_for_project(conn, "w", "e1")
+        sa.event.remove(conn, "before_cursor_execute", capture)
+        plans = [
+            "\n".join(r[0] for r in conn.exec_driver_sql("EXPLAIN " + statement, params))
+            for statement, params in statements
+        ]
+    assert len(plans) == 2
+    for plan in plans:
+        assert re.search(r"Index Cond: .*\(run_id\)::text = \(runs\.id\)::text", plan), plan
+        assert "Seq Scan on feedback" not in plan, plan
