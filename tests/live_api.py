@@ -10,6 +10,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 
 import uvicorn
+from fastapi import FastAPI
 
 from goldloop.http.app import create_app
 from goldloop.settings import Settings
@@ -36,7 +37,13 @@ class LiveApi:
 
 @contextmanager
 def live_api(settings: Settings) -> Iterator[LiveApi]:
-    app = create_app(settings)
+    with serve_app(create_app(settings), settings) as api:
+        yield api
+
+
+@contextmanager
+def serve_app(app: FastAPI, settings: Settings) -> Iterator[LiveApi]:
+    """``app`` served by uvicorn on 127.0.0.1 (an ephemeral port) until the block ends."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]

@@ -19,7 +19,6 @@ from typing import Any
 import grpc
 import httpx
 import pytest
-import uvicorn
 from fastapi import FastAPI
 from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import (
     OTLPSpanExporter as GrpcSpanExporter,
@@ -36,7 +35,7 @@ from goldloop.http.app import create_app
 from goldloop.http.otlp_grpc import EXPORT_TRACES, OtlpGrpcReceiver
 from goldloop.services import auth
 from goldloop.settings import Settings, SettingsError, load_settings
-from live_api import _Server
+from live_api import serve_app
 from otlp_builders import request, span
 from test_ingest_processes import _check_landed, _comparable, _send
 from test_serve import SRC, free_port, start_server
@@ -63,21 +62,8 @@ class Live:
 def serving(settings: Settings) -> Iterator[Live]:
     """The app on real sockets: HTTP from uvicorn, gRPC from its own receiver (port 0)."""
     app = create_app(dataclasses.replace(settings, otlp_grpc=True, otlp_grpc_port=0))
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    server = _Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    try:
-        assert server.ready.wait(60), "the server did not start"
-        key = settings.admin_key_path.read_text().strip()
-        target = f"127.0.0.1:{app.state.otlp_grpc.port}"
-        yield Live(f"http://127.0.0.1:{port}", key, target, app)
-    finally:
-        server.should_exit = True
-        thread.join(30)
-        sock.close()
+    with serve_app(app, settings) as api:
+        yield Live(api.endpoint, api.key, f"127.0.0.1:{app.state.otlp_grpc.port}", app)
 
 
 @pytest.fixture
