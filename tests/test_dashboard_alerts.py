@@ -5,6 +5,7 @@ from __future__ import annotations
 import html as htmllib
 import re
 import time
+from typing import Any
 
 import httpx
 from fastapi import FastAPI
@@ -13,6 +14,31 @@ from dashboard_helpers import csrf_of, other_workspace_browser, sign_in
 from goldloop.services import alerts, auth
 from goldloop.services.context import ServiceContext
 from test_dashboard_runs import EVIL, assert_escaped
+
+ERRORS_OVER_10_PERCENT = {"type": "threshold", "op": ">", "value": 0.1, "min_samples": 10}
+
+
+async def _alert_rule(
+    client: httpx.AsyncClient,
+    project_id: str,
+    name: str,
+    *,
+    metric: dict[str, Any] | None = None,
+    condition: dict[str, Any] | None = None,
+) -> str:
+    """An alert rule over a 10-minute window (by default: error rate above 10%); its id."""
+    made = await client.post(
+        "/api/v1/alert-rules",
+        json={
+            "project_id": project_id,
+            "name": name,
+            "metric": metric or {"kind": "error_rate"},
+            "condition": condition or ERRORS_OVER_10_PERCENT,
+            "window_s": 600,
+        },
+    )
+    assert made.status_code == 201, made.text
+    return str(made.json()["id"])
 
 
 async def test_rules_list_history_chart_and_acknowledge(
@@ -35,18 +61,7 @@ async def test_rules_list_history_chart_and_acknowledge(
     project = next(
         p for p in (await client.get("/api/v1/projects")).json()["items"] if p["name"] == "alerting"
     )
-    made = await client.post(
-        "/api/v1/alert-rules",
-        json={
-            "project_id": project["id"],
-            "name": "errors " + EVIL,
-            "metric": {"kind": "error_rate"},
-            "condition": {"type": "threshold", "op": ">", "value": 0.1, "min_samples": 10},
-            "window_s": 600,
-        },
-    )
-    assert made.status_code == 201, made.text
-    rule_id = made.json()["id"]
+    rule_id = await _alert_rule(client, project["id"], "errors " + EVIL)
     ctx: ServiceContext = app.state.ctx
     who = auth.authenticate(ctx, ctx.settings.admin_key_path.read_text().strip())
     rule = alerts.get_rule(ctx, who, rule_id)
@@ -76,17 +91,7 @@ async def test_alert_rules_are_switched_and_deleted_by_admins_only(
     app: FastAPI, client: httpx.AsyncClient, browser: httpx.AsyncClient
 ) -> None:
     project = (await client.post("/api/v1/projects", json={"name": "alerting"})).json()
-    made = await client.post(
-        "/api/v1/alert-rules",
-        json={
-            "project_id": project["id"],
-            "name": "errors",
-            "metric": {"kind": "error_rate"},
-            "condition": {"type": "threshold", "op": ">", "value": 0.1, "min_samples": 10},
-            "window_s": 600,
-        },
-    )
-    rule_id = made.json()["id"]
+    rule_id = await _alert_rule(client, project["id"], "errors")
     ctx: ServiceContext = app.state.ctx
     ws = auth.workspace_by_name(ctx, auth.DEFAULT_WORKSPACE)
     member = auth.create_key(ctx, ws.id, "reader", role="member")
@@ -206,17 +211,13 @@ async def test_an_alert_rule_is_edited_from_its_page(
     app: FastAPI, client: httpx.AsyncClient, browser: httpx.AsyncClient
 ) -> None:
     project = (await client.post("/api/v1/projects", json={"name": "edited"})).json()
-    made = await client.post(
-        "/api/v1/alert-rules",
-        json={
-            "project_id": project["id"],
-            "name": "latency",
-            "metric": {"kind": "latency_p95", "filter": 'name = "answer"'},
-            "condition": {"type": "threshold", "op": ">", "value": 2000},
-            "window_s": 600,
-        },
+    rule_id = await _alert_rule(
+        client,
+        project["id"],
+        "latency",
+        metric={"kind": "latency_p95", "filter": 'name = "answer"'},
+        condition={"type": "threshold", "op": ">", "value": 2000},
     )
-    rule_id = made.json()["id"]
     page = await browser.get(f"/alerts/{rule_id}")
     assert "Edit this alert rule" in page.text
     metric = re.search(r'<textarea id="a-metric" name="metric"[^>]*>(.*?)</textarea>', page.text)
