@@ -142,6 +142,8 @@ runs = sa.Table(
         "cost",
     ),
     sa.Index("ix_runs_project_root_start", "project_id", "is_root", "start_time"),
+    # The runs list sorted by latency, its keyset cursor (latency_us, pk) included (migration 0026).
+    sa.Index("ix_runs_project_root_latency", "project_id", "is_root", "latency_us", "pk"),
     sa.Index("ix_runs_trace", "workspace_id", "trace_id"),
     sa.Index("ix_runs_seq", "seq"),
     # Query paths (migration 0006): "runs of kind X" lists and "this conversation" lookups would
