@@ -273,13 +273,17 @@ def project_stats(
     until: int | None,
     key: str | None,
 ) -> list[StatsBucket]:
-    """Mean score and counts per key per time bucket (of feedback creation time)."""
-    run_ids = sa.select(runs.c.id).where(
-        runs.c.workspace_id == workspace_id, runs.c.project_id == project_id
-    )
-    trace_ids = sa.select(runs.c.trace_id).where(
-        runs.c.workspace_id == workspace_id, runs.c.project_id == project_id
-    )
+    """Mean score and counts per key per time bucket (of feedback creation time).
+
+    Reads the feedback of the time range (and key) first, by ``ix_feedback_key_created`` or
+    ``ix_feedback_created``, and looks each row's run (by id) or, for trace-level feedback, its
+    trace up in ``runs`` to keep the project's: a cost per feedback row in the range. The
+    earlier ``run_id IN (SELECT id FROM runs WHERE project_id = ?)`` built the list of every run
+    of the project first (the alert page's chart: 0.8-1.3 s at 1,000,000 runs, Issue #23).
+    """
+    in_project = [runs.c.workspace_id == workspace_id, runs.c.project_id == project_id]
+    run_in_project = sa.exists().where(runs.c.id == feedback.c.run_id, *in_project)
+    trace_in_project = sa.exists().where(runs.c.trace_id == feedback.c.trace_id, *in_project)
     bucket = ((feedback.c.created_at // bucket_us) * bucket_us).label("bucket")
     query = (
         sa.select(
@@ -292,8 +296,8 @@ def project_stats(
         .where(
             feedback.c.workspace_id == workspace_id,
             sa.or_(
-                feedback.c.run_id.in_(run_ids),
-                sa.and_(feedback.c.run_id.is_(None), feedback.c.trace_id.in_(trace_ids)),
+                sa.and_(feedback.c.run_id.isnot(None), run_in_project),
+                sa.and_(feedback.c.run_id.is_(None), trace_in_project),
             ),
         )
         .group_by(feedback.c.key, bucket)
