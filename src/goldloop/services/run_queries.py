@@ -101,9 +101,18 @@ def list_runs(
     conditions: Sequence[Cond] = (),
     start: int | None = None,
     end: int | None = None,
+    scan: int | None = None,
 ) -> dict[str, Any]:
     """One page of runs matching ``filter`` (and the already-compiled ``conditions``), started
-    in ``[start, end)`` when those are given."""
+    in ``[start, end)`` when those are given.
+
+    With ``scan`` and a text search in the filter (``text ~``, ``inputs ~``, ``outputs ~``,
+    ``error ~``: a substring scan no index serves), the search reads at most ``scan``
+    candidate runs (those meeting the rest of the filter, in list order from the cursor). When
+    it stops there with the page not full, ``searched_to`` is the sort value of the last run it
+    read and ``next_cursor`` continues the search after it; every match is still found, over
+    several requests. Without ``scan`` (the API) a search is exact in one request, however long
+    it reads."""
     if sort not in SORTS:
         raise InvalidInput(f"sort must be one of {', '.join(SORTS)}", details={"field": "sort"})
     if order not in ("asc", "desc"):
@@ -120,8 +129,32 @@ def list_runs(
         conditions = [*conditions, run_table_store.start_between(start, end)]
     if conditions:
         condition = all_of([condition, *conditions])
-    page = ctx.db.read(
-        lambda c: store.list_page(
+    bounded = scan is not None and has_text_search(node)
+    candidates = condition
+    if bounded:
+        rest = compile_filter(
+            without_text_search(node),
+            dialect=ctx.db.dialect,
+            workspace_id=who.workspace_id,
+            now=ctx.clock(),
+        )
+        candidates = all_of([rest, *conditions]) if conditions else rest
+
+    def read(c: Any) -> tuple[store.Page, tuple[Any, int] | None]:
+        until = None
+        if bounded:
+            assert scan is not None
+            until = store.scan_bound(
+                c,
+                who.workspace_id,
+                project_id=project_id,
+                condition=candidates,
+                sort=sort,
+                descending=order == "desc",
+                after=after,
+                scan=scan,
+            )
+        page = store.list_page(
             c,
             who.workspace_id,
             project_id=project_id,
@@ -131,14 +164,54 @@ def list_runs(
             after=after,
             limit=limit,
             light=light,
+            until=until,
         )
-    )
+        return page, until
+
+    page, until = ctx.db.read(read)
     next_cursor = None
     if page.more and page.rows:
         last = page.rows[-1]
         value = last[store.SORT_COLUMNS[sort].name]
         next_cursor = _encode_cursor(sort, order, value, last["pk"])
-    return {"items": [run_view(r, light=light) for r in page.rows], "next_cursor": next_cursor}
+    out: dict[str, Any] = {
+        "items": [run_view(r, light=light) for r in page.rows],
+        "next_cursor": next_cursor,
+    }
+    if bounded:
+        out["searched_to"] = None
+        if until is not None and not page.more:  # stopped by the bound, not by a full page
+            out["searched_to"] = {"value": until[0], "sort": sort}
+            out["next_cursor"] = _encode_cursor(sort, order, until[0], until[1])
+    return out
+
+
+TEXT_SEARCH_FIELDS = ("text", "inputs", "outputs", "error")
+
+
+def has_text_search(node: filters.Node | None) -> bool:
+    """Whether the filter holds a substring search of the runs' documents anywhere."""
+    if node is None:
+        return False
+    if isinstance(node, filters.And | filters.Or):
+        return any(has_text_search(i) for i in node.items)
+    if isinstance(node, filters.Not):
+        return has_text_search(node.item)
+    return (
+        isinstance(node, filters.Compare)
+        and node.field.name in TEXT_SEARCH_FIELDS
+        and node.op in filters.TEXT_OPS
+    )
+
+
+def without_text_search(node: filters.Node | None) -> filters.Node | None:
+    """The top-level conjuncts of the filter that hold no text search (None: every run): what a
+    run must meet to be a candidate of the search, so every match is among the candidates."""
+    items = node.items if isinstance(node, filters.And) else (node,)
+    kept = tuple(i for i in items if i is not None and not has_text_search(i))
+    if not kept:
+        return None
+    return kept[0] if len(kept) == 1 else filters.And(kept)
 
 
 def _project_in(ctx: ServiceContext, who: Principal, node: filters.Node | None) -> str | None:

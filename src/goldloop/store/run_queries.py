@@ -71,8 +71,10 @@ def list_page(
     after: tuple[Any, int] | None,
     limit: int,
     light: bool,
+    until: tuple[Any, int] | None = None,
 ) -> Page:
-    """One page in (sort value, pk) order, after the cursor row ``after`` = (value, pk).
+    """One page in (sort value, pk) order, after the cursor row ``after`` = (value, pk), and
+    not past the row ``until`` (included) when that is given (a bounded search, ``scan_bound``).
 
     The runs with a value and the runs without one (NULL) are read as two segments, each with a
     plain ORDER BY that an index serves on both dialects (a single ``NULLS LAST`` ordering would
@@ -83,12 +85,32 @@ def list_page(
     base = sa.select(*_columns(light)).where(runs.c.workspace_id == workspace_id, condition)
     if project_id is not None:
         base = base.where(runs.c.project_id == project_id)
+    rows: list[RunRow] = []
+    for _, query, order in _segments(base, col, descending, after, until):
+        rows += _dicts(conn, query.order_by(*order).limit(limit + 1 - len(rows)))
+        if len(rows) > limit:
+            break
+    return Page(rows[:limit], len(rows) > limit)
+
+
+def _segments(
+    base: sa.Select[Any],
+    col: sa.Column[Any],
+    descending: bool,
+    after: tuple[Any, int] | None,
+    until: tuple[Any, int] | None,
+) -> list[tuple[str, sa.Select[Any], list[Any]]]:
+    """The list's segments in order, each as (name, query, ORDER BY): resumed after the row
+    ``after`` and stopped at the row ``until`` (included), with the bounds as index ranges."""
+    pk = runs.c.pk
     segments = ["values", "nulls"] if descending else ["nulls", "values"]
+    if until is not None:  # stop in the bound's segment
+        segments = segments[: segments.index("nulls" if until[0] is None else "values") + 1]
     if after is not None:  # resume in the cursor's segment
         segments = segments[segments.index("nulls" if after[0] is None else "values") :]
-    pk = runs.c.pk
-    rows: list[RunRow] = []
+    out = []
     for i, segment in enumerate(segments):
+        last = i == len(segments) - 1
         if segment == "values":
             query = base.where(col.isnot(None))
             if after is not None and i == 0:
@@ -97,16 +119,51 @@ def list_page(
                     query = query.where(col <= value, sa.tuple_(col, pk) < (value, last_pk))
                 else:
                     query = query.where(col >= value, sa.tuple_(col, pk) > (value, last_pk))
+            if until is not None and last:
+                value, last_pk = until
+                if descending:
+                    query = query.where(col >= value, sa.tuple_(col, pk) >= (value, last_pk))
+                else:
+                    query = query.where(col <= value, sa.tuple_(col, pk) <= (value, last_pk))
             order = [col.desc(), pk.desc()] if descending else [col.asc(), pk.asc()]
         else:
             query = base.where(col.is_(None))
             if after is not None and i == 0:
                 query = query.where(pk < after[1] if descending else pk > after[1])
+            if until is not None and last:
+                query = query.where(pk >= until[1] if descending else pk <= until[1])
             order = [pk.desc() if descending else pk.asc()]
-        rows += _dicts(conn, query.order_by(*order).limit(limit + 1 - len(rows)))
-        if len(rows) > limit:
-            break
-    return Page(rows[:limit], len(rows) > limit)
+        out.append((segment, query, order))
+    return out
+
+
+def scan_bound(
+    conn: Connection,
+    workspace_id: str,
+    *,
+    project_id: str | None,
+    condition: ColumnElement[bool],
+    sort: str,
+    descending: bool,
+    after: tuple[Any, int] | None,
+    scan: int,
+) -> tuple[Any, int] | None:
+    """The (sort value, pk) of the ``scan``-th run in list order after ``after`` that meets
+    ``condition``, or None when fewer remain. A search reads the runs up to that one only
+    (``list_page``'s ``until``): its cost is bounded by ``scan`` candidates, whatever it seeks.
+    Reads only the sort column and ``pk`` (an index), never the runs' documents."""
+    col = SORT_COLUMNS[sort]
+    base = sa.select(col, runs.c.pk).where(runs.c.workspace_id == workspace_id, condition)
+    if project_id is not None:
+        base = base.where(runs.c.project_id == project_id)
+    left = scan
+    for _, query, order in _segments(base, col, descending, after, None):
+        found = conn.execute(query.order_by(*order).limit(left)).all()
+        if len(found) == left:
+            value, pk = found[-1]
+            return value, int(pk)
+        left -= len(found)
+    return None
 
 
 # -- statistics -----------------------------------------------------------------------------------

@@ -13,7 +13,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response, StreamingResponse
 
 from goldloop.domain.errors import Conflict, InvalidInput, NotFound
-from goldloop.http.dashboard import feedback_view, run_columns, time_range, web
+from goldloop.http.dashboard import feedback_view, formatting, run_columns, time_range, web
 from goldloop.http.dashboard.run_pages import (
     DEFAULT_FILTER,
     FACETS,
@@ -33,6 +33,9 @@ from goldloop.services import (
 router = APIRouter(route_class=web.PageRoute, include_in_schema=False)
 
 PAGE_SIZE = 50
+# A text search (``text ~``, a substring scan no index serves) reads at most this many runs per
+# page; when it has not filled the page, the page says how far back it searched and links on.
+SEARCH_SCAN = 10_000
 BULK_ACTIONS = ("dataset", "jsonl", "csv", "queue")
 
 
@@ -85,6 +88,7 @@ def run_list(
     items: list[dict[str, Any]] = []
     next_cursor = None
     matching: int | None = None
+    searched: str | None = None
     try:
         page = run_queries.list_runs(
             ctx,
@@ -98,8 +102,10 @@ def run_list(
             light=True,
             start=span.start,
             end=span.end,
+            scan=SEARCH_SCAN,
         )
         items, next_cursor = page["items"], page["next_cursor"]
+        searched = searched_to(page.get("searched_to"), order)
         if count or run_table.count_is_cheap(text):
             matching = run_table.count_runs(
                 ctx, who, project.id, filter=text, start=span.start, end=span.end
@@ -183,6 +189,8 @@ def run_list(
         sortable=SORTABLE,
         sort_url=sort_url,
         next_url=url(cursor=next_cursor) if next_cursor else None,
+        searched_to=searched,
+        search_scan=SEARCH_SCAN,
         first_url=url(cursor=None) if cursor else None,
         facets=[(label, url(filter=and_filter(text, p), cursor=None)) for label, p in FACETS],
         all_url=url(filter="", cursor=None),
@@ -209,6 +217,26 @@ def run_list(
             secure=web.cookie_secure(request),
         )
     return response
+
+
+def searched_to(bound: dict[str, Any] | None, order: str) -> str | None:
+    """Where a bounded search stopped, as the runs it read: "started at or after 2026-12-07
+    10:00:00" (newest first), "with a latency of 1.20 s or more", ..."""
+    if bound is None:
+        return None
+    value, sort = bound["value"], bound["sort"]
+    down = order == "desc"
+    if value is None:  # it stopped among the runs without a value (listed last, or first)
+        what = {"start_time": "a start time", "latency": "a latency"}.get(sort, f"a {sort}")
+        return f"with {what} and the first of those without" if down else f"without {what}"
+    shown = {
+        "start_time": formatting.timestamp,
+        "latency": formatting.duration_us,
+    }.get(sort, formatting.number)(value)
+    if sort == "start_time":
+        return f"that started at or {'after' if down else 'before'} {shown}"
+    name = {"latency": "a latency", "cost": "a cost", "tokens": "a token count"}.get(sort, sort)
+    return f"with {name} of {shown} or {'more' if down else 'less'}"
 
 
 def _notice(
