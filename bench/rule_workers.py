@@ -135,8 +135,8 @@ def database(url: str) -> Iterator[tuple[str, Path]]:
 class Deployment:
     """One API process (no workers) and N worker processes on one database."""
 
-    def __init__(self, url: str, data: Path) -> None:
-        self.url, self.data = url, data
+    def __init__(self, url: str, data: Path, profile_dir: str = "") -> None:
+        self.url, self.data, self.profile_dir = url, data, profile_dir
         self.procs: list[subprocess.Popen[bytes]] = []
         port = free_port()
         cmd = [sys.executable, "-m", "goldloop", "serve", "--no-workers", "--port", str(port)]
@@ -163,8 +163,17 @@ class Deployment:
     def start_workers(self, n: int) -> None:
         """Start ``n`` worker processes and wait until each has started its loops (its
         heartbeat row is written then)."""
-        for _ in range(n):
-            self.procs.append(self._start([sys.executable, "-m", "goldloop", "worker"]))
+        for i in range(n):
+            cmd = [sys.executable, "-m", "goldloop", "worker"]
+            if self.profile_dir:  # cProfile in every thread, stats written when it stops
+                out = Path(self.profile_dir) / f"worker-{n}-{i}.prof"
+                cmd = [
+                    sys.executable,
+                    str(ROOT / "bench" / "profile_threads.py"),
+                    str(out),
+                    "worker",
+                ]
+            self.procs.append(self._start(cmd))
         q = sa.text("SELECT count(*) FROM worker_heartbeats WHERE stopped_at IS NULL")
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:
@@ -267,7 +276,7 @@ def lag_summary(rows: list[Any]) -> dict[str, Any]:
 
 def throughput(args: argparse.Namespace, workers: int) -> dict[str, Any]:
     with database(args.database_url) as (url, data):
-        d = Deployment(url, data)
+        d = Deployment(url, data, args.profile_dir)
         try:
             rule = d.rule(d.project("bench"), "checks", 1.0)
             for _ in range(args.actions // 500):
@@ -362,6 +371,7 @@ def main() -> None:
     ap.add_argument("--database-url", default="", help="empty: SQLite in a temp dir")
     ap.add_argument("--only", choices=["throughput", "fairness", "lag"], default=None)
     ap.add_argument("--actions", type=int, default=6000, help="throughput: actions queued")
+    ap.add_argument("--workers", default="1,2", help="throughput: worker processes, per phase")
     ap.add_argument("--backlog", type=int, default=2000, help="fairness: judge rule backlog")
     ap.add_argument("--cheap-rate", type=float, default=20.0, help="fairness: cheap runs/s")
     ap.add_argument("--cheap-seconds", type=float, default=20.0)
@@ -369,6 +379,11 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=60.0, help="lag: how long to send")
     ap.add_argument("--batch", type=int, default=25, help="lag: runs per request")
     ap.add_argument("--judge-ms", type=float, default=200.0)
+    ap.add_argument(
+        "--profile-dir",
+        default="",
+        help="throughput: run the workers under cProfile (every thread), stats written here",
+    )
     args = ap.parse_args()
 
     results: dict[str, Any] = {
@@ -376,12 +391,12 @@ def main() -> None:
         "cpus": os.cpu_count(),
     }
     if args.only in (None, "throughput"):
-        one, two = throughput(args, 1), throughput(args, 2)
-        show("throughput, 1 worker", one)
-        show("throughput, 2 workers", two)
-        if one["actions_per_s"] and two["actions_per_s"]:
-            two["speedup"] = round(two["actions_per_s"] / one["actions_per_s"], 2)
-        results["throughput"] = [one, two]
+        phases = [throughput(args, int(n)) for n in args.workers.split(",")]
+        for row in phases:
+            show(f"throughput, {row['workers']} worker(s)", row)
+        if len(phases) == 2 and phases[0]["actions_per_s"] and phases[1]["actions_per_s"]:
+            phases[1]["speedup"] = round(phases[1]["actions_per_s"] / phases[0]["actions_per_s"], 2)
+        results["throughput"] = phases
     if args.only in (None, "fairness"):
         alone, behind = fairness(args, 0), fairness(args, args.backlog)
         show("cheap rule, no backlog", alone)
