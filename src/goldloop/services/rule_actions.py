@@ -46,11 +46,28 @@ class ActionSkipped(Exception):
 # handler(ctx, rule, action row, action config) -> details to record
 Handler = Callable[[ServiceContext, Row, Row, Row], Row]
 HANDLERS: dict[str, Handler] = {}
+# batch handler(ctx, [(rule, action row, action config)]) -> at each position, the details to
+# record or the exception that action raised (as its ``Handler`` would have)
+BatchHandler = Callable[[ServiceContext, list[tuple[Row, Row, Row]]], list[Row | Exception]]
+BATCH_HANDLERS: dict[str, tuple[Callable[[Row], bool], BatchHandler]] = {}
 
 
 def handler(kind: str) -> Callable[[Handler], Handler]:
     def register(fn: Handler) -> Handler:
         HANDLERS[kind] = fn
+        return fn
+
+    return register
+
+
+def batch_handler(
+    kind: str, *, when: Callable[[Row], bool]
+) -> Callable[[BatchHandler], BatchHandler]:
+    """Register a handler that performs many actions of ``kind`` at once (the actions whose
+    config ``when`` accepts; the others go to the kind's ``handler`` one by one)."""
+
+    def register(fn: BatchHandler) -> BatchHandler:
+        BATCH_HANDLERS[kind] = (when, fn)
         return fn
 
     return register
@@ -151,6 +168,48 @@ def run(ctx: ServiceContext, claimed: Claimed) -> Row:
     return _run_one(ctx, claimed.rule, claimed.action, int(claimed.action["attempts"]))
 
 
+def batchable(claimed: Claimed) -> bool:
+    """Whether the action goes to its kind's batch handler (``run_many``)."""
+    if claimed.rule is None:
+        return False
+    kind = claimed.action["action_type"]
+    entry = BATCH_HANDLERS.get(kind)
+    config = _config(claimed.rule, claimed.action)
+    return (
+        entry is not None and config is not None and config.get("type") == kind and entry[0](config)
+    )
+
+
+def run_many(ctx: ServiceContext, batch: list[Claimed]) -> list[Row]:
+    """Perform claimed actions that ``batchable`` accepted, those of one kind together (the
+    deterministic online evaluations of a claim: their scores stored in one transaction);
+    returns the values to record on each action's row, in order. Should the batch handler
+    itself fail, each action is performed on its own."""
+    outcomes: list[Row | None] = [None] * len(batch)
+    kinds: dict[str, list[int]] = {}
+    for i, claimed in enumerate(batch):
+        kinds.setdefault(claimed.action["action_type"], []).append(i)
+    for kind, positions in kinds.items():
+        items = []
+        for i in positions:
+            rule = batch[i].rule
+            assert rule is not None  # batchable() said so
+            items.append((rule, batch[i].action, _config(rule, batch[i].action) or {}))
+        try:
+            results = BATCH_HANDLERS[kind][1](ctx, items)
+        except Exception as exc:
+            log.warning("batch of %d %r rule action(s) failed: %r", len(items), kind, exc)
+            for i in positions:
+                outcomes[i] = run(ctx, batch[i])
+            continue
+        for i, result in zip(positions, results, strict=True):
+            rule = batch[i].rule
+            assert rule is not None
+            action = batch[i].action
+            outcomes[i] = _outcome(ctx, rule, action, int(action["attempts"]), result)
+    return [o for o in outcomes if o is not None]
+
+
 def finish(ctx: ServiceContext, owner: str, results: list[tuple[Row, Row]]) -> int:
     """Record the outcomes of actions (one transaction) and each rule's latest lag; returns how
     many were recorded. An action whose lease was lost (another worker holds it now) keeps
@@ -160,17 +219,17 @@ def finish(ctx: ServiceContext, owner: str, results: list[tuple[Row, Row]]) -> i
 
     def write(conn: Connection) -> int:
         lags: dict[str, int] = {}
-        recorded = 0
+        outcomes = [(int(a["pk"]), int(a["attempts"]), o) for a, o in results]
+        done = queue.finish_many(conn, owner, outcomes)
         for action, outcome in results:
-            if not queue.finish_claimed(conn, action["pk"], owner, action["attempts"], outcome):
+            if int(action["pk"]) not in done:
                 continue
-            recorded += 1
             if outcome["status"] == "done" and action["ingested_at"] is not None:
                 lag = max(0, (outcome["updated_at"] - action["ingested_at"]) // 1000)
                 lags[action["rule_id"]] = max(lag, lags.get(action["rule_id"], 0))
         for rule_id, lag_ms in lags.items():
             store.update_cursor(conn, rule_id, {"last_lag_ms": lag_ms})
-        return recorded
+        return len(done)
 
     recorded = ctx.db.write(write)
     if recorded < len(results):
@@ -195,7 +254,8 @@ def release(ctx: ServiceContext, owner: str, pks: list[int]) -> int:
 
 
 def execute_due(ctx: ServiceContext, *, limit: int = 100) -> int:
-    """Claim up to ``limit`` due actions and run them one after another on the caller's thread;
+    """Claim up to ``limit`` due actions and run them on the caller's thread (the batchable
+    ones together, ``run_many``, then the others one after another);
     returns how many were attempted. Workers use ``workers.actions.ActionRunner`` instead (a
     pool of threads, leases renewed while it runs)."""
     owner = new_owner()
@@ -204,30 +264,53 @@ def execute_due(ctx: ServiceContext, *, limit: int = 100) -> int:
         return 0
     transport = rule_evaluators.SharedTransport(ctx.settings, ctx.resolve)
     shared = dataclasses.replace(ctx, evaluator_transport=ctx.evaluator_transport or transport)
+    together = [c for c in claimed if batchable(c)]
+    alone = [c for c in claimed if not batchable(c)]
     try:
-        finish(ctx, owner, [(c.action, run(shared, c)) for c in claimed])
+        results = list(zip([c.action for c in together], run_many(shared, together), strict=True))
+        finish(ctx, owner, results + [(c.action, run(shared, c)) for c in alone])
     finally:
         transport.shutdown()
     return len(claimed)
 
 
+def _config(rule: Row, action: Row) -> Row | None:
+    """The config of the rule's action this row is of (None: the rule no longer has it)."""
+    index = action["action_index"]
+    if index == RULE_WORK_INDEX:  # work the rule does for itself (a canary run), no config
+        return {"type": action["action_type"]}
+    config = rule["actions"][index] if 0 <= index < len(rule["actions"]) else None
+    return config if isinstance(config, dict) else None
+
+
 def _run_one(ctx: ServiceContext, rule: Row, action: Row, attempt: int) -> Row:
     """Perform one action; returns the values to record on its row."""
-    index = action["action_index"]
-    config = rule["actions"][index] if 0 <= index < len(rule["actions"]) else None
-    if index == RULE_WORK_INDEX:  # work the rule does for itself (a canary run), no config
-        config = {"type": action["action_type"]}
+    config = _config(rule, action)
     fn = HANDLERS.get(action["action_type"])
-    outcome: Row
+    result: Row | Exception
     try:
         if config is None or config.get("type") != action["action_type"]:
             raise ActionSkipped("the rule's actions changed since this one was queued")
         if fn is None:
             raise ActionSkipped(f"no handler for action type {action['action_type']!r}")
-        outcome = {"status": "done", "detail": fn(ctx, rule, action, config)}
-    except ActionSkipped as exc:
-        outcome = {"status": "skipped", "detail": {"reason": str(exc)}}
+        result = fn(ctx, rule, action, config)
     except Exception as exc:
+        result = exc
+    return _outcome(ctx, rule, action, attempt, result)
+
+
+def _outcome(
+    ctx: ServiceContext, rule: Row, action: Row, attempt: int, result: Row | Exception
+) -> Row:
+    """The values to record for what a handler returned (``done``) or raised: ``skipped``,
+    ``failed`` (a Goldloop error, or the last attempt) or ``pending`` (retried later)."""
+    outcome: Row
+    if not isinstance(result, Exception):
+        outcome = {"status": "done", "detail": result}
+    elif isinstance(result, ActionSkipped):
+        outcome = {"status": "skipped", "detail": {"reason": str(result)}}
+    else:
+        exc = result
         final = isinstance(exc, GoldloopError) or attempt >= ctx.settings.delivery_max_attempts
         reason = exc.message if isinstance(exc, GoldloopError) else f"{type(exc).__name__}: {exc}"
         if not isinstance(exc, GoldloopError):

@@ -23,6 +23,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
+import orjson
 
 from goldloop.domain.errors import InvalidInput
 from goldloop.evaluation import (
@@ -37,7 +38,15 @@ from goldloop.services.context import ServiceContext
 from goldloop.services.outbound import GuardedTransport, Resolver
 from goldloop.settings import Settings
 
-__all__ = ["SharedTransport", "build", "check", "evaluate", "judge_environ", "same_endpoint"]
+__all__ = [
+    "BatchEvaluators",
+    "SharedTransport",
+    "build",
+    "check",
+    "evaluate",
+    "judge_environ",
+    "same_endpoint",
+]
 
 
 def same_endpoint(a: str, b: str) -> bool:
@@ -159,6 +168,32 @@ def evaluate(
         close = getattr(evaluator, "close", None)
         if callable(close):
             close()
+
+
+class BatchEvaluators:
+    """The evaluators of a batch of rule actions, each built once (building one costs more
+    than a deterministic evaluation) and closed together by :meth:`close`. ``evaluate`` is
+    :func:`evaluate` with the building shared: same specs, same workspace, same evaluator."""
+
+    def __init__(self, ctx: ServiceContext) -> None:
+        self._ctx = ctx
+        self._built: dict[tuple[str, bytes], Evaluator] = {}
+
+    def evaluate(
+        self, ctx: ServiceContext, spec: Mapping[str, Any], run: RunData, workspace_id: str
+    ) -> list[EvaluationResult]:
+        key = (workspace_id, orjson.dumps(spec, option=orjson.OPT_SORT_KEYS))
+        evaluator = self._built.get(key)
+        if evaluator is None:
+            evaluator = self._built[key] = build(self._ctx, spec, workspace_id)
+        return evaluate_run(evaluator, run)
+
+    def close(self) -> None:
+        built, self._built = self._built, {}
+        for evaluator in built.values():
+            close = getattr(evaluator, "close", None)
+            if callable(close):
+                close()
 
 
 def check(ctx: ServiceContext, spec: Mapping[str, Any], workspace_id: str) -> None:

@@ -90,6 +90,45 @@ def finish_claimed(conn: Connection, pk: int, owner: str, attempts: int, values:
     return conn.execute(q).rowcount > 0
 
 
+def finish_many(conn: Connection, owner: str, outcomes: list[tuple[int, int, Row]]) -> set[int]:
+    """``finish_claimed`` for many ``(pk, attempts, values)``; returns the pks recorded. The
+    outcomes with the same columns go in one statement (executemany). When it records fewer
+    than all (a lease was lost), it is undone and they are recorded one by one, to know which."""
+    recorded: set[int] = set()
+    shapes: dict[tuple[str, ...], list[tuple[int, int, Row]]] = {}
+    for item in outcomes:
+        shapes.setdefault(tuple(sorted(item[2])), []).append(item)
+    for columns, items in shapes.items():
+        if len(items) > 1:
+            q = (
+                sa.update(rule_actions)
+                .where(
+                    _A.pk == sa.bindparam("b_pk"),
+                    _A.lease_owner == owner,
+                    _A.attempts == sa.bindparam("b_attempts"),
+                    _A.status == "pending",
+                )
+                .values(
+                    {c: sa.bindparam(f"v_{c}", type_=_A[c].type) for c in columns}
+                    | {"lease_owner": None}
+                )
+            )
+            params = [
+                {"b_pk": pk, "b_attempts": attempts, **{f"v_{c}": v[c] for c in columns}}
+                for pk, attempts, v in items
+            ]
+            savepoint = conn.begin_nested()
+            if conn.execute(q, params).rowcount == len(items):
+                savepoint.commit()
+                recorded.update(pk for pk, _, _ in items)
+                continue
+            savepoint.rollback()
+        for pk, attempts, values in items:
+            if finish_claimed(conn, pk, owner, attempts, values):
+                recorded.add(pk)
+    return recorded
+
+
 def release(conn: Connection, owner: str, pks: Iterable[int], now: int) -> int:
     """Give back claimed actions that were never started (due at once, the attempt uncounted)."""
     wanted = list(pks)

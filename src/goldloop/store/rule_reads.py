@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from typing import Any
 
 import sqlalchemy as sa
@@ -56,12 +57,22 @@ def run_summary(conn: Connection, workspace_id: str, run_id: str) -> dict[str, A
 
 def trace_runs(conn: Connection, workspace_id: str, trace_id: str) -> list[dict[str, Any]]:
     """Every run of a trace, as evaluators need them (times in µs)."""
-    q = sa.select(*_SUMMARY).where(runs.c.workspace_id == workspace_id, runs.c.trace_id == trace_id)
-    out = []
+    return traces_runs(conn, workspace_id, [trace_id]).get(trace_id, [])
+
+
+def traces_runs(
+    conn: Connection, workspace_id: str, trace_ids: Collection[str]
+) -> dict[str, list[dict[str, Any]]]:
+    """Every run of each of these traces (one query), by trace id; a trace without runs is
+    absent."""
+    wanted = sorted(set(trace_ids))
+    where = runs.c.trace_id == wanted[0] if len(wanted) == 1 else runs.c.trace_id.in_(wanted)
+    q = sa.select(*_SUMMARY).where(runs.c.workspace_id == workspace_id, where)
+    out: dict[str, list[dict[str, Any]]] = {}
     for row in conn.execute(q):
         doc = dict(row._mapping)
         doc["usage"] = {"total_tokens": doc.pop("total_tokens")}
-        out.append(doc)
+        out.setdefault(doc["trace_id"], []).append(doc)
     return out
 
 

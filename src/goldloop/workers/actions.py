@@ -2,7 +2,11 @@
 
 Each ``tick`` records what finished, claims due actions for the free threads (when half of them
 are free, or none is busy, or a thread has been free for ``WAIT_S``), fairly between rules
-(``rule_actions.claim``), and waits briefly for one to finish. A heartbeat thread renews the
+(``rule_actions.claim``), and waits briefly for one to finish. The deterministic online
+evaluations of a claim (``rule_actions.batchable``) run together, in two halves on two threads,
+each half's scores stored in one transaction (``rule_actions.run_many``); every other action
+(a judge call, a webhook) runs on a thread of its own. Outcomes are recorded in one transaction
+per tick. A heartbeat thread renews the
 leases of every action the runner holds every fifth of ``rule_action_lease_s``, so a judge call
 slower than the lease is never started a second time by another worker; when the process dies
 the heartbeat stops with it, and its actions are due again one lease later.
@@ -32,6 +36,13 @@ Row = dict[str, Any]
 WAIT_S = 0.2
 # Leases are renewed this many times per lease, so a few missed beats do not lose one.
 BEATS_PER_LEASE = 5
+# A claim's batchable actions (deterministic online evaluations) run as two batches, each of
+# at least this many.
+BATCH_MIN = 4
+
+
+def _run_one(ctx: ServiceContext, claimed: rule_actions.Claimed) -> list[Row]:
+    return [rule_actions.run(ctx, claimed)]
 
 
 class ActionRunner:
@@ -42,7 +53,8 @@ class ActionRunner:
         self.owner = rule_actions.new_owner()
         self.threads = threads or ctx.settings.rule_action_threads
         self._pool: ThreadPoolExecutor | None = None
-        self._running: dict[Future[Row], rule_actions.Claimed] = {}
+        # each future performs one action, or a batch of them (``rule_actions.run_many``)
+        self._running: dict[Future[list[Row]], list[rule_actions.Claimed]] = {}
         self._held: set[int] = set()
         self._held_lock = threading.Lock()
         self._write_lock = threading.Lock()  # a renewal and a finish of ours never overlap
@@ -58,7 +70,8 @@ class ActionRunner:
 
     @property
     def in_flight(self) -> int:
-        return len(self._running)
+        """Actions claimed and not finished yet."""
+        return sum(len(batch) for batch in self._running.values())
 
     def held(self) -> list[int]:
         """The pks of the actions this runner holds the lease of."""
@@ -69,7 +82,7 @@ class ActionRunner:
         """One round (see the module docstring); returns the work done, 0 only when idle."""
         done = self._collect()
         claimed = 0
-        free = self.threads - len(self._running)
+        free = self.threads - self.in_flight
         now = time.monotonic()
         # Claim in batches (half the threads) while actions finish quickly, but never leave a
         # free thread idle longer than WAIT_S: behind slow judge calls, the next action of a
@@ -117,8 +130,16 @@ class ActionRunner:
         self._start_heartbeat()
         if self._pool is None:
             self._pool = ThreadPoolExecutor(self.threads, thread_name_prefix="goldloop-action")
+        together = [c for c in batch if rule_actions.batchable(c)]
+        # in two halves, so that one is evaluated while the other waits on the database
+        half = max(BATCH_MIN, (len(together) + 1) // 2)
+        for i in range(0, len(together), half):
+            part = together[i : i + half]
+            self._running[self._pool.submit(rule_actions.run_many, self.ctx, part)] = part
         for claimed in batch:
-            self._running[self._pool.submit(rule_actions.run, self.ctx, claimed)] = claimed
+            if not rule_actions.batchable(claimed):
+                future = self._pool.submit(_run_one, self.ctx, claimed)
+                self._running[future] = [claimed]
         self.claimed += len(batch)
         return len(batch)
 
@@ -131,12 +152,12 @@ class ActionRunner:
             claimed = self._running.pop(future)
             exc = future.exception()
             if exc is not None:  # run() records handler errors itself; this is a bug
-                log.error("rule action %s: %r", claimed.action["pk"], exc)
-                outcome: Row = {"status": "failed", "detail": {"reason": repr(exc)[:500]}}
-                outcome["updated_at"] = self.ctx.clock()
+                log.error("rule action(s) %s: %r", [c.action["pk"] for c in claimed], exc)
+                failed: Row = {"status": "failed", "detail": {"reason": repr(exc)[:500]}}
+                outcomes = [{**failed, "updated_at": self.ctx.clock()} for _ in claimed]
             else:
-                outcome = future.result()
-            self._unrecorded.append((claimed.action, outcome))
+                outcomes = future.result()
+            self._unrecorded += [(c.action, o) for c, o in zip(claimed, outcomes, strict=True)]
         if not self._unrecorded:
             return 0
         results = sorted(self._unrecorded, key=lambda r: int(r[0]["pk"]))
