@@ -257,6 +257,15 @@ class Settings:
             "runs. false leaves the collector as Python sets it."
         ),
     )
+    payload_compression: bool = field(
+        default=True,
+        metadata=_doc(
+            "SQLite: store runs' inputs, outputs and extra of 200 bytes or more as zstd frames "
+            "compressed with a dictionary trained on the database's own runs (once it holds "
+            "1,000; kept in the database). false writes them as JSON text; compressed values "
+            "keep reading either way. PostgreSQL compresses them itself (lz4 TOAST)."
+        ),
+    )
     otlp_c_decoder: bool = field(
         default=True,
         metadata=_doc(

@@ -47,7 +47,7 @@ from goldloop.http.routes import (
     threads,
     trace_export,
 )
-from goldloop.services import auth, ingest
+from goldloop.services import auth, ingest, payload_compression
 from goldloop.services.context import ServiceContext
 from goldloop.services.ingest_pool import IngestPool, NewRunSettings
 from goldloop.settings import Settings
@@ -254,6 +254,7 @@ def start(ctx: ServiceContext) -> None:
     migrate.upgrade(ctx.db.engine)
     ingest.price_table(ctx)  # a broken model_prices_file fails the start, not each request
     ctx.db.start()
+    payload_compression.start(ctx)
     if ctx.settings.bootstrap:
         key = auth.bootstrap(ctx)
         if key is not None:

@@ -23,7 +23,7 @@ from goldloop.domain.prices import PriceTable
 from goldloop.domain.run_items import RunPatch, parse_batch
 from goldloop.domain.run_merge import merge, truncate_payloads
 from goldloop.domain.safe_values import scrub
-from goldloop.services import redaction
+from goldloop.services import payload_compression, redaction
 from goldloop.services.context import Principal, ServiceContext
 from goldloop.store import run_writes
 
@@ -158,6 +158,7 @@ def write_patches(
         try:
             written = ctx.db.write(write)
             ctx.telemetry.ingested(written)
+            payload_compression.after_ingest(ctx)
             return written
         except (run_writes.InsertRace, sa.exc.DBAPIError) as exc:
             reason = _collision(exc)
@@ -244,4 +245,5 @@ def write_new_runs(
         return False
     if inserted:
         ctx.telemetry.ingested(len(runs.encoded))
+        payload_compression.after_ingest(ctx)
     return inserted

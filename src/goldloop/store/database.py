@@ -31,8 +31,11 @@ import orjson
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
+from goldloop.domain import payload_codec
 from goldloop.domain.errors import InvalidInput, Overloaded
+from goldloop.domain.payload_codec import PayloadCodec
 from goldloop.domain.safe_values import scrub
+from goldloop.store import payload_store
 
 log = logging.getLogger("goldloop.store")
 
@@ -62,15 +65,30 @@ def _json_dumps(value: Any) -> str:
 
 def create_engine(url: str) -> Engine:
     if url.startswith("sqlite"):
+        codec: list[PayloadCodec] = []  # set below: the loader needs the engine made first
+
+        def json_loads(value: Any) -> Any:
+            if type(value) is bytes and payload_codec.is_frame(value):
+                return orjson.loads(codec[0].decompress(value))
+            return _json_loads(value)
+
         engine = sa.create_engine(
             url,
             json_serializer=_json_dumps,
-            json_deserializer=_json_loads,
+            json_deserializer=json_loads,
             connect_args={"check_same_thread": False, "timeout": 30},
             pool_size=8,
             max_overflow=8,
         )
-        sa.event.listen(engine, "connect", _sqlite_pragmas)
+        codec.append(payload_store.attach(engine))
+        function = payload_store.decoder(codec[0])
+
+        def on_connect(dbapi_conn: Any, record: Any) -> None:
+            _sqlite_pragmas(dbapi_conn, record)
+            # Decompresses a run's payload frames inside SQL (filters): see payload_store.
+            dbapi_conn.create_function(payload_store.SQL_FUNCTION, 1, function, deterministic=True)
+
+        sa.event.listen(engine, "connect", on_connect)
         return engine
     return sa.create_engine(
         url,

@@ -19,6 +19,7 @@ from sqlalchemy.dialects import postgresql
 from sqlalchemy.sql.elements import ColumnElement
 
 from goldloop.domain import filters as f
+from goldloop.store import payload_store
 from goldloop.store.schema import feedback, projects, runs
 
 Cond = ColumnElement[bool]
@@ -148,12 +149,24 @@ class FilterCompiler:
         # Match the needle as it appears inside a JSON string (quotes, backslashes and control
         # characters escaped), so `"say \"hi\""` finds the text `say "hi"`.
         encoded = orjson.dumps(needle).decode()[1:-1]
-        found = _contains(sa.cast(col, sa.Text), encoded, nullable=False)
+        found = _contains(sa.cast(self._readable(col), sa.Text), encoded, nullable=False)
         return sa.and_(self._json_present(col), found)
 
     def _json_present(self, col: sa.Column[Any]) -> Cond:
-        kind = sa.func.jsonb_typeof(col) if self.pg else sa.func.json_type(col)
+        kind: ColumnElement[Any]
+        if self.pg:
+            kind = sa.func.jsonb_typeof(col)
+        elif self._readable(col) is not col:  # a frame is never the document null: not opened
+            kind = sa.case((sa.func.typeof(col) == "blob", "frame"), else_=sa.func.json_type(col))
+        else:
+            kind = sa.func.json_type(col)
         return sa.and_(col.isnot(None), kind != "null")
+
+    def _readable(self, col: sa.Column[Any]) -> ColumnElement[Any]:
+        """On SQLite a run's large documents may be zstd frames: decompressed for SQL."""
+        if self.pg or col.name not in payload_store.COMPRESSED_COLUMNS or col.table is not runs:
+            return col
+        return payload_store.readable(col)
 
     # -- tags -------------------------------------------------------------------------------------
     def _tags(self, node: f.Compare | f.In | f.Truthy) -> Cond:

@@ -17,6 +17,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 from sqlalchemy.sql.elements import ColumnElement
 
+from goldloop.store import payload_store
 from goldloop.store.run_queries import _COST_SUM, _finite, _whole
 from goldloop.store.schema import runs
 
@@ -78,6 +79,15 @@ def _ranks(
     return {int(rank): int(value) for rank, value in conn.execute(query)}
 
 
+def _cost_part(conn: Connection, part: str) -> ColumnElement[Any]:
+    """``extra.cost.<part>`` as a number; on SQLite ``extra`` may be compressed (payload_store)."""
+    if conn.dialect.name == "sqlite":
+        found = sa.func.json_extract(payload_store.readable(runs.c.extra), f'$."cost"."{part}"')
+        return sa.cast(found, sa.Float)
+    number: ColumnElement[Any] = runs.c.extra[("cost", part)].as_float()
+    return number
+
+
 def totals(
     conn: Connection,
     workspace_id: str,
@@ -112,8 +122,8 @@ def totals(
     # figures or the price estimate): read only for the runs that have a cost.
     parts = conn.execute(
         sa.select(
-            sa.func.coalesce(sa.func.sum(runs.c.extra[("cost", "input")].as_float()), zero),
-            sa.func.coalesce(sa.func.sum(runs.c.extra[("cost", "output")].as_float()), zero),
+            sa.func.coalesce(sa.func.sum(_cost_part(conn, "input")), zero),
+            sa.func.coalesce(sa.func.sum(_cost_part(conn, "output")), zero),
         ).where(*where, runs.c.cost.isnot(None))
     ).one()
     ranks = {

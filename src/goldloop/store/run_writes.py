@@ -36,7 +36,7 @@ from sqlalchemy.engine import Connection
 
 from goldloop.domain.run_items import RunPatch
 from goldloop.domain.run_merge import VALUE_COLUMNS
-from goldloop.store import log_horizon
+from goldloop.store import log_horizon, payload_store
 from goldloop.store.schema import projects, runs
 
 # merge(existing row or None, patch, project_id for a new row) -> full row of VALUE_COLUMNS
@@ -87,7 +87,16 @@ _UPDATE = {
 def _executemany(conn: Connection, statement: tuple[str, tuple[str, ...]], rows: list[Any]) -> None:
     sql, order = statement
     values = _row_encoder(order)
-    _execute_values(conn, sql, [values(r) for r in rows])
+    encoded = [values(r) for r in rows]
+    if conn.dialect.name == "sqlite":
+        payload_store.compress_values(conn, encoded, _compressed_at(order))
+    _execute_values(conn, sql, encoded)
+
+
+@functools.lru_cache(maxsize=8)
+def _compressed_at(order: tuple[str, ...]) -> tuple[int, ...]:
+    """Where the columns ``payload_store`` compresses are in a statement's parameters."""
+    return tuple(i for i, name in enumerate(order) if name in payload_store.COMPRESSED_COLUMNS)
 
 
 def _execute_values(conn: Connection, sql: str, values: list[list[Any]]) -> None:
@@ -263,6 +272,8 @@ def insert_new_runs(
         values[at_ws], values[at_seq], values[at_project] = workspace_id, seq, project_ids[i]
         values[at_created] = values[at_updated] = now
         rows.append(values)
+    if conn.dialect.name == "sqlite":
+        payload_store.compress_values(conn, rows, _compressed_at(_NEW_RUN_ORDER))
     _execute_values(conn, _INSERT[conn.dialect.name][0], rows)
     if conn.dialect.name == "postgresql":
         mine = [{"id": values[at_id], "seq": values[at_seq]} for values in rows]

@@ -938,3 +938,16 @@ pairwise_items = sa.Table(
     sa.Column("example_id", sa.String(64), nullable=True),
     sa.Column("swapped", sa.Boolean, nullable=False),
 )
+
+# zstd dictionaries for the runs' large JSON documents on SQLite (goldloop.domain.payload_codec):
+# a compressed value names its dictionary by ``id`` (the zstd dictionary id in its frame header),
+# so a row here is never changed or deleted while a run may hold a frame that names it.
+payload_dictionaries = sa.Table(
+    "payload_dictionaries",
+    metadata,
+    sa.Column("id", sa.BigInteger, primary_key=True, autoincrement=False),
+    sa.Column("data", sa.LargeBinary, nullable=False),
+    # how many documents it was trained on
+    sa.Column("samples", sa.Integer, nullable=False),
+    sa.Column("created_at", sa.BigInteger, nullable=False),
+)

@@ -23,6 +23,7 @@ from sqlalchemy.dialects import sqlite
 from sqlalchemy.dialects.postgresql import psycopg
 from sqlalchemy.engine import Connection
 
+from goldloop.store import payload_store
 from goldloop.store.schema import runs
 
 TRACE_COLUMNS = (
@@ -97,13 +98,17 @@ def trace_rows(
         return list(fetched)
     # SQLite returns a JSON document as text, or already as a number: a column declared JSON has
     # NUMERIC affinity, so the document ``5`` is stored as the integer 5 (see database.py).
+    # The large documents may be zstd frames (payload_store): decompressed here.
     rows: list[Sequence[Any]] = []
     loads = orjson.loads
+    codec = payload_store.codec(conn.engine)
     for row in fetched:
         values = list(row)
         for i in json_at:
             value = values[i]
             if type(value) is str:
                 values[i] = loads(value)
+            elif type(value) is bytes and codec is not None:
+                values[i] = loads(codec.decompress(value))
         rows.append(values)
     return rows

@@ -1,0 +1,101 @@
+"""When a SQLite database starts compressing its runs' payloads, and with which dictionary.
+
+At start the newest stored dictionary is used. Without one, ingest checks (at most every
+``CHECK_EVERY_US``) whether the database holds ``MIN_RUNS`` runs; then a dictionary is trained
+on the large documents of the newest ``SAMPLE_RUNS`` runs and stored, and new writes are
+compressed with it. Runs written before stay text: nothing is rewritten. The dictionary is put
+to use only after the transaction that stored it committed, so no stored frame can name a
+dictionary that is not in the database. PostgreSQL: nothing to do (TOAST compresses).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+
+import zstandard
+
+from goldloop.domain import payload_codec
+from goldloop.domain.payload_codec import PayloadCodec
+from goldloop.services.context import ServiceContext
+from goldloop.store import payload_store
+
+log = logging.getLogger("goldloop.store")
+
+MIN_RUNS = 1000
+SAMPLE_RUNS = 2000
+CHECK_EVERY_US = 60_000_000
+
+_training = threading.Lock()
+_next_check: dict[int, int] = {}  # id(codec) -> when ingest may look again (clock µs)
+
+
+def _codec(ctx: ServiceContext) -> PayloadCodec | None:
+    found = payload_store.codec(ctx.db.engine)
+    if found is not None:
+        found.enabled = ctx.settings.payload_compression
+    return found
+
+
+def start(ctx: ServiceContext) -> None:
+    """Use the newest stored dictionary, if there is one (server start)."""
+    codec = _codec(ctx)
+    if codec is not None:
+        _use_stored(ctx, codec)
+
+
+def _use_stored(ctx: ServiceContext, codec: PayloadCodec) -> bool:
+    """Compress with the newest stored dictionary; False when there is none, or it is damaged
+    (then the next training stores a new one beside it: frames naming it still read what
+    they can)."""
+    stored = ctx.db.read(payload_store.newest)
+    if stored is None:
+        return False
+    try:
+        codec.use(*stored)
+    except (ValueError, zstandard.ZstdError) as exc:
+        log.error("payload dictionary %d is damaged, not compressing with it: %s", stored[0], exc)
+        return False
+    return True
+
+
+def after_ingest(ctx: ServiceContext) -> None:
+    """Train the database's first dictionary once it holds enough runs (cheap when it need
+    not: one dictionary lookup per ``CHECK_EVERY_US``)."""
+    codec = _codec(ctx)
+    if codec is None or codec.current is not None or not codec.enabled:
+        return
+    now = ctx.clock()
+    if now < _next_check.get(id(codec), 0):
+        return
+    _next_check[id(codec)] = now + CHECK_EVERY_US
+    if not _training.acquire(blocking=False):
+        return
+    try:
+        if _use_stored(ctx, codec):  # another process may have trained one
+            return
+        if ctx.db.read(lambda conn: payload_store.enough_runs(conn, MIN_RUNS)):
+            train(ctx)
+    except Exception:  # compression is an optimisation: ingest goes on uncompressed
+        log.exception("could not train a payload dictionary")
+    finally:
+        _training.release()
+
+
+def train(ctx: ServiceContext) -> int | None:
+    """Train a dictionary on the newest runs, store it and compress with it from now on;
+    returns its id, or None (SQLite only) when the runs are too few to train on."""
+    codec = _codec(ctx)
+    if codec is None:
+        return None
+    samples = ctx.db.read(lambda conn: payload_store.samples(conn, SAMPLE_RUNS))
+    try:
+        trained = payload_codec.train(samples, payload_codec.FIRST_ID)
+    except zstandard.ZstdError as exc:
+        log.info("no payload dictionary yet (%d documents to train on): %s", len(samples), exc)
+        return None
+    now = ctx.clock()
+    dict_id, data = ctx.db.write(lambda conn: payload_store.store(conn, trained, len(samples), now))
+    codec.use(dict_id, data)  # committed: from now on frames may name it
+    log.info("payload dictionary %d trained on %d documents", dict_id, len(samples))
+    return dict_id

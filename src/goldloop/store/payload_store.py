@@ -1,0 +1,141 @@
+"""Compressed run payloads on SQLite: each database's dictionaries, its codec, and the SQL that
+reads compressed columns (see ``goldloop.domain.payload_codec``).
+
+Runs' ``inputs``, ``outputs`` and ``extra`` may hold a zstd frame (a BLOB) instead of JSON text.
+Every read decodes it transparently: the engine's JSON loader (``database.create_engine``) and
+the lean trace reader (``trace_rows``) call ``decode``; SQL that looks inside these columns
+(filters, statistics) wraps them in ``readable(col)``, which decompresses BLOBs with the
+``goldloop_payload`` function registered on every SQLite connection and leaves text untouched.
+PostgreSQL never stores frames: its TOAST compresses these columns (lz4, migration 0028).
+"""
+
+from __future__ import annotations
+
+import weakref
+from collections.abc import Sequence
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+
+from goldloop.domain import payload_codec
+from goldloop.domain.payload_codec import PayloadCodec
+from goldloop.store.schema import payload_dictionaries, runs
+
+COMPRESSED_COLUMNS = ("inputs", "outputs", "extra")
+SQL_FUNCTION = "goldloop_payload"
+
+_codecs: weakref.WeakKeyDictionary[Engine, PayloadCodec] = weakref.WeakKeyDictionary()
+
+
+def attach(engine: Engine) -> PayloadCodec:
+    """Give a SQLite engine its codec (``create_engine`` calls this once)."""
+
+    def load(dict_id: int) -> bytes | None:
+        query = sa.select(payload_dictionaries.c.data).where(payload_dictionaries.c.id == dict_id)
+        with engine.connect() as conn:
+            data = conn.execute(query).scalar()
+        return None if data is None else bytes(data)
+
+    codec = PayloadCodec(load)
+    _codecs[engine] = codec
+    return codec
+
+
+def codec(engine: Engine) -> PayloadCodec | None:
+    """The engine's codec; None on PostgreSQL."""
+    return _codecs.get(engine)
+
+
+def decoder(codec: PayloadCodec) -> Any:
+    """The SQLite function ``goldloop_payload(value)``: a frame's JSON text, other values as
+    they are."""
+
+    def goldloop_payload(value: Any) -> Any:
+        if type(value) is bytes and payload_codec.is_frame(value):
+            return codec.decompress(value).decode()
+        return value
+
+    return goldloop_payload
+
+
+def readable(col: sa.ColumnElement[Any]) -> sa.ColumnElement[Any]:
+    """``col`` as JSON text for SQL on SQLite: BLOBs (frames) decompressed, text as it is (no
+    function call for it)."""
+    return sa.case(
+        (sa.func.typeof(col) == "blob", sa.func.goldloop_payload(col)),
+        else_=col,
+    )
+
+
+def compress_values(conn: Connection, values: list[list[Any]], positions: Sequence[int]) -> None:
+    """On SQLite, the encoded JSON documents at ``positions`` of each row of parameters replaced
+    by frames where the codec compresses them (in place)."""
+    found = codec(conn.engine)
+    if found is None or found.current is None or not found.enabled:
+        return
+    compress = found.compress
+    for row in values:
+        for i in positions:
+            value = row[i]
+            if type(value) is str:
+                row[i] = compress(value)
+
+
+# -- the dictionaries -----------------------------------------------------------------------------
+def newest(conn: Connection) -> tuple[int, bytes] | None:
+    query = (
+        sa.select(payload_dictionaries.c.id, payload_dictionaries.c.data)
+        .order_by(payload_dictionaries.c.id.desc())
+        .limit(1)
+    )
+    row = conn.execute(query).first()
+    return None if row is None else (int(row.id), bytes(row.data))
+
+
+def enough_runs(conn: Connection, n: int) -> bool:
+    """Whether the database holds at least ``n`` runs (reads at most ``n`` index entries)."""
+    some = sa.select(runs.c.pk).limit(n).subquery()
+    return int(conn.execute(sa.select(sa.func.count()).select_from(some)).scalar_one()) >= n
+
+
+def samples(conn: Connection, n_runs: int) -> list[bytes]:
+    """The large JSON documents of the newest ``n_runs`` runs, as text, for training."""
+    found = codec(conn.engine)
+    cols = [runs.c[name] for name in COMPRESSED_COLUMNS]
+    query = sa.select(*(sa.cast(c, sa.LargeBinary) for c in cols))
+    query = query.order_by(runs.c.pk.desc()).limit(n_runs)
+    out: list[bytes] = []
+    for row in conn.execute(query):
+        for value in row:
+            if value is None:
+                continue
+            data = bytes(value)
+            if payload_codec.is_frame(data):
+                if found is None:
+                    continue
+                data = found.decompress(data)
+            if len(data) >= payload_codec.MIN_BYTES:
+                out.append(data)
+    return out
+
+
+def store(conn: Connection, dictionary: bytes, n_samples: int, now: int) -> tuple[int, bytes]:
+    """Add a trained dictionary under the next free id (inside the caller's write transaction,
+    so two processes never take the same id); returns the id and the dictionary as stored."""
+    top = conn.execute(sa.select(sa.func.max(payload_dictionaries.c.id))).scalar()
+    dict_id = payload_codec.FIRST_ID if top is None else int(top) + 1
+    data = payload_codec.with_id(dictionary, dict_id)
+    conn.execute(
+        sa.insert(payload_dictionaries).values(
+            id=dict_id, data=data, samples=n_samples, created_at=now
+        )
+    )
+    return dict_id, data
+
+
+def listed(conn: Connection) -> list[dict[str, Any]]:
+    """Each dictionary's id, size, sample count and creation time, oldest first."""
+    t = payload_dictionaries
+    query = sa.select(t.c.id, sa.func.length(t.c.data).label("bytes"), t.c.samples, t.c.created_at)
+    return [dict(r._mapping) for r in conn.execute(query.order_by(t.c.id))]
