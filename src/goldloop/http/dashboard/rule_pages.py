@@ -40,6 +40,21 @@ def rule_list(request: Request, session: web.SignedIn) -> Response:
     return _list_page(request, session)
 
 
+@router.get("/rules/preview")
+def preview_fragment(
+    request: Request,
+    session: web.SignedIn,
+    project_id: str = "",
+    filter: str = "",
+    root_only: bool = False,
+) -> Response:
+    """The rule form's filter preview alone (an HTML fragment, escaped like the page): what the
+    form's script fetches as the filter is typed; the same as the "Preview the filter" button."""
+    require_admin(session.principal)
+    shown = preview(web.ctx_of(request), session.principal, project_id, filter, root_only)
+    return web.render(request, "_rule_preview.html", preview=shown)
+
+
 @router.get("/rules/{rule_id}")
 def rule_page(
     request: Request,

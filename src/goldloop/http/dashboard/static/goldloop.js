@@ -191,10 +191,55 @@ function treeKeys() {
   });
 }
 
+// Rule form: the filter preview follows the typing (fetched 300 ms after the last change; a
+// newer change cancels an older request). The "Preview the filter" button stays for pages
+// without scripts. The preview HTML comes from the server, escaped there like the whole page.
+function liveRulePreview() {
+  document.querySelectorAll("form.rule-form[data-preview-url]").forEach((form) => {
+    const filter = form.querySelector("input[name=filter]");
+    const slot = form.nextElementSibling;
+    if (!filter || !slot || !slot.classList.contains("rule-preview-slot")) return;
+    const project = form.querySelector("select[name=project_id]");
+    const rootOnly = form.querySelector("input[name=root_only]");
+    let timer = null;
+    let pending = null;
+    const refresh = async () => {
+      if (pending) pending.abort();
+      const mine = new AbortController();
+      pending = mine;
+      const params = new URLSearchParams({
+        project_id: project ? project.value : (form.dataset.project || ""),
+        filter: filter.value,
+      });
+      if (rootOnly && rootOnly.checked) params.set("root_only", "1");
+      try {
+        const response = await fetch(form.dataset.previewUrl + "?" + params, {
+          credentials: "same-origin",
+          headers: { accept: "text/html" },
+          signal: mine.signal,
+        });
+        if (!response.ok || response.redirected) return;  // e.g. the session ended: keep it
+        const html = await response.text();
+        if (pending === mine) slot.innerHTML = html;
+      } catch (err) {
+        // aborted by a newer change, or offline: the button still works
+      }
+    };
+    const later = () => {
+      clearTimeout(timer);
+      timer = setTimeout(refresh, 300);
+    };
+    filter.addEventListener("input", later);
+    if (project) project.addEventListener("change", later);
+    if (rootOnly) rootOnly.addEventListener("change", later);
+  });
+}
+
 document.addEventListener("DOMContentLoaded", () => {
   enhanceTrace();
   treeKeys();
   lazySubtrees();
   selectAllRows();
   reviewKeys();
+  liveRulePreview();
 });
