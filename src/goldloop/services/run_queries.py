@@ -140,10 +140,30 @@ def list_runs(
         )
         candidates = all_of([rest, *conditions]) if conditions else rest
 
+    def page_of(c: Any, start: tuple[Any, int] | None, n: int, until: Any) -> store.Page:
+        return store.list_page(
+            c,
+            who.workspace_id,
+            project_id=project_id,
+            condition=condition,
+            sort=sort,
+            descending=order == "desc",
+            after=start,
+            limit=n,
+            light=light,
+            until=until,
+        )
+
     def read(c: Any) -> tuple[store.Page, tuple[Any, int] | None]:
-        until = None
-        if bounded:
-            assert scan is not None
+        """The page, and the run the bounded search stopped at (None: not stopped early)."""
+        if not bounded:
+            return page_of(c, after, limit, None), None
+        assert scan is not None
+        rows: list[dict[str, Any]] = []
+        start = after
+        # a tenth of the candidates first, then the rest: a common needle fills its page from
+        # the first window without the cost of finding the whole scan's last candidate
+        for window in (max(1, scan // 10), scan - max(1, scan // 10)):
             until = store.scan_bound(
                 c,
                 who.workspace_id,
@@ -151,22 +171,15 @@ def list_runs(
                 condition=candidates,
                 sort=sort,
                 descending=order == "desc",
-                after=after,
-                scan=scan,
+                after=start,
+                scan=window,
             )
-        page = store.list_page(
-            c,
-            who.workspace_id,
-            project_id=project_id,
-            condition=condition,
-            sort=sort,
-            descending=order == "desc",
-            after=after,
-            limit=limit,
-            light=light,
-            until=until,
-        )
-        return page, until
+            page = page_of(c, start, limit - len(rows), until)
+            rows += page.rows
+            if page.more or until is None:
+                return store.Page(rows, page.more), None
+            start = until
+        return store.Page(rows, False), start
 
     page, until = ctx.db.read(read)
     next_cursor = None
@@ -180,7 +193,7 @@ def list_runs(
     }
     if bounded:
         out["searched_to"] = None
-        if until is not None and not page.more:  # stopped by the bound, not by a full page
+        if until is not None:  # stopped at the scan's last candidate, the page not full
             out["searched_to"] = {"value": until[0], "sort": sort}
             out["next_cursor"] = _encode_cursor(sort, order, until[0], until[1])
     return out

@@ -35,7 +35,7 @@ router = APIRouter(route_class=web.PageRoute, include_in_schema=False)
 PAGE_SIZE = 50
 # A text search (``text ~``, a substring scan no index serves) reads at most this many runs per
 # page; when it has not filled the page, the page says how far back it searched and links on.
-SEARCH_SCAN = 10_000
+SEARCH_SCAN = 5_000
 BULK_ACTIONS = ("dataset", "jsonl", "csv", "queue")
 
 
