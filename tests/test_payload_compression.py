@@ -257,8 +257,11 @@ async def test_ingest_trains_the_first_dictionary_once_enough_runs_are_stored(
     r = await client.post("/v1/traces", content=_training_body(n=100), headers=PB)
     assert r.status_code == 200
     assert codec.current is None  # 100 runs: not enough yet
-    payload_compression._next_check.clear()  # as if CHECK_EVERY_US had passed
-    r = await client.post("/v1/traces", content=_training_body(n=60, seed=2), headers=PB)
+    monkeypatch.setattr(payload_compression, "CHECK_EVERY_RUNS", 60)
+    r = await client.post("/v1/traces", content=_training_body(n=59, seed=2), headers=PB)
+    assert r.status_code == 200
+    assert codec.current is None  # 159 runs, but not looked at: 59 written since it looked
+    r = await client.post("/v1/traces", content=_training_body(n=1, seed=3), headers=PB)
     assert r.status_code == 200
     assert codec.current == payload_codec.FIRST_ID
     await _send_llm(client)

@@ -158,7 +158,7 @@ def write_patches(
         try:
             written = ctx.db.write(write)
             ctx.telemetry.ingested(written)
-            payload_compression.after_ingest(ctx)
+            payload_compression.after_ingest(ctx, written)
             return written
         except (run_writes.InsertRace, sa.exc.DBAPIError) as exc:
             reason = _collision(exc)
@@ -245,5 +245,5 @@ def write_new_runs(
         return False
     if inserted:
         ctx.telemetry.ingested(len(runs.encoded))
-        payload_compression.after_ingest(ctx)
+        payload_compression.after_ingest(ctx, len(runs.encoded))
     return inserted

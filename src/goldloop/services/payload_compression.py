@@ -1,7 +1,8 @@
 """When a SQLite database starts compressing its runs' payloads, and with which dictionary.
 
-At start the newest stored dictionary is used. Without one, ingest checks (at most every
-``CHECK_EVERY_US``) whether the database holds ``MIN_RUNS`` runs; then a dictionary is trained
+At start the newest stored dictionary is used. Without one, ingest checks (every
+``CHECK_EVERY_US`` or ``CHECK_EVERY_RUNS`` written runs) whether the database holds ``MIN_RUNS``
+runs; then a dictionary is trained
 on the large documents of the newest ``SAMPLE_RUNS`` runs and stored, and new writes are
 compressed with it. Runs written before stay text: nothing is rewritten. The dictionary is put
 to use only after the transaction that stored it committed, so no stored frame can name a
@@ -25,9 +26,11 @@ log = logging.getLogger("goldloop.store")
 MIN_RUNS = 1000
 SAMPLE_RUNS = 2000
 CHECK_EVERY_US = 60_000_000
+CHECK_EVERY_RUNS = 500
 
 _training = threading.Lock()
 _next_check: dict[int, int] = {}  # id(codec) -> when ingest may look again (clock µs)
+_written: dict[int, int] = {}  # id(codec) -> runs this process wrote since it last looked
 
 
 def _codec(ctx: ServiceContext) -> PayloadCodec | None:
@@ -59,16 +62,18 @@ def _use_stored(ctx: ServiceContext, codec: PayloadCodec) -> bool:
     return True
 
 
-def after_ingest(ctx: ServiceContext) -> None:
-    """Train the database's first dictionary once it holds enough runs (cheap when it need
-    not: one dictionary lookup per ``CHECK_EVERY_US``)."""
+def after_ingest(ctx: ServiceContext, written: int) -> None:
+    """Train the database's first dictionary once it holds enough runs, ``written`` runs having
+    just been stored. Cheap when it need not: it looks at the database once per
+    ``CHECK_EVERY_US`` or per ``CHECK_EVERY_RUNS`` runs this process wrote, whichever is first."""
     codec = _codec(ctx)
     if codec is None or codec.current is not None or not codec.enabled:
         return
-    now = ctx.clock()
-    if now < _next_check.get(id(codec), 0):
+    now, key = ctx.clock(), id(codec)
+    _written[key] = _written.get(key, 0) + written
+    if now < _next_check.get(key, 0) and _written[key] < CHECK_EVERY_RUNS:
         return
-    _next_check[id(codec)] = now + CHECK_EVERY_US
+    _next_check[key], _written[key] = now + CHECK_EVERY_US, 0
     if not _training.acquire(blocking=False):
         return
     try:
