@@ -1,0 +1,196 @@
+"""Deterministic online evaluations run in batches: a claim's scores stored in one transaction.
+
+Each score is still accepted or refused on its own; a score the database refuses fails only its
+own action (the batch falls back to one transaction per action); a worker that dies after
+storing a batch's scores and before recording its outcomes leaves them to be done once more,
+with every score stored once. Real runs through the batch API, the real tailer, the real
+``ActionRunner`` on each backend.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import uuid
+from collections import Counter
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+import sqlalchemy as sa
+from fastapi import FastAPI
+from tests.test_rule_workers import action_rows, make_rule, queue_actions
+from tests.test_rules_flow import post_runs, project_id, run_items
+
+from fake_clock import FakeClock
+from goldloop.evaluation import EvaluationResult, Evaluator, RunData, register_evaluator
+from goldloop.services import rule_actions
+from goldloop.services.context import ServiceContext
+from goldloop.services.rule_handlers import _FEEDBACK_NS
+from goldloop.store.schema import feedback as feedback_table
+from goldloop.workers.actions import ActionRunner
+
+API = "/api/v1"
+
+
+@register_evaluator("test_big_number", replace=True)
+class BigNumber(Evaluator):
+    """A user's evaluator that answers a number no JSON column can hold for the output
+    ``poison`` (the database refuses it when the score is stored), and ``fine`` otherwise."""
+
+    name = "test_big_number"
+    version = "1"
+
+    def evaluate(self, run: RunData, example: Any) -> list[EvaluationResult]:
+        poison = (run.outputs or {}).get("answer") == "poison"
+        return [self.result("size", value=2**70 if poison else "fine")]
+
+
+def evaluate_rule(pid: str, name: str, evaluators: list[dict[str, Any]]) -> dict[str, Any]:
+    return {
+        "project_id": pid,
+        "name": name,
+        "actions": [{"type": "evaluate", "evaluators": evaluators}],
+    }
+
+
+@pytest.fixture
+def feedback_inserts(app: FastAPI) -> Iterator[list[str]]:
+    """The INSERT statements into ``feedback`` run on the app's database."""
+    seen: list[str] = []
+    engine = app.state.ctx.db.engine
+
+    def count(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        if statement.lstrip().upper().startswith("INSERT INTO FEEDBACK "):
+            seen.append(statement)
+
+    sa.event.listen(engine, "before_cursor_execute", count)
+    yield seen
+    sa.event.remove(engine, "before_cursor_execute", count)
+
+
+def stored(ctx: ServiceContext) -> Counter[tuple[str, str]]:
+    q = sa.select(feedback_table.c.key, feedback_table.c.run_id)
+    return Counter(ctx.db.read(lambda c: [(r.key, r.run_id) for r in c.execute(q)]))
+
+
+def by_run(ctx: ServiceContext) -> dict[str, dict[str, Any]]:
+    return {r["object_id"]: r for r in action_rows(ctx)}
+
+
+async def test_refused_scores_and_a_conflict_fail_only_their_own_actions(
+    client: httpx.AsyncClient, app: FastAPI, feedback_inserts: list[str]
+) -> None:
+    # "ok" only takes scores from 0.5 to 1: the runs the regex does not match are refused
+    put = await client.put(
+        f"{API}/feedback-keys/ok", json={"kind": "continuous", "min": 0.5, "max": 1}
+    )
+    assert put.status_code in (200, 201), put.text
+    pid = await project_id(client)
+    checks = [
+        {"name": "regex", "config": {"key": "ok", "pattern": "^a[0-2]$"}},
+        {"name": "contains", "config": {"key": "free", "substrings": "a"}},
+    ]
+    rule_id = await make_rule(client, evaluate_rule(pid, "batched", checks))
+    items = run_items(8)
+    await post_runs(client, items)
+    # the score this rule would store for the last run is already there with another body
+    clash = items[7]["id"]
+    fid = str(uuid.uuid5(_FEEDBACK_NS, f"{rule_id}:{clash}:contains:free"))
+    body = {"feedback_id": fid, "run_id": clash, "key": "free", "score": 0.25}
+    assert (await client.post(f"{API}/feedback", json=body)).status_code == 201
+    queue_actions(app)
+    ctx = app.state.ctx
+
+    feedback_inserts.clear()
+    runner = ActionRunner(ctx)
+    runner.flush()
+    runner.close()
+
+    # the scores of the claim's two halves in one statement each, not one per score
+    assert len(feedback_inserts) == 2
+    actions = by_run(ctx)
+    assert {a["attempts"] for a in actions.values()} == {1}
+    for i, item in enumerate(items[:7]):
+        action = actions[item["id"]]
+        assert action["status"] == "done", action
+        keys = [s["key"] for s in action["detail"]["scores"]]
+        if i <= 2:
+            assert (keys, action["detail"]["errors"]) == (["ok", "free"], [])
+        else:
+            assert keys == ["free"]
+            (error,) = action["detail"]["errors"]
+            assert error["key"] == "ok"
+            assert "score 0 is outside its range [0.5, 1]" in error["error"]
+    failed = actions[clash]
+    assert failed["status"] == "failed"
+    assert "already exists with a different body" in failed["detail"]["reason"]
+    expected = Counter({("ok", i["id"]): 1 for i in items[:3]})
+    expected.update({("free", i["id"]): 1 for i in items})
+    assert stored(ctx) == expected
+    kept = (await client.get(f"{API}/feedback/{fid}")).json()
+    assert kept["score"] == 0.25  # the earlier body, untouched
+
+
+async def test_a_score_the_database_refuses_fails_only_its_own_action(
+    client: httpx.AsyncClient, app: FastAPI
+) -> None:
+    pid = await project_id(client)
+    checks = [
+        {"name": "test_big_number", "config": {}},
+        {"name": "regex", "config": {"key": "has_a", "pattern": "a"}},
+    ]
+    await make_rule(client, evaluate_rule(pid, "poisoned", checks))
+    items = run_items(8)
+    items[5]["outputs"] = {"answer": "poison"}
+    await post_runs(client, items)
+    queue_actions(app)
+    ctx = app.state.ctx
+
+    runner = ActionRunner(ctx)
+    runner.flush()
+    runner.close()
+
+    actions = by_run(ctx)
+    poison = actions[items[5]["id"]]  # to be retried, as when it ran alone
+    assert (poison["status"], poison["attempts"]) == ("pending", 1)
+    assert "64-bit" in poison["detail"]["last_error"]
+    others = [actions[i["id"]] for i in items if i is not items[5]]
+    assert [(a["status"], a["attempts"]) for a in others] == [("done", 1)] * 7
+    expected = Counter({(k, i["id"]): 1 for k in ("size", "has_a") for i in items})
+    del expected[("size", items[5]["id"])], expected[("has_a", items[5]["id"])]
+    assert stored(ctx) == expected
+
+
+async def test_a_worker_dead_between_storing_and_recording_leaves_each_score_once(
+    client: httpx.AsyncClient, app: FastAPI
+) -> None:
+    pid = await project_id(client)
+    checks = [{"name": "regex", "config": {"key": "has_a", "pattern": "a"}}]
+    await make_rule(client, evaluate_rule(pid, "replayed", checks))
+    items = run_items(6)
+    await post_runs(client, items)
+    queue_actions(app)
+    clock = FakeClock(app.state.ctx.clock())
+    ctx = dataclasses.replace(app.state.ctx, clock=clock)
+
+    dead = rule_actions.claim(ctx, "dead-worker", 4)
+    assert all(rule_actions.batchable(c) for c in dead)
+    outcomes = rule_actions.run_many(ctx, dead)  # its scores stored, then the process is killed
+    assert [o["status"] for o in outcomes] == ["done"] * 4
+    assert sum(stored(ctx).values()) == 4
+
+    clock.now += int(ctx.settings.rule_action_lease_s * 1_000_000) + 1
+    runner = ActionRunner(ctx)
+    runner.flush()
+    runner.close()
+
+    actions = by_run(ctx)
+    dead_runs = {c.action["object_id"] for c in dead}
+    assert {(run, a["status"], a["attempts"]) for run, a in actions.items()} == {
+        (i["id"], "done", 2 if i["id"] in dead_runs else 1) for i in items
+    }
+    assert stored(ctx) == Counter({("has_a", i["id"]): 1 for i in items})
+    # the replayed actions found their scores already stored, as they were
+    for run in dead_runs:
+        assert [s["key"] for s in actions[run]["detail"]["scores"]] == ["has_a"]
