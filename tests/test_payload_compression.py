@@ -23,7 +23,7 @@ from goldloop.domain.payload_codec import PayloadCodec
 from goldloop.http.app import create_app
 from goldloop.services import payload_compression
 from goldloop.settings import Settings
-from goldloop.store import run_stats
+from goldloop.store import payload_store, run_stats
 from goldloop.store.schema import runs
 from ingest_helpers import app_ctx, trace_rows, workspace_of
 from otlp_builders import request, span
@@ -193,8 +193,8 @@ def sqlite_only(backend: str) -> None:
 async def _second_app(settings: Settings) -> AsyncIterator[tuple[FastAPI, httpx.AsyncClient]]:
     """Another server on the same database: a process that has not seen the dictionary yet."""
     application = create_app(settings)
-    key = settings.admin_key_path.read_text().strip()
     async with application.router.lifespan_context(application):
+        key = settings.admin_key_path.read_text().strip()  # bootstrapped by the first start
         transport = httpx.ASGITransport(app=application)
         async with httpx.AsyncClient(
             transport=transport, base_url="http://goldloop.test", headers={"x-api-key": key}
@@ -358,3 +358,26 @@ def test_codec_reads_a_frame_it_cannot_decode_as_the_reason() -> None:
     )
     with pytest.raises(zstandard.ZstdError):
         payload_codec.train([b"{}"] * 3, payload_codec.FIRST_ID)
+
+
+async def test_ingest_workers_compress_new_runs_off_the_server_process(
+    sqlite_only: None,
+    settings: Settings,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    async for pooled, c in _second_app(dataclasses.replace(settings, ingest_processes=1)):
+        pool = app_ctx(pooled).ingest_pool
+        assert pool is not None
+        assert pool.wait_ready(60)
+        await _train(pooled, c)
+        jobs = pool.jobs
+        # the server process compresses nothing: frames can only come from the worker
+        monkeypatch.setattr(payload_store, "compress_values", lambda *args: None)
+        sent = await _send_llm(c)
+        assert pool.jobs == jobs + 1
+        assert _stored_kinds(pooled) == {(TRACE, "blob", "blob")}
+        (exported,) = await _exported(c, "oi-svc")
+        assert _attributes(exported) == sent
+        assert await _matches(c, 'inputs ~ "hotel aurora"') == {TRACE}
+    capsys.readouterr()  # the bootstrap banner

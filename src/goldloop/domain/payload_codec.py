@@ -74,6 +74,7 @@ class PayloadCodec:
         self._decompressors: dict[int, zstandard.ZstdDecompressor] = {}
         self._missing: dict[int, str] = {}  # dictionary id -> why it cannot be used
         self.current: int | None = None
+        self.current_data = b""  # the current dictionary, for ingest worker processes
         self.enabled = True
 
     def use(self, dict_id: int, dictionary: bytes, *, current: bool = True) -> None:
@@ -89,7 +90,7 @@ class PayloadCodec:
                 self._compressor = zstandard.ZstdCompressor(
                     level=LEVEL, dict_data=data, write_checksum=True, write_content_size=True
                 )
-                self.current = dict_id
+                self.current, self.current_data = dict_id, dictionary
 
     def compress(self, text: str) -> str | bytes:
         """A JSON document as stored: a frame if it is long and there is a dictionary."""

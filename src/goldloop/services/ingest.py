@@ -114,7 +114,8 @@ def ingest_native_body(
     pool = ctx.ingest_pool
     if pool is not None and redaction.active(ctx, who.workspace_id):
         pool = None  # the workers encode runs as stored: redaction runs here, in write_patches
-    prepared = pool.prepare_native(body) if pool is not None else None
+    dictionary = payload_compression.worker_dictionary(ctx) if pool is not None else None
+    prepared = pool.prepare_native(body, dictionary) if pool is not None else None
     if prepared is not None:
         runs, given = prepared
         if write_new_runs(ctx, who, runs, default_project=project_name(given, header_project)):

@@ -32,6 +32,7 @@ start and uses the pipes.
 
 from __future__ import annotations
 
+import dataclasses
 import gc
 import logging
 import multiprocessing
@@ -48,10 +49,12 @@ from typing import Any
 
 from goldloop import _malloc
 from goldloop.domain.errors import InvalidInput
+from goldloop.domain.payload_codec import PayloadCodec
 from goldloop.domain.run_items import RunPatch
 from goldloop.services import ingest
 from goldloop.services.ingest import NewRuns
 from goldloop.services.run_views import GCPaused
+from goldloop.store import run_writes
 
 log = logging.getLogger("goldloop.ingest")
 
@@ -73,6 +76,9 @@ class NewRunSettings:
 
     max_run_payload_bytes: int
     model_prices_file: str
+    dictionary: tuple[int, bytes] | None = None
+    """SQLite's payload dictionary in use (id, bytes): the worker compresses the runs' large
+    documents with it, as the writer would (``payload_store``), off the server's core."""
 
 
 def _job(body: bytes, encoding: str, new_runs: NewRunSettings | None, c_decoder: bool) -> bytes:
@@ -191,12 +197,29 @@ def _prepare(
         prices = ingest.cached_price_table(settings.model_prices_file)
     except Exception:  # a bad price file: the server's own path reports it to the client
         return None
-    return ingest.prepare_new_runs(
+    prepared = ingest.prepare_new_runs(
         patches,
         max_payload_bytes=settings.max_run_payload_bytes,
         prices=prices,
         body_bytes=body_bytes,
     )
+    if settings.dictionary is not None:
+        run_writes.compress_new_runs(_worker_codec(*settings.dictionary), prepared.encoded)
+    return prepared
+
+
+_WORKER_CODECS: dict[int, PayloadCodec] = {}
+
+
+def _worker_codec(dict_id: int, dictionary: bytes) -> PayloadCodec:
+    """In a worker: a codec compressing with dictionary ``dict_id``, made once per dictionary."""
+    found = _WORKER_CODECS.get(dict_id)
+    if found is None:
+        found = PayloadCodec(lambda _id: None)  # compresses only: reads happen in the server
+        found.use(dict_id, dictionary)
+        _WORKER_CODECS.clear()  # only the newest is ever sent
+        _WORKER_CODECS[dict_id] = found
+    return found
 
 
 def _init_worker(malloc_tuning: bool) -> None:
@@ -265,22 +288,32 @@ class IngestPool:
         """Requests the workers handled (the rest were decoded in the server process)."""
         self.restarts = 0
 
-    def decode(self, body: bytes, encoding: str) -> Decoded | None:
+    def decode(
+        self, body: bytes, encoding: str, dictionary: tuple[int, bytes] | None = None
+    ) -> Decoded | None:
         """An OTLP request decoded and mapped by a worker, or None if no worker is ready (the
         caller then does it itself). Raises InvalidInput for a body that is not a valid
-        request."""
-        return self._run(_job, body, encoding, self.new_runs, self.c_decoder)
+        request. ``dictionary``: see ``NewRunSettings``."""
+        return self._run(_job, body, encoding, self._new_runs(dictionary), self.c_decoder)
 
-    def prepare_native(self, body: bytes) -> tuple[NewRuns, str | None] | None:
+    def prepare_native(
+        self, body: bytes, dictionary: tuple[int, bytes] | None = None
+    ) -> tuple[NewRuns, str | None] | None:
         """A native batch body (JSON) parsed, validated and encoded as new runs by a worker,
         with the batch's ``project``; None if no worker is ready or there are no ``new_runs``
         settings. Raises InvalidInput as ``ingest.parse_native`` does."""
-        if self.new_runs is None:
+        new_runs = self._new_runs(dictionary)
+        if new_runs is None:
             return None
-        outcome = self._run(_native_job, body, self.new_runs)
+        outcome = self._run(_native_job, body, new_runs)
         if outcome is None or not isinstance(outcome[0], NewRuns):
             return None
         return outcome[0], outcome[1]
+
+    def _new_runs(self, dictionary: tuple[int, bytes] | None) -> NewRunSettings | None:
+        if self.new_runs is None or dictionary is None:
+            return self.new_runs
+        return dataclasses.replace(self.new_runs, dictionary=dictionary)
 
     def _run(self, job: Callable[..., bytes], body: bytes, *args: Any) -> tuple[Any, Any] | None:
         executor = self._ready()

@@ -14,7 +14,7 @@ from goldloop.domain.otel.logs import decode_logs, logs_to_patches
 from goldloop.domain.otel.mapping import span_to_patch
 from goldloop.domain.run_items import RunPatch, screen
 from goldloop.domain.safe_values import OutOfRange
-from goldloop.services import ingest, redaction
+from goldloop.services import ingest, payload_compression, redaction
 from goldloop.services.context import Principal, ServiceContext
 
 log = logging.getLogger("goldloop.otlp")
@@ -81,7 +81,8 @@ def ingest_traces(
     pool = ctx.ingest_pool
     if pool is not None and redaction.active(ctx, who.workspace_id):
         pool = None  # the workers encode runs as stored: redaction runs here, in write_patches
-    decoded = pool.decode(body, encoding) if pool is not None else None
+    dictionary = payload_compression.worker_dictionary(ctx) if pool is not None else None
+    decoded = pool.decode(body, encoding, dictionary) if pool is not None else None
     patches: list[RunPatch] | None = None
     if decoded is not None:
         found, problems = decoded

@@ -47,6 +47,15 @@ def start(ctx: ServiceContext) -> None:
         _use_stored(ctx, codec)
 
 
+def worker_dictionary(ctx: ServiceContext) -> tuple[int, bytes] | None:
+    """The dictionary ingest worker processes should compress new runs with (SQLite, in use
+    here, so stored and committed), or None: they leave the documents as text."""
+    codec = _codec(ctx)
+    if codec is None or codec.current is None or not codec.enabled:
+        return None
+    return codec.current, codec.current_data
+
+
 def _use_stored(ctx: ServiceContext, codec: PayloadCodec) -> bool:
     """Compress with the newest stored dictionary; False when there is none, or it is damaged
     (then the next training stores a new one beside it: frames naming it still read what

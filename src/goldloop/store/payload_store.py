@@ -70,10 +70,16 @@ def readable(col: sa.ColumnElement[Any]) -> sa.ColumnElement[Any]:
 
 def compress_values(conn: Connection, values: list[list[Any]], positions: Sequence[int]) -> None:
     """On SQLite, the encoded JSON documents at ``positions`` of each row of parameters replaced
-    by frames where the codec compresses them (in place)."""
+    by frames where the codec compresses them (in place). Frames already there (compressed by
+    an ingest worker process) are left as they are."""
     found = codec(conn.engine)
     if found is None or found.current is None or not found.enabled:
         return
+    compress_rows(found, values, positions)
+
+
+def compress_rows(found: PayloadCodec, values: list[list[Any]], positions: Sequence[int]) -> None:
+    """``compress_values`` with a given codec, without a database (ingest worker processes)."""
     compress = found.compress
     for row in values:
         for i in positions:

@@ -34,6 +34,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.dialects.postgresql import psycopg
 from sqlalchemy.engine import Connection
 
+from goldloop.domain.payload_codec import PayloadCodec
 from goldloop.domain.run_items import RunPatch
 from goldloop.domain.run_merge import VALUE_COLUMNS
 from goldloop.store import log_horizon, payload_store
@@ -244,6 +245,12 @@ def encode_new_run(run_id: str, row: dict[str, Any]) -> list[Any]:
     for name in _FILLED_IN:
         row[name] = None
     return _row_encoder(_NEW_RUN_ORDER)(row)
+
+
+def compress_new_runs(codec: PayloadCodec, encoded: list[list[Any]]) -> None:
+    """Runs encoded by ``encode_new_run`` with their large documents compressed (SQLite's
+    ``payload_store``; in place). Pure: ingest worker processes run it."""
+    payload_store.compress_rows(codec, encoded, _compressed_at(_NEW_RUN_ORDER))
 
 
 def insert_new_runs(
