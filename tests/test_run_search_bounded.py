@@ -101,6 +101,12 @@ async def test_a_common_search_fills_its_page_and_other_filters_are_not_bounded(
     assert common["searched_to"] is None
     plain = run_queries.list_runs(ctx, who, project=pid, filter="root", limit=5, scan=SCAN)
     assert "searched_to" not in plain
+    # any substring search is bounded, not only of the documents
+    named = run_queries.list_runs(
+        ctx, who, project=pid, filter='root and name ~ "nothing"', limit=5, scan=SCAN
+    )
+    assert named["items"] == []
+    assert named["searched_to"] is not None
     # a search under an "or" bounds every run (no conjunct narrows the candidates)
     either = f'text ~ "{NEEDLE}" or name = "nothing"'
     ids, _ = _follow(ctx, who, pid, either, sort="latency")

@@ -106,8 +106,8 @@ def list_runs(
     """One page of runs matching ``filter`` (and the already-compiled ``conditions``), started
     in ``[start, end)`` when those are given.
 
-    With ``scan`` and a text search in the filter (``text ~``, ``inputs ~``, ``outputs ~``,
-    ``error ~``: a substring scan no index serves), the search reads at most ``scan``
+    With ``scan`` and a substring search in the filter (``~`` or ``!~`` on any field: ``text
+    ~``, ``name ~``, ...; a scan no index serves), the search reads at most ``scan``
     candidate runs (those meeting the rest of the filter, in list order from the cursor). When
     it stops there with the page not full, ``searched_to`` is the sort value of the last run it
     read and ``next_cursor`` continues the search after it; every match is still found, over
@@ -199,22 +199,16 @@ def list_runs(
     return out
 
 
-TEXT_SEARCH_FIELDS = ("text", "inputs", "outputs", "error")
-
-
 def has_text_search(node: filters.Node | None) -> bool:
-    """Whether the filter holds a substring search of the runs' documents anywhere."""
+    """Whether the filter holds a substring search (``~``, ``!~``) anywhere: of the runs'
+    documents (``text``, ``inputs``, ``outputs``, ``error``), a name, metadata, a comment..."""
     if node is None:
         return False
     if isinstance(node, filters.And | filters.Or):
         return any(has_text_search(i) for i in node.items)
     if isinstance(node, filters.Not):
         return has_text_search(node.item)
-    return (
-        isinstance(node, filters.Compare)
-        and node.field.name in TEXT_SEARCH_FIELDS
-        and node.op in filters.TEXT_OPS
-    )
+    return isinstance(node, filters.Compare) and node.op in filters.TEXT_OPS
 
 
 def without_text_search(node: filters.Node | None) -> filters.Node | None:
