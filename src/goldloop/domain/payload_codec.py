@@ -76,6 +76,10 @@ class PayloadCodec:
         self.current: int | None = None
         self.current_data = b""  # the current dictionary, for ingest worker processes
         self.enabled = True
+        # when the service may look for a first dictionary again (clock µs), and the runs
+        # written since it last looked (services.payload_compression)
+        self.next_check = 0
+        self.written_since = 0
 
     def use(self, dict_id: int, dictionary: bytes, *, current: bool = True) -> None:
         """Know dictionary ``dict_id``; compress with it from now on when ``current``."""

@@ -29,8 +29,6 @@ CHECK_EVERY_US = 60_000_000
 CHECK_EVERY_RUNS = 500
 
 _training = threading.Lock()
-_next_check: dict[int, int] = {}  # id(codec) -> when ingest may look again (clock µs)
-_written: dict[int, int] = {}  # id(codec) -> runs this process wrote since it last looked
 
 
 def _codec(ctx: ServiceContext) -> PayloadCodec | None:
@@ -78,11 +76,11 @@ def after_ingest(ctx: ServiceContext, written: int) -> None:
     codec = _codec(ctx)
     if codec is None or codec.current is not None or not codec.enabled:
         return
-    now, key = ctx.clock(), id(codec)
-    _written[key] = _written.get(key, 0) + written
-    if now < _next_check.get(key, 0) and _written[key] < CHECK_EVERY_RUNS:
+    now = ctx.clock()
+    codec.written_since += written
+    if now < codec.next_check and codec.written_since < CHECK_EVERY_RUNS:
         return
-    _next_check[key], _written[key] = now + CHECK_EVERY_US, 0
+    codec.next_check, codec.written_since = now + CHECK_EVERY_US, 0
     if not _training.acquire(blocking=False):
         return
     try:
