@@ -1,8 +1,11 @@
 """Goldloop beside Arize Phoenix (and MLflow): the same OTLP span load, the same machine, one run.
 
-Load (issue 3): 10,000 OpenTelemetry spans of ~3 KB in 2,000 five-span GenAI traces, built by
-``bench/ingest.py``'s ``build_traces``. Each product runs as its own server on 127.0.0.1 with
-its data in a fresh temporary directory, on SQLite:
+Loads (``--load``, see ``bench/peer_loads.py``): ``genai`` (the default, issue 3): 10,000
+OpenTelemetry spans of ~3 KB in 2,000 five-span GenAI traces, built by ``bench/ingest.py``'s
+``build_traces``; ``openinference`` (issue #24): 10,000 spans of ~3.4 KB in 2,000 five-span
+OpenInference traces (chain, two LLM calls, tool, retriever), built by ``bench/otel_storage.py``'s
+``openinference_traces``. Each product runs as its own server on 127.0.0.1 with its data in a
+fresh temporary directory, on SQLite:
 
 - ``goldloop serve --data-dir TMP`` (this checkout, the bench's interpreter);
 - ``phoenix serve`` from its own virtualenv (default ``/tmp/goldloop-bench/phoenix-venv``,
@@ -16,8 +19,11 @@ its data in a fresh temporary directory, on SQLite:
 Modes (a fresh server for each product and mode):
 
 - ``otel-sdk``: the unmodified OpenTelemetry SDK creates the spans and its OTLP/HTTP exporter
-  (opentelemetry-exporter-otlp-proto-http, BatchSpanProcessor, protobuf) sends them to
-  ``/v1/traces``, as an application would; the SDK's CPU shares the machine with the server;
+  (opentelemetry-exporter-otlp-proto-http, protobuf) sends them to ``/v1/traces``, as an
+  application would; the SDK's CPU shares the machine with the server. One BatchSpanProcessor
+  at its defaults (queue 2,048, batches of 512; the generator waits for room in the queue
+  rather than let spans drop); ``--sdk-queue load`` gives it a queue that holds the whole load
+  instead (the runs before 7 December 2026);
 - ``otlp-protobuf``: the same spans as ExportTraceServiceRequest bodies of 500 spans, encoded
   before the clock starts, posted by 4 threads (the server's capacity rather than the SDK's).
 
@@ -26,10 +32,11 @@ project, then a wait until its processes are idle). Measured per product and mod
 from the first span to "all 10,000 queryable" through
 the product's own query API (Goldloop: ``GET /api/v1/projects/{p}/stats``; Phoenix: GraphQL
 ``Project.recordCount``; MLflow: its trace search, five spans per trace found), polled every
-0.1 s; server CPU (user + system of the server's process
-tree, from /proc) per span; the database files' growth per span (after a WAL checkpoint, server
-stopped); and the latency of listing the latest 50 root spans through each product's query API
-(p50/p95 over ``--list-calls`` calls on one keep-alive connection):
+0.1 s; server CPU (user + system of the server's process tree, from /proc) per span; the
+database files' growth per span (after a WAL checkpoint, server stopped; for Goldloop also the
+share of runs with a payload stored compressed); and the latency of listing the latest 50 root
+spans through each product's query API (p50/p95 over ``--list-calls`` calls on one keep-alive
+connection):
 
 - Goldloop ``GET /api/v1/runs?project=P&filter=root&limit=50&select=light`` (table columns:
   latency, tokens, cost, status) and ``select=full`` (with inputs/outputs);
@@ -46,6 +53,7 @@ holds that many and lists again.
     python bench/peer_phoenix.py --products goldloop           # Goldloop half only
     python bench/peer_phoenix.py --products goldloop,mlflow --modes otlp-protobuf
     python bench/peer_phoenix.py --modes otel-sdk --grow-to 100000
+    python bench/peer_phoenix.py --load openinference          # issue #24's load
 
 Prints one table and writes bench/results/peer-phoenix-<time>.json. Servers are killed on exit.
 """
@@ -76,6 +84,7 @@ sys.path.insert(0, str(BENCH))
 
 # bench/ingest.py: the load, the senders, the Goldloop server; it puts tests/ on sys.path
 import ingest  # noqa: E402
+import peer_loads  # noqa: E402
 
 from otlp_builders import request  # noqa: E402
 
@@ -148,6 +157,10 @@ class Product:
 
     def version(self) -> str:
         raise NotImplementedError
+
+    def stored(self) -> dict[str, Any]:
+        """What the product says about its stored spans once stopped (nothing by default)."""
+        return {}
 
     def launch(self, argv: list[str], env: dict[str, str], port: int, health: str) -> None:
         """Start the server in its data dir (output to ``server.log`` there) and wait until
@@ -241,6 +254,25 @@ class Goldloop(Product):
         from goldloop import __version__
 
         return str(__version__)
+
+    def stored(self) -> dict[str, Any]:
+        """Runs, and of them those with a payload column stored as a zstd frame."""
+        frame = "X'28B52FFD'"  # payload_codec.FRAME_MAGIC
+        first4 = [
+            f"substr(CAST({c} AS BLOB), 1, 4) = {frame}" for c in ("inputs", "outputs", "extra")
+        ]
+        conn = sqlite3.connect(self.data_dir / self.db_file)
+        try:
+            runs, compressed = conn.execute(
+                f"SELECT count(*), coalesce(sum({' OR '.join(first4)}), 0) FROM runs"
+            ).fetchone()
+        finally:
+            conn.close()
+        return {
+            "runs": runs,
+            "runs_compressed": compressed,
+            "compressed_fraction": round(compressed / runs, 3) if runs else 0.0,
+        }
 
 
 PHOENIX_SPANS = """
@@ -459,14 +491,22 @@ def encode(mode: str, traces: list[list[Any]], per: int) -> list[bytes]:
 
 
 def send(
-    p: Product, mode: str, traces: list[list[Any]], bodies: list[bytes], senders: ingest.Senders
-) -> int:
-    """Send the load; returns the number of 503 retries (the SDK exporter retries by itself)."""
+    p: Product,
+    mode: str,
+    traces: list[list[Any]],
+    bodies: list[bytes],
+    senders: ingest.Senders,
+    sdk_queue: str,
+) -> tuple[int, float]:
+    """Send the load; returns the number of 503 retries (the SDK exporter retries by itself)
+    and the seconds the SDK's load generator waited for room in its queue."""
+    if mode == "otel-sdk" and sdk_queue == "load":
+        key = p.headers.get("x-api-key", "")
+        return ingest.send_with_sdk(p.base, key, traces, extra_headers=p.ingest_headers), 0.0
     if mode == "otel-sdk":
-        return ingest.send_with_sdk(
-            p.base, p.headers.get("x-api-key", ""), traces, extra_headers=p.ingest_headers
-        )
-    return senders.send(bodies, "/v1/traces")
+        headers = {**p.headers, **p.ingest_headers}
+        return 0, peer_loads.send_with_sdk_defaults(p.base, headers, traces)
+    return senders.send(bodies, "/v1/traces"), 0.0
 
 
 def grow(p: Product, client: httpx.Client, target: int, args: argparse.Namespace) -> float:
@@ -479,7 +519,9 @@ def grow(p: Product, client: httpx.Client, target: int, args: argparse.Namespace
     key = p.headers.get("x-api-key", "")
     chunk = 2000  # traces built and sent per round, so the client's memory stays small
     for start in range(0, extra, chunk):
-        traces = ingest.build_traces(min(chunk, extra - start), args.span_bytes, seed=100 + start)
+        traces = peer_loads.LOADS[args.load](
+            min(chunk, extra - start), args.span_bytes, 100 + start
+        )
         flat = [s for t in traces for s in t]
         per = args.spans_per_request
         bodies = [request(flat[i : i + per]).SerializeToString() for i in range(0, len(flat), per)]
@@ -505,7 +547,7 @@ def run_one(
             with ingest.Senders(p.base, key, ctype, args.threads, p.ingest_headers) as senders:
                 cpu0 = ingest.tree_cpu_seconds(p.proc.pid)
                 t0 = time.perf_counter()
-                retries = send(p, mode, traces, bodies, senders)
+                retries, sdk_waited = send(p, mode, traces, bodies, senders, args.sdk_queue)
                 sent = time.perf_counter() - t0
             stored = wait_queryable(p, client, n, args.timeout)
             elapsed = time.perf_counter() - t0
@@ -526,6 +568,7 @@ def run_one(
     finally:
         stop(p.proc)
     size = sqlite_bytes(p.data_dir, p.db_file)
+    stored_detail = p.stored()
     if not args.keep:
         shutil.rmtree(p.data_dir, ignore_errors=True)
     spans_on_disk = grown.get("spans", stored)
@@ -546,6 +589,8 @@ def run_one(
         "list_at_10k": lists,
         "grown": grown,
         "retries_503": retries,
+        "sdk_queue_wait_seconds": round(sdk_waited, 2),
+        "stored": stored_detail,
         "data_dir": str(p.data_dir),
     }
 
@@ -561,7 +606,16 @@ def main() -> None:
     parser.add_argument("--products", default="goldloop,phoenix")
     parser.add_argument("--modes", default="otel-sdk,otlp-protobuf")
     parser.add_argument("--traces", type=int, default=2000)
-    parser.add_argument("--span-bytes", type=int, default=3450, help="~3 KB per protobuf span")
+    parser.add_argument("--load", choices=sorted(peer_loads.LOADS), default="genai")
+    parser.add_argument(
+        "--span-bytes", type=int, help="content per span (3450 GenAI, 3000 OpenInference: ~3 KB)"
+    )
+    parser.add_argument(
+        "--sdk-queue",
+        choices=["default", "load"],
+        default="default",
+        help="otel-sdk: the BatchSpanProcessor's default queue, or one holding the whole load",
+    )
     parser.add_argument("--spans-per-request", type=int, default=500)
     parser.add_argument("--threads", type=int, default=4)
     parser.add_argument("--list-calls", type=int, default=50)
@@ -573,11 +627,19 @@ def main() -> None:
     parser.add_argument("--mlflow-venv", type=Path, default=DEFAULT_MLFLOW_VENV)
     parser.add_argument("--mlflow-spec", default="mlflow", help="pip requirement")
     args = parser.parse_args()
+    if args.span_bytes is None:
+        args.span_bytes = peer_loads.SPAN_BYTES[args.load]
 
-    traces = ingest.build_traces(args.traces, args.span_bytes)
+    traces = peer_loads.LOADS[args.load](
+        args.traces, args.span_bytes, 1 if args.load == "genai" else 3
+    )
     n = sum(map(len, traces))
-    size = len(request(traces[0]).SerializeToString()) // 5
-    print(f"{n} spans in {len(traces)} traces, ~{size} bytes per span (protobuf)", flush=True)
+    sample = traces[: min(len(traces), 100)]
+    size = sum(len(request(t).SerializeToString()) for t in sample) // (5 * len(sample))
+    print(
+        f"{args.load}: {n} spans in {len(traces)} traces, ~{size} bytes per span (protobuf)",
+        flush=True,
+    )
     products: list[Product] = []
     for name in args.products.split(","):
         if name == "goldloop":
@@ -606,6 +668,7 @@ def main() -> None:
     meta = {
         "versions": versions,
         "cpus": os.cpu_count(),
+        "load": args.load,
         "span_bytes_protobuf": size,
         "loadavg_before": load_before,
         "loadavg_after": load_after,
@@ -613,7 +676,7 @@ def main() -> None:
     }
     path.write_text(json.dumps({"meta": meta, "results": results}, indent=2))
 
-    print(f"\nversions {versions}; load average before {load_before}, after {load_after}")
+    print(f"\n{args.load} load; versions {versions}; load average {load_before} -> {load_after}")
     head = (
         f"{'product':9} {'mode':14} {'spans/s':>8} {'CPU ms/span':>11} {'bytes/span':>10} "
         f"{'RSS MiB':>8} {'list p50 table':>14} {'list p50 full':>13}"
@@ -628,6 +691,8 @@ def main() -> None:
             f"{lists['latest 50 roots, table columns']['p50_ms']:>11} ms "
             f"{lists['latest 50 roots, full']['p50_ms']:>10} ms"
         )
+        if r["stored"]:
+            print(f"{'':9} payloads compressed: {r['stored']}")
         if r["grown"]:
             g = r["grown"]["lists"]
             print(
