@@ -3,13 +3,14 @@ each fix, alternating in one process on a workspace ``bench/dashboard_pages.py``
 
     python bench/dashboard_pages.py --runs 1000000 --data-dir /tmp/pages-1m-c --only "runs list"
     python bench/slow_pages.py --data-dir /tmp/pages-1m-c [--rounds 3] [--repeat 10]
+    python bench/slow_pages.py --data-dir /tmp/pages-pg --database-url postgresql+psycopg://...
 
 Each round times every page once with the fix off and once with it on (the order flips from
 one round to the next, so both see the same machine load), with ``dashboard_pages.time_page``
 (cold, one warm-up, ``--repeat`` timed requests). How a fix is turned off:
 
 - latency sort: ``DROP INDEX ix_runs_project_root_latency`` (on: ``CREATE INDEX`` again, then
-  ``ANALYZE`` of that index; the build time is printed);
+  ``ANALYZE`` of that index, of ``runs`` on PostgreSQL; the build time is printed);
 - text searches: the runs list's ``SEARCH_SCAN`` set to None (the exact, unbounded search);
 - alert page: ``store.feedback.project_stats`` swapped for the version before the fix (below,
   verbatim), which listed every run of the project with ``run_id IN (SELECT id ...)``.
@@ -118,7 +119,8 @@ def toggles(ctx: ServiceContext) -> dict[str, Callable[[bool], None]]:
                 t0 = time.perf_counter()
                 index = next(i for i in runs.indexes if i.name == LATENCY_INDEX)
                 index.create(conn, checkfirst=True)
-                conn.exec_driver_sql(f"ANALYZE {LATENCY_INDEX}")
+                pg = ctx.db.dialect == "postgresql"
+                conn.exec_driver_sql("ANALYZE runs" if pg else f"ANALYZE {LATENCY_INDEX}")
                 print(f"  ({LATENCY_INDEX} built in {time.perf_counter() - t0:.1f} s)")
             else:
                 conn.exec_driver_sql(f"DROP INDEX IF EXISTS {LATENCY_INDEX}")
@@ -156,7 +158,12 @@ def pages(world: dict[str, Any]) -> list[tuple[str, str, str | None]]:
 async def run(args: argparse.Namespace) -> dict[str, Any]:
     world = json.loads((args.data_dir / "bench-world.json").read_text())
     settings = load_settings(
-        {"data_dir": args.data_dir, "database_url": "", "workers_in_process": False}, environ={}
+        {
+            "data_dir": args.data_dir,
+            "database_url": args.database_url,
+            "workers_in_process": False,
+        },
+        environ={},
     )
     app = create_app(settings)
     out: dict[str, Any] = {}
@@ -200,6 +207,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data-dir", type=Path, required=True)
+    parser.add_argument("--database-url", default="", help="as given to dashboard_pages.py")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--repeat", type=int, default=10)
     parser.add_argument("--budget", type=float, default=20, help="seconds of requests per page")
