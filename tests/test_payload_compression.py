@@ -181,7 +181,7 @@ def _stored_kinds(app: FastAPI) -> set[tuple[str, str, str]]:
         "AND trace_id LIKE '7c0ffee%'"
     )
     with app_ctx(app).db.engine.connect() as conn:
-        return {tuple(r) for r in conn.execute(query)}  # type: ignore[misc]
+        return {(r[0], r[1], r[2]) for r in conn.execute(query)}
 
 
 @pytest.fixture
@@ -301,7 +301,7 @@ def test_postgresql_compresses_the_payload_columns_with_lz4(app: FastAPI, backen
         "AND attname IN ('inputs', 'outputs', 'extra', 'metadata')"
     )
     with app_ctx(app).db.engine.connect() as conn:
-        found = dict(conn.execute(query).all())  # type: ignore[arg-type]
+        found = {r[0]: r[1] for r in conn.execute(query)}
     assert found == {"inputs": "l", "outputs": "l", "extra": "l", "metadata": ""}
 
 
@@ -381,3 +381,72 @@ async def test_ingest_workers_compress_new_runs_off_the_server_process(
         assert _attributes(exported) == sent
         assert await _matches(c, 'inputs ~ "hotel aurora"') == {TRACE}
     capsys.readouterr()  # the bootstrap banner
+
+
+TRICKY = [
+    "Crème BRÛLÉE at the ÉCOLE",
+    "100% sure_thing",
+    'say "hi" now',
+    "a back\\slash and a tab\there",
+    "smile 😀 please",
+    "MiXeD CaSe Words",
+]
+NEEDLES = [
+    "crème",
+    "CRÈME",
+    "brûlée",
+    "BRÛLÉE",
+    "école",
+    "100%",
+    "0% s",
+    "sure_",
+    "e_t",
+    'say "hi"',
+    "back\\slash",
+    "tab\there",
+    "😀",
+    "mixed case",
+    "absent",
+]
+
+
+def _tricky_runs(prefix: str) -> list[dict[str, Any]]:
+    padding = " and some more words to pass the compression threshold" * 4
+    return [
+        {
+            "id": f"{prefix}-{i}",
+            "trace_id": f"{prefix}-{i}",
+            "name": "tricky",
+            "kind": "chain",
+            "start_time": 1_764_150_816_000_000 + i,
+            "inputs": {"text": text + padding},
+            "outputs": {"answer": padding + text},
+        }
+        for i, text in enumerate(TRICKY)
+    ]
+
+
+async def test_text_filters_match_compressed_runs_exactly_as_text_ones(
+    sqlite_only: None, app: FastAPI, client: httpx.AsyncClient
+) -> None:
+    r = await client.post("/api/v1/runs/batch", json={"project": "a", "runs": _tricky_runs("a")})
+    assert r.status_code == 202
+    await _train(app, client)
+    r = await client.post("/api/v1/runs/batch", json={"project": "b", "runs": _tricky_runs("b")})
+    assert r.status_code == 202
+    query = sa.text(
+        "SELECT DISTINCT substr(id, 1, 1), typeof(inputs) FROM runs WHERE name = 'tricky'"
+    )
+    with app_ctx(app).db.engine.connect() as conn:
+        kinds = {tuple(row) for row in conn.execute(query)}
+    assert kinds == {("a", "text"), ("b", "blob")}
+    for needle in NEEDLES:
+        for field in ("text", "inputs", "outputs"):
+            for op in ("~", "!~"):
+                text = f"{field} {op} {orjson.dumps(needle).decode()}"
+                as_text = {t[2:] for t in await _matches(client, text, project="a")}
+                compressed = {t[2:] for t in await _matches(client, text, project="b")}
+                assert compressed == as_text, text
+    assert {t[2:] for t in await _matches(client, 'text ~ "crème"', project="b")} == {"0"}
+    assert await _matches(client, 'text ~ "brûlée"', project="b") == set()  # SQLite folds ASCII
+    assert {t[2:] for t in await _matches(client, 'inputs ~ "0% s"', project="b")} == {"1"}

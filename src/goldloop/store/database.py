@@ -81,12 +81,13 @@ def create_engine(url: str) -> Engine:
             max_overflow=8,
         )
         codec.append(payload_store.attach(engine))
-        function = payload_store.decoder(codec[0])
+        functions = payload_store.functions(codec[0])
 
         def on_connect(dbapi_conn: Any, record: Any) -> None:
             _sqlite_pragmas(dbapi_conn, record)
-            # Decompresses a run's payload frames inside SQL (filters): see payload_store.
-            dbapi_conn.create_function(payload_store.SQL_FUNCTION, 1, function, deterministic=True)
+            # Open a run's payload frames inside SQL (filters): see payload_store.
+            for name, n_args, function in functions:
+                dbapi_conn.create_function(name, n_args, function, deterministic=True)
 
         sa.event.listen(engine, "connect", on_connect)
         return engine

@@ -24,6 +24,7 @@ from goldloop.store.schema import payload_dictionaries, runs
 
 COMPRESSED_COLUMNS = ("inputs", "outputs", "extra")
 SQL_FUNCTION = "goldloop_payload"
+CONTAINS_FUNCTION = "goldloop_payload_contains"
 
 _codecs: weakref.WeakKeyDictionary[Engine, PayloadCodec] = weakref.WeakKeyDictionary()
 
@@ -47,16 +48,31 @@ def codec(engine: Engine) -> PayloadCodec | None:
     return _codecs.get(engine)
 
 
-def decoder(codec: PayloadCodec) -> Any:
-    """The SQLite function ``goldloop_payload(value)``: a frame's JSON text, other values as
-    they are."""
+def functions(codec: PayloadCodec) -> list[tuple[str, int, Any]]:
+    """The SQLite functions (name, arguments, function) registered on every connection:
+
+    - ``goldloop_payload(value)``: a frame's JSON text, other values as they are;
+    - ``goldloop_payload_contains(value, needle)``: 1 when the JSON text holds ``needle``
+      (already lowercased) ignoring ASCII case, else 0. The same match as the text filter's
+      ``lower(value) LIKE '%needle%'`` on text (SQLite's ``lower`` and ``LIKE`` fold ASCII
+      only, as ``bytes.lower`` does; a UTF-8 substring is a byte substring), without making a
+      string of the document for SQLite to lower and scan again."""
 
     def goldloop_payload(value: Any) -> Any:
         if type(value) is bytes and payload_codec.is_frame(value):
             return codec.decompress(value).decode()
         return value
 
-    return goldloop_payload
+    def goldloop_payload_contains(value: Any, needle: Any) -> int:
+        if value is None or needle is None:
+            return 0
+        if type(value) is bytes and payload_codec.is_frame(value):
+            data = codec.decompress(value)
+        else:
+            data = value.encode() if isinstance(value, str) else str(value).encode()
+        return int(str(needle).encode().lower() in data.lower())
+
+    return [(SQL_FUNCTION, 1, goldloop_payload), (CONTAINS_FUNCTION, 2, goldloop_payload_contains)]
 
 
 def readable(col: sa.ColumnElement[Any]) -> sa.ColumnElement[Any]:
@@ -66,6 +82,11 @@ def readable(col: sa.ColumnElement[Any]) -> sa.ColumnElement[Any]:
         (sa.func.typeof(col) == "blob", sa.func.goldloop_payload(col)),
         else_=col,
     )
+
+
+def contains(col: sa.ColumnElement[Any], needle: str) -> sa.ColumnElement[bool]:
+    """Whether a compressed document holds ``needle`` (lowercased), ignoring ASCII case."""
+    return sa.func.goldloop_payload_contains(col, needle) == 1
 
 
 def compress_values(conn: Connection, values: list[list[Any]], positions: Sequence[int]) -> None:
