@@ -32,7 +32,8 @@ project, then a wait until its processes are idle). Measured per product and mod
 from the first span to "all 10,000 queryable" through
 the product's own query API (Goldloop: ``GET /api/v1/projects/{p}/stats``; Phoenix: GraphQL
 ``Project.recordCount``; MLflow: its trace search, five spans per trace found), polled every
-0.1 s; server CPU (user + system of the server's process tree, from /proc) per span; the
+0.1 s; server CPU (user + system of the server's process tree, from /proc) per span, and the
+client's (this process until the last answer: in ``otel-sdk`` mostly the SDK); the
 database files' growth per span (after a WAL checkpoint, server stopped; for Goldloop also the
 share of runs with a payload stored compressed); and the latency of listing the latest 50 root
 spans through each product's query API (p50/p95 over ``--list-calls`` calls on one keep-alive
@@ -541,15 +542,19 @@ def run_one(
             # costs such as imports and Goldloop's ingest worker starting are not counted)
             ingest.warm_up(p.base, p.headers.get("x-api-key", ""), p.proc.pid, p.warm_up_headers)
             size0 = sqlite_bytes(p.data_dir, p.db_file)
+            # Phoenix puts the warm-up span in the load's project ("default"): not counted
+            before = p.count(client)
             bodies = encode(mode, traces, args.spans_per_request)
             key = p.headers.get("x-api-key", "")
             ctype = "application/x-protobuf"
             with ingest.Senders(p.base, key, ctype, args.threads, p.ingest_headers) as senders:
                 cpu0 = ingest.tree_cpu_seconds(p.proc.pid)
+                client0 = time.process_time()
                 t0 = time.perf_counter()
                 retries, sdk_waited = send(p, mode, traces, bodies, senders, args.sdk_queue)
                 sent = time.perf_counter() - t0
-            stored = wait_queryable(p, client, n, args.timeout)
+                client_cpu = time.process_time() - client0
+            stored = wait_queryable(p, client, before + n, args.timeout) - before
             elapsed = time.perf_counter() - t0
             cpu = ingest.tree_cpu_seconds(p.proc.pid) - cpu0
             # peaks summed over the server's process tree (Goldloop's ingest worker included)
@@ -582,6 +587,8 @@ def run_one(
         "spans_per_s": round(n / elapsed),
         "server_cpu_s": round(cpu, 2),
         "server_cpu_ms_per_span": round(cpu * 1000 / n, 3),
+        # the load generator's process until the last answer (the SDK and its exporter thread)
+        "client_cpu_ms_per_span": round(client_cpu * 1000 / n, 3),
         "server_peak_rss_mib": round(rss, 1),
         "db_bytes_empty": size0,
         "db_bytes": size,
