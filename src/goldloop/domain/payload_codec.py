@@ -70,8 +70,10 @@ class PayloadCodec:
     def __init__(self, load: Callable[[int], bytes | None]) -> None:
         self._load = load
         self._lock = threading.Lock()
-        self._compressor: zstandard.ZstdCompressor | None = None
-        self._decompressors: dict[int, zstandard.ZstdDecompressor] = {}
+        # zstd (de)compressor objects must not be used by two threads at once: each thread
+        # makes its own (``_local``) from the shared, read-only dictionaries.
+        self._dicts: dict[int, zstandard.ZstdCompressionDict | None] = {0: None}
+        self._local = threading.local()
         self._missing: dict[int, str] = {}  # dictionary id -> why it cannot be used
         self.current: int | None = None
         self.current_data = b""  # the current dictionary, for ingest worker processes
@@ -82,26 +84,34 @@ class PayloadCodec:
         self.written_since = 0
 
     def use(self, dict_id: int, dictionary: bytes, *, current: bool = True) -> None:
-        """Know dictionary ``dict_id``; compress with it from now on when ``current``."""
+        """Know dictionary ``dict_id``; compress with it from now on when ``current``. Raises
+        ``ValueError`` or ``zstandard.ZstdError`` for a damaged dictionary."""
         data = zstandard.ZstdCompressionDict(dictionary)
         if data.dict_id() != dict_id:
             raise ValueError(f"dictionary {dict_id} holds the id {data.dict_id()}")
         with self._lock:
-            self._decompressors[dict_id] = zstandard.ZstdDecompressor(dict_data=data)
-            self._missing.pop(dict_id, None)
+            zstandard.ZstdDecompressor(dict_data=data)  # checks it; prepares it for decoding
             if current and (self.current is None or dict_id > self.current):
                 data.precompute_compress(level=LEVEL)
-                self._compressor = zstandard.ZstdCompressor(
-                    level=LEVEL, dict_data=data, write_checksum=True, write_content_size=True
-                )
                 self.current, self.current_data = dict_id, dictionary
+            self._dicts[dict_id] = data
+            self._missing.pop(dict_id, None)
 
     def compress(self, text: str) -> str | bytes:
         """A JSON document as stored: a frame if it is long and there is a dictionary."""
-        compressor = self._compressor
-        if compressor is None or not self.enabled or len(text) < MIN_BYTES:
+        dict_id = self.current
+        if dict_id is None or not self.enabled or len(text) < MIN_BYTES:
             return text
-        return compressor.compress(text.encode())
+        made: tuple[int, zstandard.ZstdCompressor] | None = getattr(self._local, "cctx", None)
+        if made is None or made[0] != dict_id:
+            compressor = zstandard.ZstdCompressor(
+                level=LEVEL,
+                dict_data=self._dicts[dict_id],
+                write_checksum=True,
+                write_content_size=True,
+            )
+            made = self._local.cctx = (dict_id, compressor)
+        return made[1].compress(text.encode())
 
     def decompress(self, frame: bytes) -> bytes:
         """A stored frame's JSON document, or ``unreadable(why)`` when it cannot be read."""
@@ -109,9 +119,16 @@ class PayloadCodec:
             dict_id = frame_dictionary(frame)
         except zstandard.ZstdError as exc:
             return unreadable(f"the stored value is not a valid zstd frame: {exc}")
-        decompressor = self._decompressors.get(dict_id) or self._fetch(dict_id)
+        mine: dict[int, zstandard.ZstdDecompressor] | None = getattr(self._local, "dctx", None)
+        if mine is None:
+            mine = self._local.dctx = {}
+        decompressor = mine.get(dict_id)
         if decompressor is None:
-            return unreadable(self._missing[dict_id])
+            if dict_id not in self._dicts and not self._fetch(dict_id):
+                return unreadable(self._missing[dict_id])
+            decompressor = mine[dict_id] = zstandard.ZstdDecompressor(
+                dict_data=self._dicts[dict_id]
+            )
         try:
             return bytes(decompressor.decompress(frame))
         except zstandard.ZstdError as exc:
@@ -120,12 +137,10 @@ class PayloadCodec:
                 f"(the value or the dictionary is damaged): {exc}"
             )
 
-    def _fetch(self, dict_id: int) -> zstandard.ZstdDecompressor | None:
+    def _fetch(self, dict_id: int) -> bool:
+        """Load dictionary ``dict_id``; False (the reason kept) when it cannot be used."""
         if dict_id in self._missing:
-            return None
-        if dict_id == 0:
-            self._decompressors[0] = zstandard.ZstdDecompressor()
-            return self._decompressors[0]
+            return False
         try:
             dictionary = self._load(dict_id)
             if dictionary is None:
@@ -135,8 +150,8 @@ class PayloadCodec:
             reason = str(exc) if isinstance(exc, LookupError) else f"dictionary {dict_id}: {exc}"
             with self._lock:
                 self._missing[dict_id] = reason
-            return None
-        return self._decompressors[dict_id]
+            return False
+        return True
 
     def forget_missing(self) -> None:
         """Look missing dictionaries up again on their next use (after a repair)."""

@@ -159,10 +159,3 @@ def store(conn: Connection, dictionary: bytes, n_samples: int, now: int) -> tupl
         )
     )
     return dict_id, data
-
-
-def listed(conn: Connection) -> list[dict[str, Any]]:
-    """Each dictionary's id, size, sample count and creation time, oldest first."""
-    t = payload_dictionaries
-    query = sa.select(t.c.id, sa.func.length(t.c.data).label("bytes"), t.c.samples, t.c.created_at)
-    return [dict(r._mapping) for r in conn.execute(query.order_by(t.c.id))]
