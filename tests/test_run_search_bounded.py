@@ -12,6 +12,7 @@ from typing import Any
 
 import httpx
 import pytest
+import sqlalchemy as sa
 from fastapi import FastAPI
 
 from fixture_runs import project_id, workspace_id
@@ -150,3 +151,30 @@ async def test_the_api_search_is_exact_in_one_request(
     assert [x["id"] for x in body["items"]] == ["r031", "r000"]
     assert "searched_to" not in body
     assert body["next_cursor"] is None
+
+
+async def test_postgres_reads_a_windows_candidates_one_by_one(app: FastAPI, backend: str) -> None:
+    """On PostgreSQL each page query of a bounded search joins the window's candidates (in
+    list order, without the search) back to the runs, so the read stops at the page's last
+    match; searched in one plain query, PostgreSQL read and searched the window's whole range,
+    then sorted."""
+    if backend != "postgres":
+        pytest.skip("SQLite walks the sort index and stops at the page's last match anyway")
+    ctx: ServiceContext = app.state.ctx
+    who, pid = _fill(app)
+    statements: list[tuple[str, Any]] = []
+
+    def capture(conn: Any, cursor: Any, statement: str, params: Any, *_: Any) -> None:
+        statements.append((statement, params))
+
+    sa.event.listen(ctx.db.engine, "before_cursor_execute", capture)
+    try:
+        _follow(ctx, who, pid, f'root and text ~ "{NEEDLE}"')
+    finally:
+        sa.event.remove(ctx.db.engine, "before_cursor_execute", capture)
+    pages = [(st, p) for st, p in statements if "JOIN runs ON runs.pk = c.pk" in st]
+    assert pages, [st[:80] for st, _ in statements]
+    with ctx.db.engine.connect() as conn:
+        for statement, params in pages[:4]:
+            plan = "\n".join(r[0] for r in conn.exec_driver_sql("EXPLAIN " + statement, params))
+            assert "Nested Loop" in plan, plan

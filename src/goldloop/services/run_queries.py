@@ -152,6 +152,7 @@ def list_runs(
             limit=n,
             light=light,
             until=until,
+            candidates=candidates if bounded else None,
         )
 
     def read(c: Any) -> tuple[store.Page, tuple[Any, int] | None]:

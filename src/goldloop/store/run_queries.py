@@ -19,6 +19,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
+from sqlalchemy.sql import util as sql_util
 from sqlalchemy.sql.elements import ColumnElement
 
 from goldloop.store.schema import runs
@@ -72,9 +73,12 @@ def list_page(
     limit: int,
     light: bool,
     until: tuple[Any, int] | None = None,
+    candidates: ColumnElement[bool] | None = None,
 ) -> Page:
     """One page in (sort value, pk) order, after the cursor row ``after`` = (value, pk), and
-    not past the row ``until`` (included) when that is given (a bounded search, ``scan_bound``).
+    not past the row ``until`` (included) when that is given (a bounded search, ``scan_bound``,
+    whose ``candidates`` condition, the filter without its searches, comes along: see
+    ``_streamed_page``).
 
     The runs with a value and the runs without one (NULL) are read as two segments, each with a
     plain ORDER BY that an index serves on both dialects (a single ``NULLS LAST`` ordering would
@@ -82,6 +86,19 @@ def list_page(
     ascending.
     """
     col = SORT_COLUMNS[sort]
+    if until is not None and candidates is not None and conn.dialect.name == "postgresql":
+        return _streamed_page(
+            conn,
+            workspace_id,
+            project_id,
+            condition,
+            candidates,
+            col,
+            descending,
+            (after, until),
+            limit,
+            light,
+        )
     base = sa.select(*_columns(light)).where(runs.c.workspace_id == workspace_id, condition)
     if project_id is not None:
         base = base.where(runs.c.project_id == project_id)
@@ -95,14 +112,14 @@ def list_page(
 
 def _segments(
     base: sa.Select[Any],
-    col: sa.Column[Any],
+    col: ColumnElement[Any],
     descending: bool,
     after: tuple[Any, int] | None,
     until: tuple[Any, int] | None,
+    pk: ColumnElement[Any] = runs.c.pk,
 ) -> list[tuple[str, sa.Select[Any], list[Any]]]:
     """The list's segments in order, each as (name, query, ORDER BY): resumed after the row
     ``after`` and stopped at the row ``until`` (included), with the bounds as index ranges."""
-    pk = runs.c.pk
     segments = ["values", "nulls"] if descending else ["nulls", "values"]
     if until is not None:  # stop in the bound's segment
         segments = segments[: segments.index("nulls" if until[0] is None else "values") + 1]
@@ -135,6 +152,51 @@ def _segments(
             order = [pk.desc() if descending else pk.asc()]
         out.append((segment, query, order))
     return out
+
+
+def _streamed_page(
+    conn: Connection,
+    workspace_id: str,
+    project_id: str | None,
+    condition: ColumnElement[bool],
+    candidates: ColumnElement[bool],
+    col: sa.Column[Any],
+    descending: bool,
+    bounds: tuple[tuple[Any, int] | None, tuple[Any, int] | None],
+    limit: int,
+    light: bool,
+) -> Page:
+    """``list_page`` of a bounded search on PostgreSQL: the candidates between the bounds, in
+    list order (a subquery over an alias of ``runs`` behind ``OFFSET 0``, without the search),
+    joined back to ``runs`` by ``pk`` and searched one by one, so the read stops at the page's
+    last match. With the search in one plain query PostgreSQL read and searched every run of
+    the window's range, then sorted (28-32 ms against 3-8 ms for a common needle, Issue #23)."""
+    cand = runs.alias("cand")
+    ccol = cand.c[col.name]
+    adapted: ColumnElement[bool] = sql_util.ClauseAdapter(cand).traverse(candidates)
+    cbase = sa.select(cand.c.pk.label("pk"), ccol.label("v")).where(
+        cand.c.workspace_id == workspace_id, adapted
+    )
+    if project_id is not None:
+        cbase = cbase.where(cand.c.project_id == project_id)
+    rows: list[RunRow] = []
+    for segment, query, order in _segments(cbase, ccol, descending, *bounds, pk=cand.c.pk):
+        found = query.order_by(*order).offset(0).subquery("c")
+        if segment == "values":
+            outer = [found.c.v.desc(), found.c.pk.desc()] if descending else [found.c.v, found.c.pk]
+        else:
+            outer = [found.c.pk.desc() if descending else found.c.pk.asc()]
+        page = (
+            sa.select(*_columns(light))
+            .select_from(found.join(runs, runs.c.pk == found.c.pk))
+            .where(runs.c.workspace_id == workspace_id, condition)
+            .order_by(*outer)
+            .limit(limit + 1 - len(rows))
+        )
+        rows += _dicts(conn, page)
+        if len(rows) > limit:
+            break
+    return Page(rows[:limit], len(rows) > limit)
 
 
 def scan_bound(
