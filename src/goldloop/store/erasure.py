@@ -16,7 +16,7 @@ from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Connection
 from sqlalchemy.sql.elements import ColumnElement
 
-from goldloop.store import annotation_queues, attachments
+from goldloop.store import annotation_queues, attachments, rollups
 from goldloop.store.schema import dataset_examples, datasets, feedback, runs
 
 CHUNK = 500
@@ -246,6 +246,7 @@ def delete_traces(
             )
         ).rowcount
     for chunk in chunks(present):
+        rollups.mark_traces(conn, workspace_id, chunk)  # their hours' rollups are stale
         out.feedback += conn.execute(
             sa.delete(feedback).where(
                 feedback.c.workspace_id == workspace_id, one_of(conn, feedback.c.trace_id, chunk)

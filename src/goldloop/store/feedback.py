@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from goldloop.domain.feedback import Category, KeySpec
-from goldloop.store import log_horizon
+from goldloop.store import log_horizon, rollups
 from goldloop.store.schema import feedback, feedback_keys, runs
 
 
@@ -122,6 +122,8 @@ def insert_if_absent(conn: Connection, row: FeedbackRow, request_hash: str) -> b
             )
     except sa.exc.IntegrityError:
         return False
+    if row.score is not None:  # the hourly rollups' scores of its run's hour change
+        rollups.mark_feedback(conn, row.workspace_id, row.run_id, row.trace_id)
     return True
 
 
@@ -147,9 +149,17 @@ def replace(conn: Connection, row: FeedbackRow) -> None:
         .where(feedback.c.workspace_id == row.workspace_id, feedback.c.id == row.id)
         .values(**values)
     )
+    rollups.mark_feedback(conn, row.workspace_id, row.run_id, row.trace_id)
 
 
 def delete(conn: Connection, workspace_id: str, feedback_id: str) -> bool:
+    on = conn.execute(
+        sa.select(feedback.c.run_id, feedback.c.trace_id).where(
+            feedback.c.workspace_id == workspace_id, feedback.c.id == feedback_id
+        )
+    ).first()
+    if on is not None:
+        rollups.mark_feedback(conn, workspace_id, on.run_id, on.trace_id)
     result = conn.execute(
         sa.delete(feedback).where(
             feedback.c.workspace_id == workspace_id, feedback.c.id == feedback_id

@@ -8,6 +8,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from goldloop.store import rollups
 from goldloop.store.schema import projects, runs
 
 
@@ -109,6 +110,7 @@ def delete(conn: Connection, workspace_id: str, project_id: str) -> int | None:
     if get(conn, workspace_id, project_id) is None:
         return None
     removed = conn.execute(sa.delete(runs).where(runs.c.project_id == project_id)).rowcount
+    rollups.forget_project(conn, project_id)
     conn.execute(
         sa.delete(projects).where(
             projects.c.workspace_id == workspace_id, projects.c.id == project_id

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from goldloop.store import annotation_queues, attachments
+from goldloop.store import annotation_queues, attachments, rollups
 from goldloop.store.erasure import chunks, one_of
 from goldloop.store.schema import dataset_examples, datasets, feedback, retention_policies, runs
 
@@ -230,6 +230,8 @@ def delete_batch(
     kept = _kept_traces(conn, policy, traces)
     doomed = [(pk, run_id) for pk, run_id, trace_id in candidates if trace_id not in kept]
     ws = policy.workspace_id
+    # the hourly rollups of their hours (and their traces' roots' hours) are stale
+    rollups.mark_traces(conn, ws, sorted({t for _, _, t in candidates if t not in kept}))
     attachments.remove_owners(conn, ws, "run", [run_id for _, run_id in doomed])
     annotation_queues.forget_runs(conn, ws, [run_id for _, run_id in doomed])
     for chunk in chunks([run_id for _, run_id in doomed]):

@@ -38,6 +38,8 @@ from goldloop.domain.payload_codec import PayloadCodec
 from goldloop.domain.run_items import RunPatch
 from goldloop.domain.run_merge import VALUE_COLUMNS
 from goldloop.store import log_horizon, payload_store
+from goldloop.store.rollup_pieces import hour_of
+from goldloop.store.rollups import mark_hours, mark_traces
 from goldloop.store.schema import projects, runs
 
 # merge(existing row or None, patch, project_id for a new row) -> full row of VALUE_COLUMNS
@@ -202,6 +204,7 @@ def upsert_runs(
     existing = _select_existing(conn, workspace_id, ids)
     inserts: list[dict[str, Any]] = []
     updates: list[dict[str, Any]] = []
+    moved: list[tuple[str, str, int | None]] = []  # see _moved
     for run_id in ids:
         old = existing.get(run_id)
         row = _fold(old, by_id[run_id], merge)
@@ -212,6 +215,7 @@ def upsert_runs(
         else:
             row["pk"] = old["pk"]
             updates.append(row)
+            moved.extend(_moved(workspace_id, old, row))
     seqs = iter(_next_seqs(conn, len(ids)))
     if inserts:
         for row in inserts:
@@ -225,7 +229,31 @@ def upsert_runs(
         row["seq"] = next(seqs)
     if updates:
         _executemany(conn, _UPDATE[conn.dialect.name], updates)
+    if moved:  # the hourly rollups of the hours these runs left are stale (store.rollups)
+        mark_hours(conn, [(pid, hour) for _, pid, hour in moved if hour is not None])
+        mark_traces(conn, workspace_id, sorted({trace for trace, _, _ in moved}))
     return len(ids)
+
+
+def _moved(
+    workspace_id: str, old: Mapping[str, Any], new: Mapping[str, Any]
+) -> list[tuple[str, str, int | None]]:
+    """(old trace id, project id, old start hour) when a merge moved a run to another hour,
+    trace or project, or changed whether it is a root: its old place's rollup is stale (a run
+    that stays in place is found by its new ``seq``)."""
+    start, was = new.get("start_time"), old.get("start_time")
+    same_hour = (start is None) == (was is None) and (
+        start is None or was is None or hour_of(start) == hour_of(was)
+    )
+    if (
+        same_hour
+        and old.get("trace_id") == new.get("trace_id")
+        and old.get("project_id") == new.get("project_id")
+        and bool(old.get("is_root")) == bool(new.get("is_root"))
+    ):
+        return []
+    hour = None if was is None else hour_of(was)
+    return [(str(old.get("trace_id")), str(old.get("project_id")), hour)]
 
 
 # New runs encoded ahead (``encode_new_run``, in an ingest worker) are INSERT parameter lists in

@@ -235,6 +235,76 @@ feedback = sa.Table(
     sa.Index("ix_feedback_project_key", "workspace_id", "project_id", "key"),
 )
 
+# Hourly rollups of a project's runs (migration 0027, goldloop.store.rollups): what the projects
+# list and the overview add up over whole hours, kept by a worker that tails ``runs.seq``. Sums
+# are floats (as the live queries sum them); latencies are sparse log histograms
+# (goldloop.domain.latency_histogram) stored as JSON ``[key, count, key, count, ...]``.
+run_rollups = sa.Table(
+    "run_rollups",
+    metadata,
+    sa.Column(
+        "project_id",
+        sa.String(36),
+        sa.ForeignKey("projects.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    sa.Column("hour_start", sa.BigInteger, primary_key=True, autoincrement=False),
+    sa.Column("workspace_id", sa.String(36), nullable=False),
+    sa.Column("traces", sa.BigInteger, nullable=False),
+    sa.Column("errored_traces", sa.BigInteger, nullable=False),
+    sa.Column("root_latency_n", sa.BigInteger, nullable=False),
+    sa.Column("root_latency_sum", sa.Float, nullable=False),
+    sa.Column("root_latency_hist", sa.Text, nullable=False),
+    sa.Column("runs", sa.BigInteger, nullable=False),
+    sa.Column("run_errors", sa.BigInteger, nullable=False),
+    sa.Column("run_latency_n", sa.BigInteger, nullable=False),
+    sa.Column("run_latency_sum", sa.Float, nullable=False),
+    sa.Column("run_latency_hist", sa.Text, nullable=False),
+    sa.Column("input_tokens", sa.Float, nullable=False),
+    sa.Column("output_tokens", sa.Float, nullable=False),
+    sa.Column("total_tokens", sa.Float, nullable=False),
+    sa.Column("cost", sa.Float, nullable=False),
+)
+
+# Scored feedback per key of an hourly rollup, by the start hour of the scored run (trace-level
+# feedback: of the trace's root run).
+run_rollup_scores = sa.Table(
+    "run_rollup_scores",
+    metadata,
+    sa.Column(
+        "project_id",
+        sa.String(36),
+        sa.ForeignKey("projects.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    sa.Column("hour_start", sa.BigInteger, primary_key=True, autoincrement=False),
+    sa.Column("key", sa.String(100), primary_key=True),
+    sa.Column("scored", sa.BigInteger, nullable=False),
+    sa.Column("score_sum", sa.Float, nullable=False),
+)
+
+# Hours whose rollup a write made stale (feedback, erasure, retention, a run moved to another
+# hour): readers compute a marked hour from its runs until the worker recomputes it and removes
+# the marks it read (append-only, so a mark added meanwhile stays).
+run_rollup_marks = sa.Table(
+    "run_rollup_marks",
+    metadata,
+    sa.Column("pk", BigInt, primary_key=True, autoincrement=True),
+    sa.Column("project_id", sa.String(36), nullable=False),
+    sa.Column("hour_start", sa.BigInteger, nullable=False),
+    sa.Index("ix_run_rollup_marks_project_hour", "project_id", "hour_start"),
+)
+
+# The rollup worker's place in the runs log: every run with ``seq <= cursor`` is rolled up.
+# ``version`` goes up with every write of the worker, so two workers never both apply a tick.
+run_rollup_state = sa.Table(
+    "run_rollup_state",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("cursor", sa.BigInteger, nullable=False),
+    sa.Column("version", sa.BigInteger, nullable=False),
+)
+
 # Declared feedback keys: what a score or value for this key must look like.
 feedback_keys = sa.Table(
     "feedback_keys",

@@ -11,13 +11,15 @@ from goldloop.services import rule_handlers  # noqa: F401  # isort: skip
 from goldloop.services import canary_runs  # noqa: F401  # isort: skip
 from goldloop.services.context import ServiceContext
 from goldloop.services.retention import RetentionWorker
+from goldloop.services.rollups import RollupWorker
 from goldloop.workers.actions import ActionRunner
 from goldloop.workers.base import LoopWorker
 from goldloop.workers.heartbeat import Heartbeat
 
 
 class Workers:
-    """Rule tailing, rule actions, alert evaluation, notification delivery and retention."""
+    """Rule tailing, rule actions, alert evaluation, notification delivery, retention and the
+    hourly rollups of runs."""
 
     def __init__(self, ctx: ServiceContext, *, http: httpx.Client | None = None) -> None:
         self.ctx = ctx
@@ -32,7 +34,15 @@ class Workers:
         self.alerts = LoopWorker("alerts", lambda: len(alerts.evaluate_due(ctx)), poll)
         self.deliveries = LoopWorker("deliveries", self._deliver, poll)
         self.retention = LoopWorker("retention", RetentionWorker(ctx).tick, poll)
-        self.loops = [self.rules, self.actions, self.alerts, self.deliveries, self.retention]
+        self.rollups = LoopWorker("rollups", RollupWorker(ctx).tick, poll)
+        self.loops = [
+            self.rules,
+            self.actions,
+            self.alerts,
+            self.deliveries,
+            self.retention,
+            self.rollups,
+        ]
         self.heartbeat = Heartbeat(ctx, self.loops)  # this process's liveness row
 
     def _tail(self) -> int:
