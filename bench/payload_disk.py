@@ -18,6 +18,9 @@ so TOAST compresses smaller rows too). Modes alternate round by round (``--round
 CPU per span is the least of the rounds (``time.process_time`` of the ingest calls: this
 process's CPU, the SQLite writer thread's included).
 
+With ``--database-url``, ``pg_toast_time`` also times PostgreSQL's own compression of the
+load's documents, pglz against lz4 (server time, EXPLAIN ANALYZE).
+
 ``--filter-runs N`` also ingests N GenAI spans into one SQLite file per mode and times text
 filters (``text ~``, ``inputs ~``, ``outputs ~`` compiled by ``run_filters``, as a COUNT over the
 workspace), least of 3, modes alternating.
@@ -262,6 +265,55 @@ def codec_cpu(load: str, requests: list[bytes], n_traces: int, rounds: int = 5) 
     }
 
 
+def pg_toast_time(url: str, requests: list[bytes], rounds: int = 3) -> dict[str, Any]:
+    """PostgreSQL's own time to TOAST-compress and to read back the load's payload documents,
+    pglz against lz4: the documents are staged uncompressed (storage EXTERNAL), then copied
+    into a table of each compression where every row over 128 bytes is compressed
+    (``INSERT ... SELECT``) and read back whole (``sum(length(doc::text))``, which includes
+    JSONB's text output), timed by EXPLAIN ANALYZE (server time, no client), least of
+    ``rounds``, the two alternating."""
+    docs = []
+    for body in requests:
+        for patch in decode_and_map(body, PROTOBUF)[0]:
+            for value in (patch.fields.get("inputs"), patch.fields.get("outputs"), patch.extra):
+                if value is not None:
+                    docs.append(orjson.dumps(value).decode())
+
+    def ms(conn: sa.Connection, sql: str) -> float:
+        plan = conn.exec_driver_sql(f"EXPLAIN (ANALYZE, FORMAT JSON) {sql}").scalar_one()
+        return float(plan[0]["Execution Time"])
+
+    best: dict[str, list[float]] = {m: [float("inf"), float("inf")] for m in ("pglz", "lz4")}
+    with private_schema(url) as schema_url:
+        engine = sa.create_engine(schema_url)
+        with engine.begin() as conn:
+            conn.exec_driver_sql("CREATE TABLE staged (doc jsonb)")
+            conn.exec_driver_sql("ALTER TABLE staged ALTER COLUMN doc SET STORAGE EXTERNAL")
+            conn.execute(
+                sa.text("INSERT INTO staged SELECT CAST(:d AS jsonb)"), [{"d": d} for d in docs]
+            )
+        for _ in range(rounds):
+            for method in best:
+                with engine.begin() as conn:
+                    conn.exec_driver_sql("DROP TABLE IF EXISTS packed")
+                    conn.exec_driver_sql(  # every row over 128 bytes is compressed
+                        f"CREATE TABLE packed (doc jsonb COMPRESSION {method}) "
+                        "WITH (toast_tuple_target = 128)"
+                    )
+                    write = ms(conn, "INSERT INTO packed SELECT doc FROM staged")
+                with engine.begin() as conn:
+                    read = ms(conn, "SELECT sum(length(doc::text)) FROM packed")
+                best[method] = [min(best[method][0], write), min(best[method][1], read)]
+        engine.dispose()
+    return {
+        m: {
+            "write_us_per_doc": round(w / len(docs) * 1000, 2),
+            "read_us_per_doc": round(r / len(docs) * 1000, 2),
+        }
+        for m, (w, r) in best.items()
+    } | {"documents": len(docs)}
+
+
 def time_filters(n_spans: int, rounds: int = 3) -> dict[str, Any]:
     """Text filters over ``n_spans`` GenAI runs, per mode: least of ``rounds`` seconds."""
     requests = bodies(build_traces(n_spans // 5, 3000, seed=5))
@@ -346,6 +398,17 @@ def main() -> None:
             f"{load:13} zstd with the dictionary, thread CPU per span: compress "
             f"{cpu['compress_us_per_span']} us, decompress {cpu['decompress_us_per_span']} us"
         )
+        if args.database_url:
+            results[f"toast/{load}"] = toast = pg_toast_time(
+                normalize_database_url(args.database_url), requests
+            )
+            print(
+                f"{load:13} PostgreSQL TOAST, server time per document (write, read back): "
+                + ", ".join(
+                    f"{m} {toast[m]['write_us_per_doc']} / {toast[m]['read_us_per_doc']} us"
+                    for m in ("pglz", "lz4")
+                )
+            )
     results_file.write("payload-disk", results)
 
 
