@@ -19,10 +19,12 @@ from sqlalchemy.engine import Connection
 
 from goldloop.domain import filters
 from goldloop.domain.errors import InvalidInput
+from goldloop.services import rollup_reads
 from goldloop.services.context import Principal, ServiceContext
 from goldloop.services.run_queries import MAX_BUCKETS, PERCENTILES, _bucket_view, resolve_project
 from goldloop.store import run_queries as run_store
 from goldloop.store import trace_stats as store
+from goldloop.store.rollup_pieces import Piece
 from goldloop.store.run_filters import Cond, compile_filter
 from goldloop.store.run_stats import all_of
 from goldloop.store.trace_stats import ScoreBucket
@@ -40,6 +42,8 @@ class Overview:
     buckets: list[dict[str, Any]]
     summary: dict[str, Any]
     scores: list[ScoreBucket]
+    # True when whole hours were read from hourly rollups (percentiles within 0.5%)
+    from_rollups: bool = False
 
 
 def project_overview(
@@ -52,7 +56,9 @@ def project_overview(
     bucket_us: int,
     filter: str | None = None,
     level: str = "traces",
+    rollups: bool = True,
 ) -> Overview:
+    """The overview; ``rollups=False`` reads every run of the range (tests compare the two)."""
     if level not in LEVELS:
         raise InvalidInput(f"level must be one of {', '.join(LEVELS)}", details={"field": "level"})
     if end <= start:
@@ -79,7 +85,49 @@ def project_overview(
     permilles = list(PERCENTILES.values())
     whole_us = end - start
 
+    # Rollups hold every run: they serve the runs level without a filter and the trace level
+    # without one (or with "root", which selects every trace); other filters read the runs.
+    rolled = rollups and ((text in _ALL_TRACES) if level == "traces" else text == "")
+
     def read(conn: Connection) -> Overview:
+        if rolled:
+            found = _from_rollups(conn)
+            if found is not None:
+                return found
+        return _live(conn)
+
+    def _from_rollups(conn: Connection) -> Overview | None:
+        pieces = rollup_reads.collect(
+            conn,
+            ws,
+            [proj.id],
+            start=start,
+            end=end,
+            origin=start,
+            bucket_us=bucket_us,
+            root_hist=level == "traces",
+            run_hist=level == "runs",
+        )
+        if pieces is None:
+            return None
+        roots = level == "traces"
+        by_bucket = {b: p for (_, b), p in pieces.items()}
+        buckets = []
+        whole = Piece()
+        for b in range(start, start + n_buckets * bucket_us, bucket_us):
+            piece = by_bucket.get(b)
+            if piece is None:
+                buckets.append(_bucket_view(b, None, {}))
+                continue
+            _, ranks = rollup_reads.latency_ranks(piece, roots=roots, permilles=permilles)
+            buckets.append(_bucket_view(b, rollup_reads.totals(b, piece, roots=roots), ranks))
+            whole.add(piece)
+        _, ranks = rollup_reads.latency_ranks(whole, roots=roots, permilles=permilles)
+        summary = _bucket_view(start, rollup_reads.totals(start, whole, roots=roots), ranks)
+        scores = rollup_reads.scores(by_bucket)
+        return Overview(level, start, end, bucket_us, buckets, summary, scores, True)
+
+    def _live(conn: Connection) -> Overview:
         def totals(cond: Cond) -> list[run_store.BucketTotals]:
             return run_store.bucket_totals(
                 conn, ws, proj.id, cond, start=start, end=end, bucket_us=bucket_us

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import orjson
@@ -354,7 +354,7 @@ def project_stats(
 
 
 def _bucket_view(
-    b_start: int, t: store.BucketTotals | None, ranks: dict[int, int]
+    b_start: int, t: store.BucketTotals | None, ranks: Mapping[int, float]
 ) -> dict[str, Any]:
     count = t.count if t else 0
     latency: dict[str, float | None] = {}

@@ -25,7 +25,7 @@ class ProjectSummary:
     traces: int = 0
     errored: int = 0
     latency_count: int = 0
-    latency_ranks: dict[int, int] = field(default_factory=dict)
+    latency_ranks: dict[int, float] = field(default_factory=dict)
     cost: float = 0.0
     # {key: (scored, sum of scores)}
     scores: dict[str, tuple[int, float]] = field(default_factory=dict)
@@ -127,10 +127,18 @@ def summaries(
             seen = scores.get(str(key), (0, 0.0))
             scores[str(key)] = (seen[0] + int(n), seen[1] + float(total or 0.0))
 
+    for pid, value in last_starts(conn, project_ids).items():
+        out[pid].last_start = value
+    return out
+
+
+def last_starts(conn: Connection, project_ids: Sequence[str]) -> dict[str, int | None]:
+    """{project id: the latest start time of its runs}."""
+    out: dict[str, int | None] = {}
     for pid in project_ids:
         # project ids are global keys, and these are the workspace's: no workspace condition,
         # so the max is one seek at the end of the project's range of the stats index
         last = sa.select(sa.func.max(runs.c.start_time)).where(runs.c.project_id == pid)
         value = conn.execute(last).scalar_one_or_none()
-        out[pid].last_start = None if value is None else int(value)
+        out[pid] = None if value is None else int(value)
     return out

@@ -7,9 +7,10 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 
+from goldloop.domain import latency_histogram as lh
 from goldloop.domain.errors import InvalidInput
 from goldloop.http.dashboard import charts, formatting, time_range, web
-from goldloop.services import overview, project_summaries, projects, run_queries
+from goldloop.services import overview, project_summaries, projects, rollup_reads, run_queries
 from goldloop.store.trace_stats import ScoreBucket
 
 router = APIRouter(route_class=web.PageRoute, include_in_schema=False)
@@ -69,6 +70,7 @@ def project_list(
         from_value=time_range.input_value(span.start) if span.key == "custom" else "",
         to_value=time_range.input_value(span.end) if span.key == "custom" else "",
         next_url=next_url,
+        percentile_bound=f"{lh.RELATIVE_ERROR:.1%}",
     )
 
 
@@ -158,7 +160,14 @@ def project_overview(
     if span.start is None or span.end is None:  # not reached: a default range is always set
         raise InvalidInput("no time range")
     level = level if level in overview.LEVELS else "traces"
-    bucket = time_range.bucket_for(span.end - span.start)
+    start_us = span.start
+    if span.end - span.start >= time_range.DAY:
+        # a day or more: buckets of whole hours from the hour the range starts in, so every
+        # whole hour of it is read from the hourly rollups (services.rollup_reads)
+        start_us -= start_us % time_range.HOUR
+        bucket = time_range.hour_bucket_for(span.end - start_us)
+    else:
+        bucket = time_range.bucket_for(span.end - span.start)
     bucket_us = run_queries.parse_bucket(bucket)
     base = f"/projects/{web.seg(project.id)}"
     problem: dict[str, Any] | None = None
@@ -167,7 +176,7 @@ def project_overview(
             ctx,
             who,
             project.id,
-            start=span.start,
+            start=start_us,
             end=span.end,
             bucket_us=bucket_us,
             filter=filter,
@@ -181,7 +190,7 @@ def project_overview(
             "position": position if isinstance(position, int) else None,
         }
         view = overview.project_overview(
-            ctx, who, project.id, start=span.start, end=span.end, bucket_us=bucket_us, level=level
+            ctx, who, project.id, start=start_us, end=span.end, bucket_us=bucket_us, level=level
         )
     shown_filter = "" if problem else filter
 
@@ -202,6 +211,7 @@ def project_overview(
         project=project,
         run_count=projects.run_count(ctx, project),
         span=span,
+        range_start=start_us,
         presets=[(k, label, preset_url(k)) for k, (label, _) in time_range.PRESETS.items()],
         from_value=time_range.input_value(span.start) if span.key == "custom" else "",
         to_value=time_range.input_value(span.end) if span.key == "custom" else "",
@@ -211,6 +221,7 @@ def project_overview(
         problem=problem,
         bucket=bucket,
         summary=view.summary,
+        percentile_note=rollup_reads.PERCENTILE_NOTE if view.from_rollups else None,
         runs_url=web.query_keep_empty(f"{base}/runs", runs_params, keep=("filter",)),
         charts=[*_charts(view.buckets, level), _feedback_chart(view.scores, starts)],
     )

@@ -107,6 +107,15 @@ def choose(
     return TimeRange(default, now - length, now, label, problem)
 
 
+def hour_bucket_for(span_us: int) -> str:
+    """The smallest whole-hour chart bucket that gives at most MAX_BUCKETS buckets: buckets made
+    of whole hours read hourly rollups (``services.rollup_reads``)."""
+    for name, size in BUCKETS:
+        if size % HOUR == 0 and -(-span_us // size) <= MAX_BUCKETS:
+            return name
+    return BUCKETS[-1][0]
+
+
 def bucket_for(span_us: int) -> str:
     """The chart bucket for a range of ``span_us``."""
     for name, size in BUCKETS:
