@@ -12,9 +12,9 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
 from goldloop.domain.feedback import KeySpec
-from goldloop.store import log_horizon
+from goldloop.store import log_horizon, rollups
 from goldloop.store.feedback import FeedbackRow, _columns, _row, _select, _spec
-from goldloop.store.schema import feedback, feedback_keys
+from goldloop.store.schema import feedback, feedback_keys, runs
 
 
 def keys(conn: Connection, workspace_id: str, names: Collection[str]) -> dict[str, KeySpec]:
@@ -54,7 +54,34 @@ def insert_many_if_absent(
         }
         for row, digest in rows
     ]
-    return {(str(r[0]), str(r[1])) for r in conn.execute(statement, params)}
+    inserted = {(str(r[0]), str(r[1])) for r in conn.execute(statement, params)}
+    _mark_rollups(conn, [row for row, _ in rows if (row.workspace_id, row.id) in inserted])
+    return inserted
+
+
+def _mark_rollups(conn: Connection, rows: Sequence[FeedbackRow]) -> None:
+    """Mark the hours whose rolled-up scores the new scored rows change (their run's start
+    hour; a trace-level score's root's), as ``feedback.insert`` does one row at a time."""
+    by_run: dict[str, set[str]] = {}
+    by_trace: dict[str, set[str]] = {}
+    for row in rows:
+        if row.score is None:
+            continue
+        if row.run_id is not None:
+            by_run.setdefault(row.workspace_id, set()).add(row.run_id)
+        elif row.trace_id is not None:
+            by_trace.setdefault(row.workspace_id, set()).add(row.trace_id)
+    for ws, ids in by_run.items():
+        rollups.mark_runs(conn, sa.and_(runs.c.workspace_id == ws, runs.c.id.in_(sorted(ids))))
+    for ws, ids in by_trace.items():
+        rollups.mark_runs(
+            conn,
+            sa.and_(
+                runs.c.workspace_id == ws,
+                runs.c.trace_id.in_(sorted(ids)),
+                runs.c.is_root.is_(True),
+            ),
+        )
 
 
 def stored(
