@@ -147,28 +147,31 @@ def compute(
         p.root_n, p.root_sum = int(r[11]), float(r[12])
         p.run_n, p.run_sum = int(r[13]), float(r[14])
 
-    # errored traces: by the root's hour, with a window fixed by that hour
-    e = runs.alias("e")
-    root_hour = (runs.c.start_time // sa.literal(HOUR, big)) * sa.literal(HOUR, big)
-    errored_run = (
-        sa.select(sa.literal(1))
-        .where(
-            e.c.workspace_id == runs.c.workspace_id,
-            e.c.trace_id == runs.c.trace_id,
-            e.c.project_id == runs.c.project_id,
-            e.c.status == "error",
-            e.c.start_time >= root_hour - sa.literal(ERROR_LOOKBACK, big),
-            e.c.start_time < root_hour + sa.literal(HOUR + ERROR_TAIL, big),
+    # errored traces, by the root's hour, with a window fixed by that hour: the errored runs
+    # near the pieces (one range of the project-first index), then each root in Python
+    first, last = hour_of(start), hour_of(end - 1) + HOUR
+    errored_runs = sa.select(runs.c.workspace_id, runs.c.trace_id, runs.c.start_time).where(
+        runs.c.project_id.in_(list(project_ids)),
+        runs.c.start_time >= first - ERROR_LOOKBACK,
+        runs.c.start_time < last + ERROR_TAIL,
+        runs.c.status == "error",
+        *([runs.c.workspace_id == workspace_id] if workspace_id is not None else []),
+    )
+    failed: dict[tuple[str, str], list[int]] = {}
+    for ws, trace, at in conn.execute(errored_runs):
+        failed.setdefault((str(ws), str(trace)), []).append(int(at))
+    if failed:
+        roots = sa.select(*keys, runs.c.trace_id, runs.c.status, runs.c.start_time).where(
+            *scope, root
         )
-        .exists()
-    )
-    errored = (
-        sa.select(*keys, sa.func.count())
-        .where(*scope, root, sa.or_(runs.c.status == "error", errored_run))
-        .group_by(*keys)
-    )
-    for r in conn.execute(errored):
-        piece(r[0], r[1], r[2], r[3]).errored = int(r[4])
+        for r in conn.execute(roots):
+            times = failed.get((str(r[0]), str(r[4])))
+            if times is None:
+                continue
+            hour = hour_of(int(r[6]))
+            lo, hi = hour - ERROR_LOOKBACK, hour + HOUR + ERROR_TAIL
+            if r[5] == "error" or any(lo <= t < hi for t in times):
+                piece(r[0], r[1], r[2], r[3]).errored += 1
 
     if latencies:
         timed = sa.select(*keys, runs.c.is_root, runs.c.latency_us).where(
