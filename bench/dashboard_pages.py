@@ -18,12 +18,15 @@ work done by hand). Fills a workspace the way one looks after months of use:
   actions and scores; since 2137cee it acts only on the 1,000 traces that arrive after it),
   an alert rule on that score that fired, a channel, a retention policy.
 
-Then ``ANALYZE`` (and ``VACUUM`` on PostgreSQL, as autovacuum would), signs in like a browser and
-requests each page once (cold: the first request of that page), once more untimed, then
+Then ``ANALYZE`` (and ``VACUUM`` on PostgreSQL, as autovacuum would), lets the hourly rollup
+worker catch up (``services.rollups``; the time it took is printed and saved), signs in like a
+browser and requests each page once (cold: the first request of that page), once more untimed, then
 ``--repeat`` times (fewer, at least 3, for a page whose requests pass ``--budget`` seconds),
 and prints p50/p95 against the goal (100 ms for the runs list and a 50-run
 trace, 300 ms for every other page). Writes ``bench/results/dashboard-pages-<time>.json``.
 With ``--data-dir``, a second run reuses the workspace the first one filled there (times only).
+``--live`` also times each page read without rollups (every run of the range, as before them),
+alternating with the page read with them, so both are measured under the same machine load.
 """
 
 from __future__ import annotations
@@ -60,10 +63,12 @@ from goldloop.services import (  # noqa: E402
     feedback,
     ingest,
     projects,
+    rollup_reads,
     rule_actions,
     rules,
 )
 from goldloop.services.context import Principal, ServiceContext  # noqa: E402
+from goldloop.services.rollups import RollupWorker  # noqa: E402
 from goldloop.settings import load_settings  # noqa: E402
 
 FAST_MS = 100  # the runs list and a 50-run trace
@@ -351,6 +356,7 @@ def pages(w: dict[str, Any], runs_page2: str) -> dict[str, tuple[str, int]]:
         "project overview (7 d)": (f"{p}?range=7d", PAGE_MS),
         "project overview (30 d)": (f"{p}?range=30d", PAGE_MS),
         "project overview (24 h, by run)": (f"{p}?level=runs", PAGE_MS),
+        "project overview (30 d, by run)": (f"{p}?range=30d&level=runs", PAGE_MS),
         "runs list (default: roots, newest first)": (runs, FAST_MS),
         "runs list page 2 (cursor)": (runs_page2, FAST_MS),
         "runs list, last 7 days": (f"{runs}?range=7d", FAST_MS),
@@ -448,6 +454,7 @@ async def time_pages(args: argparse.Namespace) -> dict[str, Any]:
                 world = await fill_world(ctx, api, args)
                 saved.write_text(json.dumps(world))
             out["fill"] = {k: v for k, v in world.items() if k.startswith("fill_")}
+            out["rollups"] = await asyncio.to_thread(catch_up, ctx)
             await sign_in(browser, key)
             first = await browser.get(f"/projects/{world['pid']}/runs")
             nxt = re.search(r'<a href="([^"]+)">Next page', first.text)
@@ -469,9 +476,41 @@ async def time_pages(args: argparse.Namespace) -> dict[str, Any]:
                     f"{goal:6} {r['kb']:4} {'' if r['met'] else 'MISSED'}",
                     flush=True,
                 )
+                if args.live:  # the same page without rollups, timed right after
+                    with without_rollups():
+                        live = await time_page(browser, path, args.repeat, args.budget)
+                    timings[label + " [no rollups]"] = {**live, "goal_ms": goal}
+                    if "error" not in live:
+                        print(
+                            f"{'  ... without rollups':52} {live['cold_ms']:8.1f} "
+                            f"{live['p50_ms']:8.1f} {live['p95_ms']:8.1f}",
+                            flush=True,
+                        )
             out["pages"] = timings
     out["database"] = ctx.db.dialect
     return out
+
+
+def catch_up(ctx: ServiceContext) -> dict[str, Any]:
+    """Run the hourly rollup worker until it has nothing left (a backfill on a fresh fill)."""
+    worker = RollupWorker(ctx)
+    t0, ticks = time.perf_counter(), 0
+    while worker.tick():
+        ticks += 1
+    took = time.perf_counter() - t0
+    print(f"rollups caught up in {took:.1f} s ({ticks} ticks)", flush=True)
+    return {"catch_up_s": round(took, 1), "ticks": ticks, "hours": worker.backfilled_hours}
+
+
+class without_rollups:
+    """Read every page as before rollups: ``rollup_reads.collect`` finds nothing to use."""
+
+    def __enter__(self) -> None:
+        self.saved = rollup_reads.collect
+        rollup_reads.collect = lambda *a, **k: None  # type: ignore[assignment]
+
+    def __exit__(self, *exc: object) -> None:
+        rollup_reads.collect = self.saved  # type: ignore[assignment]
 
 
 def main() -> None:
@@ -484,10 +523,17 @@ def main() -> None:
     )
     parser.add_argument("--budget", type=float, default=30, help="seconds of requests per page")
     parser.add_argument("--only", action="append", help="time only pages whose label has this")
+    parser.add_argument(
+        "--live", action="store_true", help="also time each page without rollups, alternating"
+    )
     args = parser.parse_args()
     results: dict[str, Any] = {"runs": args.runs, "repeat": args.repeat, "cpus": os.cpu_count()}
     results["server"] = asyncio.run(time_pages(args))
-    missed = [k for k, v in results["server"]["pages"].items() if not v.get("met")]
+    missed = [
+        k
+        for k, v in results["server"]["pages"].items()
+        if not v.get("met") and not k.endswith("[no rollups]")
+    ]
     print(f"{len(missed)} pages missed their goal" + (": " + "; ".join(missed) if missed else ""))
     results_file.write("dashboard-pages", results)
 
