@@ -111,9 +111,15 @@ def latency_ranks(
     piece: Piece, *, roots: bool, permilles: Sequence[int]
 ) -> tuple[int, dict[int, float]]:
     """(how many latencies, {rank: value} for the permilles): exact when the piece holds only
-    values computed from the runs, else from its histogram."""
+    values computed from the runs, else from its histogram (the piece's stored histograms are
+    added up into it on the way)."""
     values = piece.root_values if roots else piece.run_values
+    encoded = piece.root_encoded if roots else piece.run_encoded
     hist = piece.root_hist if roots else piece.run_hist
+    if encoded:  # added up once, here, and kept: the piece may be merged into another next
+        for flat in encoded:
+            lh.add_encoded(hist, flat)
+        encoded.clear()
     n = len(values) + sum(hist.values())
     if n == 0:
         return 0, {}

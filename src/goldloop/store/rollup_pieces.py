@@ -48,6 +48,9 @@ class Piece:
     run_values: list[int] = field(default_factory=list)
     root_hist: lh.Histogram = field(default_factory=dict)
     run_hist: lh.Histogram = field(default_factory=dict)
+    # histograms as stored (``latency_histogram.encode``), added up only when read
+    root_encoded: list[list[int]] = field(default_factory=list)
+    run_encoded: list[list[int]] = field(default_factory=list)
     # {feedback key: (scored, sum of scores)}
     scores: dict[str, tuple[int, float]] = field(default_factory=dict)
 
@@ -68,6 +71,8 @@ class Piece:
         self.run_values += other.run_values
         lh.add(self.root_hist, other.root_hist)
         lh.add(self.run_hist, other.run_hist)
+        self.root_encoded += other.root_encoded
+        self.run_encoded += other.run_encoded
         self.add_scores(other.scores)
 
     def add_scores(self, scores: dict[str, tuple[int, float]]) -> None:

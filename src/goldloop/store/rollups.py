@@ -180,9 +180,9 @@ def read(
             cost=float(r[13]),
         )
         if r[14] is not None:
-            lh.add_encoded(p.root_hist, orjson.loads(r[14]))
+            p.root_encoded.append(orjson.loads(r[14]))
         if r[15] is not None:
-            lh.add_encoded(p.run_hist, orjson.loads(r[15]))
+            p.run_encoded.append(orjson.loads(r[15]))
         out[(str(r[0]), int(r[1]))] = p
     s = run_rollup_scores
     query = sa.select(s.c.project_id, s.c.hour_start, s.c.key, s.c.scored, s.c.score_sum).where(
