@@ -1,5 +1,5 @@
-"""Run ``python -m goldloop ...`` under cProfile (CPU time) in every thread (the action runner's pool
-threads too), and write the merged stats to a file when the process exits.
+"""Run ``python -m goldloop ...`` under cProfile (CPU time) in every thread (the action runner's
+pool threads too), and write the merged stats to a file when the process exits.
 
     python bench/profile_threads.py /tmp/worker.prof worker --database-url ...
     python -m pstats /tmp/worker.prof   # then: sort cumtime, stats 40
