@@ -113,18 +113,13 @@ def _check_new(ctx: ServiceContext, who: Principal, new: NewFeedback) -> _Checke
     return _Checked(new, score, value, digest, new.feedback_id or str(uuid.uuid4()))
 
 
-def _store_new(conn: Connection, who: Principal, checked: _Checked, now: int) -> Created:
-    """Insert one checked request (inside the caller's transaction), or find the identical one
-    an earlier request stored; raises Conflict when the id holds a different body."""
+def _new_row(
+    who: Principal, checked: _Checked, spec: KeySpec | None, trace_id: str | None, now: int
+) -> FeedbackRow:
+    """The row a checked request stores: its score and value fitted to the declared key."""
     new = checked.new
-    if new.project_id and project_store.get(conn, who.workspace_id, new.project_id) is None:
-        raise NotFound(f"no project with id {new.project_id!r}", details={"field": "project_id"})
-    spec = store.get_key(conn, who.workspace_id, new.key)
-    trace_id = new.trace_id
-    if trace_id is None and new.run_id is not None:
-        trace_id = store.run_trace_id(conn, who.workspace_id, new.run_id)
     fitted_score, fitted_value = rules.fit(spec, checked.score, checked.value)
-    row = FeedbackRow(
+    return FeedbackRow(
         id=checked.feedback_id,
         workspace_id=who.workspace_id,
         run_id=new.run_id,
@@ -140,6 +135,19 @@ def _store_new(conn: Connection, who: Principal, checked: _Checked, now: int) ->
         updated_at=now,
         project_id=new.project_id,
     )
+
+
+def _store_new(conn: Connection, who: Principal, checked: _Checked, now: int) -> Created:
+    """Insert one checked request (inside the caller's transaction), or find the identical one
+    an earlier request stored; raises Conflict when the id holds a different body."""
+    new = checked.new
+    if new.project_id and project_store.get(conn, who.workspace_id, new.project_id) is None:
+        raise NotFound(f"no project with id {new.project_id!r}", details={"field": "project_id"})
+    spec = store.get_key(conn, who.workspace_id, new.key)
+    trace_id = new.trace_id
+    if trace_id is None and new.run_id is not None:
+        trace_id = store.run_trace_id(conn, who.workspace_id, new.run_id)
+    row = _new_row(who, checked, spec, trace_id, now)
     if store.insert_if_absent(conn, row, checked.digest):
         return Created(row, True)
     if store.get_request_hash(conn, who.workspace_id, checked.feedback_id) != checked.digest:

@@ -17,11 +17,10 @@ from collections.abc import Sequence
 
 from sqlalchemy.engine import Connection
 
-from goldloop.domain import feedback as rules
 from goldloop.domain.errors import Conflict, GoldloopError, NotFound
 from goldloop.domain.feedback import KeySpec
 from goldloop.services.context import Principal, ServiceContext
-from goldloop.services.feedback import Created, NewFeedback, _check_new, _Checked
+from goldloop.services.feedback import Created, NewFeedback, _check_new, _Checked, _new_row
 from goldloop.store import feedback as store
 from goldloop.store import feedback_batch as batch_store
 from goldloop.store import projects as project_store
@@ -136,20 +135,4 @@ def _fitted(
     trace_id = new.trace_id
     if trace_id is None and new.run_id is not None:
         trace_id = lookups.trace_of(who.workspace_id, new.run_id)
-    fitted_score, fitted_value = rules.fit(spec, checked.score, checked.value)
-    return FeedbackRow(
-        id=checked.feedback_id,
-        workspace_id=who.workspace_id,
-        run_id=new.run_id,
-        trace_id=trace_id,
-        key=new.key,
-        score=fitted_score,
-        value=fitted_value,
-        comment=new.comment,
-        correction=new.correction,
-        source=new.source,
-        source_info=new.source_info,
-        created_at=now,
-        updated_at=now,
-        project_id=new.project_id,
-    )
+    return _new_row(who, checked, spec, trace_id, now)
