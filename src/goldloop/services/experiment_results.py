@@ -198,13 +198,22 @@ def _rows(runs: list[dict[str, Any]], scores: list[RunScore]) -> list[ResultRow]
     return rows
 
 
-def _all_root_runs(conn: Connection, who: Principal, project_id: str) -> list[dict[str, Any]]:
-    """Every root run of the project, without inputs and outputs, in ingest order."""
+def _all_root_runs(
+    conn: Connection, who: Principal, project_id: str, *, positions_only: bool = False
+) -> list[dict[str, Any]]:
+    """Every root run of the project, without inputs and outputs, in ingest order
+    (``positions_only``: only what ``_position`` reads)."""
     runs: list[dict[str, Any]] = []
     after: int | None = None
     while True:
         page = store.root_runs_page(
-            conn, who.workspace_id, project_id, after_pk=after, limit=_PAGE, with_io=False
+            conn,
+            who.workspace_id,
+            project_id,
+            after_pk=after,
+            limit=_PAGE,
+            with_io=False,
+            positions_only=positions_only,
         )
         runs += page
         if len(page) < _PAGE:
@@ -232,7 +241,8 @@ def example_results(
 
     def read(conn: Connection) -> tuple[list[dict[str, Any]], list[RunScore]]:
         row = load(conn, who, ref)
-        ids = [r["id"] for r in _all_root_runs(conn, who, row.id) if _position(r)[0] in wanted]
+        placed = _all_root_runs(conn, who, row.id, positions_only=True)
+        ids = [r["id"] for r in placed if _position(r)[0] in wanted]
         runs: list[dict[str, Any]] = []
         scores: list[RunScore] = []
         for first in range(0, len(ids), _ID_CHUNK):
@@ -268,7 +278,7 @@ def _side(conn: Connection, who: Principal, experiment: Experiment) -> tuple[Sid
     """The experiment as the comparison code sees it (the same ``Side`` the SDK builds from
     results in memory), and every example it ran."""
     runs = _all_root_runs(conn, who, experiment.id)
-    scores = store.scores_for_project(conn, who.workspace_id, experiment.id)
+    scores = store.scores_for_project(conn, who.workspace_id, experiment.id, with_text=False)
     first: dict[str, dict[str, RunScore]] = {}
     judges: dict[str, set[str]] = {}
     for s in scores:

@@ -260,6 +260,7 @@ _RESULT_COLUMNS = (
     runs.c.metadata,
     runs.c.reference_example_id,
 )
+_POSITION_COLUMNS = (runs.c.pk, runs.c.id, runs.c.metadata, runs.c.reference_example_id)
 
 
 def root_runs_page(
@@ -270,10 +271,15 @@ def root_runs_page(
     after_pk: int | None,
     limit: int,
     with_io: bool,
+    positions_only: bool = False,
 ) -> list[dict[str, Any]]:
     """The project's root runs in ingest order (keyset on pk); ``with_io`` adds inputs and
-    outputs."""
-    cols = list(_RESULT_COLUMNS) + ([runs.c.inputs, runs.c.outputs] if with_io else [])
+    outputs; ``positions_only`` reads only what places a run at its example (pk, id, metadata,
+    reference example)."""
+    if positions_only:
+        cols = list(_POSITION_COLUMNS)
+    else:
+        cols = list(_RESULT_COLUMNS) + ([runs.c.inputs, runs.c.outputs] if with_io else [])
     query = sa.select(*cols).where(*_root_runs(workspace_id, [project_id]))
     if after_pk is not None:
         query = query.where(runs.c.pk > after_pk)
@@ -327,6 +333,13 @@ _SCORE_COLUMNS = (
     feedback.c.comment,
     feedback.c.source_info,
 )
+_SCORE_COLUMNS_LEAN = (
+    feedback.c.run_id,
+    feedback.c.key,
+    feedback.c.score,
+    feedback.c.score_is_bool,
+    feedback.c.source_info,
+)
 
 
 def scores_for_runs(conn: Connection, workspace_id: str, run_ids: Sequence[str]) -> list[RunScore]:
@@ -341,17 +354,26 @@ def scores_for_runs(conn: Connection, workspace_id: str, run_ids: Sequence[str])
     return [_run_score(r) for r in conn.execute(query)]
 
 
-def scores_for_project(conn: Connection, workspace_id: str, project_id: str) -> list[RunScore]:
-    """Feedback given to the project's root runs (by run id), oldest first."""
-    columns = (*_SCORE_COLUMNS, feedback.c.created_at, feedback.c.pk)
+def scores_for_project(
+    conn: Connection, workspace_id: str, project_id: str, *, with_text: bool = True
+) -> list[RunScore]:
+    """Feedback given to the project's root runs (by run id), oldest first; without
+    ``with_text`` the value and comment are not read (None)."""
+    wanted = _SCORE_COLUMNS if with_text else _SCORE_COLUMNS_LEAN
+    columns = (*wanted, feedback.c.created_at, feedback.c.pk)
     if conn.dialect.name == "postgresql":
         given = _feedback_per_root_run(workspace_id, [project_id], *columns)
     else:
         given = _feedback_on_root_runs(workspace_id, [project_id], *columns)
-    query = sa.select(*(given.c[c.name] for c in _SCORE_COLUMNS)).order_by(
-        given.c.created_at, given.c.pk
-    )
-    return [_run_score(r) for r in conn.execute(query)]
+    query = sa.select(*(given.c[c.name] for c in wanted)).order_by(given.c.created_at, given.c.pk)
+    if with_text:
+        return [_run_score(r) for r in conn.execute(query)]
+    out: list[RunScore] = []
+    for run_id, key, score, is_bool, source_info in conn.execute(query):
+        if score is not None and is_bool:
+            score = bool(score)
+        out.append(RunScore(run_id, key, score, None, None, source_info))
+    return out
 
 
 # --- tags ------------------------------------------------------------------------------------
