@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
@@ -16,6 +15,7 @@ from fixture_runs import insert_run, project_id, workspace_id
 from goldloop.store import alert_metrics
 from goldloop.store.database import Database
 from goldloop.store.schema import runs
+from postgres_plans import postgres_plans
 from sqlite_plans import query_plans
 
 START = 1_764_150_816_000_000  # insert_run's start time
@@ -76,17 +76,12 @@ def test_feedback_metrics_plan_on_postgres_needs_no_statistics(db: Database, bac
     LATERAL subquery behind OFFSET 0), not scan the key's feedback once per run."""
     if backend != "postgres":
         pytest.skip("SQLite's plan is held by the test above")
-    statements: list[tuple[str, Any]] = []
-
-    def capture(conn: Any, cursor: Any, statement: str, params: Any, *_: Any) -> None:
-        statements.append((statement, params))
-
-    with db.engine.connect() as conn:
-        sa.event.listen(conn, "before_cursor_execute", capture)
-        alert_metrics.feedback_metric(conn, "feedback_pass_rate", "w", "p", "k", 0, 10**12)
-        sa.event.remove(conn, "before_cursor_execute", capture)
-        statement, params = statements[0]
-        plan = "\n".join(r[0] for r in conn.exec_driver_sql("EXPLAIN " + statement, params))
+    plan = postgres_plans(
+        db,
+        lambda conn: alert_metrics.feedback_metric(
+            conn, "feedback_pass_rate", "w", "p", "k", 0, 10**12
+        ),
+    )[0]
     assert "(run_id)::text = (runs.id)::text" in plan  # an index key, not a join filter
     assert "Join Filter" not in plan
     assert "(trace_id)::text = (runs_1.trace_id)::text" in plan

@@ -18,6 +18,7 @@ from sqlalchemy.engine import Connection
 from goldloop.store import experiments
 from goldloop.store.database import Database
 from goldloop.store.schema import feedback, projects, runs, workspaces
+from postgres_plans import postgres_plans
 from run_rows import run_row
 from sqlite_plans import query_plans
 
@@ -134,23 +135,12 @@ def test_postgres_searches_each_root_runs_feedback_by_run_id(db: Database, backe
         pytest.skip("SQLite's plans are held by the tests above")
     with db.engine.begin() as conn:
         _skewed(conn)
-    with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-        conn.exec_driver_sql("ANALYZE runs")
-        conn.exec_driver_sql("ANALYZE feedback")
-    statements: list[tuple[str, Any]] = []
 
-    def capture(conn: Any, cursor: Any, statement: str, params: Any, *_: Any) -> None:
-        statements.append((statement, params))
-
-    with db.engine.connect() as conn:
-        sa.event.listen(conn, "before_cursor_execute", capture)
+    def call(conn: Connection) -> None:
         experiments.key_aggregates(conn, "w", PAGE)
         experiments.scores_for_project(conn, "w", "e1")
-        sa.event.remove(conn, "before_cursor_execute", capture)
-        plans = [
-            "\n".join(r[0] for r in conn.exec_driver_sql("EXPLAIN " + statement, params))
-            for statement, params in statements
-        ]
+
+    plans = postgres_plans(db, call, analyze=["runs", "feedback"])
     assert len(plans) == 2
     for plan in plans:
         assert re.search(r"Index Cond: .*\(run_id\)::text = \(runs\.id\)::text", plan), plan

@@ -17,6 +17,7 @@ from sqlalchemy.engine import Connection
 from goldloop.store import feedback as store
 from goldloop.store.database import Database
 from goldloop.store.schema import feedback, projects, runs, workspaces
+from postgres_plans import postgres_plans
 from run_rows import run_row
 from sqlite_plans import query_plans
 
@@ -113,20 +114,7 @@ def test_postgres_reads_the_ranges_feedback_then_each_run(db: Database, backend:
         pytest.skip("SQLite's plans are held by the test above")
     with db.engine.begin() as conn:
         _fill(conn)
-    with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-        conn.exec_driver_sql("ANALYZE runs")
-        conn.exec_driver_sql("ANALYZE feedback")
-    statements: list[tuple[str, Any]] = []
-
-    def capture(conn: Any, cursor: Any, statement: str, params: Any, *_: Any) -> None:
-        statements.append((statement, params))
-
-    with db.engine.connect() as conn:
-        sa.event.listen(conn, "before_cursor_execute", capture)
-        _stats(conn)
-        sa.event.remove(conn, "before_cursor_execute", capture)
-        statement, params = statements[0]
-        plan = "\n".join(r[0] for r in conn.exec_driver_sql("EXPLAIN " + statement, params))
+    plan = postgres_plans(db, _stats, analyze=["runs", "feedback"])[0]
     assert "Seq Scan on runs" not in plan, plan
     assert "hashed SubPlan" not in plan, plan
     assert re.search(r"Index Cond: .*\(id\)::text = \(feedback\.run_id\)::text", plan), plan

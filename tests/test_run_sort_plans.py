@@ -17,6 +17,7 @@ from goldloop.store import run_queries
 from goldloop.store.database import Database
 from goldloop.store.run_filters import compile_filter
 from goldloop.store.schema import projects, runs, workspaces
+from postgres_plans import postgres_plans
 from run_rows import run_row
 from sqlite_plans import query_plans
 
@@ -130,21 +131,9 @@ def test_postgres_sorts_by_latency_from_the_index(db: Database, backend: str) ->
         pytest.skip("SQLite's plans are held by the test above")
     with db.engine.begin() as conn:
         _fill(conn)
-    with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-        conn.exec_driver_sql("ANALYZE runs")
-    statements: list[tuple[str, Any]] = []
-
-    def capture(conn: Any, cursor: Any, statement: str, params: Any, *_: Any) -> None:
-        statements.append((statement, params))
-
-    with db.engine.connect() as conn:
-        sa.event.listen(conn, "before_cursor_execute", capture)
-        _first_and_second_page(conn, "postgresql")
-        sa.event.remove(conn, "before_cursor_execute", capture)
-        plans = [
-            "\n".join(r[0] for r in conn.exec_driver_sql("EXPLAIN " + statement, params))
-            for statement, params in statements
-        ]
+    plans = postgres_plans(
+        db, lambda conn: _first_and_second_page(conn, "postgresql"), analyze=["runs"]
+    )
     assert len(plans) >= 4  # both ways, first page and next (and the runs with no latency)
     for plan in plans:
         assert INDEX in plan, plan
