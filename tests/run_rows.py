@@ -60,6 +60,33 @@ def run_row(workspace_id: str, project_id: str, run_id: str, **kw: Any) -> dict[
     return row
 
 
+def feedback_row(workspace_id: str, feedback_id: str, key: str, **kw: Any) -> dict[str, Any]:
+    """A complete feedback row (no run, no trace, a score of none) with sensible defaults;
+    keyword arguments override columns."""
+    created = kw.pop("created_at", T0)
+    row: dict[str, Any] = {
+        "workspace_id": workspace_id,
+        "id": feedback_id,
+        "run_id": None,
+        "trace_id": None,
+        "project_id": None,
+        "key": key,
+        "score": None,
+        "score_is_bool": False,
+        "value": None,
+        "comment": None,
+        "correction": None,
+        "has_correction": False,
+        "source": "api",
+        "source_info": None,
+        "request_hash": "h",
+        "created_at": created,
+        "updated_at": created,
+    }
+    row.update(kw)
+    return row
+
+
 def insert(db: Database, rows: list[dict[str, Any]]) -> None:
     def write(conn: sa.Connection) -> None:
         for i in range(0, len(rows), 1000):

@@ -19,7 +19,7 @@ from goldloop.store import experiments
 from goldloop.store.database import Database
 from goldloop.store.schema import feedback, projects, runs, workspaces
 from postgres_plans import postgres_plans
-from run_rows import run_row
+from run_rows import feedback_row, run_row
 from sqlite_plans import query_plans
 
 BIG_RUNS = 4000
@@ -28,25 +28,9 @@ EXPERIMENT_RUNS = 5
 
 
 def _feedback_row(n: int, run_id: str, key: str, score: float) -> dict[str, Any]:
-    return {
-        "workspace_id": "w",
-        "id": f"f{n}",
-        "run_id": run_id,
-        "trace_id": run_id,
-        "project_id": None,
-        "key": key,
-        "score": score,
-        "score_is_bool": False,
-        "value": None,
-        "comment": None,
-        "correction": None,
-        "has_correction": False,
-        "source": "api",
-        "source_info": None,
-        "request_hash": "h",
-        "created_at": n,
-        "updated_at": n,
-    }
+    return feedback_row(
+        "w", f"f{n}", key, run_id=run_id, trace_id=run_id, score=score, created_at=n
+    )
 
 
 def _skewed(conn: Connection) -> None:

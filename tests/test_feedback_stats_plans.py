@@ -18,7 +18,7 @@ from goldloop.store import feedback as store
 from goldloop.store.database import Database
 from goldloop.store.schema import feedback, projects, runs, workspaces
 from postgres_plans import postgres_plans
-from run_rows import run_row
+from run_rows import feedback_row, run_row
 from sqlite_plans import query_plans
 
 RUNS = 3000
@@ -26,27 +26,7 @@ HOUR = 3_600_000_000
 
 
 def _feedback_row(n: int, key: str, score: float, created: int, **kw: Any) -> dict[str, Any]:
-    row = {
-        "workspace_id": "w",
-        "id": f"f{n}",
-        "run_id": None,
-        "trace_id": None,
-        "project_id": None,
-        "key": key,
-        "score": score,
-        "score_is_bool": False,
-        "value": None,
-        "comment": None,
-        "correction": None,
-        "has_correction": False,
-        "source": "api",
-        "source_info": None,
-        "request_hash": "h",
-        "created_at": created,
-        "updated_at": created,
-    }
-    row.update(kw)
-    return row
+    return feedback_row("w", f"f{n}", key, score=score, created_at=created, **kw)
 
 
 def _fill(conn: Connection) -> None:

@@ -51,22 +51,29 @@ def _root(dialect: str) -> Any:
     return compile_filter(filters.parse("root"), dialect=dialect, workspace_id="w", now=0)
 
 
+def _latency_page(
+    conn: Connection, dialect: str, descending: bool, after: Any, limit: int
+) -> run_queries.Page:
+    """One page of p's roots sorted by latency, after the keyset ``after``."""
+    return run_queries.list_page(
+        conn,
+        "w",
+        project_id="p",
+        condition=_root(dialect),
+        sort="latency",
+        descending=descending,
+        after=after,
+        limit=limit,
+        light=True,
+    )
+
+
 def _pages(conn: Connection, dialect: str, descending: bool, limit: int = 40) -> list[str]:
     """Every page of p's roots by latency; the ids in the order the pages gave them."""
     seen: list[str] = []
     after = None
     while True:
-        page = run_queries.list_page(
-            conn,
-            "w",
-            project_id="p",
-            condition=_root(dialect),
-            sort="latency",
-            descending=descending,
-            after=after,
-            limit=limit,
-            light=True,
-        )
+        page = _latency_page(conn, dialect, descending, after, limit)
         seen += [r["id"] for r in page.rows]
         if not page.more:
             return seen
@@ -76,29 +83,8 @@ def _pages(conn: Connection, dialect: str, descending: bool, limit: int = 40) ->
 
 def _first_and_second_page(conn: Connection, dialect: str) -> None:
     for descending in (True, False):
-        first = run_queries.list_page(
-            conn,
-            "w",
-            project_id="p",
-            condition=_root(dialect),
-            sort="latency",
-            descending=descending,
-            after=None,
-            limit=50,
-            light=True,
-        )
-        last = first.rows[-1]
-        run_queries.list_page(
-            conn,
-            "w",
-            project_id="p",
-            condition=_root(dialect),
-            sort="latency",
-            descending=descending,
-            after=(last["latency_us"], last["pk"]),
-            limit=50,
-            light=True,
-        )
+        last = _latency_page(conn, dialect, descending, None, 50).rows[-1]
+        _latency_page(conn, dialect, descending, (last["latency_us"], last["pk"]), 50)
 
 
 def _expected(descending: bool) -> list[str]:
