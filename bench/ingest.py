@@ -34,7 +34,7 @@ import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -452,6 +452,30 @@ def disk_bytes(url: str, data_dir: Path) -> int:
         engine.dispose()
 
 
+def emit_trace(tracer: Any, spans: list[Any], kind: Callable[[Any], Any]) -> None:
+    """One trace of protobuf spans made again through an OpenTelemetry SDK ``tracer``: the first
+    span the root, the rest its children (of ``kind(span)``), with their times and attributes."""
+    from opentelemetry import trace
+
+    from goldloop.domain.otel.decode import pb_attrs
+
+    root = spans[0]
+    parent = tracer.start_span(
+        root.name, start_time=root.start_time_unix_nano, attributes=pb_attrs(root.attributes)
+    )
+    ctx = trace.set_span_in_context(parent)
+    for s in spans[1:]:
+        child = tracer.start_span(
+            s.name,
+            context=ctx,
+            kind=kind(s),
+            start_time=s.start_time_unix_nano,
+            attributes=pb_attrs(s.attributes),
+        )
+        child.end(end_time=s.end_time_unix_nano)
+    parent.end(end_time=root.end_time_unix_nano)
+
+
 def send_with_sdk(
     base: str,
     key: str,
@@ -466,8 +490,6 @@ def send_with_sdk(
     from opentelemetry.sdk.resources import Resource
     from opentelemetry.sdk.trace import TracerProvider
     from opentelemetry.sdk.trace.export import BatchSpanProcessor
-
-    from goldloop.domain.otel.decode import pb_attrs
 
     headers = {"x-api-key": key, **(extra_headers or {})}
     exporter: Any
@@ -489,21 +511,7 @@ def send_with_sdk(
     )
     tracer = provider.get_tracer("bench")
     for spans in traces:
-        root = spans[0]
-        parent = tracer.start_span(
-            root.name, start_time=root.start_time_unix_nano, attributes=pb_attrs(root.attributes)
-        )
-        ctx = trace.set_span_in_context(parent)
-        for s in spans[1:]:
-            child = tracer.start_span(
-                s.name,
-                context=ctx,
-                kind=trace.SpanKind.CLIENT,
-                start_time=s.start_time_unix_nano,
-                attributes=pb_attrs(s.attributes),
-            )
-            child.end(end_time=s.end_time_unix_nano)
-        parent.end(end_time=root.end_time_unix_nano)
+        emit_trace(tracer, spans, lambda _: trace.SpanKind.CLIENT)
     ok = provider.force_flush(600_000)
     provider.shutdown()
     if not ok:

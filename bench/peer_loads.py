@@ -74,8 +74,6 @@ def send_with_sdk_defaults(
         SpanExportResult,
     )
 
-    from goldloop.domain.otel.decode import pb_attrs
-
     stock = OTLPSpanExporter(endpoint=f"{base}/v1/traces", headers=headers)
     room = threading.Condition()
     exported, failed = [0], [0]
@@ -115,21 +113,8 @@ def send_with_sdk_defaults(
                 while ended - exported[0] > limit:
                     room.wait()
                 waited += time.perf_counter() - t
-        root = spans[0]
-        parent = tracer.start_span(
-            root.name, start_time=root.start_time_unix_nano, attributes=pb_attrs(root.attributes)
-        )
-        ctx = trace.set_span_in_context(parent)
-        for s in spans[1:]:
-            child = tracer.start_span(
-                s.name,
-                context=ctx,
-                kind=trace.SpanKind(max(s.kind, 1) - 1),  # protobuf kinds start at 1
-                start_time=s.start_time_unix_nano,
-                attributes=pb_attrs(s.attributes),
-            )
-            child.end(end_time=s.end_time_unix_nano)
-        parent.end(end_time=root.end_time_unix_nano)
+        # protobuf span kinds start at 1, the SDK's at 0
+        ingest.emit_trace(tracer, spans, lambda s: trace.SpanKind(max(s.kind, 1) - 1))
         ended += len(spans)
     ok = provider.force_flush(600_000)
     provider.shutdown()
