@@ -190,8 +190,10 @@ def test_projects_list_figures_and_experiments_apart(
     assert cells[5] == "$0.0375"  # three LLM calls in the range
     assert "helpfulness" in cells[6]
     assert "n=2" in cells[6]
-    last = datetime.fromtimestamp((NOW - 10 * MIN) / 1e6, tz=UTC).strftime("%Y-%m-%d %H:%M")
-    assert last in cells[7]
+    # the latest run start of all time: trace a's tool run, a second after its root
+    latest_start = (NOW - 10 * MIN + 1_000_000) // 1_000_000
+    last = datetime.fromtimestamp(latest_start, tz=UTC).strftime("%Y-%m-%d %H:%M:%S")
+    assert cells[7] == last
     assert "exp " + XSS not in production.inner_text()
     experiments = tab.page.locator("#experiments + table.projects")
     assert ("exp " + XSS) in experiments.inner_text()
