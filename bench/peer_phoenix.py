@@ -11,6 +11,10 @@ fresh temporary directory, on SQLite:
 - ``phoenix serve`` from its own virtualenv (default ``/tmp/goldloop-bench/phoenix-venv``,
   created with ``pip install arize-phoenix`` when missing), ``PHOENIX_WORKING_DIR=TMP``,
   telemetry and external resources off;
+- with ``--products ...,sink``: the instant sink of ``bench/peer_loads.py`` (a stdlib HTTP
+  server in its own process that answers each request as soon as it has read the body, and
+  counts the spans after answering): the stock exporter's own ceiling on this machine. Its
+  spans are "queryable" once answered; it stores nothing, so it has no lists or bytes;
 - with ``--products ...,mlflow``: ``mlflow server --workers 4`` from its own virtualenv (default
   ``/tmp/goldloop-bench/mlflow-venv``, ``pip install mlflow`` when missing), SQLite backend
   store in TMP, telemetry off. The load goes to its OTLP endpoint with the
@@ -26,6 +30,13 @@ Modes (a fresh server for each product and mode):
   instead (the runs before 7 December 2026);
 - ``otlp-protobuf``: the same spans as ExportTraceServiceRequest bodies of 500 spans, encoded
   before the clock starts, posted by 4 threads (the server's capacity rather than the SDK's).
+
+In ``otel-sdk`` mode each export call (one batch of up to 512 spans, one in flight) is timed
+as the client sees it: the whole call, and the HTTP request alone (the rest is the SDK encoding
+the batch); for Goldloop also the server's own time answering those requests (the sum and count
+of ``goldloop_http_request_duration_seconds`` for ``POST /v1/traces`` in ``/metrics``, before
+and after). ``--rounds N`` runs the products N times in turn, alternating; with the sink in the
+run, every other product's rate is also given as a fraction of the sink's in the same round.
 
 Before the clock, each server gets the same warm-up (``ingest.warm_up``: one span in another
 project, then a wait until its processes are idle). Measured per product and mode: wall time
@@ -55,6 +66,8 @@ holds that many and lists again.
     python bench/peer_phoenix.py --products goldloop,mlflow --modes otlp-protobuf
     python bench/peer_phoenix.py --modes otel-sdk --grow-to 100000
     python bench/peer_phoenix.py --load openinference          # issue #24's load
+    python bench/peer_phoenix.py --load openinference --modes otel-sdk \
+        --products goldloop,phoenix,sink --rounds 2            # and the exporter's ceiling
 
 Prints one table and writes bench/results/peer-phoenix-<time>.json. Servers are killed on exit.
 """
@@ -163,6 +176,10 @@ class Product:
         """What the product says about its stored spans once stopped (nothing by default)."""
         return {}
 
+    def request_seconds(self, client: httpx.Client) -> tuple[int, float] | None:
+        """OTLP trace requests answered so far and the server's seconds on them, if it says."""
+        return None
+
     def launch(self, argv: list[str], env: dict[str, str], port: int, health: str) -> None:
         """Start the server in its data dir (output to ``server.log`` there) and wait until
         ``GET health`` answers 200; if it exits or 180 s pass, show the end of its log and
@@ -255,6 +272,18 @@ class Goldloop(Product):
         from goldloop import __version__
 
         return str(__version__)
+
+    def request_seconds(self, client: httpx.Client) -> tuple[int, float] | None:
+        r = client.get("/metrics")
+        r.raise_for_status()
+        name = "goldloop_http_request_duration_seconds"
+        labels = '{method="POST",route="/v1/traces"}'
+        found: dict[str, float] = {}
+        for line in r.text.splitlines():
+            for part in ("sum", "count"):
+                if line.startswith(f"{name}_{part}{labels} "):
+                    found[part] = float(line.rsplit(" ", 1)[1])
+        return int(found.get("count", 0)), found.get("sum", 0.0)
 
     def stored(self) -> dict[str, Any]:
         """Runs, and of them those with a payload column stored as a zstd frame."""
@@ -355,6 +384,36 @@ class Phoenix(Product):
 
     def version(self) -> str:
         return venv_version(self.venv, "phoenix")
+
+
+class Sink(Product):
+    """The instant sink of ``bench/peer_loads.py``: answers 200 as soon as it has read a
+    request, stores nothing. Spans count once answered (counted after the answer is sent)."""
+
+    name = "sink"
+    db_file = "sink.db"  # none: zero bytes
+    project = "-"
+
+    def __init__(self) -> None:
+        self.headers = {}
+
+    def start(self) -> None:
+        self.data_dir = Path(tempfile.mkdtemp(prefix="gl-peer-sink-"))
+        port = ingest._free_port()
+        argv = [sys.executable, str(BENCH / "peer_loads.py"), "sink", "--port", str(port)]
+        env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
+        self.launch(argv, env, port, "/healthz")
+
+    def count(self, client: httpx.Client) -> int:
+        r = client.get("/count")
+        r.raise_for_status()
+        return int(r.json()["spans"])
+
+    def list_calls(self, client: httpx.Client) -> dict[str, Callable[[], Any]]:
+        return {}
+
+    def version(self) -> str:
+        return f"stdlib http.server, Python {sys.version.split()[0]}"
 
 
 MLFLOW_SEARCH_PAGE = 500  # the most MLflow's trace search returns per call
@@ -498,16 +557,17 @@ def send(
     bodies: list[bytes],
     senders: ingest.Senders,
     sdk_queue: str,
-) -> tuple[int, float]:
+) -> tuple[int, peer_loads.SdkRun]:
     """Send the load; returns the number of 503 retries (the SDK exporter retries by itself)
-    and the seconds the SDK's load generator waited for room in its queue."""
+    and, with the SDK at its defaults, its generator's wait and each export's timing."""
     if mode == "otel-sdk" and sdk_queue == "load":
         key = p.headers.get("x-api-key", "")
-        return ingest.send_with_sdk(p.base, key, traces, extra_headers=p.ingest_headers), 0.0
+        retries = ingest.send_with_sdk(p.base, key, traces, extra_headers=p.ingest_headers)
+        return retries, peer_loads.SdkRun()
     if mode == "otel-sdk":
         headers = {**p.headers, **p.ingest_headers}
         return 0, peer_loads.send_with_sdk_defaults(p.base, headers, traces)
-    return senders.send(bodies, "/v1/traces"), 0.0
+    return senders.send(bodies, "/v1/traces"), peer_loads.SdkRun()
 
 
 def grow(p: Product, client: httpx.Client, target: int, args: argparse.Namespace) -> float:
@@ -547,16 +607,27 @@ def run_one(
             bodies = encode(mode, traces, args.spans_per_request)
             key = p.headers.get("x-api-key", "")
             ctype = "application/x-protobuf"
+            served0 = p.request_seconds(client)
             with ingest.Senders(p.base, key, ctype, args.threads, p.ingest_headers) as senders:
                 cpu0 = ingest.tree_cpu_seconds(p.proc.pid)
                 client0 = time.process_time()
                 t0 = time.perf_counter()
-                retries, sdk_waited = send(p, mode, traces, bodies, senders, args.sdk_queue)
+                retries, sdk = send(p, mode, traces, bodies, senders, args.sdk_queue)
                 sent = time.perf_counter() - t0
                 client_cpu = time.process_time() - client0
             stored = wait_queryable(p, client, before + n, args.timeout) - before
             elapsed = time.perf_counter() - t0
             cpu = ingest.tree_cpu_seconds(p.proc.pid) - cpu0
+            served1 = p.request_seconds(client)
+            server_side: dict[str, Any] = {}
+            if served0 is not None and served1 is not None and served1[0] > served0[0]:
+                requests = served1[0] - served0[0]
+                seconds = served1[1] - served0[1]
+                server_side = {
+                    "requests": requests,
+                    "seconds_total": round(seconds, 3),
+                    "mean_ms": round(seconds * 1000 / requests, 1),
+                }
             # peaks summed over the server's process tree (Goldloop's ingest worker included)
             rss = ingest.tree_status_mib(p.proc.pid, "VmHWM")
             lists = {k: time_calls(fn, args.list_calls) for k, fn in p.list_calls(client).items()}
@@ -596,10 +667,22 @@ def run_one(
         "list_at_10k": lists,
         "grown": grown,
         "retries_503": retries,
-        "sdk_queue_wait_seconds": round(sdk_waited, 2),
+        "sdk_queue_wait_seconds": round(sdk.waited, 2),
+        # each export call as the client saw it (one batch in flight), and the server's own time
+        "sdk_exports": sdk.latency(),
+        "server_request_time": server_side,
         "stored": stored_detail,
         "data_dir": str(p.data_dir),
     }
+
+
+def against_sink(results: list[dict[str, Any]]) -> None:
+    """Each result's rate as a fraction of the sink's in the same mode and round."""
+    sinks = {(r["mode"], r["round"]): r["spans_per_s"] for r in results if r["product"] == "sink"}
+    for r in results:
+        ceiling = sinks.get((r["mode"], r["round"]))
+        if ceiling and r["product"] != "sink":
+            r["fraction_of_sink"] = round(r["spans_per_s"] / ceiling, 3)
 
 
 def uptime() -> str:
@@ -626,6 +709,7 @@ def main() -> None:
     parser.add_argument("--spans-per-request", type=int, default=500)
     parser.add_argument("--threads", type=int, default=4)
     parser.add_argument("--list-calls", type=int, default=50)
+    parser.add_argument("--rounds", type=int, default=1, help="run the products this many times")
     parser.add_argument("--grow-to", type=int, default=0, help="then list again at this many spans")
     parser.add_argument("--timeout", type=float, default=1200, help="seconds to wait for queryable")
     parser.add_argument("--keep", action="store_true", help="keep the servers' data dirs")
@@ -654,6 +738,8 @@ def main() -> None:
         elif name == "phoenix":
             ensure_venv(args.phoenix_venv, args.phoenix_spec, "phoenix")
             products.append(Phoenix(args.phoenix_venv))
+        elif name == "sink":
+            products.append(Sink())
         elif name == "mlflow":
             ensure_venv(args.mlflow_venv, args.mlflow_spec, "mlflow")
             products.append(MLflow(args.mlflow_venv))
@@ -663,11 +749,15 @@ def main() -> None:
     load_before = uptime()
     results = []
     for mode in args.modes.split(","):
-        for p in products:
-            res = run_one(p, mode, traces, args)
-            results.append(res)
-            print(json.dumps(res), flush=True)
+        for round_ in range(1, args.rounds + 1):
+            for p in products:
+                res = run_one(p, mode, traces, args)
+                res["round"] = round_
+                res["loadavg_after"] = uptime()
+                results.append(res)
+                print(json.dumps(res), flush=True)
     load_after = uptime()
+    against_sink(results)
 
     out = ROOT / "bench" / "results"
     out.mkdir(parents=True, exist_ok=True)
@@ -691,13 +781,27 @@ def main() -> None:
     print(head)
     for r in results:
         lists = r["list_at_10k"]
+        table = lists.get("latest 50 roots, table columns", {}).get("p50_ms", "-")
+        full = lists.get("latest 50 roots, full", {}).get("p50_ms", "-")
         print(
             f"{r['product']:9} {r['mode']:14} {r['spans_per_s']:>8} "
             f"{r['server_cpu_ms_per_span']:>11} {r['db_bytes_per_span']:>10} "
-            f"{r['server_peak_rss_mib']:>8} "
-            f"{lists['latest 50 roots, table columns']['p50_ms']:>11} ms "
-            f"{lists['latest 50 roots, full']['p50_ms']:>10} ms"
+            f"{r['server_peak_rss_mib']:>8} {table:>11} ms {full:>10} ms"
         )
+        exports = r["sdk_exports"]
+        if exports:
+            req = exports.get("request", {})
+            line = (
+                f"{'':9} round {r['round']}: {exports['batches']} exports of "
+                f"{exports['spans_per_batch']} spans, each p50/p95 "
+                f"{exports['export']['p50_ms']}/{exports['export']['p95_ms']} ms, "
+                f"request {req.get('p50_ms')}/{req.get('p95_ms')} ms"
+            )
+            if r["server_request_time"]:
+                line += f", server {r['server_request_time']['mean_ms']} ms mean"
+            if "fraction_of_sink" in r:
+                line += f"; {r['fraction_of_sink']:.0%} of the sink's rate"
+            print(line)
         if r["stored"]:
             print(f"{'':9} payloads compressed: {r['stored']}")
         if r["grown"]:
