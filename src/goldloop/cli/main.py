@@ -441,6 +441,10 @@ _register_export(
     _open_ctx,
 )
 
+from goldloop.cli.payloads import register as _register_payloads  # noqa: E402
+
+_register_payloads(cli, storage_options, friendly_errors, _stored, _open_ctx)
+
 from goldloop.cli.demo import demo as _demo  # noqa: E402
 
 cli.add_command(_demo)

@@ -115,24 +115,35 @@ class PayloadCodec:
 
     def decompress(self, frame: bytes) -> bytes:
         """A stored frame's JSON document, or ``unreadable(why)`` when it cannot be read."""
+        opened = self._open(frame)
+        return opened if type(opened) is bytes else unreadable(str(opened))
+
+    def try_decompress(self, frame: bytes) -> bytes | None:
+        """A stored frame's JSON document, or None when it cannot be read (a frame that is
+        rewritten must not become the ``unreadable`` message)."""
+        opened = self._open(frame)
+        return opened if type(opened) is bytes else None
+
+    def _open(self, frame: bytes) -> bytes | str:
+        """A frame's document (bytes), or why it cannot be read (str)."""
         try:
             dict_id = frame_dictionary(frame)
         except zstandard.ZstdError as exc:
-            return unreadable(f"the stored value is not a valid zstd frame: {exc}")
+            return f"the stored value is not a valid zstd frame: {exc}"
         mine: dict[int, zstandard.ZstdDecompressor] | None = getattr(self._local, "dctx", None)
         if mine is None:
             mine = self._local.dctx = {}
         decompressor = mine.get(dict_id)
         if decompressor is None:
             if dict_id not in self._dicts and not self._fetch(dict_id):
-                return unreadable(self._missing[dict_id])
+                return self._missing[dict_id]
             decompressor = mine[dict_id] = zstandard.ZstdDecompressor(
                 dict_data=self._dicts[dict_id]
             )
         try:
             return bytes(decompressor.decompress(frame))
         except zstandard.ZstdError as exc:
-            return unreadable(
+            return (
                 f"the stored value does not decompress with dictionary {dict_id} "
                 f"(the value or the dictionary is damaged): {exc}"
             )

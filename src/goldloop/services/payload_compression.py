@@ -4,7 +4,8 @@ At start the newest stored dictionary is used. Without one, ingest checks (every
 ``CHECK_EVERY_US`` or ``CHECK_EVERY_RUNS`` written runs) whether the database holds ``MIN_RUNS``
 runs; then a dictionary is trained
 on the large documents of the newest ``SAMPLE_RUNS`` runs and stored, and new writes are
-compressed with it. Runs written before stay text: nothing is rewritten. The dictionary is put
+compressed with it. Runs written before stay text until ``goldloop payloads compact`` rewrites
+them (``services.payload_maintenance``, which also retrains). The dictionary is put
 to use only after the transaction that stored it committed, so no stored frame can name a
 dictionary that is not in the database. PostgreSQL: nothing to do (TOAST compresses).
 """
@@ -92,6 +93,19 @@ def after_ingest(ctx: ServiceContext, written: int) -> None:
         log.exception("could not train a payload dictionary")
     finally:
         _training.release()
+
+
+def train_first(ctx: ServiceContext) -> None:
+    """Train the database's first dictionary now, if it has none and holds enough runs (what
+    ingest does on its next check; ``goldloop payloads compact`` does not wait for it)."""
+    codec = _codec(ctx)
+    if codec is None or codec.current is not None:
+        return
+    with _training:
+        if _use_stored(ctx, codec):
+            return
+        if ctx.db.read(lambda conn: payload_store.enough_runs(conn, MIN_RUNS)):
+            train(ctx)
 
 
 def train(ctx: ServiceContext) -> int | None:

@@ -11,11 +11,13 @@ PostgreSQL never stores frames: its TOAST compresses these columns (lz4, migrati
 
 from __future__ import annotations
 
+import logging
 import weakref
 from collections.abc import Sequence
 from typing import Any
 
 import sqlalchemy as sa
+import zstandard
 from sqlalchemy.engine import Connection, Engine
 
 from goldloop.domain import payload_codec
@@ -25,6 +27,8 @@ from goldloop.store.schema import payload_dictionaries, runs
 COMPRESSED_COLUMNS = ("inputs", "outputs", "extra")
 SQL_FUNCTION = "goldloop_payload"
 CONTAINS_FUNCTION = "goldloop_payload_contains"
+
+log = logging.getLogger("goldloop.store")
 
 _codecs: weakref.WeakKeyDictionary[Engine, PayloadCodec] = weakref.WeakKeyDictionary()
 
@@ -91,12 +95,43 @@ def contains(col: sa.ColumnElement[Any], needle: str) -> sa.ColumnElement[bool]:
 
 def compress_values(conn: Connection, values: list[list[Any]], positions: Sequence[int]) -> None:
     """On SQLite, the encoded JSON documents at ``positions`` of each row of parameters replaced
-    by frames where the codec compresses them (in place). Frames already there (compressed by
-    an ingest worker process) are left as they are."""
+    by frames where the codec compresses them (in place), always with the database's newest
+    dictionary (``_newest_in_use``: a retrained one is picked up by the next write, and a
+    dictionary ``goldloop payloads retrain --recompress`` drops is never named again). Frames
+    already there (compressed by an ingest worker process) are kept when they name it, else
+    rewritten onto it."""
     found = codec(conn.engine)
     if found is None or found.current is None or not found.enabled:
         return
+    if not _newest_in_use(conn, found):
+        return  # the documents stay text
     compress_rows(found, values, positions)
+    current = found.current
+    for row in values:
+        for i in positions:
+            value = row[i]
+            if type(value) is bytes and payload_codec.frame_dictionary(value) != current:
+                text = found.try_decompress(value)
+                if text is not None:
+                    row[i] = found.compress(text.decode())
+
+
+def _newest_in_use(conn: Connection, found: PayloadCodec) -> bool:
+    """Make the codec compress with the newest stored dictionary, read inside the caller's
+    write transaction (so no write committed after a newer dictionary can name an older one);
+    False when it cannot be used (then nothing is compressed)."""
+    top = conn.exec_driver_sql("SELECT max(id) FROM payload_dictionaries").scalar()
+    if top is not None and int(top) == found.current:
+        return True
+    stored = newest(conn)
+    if stored is None:
+        return False
+    try:
+        found.use(*stored)
+    except (ValueError, zstandard.ZstdError) as exc:
+        log.error("payload dictionary %d is damaged, not compressing with it: %s", stored[0], exc)
+        return False
+    return found.current == stored[0]
 
 
 def compress_rows(found: PayloadCodec, values: list[list[Any]], positions: Sequence[int]) -> None:
