@@ -10,6 +10,7 @@ with every score stored once. Real runs through the batch API, the real tailer, 
 from __future__ import annotations
 
 import dataclasses
+import threading
 import uuid
 from collections import Counter
 from collections.abc import Iterator
@@ -19,7 +20,7 @@ import httpx
 import pytest
 import sqlalchemy as sa
 from fastapi import FastAPI
-from tests.test_rule_workers import action_rows, make_rule, queue_actions
+from tests.test_rule_workers import action_rows, make_rule, queue_actions, regex_rule
 from tests.test_rules_flow import post_runs, project_id, run_items
 
 from fake_clock import FakeClock
@@ -27,6 +28,7 @@ from goldloop.evaluation import EvaluationResult, Evaluator, RunData, register_e
 from goldloop.services import rule_actions
 from goldloop.services.context import ServiceContext
 from goldloop.services.rule_handlers import _FEEDBACK_NS
+from goldloop.store import rules as rules_store
 from goldloop.store.schema import feedback as feedback_table
 from goldloop.workers.actions import ActionRunner
 
@@ -194,3 +196,44 @@ async def test_a_worker_dead_between_storing_and_recording_leaves_each_score_onc
     # the replayed actions found their scores already stored, as they were
     for run in dead_runs:
         assert [s["key"] for s in actions[run]["detail"]["scores"]] == ["has_a"]
+
+
+async def test_recording_outcomes_does_not_wait_for_a_tail_pass(
+    client: httpx.AsyncClient, app: FastAPI, backend: str
+) -> None:
+    """While a tail pass holds a rule's cursor (PostgreSQL: a row lock until its commit), the
+    worker recording that rule's outcomes goes on without its lag figure instead of waiting."""
+    pid = await project_id(client)
+    rule_id = await make_rule(client, regex_rule(pid, "tailed"))
+    await post_runs(client, run_items(4))
+    queue_actions(app)
+    ctx = app.state.ctx
+    claimed = rule_actions.claim(ctx, "w", 4)
+    outcomes = [
+        (c.action, {"status": "done", "detail": {}, "updated_at": ctx.clock()}) for c in claimed
+    ]
+
+    if backend != "postgres":  # SQLite: one writer at a time, nothing to overtake
+        assert rule_actions.finish(ctx, "w", outcomes) == 4
+        return
+    recorded: list[int] = []
+    with ctx.db.engine.connect() as tail:
+        held = tail.begin()
+        assert rules_store.lock_rule(tail, rule_id) is not None  # as a tail pass does
+        worker = threading.Thread(
+            target=lambda: recorded.append(rule_actions.finish(ctx, "w", outcomes))
+        )
+        worker.start()
+        worker.join(10)
+        alive = worker.is_alive()
+        held.rollback()
+    worker.join(10)
+    assert not alive, "finish waited for the tail pass's lock"
+    assert recorded == [4]
+    assert {(a["status"], a["lease_owner"]) for a in action_rows(ctx)} == {("done", None)}
+    # the lag figure was left for the next finish to write; nothing else stops it
+    assert (await client.get(f"{API}/rules/{rule_id}")).json()["lag_ms"] is None
+    with ctx.db.engine.connect() as conn:
+        assert rules_store.lock_rule(conn, rule_id) is not None
+        assert rules_store.set_lag_unless_locked(conn, rule_id, 5) is True
+        conn.rollback()

@@ -211,9 +211,9 @@ def run_many(ctx: ServiceContext, batch: list[Claimed]) -> list[Row]:
 
 
 def finish(ctx: ServiceContext, owner: str, results: list[tuple[Row, Row]]) -> int:
-    """Record the outcomes of actions (one transaction) and each rule's latest lag; returns how
-    many were recorded. An action whose lease was lost (another worker holds it now) keeps
-    that worker's record."""
+    """Record the outcomes of actions (one transaction) and each rule's latest lag (unless a
+    tail pass holds the rule's cursor just then); returns how many were recorded. An action
+    whose lease was lost (another worker holds it now) keeps that worker's record."""
     if not results:
         return 0
 
@@ -227,8 +227,8 @@ def finish(ctx: ServiceContext, owner: str, results: list[tuple[Row, Row]]) -> i
             if outcome["status"] == "done" and action["ingested_at"] is not None:
                 lag = max(0, (outcome["updated_at"] - action["ingested_at"]) // 1000)
                 lags[action["rule_id"]] = max(lag, lags.get(action["rule_id"], 0))
-        for rule_id, lag_ms in lags.items():
-            store.update_cursor(conn, rule_id, {"last_lag_ms": lag_ms})
+        for rule_id, lag_ms in lags.items():  # never waits on a tail pass holding the cursor
+            store.set_lag_unless_locked(conn, rule_id, lag_ms)
         return len(done)
 
     recorded = ctx.db.write(write)

@@ -90,6 +90,21 @@ def update_cursor(conn: Connection, rule_id: str, values: Row) -> None:
     conn.execute(sa.update(rule_cursors).where(rule_cursors.c.rule_id == rule_id).values(**values))
 
 
+def set_lag_unless_locked(conn: Connection, rule_id: str, lag_ms: int) -> bool:
+    """Record the rule's latest action lag, unless another transaction holds its cursor (on
+    PostgreSQL: a tail pass, or another worker recording its lag): the figure is a gauge that
+    the next finish rewrites, and waiting for that lock would hold up the worker that records
+    its outcomes (and make the tailer skip the rule while it waited). False when skipped."""
+    c = rule_cursors.c
+    q = sa.update(rule_cursors).values(last_lag_ms=lag_ms)
+    if conn.dialect.name == "postgresql":
+        free = sa.select(c.rule_id).where(c.rule_id == rule_id).with_for_update(skip_locked=True)
+        q = q.where(c.rule_id.in_(free.scalar_subquery()))
+    else:
+        q = q.where(c.rule_id == rule_id)
+    return conn.execute(q).rowcount > 0
+
+
 def take_judge_budget(conn: Connection, rule_id: str, day: str, budget: int | None) -> bool:
     """Count one judged evaluation on the rule's cursor for ``day`` unless ``budget`` of them
     were counted already; one statement, so concurrent workers cannot both take the last one."""
