@@ -30,7 +30,7 @@ from goldloop.services.context import ServiceContext
 from goldloop.services.rule_handlers import _FEEDBACK_NS
 from goldloop.store import rules as rules_store
 from goldloop.store.schema import feedback as feedback_table
-from goldloop.workers.actions import ActionRunner
+from goldloop.workers.actions import BATCH_MAX, ActionRunner
 
 API = "/api/v1"
 
@@ -196,6 +196,54 @@ async def test_a_worker_dead_between_storing_and_recording_leaves_each_score_onc
     # the replayed actions found their scores already stored, as they were
     for run in dead_runs:
         assert [s["key"] for s in actions[run]["detail"]["scores"]] == ["has_a"]
+
+
+async def test_a_claim_takes_a_batch_per_slot_of_deterministic_actions_only(
+    client: httpx.AsyncClient, app: FastAPI
+) -> None:
+    pid = await project_id(client)
+    checks = await make_rule(client, regex_rule(pid, "checks"))
+    judge = {"name": "llm_judge", "config": {"base_url": "http://127.0.0.1:9/v1", "model": "m"}}
+    judged = await make_rule(client, regex_rule(pid, "judged", judge=judge, judge_mode="always"))
+    await post_runs(client, run_items(100))
+    queue_actions(app)  # 100 actions of each rule
+    ctx = app.state.ctx
+
+    # Two slots each: the deterministic rule's are batches of up to 32 actions, the judged
+    # rule's (a thread per judge call) one action each.
+    got = rule_actions.claim(ctx, "w", 4, batch=32)
+    assert Counter(c.action["rule_id"] for c in got) == Counter({checks: 64, judged: 2})
+    assert all(rule_actions.batchable(c) == (c.action["rule_id"] == checks) for c in got)
+    # without batches, a slot is one action whatever the rule
+    one_each = rule_actions.claim(ctx, "w", 4)
+    assert Counter(c.action["rule_id"] for c in one_each) == Counter({checks: 2, judged: 2})
+    # a short queue gives what it has: the 34 left (two slots' worth)
+    rest = rule_actions.claim(ctx, "w", 4, batch=32)
+    assert Counter(c.action["rule_id"] for c in rest) == Counter({checks: 34, judged: 2})
+
+
+async def test_a_deterministic_backlog_is_stored_in_batches_of_up_to_batch_max(
+    client: httpx.AsyncClient, app: FastAPI, feedback_inserts: list[str]
+) -> None:
+    pid = await project_id(client)
+    await make_rule(client, regex_rule(pid, "backlog"))
+    items = run_items(200)
+    await post_runs(client, items)
+    queue_actions(app)
+    ctx = app.state.ctx
+
+    feedback_inserts.clear()
+    runner = ActionRunner(ctx, threads=4)  # 4 slots: up to 4 * BATCH_MAX actions a claim
+    runner.flush()
+    runner.close()
+
+    actions = by_run(ctx)
+    assert {(a["status"], a["attempts"]) for a in actions.values()} == {("done", 1)}
+    assert runner.claimed == 200
+    # 200 actions in batches of at most BATCH_MAX: 7 full ones, the last few split in two (a
+    # claim of 4 actions, one per thread, stored them in 50 batches of 4)
+    assert len(feedback_inserts) <= 200 // BATCH_MAX + 2
+    assert stored(ctx) == Counter({("backlog", i["id"]): 1 for i in items})
 
 
 async def test_recording_outcomes_does_not_wait_for_a_tail_pass(

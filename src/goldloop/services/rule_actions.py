@@ -124,11 +124,18 @@ def lease_us(ctx: ServiceContext) -> int:
     return int(ctx.settings.rule_action_lease_s * 1_000_000)
 
 
-def claim(ctx: ServiceContext, owner: str, slots: int, *, turn: int = 0) -> list[Claimed]:
+def claim(
+    ctx: ServiceContext, owner: str, slots: int, *, turn: int = 0, batch: int = 1
+) -> list[Claimed]:
     """Claim up to ``slots`` due actions for ``owner``, shared fairly between the rules that
     have some: each gets an equal share (the first ones, counted from ``turn``, one more when it
     does not divide), and what a rule with fewer due actions leaves goes to the others. So a
-    rule with a few cheap actions is served on every claim, whatever another rule's backlog."""
+    rule with a few cheap actions is served on every claim, whatever another rule's backlog.
+
+    A slot is one action, or, for a rule whose every action runs in batches (``batch_only``:
+    deterministic online evaluations), up to ``batch`` actions, which a worker performs
+    together on one thread. A backlog of such actions is claimed ``batch`` at a time per slot;
+    a short queue gives what it has."""
     if slots <= 0:
         return []
     now = ctx.clock()
@@ -138,27 +145,47 @@ def claim(ctx: ServiceContext, owner: str, slots: int, *, turn: int = 0) -> list
         ids = queue.rules_with_due_actions(conn, now)
         if not ids:
             return []
+        by_id = queue.rules_by_ids(conn, ids)
+        per_slot = {
+            rule_id: batch if (rule := by_id.get(rule_id)) and batch_only(rule) else 1
+            for rule_id in ids
+        }
         start = turn % len(ids)
         ids = ids[start:] + ids[:start]
         share, extra = divmod(slots, len(ids))
         got: list[Row] = []
+        used = 0  # slots taken so far
         hungry = []
         for i, rule_id in enumerate(ids):
-            want = min(share + (1 if i < extra else 0), slots - len(got))
+            want = min(share + (1 if i < extra else 0), slots - used)
             if want <= 0:
                 break
-            rows = queue.claim_for_rule(conn, rule_id, now, want, owner, lease)
+            rows = queue.claim_for_rule(conn, rule_id, now, want * per_slot[rule_id], owner, lease)
             got += rows
-            if len(rows) == want:
+            used += -(-len(rows) // per_slot[rule_id])
+            if len(rows) == want * per_slot[rule_id]:
                 hungry.append(rule_id)
         for rule_id in hungry:  # the share others left unused
-            if len(got) >= slots:
+            if used >= slots:
                 break
-            got += queue.claim_for_rule(conn, rule_id, now, slots - len(got), owner, lease)
-        by_id = queue.rules_by_ids(conn, {a["rule_id"] for a in got})
+            more = (slots - used) * per_slot[rule_id]
+            rows = queue.claim_for_rule(conn, rule_id, now, more, owner, lease)
+            got += rows
+            used += -(-len(rows) // per_slot[rule_id])
         return [Claimed(a, by_id.get(a["rule_id"])) for a in got]
 
     return ctx.db.write(write)
+
+
+def batch_only(rule: Row) -> bool:
+    """Whether every action of the rule goes to its kind's batch handler (``batchable``)."""
+    configs = rule["actions"]
+    return bool(configs) and all(
+        isinstance(config, dict)
+        and (entry := BATCH_HANDLERS.get(str(config.get("type")))) is not None
+        and entry[0](config)
+        for config in configs
+    )
 
 
 def run(ctx: ServiceContext, claimed: Claimed) -> Row:

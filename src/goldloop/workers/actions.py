@@ -3,11 +3,15 @@
 Each ``tick`` records what finished, claims due actions for the free threads (when half of them
 are free, or none is busy, or a thread has been free for ``WAIT_S``), fairly between rules
 (``rule_actions.claim``), and waits briefly for one to finish. The deterministic online
-evaluations of a claim (``rule_actions.batchable``) run together, in two halves on two threads,
-each half's scores stored in one transaction (``rule_actions.run_many``); every other action
-(a judge call, a webhook) runs on a thread of its own. Outcomes are recorded in one transaction
-per tick. A heartbeat thread renews the
-leases of every action the runner holds every fifth of ``rule_action_lease_s``, so a judge call
+evaluations of a claim (``rule_actions.batchable``) run together in batches of up to
+``BATCH_MAX``, each batch's scores stored in one transaction (``rule_actions.run_many``), on
+``BATCH_THREADS`` threads of their own (one batch is evaluated while another waits on the
+database; more would only contend for the interpreter with the rule tailer); every other action
+(a judge call, a webhook) runs on a thread of its own. A thread is one claim slot, and so is a
+batch: behind a backlog of deterministic evaluations a claim takes up to ``BATCH_MAX`` of them per
+free slot, so the claims, transactions and commits per action fall as the backlog grows.
+Outcomes are recorded in one transaction per tick. A heartbeat thread renews the leases of every
+action the runner holds every fifth of ``rule_action_lease_s``, so a judge call
 slower than the lease is never started a second time by another worker; when the process dies
 the heartbeat stops with it, and its actions are due again one lease later.
 
@@ -18,6 +22,7 @@ the first judge request and closed by :meth:`ActionRunner.close`.
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import logging
 import threading
 import time
@@ -36,9 +41,27 @@ Row = dict[str, Any]
 WAIT_S = 0.2
 # Leases are renewed this many times per lease, so a few missed beats do not lose one.
 BEATS_PER_LEASE = 5
-# A claim's batchable actions (deterministic online evaluations) run as two batches, each of
-# at least this many.
+# A claim's batchable actions (deterministic online evaluations) run in batches of at most
+# BATCH_MAX (one thread each), and in two when there are fewer than 2 * BATCH_MAX, each of at
+# least BATCH_MIN.
 BATCH_MIN = 4
+BATCH_MAX = 32
+# Threads that perform the batches (the others queue for them, holding their slot).
+BATCH_THREADS = 2
+
+
+def _batches(together: list[rule_actions.Claimed]) -> list[list[rule_actions.Claimed]]:
+    """The batches to perform a claim's batchable actions in: at least two (one is evaluated
+    while the other waits on the database), at most ``BATCH_MAX`` actions each. The rules take
+    turns in them (one action of each, then the next of each), so a rule with a few actions is
+    in the first batch, not queued behind another rule's backlog."""
+    size = min(BATCH_MAX, max(BATCH_MIN, (len(together) + 1) // 2))
+    per_rule: dict[str, list[rule_actions.Claimed]] = {}
+    for claimed in together:
+        per_rule.setdefault(str(claimed.action["rule_id"]), []).append(claimed)
+    turns = itertools.zip_longest(*per_rule.values())
+    order = [c for turn in turns for c in turn if c is not None]
+    return [order[i : i + size] for i in range(0, len(order), size)]
 
 
 def _run_one(ctx: ServiceContext, claimed: rule_actions.Claimed) -> list[Row]:
@@ -53,6 +76,7 @@ class ActionRunner:
         self.owner = rule_actions.new_owner()
         self.threads = threads or ctx.settings.rule_action_threads
         self._pool: ThreadPoolExecutor | None = None
+        self._batch_pool: ThreadPoolExecutor | None = None
         # each future performs one action, or a batch of them (``rule_actions.run_many``)
         self._running: dict[Future[list[Row]], list[rule_actions.Claimed]] = {}
         self._held: set[int] = set()
@@ -73,6 +97,11 @@ class ActionRunner:
         """Actions claimed and not finished yet."""
         return sum(len(batch) for batch in self._running.values())
 
+    @property
+    def busy(self) -> int:
+        """Threads at work: one per action or batch of actions running."""
+        return len(self._running)
+
     def held(self) -> list[int]:
         """The pks of the actions this runner holds the lease of."""
         with self._held_lock:
@@ -82,7 +111,7 @@ class ActionRunner:
         """One round (see the module docstring); returns the work done, 0 only when idle."""
         done = self._collect()
         claimed = 0
-        free = self.threads - self.in_flight
+        free = self.threads - self.busy
         now = time.monotonic()
         # Claim in batches (half the threads) while actions finish quickly, but never leave a
         # free thread idle longer than WAIT_S: behind slow judge calls, the next action of a
@@ -107,7 +136,8 @@ class ActionRunner:
     def close(self, timeout: float = 10.0) -> None:
         """Claim nothing more, let running actions finish (up to ``timeout``), record them,
         stop the heartbeat and close the shared transport. Actions still running after the
-        timeout keep their leases until those end."""
+        timeout keep their leases until those end; those not started by then are given back
+        (due at once for any worker)."""
         self._closing.set()
         if self._running:
             wait(list(self._running), timeout=timeout)
@@ -115,13 +145,25 @@ class ActionRunner:
         if self._beat is not None:
             self._beat.join(timeout)
             self._beat = None
-        if self._pool is not None:
-            self._pool.shutdown(wait=False, cancel_futures=True)
-            self._pool = None
+        for pool in (self._pool, self._batch_pool):
+            if pool is not None:
+                pool.shutdown(wait=False, cancel_futures=True)
+        self._pool = self._batch_pool = None
+        unstarted = [c for f, part in self._running.items() if f.cancelled() for c in part]
+        if unstarted:
+            try:
+                rule_actions.release(self.ctx, self.owner, [int(c.action["pk"]) for c in unstarted])
+            except Exception as exc:  # the database is away: they come back after the lease
+                log.warning(
+                    "worker %s: releasing %d rule action(s) failed: %r",
+                    self.owner,
+                    len(unstarted),
+                    exc,
+                )
         self.transport.shutdown()
 
     def _claim(self, free: int) -> int:
-        batch = rule_actions.claim(self.ctx, self.owner, free, turn=self._turn)
+        batch = rule_actions.claim(self.ctx, self.owner, free, turn=self._turn, batch=BATCH_MAX)
         self._turn += 1
         if not batch:
             return 0
@@ -130,12 +172,14 @@ class ActionRunner:
         self._start_heartbeat()
         if self._pool is None:
             self._pool = ThreadPoolExecutor(self.threads, thread_name_prefix="goldloop-action")
+        if self._batch_pool is None:
+            self._batch_pool = ThreadPoolExecutor(
+                BATCH_THREADS, thread_name_prefix="goldloop-batch"
+            )
         together = [c for c in batch if rule_actions.batchable(c)]
-        # in two halves, so that one is evaluated while the other waits on the database
-        half = max(BATCH_MIN, (len(together) + 1) // 2)
-        for i in range(0, len(together), half):
-            part = together[i : i + half]
-            self._running[self._pool.submit(rule_actions.run_many, self.ctx, part)] = part
+        for part in _batches(together):
+            future = self._batch_pool.submit(rule_actions.run_many, self.ctx, part)
+            self._running[future] = part
         for claimed in batch:
             if not rule_actions.batchable(claimed):
                 future = self._pool.submit(_run_one, self.ctx, claimed)
