@@ -124,8 +124,11 @@ def database(url: str) -> Iterator[tuple[str, Path]]:
     admin = sa.create_engine(normalize_database_url(url), isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
         conn.exec_driver_sql(f'CREATE SCHEMA "{schema}"')
+    # the schema as the connections' application_name too: their PostgreSQL backends' CPU
+    # is read from /proc (``Deployment.cpu_s``)
+    params = f"options=-csearch_path%3D{schema}&application_name={schema}"
     try:
-        yield f"{url}{'&' if '?' in url else '?'}options=-csearch_path%3D{schema}", data
+        yield f"{url}{'&' if '?' in url else '?'}{params}", data
     finally:
         with admin.connect() as conn:
             conn.exec_driver_sql(f'DROP SCHEMA "{schema}" CASCADE')
@@ -222,19 +225,33 @@ class Deployment:
 
     def actions(self, rule_id: str) -> list[Any]:
         q = sa.text(
-            "SELECT status, ingested_at, updated_at, attempts FROM rule_actions WHERE rule_id = :r"
+            "SELECT status, ingested_at, created_at, updated_at, attempts FROM rule_actions "
+            "WHERE rule_id = :r"
         )
         with self.engine.connect() as conn:
             return list(conn.execute(q, {"r": rule_id}))
 
     def worker_cpu_s(self) -> float:
         """CPU seconds (user + system) the worker processes have used so far (Linux /proc)."""
-        tick = os.sysconf("SC_CLK_TCK")
-        total = 0.0
-        for p in self.procs[1:]:
-            fields = Path(f"/proc/{p.pid}/stat").read_text().rsplit(")", 1)[1].split()
-            total += (int(fields[11]) + int(fields[12])) / tick
-        return total
+        return sum(proc_cpu_s(p.pid) for p in self.procs[1:])
+
+    def cpu_s(self) -> dict[str, float]:
+        """CPU seconds used so far by the API server, each worker process, and the PostgreSQL
+        backends serving them (by pid: those connected now, under this schema's
+        application_name; a backend that closed in between is not counted)."""
+        out = {"server": proc_cpu_s(self.procs[0].pid)}
+        for i, p in enumerate(self.procs[1:]):
+            out[f"worker{i}"] = proc_cpu_s(p.pid)
+        if self.engine.dialect.name == "postgresql":
+            q = sa.text(
+                "SELECT pid FROM pg_stat_activity WHERE application_name = "
+                "current_setting('application_name') AND pid <> pg_backend_pid()"
+            )
+            with self.engine.connect() as conn:
+                pids = [int(v) for v in conn.execute(q).scalars()]
+            for pid in pids:
+                out[f"pg{pid}"] = proc_cpu_s(pid)
+        return out
 
     def done_count(self, rule_id: str) -> int:
         q = sa.text("SELECT count(*) FROM rule_actions WHERE rule_id = :r AND status = 'done'")
@@ -262,6 +279,24 @@ class Deployment:
                 p.kill()
 
 
+def proc_cpu_s(pid: int) -> float:
+    """CPU seconds (user + system) a process has used so far (Linux /proc; 0 if it is gone)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def cpu_between(before: dict[str, float], after: dict[str, float]) -> dict[str, float]:
+    """CPU seconds per kind of process (server, workers, postgres) between two ``cpu_s``."""
+    out = {"server": 0.0, "workers": 0.0, "postgres": 0.0}
+    for name, used in after.items():
+        kind = {"s": "server", "w": "workers", "p": "postgres"}[name[0]]
+        out[kind] += used - before.get(name, 0.0)
+    return {k: round(v, 2) for k, v in out.items()}
+
+
 def lag_summary(rows: list[Any]) -> dict[str, Any]:
     lags = [(r.updated_at - r.ingested_at) / 1e6 for r in rows if r.status == "done"]
     return {
@@ -275,6 +310,7 @@ def lag_summary(rows: list[Any]) -> dict[str, Any]:
 
 
 def throughput(args: argparse.Namespace, workers: int) -> dict[str, Any]:
+    load_avg = round(os.getloadavg()[0], 2)
     with database(args.database_url) as (url, data):
         d = Deployment(url, data, args.profile_dir)
         try:
@@ -288,13 +324,20 @@ def throughput(args: argparse.Namespace, workers: int) -> dict[str, Any]:
             while d.done_count(rule) == 0 and time.monotonic() < deadline:
                 time.sleep(0.05)
             first_done, cpu_start = d.done_count(rule), d.worker_cpu_s()
+            procs_start, wall_start = d.cpu_s(), time.monotonic()
             done = d.wait_done(rule, args.actions, 150)
             cpu = d.worker_cpu_s() - cpu_start
+            procs = cpu_between(procs_start, d.cpu_s())
+            wall = time.monotonic() - wall_start
             rows = d.actions(rule)
         finally:
             d.close()
     ends = sorted(r.updated_at for r in rows if r.status == "done")
     span = (ends[-1] - ends[0]) / 1e6 if len(ends) > 1 else float("nan")
+    # when the tailer queued them: if they were queued about as fast as they were done, the
+    # tailer set the pace, not the actions
+    made = sorted(r.created_at for r in rows)
+    made_s = (made[-1] - made[0]) / 1e6 if len(made) > 1 else float("nan")
     return {
         "workers": workers,
         "actions": len(rows),
@@ -302,8 +345,17 @@ def throughput(args: argparse.Namespace, workers: int) -> dict[str, Any]:
         "run_twice": sum(1 for r in rows if r.attempts > 1),
         "seconds": round(span, 2),
         "actions_per_s": round((len(ends) - 1) / span, 1) if len(ends) > 1 else None,
+        "queued_per_s": round((len(made) - 1) / made_s, 1) if made_s > 0 else None,
+        # actions still queued when the tailer queued the last one: their wait was on the runner
+        "done_after_last_queued": sum(1 for e in ends if e > made[-1]) if made else 0,
         "worker_cpu_ms_per_action": round(cpu / max(1, len(ends) - first_done) * 1000, 2),
         "actions_per_worker_cpu_s": round((len(ends) - first_done) / cpu, 1) if cpu else None,
+        # CPU seconds of each kind of process while the bench waited for the last action
+        # (wall_s: that wait; 2 cores give at most 2 * wall_s in all)
+        "wall_s": round(wall, 2),
+        "cpu_s": procs,
+        "cpu_s_all": round(sum(procs.values()), 2),
+        "load_avg_start": load_avg,
     }
 
 
