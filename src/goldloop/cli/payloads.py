@@ -54,10 +54,15 @@ class _Progress:
         )
 
 
-def _free(svc: Any, ctx: Any) -> str:
+def _vacuum_hint(ctx: Any, freed: int) -> str:
+    """Compressing a stored run frees space inside its page, which SQLite leaves there (new
+    runs go to new pages): the file shrinks only when VACUUM rebuilds it."""
+    url = str(ctx.settings.effective_database_url)
+    path = url.split(":///", 1)[1] if ":///" in url else "goldloop.db"
     return (
-        f"free space inside the database file: {_mb(svc.free_bytes(ctx))} (new runs reuse it; "
-        "VACUUM with the server stopped returns it to the disk)"
+        f"the database file keeps its size: to give the {_mb(freed)} freed inside its pages "
+        f"back to the disk, stop the server and run `sqlite3 {path} VACUUM` (it rewrites the "
+        "file and needs that much free disk space again)"
     )
 
 
@@ -120,7 +125,7 @@ def register(
             if not done.complete:
                 click.echo("stopped at --max-rows: run again to compact the rest")
             if done.values:
-                click.echo(_free(svc, ctx))
+                click.echo(_vacuum_hint(ctx, done.bytes_before - done.bytes_after))
         finally:
             ctx.db.close()
 
@@ -175,7 +180,9 @@ def register(
                     else "frames name them; --recompress moves those onto the new one"
                 )
                 click.echo(f"kept older dictionaries: {kept} ({why})")
-            if recompress:
-                click.echo(_free(svc, ctx))
+            passes = [p for p in (report.recompressed, report.compacted) if p is not None]
+            freed = sum(p.bytes_before - p.bytes_after for p in passes)
+            if passes:
+                click.echo(_vacuum_hint(ctx, max(freed, 0)))
         finally:
             ctx.db.close()

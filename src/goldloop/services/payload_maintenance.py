@@ -262,8 +262,3 @@ def _drop_unnamed(ctx: ServiceContext, current: int) -> tuple[list[int], list[in
     doomed = [i for i in stored if i < current and i not in named]
     ctx.db.write(lambda conn: payload_compaction.drop_dictionaries(conn, doomed))
     return doomed, [i for i in stored if i < current and i in named]
-
-
-def free_bytes(ctx: ServiceContext) -> int:
-    """Free space inside the SQLite file (pages new writes reuse; VACUUM gives it back)."""
-    return ctx.db.read(payload_compaction.free_bytes)

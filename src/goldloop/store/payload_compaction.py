@@ -172,12 +172,14 @@ def drop_dictionaries(conn: Connection, ids: Sequence[int]) -> int:
     doomed = [i for i in ids if i != top]
     if not doomed:
         return 0
+    # per connection; SQLite builds differ in the default (Debian's is on): put it back after
+    was = int(conn.exec_driver_sql("PRAGMA secure_delete").scalar_one())
     conn.exec_driver_sql("PRAGMA secure_delete = ON")
     try:
         d = payload_dictionaries.c
         return int(conn.execute(sa.delete(payload_dictionaries).where(d.id.in_(doomed))).rowcount)
     finally:
-        conn.exec_driver_sql("PRAGMA secure_delete = OFF")
+        conn.exec_driver_sql(f"PRAGMA secure_delete = {'ON' if was else 'OFF'}")
 
 
 def free_bytes(conn: Connection) -> int:
