@@ -60,6 +60,7 @@ def _calls(conn: Connection) -> None:
     experiments.scores_for_project(conn, "w", "e1")
     experiments.key_aggregates(conn, "w", PAGE)
     experiments.run_totals(conn, "w", PAGE)
+    experiments.change_stamp(conn, "w", "e1")  # the project's runs, then their feedback
 
 
 @pytest.mark.parametrize("statistics", ["skewed", "none"])
@@ -68,7 +69,7 @@ def test_experiment_queries_search_root_runs_by_project_and_feedback_by_run(
 ) -> None:
     fill = _skewed if statistics == "skewed" else None
     plans = query_plans(tmp_path, _calls, fill)
-    assert len(plans) == 4
+    assert len(plans) == 6
     for plan in plans:
         steps = " | ".join(plan)
         assert "SCAN runs" not in steps, steps
@@ -78,7 +79,7 @@ def test_experiment_queries_search_root_runs_by_project_and_feedback_by_run(
             column == "project_id" or index == "sqlite_autoindex_runs_1" for index, column in found
         ), steps
         assert any(column == "project_id" for _, column in found), steps
-    for plan in plans[:3]:
+    for plan in [*plans[:3], plans[5]]:
         steps = " | ".join(plan)
         assert "ix_feedback_run_key (workspace_id=? AND run_id=?)" in steps, steps
         assert "ix_feedback_created" not in steps, steps
@@ -123,9 +124,11 @@ def test_postgres_searches_each_root_runs_feedback_by_run_id(db: Database, backe
     def call(conn: Connection) -> None:
         experiments.key_aggregates(conn, "w", PAGE)
         experiments.scores_for_project(conn, "w", "e1")
+        experiments.change_stamp(conn, "w", "e1")
 
     plans = postgres_plans(db, call, analyze=["runs", "feedback"])
-    assert len(plans) == 2
-    for plan in plans:
+    assert len(plans) == 4
+    assert "Seq Scan on runs" not in plans[2], plans[2]  # the stamp's runs: by project
+    for plan in [*plans[:2], plans[3]]:
         assert re.search(r"Index Cond: .*\(run_id\)::text = \(runs\.id\)::text", plan), plan
         assert "Seq Scan on feedback" not in plan, plan

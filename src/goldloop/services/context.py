@@ -14,8 +14,16 @@ from goldloop.settings import Settings
 from goldloop.store.database import Database
 
 if TYPE_CHECKING:
+    from goldloop.services.comparison_cache import StampedCache
+    from goldloop.services.experiment_results import SideParts
     from goldloop.services.ingest_pool import IngestPool
     from goldloop.services.redaction import RedactorCache
+
+
+def _side_cache() -> StampedCache[SideParts]:
+    from goldloop.services.comparison_cache import StampedCache
+
+    return StampedCache()
 
 
 def _redactor_cache() -> RedactorCache:
@@ -54,3 +62,6 @@ class ServiceContext:
     builds its own."""
     redactors: RedactorCache = field(default_factory=_redactor_cache)
     """Each workspace's compiled PII redaction, cached for ``redaction_cache_s``."""
+    comparison_sides: StampedCache[SideParts] = field(default_factory=_side_cache)
+    """Experiments as the comparison read them, kept while their runs and scores are unchanged
+    (``services.comparison_cache``)."""

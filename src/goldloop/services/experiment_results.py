@@ -4,8 +4,8 @@ paired comparison of two experiments (``goldloop.domain.comparison``, the same c
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
-from dataclasses import dataclass
+from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass, replace
 from typing import Any
 
 from sqlalchemy.engine import Connection
@@ -27,9 +27,10 @@ from goldloop.domain.comparison import (
 )
 from goldloop.domain.errors import InvalidInput
 from goldloop.services.context import Principal, ServiceContext
-from goldloop.services.experiments import Experiment, build, load
+from goldloop.services.experiments import Experiment, aggregates_of, build, load
 from goldloop.store import experiments as store
 from goldloop.store.experiments import RunScore
+from goldloop.store.projects import ProjectRow
 
 MAX_LIMIT = 1000
 _PAGE = 5000
@@ -44,6 +45,7 @@ __all__ = [
     "cursor_pk",
     "example_results",
     "experiment_results",
+    "results_of_runs",
     "runs_by_position",
 ]
 
@@ -91,6 +93,9 @@ class Comparison:
     verdicts: list[Verdict]
     examples: frozenset[str] = frozenset()
     """Every example both experiments ran (scored or not)."""
+    runs_of: tuple[Mapping[str, Sequence[str]], Mapping[str, Sequence[str]]] = ({}, {})
+    """Per side (baseline, candidate): each example's root run ids, in ingest order, as read
+    for the comparison; ``results_of_runs`` reads a few examples' rows from them."""
 
 
 def _position(run: dict[str, Any]) -> tuple[str, int]:
@@ -243,16 +248,34 @@ def example_results(
         row = load(conn, who, ref)
         placed = _all_root_runs(conn, who, row.id, positions_only=True)
         ids = [r["id"] for r in placed if _position(r)[0] in wanted]
-        runs: list[dict[str, Any]] = []
-        scores: list[RunScore] = []
-        for first in range(0, len(ids), _ID_CHUNK):
-            chunk = ids[first : first + _ID_CHUNK]
-            runs += store.root_runs_by_id(conn, who.workspace_id, row.id, chunk)
-            scores += store.scores_for_runs(conn, who.workspace_id, chunk)
-        runs.sort(key=lambda r: r["pk"])
-        return runs, scores
+        return _runs_and_scores(conn, who, row.id, ids)
 
     return _rows(*ctx.db.read(read)) if wanted else []
+
+
+def results_of_runs(
+    ctx: ServiceContext, who: Principal, experiment_id: str, run_ids: Sequence[str]
+) -> list[ResultRow]:
+    """The rows of these root runs of the experiment (ids from ``Comparison.runs_of``), in
+    the order the runs were stored; a run no longer stored is left out."""
+
+    def read(conn: Connection) -> tuple[list[dict[str, Any]], list[RunScore]]:
+        return _runs_and_scores(conn, who, load(conn, who, experiment_id).id, run_ids)
+
+    return _rows(*ctx.db.read(read)) if run_ids else []
+
+
+def _runs_and_scores(
+    conn: Connection, who: Principal, project_id: str, ids: Sequence[str]
+) -> tuple[list[dict[str, Any]], list[RunScore]]:
+    runs: list[dict[str, Any]] = []
+    scores: list[RunScore] = []
+    for first in range(0, len(ids), _ID_CHUNK):
+        chunk = ids[first : first + _ID_CHUNK]
+        runs += store.root_runs_by_id(conn, who.workspace_id, project_id, chunk)
+        scores += store.scores_for_runs(conn, who.workspace_id, chunk)
+    runs.sort(key=lambda r: r["pk"])
+    return runs, scores
 
 
 ScoreMap = dict[str, dict[str, list[Attempt]]]
@@ -274,11 +297,10 @@ def _attempt(run: dict[str, Any], score: RunScore | None) -> Attempt:
     return Failed("no score")
 
 
-def _side(conn: Connection, who: Principal, experiment: Experiment) -> tuple[Side, set[str]]:
-    """The experiment as the comparison code sees it (the same ``Side`` the SDK builds from
-    results in memory), and every example it ran."""
-    runs = _all_root_runs(conn, who, experiment.id)
-    scores = store.scores_for_project(conn, who.workspace_id, experiment.id, with_text=False)
+def _side(name: str, runs: list[dict[str, Any]], scores: list[RunScore]) -> Side:
+    """The experiment as the comparison code sees it: the same ``Side`` the SDK builds from
+    results in memory, from its root runs and the scores given to them (``scores_for_project``
+    without text)."""
     first: dict[str, dict[str, RunScore]] = {}
     judges: dict[str, set[str]] = {}
     for s in scores:
@@ -314,15 +336,14 @@ def _side(conn: Connection, who: Principal, experiment: Experiment) -> tuple[Sid
             if score is None:  # an evaluator that raised stored its error under its own name
                 score = next((got[p] for p in keys.producers_of(key) if p in got), None)
             per_example.setdefault(example, []).append(_attempt(run, score))
-    side = Side(
-        name=experiment.name,
-        dataset_version=experiment.dataset_version,
+    return Side(
+        name=name,
+        dataset_version=None,
         attempts=attempts,
         references=references,
         judges={k: frozenset(v) for k, v in judges.items()},
         clusters=clusters,
     )
-    return side, {_position(r)[0] for r in runs}
 
 
 def compare_experiments(
@@ -347,19 +368,25 @@ def compare_experiments(
     if min_effect < 0:
         raise InvalidInput("min_effect must not be negative", details={"field": "min_effect"})
 
-    def read(conn: Connection) -> tuple[list[Experiment], Side, Side, set[str]]:
+    def read(conn: Connection) -> tuple[list[Experiment], list[Side], list[dict[str, list[str]]]]:
         a_row, b_row = load(conn, who, baseline), load(conn, who, candidate)
-        a, b = build(conn, who, [a_row, b_row])
+        parts = {row.id: _side_parts(ctx, conn, who, row) for row in (a_row, b_row)}
+        known = {pid: p.aggregates for pid, p in parts.items()}
+        a, b = build(conn, who, [a_row, b_row], known=known)
         if a.dataset_id and b.dataset_id and a.dataset_id != b.dataset_id:
             raise InvalidInput(
                 f"experiments {a.name!r} and {b.name!r} ran on different datasets "
                 f"({a.dataset or a.dataset_id!r} and {b.dataset or b.dataset_id!r})",
                 details={"field": "candidate"},
             )
-        (side_a, ran_a), (side_b, ran_b) = _side(conn, who, a), _side(conn, who, b)
-        return [a, b], side_a, side_b, ran_a & ran_b
+        sides = [
+            replace(parts[e.id].side, name=e.name, dataset_version=e.dataset_version)
+            for e in (a, b)
+        ]
+        return [a, b], sides, [parts[e.id].runs_of for e in (a, b)]
 
-    (a, b), side_a, side_b, shared = ctx.db.read(read)
+    (a, b), (side_a, side_b), (runs_a, runs_b) = ctx.db.read(read)
+    shared = runs_a.keys() & runs_b.keys()
     if not shared:
         raise InvalidInput(
             f"experiments {a.name!r} and {b.name!r} share no examples",
@@ -370,4 +397,36 @@ def compare_experiments(
         changed=changed, judge_change=judge_change,
     )  # fmt: skip
     verdicts = regression_verdicts(comparisons, alpha=alpha, min_effect=min_effect)
-    return Comparison(a, b, alpha, comparisons, verdicts, frozenset(shared))
+    return Comparison(a, b, alpha, comparisons, verdicts, frozenset(shared), (runs_a, runs_b))
+
+
+@dataclass(frozen=True)
+class SideParts:
+    """What a comparison reads of one experiment, made from its root runs and their scores
+    (kept in ``ServiceContext.comparison_sides`` while they do not change)."""
+
+    side: Side
+    """Named after the project as it was read; the caller sets the experiment's name and
+    dataset version."""
+    runs_of: dict[str, list[str]]
+    """Each example's root run ids, in ingest order."""
+    aggregates: tuple[store.RunTotals, list[store.KeyAggregate]]
+
+
+def _side_parts(
+    ctx: ServiceContext, conn: Connection, who: Principal, row: ProjectRow
+) -> SideParts:
+    """The experiment's side, from the cache when its runs and scores have not changed since
+    (the stamp is read in this snapshot, so a kept entry equals a fresh read)."""
+
+    def make() -> SideParts:
+        runs = _all_root_runs(conn, who, row.id)
+        scores = store.scores_for_project(conn, who.workspace_id, row.id, with_text=False)
+        runs_of: dict[str, list[str]] = {}
+        for run in runs:  # in ingest order
+            runs_of.setdefault(_position(run)[0], []).append(run["id"])
+        aggregates = aggregates_of((r["status"] for r in runs), ((s.key, s.score) for s in scores))
+        return SideParts(_side(row.name, runs, scores), runs_of, aggregates)
+
+    stamp = store.change_stamp(conn, who.workspace_id, row.id)
+    return ctx.comparison_sides.get_or_make((who.workspace_id, row.id), stamp, make)

@@ -13,8 +13,9 @@ feedback on them the scores. Results and comparisons are in ``services.experimen
 
 from __future__ import annotations
 
+import math
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -118,11 +119,23 @@ def _int_or_none(value: Any) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
-def build(conn: Connection, who: Principal, rows: list[ProjectRow]) -> list[Experiment]:
-    """Experiments with their aggregates: four queries for any number of rows."""
+def build(
+    conn: Connection,
+    who: Principal,
+    rows: list[ProjectRow],
+    *,
+    known: Mapping[str, tuple[store.RunTotals, list[KeyAggregate]]] | None = None,
+) -> list[Experiment]:
+    """Experiments with their aggregates: four queries for any number of rows. ``known``:
+    aggregates the caller already computed from the same snapshot's runs and feedback (see
+    ``aggregates_of``), so they are not read again."""
     ids = [r.id for r in rows]
-    totals = store.run_totals(conn, who.workspace_id, ids)
-    scores = store.key_aggregates(conn, who.workspace_id, ids)
+    if known is not None and all(i in known for i in ids):
+        totals = {i: known[i][0] for i in ids}
+        scores = {i: known[i][1] for i in ids}
+    else:
+        totals = store.run_totals(conn, who.workspace_id, ids)
+        scores = store.key_aggregates(conn, who.workspace_id, ids)
     tags = store.tags_of(conn, ids)
     wanted = {d for d in (_dataset_id(r) for r in rows) if d is not None}
     names = store.dataset_names(conn, who.workspace_id, sorted(wanted))
@@ -151,6 +164,34 @@ def build(conn: Connection, who: Principal, rows: list[ProjectRow]) -> list[Expe
             )
         )
     return out
+
+
+def aggregates_of(
+    statuses: Iterable[str], scores: Iterable[tuple[str, float | bool | None]]
+) -> tuple[store.RunTotals, list[KeyAggregate]]:
+    """What ``store.run_totals`` and ``store.key_aggregates`` give for one experiment, from its
+    root runs' statuses and the (key, score) of every feedback on them, already in memory."""
+    runs = errors = 0
+    for status in statuses:
+        runs += 1
+        errors += status == "error"
+    per_key: dict[str, tuple[int, list[float]]] = {}
+    for key, score in scores:
+        count, values = per_key.get(key, (0, []))
+        if score is not None:
+            values.append(float(score))
+        per_key[key] = (count + 1, values)
+    aggregates = [
+        KeyAggregate(
+            key=key,
+            count=count,
+            n=len(values),
+            mean=math.fsum(values) / len(values) if values else None,
+            binary=bool(values) and all(v in (0.0, 1.0) for v in values),
+        )
+        for key, (count, values) in sorted(per_key.items())
+    ]
+    return store.RunTotals(runs, errors), aggregates
 
 
 def load(conn: Connection, who: Principal, ref: str) -> ProjectRow:

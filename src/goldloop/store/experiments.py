@@ -169,6 +169,35 @@ def _feedback_per_root_run(
     )
 
 
+def change_stamp(conn: Connection, workspace_id: str, project_id: str) -> tuple[Any, ...]:
+    """A value that differs whenever the project's runs, or the feedback given to its root
+    runs, have changed: runs (count, last ``seq``: every insert and merge takes a new one);
+    feedback (count, last pk, last ``updated_at``, a folded sum of every ``updated_at``, sum
+    of scores: a create moves the count and the last pk, a delete the count, an edit its time
+    and its score). Two reads, without the rows' documents."""
+    ran = conn.execute(
+        # the project id alone (the caller found the project in its workspace): the index
+        # (project_id, seq) answers without reading a row
+        sa.select(sa.func.count(), sa.func.max(runs.c.seq)).where(runs.c.project_id == project_id)
+    ).one()
+    columns = (feedback.c.pk, feedback.c.updated_at, feedback.c.score)
+    if conn.dialect.name == "postgresql":
+        given = _feedback_per_root_run(workspace_id, [project_id], *columns)
+    else:
+        given = _feedback_on_root_runs(workspace_id, [project_id], *columns)
+    scored = conn.execute(
+        sa.select(
+            sa.func.count(),
+            sa.func.max(given.c.pk),
+            sa.func.max(given.c.updated_at),
+            # every row's edit time, folded so that the sum stays in 64 bits
+            sa.func.sum(given.c.updated_at % 1_000_003),
+            sa.func.sum(given.c.score),
+        )
+    ).one()
+    return (*ran, *scored)
+
+
 def run_totals(
     conn: Connection, workspace_id: str, project_ids: Sequence[str]
 ) -> dict[str, RunTotals]:

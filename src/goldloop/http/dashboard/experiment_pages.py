@@ -4,7 +4,7 @@ results and tagging, is ``experiment_detail``."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
@@ -23,6 +23,7 @@ from goldloop.services import (
 )
 from goldloop.services.context import Principal, ServiceContext
 from goldloop.services.datasets import DatasetInfo
+from goldloop.services.experiment_results import ResultRow
 from goldloop.services.experiments import Experiment
 from goldloop.services.sessions import Session
 
@@ -196,10 +197,15 @@ def experiment_comparison(
     start = (number - 1) * COMPARE_PAGE
     shown_rows = chosen[start : start + COMPARE_PAGE]
     ids = [r.example_id for r in shown_rows]
+
+    def results(experiment_id: str, runs_of: Mapping[str, Sequence[str]]) -> list[ResultRow]:
+        run_ids = [run_id for example in ids for run_id in runs_of.get(example, ())]
+        return experiment_results.results_of_runs(ctx, who, experiment_id, run_ids)
+
     experiment_compare.attach(
         shown_rows,
-        experiment_results.example_results(ctx, who, base.id, ids),
-        [experiment_results.example_results(ctx, who, i, ids) for i in candidate_ids],
+        results(base.id, cmps[0].runs_of[0]),
+        [results(c.candidate.id, c.runs_of[1]) for c in cmps],
     )
     alpha_param = None if alpha == 0.05 else alpha
     kept = {"alpha": alpha_param, "lower": ",".join(lower_keys)}
