@@ -123,5 +123,10 @@ def train(ctx: ServiceContext) -> int | None:
     now = ctx.clock()
     dict_id, data = ctx.db.write(lambda conn: payload_store.store(conn, trained, len(samples), now))
     codec.use(dict_id, data)  # committed: from now on frames may name it
-    log.info("payload dictionary %d trained on %d documents", dict_id, len(samples))
+    log.info(
+        "payload dictionary %d trained on %d documents; runs stored before stay text until "
+        "`goldloop payloads compact`",
+        dict_id,
+        len(samples),
+    )
     return dict_id
