@@ -5,6 +5,7 @@ filters give the same answers throughout; ingest meanwhile loses nothing."""
 
 from __future__ import annotations
 
+import dataclasses
 import random
 from collections.abc import Iterator
 from typing import Any
@@ -18,6 +19,7 @@ from fastapi import FastAPI
 
 from goldloop.cli.main import cli
 from goldloop.domain import payload_codec
+from goldloop.http.app import create_app
 from goldloop.services import auth, ingest, payload_compression, payload_maintenance
 from goldloop.services.context import ServiceContext
 from goldloop.settings import Settings
@@ -337,3 +339,34 @@ async def test_compact_before_any_dictionary_says_so(
     out = _goldloop(settings, "compact").output
     assert "no payload dictionary yet" in out
     assert set(_kinds(app)) == {"text"}
+
+
+async def test_a_frame_an_ingest_process_made_with_an_older_dictionary_names_the_newest(
+    sqlite_only: None, settings: Settings, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Ingest worker processes compress with the dictionary the server gave them with the
+    request; if a newer one was stored meanwhile, the write puts the document on it."""
+    pooled = create_app(dataclasses.replace(settings, ingest_processes=1))
+    async with pooled.router.lifespan_context(pooled):
+        pool = app_ctx(pooled).ingest_pool
+        assert pool is not None
+        assert pool.wait_ready(60)
+        key = settings.admin_key_path.read_text().strip()
+        transport = httpx.ASGITransport(app=pooled)
+        async with httpx.AsyncClient(
+            transport=transport, base_url="http://goldloop.test", headers={"x-api-key": key}
+        ) as client:
+            await _old_runs_then_dictionary(pooled, client)
+            _goldloop(settings, "retrain")  # another process: this server still has the first
+            jobs = pool.jobs
+            await _send(client, _runs("pooled", 5, seed=7))
+            assert pool.jobs == jobs + 1  # compressed in the worker, with the first dictionary
+            newest = payload_codec.FIRST_ID + 1
+            query = sa.text("SELECT inputs, outputs FROM runs WHERE id LIKE 'pooled-%'")
+            with app_ctx(pooled).db.engine.connect() as conn:
+                stored = [v for row in conn.execute(query) for v in row]
+            assert len(stored) == 10
+            assert {payload_codec.frame_dictionary(v) for v in stored} == {newest}
+            r = await client.get("/api/v1/runs/pooled-3")
+            assert r.json()["inputs"] == _runs("pooled", 5, seed=7)[3]["inputs"]
+    capsys.readouterr()  # the bootstrap banner

@@ -105,7 +105,6 @@ def compress_values(conn: Connection, values: list[list[Any]], positions: Sequen
         return
     if not _newest_in_use(conn, found):
         return  # the documents stay text
-    compress_rows(found, values, positions)
     current = found.current
     for row in values:
         for i in positions:
@@ -114,6 +113,7 @@ def compress_values(conn: Connection, values: list[list[Any]], positions: Sequen
                 text = found.try_decompress(value)
                 if text is not None:
                     row[i] = found.compress(text.decode())
+    compress_rows(found, values, positions)
 
 
 def _newest_in_use(conn: Connection, found: PayloadCodec) -> bool:
