@@ -121,7 +121,13 @@ def register(
             except svc.NothingToDo as exc:
                 click.echo(exc.message)
                 return
-            click.echo(_pass("compacted", done))
+            if done.values or done.unreadable or done.lost_races:
+                click.echo(_pass("compacted", done))
+            else:
+                click.echo(
+                    "nothing to compact: every payload of 200 bytes or more is compressed "
+                    "(compacted 0 runs)"
+                )
             if not done.complete:
                 click.echo("stopped at --max-rows: run again to compact the rest")
             if done.values:
@@ -167,7 +173,7 @@ def register(
             )
             if report.recompressed is not None:
                 click.echo(_pass("recompressed", report.recompressed))
-            if report.compacted is not None:
+            if report.compacted is not None and report.compacted.values:
                 click.echo(_pass("compacted", report.compacted))
             if recompress:
                 dropped = ", ".join(map(str, report.dropped)) or "none"
@@ -182,7 +188,7 @@ def register(
                 click.echo(f"kept older dictionaries: {kept} ({why})")
             passes = [p for p in (report.recompressed, report.compacted) if p is not None]
             freed = sum(p.bytes_before - p.bytes_after for p in passes)
-            if passes:
-                click.echo(_vacuum_hint(ctx, max(freed, 0)))
+            if freed > 0:
+                click.echo(_vacuum_hint(ctx, freed))
         finally:
             ctx.db.close()
