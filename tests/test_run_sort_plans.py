@@ -108,7 +108,7 @@ def test_sqlite_sorts_by_latency_from_the_index(tmp_path: Path) -> None:
     assert len(plans) >= 4, plans  # both ways, first page and next (and the runs with no latency)
     for plan in plans:
         steps = " | ".join(plan)
-        assert f"INDEX {INDEX} (project_id=? AND is_root=?" in steps, steps
+        assert f"INDEX {INDEX} (project_id=?" in steps, steps
         assert "TEMP B-TREE" not in steps, steps
 
 
@@ -135,3 +135,22 @@ def test_latency_pages_are_every_root_once_in_order(
         _fill(conn)
     got = db.read(lambda conn: _pages(conn, db.dialect, descending))
     assert got == _expected(descending)
+
+
+def test_the_latency_index_holds_root_runs_only(db: Database) -> None:
+    """Migration 0029: partial, on root runs. A latency is as good as random, so a child run in
+    this index would write a leaf page of its own at every insert (issue 24), and no query
+    walks the index for child runs."""
+    with db.engine.connect() as conn:
+        if db.is_sqlite:
+            q = "SELECT sql FROM sqlite_master WHERE name = :name"
+            expected = "WHERE is_root = 1"
+        else:
+            q = (
+                "SELECT indexdef FROM pg_indexes"
+                " WHERE indexname = :name AND schemaname = current_schema()"
+            )
+            expected = "WHERE is_root"
+        definition = conn.execute(sa.text(q), {"name": INDEX}).scalar_one()
+    assert definition.endswith(expected), definition
+    assert "is_root" not in definition.removesuffix(expected), definition

@@ -143,7 +143,16 @@ runs = sa.Table(
     ),
     sa.Index("ix_runs_project_root_start", "project_id", "is_root", "start_time"),
     # The runs list sorted by latency, its keyset cursor (latency_us, pk) included (migration 0026).
-    sa.Index("ix_runs_project_root_latency", "project_id", "is_root", "latency_us", "pk"),
+    # Root runs only (migration 0029): a latency is as good as random, so every run added to
+    # this index writes a leaf page of its own; only a filter on is_root walks it in order.
+    sa.Index(
+        "ix_runs_project_root_latency",
+        "project_id",
+        "latency_us",
+        "pk",
+        sqlite_where=sa.text("is_root = 1"),
+        postgresql_where=sa.text("is_root"),
+    ),
     sa.Index("ix_runs_trace", "workspace_id", "trace_id"),
     sa.Index("ix_runs_seq", "seq"),
     # Query paths (migration 0006): "runs of kind X" lists and "this conversation" lookups would
