@@ -138,8 +138,11 @@ def database(url: str) -> Iterator[tuple[str, Path]]:
 class Deployment:
     """One API process (no workers) and N worker processes on one database."""
 
-    def __init__(self, url: str, data: Path, profile_dir: str = "") -> None:
+    def __init__(
+        self, url: str, data: Path, profile_dir: str = "", no_rollups: bool = False
+    ) -> None:
         self.url, self.data, self.profile_dir = url, data, profile_dir
+        self.no_rollups = no_rollups
         self.procs: list[subprocess.Popen[bytes]] = []
         port = free_port()
         cmd = [sys.executable, "-m", "goldloop", "serve", "--no-workers", "--port", str(port)]
@@ -176,6 +179,8 @@ class Deployment:
                     str(out),
                     "worker",
                 ]
+            elif self.no_rollups:  # the hourly rollup loop idle (rule actions alone)
+                cmd = [sys.executable, str(ROOT / "bench" / "worker_without_rollups.py"), "worker"]
             self.procs.append(self._start(cmd))
         q = sa.text("SELECT count(*) FROM worker_heartbeats WHERE stopped_at IS NULL")
         deadline = time.monotonic() + 120
@@ -312,7 +317,7 @@ def lag_summary(rows: list[Any]) -> dict[str, Any]:
 def throughput(args: argparse.Namespace, workers: int) -> dict[str, Any]:
     load_avg = round(os.getloadavg()[0], 2)
     with database(args.database_url) as (url, data):
-        d = Deployment(url, data, args.profile_dir)
+        d = Deployment(url, data, args.profile_dir, args.no_rollups)
         try:
             rule = d.rule(d.project("bench"), "checks", 1.0)
             for _ in range(args.actions // 500):
@@ -338,6 +343,7 @@ def throughput(args: argparse.Namespace, workers: int) -> dict[str, Any]:
     # tailer set the pace, not the actions
     made = sorted(r.created_at for r in rows)
     made_s = (made[-1] - made[0]) / 1e6 if len(made) > 1 else float("nan")
+    after = sum(1 for e in ends if e > made[-1]) if made else 0
     return {
         "workers": workers,
         "actions": len(rows),
@@ -347,7 +353,9 @@ def throughput(args: argparse.Namespace, workers: int) -> dict[str, Any]:
         "actions_per_s": round((len(ends) - 1) / span, 1) if len(ends) > 1 else None,
         "queued_per_s": round((len(made) - 1) / made_s, 1) if made_s > 0 else None,
         # actions still queued when the tailer queued the last one: their wait was on the runner
-        "done_after_last_queued": sum(1 for e in ends if e > made[-1]) if made else 0,
+        "done_after_last_queued": after,
+        # the rate at which those were done: the runners alone, the tailer idle
+        "drain_per_s": round(after / ((ends[-1] - made[-1]) / 1e6), 1) if after > 1 else None,
         "worker_cpu_ms_per_action": round(cpu / max(1, len(ends) - first_done) * 1000, 2),
         "actions_per_worker_cpu_s": round((len(ends) - first_done) / cpu, 1) if cpu else None,
         # CPU seconds of each kind of process while the bench waited for the last action
@@ -356,6 +364,7 @@ def throughput(args: argparse.Namespace, workers: int) -> dict[str, Any]:
         "cpu_s": procs,
         "cpu_s_all": round(sum(procs.values()), 2),
         "load_avg_start": load_avg,
+        "rollup_loop": not args.no_rollups,
     }
 
 
@@ -435,6 +444,11 @@ def main() -> None:
         "--profile-dir",
         default="",
         help="throughput: run the workers under cProfile (every thread), stats written here",
+    )
+    ap.add_argument(
+        "--no-rollups",
+        action="store_true",
+        help="throughput: the workers' hourly rollup loop idle (bench/worker_without_rollups.py)",
     )
     args = ap.parse_args()
 
