@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import random
+import threading
 from collections.abc import Iterator
 from typing import Any
 
@@ -381,3 +382,50 @@ async def test_a_frame_an_ingest_process_made_with_an_older_dictionary_names_the
             r = await client.get("/api/v1/runs/pooled-3")
             assert r.json()["inputs"] == _runs("pooled", 5, seed=7)[3]["inputs"]
     capsys.readouterr()  # the bootstrap banner
+
+
+async def test_compaction_beside_a_writing_server_thread(
+    sqlite_only: None,
+    app: FastAPI,
+    client: httpx.AsyncClient,
+    admin_key: str,
+    second_ctx: ServiceContext,
+) -> None:
+    """The same without a set interleaving: the server's writer and the command's take the
+    file's write lock in turns (busy_timeout) while both write; nothing fails, nothing is lost."""
+    await _old_runs_then_dictionary(app, client)
+    server = app_ctx(app)
+    who = auth.authenticate(server, admin_key)
+    compacting = threading.Event()
+    done_compacting = threading.Event()
+    sent: list[str] = []
+    errors: list[BaseException] = []
+
+    def ingest_until_done() -> None:
+        compacting.wait(30)
+        try:
+            for n in range(300):  # bounded; stops once the compaction is over
+                runs = _runs(f"live{n}", 5, seed=1000 + n)
+                ingest.ingest_native(server, who, {"project": "p", "runs": runs})
+                sent.extend(run["id"] for run in runs)
+                if done_compacting.is_set():
+                    return
+        except BaseException as exc:  # reported below, in the test's thread
+            errors.append(exc)
+
+    writer = threading.Thread(target=ingest_until_done)
+    writer.start()
+    try:
+        compacting.set()
+        done = payload_maintenance.compact(second_ctx, batch_rows=20)
+    finally:
+        done_compacting.set()
+        writer.join(60)
+    assert not errors
+    assert done.complete
+    assert done.rows == 300  # the runs ingested as text before the dictionary
+    assert len(sent) >= 5
+    stored = {run["id"] for run in await _all(client, {})}
+    assert set(sent) <= stored
+    assert len(stored) == 300 + len(sent)
+    assert set(_kinds(app)) == {"blob"}
