@@ -17,7 +17,7 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from goldloop.store.run_queries import _COST_SUM, _finite
 from goldloop.store.schema import feedback, runs
-from goldloop.store.trace_stats import ERROR_LOOKBACK, ERROR_TAIL
+from goldloop.store.trace_stats import ERROR_LOOKBACK, ERROR_TAIL, status_error
 
 
 @dataclass
@@ -60,7 +60,7 @@ def summaries(
         runs.c.project_id.in_(list(project_ids)),
         runs.c.start_time >= start - ERROR_LOOKBACK,
         runs.c.start_time < end + ERROR_TAIL,
-        runs.c.status == "error",
+        status_error(),
     )
     failed = sa.or_(runs.c.status == "error", runs.c.trace_id.in_(errored.correlate(None)))
     traces = (

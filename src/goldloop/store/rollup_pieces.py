@@ -22,7 +22,7 @@ from sqlalchemy.sql.elements import ColumnElement
 from goldloop.domain import latency_histogram as lh
 from goldloop.store.run_queries import _COST_SUM
 from goldloop.store.schema import feedback, runs
-from goldloop.store.trace_stats import ERROR_LOOKBACK, ERROR_TAIL
+from goldloop.store.trace_stats import ERROR_LOOKBACK, ERROR_TAIL, status_error
 
 HOUR = 3_600_000_000
 # (workspace id, project id, bucket start, hour start)
@@ -159,7 +159,7 @@ def compute(
         runs.c.project_id.in_(list(project_ids)),
         runs.c.start_time >= first - ERROR_LOOKBACK,
         runs.c.start_time < last + ERROR_TAIL,
-        runs.c.status == "error",
+        status_error(),  # the partial index of errored runs, read alone
         *([runs.c.workspace_id == workspace_id] if workspace_id is not None else []),
     )
     failed: dict[tuple[str, str], list[int]] = {}

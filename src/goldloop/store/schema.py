@@ -154,6 +154,17 @@ runs = sa.Table(
         postgresql_where=sa.text("is_root"),
     ),
     sa.Index("ix_runs_trace", "workspace_id", "trace_id"),
+    # Errored runs only (migration 0030), with what finds their traces: an errored trace is
+    # looked up among a day of a project's errored runs, read from this small index alone.
+    sa.Index(
+        "ix_runs_project_errors",
+        "project_id",
+        "start_time",
+        "workspace_id",
+        "trace_id",
+        sqlite_where=sa.text("status = 'error'"),
+        postgresql_where=sa.text("status = 'error'"),
+    ),
     sa.Index("ix_runs_seq", "seq"),
     # Query paths (migration 0006): "runs of kind X" lists and "this conversation" lookups would
     # otherwise scan every run of the project when the value is rare.

@@ -28,6 +28,14 @@ def roots() -> Cond:
     return runs.c.is_root.is_(True)
 
 
+def status_error() -> Cond:
+    """``status = 'error'`` with the value in the SQL, not bound: the condition of the partial
+    index ``ix_runs_project_errors`` (migration 0030), which a planner matches only against a
+    literal (PostgreSQL's generic plan of a prepared statement, SQLite's plan of a statement
+    whose parameter it does not know)."""
+    return runs.c.status == sa.literal_column("'error'")
+
+
 def traces_matching(
     workspace_id: str, project_id: str, condition: Cond, *, start: int, end: int
 ) -> Cond:
@@ -118,7 +126,7 @@ def errored_traces(
         runs.c.project_id == project_id,
         runs.c.start_time >= start - ERROR_LOOKBACK,
         runs.c.start_time < end + ERROR_TAIL,
-        runs.c.status == "error",
+        status_error(),
     )
     b = _bucket_expr(start, bucket_us)
     query = (
