@@ -17,6 +17,10 @@ few places) each request gets what an instrumented application sends: random 128
 and 64-bit span ids (parents kept), start times that advance (2^32 ns, ~4.3 s, per request) and
 random durations (1 ms to 3 s), written into the body at known offsets.
 
+Besides the rate: the server's CPU per run and the bytes it wrote and read per run (the WAL,
+checkpoints, pages read back; from /proc, so they do not depend on how busy other processes keep
+the machine), and on PostgreSQL the CPU and bytes written of the backends serving it.
+
 With ``--data-dir`` an existing database there is grown further (a second run continues the
 first); the sizes of ``--at`` count the runs already stored.
 
@@ -41,6 +45,8 @@ import threading
 import time
 from pathlib import Path
 from typing import Any
+
+import sqlalchemy as sa
 
 BENCH = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH))
@@ -116,12 +122,58 @@ class Template:
         return bytes(out)
 
 
-def windows(
-    samples: list[tuple[float, int, float]], sizes: list[int], width: int
-) -> list[dict[str, Any]]:
-    """Rate and server CPU per run over [size, size + width) stored runs, from the samples
-    (seconds, runs stored, server CPU seconds): from the first sample at or past ``size`` to
-    the first at or past ``size + width``."""
+# seconds, runs stored, server CPU s, bytes written, read; PostgreSQL's backends: CPU s, written
+Sample = tuple[float, int, float, int, int, float, int]
+
+
+def io_bytes(pid: int) -> tuple[int, int]:
+    fields = dict(line.split(": ") for line in Path(f"/proc/{pid}/io").read_text().splitlines())
+    return int(fields["wchar"]), int(fields["rchar"])
+
+
+class Backends:
+    """CPU and bytes written of the PostgreSQL backends that serve the server's connections
+    (found by the application_name its URL sets): what each has used, summed over every
+    backend seen, the last value kept for one that closed."""
+
+    def __init__(self, url: str, app: str) -> None:
+        self._engine = sa.create_engine(url)
+        self._app = app
+        self._seen: dict[int, tuple[float, int]] = {}
+
+    def used(self) -> tuple[float, int]:
+        q = sa.text(
+            "SELECT pid FROM pg_stat_activity"
+            " WHERE application_name = :app AND pid <> pg_backend_pid()"
+        )
+        with self._engine.connect() as conn:
+            pids = [int(v) for v in conn.execute(q, {"app": self._app}).scalars()]
+        for p in pids:
+            with contextlib.suppress(OSError, ValueError, IndexError):
+                self._seen[p] = (ingest.cpu_seconds(p), io_bytes(p)[0])
+        return sum(c for c, _ in self._seen.values()), sum(w for _, w in self._seen.values())
+
+    def close(self) -> None:
+        self._engine.dispose()
+
+
+def tree_io_bytes(pid: int) -> tuple[int, int]:
+    """Bytes the server and its worker processes wrote and read through system calls
+    (``wchar``, ``rchar`` of /proc/<pid>/io: the WAL, checkpoints into the database file, the
+    pages read back; also the sockets). Unlike the rate, these do not depend on how busy the
+    machine's other processes keep its cores."""
+    wrote = read = 0
+    for p in ingest.process_tree(pid):
+        with contextlib.suppress(OSError):
+            w, r = io_bytes(p)
+            wrote, read = wrote + w, read + r
+    return wrote, read
+
+
+def windows(samples: list[Sample], sizes: list[int], width: int) -> list[dict[str, Any]]:
+    """Rate, server CPU and bytes written and read per run over [size, size + width) stored
+    runs, from the samples: from the first sample at or past ``size`` to the first at or past
+    ``size + width``."""
     out = []
     for size in sizes:
         a = next((s for s in samples if s[1] >= size), None)
@@ -136,6 +188,10 @@ def windows(
                 "seconds": round(b[0] - a[0], 2),
                 "runs_per_s": round(runs / (b[0] - a[0])),
                 "server_cpu_ms_per_run": round((b[2] - a[2]) * 1000 / runs, 4),
+                "kib_written_per_run": round((b[3] - a[3]) / 1024 / runs, 1),
+                "kib_read_per_run": round((b[4] - a[4]) / 1024 / runs, 1),
+                "postgres_cpu_ms_per_run": round((b[5] - a[5]) * 1000 / runs, 4),
+                "postgres_kib_written_per_run": round((b[6] - a[6]) / 1024 / runs, 1),
             }
         )
     return out
@@ -154,7 +210,12 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=4)
     parser.add_argument("--database-url", default="", help="PostgreSQL URL; empty = SQLite")
     parser.add_argument("--data-dir", default="", help="keep (or grow further) the data here")
-    parser.add_argument("--keep-schema", default="", help="PostgreSQL: use (and keep) this schema")
+    parser.add_argument(
+        "--keep-schema",
+        default="",
+        help="PostgreSQL: use (and keep) this schema; grow it again with the same --data-dir, "
+        "where the first run's server wrote the admin key",
+    )
     parser.add_argument("--label", default="", help="a name for this run in the results file")
     args = parser.parse_args()
 
@@ -169,11 +230,15 @@ def main() -> None:
         url = f"{args.database_url}{sep}options=-csearch_path%3D{args.keep_schema}"
     else:
         url = schema.enter_context(ingest.private_schema(args.database_url))
+    app = f"gl-growth-{os.getpid()}"
+    if url:
+        url += f"&application_name={app}"
     proc, base = ingest.start_server(data_dir, url)
     key = (data_dir / "admin-key").read_text().strip()
     pid = proc.pid
     db_url = normalize_database_url(url) if url else f"sqlite:///{data_dir / 'goldloop.db'}"
     counter = ingest.RunCounter(db_url)
+    backends = Backends(db_url, app) if url else None
     ingest.warm_up(base, key, pid)
     stored0 = counter.count()
     # requests continue after those of an earlier run on this database: later times
@@ -183,7 +248,7 @@ def main() -> None:
 
     lock = threading.Lock()
     state = {"next": 0, "acked": 0, "retries": 0}
-    samples: list[tuple[float, int, float]] = []
+    samples: list[Sample] = []
     errors: list[str] = []
     done = threading.Event()
     t0 = time.monotonic()
@@ -214,7 +279,10 @@ def main() -> None:
     def sampler() -> None:
         while not done.is_set():
             cpu = ingest.tree_cpu_seconds(pid)
-            samples.append((time.monotonic() - t0, stored0 + state["acked"], cpu))
+            wrote, read = tree_io_bytes(pid)
+            db_cpu, db_wrote = backends.used() if backends else (0.0, 0)
+            at = time.monotonic() - t0
+            samples.append((at, stored0 + state["acked"], cpu, wrote, read, db_cpu, db_wrote))
             done.wait(0.5)
 
     sampling = threading.Thread(target=sampler, daemon=True)
@@ -229,7 +297,7 @@ def main() -> None:
                 time.sleep(1)
                 if time.monotonic() - last >= 30 and len(samples) > 61:
                     last = time.monotonic()
-                    (t1, n1, c1), (t2, n2, c2) = samples[-61], samples[-1]
+                    (t1, n1, c1, *_), (t2, n2, c2, *_) = samples[-61], samples[-1]
                     rate = (n2 - n1) / (t2 - t1)
                     cpu = (c2 - c1) * 1000 / max(n2 - n1, 1)
                     load = os.getloadavg()[0]
@@ -250,6 +318,8 @@ def main() -> None:
         raise SystemExit(errors[0])
     stored = counter.count()
     counter.close()
+    if backends:
+        backends.close()
     size = ingest.disk_bytes(db_url, data_dir)
     schema.close()
     if not args.data_dir:
@@ -278,7 +348,11 @@ def main() -> None:
         f"ingest-growth-{summary['backend']}",
         {"summary": summary, "args": vars(args), "samples": samples, "cpus": os.cpu_count()},
     )
-    print(f"\n{'stored at start':>16} {'runs':>8} {'seconds':>8} {'runs/s':>8} {'CPU ms/run':>11}")
+    print(
+        f"\n{'stored at start':>16} {'runs':>8} {'seconds':>8} {'runs/s':>8} {'CPU ms/run':>11}"
+        f" {'KiB written/run':>16} {'KiB read/run':>13} {'PG CPU ms/run':>14}"
+        f" {'PG KiB written/run':>19}"
+    )
     for w in [*measured, {}, *curve]:
         if not w:
             print("  curve (every twentieth of the run):")
@@ -286,6 +360,8 @@ def main() -> None:
         print(
             f"{w['stored_at_start']:>16,} {w['runs']:>8,} {w['seconds']:>8} "
             f"{w['runs_per_s']:>8,} {w['server_cpu_ms_per_run']:>11}"
+            f" {w['kib_written_per_run']:>16} {w['kib_read_per_run']:>13}"
+            f" {w['postgres_cpu_ms_per_run']:>14} {w['postgres_kib_written_per_run']:>19}"
         )
     if measured:
         ratio = measured[-1]["runs_per_s"] / measured[0]["runs_per_s"]
