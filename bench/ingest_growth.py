@@ -234,13 +234,19 @@ def main() -> None:
     if url:
         url += f"&application_name={app}"
     proc, base = ingest.start_server(data_dir, url)
-    key = (data_dir / "admin-key").read_text().strip()
     pid = proc.pid
     db_url = normalize_database_url(url) if url else f"sqlite:///{data_dir / 'goldloop.db'}"
-    counter = ingest.RunCounter(db_url)
-    backends = Backends(db_url, app) if url else None
-    ingest.warm_up(base, key, pid)
-    stored0 = counter.count()
+    try:
+        # with --keep-schema, only the first run's server writes the key (to its --data-dir)
+        key = (data_dir / "admin-key").read_text().strip()
+        counter = ingest.RunCounter(db_url)
+        backends = Backends(db_url, app) if url else None
+        ingest.warm_up(base, key, pid)
+        stored0 = counter.count()
+    except BaseException:  # never leave the server running
+        proc.terminate()
+        proc.wait(120)
+        raise
     # requests continue after those of an earlier run on this database: later times
     first_batch = stored0 // per + 1
     first_high = (time.time_ns() - 5 * 86_400 * 10**9) // _HIGH
