@@ -77,6 +77,9 @@ def test_users_by_last_activity_with_counts_and_keyset_pages(app: FastAPI) -> No
 
 
 def test_users_list_reads_the_user_index_alone(tmp_path: Path) -> None:
+    """A project whose newest runs do not settle a page (50 runs, 7 users, all read by the walk)
+    is grouped from the user index alone; the walk itself goes down the start-time index."""
+
     def fill(conn: Connection) -> None:
         conn.execute(sa.insert(workspaces).values(id="ws", name="ws", created_at=1))
         conn.execute(sa.insert(projects).values(id="p", workspace_id="ws", name="p", created_at=1))
@@ -87,8 +90,37 @@ def test_users_list_reads_the_user_index_alone(tmp_path: Path) -> None:
         lambda conn: threads.list_users(conn, "ws", "p", after=None, limit=3),
         fill,
     )
-    assert len(plans) == 2, plans  # the page's user ids, then their counts
-    for plan in plans:
+    # the walk of the newest runs, the page's user ids grouped, then their counts
+    assert len(plans) == 3, plans
+    walk, *grouped = plans
+    assert any("INDEX ix_runs_project_start_stats (project_id=?" in s for s in walk), walk
+    assert not any("TEMP B-TREE" in s for s in walk), walk  # read in time order, no sort
+    for plan in grouped:
         reads = [step for step in plan if step.startswith(("SCAN runs", "SEARCH runs"))]
         assert reads, plan
         assert all("COVERING INDEX ix_runs_project_user" in s for s in reads), plan
+
+
+def test_a_settled_walk_seeks_each_user_by_the_user_index(tmp_path: Path) -> None:
+    """Past the first page, the walk's users are checked against their last start one seek
+    per user in the user index; no statement groups the project's runs."""
+
+    def fill(conn: Connection) -> None:
+        conn.execute(sa.insert(workspaces).values(id="ws", name="ws", created_at=1))
+        conn.execute(sa.insert(projects).values(id="p", workspace_id="ws", name="p", created_at=1))
+        rows = [run_row("ws", "p", f"u{i % 400}", T0 + i) for i in range(3_000)]
+        conn.execute(sa.insert(runs), rows)
+
+    plans = query_plans(
+        tmp_path,
+        lambda conn: threads.list_users(
+            conn, "ws", "p", after=(T0 + 2_990, "u390"), limit=3, walk=200
+        ),
+        fill,
+    )
+    assert len(plans) == 3, plans  # the walk, the users' last starts, their counts
+    for plan in plans[1:]:
+        reads = [step for step in plan if step.startswith(("SCAN runs", "SEARCH runs"))]
+        assert reads, plan
+        assert all("COVERING INDEX ix_runs_project_user (project_id=? AND user_id=?" in s
+                   for s in reads), plan  # fmt: skip

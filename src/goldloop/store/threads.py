@@ -50,11 +50,12 @@ def _scope(
         thread = runs.c.session_id == threads[0]
     else:
         thread = runs.c.session_id.in_(list(threads))
-    where: list[Cond] = [
-        runs.c.project_id == project_id,
-        thread,
-        runs.c.workspace_id == workspace_id,
-    ]
+    return [thread, *_in_range(workspace_id, project_id, start, end)]
+
+
+def _in_range(workspace_id: str, project_id: str, start: int | None, end: int | None) -> list[Cond]:
+    """The project's runs (that started in the time range)."""
+    where: list[Cond] = [runs.c.project_id == project_id, runs.c.workspace_id == workspace_id]
     if start is not None:
         where.append(runs.c.start_time >= start)
     if end is not None:
@@ -87,6 +88,99 @@ def _row(r: Sequence[Any]) -> ThreadRow:
 # Threads with no start time at all sort after every other one (as the oldest).
 _NO_TIME = -1
 
+# Runs read newest first to find a page of threads or users (see ``_page_keys``).
+WALK_RUNS = 2_000
+
+
+def _page_keys(
+    conn: Connection,
+    key: sa.Column[Any],
+    scope: list[Cond],
+    after: tuple[int, str] | None,
+    limit: int,
+    walk: int,
+) -> list[str]:
+    """``limit`` + 1 keys (thread or user ids; ``scope`` does not name the key) of the runs in
+    ``scope`` by last start time, newest first (ties by key; keys whose runs have no start
+    time last), after the keyset cursor ``after``.
+
+    First from the newest ``walk`` runs (at or before the cursor's time): every key whose last
+    start is later than the oldest of them is among their keys, so when there are enough such
+    keys the page is settled, each checked against its true last start (a seek per key: one
+    seen below the cursor may have a run above it, which put it on an earlier page). That reads
+    a few thousand runs where grouping reads every run of the project (PostgreSQL: 0.4 s at
+    900,000 runs). Otherwise (few keys, or many runs per key) the grouping decides."""
+    if walk > 0:
+        settled = _walked_keys(conn, key, scope, after, limit, walk)
+        if settled is not None:
+            return settled
+    last = sa.func.coalesce(sa.func.max(runs.c.start_time), sa.literal(_NO_TIME, sa.BigInteger))
+    page = sa.select(key).where(*scope, key.isnot(None)).group_by(key)
+    if after is not None:
+        value, after_key = after
+        page = page.having(sa.or_(last < value, sa.and_(last == value, key > after_key)))
+    page = page.order_by(last.desc(), key.asc()).limit(limit + 1)
+    return [str(r[0]) for r in conn.execute(page)]
+
+
+def _walked_keys(
+    conn: Connection,
+    key: sa.Column[Any],
+    scope: list[Cond],
+    after: tuple[int, str] | None,
+    limit: int,
+    walk: int,
+) -> list[str] | None:
+    # newest first along the project's start-time index; the key is read from each row
+    recent = sa.select(key, runs.c.start_time).where(
+        *scope, runs.c.start_time.isnot(None), key.isnot(None)
+    )
+    if after is not None:
+        recent = recent.where(runs.c.start_time <= after[0])
+    recent = recent.with_hint(runs, "INDEXED BY ix_runs_project_start_stats", "sqlite")
+    rows = conn.execute(recent.order_by(runs.c.start_time.desc()).limit(walk)).all()
+    if len(rows) < walk:
+        return None  # every timed run read: keys with untimed runs only may be missing
+    oldest = int(rows[-1][1])
+    # each key at its newest run within the walk, newest first: within the cursor's time that
+    # is its last start, unless it has a run above the cursor (it was on an earlier page)
+    newest: dict[str, int] = {}
+    for k, t in rows:
+        if int(t) > oldest:
+            newest.setdefault(str(k), int(t))
+    ranked = sorted(newest, key=lambda k: (-newest[k], k))
+    if after is not None:
+        value, after_key = after
+        ranked = [k for k in ranked if newest[k] < value or k > after_key]
+        ranked = _below_cursor(conn, key, scope, ranked, value, limit)
+    if len(ranked) < limit + 1:
+        return None
+    # every key whose last start (within the cursor) is above ``oldest`` was seen: the first
+    # limit + 1 are the page's
+    return ranked[: limit + 1]
+
+
+def _below_cursor(
+    conn: Connection,
+    key: sa.Column[Any],
+    scope: list[Cond],
+    ranked: list[str],
+    value: int,
+    limit: int,
+) -> list[str]:
+    """The first ``limit`` + 1 of ``ranked`` whose last start is not above the cursor's
+    ``value``, in their order, checked a chunk at a time (a seek per key). Kept, a key's last
+    start is the one it was ranked by, so the order holds."""
+    kept: list[str] = []
+    for first in range(0, len(ranked), 2 * (limit + 1)):
+        chunk = ranked[first : first + 2 * (limit + 1)]
+        lasts = sa.select(key, sa.func.max(runs.c.start_time)).where(*scope, key.in_(chunk))
+        true_last = {str(k): int(t) for k, t in conn.execute(lasts.group_by(key))}
+        kept += [k for k in chunk if true_last[k] <= value]
+        if len(kept) > limit:
+            break
+    return kept
+
 
 def list_threads(
     conn: Connection,
@@ -97,22 +191,15 @@ def list_threads(
     end: int | None,
     after: tuple[int, str] | None,
     limit: int,
+    walk: int = WALK_RUNS,
 ) -> tuple[list[ThreadRow], bool]:
     """Threads by last activity, newest first (ties by thread id), after the keyset cursor
     ``after`` = (last start time or -1, thread id). Returns (rows, more).
 
     Two steps: the page's thread ids from the last start time alone (the cheap part of the
     grouping), then the counts of just those threads (a seek per thread)."""
-    where = _scope(workspace_id, project_id, start, end)
-    last = sa.func.coalesce(sa.func.max(runs.c.start_time), sa.literal(_NO_TIME, sa.BigInteger))
-    page = sa.select(runs.c.session_id).where(*where).group_by(runs.c.session_id)
-    if after is not None:
-        value, thread_id = after
-        page = page.having(
-            sa.or_(last < value, sa.and_(last == value, runs.c.session_id > thread_id))
-        )
-    page = page.order_by(last.desc(), runs.c.session_id.asc()).limit(limit + 1)
-    ids = [str(r[0]) for r in conn.execute(page)]
+    in_range = _in_range(workspace_id, project_id, start, end)
+    ids = _page_keys(conn, runs.c.session_id, in_range, after, limit, walk)
     more = len(ids) > limit
     ids = ids[:limit]
     if not ids:
@@ -322,6 +409,7 @@ def list_users(
     *,
     after: tuple[int, str] | None,
     limit: int,
+    walk: int = WALK_RUNS,
 ) -> tuple[list[UserRow], bool]:
     """The project's end users (``user_id``) by last activity, newest first (ties by user id),
     after the keyset cursor ``after`` = (last start time or -1, user id). Returns (rows, more).
@@ -330,15 +418,7 @@ def list_users(
     holds every column read here): the page's user ids from the last start time alone, then
     the counts of just those users (a seek per user)."""
     scope = [runs.c.project_id == project_id, runs.c.workspace_id == workspace_id]
-    last = sa.func.coalesce(sa.func.max(runs.c.start_time), sa.literal(_NO_TIME, sa.BigInteger))
-    page = (
-        sa.select(runs.c.user_id).where(*scope, runs.c.user_id.isnot(None)).group_by(runs.c.user_id)
-    )
-    if after is not None:
-        value, user_id = after
-        page = page.having(sa.or_(last < value, sa.and_(last == value, runs.c.user_id > user_id)))
-    page = page.order_by(last.desc(), runs.c.user_id.asc()).limit(limit + 1)
-    ids = [str(r[0]) for r in conn.execute(page)]
+    ids = _page_keys(conn, runs.c.user_id, scope, after, limit, walk)
     more = len(ids) > limit
     ids = ids[:limit]
     if not ids:
