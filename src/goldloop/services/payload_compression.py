@@ -60,14 +60,7 @@ def _use_stored(ctx: ServiceContext, codec: PayloadCodec) -> bool:
     (then the next training stores a new one beside it: frames naming it still read what
     they can)."""
     stored = ctx.db.read(payload_store.newest)
-    if stored is None:
-        return False
-    try:
-        codec.use(*stored)
-    except (ValueError, zstandard.ZstdError) as exc:
-        log.error("payload dictionary %d is damaged, not compressing with it: %s", stored[0], exc)
-        return False
-    return True
+    return stored is not None and payload_store.use_dictionary(codec, stored)
 
 
 def after_ingest(ctx: ServiceContext, written: int) -> None:

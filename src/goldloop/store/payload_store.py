@@ -124,14 +124,18 @@ def _newest_in_use(conn: Connection, found: PayloadCodec) -> bool:
     if top is not None and int(top) == found.current:
         return True
     stored = newest(conn)
-    if stored is None:
-        return False
+    return stored is not None and use_dictionary(found, stored) and found.current == stored[0]
+
+
+def use_dictionary(codec: PayloadCodec, stored: tuple[int, bytes]) -> bool:
+    """Make ``codec`` compress with this stored dictionary (id, bytes); False, logged, when
+    the dictionary is damaged (frames naming it still read what they can)."""
     try:
-        found.use(*stored)
+        codec.use(*stored)
     except (ValueError, zstandard.ZstdError) as exc:
         log.error("payload dictionary %d is damaged, not compressing with it: %s", stored[0], exc)
         return False
-    return found.current == stored[0]
+    return True
 
 
 def compress_rows(found: PayloadCodec, values: list[list[Any]], positions: Sequence[int]) -> None:
