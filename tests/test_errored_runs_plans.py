@@ -4,6 +4,7 @@ the pieces of a rolled-up range. Without it each errored run of a day was a tabl
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -49,6 +50,20 @@ def _month(conn: Connection) -> None:
     conn.execute(sa.insert(runs), rows)
 
 
+def _recording(sql: list[str]) -> Callable[[Connection], None]:
+    """``_calls``, noting each statement's text in ``sql``."""
+
+    def calls(conn: Connection) -> None:
+        def seen(*args: object) -> None:
+            sql.append(str(args[2]))
+
+        sa.event.listen(conn, "before_cursor_execute", seen)
+        _calls(conn)
+        sa.event.remove(conn, "before_cursor_execute", seen)
+
+    return calls
+
+
 def _errored_reads(statements: list[tuple[str, str]]) -> list[str]:
     """The plans of the statements that look errored runs up."""
     return [plan for sql, plan in statements if "'error'" in sql]
@@ -56,16 +71,7 @@ def _errored_reads(statements: list[tuple[str, str]]) -> list[str]:
 
 def test_sqlite_reads_errored_runs_from_their_index(tmp_path: Path) -> None:
     sql: list[str] = []
-
-    def calls(conn: Connection) -> None:
-        from sqlalchemy import event
-
-        def seen(*args: object) -> None:
-            sql.append(str(args[2]))
-
-        event.listen(conn, "before_cursor_execute", seen)
-        _calls(conn)
-        event.remove(conn, "before_cursor_execute", seen)
+    calls = _recording(sql)
 
     plans = query_plans(tmp_path, calls, _month)
     assert len(plans) == len(sql)
@@ -81,16 +87,7 @@ def test_postgres_reads_errored_runs_from_their_index(db: Database, backend: str
     with db.engine.begin() as conn:
         _month(conn)
     sql: list[str] = []
-
-    def calls(conn: Connection) -> None:
-        from sqlalchemy import event
-
-        def seen(*args: object) -> None:
-            sql.append(str(args[2]))
-
-        event.listen(conn, "before_cursor_execute", seen)
-        _calls(conn)
-        event.remove(conn, "before_cursor_execute", seen)
+    calls = _recording(sql)
 
     plans = postgres_plans(db, calls, analyze=["runs"])
     errored = _errored_reads(list(zip(sql, plans, strict=True)))
