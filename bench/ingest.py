@@ -354,21 +354,19 @@ class Senders:
         lock = threading.Lock()
         retries = [0]
 
+        def count_retry() -> None:
+            with lock:
+                retries[0] += 1
+
         def worker(c: httpx.Client) -> None:
             while True:
                 with lock:
                     if not queue:
                         return
                     body = queue.pop()
-                while True:
-                    r = c.post(path, content=body)
-                    if r.status_code in (200, 202):
-                        break
-                    if r.status_code == 503:
-                        retries[0] += 1
-                        time.sleep(float(r.headers.get("retry-after", "1")) / 10)
-                        continue
-                    raise SystemExit(f"{path}: {r.status_code} {r.text[:300]}")
+                failed = post_until_accepted(c, path, body, on_retry=count_retry)
+                if failed is not None:
+                    raise SystemExit(failed)
 
         pool = [threading.Thread(target=worker, args=(c,)) for c in self.clients]
         for t in pool:
@@ -376,6 +374,21 @@ class Senders:
         for t in pool:
             t.join()
         return retries[0]
+
+
+def post_until_accepted(
+    client: Any, path: str, body: bytes, on_retry: Callable[[], None]
+) -> str | None:
+    """POST ``body`` until the server accepts it (200/202), waiting a tenth of what a 503's
+    ``retry-after`` asks before trying again (``on_retry`` counts it); otherwise the error."""
+    while True:
+        r = client.post(path, content=body)
+        if r.status_code in (200, 202):
+            return None
+        if r.status_code != 503:
+            return f"{path}: {r.status_code} {r.text[:300]}"
+        on_retry()
+        time.sleep(float(r.headers.get("retry-after", "1")) / 10)
 
 
 def send_all(base: str, key: str, bodies: list[bytes], path: str, ctype: str, threads: int) -> int:

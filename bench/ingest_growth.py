@@ -260,6 +260,10 @@ def main() -> None:
     t0 = time.monotonic()
     deadline = t0 + args.seconds
 
+    def count_retry() -> None:
+        with lock:
+            state["retries"] += 1
+
     def sender(client: Any) -> None:
         while not errors:
             with lock:
@@ -268,16 +272,9 @@ def main() -> None:
                     return
                 state["next"] += 1
             body = template.make(first_batch + n, first_high)
-            while True:
-                r = client.post("/v1/traces", content=body)
-                if r.status_code in (200, 202):
-                    break
-                if r.status_code == 503:
-                    with lock:
-                        state["retries"] += 1
-                    time.sleep(float(r.headers.get("retry-after", "1")) / 10)
-                    continue
-                errors.append(f"{r.status_code} {r.text[:300]}")
+            failed = ingest.post_until_accepted(client, "/v1/traces", body, on_retry=count_retry)
+            if failed is not None:
+                errors.append(failed)
                 return
             with lock:
                 state["acked"] += per

@@ -147,6 +147,10 @@ def main() -> None:
     t0 = time.monotonic()
     deadline = t0 + args.seconds
 
+    def count_retry() -> None:
+        with lock:
+            state["retries"] += 1
+
     def sender() -> None:
         with httpx.Client(
             base_url=base, headers={"x-api-key": key, "content-type": ctype}, timeout=120
@@ -158,16 +162,9 @@ def main() -> None:
                         return
                     state["next"] += 1
                 body = make(template, batch)
-                while True:
-                    r = c.post(path, content=body)
-                    if r.status_code in (200, 202):
-                        break
-                    if r.status_code == 503:
-                        with lock:
-                            state["retries"] += 1
-                        time.sleep(float(r.headers.get("retry-after", "1")) / 10)
-                        continue
-                    errors.append(f"{path}: {r.status_code} {r.text[:300]}")
+                failed = ingest.post_until_accepted(c, path, body, on_retry=count_retry)
+                if failed is not None:
+                    errors.append(failed)
                     return
                 with lock:
                     state["acked"] += per
