@@ -9,15 +9,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Connection
 from sqlalchemy.sql.elements import ColumnElement
 
 from goldloop.store import annotation_queues, attachments, rollups
 from goldloop.store.schema import dataset_examples, datasets, feedback, runs
+from goldloop.store.sql_lists import one_of
 
 CHUNK = 500
 
@@ -59,16 +58,6 @@ def chunks(items: Iterable[str], size: int = CHUNK) -> Iterator[list[str]]:
             batch = []
     if batch:
         yield batch
-
-
-def one_of(conn: Connection, column: sa.Column[Any], values: list[Any]) -> ColumnElement[bool]:
-    """``column IN (values)``; on PostgreSQL as ``= ANY(array)``, one parameter instead of
-    hundreds (rendering and parsing a 500-item IN list cost more than running it)."""
-    if conn.dialect.name == "postgresql":
-        item: sa.types.TypeEngine[Any] = sa.BigInteger() if column.name == "pk" else sa.String()
-        array = sa.bindparam(None, list(values), type_=postgresql.ARRAY(item))
-        return column == sa.any_(array)
-    return column.in_(values)
 
 
 # --- selecting traces ------------------------------------------------------------------------

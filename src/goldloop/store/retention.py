@@ -15,8 +15,9 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from goldloop.store import annotation_queues, attachments, rollups
-from goldloop.store.erasure import chunks, one_of
+from goldloop.store.erasure import chunks
 from goldloop.store.schema import dataset_examples, datasets, feedback, retention_policies, runs
+from goldloop.store.sql_lists import one_of
 
 rp = retention_policies
 
