@@ -11,6 +11,7 @@ from sqlalchemy.engine import Connection
 
 from goldloop.store.feedback import FeedbackRow
 from goldloop.store.schema import api_keys, feedback, feedback_history
+from goldloop.store.sql_lists import one_of
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,7 +103,7 @@ def feedback_counts(conn: Connection, workspace_id: str, run_ids: list[str]) -> 
         return {}
     query = (
         sa.select(feedback.c.run_id, sa.func.count().label("n"))
-        .where(feedback.c.workspace_id == workspace_id, feedback.c.run_id.in_(run_ids))
+        .where(feedback.c.workspace_id == workspace_id, one_of(conn, feedback.c.run_id, run_ids))
         .group_by(feedback.c.run_id)
     )
     return {r.run_id: int(r.n) for r in conn.execute(query)}
