@@ -14,6 +14,7 @@ import threading
 import uuid
 from collections import Counter
 from collections.abc import Iterator
+from concurrent.futures import wait
 from typing import Any
 
 import httpx
@@ -299,3 +300,54 @@ def test_a_claims_batches_take_the_rules_in_turns() -> None:
     assert [c.action["rule_id"] for c in parts[0][:10]] == ["big", "cheap"] * 5
     # a few actions: still two batches, one evaluated while the other waits on the database
     assert [len(p) for p in _batches(claimed("one", 10))] == [5, 5]
+
+
+GATE = threading.Event()
+
+
+@register_evaluator("test_gate", replace=True)
+class Gate(Evaluator):
+    """A deterministic evaluator that waits for the test to open ``GATE`` (at most 30 s)."""
+
+    name = "test_gate"
+    version = "1"
+
+    def evaluate(self, run: RunData, example: Any) -> list[EvaluationResult]:
+        GATE.wait(30)
+        return [self.result("gated", score=1.0)]
+
+
+async def test_closing_gives_back_the_batches_not_started(
+    client: httpx.AsyncClient, app: FastAPI
+) -> None:
+    """A runner closed while some of its claimed batches wait for a batch thread hands those
+    back at once (another worker claims them now, not after the lease); the batches running
+    keep their leases."""
+    GATE.clear()
+    pid = await project_id(client)
+    await make_rule(client, evaluate_rule(pid, "gated", [{"name": "test_gate"}]))
+    await post_runs(client, run_items(200))
+    queue_actions(app)
+    ctx = app.state.ctx
+    every = {int(a["pk"]) for a in action_rows(ctx)}
+    assert len(every) == 200
+
+    runner = ActionRunner(ctx, threads=4)  # 4 slots of up to BATCH_MAX, 2 batch threads
+    batches: list[Any] = []
+    try:
+        runner.tick()
+        claimed = set(runner.held())
+        assert len(claimed) > 2 * BATCH_MAX, "more batches claimed than threads to run them"
+        batches += runner._running  # the futures, to see the gated ones end
+        runner.close(timeout=0.5)  # two batches wait at the gate; the others never started
+        now = {int(c.action["pk"]) for c in rule_actions.claim(ctx, "other", 200, batch=BATCH_MAX)}
+    finally:
+        GATE.set()
+        # the gated batches end before the database goes (a cancelled future never counts
+        # as done for wait())
+        wait([b for b in batches if not b.cancelled()], timeout=60)
+    given_back = now & claimed
+    still_leased = claimed - now
+    assert given_back, "the batches not started wait out their lease"
+    assert 0 < len(still_leased) <= 2 * BATCH_MAX  # the two batches at the gate
+    assert now == every - still_leased
