@@ -4,7 +4,7 @@ paired comparison of two experiments (``goldloop.domain.comparison``, the same c
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -43,7 +43,6 @@ __all__ = [
     "ResultsPage",
     "compare_experiments",
     "cursor_pk",
-    "example_results",
     "experiment_results",
     "results_of_runs",
     "runs_by_position",
@@ -235,22 +234,6 @@ def runs_by_position(
     for run in _all_root_runs(conn, who, project_id):
         out.setdefault(_position(run), run)
     return out
-
-
-def example_results(
-    ctx: ServiceContext, who: Principal, ref: str, example_ids: Collection[str]
-) -> list[ResultRow]:
-    """Every row (all repetitions) of these examples, in the order the runs were stored: what a
-    page showing a few examples of a large experiment needs, without reading the rest."""
-    wanted = set(example_ids)
-
-    def read(conn: Connection) -> tuple[list[dict[str, Any]], list[RunScore]]:
-        row = load(conn, who, ref)
-        placed = _all_root_runs(conn, who, row.id, positions_only=True)
-        ids = [r["id"] for r in placed if _position(r)[0] in wanted]
-        return _runs_and_scores(conn, who, row.id, ids)
-
-    return _rows(*ctx.db.read(read)) if wanted else []
 
 
 def results_of_runs(
