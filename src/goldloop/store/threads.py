@@ -3,10 +3,11 @@ column, filled from ``session_id`` / ``thread_id`` / ``conversation_id`` metadat
 session attributes).
 
 A thread's turns are its traces: every trace holding a run with the thread id counts once, and
-its root run is the turn (a thread id set only on a child span still finds its turn). The list
-groups one project's runs by thread id from the index ``ix_runs_project_thread`` alone
-(migration 0015): counts, first and last start time without reading the runs' rows; a page is
-chosen from the last start times first, and only its threads are counted.
+its root run is the turn (a thread id set only on a child span still finds its turn). A page of
+the list (and of the users list) is found from the project's newest runs when they settle it
+(``_page_keys``), else by grouping the project's runs by thread id from the index
+``ix_runs_project_thread`` alone (migration 0015); then only the page's threads are counted,
+from that index (counts, first and last start time without reading the runs' rows).
 """
 
 from __future__ import annotations
