@@ -8,11 +8,13 @@ See ``goldloop.services.payload_maintenance``.
 
 from __future__ import annotations
 
+import contextlib
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import click
+import sqlalchemy as sa
 
 from goldloop.cli.groups import Group
 
@@ -57,8 +59,7 @@ class _Progress:
 def _vacuum_hint(ctx: Any, freed: int) -> str:
     """Compressing a stored run frees space inside its page, which SQLite leaves there (new
     runs go to new pages): the file shrinks only when VACUUM rebuilds it."""
-    url = str(ctx.settings.effective_database_url)
-    path = url.split(":///", 1)[1] if ":///" in url else "goldloop.db"
+    path = sa.engine.make_url(ctx.settings.effective_database_url).database or "goldloop.db"
     return (
         f"the database file keeps its size: to give the {_mb(freed)} freed inside its pages "
         f"back to the disk, stop the server and run `sqlite3 {path} VACUUM` (it rewrites the "
@@ -75,6 +76,20 @@ def register(
 ) -> None:
     """Add `goldloop payloads` to ``cli`` with the shared storage options of
     ``goldloop.cli.main`` (passed in: this module is imported by it)."""
+
+    @contextlib.contextmanager
+    def opened(data_dir: str | None, database_url: str | None) -> Iterator[Any]:
+        """The service context of the database named, closed after; a pass with nothing to
+        do says why and ends the command (exit 0)."""
+        from goldloop.services import payload_maintenance as svc
+
+        ctx = open_ctx(settings_for(data_dir, database_url))
+        try:
+            yield ctx
+        except svc.NothingToDo as exc:
+            click.echo(exc.message)
+        finally:
+            ctx.db.close()
 
     @cli.group(cls=Group)
     def payloads() -> None:
@@ -112,15 +127,10 @@ def register(
         to run again."""
         from goldloop.services import payload_maintenance as svc
 
-        ctx = open_ctx(settings_for(data_dir, database_url))
-        try:
-            try:
-                done = svc.compact(
-                    ctx, batch_rows=batch_rows, max_rows=max_rows, progress=_Progress(quiet)
-                )
-            except svc.NothingToDo as exc:
-                click.echo(exc.message)
-                return
+        with opened(data_dir, database_url) as ctx:
+            done = svc.compact(
+                ctx, batch_rows=batch_rows, max_rows=max_rows, progress=_Progress(quiet)
+            )
             if done.values or done.unreadable or done.lost_races:
                 click.echo(_pass("compacted", done))
             else:
@@ -132,8 +142,6 @@ def register(
                 click.echo("stopped at --max-rows: run again to compact the rest")
             if done.values:
                 click.echo(_vacuum_hint(ctx, done.bytes_before - done.bytes_after))
-        finally:
-            ctx.db.close()
 
     @payloads.command("retrain")
     @storage_options
@@ -158,15 +166,10 @@ def register(
         (a running server from its next write)."""
         from goldloop.services import payload_maintenance as svc
 
-        ctx = open_ctx(settings_for(data_dir, database_url))
-        try:
-            try:
-                report = svc.retrain(
-                    ctx, recompress=recompress, batch_rows=batch_rows, progress=_Progress(quiet)
-                )
-            except svc.NothingToDo as exc:
-                click.echo(exc.message)
-                return
+        with opened(data_dir, database_url) as ctx:
+            report = svc.retrain(
+                ctx, recompress=recompress, batch_rows=batch_rows, progress=_Progress(quiet)
+            )
             click.echo(
                 f"trained dictionary {report.dictionary} on {report.samples:,} documents of the "
                 "newest runs; new writes are compressed with it"
@@ -190,5 +193,3 @@ def register(
             freed = sum(p.bytes_before - p.bytes_after for p in passes)
             if freed > 0:
                 click.echo(_vacuum_hint(ctx, freed))
-        finally:
-            ctx.db.close()
