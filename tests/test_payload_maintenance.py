@@ -353,6 +353,14 @@ async def test_compact_before_any_dictionary_says_so(
     assert set(_kinds(app)) == {"text"}
 
 
+async def test_retrain_on_an_empty_database_says_so(
+    sqlite_only: None, app: FastAPI, settings: Settings
+) -> None:
+    out = _goldloop(settings, "retrain").output
+    assert "no run payloads to train a dictionary on yet" in out
+    assert _dictionaries(app) == {}
+
+
 async def test_a_frame_an_ingest_process_made_with_an_older_dictionary_names_the_newest(
     sqlite_only: None, settings: Settings, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -146,6 +146,11 @@ def retrain(
     no frame names any more."""
     codec = _codec(ctx)
     samples = ctx.db.read(lambda conn: payload_store.samples(conn, payload_compression.SAMPLE_RUNS))
+    if not samples:
+        raise NothingToDo(
+            "no run payloads to train a dictionary on yet: one is trained once the database "
+            f"holds {payload_compression.MIN_RUNS:,} runs"
+        )
     try:
         trained = payload_codec.train(samples, payload_codec.FIRST_ID)
     except zstandard.ZstdError as exc:
