@@ -14,7 +14,7 @@ from goldloop.domain import filters as f
 from goldloop.services.context import ServiceContext
 from goldloop.store.run_filters import compile_filter
 from goldloop.store.schema import feedback, runs
-from run_rows import T0, insert, principal, project_id, run_row
+from run_rows import T0, feedback_row, insert, principal, project_id, run_row
 
 NOW = T0 + 3_600_000_000
 
@@ -97,25 +97,7 @@ def _corpus(ws: str, pid: str) -> list[dict[str, Any]]:
 
 
 def _fb(ws: str, fid: str, run_id: str | None, key: str, **kw: Any) -> dict[str, Any]:
-    row = {
-        "workspace_id": ws,
-        "id": fid,
-        "run_id": run_id,
-        "trace_id": kw.pop("trace_id", None),
-        "key": key,
-        "score": None,
-        "score_is_bool": False,
-        "value": None,
-        "comment": None,
-        "correction": None,
-        "has_correction": False,
-        "source": "api",
-        "source_info": None,
-        "request_hash": "0" * 64,
-        "created_at": T0,
-        "updated_at": T0,
-    }
-    row.update(kw)
+    row = feedback_row(ws, fid, key, run_id=run_id, **kw)
     row["has_correction"] = row["correction"] is not None
     return row
 
